@@ -1,0 +1,152 @@
+//! The alerts function's configuration, read once at cold start.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use streamops_shared::{ConfigError, EnvReader};
+
+use crate::model::Severity;
+use crate::normalize::NormalizeOptions;
+use crate::render::MessageFormat;
+
+#[derive(Debug, Clone)]
+pub struct AlertsConfig {
+    /// `ALERTS_TOPIC_ARN`: where alerts are published.
+    pub topic_arn: String,
+    /// `ALERTS_TABLE_NAME`: dedup state and silences.
+    pub table_name: String,
+    /// `ALERTS_DEDUP_WINDOW_SECONDS` (default 3600): a repeat of the same state inside it is not re-sent.
+    pub dedup_window: Duration,
+    /// `ALERTS_STATE_TTL_DAYS` (default 30): how long dedup state is kept after the last change.
+    pub state_ttl: Duration,
+    /// `ALERTS_MESSAGE_FORMAT` (text | json | chatbot, default text).
+    pub format: MessageFormat,
+    /// `ALERTS_MIN_SEVERITY` (default info): less urgent alerts are recorded, not sent.
+    pub min_severity: Severity,
+    /// `ALERTS_RUNBOOK_URLS` (JSON object, resource prefix to URL, `*` default) and
+    /// `ALERTS_DETAIL_MAX_BYTES` (default 4096).
+    pub normalize: NormalizeOptions,
+}
+
+impl AlertsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(EnvReader::from_env())
+    }
+
+    pub fn read(mut r: EnvReader) -> Result<Self, ConfigError> {
+        let topic_arn = r.required(
+            "ALERTS_TOPIC_ARN",
+            "the ARN of the SNS topic alerts are published to",
+        );
+        if !topic_arn.is_empty() && !topic_arn.starts_with("arn:") {
+            r.invalid(
+                "ALERTS_TOPIC_ARN",
+                "an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+                &topic_arn,
+                None,
+            );
+        }
+        let table_name = r.required(
+            "ALERTS_TABLE_NAME",
+            "the name of the DynamoDB alerts state table",
+        );
+        let dedup_window = r.seconds_or("ALERTS_DEDUP_WINDOW_SECONDS", Duration::from_secs(3600));
+        let ttl_days: u64 = r.parsed_or("ALERTS_STATE_TTL_DAYS", "a whole number of days", 30);
+        let format = r.parsed_or(
+            "ALERTS_MESSAGE_FORMAT",
+            "text, json or chatbot",
+            MessageFormat::Text,
+        );
+        let min_severity = r.parsed_or(
+            "ALERTS_MIN_SEVERITY",
+            "critical, error, warning or info",
+            Severity::Info,
+        );
+        let runbooks: BTreeMap<String, String> = r
+            .json_optional(
+                "ALERTS_RUNBOOK_URLS",
+                "a JSON object mapping resource-name prefixes (or \"*\") to runbook URLs",
+            )
+            .unwrap_or_default();
+        let detail_max_bytes = r.parsed_or(
+            "ALERTS_DETAIL_MAX_BYTES",
+            "a number of bytes (256 or more)",
+            4096usize,
+        );
+        if detail_max_bytes < 256 {
+            r.invalid(
+                "ALERTS_DETAIL_MAX_BYTES",
+                "a number of bytes (256 or more)",
+                &detail_max_bytes.to_string(),
+                None,
+            );
+        }
+        let state_ttl = Duration::from_secs(ttl_days * 86_400);
+        if state_ttl <= dedup_window {
+            r.invalid(
+                "ALERTS_STATE_TTL_DAYS",
+                "a TTL longer than the dedup window",
+                &ttl_days.to_string(),
+                Some("state must outlive the window or repeats are re-sent".into()),
+            );
+        }
+        r.finish(AlertsConfig {
+            topic_arn,
+            table_name,
+            dedup_window,
+            state_ttl,
+            format,
+            min_severity,
+            normalize: NormalizeOptions {
+                runbooks,
+                detail_max_bytes,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<AlertsConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AlertsConfig::read(EnvReader::from_map(map))
+    }
+
+    #[test]
+    fn minimal_config_has_documented_defaults() {
+        let c = read(&[
+            ("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+            ("ALERTS_TABLE_NAME", "t"),
+        ])
+        .unwrap();
+        assert_eq!(c.dedup_window, Duration::from_secs(3600));
+        assert_eq!(c.format, MessageFormat::Text);
+        assert_eq!(c.min_severity, Severity::Info);
+        assert_eq!(c.normalize.detail_max_bytes, 4096);
+    }
+
+    #[test]
+    fn every_problem_is_reported_by_name() {
+        let err = read(&[
+            ("ALERTS_TOPIC_ARN", "my-topic"),
+            ("ALERTS_MESSAGE_FORMAT", "xml"),
+            ("ALERTS_RUNBOOK_URLS", "[1]"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        for v in [
+            "ALERTS_TOPIC_ARN has invalid value",
+            "ALERTS_TABLE_NAME is not set",
+            "ALERTS_MESSAGE_FORMAT",
+            "ALERTS_RUNBOOK_URLS",
+        ] {
+            assert!(text.contains(v), "{v} missing from: {text}");
+        }
+    }
+}

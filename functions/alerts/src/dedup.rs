@@ -1,0 +1,306 @@
+//! The dedup decision: given what was last recorded for a fingerprint and a new alert, publish
+//! or not, and why. Pure; the store applies the result with a conditional write on the version
+//! it read, so two concurrent invocations cannot both publish.
+//!
+//! Rules, in order:
+//! 1. A claim (publish in progress) by another delivery that has not expired: the caller backs
+//!    off and retries (`InFlight`). A claim by this same event that expired means the earlier
+//!    attempt died between claiming and publishing: publish again (`Publish`).
+//! 2. Same event id as the last recorded one: a redelivery (`Redelivered`).
+//! 3. Older than what is recorded: reordered delivery (`OutOfOrder`).
+//! 4. Same state as recorded and published inside the dedup window (`RepeatWithinWindow`).
+//!    After the window a persisting state is re-notified (Alertmanager's repeat interval).
+//! 5. An alarm's OK is a recovery only if a problem was notified for this fingerprint, or the
+//!    event itself says the alarm left ALARM. A new alarm's INSUFFICIENT_DATA -> OK is not
+//!    (`NotARecovery`).
+
+use serde::Serialize;
+
+use crate::model::{Alert, Severity};
+
+/// What the store holds for one fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredState {
+    pub state: String,
+    pub state_time_ms: i64,
+    pub event_id: String,
+    /// When the last notification for this fingerprint was published (absent: never).
+    pub published_at_ms: Option<i64>,
+    /// Whether the last notification sent was a problem (so a later OK is a recovery).
+    pub problem_notified: bool,
+    pub claim: Option<Claim>,
+    pub version: u64,
+}
+
+/// A publish in progress: written before SNS is called, cleared after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub event_id: String,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SuppressReason {
+    Redelivered,
+    OutOfOrder,
+    RepeatWithinWindow,
+    NotARecovery,
+    Silenced,
+    BelowMinimumSeverity,
+}
+
+impl SuppressReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressReason::Redelivered => "redelivered",
+            SuppressReason::OutOfOrder => "out-of-order",
+            SuppressReason::RepeatWithinWindow => "repeat-within-window",
+            SuppressReason::NotARecovery => "not-a-recovery",
+            SuppressReason::Silenced => "silenced",
+            SuppressReason::BelowMinimumSeverity => "below-minimum-severity",
+        }
+    }
+
+    /// Whether the suppressed alert still moves the recorded state forward. Redeliveries,
+    /// reordered events and repeats do not; a silenced or filtered state change does, so that
+    /// the next transition is judged against the truth.
+    pub fn records_state(self) -> bool {
+        matches!(
+            self,
+            SuppressReason::NotARecovery
+                | SuppressReason::Silenced
+                | SuppressReason::BelowMinimumSeverity
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Publish,
+    Suppress(SuppressReason),
+    /// Another delivery is publishing for this fingerprint right now.
+    InFlight,
+}
+
+/// Rules 1 to 5 above. Silences and the minimum severity are applied by the caller afterwards,
+/// on `Publish` only.
+pub fn decide(prev: Option<&StoredState>, alert: &Alert, now_ms: i64, window_ms: i64) -> Decision {
+    let recovery = alert.kind.is_alarm() && alert.state == "OK";
+    let Some(prev) = prev else {
+        if recovery && alert.previous_state.as_deref() != Some("ALARM") {
+            return Decision::Suppress(SuppressReason::NotARecovery);
+        }
+        return Decision::Publish;
+    };
+    if let Some(claim) = &prev.claim {
+        let expired = claim.expires_at_ms <= now_ms;
+        match (claim.event_id == alert.event_id, expired) {
+            (true, true) => return Decision::Publish,
+            (true, false) => return Decision::Suppress(SuppressReason::Redelivered),
+            (false, false) => return Decision::InFlight,
+            (false, true) => {} // an abandoned claim by another event: judge against the record
+        }
+    }
+    if prev.event_id == alert.event_id {
+        return Decision::Suppress(SuppressReason::Redelivered);
+    }
+    let alert_ms = alert.time.timestamp_millis();
+    if alert_ms < prev.state_time_ms {
+        return Decision::Suppress(SuppressReason::OutOfOrder);
+    }
+    if prev.state == alert.state && prev.published_at_ms.is_some_and(|p| now_ms - p < window_ms) {
+        return Decision::Suppress(SuppressReason::RepeatWithinWindow);
+    }
+    if recovery && !prev.problem_notified {
+        // Either the alarm never left OK for us (a new alarm's first evaluation), or its ALARM
+        // was silenced or filtered: a recovery nobody heard the start of is noise.
+        return Decision::Suppress(SuppressReason::NotARecovery);
+    }
+    Decision::Publish
+}
+
+/// The record after publishing `alert` (with a claim until `claim_until_ms`) or after a
+/// suppression that records state.
+pub fn next_state(
+    prev: Option<&StoredState>,
+    alert: &Alert,
+    published_at_ms: Option<i64>,
+    claim_until_ms: Option<i64>,
+) -> StoredState {
+    let published = published_at_ms.is_some();
+    StoredState {
+        state: alert.state.clone(),
+        state_time_ms: alert.time.timestamp_millis(),
+        event_id: alert.event_id.clone(),
+        published_at_ms: published_at_ms.or_else(|| prev.and_then(|p| p.published_at_ms)),
+        problem_notified: if published {
+            alert.severity.is_problem()
+        } else if alert.severity == Severity::Resolved {
+            false
+        } else {
+            prev.is_some_and(|p| p.problem_notified)
+        },
+        claim: claim_until_ms.map(|t| Claim {
+            event_id: alert.event_id.clone(),
+            expires_at_ms: t,
+        }),
+        version: prev.map_or(0, |p| p.version),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AlertKind, Severity};
+    use chrono::{DateTime, Utc};
+
+    const MIN: i64 = 60_000;
+    const WINDOW: i64 = 60 * MIN;
+
+    fn alarm(state: &str, prev: Option<&str>, at_ms: i64, id: &str) -> Alert {
+        Alert {
+            kind: AlertKind::MetricAlarm,
+            severity: match state {
+                "ALARM" => Severity::Critical,
+                "OK" => Severity::Resolved,
+                _ => Severity::Warning,
+            },
+            title: String::new(),
+            summary: String::new(),
+            source: "aws.cloudwatch".into(),
+            detail_type: String::new(),
+            resource: "a".into(),
+            region: None,
+            account: None,
+            time: DateTime::<Utc>::from_timestamp_millis(at_ms).unwrap(),
+            state: state.into(),
+            previous_state: prev.map(str::to_string),
+            event_id: id.into(),
+            console_url: None,
+            runbook_url: None,
+            details: vec![],
+            fingerprint: "fp".into(),
+        }
+    }
+
+    fn published(a: &Alert, at: i64) -> StoredState {
+        next_state(None, a, Some(at), None)
+    }
+
+    #[test]
+    fn first_alarm_publishes_and_its_redelivery_does_not() {
+        let a = alarm("ALARM", Some("OK"), 10 * MIN, "e1");
+        assert_eq!(decide(None, &a, 10 * MIN, WINDOW), Decision::Publish);
+        let s = published(&a, 10 * MIN);
+        assert!(s.problem_notified);
+        assert_eq!(
+            decide(Some(&s), &a, 11 * MIN, WINDOW),
+            Decision::Suppress(SuppressReason::Redelivered)
+        );
+    }
+
+    #[test]
+    fn ok_after_notified_alarm_is_resolved_once() {
+        let a = alarm("ALARM", Some("OK"), 10 * MIN, "e1");
+        let s = published(&a, 10 * MIN);
+        let ok = alarm("OK", Some("ALARM"), 20 * MIN, "e2");
+        assert_eq!(decide(Some(&s), &ok, 20 * MIN, WINDOW), Decision::Publish);
+        let s2 = next_state(Some(&s), &ok, Some(20 * MIN), None);
+        assert!(!s2.problem_notified);
+        assert_eq!(
+            decide(Some(&s2), &ok, 21 * MIN, WINDOW),
+            Decision::Suppress(SuppressReason::Redelivered)
+        );
+    }
+
+    #[test]
+    fn new_alarm_initial_ok_is_not_a_recovery() {
+        let ok = alarm("OK", Some("INSUFFICIENT_DATA"), 5 * MIN, "e0");
+        assert_eq!(
+            decide(None, &ok, 5 * MIN, WINDOW),
+            Decision::Suppress(SuppressReason::NotARecovery)
+        );
+    }
+
+    #[test]
+    fn ok_without_record_but_from_alarm_is_a_recovery() {
+        let ok = alarm("OK", Some("ALARM"), 5 * MIN, "e0");
+        assert_eq!(decide(None, &ok, 5 * MIN, WINDOW), Decision::Publish);
+    }
+
+    #[test]
+    fn older_event_after_newer_is_out_of_order() {
+        let ok = alarm("OK", Some("ALARM"), 20 * MIN, "e2");
+        let s = published(&ok, 20 * MIN);
+        let late_alarm = alarm("ALARM", Some("OK"), 10 * MIN, "e1");
+        assert_eq!(
+            decide(Some(&s), &late_alarm, 21 * MIN, WINDOW),
+            Decision::Suppress(SuppressReason::OutOfOrder)
+        );
+    }
+
+    #[test]
+    fn same_state_repeats_inside_window_and_renotifies_after() {
+        let a = alarm("ALARM", Some("OK"), 10 * MIN, "eb-1");
+        let s = published(&a, 10 * MIN);
+        // The same transition delivered through SNS: other id, same state.
+        let via_sns = alarm("ALARM", Some("OK"), 10 * MIN, "sns-1");
+        assert_eq!(
+            decide(Some(&s), &via_sns, 11 * MIN, WINDOW),
+            Decision::Suppress(SuppressReason::RepeatWithinWindow)
+        );
+        let later = alarm("ALARM", Some("INSUFFICIENT_DATA"), 80 * MIN, "e3");
+        assert_eq!(
+            decide(Some(&s), &later, 80 * MIN, WINDOW),
+            Decision::Publish
+        );
+    }
+
+    #[test]
+    fn silenced_alarm_then_ok_sends_nothing() {
+        let a = alarm("ALARM", Some("OK"), 10 * MIN, "e1");
+        let s = next_state(None, &a, None, None); // recorded, not published (silenced)
+        assert!(!s.problem_notified);
+        let ok = alarm("OK", Some("ALARM"), 20 * MIN, "e2");
+        assert_eq!(
+            decide(Some(&s), &ok, 20 * MIN, WINDOW),
+            Decision::Suppress(SuppressReason::NotARecovery)
+        );
+    }
+
+    #[test]
+    fn claims_block_others_and_expired_own_claim_resumes() {
+        let a = alarm("ALARM", Some("OK"), 10 * MIN, "e1");
+        let claimed = next_state(None, &a, Some(10 * MIN), Some(10 * MIN + 30_000));
+        let other = alarm("OK", Some("ALARM"), 11 * MIN, "e2");
+        assert_eq!(
+            decide(Some(&claimed), &other, 10 * MIN + 1_000, WINDOW),
+            Decision::InFlight
+        );
+        assert_eq!(
+            decide(Some(&claimed), &a, 10 * MIN + 1_000, WINDOW),
+            Decision::Suppress(SuppressReason::Redelivered)
+        );
+        assert_eq!(
+            decide(Some(&claimed), &a, 10 * MIN + 31_000, WINDOW),
+            Decision::Publish
+        );
+        // An abandoned claim by another event does not block forever.
+        assert_eq!(
+            decide(Some(&claimed), &other, 12 * MIN, WINDOW),
+            Decision::Publish
+        );
+    }
+
+    #[test]
+    fn insufficient_data_after_alarm_keeps_the_problem_for_the_later_ok() {
+        let a = alarm("ALARM", Some("OK"), 10 * MIN, "e1");
+        let s = published(&a, 10 * MIN);
+        let insufficient = alarm("INSUFFICIENT_DATA", Some("ALARM"), 12 * MIN, "e2");
+        let s2 = next_state(Some(&s), &insufficient, None, None); // below minimum severity, recorded
+        assert!(s2.problem_notified);
+        let ok = alarm("OK", Some("INSUFFICIENT_DATA"), 15 * MIN, "e3");
+        assert_eq!(decide(Some(&s2), &ok, 15 * MIN, WINDOW), Decision::Publish);
+    }
+}

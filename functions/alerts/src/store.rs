@@ -1,0 +1,276 @@
+//! DynamoDB adapter: dedup state per fingerprint and silences, in one table keyed by
+//! `pk` (hash) and `sk` (range):
+//! - `pk = "fp#<fingerprint>"`, `sk = "state"`: the [`StoredState`] of one fingerprint;
+//! - `pk = "silences"`, `sk = <silence id>`: one silence (a Query lists them all).
+//!
+//! Every item carries the `expires_at` TTL attribute.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use streamops_shared::AwsCallError;
+use streamops_shared::dynamo::{
+    self, Item, TTL_ATTRIBUTE, VERSION_ATTRIBUTE, WriteOutcome, get_bool, get_n, get_s, n, s,
+};
+
+use crate::dedup::{Claim, StoredState};
+use crate::model::Alert;
+use crate::silence::Silence;
+
+const SILENCES_PK: &str = "silences";
+
+#[derive(Clone)]
+pub struct AlertStore {
+    client: Client,
+    table: String,
+}
+
+fn state_key(fingerprint: &str) -> Item {
+    [
+        ("pk".to_string(), s(format!("fp#{fingerprint}"))),
+        ("sk".to_string(), s("state")),
+    ]
+    .into()
+}
+
+impl AlertStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub async fn load_state(&self, fingerprint: &str) -> Result<Option<StoredState>, AwsCallError> {
+        let item = dynamo::get_item(&self.client, &self.table, state_key(fingerprint)).await?;
+        Ok(item.map(|i| StoredState {
+            state: get_s(&i, "state").unwrap_or_default().to_string(),
+            state_time_ms: get_n(&i, "state_time_ms").unwrap_or(0),
+            event_id: get_s(&i, "event_id").unwrap_or_default().to_string(),
+            published_at_ms: get_n(&i, "published_at_ms"),
+            problem_notified: get_bool(&i, "problem_notified").unwrap_or(false),
+            claim: match (
+                get_s(&i, "claim_event_id"),
+                get_n::<i64>(&i, "claim_expires_at_ms"),
+            ) {
+                (Some(e), Some(t)) => Some(Claim {
+                    event_id: e.to_string(),
+                    expires_at_ms: t,
+                }),
+                _ => None,
+            },
+            version: get_n(&i, VERSION_ATTRIBUTE).unwrap_or(0),
+        }))
+    }
+
+    fn state_item(alert: &Alert, state: &StoredState, expires_at: i64) -> Item {
+        let mut item = state_key(&alert.fingerprint);
+        item.insert("state".into(), s(&state.state));
+        item.insert("state_time_ms".into(), n(state.state_time_ms));
+        item.insert("event_id".into(), s(&state.event_id));
+        if let Some(p) = state.published_at_ms {
+            item.insert("published_at_ms".into(), n(p));
+        }
+        item.insert(
+            "problem_notified".into(),
+            AttributeValue::Bool(state.problem_notified),
+        );
+        if let Some(c) = &state.claim {
+            item.insert("claim_event_id".into(), s(&c.event_id));
+            item.insert("claim_expires_at_ms".into(), n(c.expires_at_ms));
+        }
+        // For people reading the table: what this fingerprint is.
+        item.insert("resource".into(), s(&alert.resource));
+        item.insert("source".into(), s(&alert.source));
+        item.insert("severity".into(), s(alert.severity.as_str()));
+        item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
+        item
+    }
+
+    /// Writes `state` if the stored version is still `expected` (None: no item yet).
+    pub async fn write_state(
+        &self,
+        alert: &Alert,
+        state: &StoredState,
+        expected: Option<u64>,
+        expires_at: i64,
+    ) -> Result<WriteOutcome, AwsCallError> {
+        let item = Self::state_item(alert, state, expires_at);
+        dynamo::put_if_version(&self.client, &self.table, "pk", item, expected).await
+    }
+
+    /// After a successful publish: drop our claim (only ours) and bump the version so readers
+    /// that saw the claim re-read.
+    pub async fn release_claim(
+        &self,
+        fingerprint: &str,
+        event_id: &str,
+    ) -> Result<(), AwsCallError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(state_key(fingerprint)))
+            .update_expression("REMOVE claim_event_id, claim_expires_at_ms ADD #ver :one")
+            .condition_expression("claim_event_id = :e")
+            .expression_attribute_names("#ver", VERSION_ATTRIBUTE)
+            .expression_attribute_values(":e", s(event_id))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone took over an expired claim: nothing of ours to release.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(AwsCallError::from_sdk(
+                "UpdateItem (release claim)",
+                format!("table {}", self.table),
+                &e,
+            )),
+        }
+    }
+
+    /// After a failed publish: put back what was there before our claim, so the retry is judged
+    /// against the same record and publishes.
+    pub async fn roll_back_claim(
+        &self,
+        alert: &Alert,
+        previous: Option<&StoredState>,
+        expires_at: i64,
+    ) -> Result<(), AwsCallError> {
+        let outcome = match previous {
+            None => {
+                dynamo::delete_if_equals(
+                    &self.client,
+                    &self.table,
+                    state_key(&alert.fingerprint),
+                    "claim_event_id",
+                    s(&alert.event_id),
+                )
+                .await?
+            }
+            Some(prev) => {
+                let mut item = Self::state_item(alert, prev, expires_at);
+                item.insert(VERSION_ATTRIBUTE.into(), n(prev.version + 2));
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("claim_event_id = :e")
+                    .expression_attribute_values(":e", s(&alert.event_id))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => WriteOutcome::Written,
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                    {
+                        WriteOutcome::ConditionFailed
+                    }
+                    Err(e) => {
+                        return Err(AwsCallError::from_sdk(
+                            "PutItem (roll back claim)",
+                            format!("table {}", self.table),
+                            &e,
+                        ));
+                    }
+                }
+            }
+        };
+        if outcome == WriteOutcome::ConditionFailed {
+            tracing::warn!(fingerprint = %alert.fingerprint, "claim was taken over before roll-back; leaving the newer record");
+        }
+        Ok(())
+    }
+
+    pub async fn put_silence(&self, silence: &Silence) -> Result<(), AwsCallError> {
+        let item: Item = [
+            ("pk".to_string(), s(SILENCES_PK)),
+            ("sk".to_string(), s(&silence.id)),
+            (
+                "body".to_string(),
+                s(serde_json::to_string(silence).expect("silence serializes")),
+            ),
+            // Kept a day after it ends so `list-silences include_expired` can show it.
+            (
+                TTL_ATTRIBUTE.to_string(),
+                n(silence.ends_at.timestamp() + 86_400),
+            ),
+        ]
+        .into();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                AwsCallError::from_sdk("PutItem (silence)", format!("table {}", self.table), &e)
+            })
+    }
+
+    pub async fn list_silences(&self) -> Result<Vec<Silence>, AwsCallError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(SILENCES_PK))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsCallError::from_sdk("Query (silences)", format!("table {}", self.table), &e)
+                })?;
+            for item in page.items() {
+                match get_s(item, "body").map(serde_json::from_str::<Silence>) {
+                    Some(Ok(silence)) => out.push(silence),
+                    _ => tracing::warn!(
+                        id = get_s(item, "sk").unwrap_or("?"),
+                        "skipping unreadable silence item"
+                    ),
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// `true` if the silence existed.
+    pub async fn delete_silence(&self, id: &str) -> Result<bool, AwsCallError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(SILENCES_PK))
+            .key("sk", s(id))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| {
+                AwsCallError::from_sdk("DeleteItem (silence)", format!("table {}", self.table), &e)
+            })?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}
+
+/// The TTL for a state item written now.
+pub fn state_expiry(now: DateTime<Utc>, ttl: std::time::Duration) -> i64 {
+    now.timestamp() + ttl.as_secs() as i64
+}

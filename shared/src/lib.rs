@@ -1,0 +1,15 @@
+//! What two or more streamops functions share. Nothing function-specific lives here.
+
+pub mod aws;
+pub mod config;
+pub mod dynamo;
+pub mod error;
+pub mod logging;
+pub mod metrics;
+
+pub use config::{ConfigError, EnvReader};
+pub use error::{AwsCallError, ErrorClass};
+pub use metrics::{Metrics, Unit};
+
+/// The CloudWatch namespace every function's EMF metrics go to.
+pub const METRICS_NAMESPACE: &str = "streamops";

@@ -1,0 +1,119 @@
+//! Test harness shared by the functions' integration tests: a private moto server on
+//! 127.0.0.1 per test, and SDK config pointed at it. A test never skips silently: if moto
+//! cannot be started it panics with what to run.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// The repository root (two levels above this crate).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// A moto server process, killed when dropped.
+pub struct MotoServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl MotoServer {
+    /// Starts `moto_server` from the project's virtualenv (`STREAMOPS_VENV`, default `.venv`)
+    /// on a free loopback port and waits until it answers.
+    pub fn start() -> Self {
+        let venv = std::env::var("STREAMOPS_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join(".venv"));
+        let exe = venv.join("bin/moto_server");
+        assert!(
+            exe.exists(),
+            "moto_server not found at {}: run `make setup` (or `scripts/bootstrap.sh`) first",
+            exe.display()
+        );
+        for _attempt in 0..3 {
+            let port = free_port();
+            let child = Command::new(&exe)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("could not start {}: {e}", exe.display()));
+            let mut server = MotoServer { child, port };
+            if server.wait_ready(Duration::from_secs(30)) {
+                return server;
+            }
+            let _ = server.child.kill();
+        }
+        panic!("moto_server did not become ready on 127.0.0.1 after 3 attempts");
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SDK config for this server: fixed test credentials, us-east-1, every service routed here.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        sdk_config_for(&self.endpoint()).await
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SDK config for any local endpoint (moto, or a fault-injecting proxy in front of it).
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "streamops-tests",
+        ))
+        .load()
+        .await
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Reads a JSON fixture from `events/`.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = repo_root().join("events").join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("fixture {} is not JSON: {e}", path.display()))
+}
