@@ -375,7 +375,7 @@ fn parse_cloudwatch_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn region_from_arn(arn: &str) -> Option<String> {
+pub fn region_from_arn(arn: &str) -> Option<String> {
     arn.split(':')
         .nth(3)
         .filter(|r| !r.is_empty())

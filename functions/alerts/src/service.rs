@@ -240,7 +240,8 @@ impl AlertsService {
         match command {
             AlertsCommand::SendTestAlert(req) => {
                 let severity = req.severity.unwrap_or(Severity::Info);
-                let alert = test_alert(severity, req.message, ctx);
+                let region = crate::normalize::region_from_arn(&self.config.topic_arn);
+                let alert = test_alert(severity, req.message, region, ctx);
                 let message_id = self
                     .publisher
                     .publish(&render(&alert, self.config.format))
@@ -304,7 +305,12 @@ fn silence_id(request_id: &str) -> String {
     format!("sil-{}", &hex::encode(digest)[..12])
 }
 
-fn test_alert(severity: Severity, message: Option<String>, ctx: &InvocationContext) -> Alert {
+fn test_alert(
+    severity: Severity,
+    message: Option<String>,
+    region: Option<String>,
+    ctx: &InvocationContext,
+) -> Alert {
     let resource = "streamops-test-alert".to_string();
     Alert {
         kind: AlertKind::Test,
@@ -317,7 +323,7 @@ fn test_alert(severity: Severity, message: Option<String>, ctx: &InvocationConte
         detail_type: "Test Alert".into(),
         fingerprint: fingerprint(None, None, "streamops.alerts", &resource),
         resource,
-        region: std::env::var("AWS_REGION").ok(),
+        region,
         account: None,
         time: ctx.now,
         state: "TEST".into(),

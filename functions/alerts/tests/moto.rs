@@ -1,0 +1,464 @@
+//! The alerts handler against a real moto server: DynamoDB for dedup state and silences, SNS
+//! for publishing, an SQS queue subscribed to the topic as the subscriber.
+
+use alerts::config::AlertsConfig;
+use alerts::publisher::AlertPublisher;
+use alerts::service::{AlertsService, InvocationContext};
+use alerts::store::AlertStore;
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use streamops_shared::{EnvReader, Metrics};
+use streamops_test_support::{MotoServer, fixture, free_port, sdk_config_for};
+
+struct Harness {
+    _moto: MotoServer,
+    sdk: SdkConfig,
+    service: AlertsService,
+    queue_url: String,
+}
+
+async fn harness() -> Harness {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    ddb.create_table()
+        .table_name("alerts-state")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("sk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("sk")
+                .key_type(KeyType::Range)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name("alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("subscriber")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+    let config = config(&topic);
+    let service = AlertsService {
+        store: AlertStore::new(ddb, "alerts-state"),
+        publisher: AlertPublisher::new(sns, topic),
+        config,
+    };
+    Harness {
+        _moto: moto,
+        sdk,
+        service,
+        queue_url,
+    }
+}
+
+fn config(topic: &str) -> AlertsConfig {
+    let vars: std::collections::HashMap<String, String> = [
+        ("ALERTS_TOPIC_ARN", topic),
+        ("ALERTS_TABLE_NAME", "alerts-state"),
+        ("ALERTS_DEDUP_WINDOW_SECONDS", "3600"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    AlertsConfig::read(EnvReader::from_map(vars)).unwrap()
+}
+
+fn ctx(request_id: &str, now: DateTime<Utc>) -> InvocationContext {
+    InvocationContext {
+        request_id: request_id.into(),
+        now,
+        claim_until: now + Duration::seconds(30),
+    }
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn quiet_metrics() -> Metrics {
+    Metrics::with_sink("streamops", "alerts", |_| {})
+}
+
+impl Harness {
+    async fn handle(&self, payload: Value, now: DateTime<Utc>) -> Result<Value, String> {
+        self.service
+            .handle(payload, &ctx("req", now), &mut quiet_metrics())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every SNS envelope the subscriber queue received so far.
+    async fn received(&self) -> Vec<Value> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut out = Vec::new();
+        loop {
+            let resp = sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let msgs = resp.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
+                sqs.delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn decision(out: &Value) -> (&str, Option<&str>) {
+    let a = &out["alerts"][0];
+    (a["decision"].as_str().unwrap(), a["reason"].as_str())
+}
+
+#[tokio::test]
+async fn same_alarm_twice_publishes_once_then_ok_publishes_one_resolved_notice() {
+    let h = harness().await;
+    let alarm = fixture("alerts/alarm-iterator-age-alarm.json");
+    let now = at("2026-11-23T10:00:20Z");
+
+    let first = h.handle(alarm.clone(), now).await.unwrap();
+    assert_eq!(decision(&first), ("published", None));
+    let again = h
+        .handle(alarm.clone(), now + Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(decision(&again), ("suppressed", Some("redelivered")));
+    // The same transition through the SNS path: another id, same state, inside the window.
+    let via_sns = h
+        .handle(
+            fixture("alerts/sns-alarm-notification.json"),
+            now + Duration::seconds(6),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        decision(&via_sns),
+        ("suppressed", Some("repeat-within-window"))
+    );
+
+    let msgs = h.received().await;
+    assert_eq!(msgs.len(), 1, "{msgs:#?}");
+    assert_eq!(
+        msgs[0]["Subject"],
+        "CRITICAL: ALARM streamops-raw-iterator-age (us-east-1)"
+    );
+    assert_eq!(
+        msgs[0]["MessageAttributes"]["severity"]["Value"],
+        "critical"
+    );
+    assert_eq!(
+        msgs[0]["MessageAttributes"]["source"]["Value"],
+        "aws.cloudwatch"
+    );
+    assert_eq!(
+        msgs[0]["MessageAttributes"]["fingerprint"]["Value"],
+        first["alerts"][0]["fingerprint"]
+    );
+    assert!(
+        msgs[0]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("Runbook:     https://runbooks.example.com/streamops/iterator-age")
+    );
+
+    let ok = fixture("alerts/alarm-iterator-age-ok.json");
+    let resolved = h
+        .handle(ok.clone(), at("2026-11-23T10:25:20Z"))
+        .await
+        .unwrap();
+    assert_eq!(decision(&resolved), ("published", None));
+    let ok_again = h.handle(ok, at("2026-11-23T10:25:30Z")).await.unwrap();
+    assert_eq!(decision(&ok_again), ("suppressed", Some("redelivered")));
+    let msgs = h.received().await;
+    assert_eq!(msgs.len(), 1, "{msgs:#?}");
+    assert_eq!(
+        msgs[0]["MessageAttributes"]["severity"]["Value"],
+        "resolved"
+    );
+    assert!(
+        msgs[0]["Subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("RESOLVED: RESOLVED streamops-raw-iterator-age")
+    );
+
+    // A late redelivery of the old ALARM after the OK is out of order and changes nothing.
+    let late = h.handle(alarm, at("2026-11-23T10:30:00Z")).await.unwrap();
+    assert_eq!(decision(&late), ("suppressed", Some("out-of-order")));
+    assert!(h.received().await.is_empty());
+}
+
+#[tokio::test]
+async fn new_alarm_first_ok_is_not_sent() {
+    let h = harness().await;
+    let out = h
+        .handle(
+            fixture("alerts/alarm-new-alarm-initial-ok.json"),
+            at("2026-11-23T10:25:20Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(decision(&out), ("suppressed", Some("not-a-recovery")));
+    assert!(h.received().await.is_empty());
+}
+
+#[tokio::test]
+async fn emr_failure_and_generic_events_are_published_with_their_severity() {
+    let h = harness().await;
+    let now = at("2026-11-23T10:20:00Z");
+    for (file, severity) in [
+        ("alerts/emr-cluster-terminated-with-errors.json", "critical"),
+        ("alerts/emr-step-failed.json", "critical"),
+        ("alerts/lambda-destination-failure.json", "error"),
+        ("alerts/generic-event.json", "warning"),
+        ("alerts/alarm-composite-alarm.json", "critical"),
+    ] {
+        let out = h.handle(fixture(file), now).await.unwrap();
+        assert_eq!(decision(&out), ("published", None), "{file}");
+        assert_eq!(out["alerts"][0]["severity"], severity, "{file}");
+    }
+    assert_eq!(h.received().await.len(), 5);
+}
+
+#[tokio::test]
+async fn malformed_input_gives_a_generic_alert_or_a_clear_error_never_a_panic() {
+    let h = harness().await;
+    let now = at("2026-11-23T10:20:00Z");
+    let mut wrong_types = fixture("alerts/alarm-iterator-age-alarm.json");
+    wrong_types["detail"]["state"] = json!("ALARM");
+    let out = h.handle(wrong_types, now).await.unwrap();
+    assert_eq!(decision(&out), ("published", None));
+    assert!(
+        out["alerts"][0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Malformed CloudWatch Alarm State Change event")
+    );
+    let out = h.handle(json!({"hello": "world"}), now).await.unwrap();
+    assert_eq!(out["alerts"][0]["severity"], "warning");
+    let err = h
+        .handle(
+            json!({"command": "create-silence", "alarm_name_prefix": "x"}),
+            now,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.contains("needs an end"), "{err}");
+    let err = h
+        .handle(json!({"command": "explode"}), now)
+        .await
+        .unwrap_err();
+    assert!(err.contains("invalid ops command \"explode\""), "{err}");
+    let msgs = h.received().await;
+    assert_eq!(msgs.len(), 2);
+    assert!(
+        msgs.iter()
+            .all(|m| m["MessageAttributes"]["severity"]["Value"] == "warning")
+    );
+}
+
+#[tokio::test]
+async fn silences_mute_matching_alerts_until_removed() {
+    let h = harness().await;
+    let now = at("2026-11-23T10:00:20Z");
+    let created = h
+        .handle(json!({"command": "create-silence", "alarm_name_prefix": "streamops-raw-", "duration_minutes": 60, "comment": "reshard"}), now)
+        .await
+        .unwrap();
+    let id = created["silence"]["id"].as_str().unwrap().to_string();
+    let listed = h
+        .handle(json!({"command": "list-silences"}), now)
+        .await
+        .unwrap();
+    assert_eq!(listed["silences"][0]["id"], id.as_str());
+
+    let out = h
+        .handle(fixture("alerts/alarm-iterator-age-alarm.json"), now)
+        .await
+        .unwrap();
+    assert_eq!(decision(&out), ("suppressed", Some("silenced")));
+    assert_eq!(out["alerts"][0]["silence_id"], id.as_str());
+    // The silenced ALARM was never heard, so its OK is not a recovery either.
+    let ok = h
+        .handle(
+            fixture("alerts/alarm-iterator-age-ok.json"),
+            at("2026-11-23T10:25:20Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(decision(&ok), ("suppressed", Some("not-a-recovery")));
+    // Other alarms are not affected.
+    let other = h
+        .handle(fixture("alerts/alarm-composite-alarm.json"), now)
+        .await
+        .unwrap();
+    assert_eq!(decision(&other), ("published", None));
+
+    let removed = h
+        .handle(json!({"command": "remove-silence", "id": id}), now)
+        .await
+        .unwrap();
+    assert_eq!(removed["removed"], id.as_str());
+    let err = h
+        .handle(json!({"command": "remove-silence", "id": id}), now)
+        .await
+        .unwrap_err();
+    assert!(err.contains("no silence with id"), "{err}");
+    let after = h
+        .handle(json!({"command": "list-silences"}), now)
+        .await
+        .unwrap();
+    assert!(after["silences"].as_array().unwrap().is_empty());
+    assert_eq!(h.received().await.len(), 1);
+}
+
+#[tokio::test]
+async fn test_alert_is_delivered() {
+    let h = harness().await;
+    let out = h
+        .handle(
+            fixture("alerts/ops-send-test-alert.json"),
+            at("2026-11-23T10:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert!(!out["message_id"].as_str().unwrap().is_empty());
+    let msgs = h.received().await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        msgs[0]["Subject"],
+        "WARNING: Test alert from streamops (us-east-1)"
+    );
+    assert!(
+        msgs[0]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("Checking that on-call receives streamops alerts.")
+    );
+}
+
+/// SNS down: the claim is rolled back and the invocation fails, so the retry publishes exactly once.
+#[tokio::test]
+async fn failed_publish_rolls_back_so_the_retry_publishes() {
+    let h = harness().await;
+    let dead_sns = aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::config::Builder::from(
+            &sdk_config_for(&format!("http://127.0.0.1:{}", free_port())).await,
+        )
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .build(),
+    );
+    let broken = AlertsService {
+        config: h.service.config.clone(),
+        store: h.service.store.clone(),
+        publisher: AlertPublisher::new(dead_sns, h.service.config.topic_arn.clone()),
+    };
+    let alarm = fixture("alerts/alarm-iterator-age-alarm.json");
+    let now = at("2026-11-23T10:00:20Z");
+    let err = broken
+        .handle(alarm.clone(), &ctx("r1", now), &mut quiet_metrics())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Publish on topic") && err.contains("retryable"),
+        "{err}"
+    );
+    assert!(h.received().await.is_empty());
+
+    let retry = h
+        .handle(alarm.clone(), now + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(decision(&retry), ("published", None));
+    let again = h.handle(alarm, now + Duration::seconds(61)).await.unwrap();
+    assert_eq!(decision(&again), ("suppressed", Some("redelivered")));
+    assert_eq!(h.received().await.len(), 1);
+}
+
+/// Two invocations racing on the same new alarm: the conditional write lets exactly one publish.
+#[tokio::test]
+async fn concurrent_deliveries_publish_once() {
+    let h = harness().await;
+    let alarm = fixture("alerts/alarm-iterator-age-alarm.json");
+    let mut via_sns = fixture("alerts/sns-alarm-notification.json");
+    via_sns["Records"][0]["Sns"]["MessageId"] = json!("another-delivery");
+    let now = at("2026-11-23T10:00:20Z");
+    let (a, b) = tokio::join!(h.handle(alarm, now), h.handle(via_sns, now));
+    let decisions =
+        [a, b].map(|r| r.map(|v| v["alerts"][0]["decision"].as_str().unwrap().to_string()));
+    let published = decisions
+        .iter()
+        .filter(|d| d.as_deref() == Ok("published"))
+        .count();
+    assert_eq!(published, 1, "{decisions:?}");
+    assert_eq!(h.received().await.len(), 1);
+}
