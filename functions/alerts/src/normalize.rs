@@ -246,10 +246,7 @@ fn alarm_severity(state: &str) -> Severity {
 fn alarm_alert(a: AlarmFacts, opts: &NormalizeOptions) -> Alert {
     let source = "aws.cloudwatch";
     let severity = alarm_severity(&a.state);
-    let title = match a.state.as_str() {
-        "OK" => format!("RESOLVED {}", a.name),
-        s => format!("{s} {}", a.name),
-    };
+    let title = format!("{} {}", a.state, a.name);
     let region_suffix = a
         .region
         .as_deref()
@@ -672,17 +669,40 @@ fn from_lambda_failure(
     })
 }
 
+/// Detail fields that commonly name the resource of an AWS event, in order of preference.
+const RESOURCE_FIELDS: &[&str] = &[
+    "jobName",
+    "name",
+    "clusterId",
+    "functionName",
+    "instance-id",
+    "stateMachineArn",
+    "resourceId",
+];
+
 fn generic(event: &EventBridgeEvent<Value>, now: DateTime<Utc>, opts: &NormalizeOptions) -> Alert {
+    let named_in_detail = || {
+        RESOURCE_FIELDS
+            .iter()
+            .find_map(|f| event.detail.get(*f).and_then(Value::as_str))
+            .map(str::to_string)
+    };
     let resource = event
         .resources
         .as_ref()
         .and_then(|r| r.first().cloned())
+        .or_else(named_in_detail)
         .unwrap_or_else(|| event.detail_type.clone());
+    let state = ["state", "status", "State", "Status"]
+        .iter()
+        .find_map(|f| event.detail.get(*f).and_then(Value::as_str))
+        .unwrap_or(&event.detail_type)
+        .to_string();
     let detail = truncate(&event.detail.to_string(), opts.detail_max_bytes);
     Alert {
         kind: AlertKind::Generic,
         severity: Severity::Warning,
-        title: format!("{} from {}", event.detail_type, event.source),
+        title: format!("{} {resource} {state}", event.detail_type),
         summary: format!(
             "Event {} from {}: {detail}",
             event.detail_type, event.source
@@ -701,7 +721,7 @@ fn generic(event: &EventBridgeEvent<Value>, now: DateTime<Utc>, opts: &Normalize
         region: event.region.clone(),
         account: event.account.clone(),
         time: event.time.unwrap_or(now),
-        state: event.detail_type.clone(),
+        state,
         previous_state: None,
         event_id: event
             .id
@@ -866,7 +886,7 @@ mod tests {
     fn ok_alarm_is_a_resolved_notice_candidate() {
         let a = one(&fixture("alerts/alarm-iterator-age-ok.json"));
         assert_eq!(a.severity, Severity::Resolved);
-        assert_eq!(a.title, "RESOLVED streamops-raw-iterator-age");
+        assert_eq!(a.title, "OK streamops-raw-iterator-age");
     }
 
     #[test]
@@ -943,6 +963,9 @@ mod tests {
         .remove(0);
         assert_eq!(a.kind, AlertKind::Generic);
         assert_eq!(a.source, "aws.glue");
+        assert_eq!(a.resource, "streamops-compaction");
+        assert_eq!(a.state, "FAILED");
+        assert_eq!(a.title, "Glue Job State Change streamops-compaction FAILED");
         let detail = &a.details[0].1;
         assert!(detail.len() <= 512 && detail.ends_with("…[truncated]"));
     }

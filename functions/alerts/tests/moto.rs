@@ -247,7 +247,7 @@ async fn same_alarm_twice_publishes_once_then_ok_publishes_one_resolved_notice()
         msgs[0]["Subject"]
             .as_str()
             .unwrap()
-            .starts_with("RESOLVED: RESOLVED streamops-raw-iterator-age")
+            .starts_with("RESOLVED: OK streamops-raw-iterator-age (us-east-1)")
     );
 
     // A late redelivery of the old ALARM after the OK is out of order and changes nothing.

@@ -1,0 +1,56 @@
+# streamops: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# One target dir for every build (tests, demo, cargo lambda), kept outside the clone so a rerun
+# on the same machine is incremental; a fresh machine simply builds it.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/streamops/target
+export CARGO_TARGET_DIR
+export SAM_CLI_TELEMETRY := 0
+export AWS_EC2_METADATA_DISABLED := true
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help setup demo test test-rust test-e2e check-template lint bench coldstart sam-build clean
+
+help:
+	@echo "make demo       run the whole suite locally on moto and show what happens"
+	@echo "make test       every test: Rust unit + moto integration tests, end-to-end through cargo lambda, template checks"
+	@echo "make lint       rustfmt and clippy"
+	@echo "make bench      benchmarks (release build)"
+	@echo "make coldstart  measure the alerts binary's init time (release build)"
+	@echo "make sam-build  sam build --beta-features for arm64 (slow)"
+
+setup:
+	@scripts/bootstrap.sh
+
+demo: setup
+	$(PY) scripts/demo.py
+
+test: setup test-rust test-e2e check-template
+	@echo "make test: all suites passed"
+
+test-rust:
+	cargo test --workspace --no-fail-fast
+
+test-e2e:
+	$(VENV)/bin/pytest -p no:cacheprovider tests/e2e -v
+
+check-template:
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/sam validate --lint --region us-east-1
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+coldstart: setup
+	cargo build --release -p alerts
+	$(PY) scripts/coldstart.py --binary $(CARGO_TARGET_DIR)/release/alerts --runs 30
+
+sam-build: setup
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --beta-features
+
+clean:
+	rm -rf .local .aws-sam

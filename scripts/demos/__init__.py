@@ -1,0 +1,1 @@
+"""Demo sections, one module per function, each exposing run(stack)."""

@@ -1,0 +1,69 @@
+"""Demo of the alerts function: alarm, EMR and failure events in, SNS alerts out, with dedup,
+resolved notices, silences and a test alert, as a subscriber (an SQS queue) receives them."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from . import ui
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "alerts"
+
+
+def load(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def later_alarm() -> dict:
+    """The iterator-age alarm firing again after its recovery (a new transition)."""
+    e = copy.deepcopy(load("alarm-iterator-age-alarm.json"))
+    e["id"] = "5a0c3e57-demo-refire"
+    e["time"] = "2026-11-23T11:40:13Z"
+    e["detail"]["previousState"] = load("alarm-iterator-age-ok.json")["detail"]["state"]
+    e["detail"]["state"]["timestamp"] = "2026-11-23T11:40:13.250+0000"
+    return e
+
+
+def invoke(stack, label: str, payload: dict | str) -> None:
+    ui.step(label)
+    ok, resp = stack.invoke("alerts", payload)
+    if not ok:
+        ui.warn(f"invocation failed: {resp}")
+        return
+    if isinstance(resp, dict) and "alerts" in resp:
+        for a in resp["alerts"]:
+            why = f" ({a['reason']})" if a.get("reason") else ""
+            ui.detail(f"{a['decision'].upper()}{why}: [{a['severity']}] {a['title']}  fingerprint={a['fingerprint'][:12]}...")
+    else:
+        ui.as_json(resp)
+
+
+def run(stack) -> None:
+    queue = stack.subscribe_queue("AlertsTopic", "streamops-demo-alerts-subscriber")
+    ui.detail(f"An SQS queue subscribes to {stack.cfn.ref('AlertsTopic')} and shows what subscribers receive.", 2)
+    invoke(stack, "CloudWatch alarm streamops-raw-iterator-age goes to ALARM (EventBridge)", load("alarm-iterator-age-alarm.json"))
+    invoke(stack, "EventBridge redelivers the same event", load("alarm-iterator-age-alarm.json"))
+    invoke(stack, "The same transition arrives through the alarm's SNS notification", load("sns-alarm-notification.json"))
+    invoke(stack, "Composite alarm streamops-pipeline-degraded goes to ALARM", load("alarm-composite-alarm.json"))
+    invoke(stack, "EMR cluster terminated with errors", load("emr-cluster-terminated-with-errors.json"))
+    invoke(stack, "EMR step failed", load("emr-step-failed.json"))
+    invoke(stack, "An asynchronous invocation of streamops-enrich failed (Lambda destination)", load("lambda-destination-failure.json"))
+    invoke(stack, "An event type alerts has no special handling for (Glue job failed)", load("generic-event.json"))
+    invoke(stack, "A newly created alarm's first evaluation: INSUFFICIENT_DATA -> OK", load("alarm-new-alarm-initial-ok.json"))
+    invoke(stack, "streamops-raw-iterator-age recovers: ALARM -> OK", load("alarm-iterator-age-ok.json"))
+    invoke(stack, "ops: create-silence for alarms starting with streamops-raw- (events/alerts/ops-create-silence.json)", load("ops-create-silence.json"))
+    invoke(stack, "streamops-raw-iterator-age fires again while silenced", later_alarm())
+    invoke(stack, "ops: list-silences", load("ops-list-silences.json"))
+    invoke(stack, "ops: send-test-alert", load("ops-send-test-alert.json"))
+
+    ui.step("What the subscriber received")
+    messages = stack.drain(queue, expect_at_least=8)
+    for i, m in enumerate(messages, 1):
+        attrs = {k: v["Value"] for k, v in (m.get("MessageAttributes") or {}).items()}
+        ui.detail(f"--- message {i}: {m.get('Subject')}", 2)
+        ui.detail(f"attributes: severity={attrs.get('severity')} source={attrs.get('source')} fingerprint={attrs.get('fingerprint')}", 6)
+        body = m.get("Message", "").splitlines()
+        ui.detail("\n".join(body[:14] + ([f"... ({len(body) - 14} more lines)"] if len(body) > 14 else [])), 6)
+    ui.ok(f"{len(messages)} messages delivered for 14 invocations: the redelivery, the SNS duplicate, the initial OK and the silenced alarm sent nothing")

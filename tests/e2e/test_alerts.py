@@ -1,0 +1,109 @@
+"""alerts end to end: EventBridge/SNS events in through cargo lambda invoke, SNS messages out to
+a subscriber queue, dedup state in DynamoDB, all on moto."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "alerts"
+
+
+def load(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def renamed(event: dict, alarm: str) -> dict:
+    """The fixture for another alarm, so tests do not share dedup state."""
+    e = copy.deepcopy(event)
+    e["id"] = str(uuid.uuid4())
+    e["detail"]["alarmName"] = alarm
+    return e
+
+
+@pytest.fixture
+def subscriber(stack):
+    return stack.subscribe_queue("AlertsTopic", f"e2e-{uuid.uuid4().hex[:8]}")
+
+
+def decisions(resp: dict) -> list[tuple[str, str | None]]:
+    return [(a["decision"], a.get("reason")) for a in resp["alerts"]]
+
+
+def test_same_alarm_twice_is_one_message_and_ok_is_one_resolved_notice(stack, subscriber):
+    alarm = renamed(load("alarm-iterator-age-alarm.json"), "e2e-iterator-age")
+    ok1, r1 = stack.invoke("alerts", alarm)
+    ok2, r2 = stack.invoke("alerts", alarm)
+    assert ok1 and ok2, (r1, r2)
+    assert decisions(r1) == [("published", None)]
+    assert decisions(r2) == [("suppressed", "redelivered")]
+    msgs = stack.drain(subscriber, expect_at_least=1)
+    assert len(msgs) == 1
+    assert msgs[0]["Subject"] == "CRITICAL: ALARM e2e-iterator-age (us-east-1)"
+    assert msgs[0]["MessageAttributes"]["severity"]["Value"] == "critical"
+
+    ok_event = renamed(load("alarm-iterator-age-ok.json"), "e2e-iterator-age")
+    ok3, r3 = stack.invoke("alerts", ok_event)
+    ok4, r4 = stack.invoke("alerts", ok_event)
+    assert ok3 and ok4
+    assert decisions(r3) == [("published", None)]
+    assert decisions(r4) == [("suppressed", "redelivered")]
+    msgs = stack.drain(subscriber, expect_at_least=1)
+    assert [m["MessageAttributes"]["severity"]["Value"] for m in msgs] == ["resolved"]
+    assert msgs[0]["Subject"] == "RESOLVED: OK e2e-iterator-age (us-east-1)"
+
+
+def test_every_sample_event_is_accepted(stack, subscriber):
+    published = 0
+    for name in ["emr-cluster-terminated-with-errors.json", "emr-step-failed.json", "lambda-destination-failure.json",
+                 "generic-event.json", "alarm-composite-alarm.json", "sns-alarm-notification.json"]:
+        ok, resp = stack.invoke("alerts", load(name))
+        assert ok, (name, resp)
+        assert len(resp["alerts"]) == 1, name
+        published += resp["alerts"][0]["decision"] == "published"
+    assert len(stack.drain(subscriber, expect_at_least=published)) == published
+
+
+def test_truncated_json_is_a_clear_error_not_a_crash(stack):
+    ok, err = stack.invoke("alerts", '{"detail-type": "CloudWatch Alarm State Change", "source": "aws.cl')
+    assert not ok
+    assert "deserializ" in err.lower() or "eof" in err.lower(), err
+    # The function is still healthy afterwards.
+    ok, resp = stack.invoke("alerts", {"command": "list-silences"})
+    assert ok, resp
+
+
+def test_wrong_types_and_unknown_payloads_become_warnings(stack, subscriber):
+    bad = renamed(load("alarm-iterator-age-alarm.json"), "e2e-bad-types")
+    bad["detail"]["state"]["value"] = 7
+    ok, resp = stack.invoke("alerts", bad)
+    assert ok, resp
+    assert resp["alerts"][0]["severity"] == "warning"
+    assert resp["alerts"][0]["title"].startswith("Malformed CloudWatch Alarm State Change event")
+    ok, resp = stack.invoke("alerts", {"something": "else", "id": str(uuid.uuid4())})
+    assert ok and resp["alerts"][0]["severity"] == "warning"
+    subjects = [m["Subject"] for m in stack.drain(subscriber, expect_at_least=2)]
+    assert any(s.startswith("WARNING: Malformed CloudWatch Alarm State Change") for s in subjects), subjects
+
+
+def test_ops_commands_round_trip(stack, subscriber):
+    ok, created = stack.invoke("alerts", {"command": "create-silence", "alarm_name_prefix": "e2e-silenced-",
+                                          "duration_minutes": 30, "comment": "e2e"})
+    assert ok, created
+    sid = created["silence"]["id"]
+    ok, resp = stack.invoke("alerts", renamed(load("alarm-iterator-age-alarm.json"), "e2e-silenced-alarm"))
+    assert ok and decisions(resp) == [("suppressed", "silenced")]
+    ok, listed = stack.invoke("alerts", {"command": "list-silences"})
+    assert ok and sid in [s["id"] for s in listed["silences"]]
+    ok, removed = stack.invoke("alerts", {"command": "remove-silence", "id": sid})
+    assert ok and removed["removed"] == sid
+    ok, err = stack.invoke("alerts", {"command": "remove-silence", "id": sid})
+    assert not ok and "no silence with id" in err
+    ok, sent = stack.invoke("alerts", load("ops-send-test-alert.json"))
+    assert ok, sent
+    msgs = stack.drain(subscriber, expect_at_least=1)
+    assert [m["Subject"] for m in msgs] == ["WARNING: Test alert from streamops (us-east-1)"]
