@@ -34,7 +34,7 @@ test-rust:
 	cargo test --workspace --no-fail-fast
 
 test-e2e:
-	$(VENV)/bin/pytest -p no:cacheprovider tests/e2e -v
+	$(VENV)/bin/pytest -p no:cacheprovider tests/template tests/e2e -v
 
 check-template:
 	$(VENV)/bin/cfn-lint template.yaml

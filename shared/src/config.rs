@@ -73,10 +73,13 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// Where variable values come from: the process environment, or a map in tests.
+type VariableSource = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Reads variables from a source (the process environment, or a map in tests) and collects
 /// problems instead of stopping at the first one. Call [`EnvReader::finish`] last.
 pub struct EnvReader {
-    source: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    source: VariableSource,
     problems: Vec<VariableProblem>,
 }
 

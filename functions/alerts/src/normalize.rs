@@ -618,11 +618,7 @@ fn from_lambda_failure(
     let mut summary =
         format!("Function {function} failed an asynchronous invocation ({condition})");
     if !error_message.is_empty() || !error_type.is_empty() {
-        summary.push_str(
-            &format!(": {error_type} {error_message}")
-                .trim_end()
-                .to_string(),
-        );
+        summary.push_str(format!(": {error_type} {error_message}").trim_end());
     }
     let mut details = vec![("request id".into(), d.request_context.request_id.clone())];
     if let Some(n) = d.request_context.approximate_invoke_count {
