@@ -37,7 +37,7 @@ test-e2e:
 	$(VENV)/bin/pytest -p no:cacheprovider tests/template tests/e2e -v
 
 check-template:
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(VENV)/bin/sam validate --lint --region us-east-1
 
 lint:
