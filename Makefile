@@ -39,6 +39,7 @@ test-e2e:
 check-template:
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(VENV)/bin/sam validate --lint --region us-east-1
+	.venv-checkov/bin/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
 
 lint:
 	cargo fmt --all -- --check

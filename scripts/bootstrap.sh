@@ -23,6 +23,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/pip" install --disable-pip-version-check -q -r scripts/requirements.txt
   echo "$want" > "$stamp"
 fi
+checkov_venv=.venv-checkov
+checkov_stamp="$checkov_venv/.requirements.sha256"
+checkov_want="$(sha256sum scripts/requirements-checkov.txt | cut -d' ' -f1)"
+if [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$checkov_want" ]; then
+  echo "bootstrap: installing checkov into $checkov_venv (separate: it pins an older boto3)"
+  [ -x "$checkov_venv/bin/python" ] || "$PYTHON" -m venv "$checkov_venv"
+  "$checkov_venv/bin/pip" install --disable-pip-version-check -q -r scripts/requirements-checkov.txt
+  echo "$checkov_want" > "$checkov_stamp"
+fi
+[ -x "$checkov_venv/bin/checkov" ] || { echo "bootstrap: $checkov_venv/bin/checkov missing after install" >&2; exit 1; }
 for tool in moto_server cargo-lambda sam cfn-lint pytest; do
   [ -x "$venv/bin/$tool" ] || { echo "bootstrap: $venv/bin/$tool missing after install" >&2; exit 1; }
 done
