@@ -1,0 +1,268 @@
+//! The CPU path of the enrich handler, without the network: parse the Lambda event, decode,
+//! validate, enrich with a warm reference cache, protect PII, encode, and assemble the
+//! PutRecords entries. One thread, like a Lambda with one vCPU.
+//!
+//!     cargo run --release -p enrich --bin enrich-bench -- [--event FILE] [--records N] [--iterations K]
+//!
+//! Without `--event`, a Kinesis event of N (default 10,000) realistic ~1 KB records is generated.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use enrich::emit::plan_chunks;
+use enrich::input::{Invocation, parse_invocation};
+use enrich::pipeline::{BatchContext, EnrichedRecord, Enricher, Lookup, Stage};
+use enrich::service::PIPELINE_CHUNK;
+use enrich::spec::{DEFAULT_SPEC, EnrichmentSpec};
+use serde_json::{Map, Value, json};
+
+// mimalloc: the record pipeline allocates and frees many small JSON nodes per record; glibc
+// malloc made that the dominant cost in enrich-bench (see README, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+struct Args {
+    event: Option<String>,
+    records: usize,
+    iterations: usize,
+}
+
+fn args() -> Result<Args, String> {
+    let mut out = Args {
+        event: None,
+        records: 10_000,
+        iterations: 5,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match a.as_str() {
+            "--event" => out.event = Some(value("--event")?),
+            "--records" => {
+                out.records = value("--records")?
+                    .parse()
+                    .map_err(|e| format!("--records: {e}"))?
+            }
+            "--iterations" => {
+                out.iterations = value("--iterations")?
+                    .parse()
+                    .map_err(|e| format!("--iterations: {e}"))?
+            }
+            "-h" | "--help" => {
+                return Err(
+                    "usage: enrich-bench [--event FILE] [--records N] [--iterations K]".into(),
+                );
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if out.iterations == 0 || out.records == 0 {
+        return Err("--records and --iterations must be at least 1".into());
+    }
+    Ok(out)
+}
+
+/// A realistic ~1 KB clickstream event.
+fn record(i: usize) -> Value {
+    let event_type = ["page_view", "add_to_cart", "search", "click"][i % 4];
+    json!({
+        "event_id": format!("evt-{i:08}"),
+        "event_type": event_type,
+        "user_id": format!("user-{:06}", i % 5000),
+        "product_id": format!("p-{}", i % 200),
+        "email": format!("customer.{i}@example.com"),
+        "ip": format!("203.0.{}.{}", i % 250, (i * 7) % 250),
+        "ts": 1_795_425_330_000i64 + i as i64,
+        "properties": {
+            "path": format!("/catalog/category-{}/product-{}", i % 40, i % 200),
+            "referrer": "https://www.example.com/search?q=rust+streaming+books&page=2",
+            "user_agent": "Mozilla/5.0 (X11; Linux aarch64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+            "session_id": format!("sess-{:016x}", i as u64 * 2_654_435_761),
+            "viewport": {"w": 1440, "h": 900, "dpr": 2},
+            "experiments": ["search-ranking-v3", "checkout-one-page", "recs-carousel-b"],
+            "cart": {"items": i % 5, "value_cents": (i % 1000) * 199, "currency": "EUR"},
+            "tags": ["organic", "returning", "eu-west", "mobile-web", "newsletter-2026-11"],
+            "locale": "en-GB",
+            "consent": {"analytics": true, "ads": false},
+        }
+    })
+}
+
+/// Built record by record into one string, so generating the input does not inflate the peak
+/// RSS the benchmark reports.
+fn generated_event(n: usize) -> String {
+    let base = "4965673428901034762918145381730221148927093641";
+    let mut out = String::with_capacity(n * 1700);
+    out.push_str("{\"Records\":[");
+    for i in 0..n {
+        if i > 0 {
+            out.push(',');
+        }
+        let seq = format!("{base}{i:010}");
+        let r = json!({
+            "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": format!("user-{:06}", i % 5000),
+                        "sequenceNumber": seq, "data": STANDARD.encode(record(i).to_string()),
+                        "approximateArrivalTimestamp": 1_795_425_335.5},
+            "eventSource": "aws:kinesis", "eventVersion": "1.0",
+            "eventID": format!("shardId-000000000000:{seq}"), "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": "arn:aws:iam::123456789012:role/streamops-enrich", "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/streamops-raw"
+        });
+        out.push_str(&r.to_string());
+    }
+    out.push_str("]}");
+    out
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn main() {
+    let args = args().unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2);
+    });
+    let event = match &args.event {
+        Some(path) => std::fs::read_to_string(path).unwrap_or_else(|e| {
+            eprintln!("cannot read {path}: {e}");
+            std::process::exit(2)
+        }),
+        None => generated_event(args.records),
+    };
+    let spec = EnrichmentSpec::parse(DEFAULT_SPEC, "specs/clickstream.json").expect("shipped spec");
+    let enricher = Enricher::new(spec, Some(b"bench-hmac-key-0123456789abcdef")).expect("enricher");
+    // The warm cache: every product the generator uses, as the service's cache would hold it.
+    let reference: HashMap<String, Arc<Map<String, Value>>> = (0..200)
+        .map(|i| {
+            let attrs = json!({"category": format!("cat-{}", i % 12), "brand": "acme", "price_band": i % 5});
+            (format!("p-{i}"), Arc::new(attrs.as_object().unwrap().clone()))
+        })
+        .collect();
+    let rss_before = peak_rss().unwrap_or(0);
+    let mut timings = Vec::new();
+    let mut phases = Vec::new();
+    let mut counts = (0usize, 0usize, 0usize);
+    let mut output_bytes = 0usize;
+    for _ in 0..args.iterations {
+        let start = Instant::now();
+        let Invocation::Stream(batch) = parse_invocation(&event).expect("a stream event") else {
+            eprintln!("the event is an ops command, not a batch");
+            std::process::exit(2);
+        };
+        let t_parse = start.elapsed();
+        // The service's order of work: chunk by chunk, prepare then finish.
+        let ctx = BatchContext::new(chrono::Utc::now());
+        let mut stages = Vec::with_capacity(batch.records.len());
+        let (mut prepare_time, mut finish_time) =
+            (std::time::Duration::ZERO, std::time::Duration::ZERO);
+        for chunk in batch.records.chunks(PIPELINE_CHUNK) {
+            let t = Instant::now();
+            let prepared = enricher.prepare_batch(chunk, |_| false);
+            prepare_time += t.elapsed();
+            let t = Instant::now();
+            stages.extend(enricher.finish_batch(
+                chunk,
+                prepared,
+                |k| {
+                    reference
+                        .get(k)
+                        .map_or(Lookup::Missing, |a| Lookup::Found(a.clone()))
+                },
+                &ctx,
+            ));
+            finish_time += t.elapsed();
+        }
+        let t_prepare = t_parse + prepare_time;
+        let t_finish = t_prepare + finish_time;
+        let enriched: Vec<&EnrichedRecord> = stages
+            .iter()
+            .filter_map(|s| match s {
+                Stage::Enriched(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let mut entries = 0usize;
+        for chunk in plan_chunks(&enriched) {
+            let request: Vec<PutRecordsRequestEntry> = chunk
+                .iter()
+                .map(|i| {
+                    PutRecordsRequestEntry::builder()
+                        .data(Blob::new(enriched[*i].data.clone()))
+                        .partition_key(enriched[*i].partition_key.clone())
+                        .build()
+                        .expect("entry")
+                })
+                .collect();
+            entries += request.len();
+            std::hint::black_box(request);
+        }
+        let total = start.elapsed();
+        phases.push([
+            t_parse,
+            t_prepare - t_parse,
+            t_finish - t_prepare,
+            total - t_finish,
+        ]);
+        timings.push(total);
+        counts = (
+            batch.records.len(),
+            entries,
+            stages
+                .iter()
+                .filter(|s| matches!(s, Stage::Poison(_)))
+                .count(),
+        );
+        output_bytes = enriched.iter().map(|e| e.data.len()).sum();
+    }
+    let peak = peak_rss().unwrap_or(0);
+    let per_record = |d: std::time::Duration| d.as_secs_f64() * 1e6 / counts.0 as f64;
+    let last = phases.last().copied().unwrap_or_default();
+    let phase_line = format!(
+        "event parse + decode {:.2}, validate {:.2}, enrich + encode {:.2}, PutRecords entries {:.2}",
+        per_record(last[0]),
+        per_record(last[1]),
+        per_record(last[2]),
+        per_record(last[3])
+    );
+    timings.sort();
+    let best = timings[0];
+    let median = timings[timings.len() / 2];
+    let (n, out, poison) = counts;
+    let per_sec = |d: std::time::Duration| n as f64 / d.as_secs_f64();
+    let input_bytes = event.len();
+    let budget = 3 * input_bytes as u64 + 20 * 1024 * 1024;
+    println!(
+        "enrich-bench: {n} records in, {out} PutRecords entries, {poison} poison; event {:.1} MB, output {:.1} MB",
+        input_bytes as f64 / 1e6,
+        output_bytes as f64 / 1e6
+    );
+    println!("  iterations      {}", args.iterations);
+    println!(
+        "  records/s       {:.0} (median), {:.0} (best)",
+        per_sec(median),
+        per_sec(best)
+    );
+    println!(
+        "  us/record       {:.2} (median), {:.2} (best)",
+        median.as_secs_f64() * 1e6 / n as f64,
+        best.as_secs_f64() * 1e6 / n as f64
+    );
+    println!("  us/record by phase (last iteration): {phase_line}");
+    println!(
+        "  peak RSS        {:.1} MB (before the loop {:.1} MB); budget 3 x event + 20 MB = {:.1} MB -> {}",
+        peak as f64 / 1e6,
+        rss_before as f64 / 1e6,
+        budget as f64 / 1e6,
+        if peak <= budget { "within" } else { "OVER" }
+    );
+}

@@ -1,0 +1,444 @@
+//! What Lambda hands the function: a Kinesis batch, an MSK (or self-managed Kafka) batch, or an
+//! ops command. Records are deserialized one by one into the aws_lambda_events types so that a
+//! single malformed record (bad base64, a missing field) becomes poison for that record, not a
+//! failure of the whole batch.
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::kafka::KafkaRecord;
+use aws_lambda_events::kinesis::KinesisEventRecord;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::origin::{Poison, PoisonReason, RecordOrigin, SourceKind, is_position};
+
+/// The bytes of a record as delivered, kept for the quarantine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Original {
+    /// Decoded payload bytes.
+    Bytes(Vec<u8>),
+    /// The payload text exactly as delivered, when it could not be decoded (e.g. bad base64).
+    Undecoded(String),
+}
+
+/// One input record: where it came from and its payload, or why its payload is unusable.
+#[derive(Debug, Clone)]
+pub struct InputRecord {
+    pub origin: RecordOrigin,
+    pub original: Original,
+    /// Set when decoding already proved the record poison.
+    pub poison: Option<Poison>,
+    /// Kafka headers (name to UTF-8 text, or base64 when not text), kept for the quarantine.
+    pub headers: Option<Value>,
+}
+
+impl InputRecord {
+    pub fn bytes(&self) -> &[u8] {
+        match &self.original {
+            Original::Bytes(b) => b,
+            Original::Undecoded(_) => &[],
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct StreamBatch {
+    pub source: SourceKind,
+    pub records: Vec<InputRecord>,
+}
+
+#[derive(Debug)]
+pub enum Invocation {
+    Stream(StreamBatch),
+    Command(Value),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("payload is not JSON: {0}")]
+    NotJson(String),
+    #[error(
+        "payload is neither a Kinesis event (`Records` with eventSource aws:kinesis), a Kafka event (`records` keyed by topic-partition) nor an ops command (`command`); keys seen: {0}"
+    )]
+    Unrecognized(String),
+    #[error("Kinesis event has a record from event source {0:?}; enrich only reads aws:kinesis")]
+    ForeignRecord(String),
+}
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(rename = "Records", borrow, default)]
+    upper_records: Option<&'a RawValue>,
+    #[serde(rename = "records", borrow, default)]
+    lower_records: Option<&'a RawValue>,
+    #[serde(rename = "eventSource", default)]
+    event_source: Option<String>,
+    #[serde(default)]
+    command: Option<&'a RawValue>,
+}
+
+/// Classifies and decodes a payload. Lanes and records keep their delivered order; Kafka lanes
+/// (topic-partitions) are sorted by name so results are deterministic.
+pub fn parse_invocation(json: &str) -> Result<Invocation, InputError> {
+    if !json.trim_start().starts_with('{') {
+        // serde would happily read a struct from a JSON array; only objects are events.
+        return Err(match serde_json::from_str::<Value>(json) {
+            Ok(v) => InputError::Unrecognized(describe_keys(&v)),
+            Err(e) => InputError::NotJson(e.to_string()),
+        });
+    }
+    let probe: Probe = serde_json::from_str(json).map_err(|e| {
+        // A payload that is valid JSON but not an object is unrecognized, not "not JSON".
+        match serde_json::from_str::<Value>(json) {
+            Ok(v) => InputError::Unrecognized(describe_keys(&v)),
+            Err(_) => InputError::NotJson(e.to_string()),
+        }
+    })?;
+    if probe.command.is_some() {
+        let v: Value =
+            serde_json::from_str(json).map_err(|e| InputError::NotJson(e.to_string()))?;
+        return Ok(Invocation::Command(v));
+    }
+    if let Some(records) = probe.upper_records {
+        let records: Vec<&RawValue> = serde_json::from_str(records.get()).map_err(|e| {
+            InputError::Unrecognized(format!("Records (not a list of records: {e})"))
+        })?;
+        let mut out = Vec::with_capacity(records.len());
+        for raw in records {
+            out.push(kinesis_record(raw)?);
+        }
+        return Ok(Invocation::Stream(StreamBatch {
+            source: SourceKind::Kinesis,
+            records: out,
+        }));
+    }
+    if let Some(lanes) = probe.lower_records {
+        let lanes: BTreeMap<String, Vec<&RawValue>> =
+            serde_json::from_str(lanes.get()).map_err(|e| {
+                InputError::Unrecognized(format!(
+                    "records (not a map of topic-partition to records: {e})"
+                ))
+            })?;
+        let kafka = matches!(
+            probe.event_source.as_deref(),
+            Some("aws:kafka" | "SelfManagedKafka") | None
+        );
+        if kafka {
+            let mut out = Vec::new();
+            for (lane, records) in lanes {
+                for raw in records {
+                    out.push(kafka_record(&lane, raw));
+                }
+            }
+            return Ok(Invocation::Stream(StreamBatch {
+                source: SourceKind::Msk,
+                records: out,
+            }));
+        }
+    }
+    let v: Value = serde_json::from_str(json).map_err(|e| InputError::NotJson(e.to_string()))?;
+    Err(InputError::Unrecognized(describe_keys(&v)))
+}
+
+fn describe_keys(v: &Value) -> String {
+    match v {
+        Value::Object(m) if m.is_empty() => "none (empty object)".into(),
+        Value::Object(m) => m.keys().take(8).cloned().collect::<Vec<_>>().join(", "),
+        other => format!("none (a JSON {})", json_kind(other)),
+    }
+}
+
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn kinesis_record(raw: &RawValue) -> Result<InputRecord, InputError> {
+    match serde_json::from_str::<KinesisEventRecord>(raw.get()) {
+        Ok(rec) => {
+            if let Some(src) = rec.event_source.as_deref()
+                && src != "aws:kinesis"
+            {
+                return Err(InputError::ForeignRecord(src.to_string()));
+            }
+            let shard = rec
+                .event_id
+                .as_deref()
+                .and_then(|id| id.split_once(':').map(|(s, _)| s.to_string()))
+                .unwrap_or_else(|| "unknown-shard".into());
+            let origin = RecordOrigin {
+                source: SourceKind::Kinesis,
+                stream: stream_from_arn(rec.event_source_arn.as_deref()),
+                shard,
+                position: rec.kinesis.sequence_number.clone(),
+                arrival: Some(*rec.kinesis.approximate_arrival_timestamp),
+                key: Some(rec.kinesis.partition_key.clone()),
+            };
+            let poison = (!is_position(&origin.position)).then(|| {
+                Poison::new(
+                    PoisonReason::MalformedRecord,
+                    "kinesis.sequenceNumber is missing or not a decimal number",
+                )
+            });
+            Ok(InputRecord {
+                origin,
+                original: Original::Bytes(rec.kinesis.data.0),
+                poison,
+                headers: None,
+            })
+        }
+        Err(e) => {
+            // Recover the coordinates by hand so the record can still be quarantined and reported.
+            let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            let k = &v["kinesis"];
+            let data = k["data"].as_str();
+            let reason = match data {
+                Some(d) if STANDARD.decode(d).is_err() => PoisonReason::InvalidBase64,
+                _ => PoisonReason::MalformedRecord,
+            };
+            let shard = v["eventID"]
+                .as_str()
+                .and_then(|id| id.split_once(':').map(|(s, _)| s.to_string()))
+                .unwrap_or_else(|| "unknown-shard".into());
+            let origin = RecordOrigin {
+                source: SourceKind::Kinesis,
+                stream: stream_from_arn(v["eventSourceARN"].as_str()),
+                shard,
+                position: k["sequenceNumber"].as_str().unwrap_or_default().to_string(),
+                arrival: k["approximateArrivalTimestamp"]
+                    .as_f64()
+                    .and_then(|s| DateTime::<Utc>::from_timestamp_millis((s * 1000.0) as i64)),
+                key: k["partitionKey"].as_str().map(str::to_string),
+            };
+            let message = match reason {
+                PoisonReason::InvalidBase64 => "kinesis.data is not valid base64".to_string(),
+                _ => format!("Kinesis record does not match the event schema: {e}"),
+            };
+            Ok(InputRecord {
+                origin,
+                original: Original::Undecoded(data.unwrap_or_default().to_string()),
+                poison: Some(Poison::new(reason, message)),
+                headers: None,
+            })
+        }
+    }
+}
+
+/// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` to `NAME`.
+fn stream_from_arn(arn: Option<&str>) -> String {
+    arn.and_then(|a| a.rsplit_once(":stream/").map(|(_, n)| n.to_string()))
+        .unwrap_or_else(|| "unknown-stream".into())
+}
+
+fn kafka_record(lane: &str, raw: &RawValue) -> InputRecord {
+    match serde_json::from_str::<KafkaRecord>(raw.get()) {
+        Ok(rec) => {
+            let topic = rec.topic.clone().unwrap_or_else(|| topic_from_lane(lane));
+            let origin = RecordOrigin {
+                source: SourceKind::Msk,
+                stream: topic,
+                shard: rec.partition.to_string(),
+                position: rec.offset.to_string(),
+                arrival: Some(*rec.timestamp),
+                key: rec.key.clone(),
+            };
+            let headers = kafka_headers(&rec);
+            let (original, poison) = match rec.value.as_deref() {
+                None => (
+                    Original::Bytes(Vec::new()),
+                    Some(Poison::new(
+                        PoisonReason::EmptyRecord,
+                        "Kafka record has no value (a tombstone)",
+                    )),
+                ),
+                Some(text) => match STANDARD.decode(text) {
+                    Ok(bytes) => (Original::Bytes(bytes), None),
+                    Err(e) => (
+                        Original::Undecoded(text.to_string()),
+                        Some(Poison::new(
+                            PoisonReason::InvalidBase64,
+                            format!("Kafka value is not valid base64: {e}"),
+                        )),
+                    ),
+                },
+            };
+            let poison = poison.or_else(|| {
+                (rec.offset < 0)
+                    .then(|| Poison::new(PoisonReason::MalformedRecord, "Kafka offset is negative"))
+            });
+            InputRecord {
+                origin,
+                original,
+                poison,
+                headers,
+            }
+        }
+        Err(e) => {
+            let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            let origin = RecordOrigin {
+                source: SourceKind::Msk,
+                stream: v["topic"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| topic_from_lane(lane)),
+                shard: v["partition"]
+                    .as_i64()
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| partition_from_lane(lane)),
+                position: v["offset"]
+                    .as_i64()
+                    .map(|o| o.to_string())
+                    .unwrap_or_default(),
+                arrival: v["timestamp"]
+                    .as_i64()
+                    .and_then(DateTime::<Utc>::from_timestamp_millis),
+                key: v["key"].as_str().map(str::to_string),
+            };
+            InputRecord {
+                origin,
+                original: Original::Undecoded(v["value"].as_str().unwrap_or_default().to_string()),
+                poison: Some(Poison::new(
+                    PoisonReason::MalformedRecord,
+                    format!("Kafka record does not match the event schema: {e}"),
+                )),
+                headers: None,
+            }
+        }
+    }
+}
+
+/// Lambda keys Kafka records by `<topic>-<partition>`; topics may contain dashes.
+fn topic_from_lane(lane: &str) -> String {
+    lane.rsplit_once('-')
+        .map(|(t, _)| t.to_string())
+        .unwrap_or_else(|| lane.to_string())
+}
+
+fn partition_from_lane(lane: &str) -> String {
+    lane.rsplit_once('-')
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default()
+}
+
+/// Kafka headers arrive as lists of signed bytes; keep them readable where they are text.
+fn kafka_headers(rec: &KafkaRecord) -> Option<Value> {
+    if rec.headers.is_empty() {
+        return None;
+    }
+    let mut out = serde_json::Map::new();
+    for h in &rec.headers {
+        for (name, bytes) in h {
+            let raw: Vec<u8> = bytes.iter().map(|b| *b as u8).collect();
+            let v = match String::from_utf8(raw) {
+                Ok(text) => Value::String(text),
+                Err(e) => Value::String(format!("base64:{}", STANDARD.encode(e.as_bytes()))),
+            };
+            out.insert(name.clone(), v);
+        }
+    }
+    Some(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinesis_event(data: &str, seq: &str) -> String {
+        serde_json::json!({"Records": [{
+            "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "u1", "sequenceNumber": seq,
+                        "data": data, "approximateArrivalTimestamp": 1763892000.123},
+            "eventSource": "aws:kinesis", "eventVersion": "1.0",
+            "eventID": format!("shardId-000000000001:{seq}"), "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": "arn:aws:iam::123456789012:role/r", "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/streamops-raw"
+        }]})
+        .to_string()
+    }
+
+    fn stream(inv: Invocation) -> StreamBatch {
+        match inv {
+            Invocation::Stream(b) => b,
+            other => panic!("expected a stream batch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn kinesis_record_coordinates() {
+        let b = stream(parse_invocation(&kinesis_event("eyJhIjoxfQ==", "4959")).unwrap());
+        assert_eq!(b.source, SourceKind::Kinesis);
+        let r = &b.records[0];
+        assert_eq!(r.origin.stream, "streamops-raw");
+        assert_eq!(r.origin.shard, "shardId-000000000001");
+        assert_eq!(r.origin.position, "4959");
+        assert_eq!(r.bytes(), br#"{"a":1}"#);
+        assert_eq!(r.origin.arrival.unwrap().timestamp_millis(), 1763892000123);
+        assert!(r.poison.is_none());
+    }
+
+    #[test]
+    fn bad_base64_is_poison_for_that_record_only() {
+        let b = stream(parse_invocation(&kinesis_event("not base64!!", "7")).unwrap());
+        let r = &b.records[0];
+        assert_eq!(
+            r.poison.as_ref().unwrap().reason,
+            PoisonReason::InvalidBase64
+        );
+        assert_eq!(r.origin.position, "7");
+        assert_eq!(r.original, Original::Undecoded("not base64!!".into()));
+    }
+
+    #[test]
+    fn kafka_lanes_topics_with_dashes_and_tombstones() {
+        let ev = serde_json::json!({
+            "eventSource": "aws:kafka",
+            "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/c/abc",
+            "records": {
+                "click-events-1": [
+                    {"topic": "click-events", "partition": 1, "offset": 15, "timestamp": 1763892000000i64,
+                     "timestampType": "CREATE_TIME", "key": "dTE=", "value": "eyJhIjoxfQ==",
+                     "headers": [{"trace": [97, 98]}]},
+                    {"topic": "click-events", "partition": 1, "offset": 16, "timestamp": 1763892000000i64,
+                     "timestampType": "CREATE_TIME", "key": null, "value": null, "headers": []}
+                ]
+            }
+        });
+        let b = stream(parse_invocation(&ev.to_string()).unwrap());
+        assert_eq!(b.source, SourceKind::Msk);
+        assert_eq!(b.records[0].origin.stream, "click-events");
+        assert_eq!(b.records[0].origin.shard, "1");
+        assert_eq!(b.records[0].headers.as_ref().unwrap()["trace"], "ab");
+        assert_eq!(
+            b.records[1].poison.as_ref().unwrap().reason,
+            PoisonReason::EmptyRecord
+        );
+        assert_eq!(topic_from_lane("a-b-c-12"), "a-b-c");
+    }
+
+    #[test]
+    fn unrecognized_payloads_say_what_they_saw() {
+        assert!(matches!(
+            parse_invocation("{\"x\":1"),
+            Err(InputError::NotJson(_))
+        ));
+        let e = parse_invocation("[1,2]").unwrap_err().to_string();
+        assert!(e.contains("a JSON array"), "{e}");
+        let e = parse_invocation(r#"{"detail-type":"x"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("detail-type"), "{e}");
+        assert!(matches!(
+            parse_invocation(r#"{"command":"dry-run"}"#),
+            Ok(Invocation::Command(_))
+        ));
+    }
+}

@@ -1,0 +1,88 @@
+use std::sync::Mutex;
+use std::time::Duration;
+
+use enrich::config::EnrichConfig;
+use enrich::emit::EnrichedStream;
+use enrich::ledger::LedgerStore;
+use enrich::pipeline::Enricher;
+use enrich::quarantine::QuarantineStore;
+use enrich::reference::{ReferenceCache, ReferenceTable};
+use enrich::secrets::load_hmac_key;
+use enrich::service::{EnrichService, InvocationContext};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::value::RawValue;
+use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, logging};
+
+// mimalloc: the record pipeline allocates and frees many small JSON nodes per record; glibc
+// malloc made that the dominant cost in enrich-bench (see README, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    logging::init_logging();
+    let config = EnrichConfig::from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "enrich cannot start"))?;
+    let sdk = aws::load_sdk_config().await;
+    let pii_key = match &config.pii_key_secret {
+        Some(secret) => Some(
+            load_hmac_key(&aws_sdk_secretsmanager::Client::new(&sdk), secret)
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, "enrich cannot load its PII key"))?,
+        ),
+        None => None,
+    };
+    let enricher = Enricher::new(config.spec.clone(), pii_key.as_deref())
+        .inspect_err(|e| tracing::error!(error = %e, "enrich cannot start"))?;
+    let dynamodb = aws::dynamodb_client(&sdk);
+    let reference = match (&config.reference_table, &config.spec.reference) {
+        (Some(table), Some(spec)) => Some(ReferenceTable::new(
+            dynamodb.clone(),
+            table,
+            &spec.table_key,
+            &spec.attributes,
+        )),
+        _ => None,
+    };
+    let service = EnrichService {
+        enricher,
+        reference,
+        cache: Mutex::new(ReferenceCache::new(
+            config.reference_cache_ttl,
+            config.reference_cache_max_entries,
+        )),
+        stream: EnrichedStream::new(aws_sdk_kinesis::Client::new(&sdk), &config.output_stream),
+        ledger: LedgerStore::new(
+            dynamodb,
+            &config.ledger_table,
+            config.ledger_ttl.as_secs() as i64,
+        ),
+        quarantine: QuarantineStore::new(
+            aws::s3_client(&sdk, config.s3_force_path_style),
+            &config.quarantine_bucket,
+            &config.quarantine_prefix,
+        ),
+        config,
+    };
+    let service = &service;
+    run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move {
+            let remaining = Duration::from_millis(event.context.deadline).saturating_sub(
+                Duration::from_millis(chrono::Utc::now().timestamp_millis().max(0) as u64),
+            );
+            let ctx = InvocationContext {
+                request_id: event.context.request_id.clone(),
+                now: chrono::Utc::now(),
+                deadline: tokio::time::Instant::now()
+                    + remaining.saturating_sub(service.config.deadline_margin),
+            };
+            let mut metrics = Metrics::new(METRICS_NAMESPACE, "enrich");
+            let result = service
+                .handle(event.payload.get(), &ctx, &mut metrics)
+                .await;
+            metrics.flush();
+            result.map_err(Error::from)
+        },
+    ))
+    .await
+}
