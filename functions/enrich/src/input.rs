@@ -69,6 +69,15 @@ pub enum InputError {
     ForeignRecord(String),
 }
 
+/// The common case, a Kinesis batch, in one pass over the payload.
+#[derive(Deserialize)]
+struct KinesisProbe<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<&'a RawValue>,
+    #[serde(default)]
+    command: Option<&'a RawValue>,
+}
+
 #[derive(Deserialize)]
 struct Probe<'a> {
     #[serde(rename = "Records", borrow, default)]
@@ -90,6 +99,18 @@ pub fn parse_invocation(json: &str) -> Result<Invocation, InputError> {
             Ok(v) => InputError::Unrecognized(describe_keys(&v)),
             Err(e) => InputError::NotJson(e.to_string()),
         });
+    }
+    if let Ok(k) = serde_json::from_str::<KinesisProbe>(json)
+        && k.command.is_none()
+    {
+        let mut out = Vec::with_capacity(k.records.len());
+        for raw in k.records {
+            out.push(kinesis_record(raw)?);
+        }
+        return Ok(Invocation::Stream(StreamBatch {
+            source: SourceKind::Kinesis,
+            records: out,
+        }));
     }
     let probe: Probe = serde_json::from_str(json).map_err(|e| {
         // A payload that is valid JSON but not an object is unrecognized, not "not JSON".

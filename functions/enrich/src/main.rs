@@ -13,11 +13,6 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::value::RawValue;
 use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, logging};
 
-// mimalloc: the record pipeline allocates and frees many small JSON nodes per record; glibc
-// malloc made that the dominant cost in enrich-bench (see README, Performance).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     logging::init_logging();

@@ -1,17 +1,28 @@
 //! The pure core of enrich: bytes in, an enriched event (or the poison verdict) out. No AWS here.
 //!
-//! Two phases, so reference data can be fetched for a whole batch in between:
+//! Two phases, so reference data can be fetched for a chunk of records in between:
 //! [`Enricher::prepare`] decodes and validates, [`Enricher::finish`] adds the derived fields, the
 //! `_ingest` metadata and the reference join, protects PII and encodes the output record.
+//!
+//! Speed: a record's top-level members are borrowed from its text as unparsed JSON
+//! ([`RawValue`]); types are checked on the first byte, and only the members a rule reads are
+//! decoded (a string field's text, a nested path's branch). The output is written member by
+//! member, copying untouched values verbatim. This is what makes the per-record cost small; see
+//! the README's Performance section.
+
+use std::borrow::{Borrow, Cow};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
 use crate::input::{InputRecord, json_kind};
 use crate::origin::{Poison, PoisonReason, RecordOrigin, SourceKind};
-use crate::spec::{EnrichmentSpec, PiiAction, TimeFormat};
+use crate::spec::{EnrichmentSpec, FieldType, PiiAction, RESERVED_FIELDS, TimeFormat};
 
 /// Kinesis accepts at most 1 MiB per record, data and partition key together.
 pub const MAX_OUTPUT_RECORD_BYTES: usize = 1024 * 1024;
@@ -21,13 +32,116 @@ pub const MAX_PARTITION_KEY_CHARS: usize = 256;
 /// (1e11 seconds is the year 5138; 1e11 milliseconds is March 1973).
 const MILLIS_THRESHOLD: f64 = 1e11;
 
+/// A member name, borrowed from the record text unless it contained escapes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(transparent)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl Borrow<str> for Key<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A value found at a field path: raw text for a top-level member, parsed for a nested one.
+#[derive(Debug, Clone, Copy)]
+enum Found<'p> {
+    Raw(&'p RawValue),
+    Parsed(&'p Value),
+}
+
+impl<'p> Found<'p> {
+    fn kind(self) -> &'static str {
+        match self {
+            Found::Parsed(v) => json_kind(v),
+            Found::Raw(r) => match r.get().as_bytes().first() {
+                Some(b'"') => "string",
+                Some(b'{') => "object",
+                Some(b'[') => "array",
+                Some(b't' | b'f') => "boolean",
+                Some(b'n') => "null",
+                _ => "number",
+            },
+        }
+    }
+
+    fn matches(self, t: FieldType) -> bool {
+        match self {
+            Found::Parsed(v) => t.matches(v),
+            Found::Raw(r) => match t {
+                FieldType::Integer => self.kind() == "number" && !r.get().contains(['.', 'e', 'E']),
+                other => self.kind() == other.as_str(),
+            },
+        }
+    }
+
+    /// The string's value (unescaped), for a JSON string.
+    fn text(self) -> Option<Cow<'p, str>> {
+        match self {
+            Found::Parsed(Value::String(s)) => Some(Cow::Borrowed(s)),
+            Found::Parsed(_) => None,
+            Found::Raw(r) => {
+                let t = r.get();
+                if !t.starts_with('"') {
+                    None
+                } else if !t.contains('\\') {
+                    Some(Cow::Borrowed(&t[1..t.len() - 1]))
+                } else {
+                    serde_json::from_str::<String>(t).ok().map(Cow::Owned)
+                }
+            }
+        }
+    }
+
+    /// The JSON text of a number.
+    fn number(self) -> Option<Cow<'p, str>> {
+        match self {
+            Found::Parsed(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+            Found::Parsed(_) => None,
+            Found::Raw(r) => (self.kind() == "number").then(|| Cow::Borrowed(r.get())),
+        }
+    }
+
+    /// A string's value or a number's text: what keys and PII rules operate on.
+    fn scalar(self) -> Option<Cow<'p, str>> {
+        self.text().or_else(|| self.number())
+    }
+
+    /// Any value as text: strings unescaped, everything else its JSON.
+    fn as_text(self) -> String {
+        match (self.text(), self) {
+            (Some(t), _) => t.into_owned(),
+            (None, Found::Raw(r)) => r.get().to_string(),
+            (None, Found::Parsed(v)) => v.to_string(),
+        }
+    }
+}
+
 /// A record that passed validation, waiting for its reference data.
 #[derive(Debug, Clone)]
-pub struct Prepared {
-    pub object: Map<String, Value>,
+pub struct Prepared<'a> {
+    members: BTreeMap<Key<'a>, &'a RawValue>,
+    /// Top-level members a nested path needed, parsed (and possibly modified by PII rules).
+    parsed: BTreeMap<String, Value>,
+    text_len: usize,
     pub event_time: DateTime<Utc>,
     /// The value to look up in the reference table, if the spec joins one and the event has it.
     pub reference_key: Option<String>,
+}
+
+impl<'a> Prepared<'a> {
+    fn find(&self, path: &str) -> Option<Found<'_>> {
+        match path.split_once('.') {
+            None => self.members.get(path).map(|r| Found::Raw(r)),
+            Some((head, rest)) => {
+                let mut current = self.parsed.get(head)?;
+                for part in rest.split('.') {
+                    current = current.as_object()?.get(part)?;
+                }
+                Some(Found::Parsed(current))
+            }
+        }
+    }
 }
 
 /// The outcome of the reference lookup for one record.
@@ -50,6 +164,44 @@ impl ReferenceJoin<'_> {
             ReferenceJoin::Found(_) => "found",
             ReferenceJoin::Missing => "missing",
         }
+    }
+}
+
+/// Writes a JSON object member by member.
+struct ObjectWriter {
+    buf: Vec<u8>,
+    first: bool,
+}
+
+impl ObjectWriter {
+    fn new(capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity);
+        buf.push(b'{');
+        Self { buf, first: true }
+    }
+
+    fn key(&mut self, k: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        serde_json::to_writer(&mut self.buf, k).expect("writing to a Vec");
+        self.buf.push(b':');
+        &mut self.buf
+    }
+
+    fn raw(&mut self, k: &str, raw: &str) {
+        self.key(k).extend_from_slice(raw.as_bytes());
+    }
+
+    fn value<T: serde::Serialize + ?Sized>(&mut self, k: &str, v: &T) {
+        let buf = self.key(k);
+        serde_json::to_writer(buf, v).expect("writing to a Vec");
+    }
+
+    fn close(mut self) -> Vec<u8> {
+        self.buf.push(b'}');
+        self.buf
     }
 }
 
@@ -132,11 +284,11 @@ impl Enricher {
     }
 
     /// Phase one for a batch: skipped, poison, or prepared (waiting for reference data).
-    pub fn prepare_batch(
+    pub fn prepare_batch<'a>(
         &self,
-        records: &[InputRecord],
+        records: &'a [InputRecord],
         skip: impl Fn(&InputRecord) -> bool,
-    ) -> Vec<Result<Option<Prepared>, Poison>> {
+    ) -> Vec<Result<Option<Prepared<'a>>, Poison>> {
         records
             .iter()
             .map(|r| {
@@ -155,7 +307,7 @@ impl Enricher {
     pub fn finish_batch(
         &self,
         records: &[InputRecord],
-        prepared: Vec<Result<Option<Prepared>, Poison>>,
+        prepared: Vec<Result<Option<Prepared<'_>>, Poison>>,
         lookup: impl Fn(&str) -> Lookup,
         batch: &BatchContext,
     ) -> Vec<Stage> {
@@ -191,7 +343,7 @@ impl Enricher {
     }
 
     /// Decodes and validates one payload.
-    pub fn prepare(&self, bytes: &[u8]) -> Result<Prepared, Poison> {
+    pub fn prepare<'a>(&self, bytes: &'a [u8]) -> Result<Prepared<'a>, Poison> {
         if bytes.is_empty() {
             return Err(Poison::new(
                 PoisonReason::EmptyRecord,
@@ -214,7 +366,7 @@ impl Enricher {
                 format!("invalid UTF-8 at byte {}", e.valid_up_to()),
             )
         })?;
-        let value: Value = serde_json::from_str(text).map_err(|e| {
+        let invalid_json = |e: serde_json::Error| {
             Poison::new(
                 PoisonReason::InvalidJson,
                 format!(
@@ -224,40 +376,59 @@ impl Enricher {
                     category(&e)
                 ),
             )
-        })?;
-        let Value::Object(object) = value else {
+        };
+        if !text.trim_start().starts_with('{') {
+            let value: Value = serde_json::from_str(text).map_err(invalid_json)?;
             return Err(Poison::new(
                 PoisonReason::NotAnObject,
                 format!("record is a JSON {}, expected an object", json_kind(&value)),
             ));
+        }
+        let members: BTreeMap<Key<'a>, &'a RawValue> =
+            serde_json::from_str(text).map_err(invalid_json)?;
+        let mut prepared = Prepared {
+            members,
+            parsed: BTreeMap::new(),
+            text_len: text.len(),
+            event_time: DateTime::<Utc>::UNIX_EPOCH,
+            reference_key: None,
         };
+        // Parse the branches nested paths read (validation, event time, keys, PII).
+        for path in self.spec_paths() {
+            if let Some((head, _)) = path.split_once('.')
+                && !prepared.parsed.contains_key(head)
+                && let Some(raw) = prepared.members.get(head)
+            {
+                let v: Value = serde_json::from_str(raw.get()).map_err(invalid_json)?;
+                prepared.parsed.insert(head.to_string(), v);
+            }
+        }
         for field in &self.spec.fields {
-            match lookup(&object, &field.name) {
-                None | Some(Value::Null) if field.required => {
-                    return Err(Poison::new(
-                        PoisonReason::MissingField,
-                        format!("required field {:?} is missing or null", field.name),
-                    ));
+            match prepared.find(&field.name) {
+                None if field.required => return Err(missing(&field.name)),
+                Some(f) if f.kind() == "null" && field.required => {
+                    return Err(missing(&field.name));
                 }
-                None | Some(Value::Null) => {}
-                Some(v) if !field.kind.matches(v) => {
+                Some(f) if f.kind() != "null" && !f.matches(field.kind) => {
                     return Err(Poison::new(
                         PoisonReason::WrongType,
                         format!(
                             "field {:?} is a {}, expected {}",
                             field.name,
-                            json_kind(v),
+                            f.kind(),
                             field.kind.as_str()
                         ),
                     ));
                 }
-                Some(_) => {}
+                _ => {}
             }
         }
-        let event_time = self.event_time(&object)?;
-        match lookup(&object, &self.spec.partition_key) {
-            Some(Value::String(s)) if !s.is_empty() => {}
-            Some(Value::Number(_)) => {}
+        prepared.event_time = self.event_time(&prepared)?;
+        match prepared
+            .find(&self.spec.partition_key)
+            .and_then(|f| f.scalar().map(|s| s.is_empty()))
+        {
+            Some(false) => {}
             _ => {
                 return Err(Poison::new(
                     PoisonReason::MissingPartitionKey,
@@ -268,42 +439,50 @@ impl Enricher {
                 ));
             }
         }
-        let reference_key =
-            self.spec
-                .reference
-                .as_ref()
-                .and_then(|r| match lookup(&object, &r.key_field) {
-                    Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                });
-        Ok(Prepared {
-            object,
-            event_time,
-            reference_key,
-        })
+        prepared.reference_key = self.spec.reference.as_ref().and_then(|r| {
+            prepared
+                .find(&r.key_field)
+                .and_then(|f| f.scalar())
+                .filter(|k| !k.is_empty())
+                .map(Cow::into_owned)
+        });
+        Ok(prepared)
     }
 
-    fn event_time(&self, object: &Map<String, Value>) -> Result<DateTime<Utc>, Poison> {
+    /// Every field path the spec reads.
+    fn spec_paths(&self) -> impl Iterator<Item = &str> {
+        self.spec
+            .fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .chain([
+                self.spec.event_time.field.as_str(),
+                self.spec.partition_key.as_str(),
+            ])
+            .chain(self.spec.reference.iter().map(|r| r.key_field.as_str()))
+            .chain(self.spec.pii.iter().map(|p| p.field.as_str()))
+    }
+
+    fn event_time(&self, prepared: &Prepared<'_>) -> Result<DateTime<Utc>, Poison> {
         let spec = &self.spec.event_time;
         let invalid = |what: String| Poison::new(PoisonReason::InvalidEventTime, what);
-        let Some(value) = lookup(object, &spec.field) else {
+        let Some(value) = prepared.find(&spec.field) else {
             return Err(invalid(format!(
                 "event time field {:?} is missing",
                 spec.field
             )));
         };
         let allows = |f: TimeFormat| spec.formats.contains(&f);
-        let epoch = match value {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s)
+        let epoch = match (value.number(), value.text()) {
+            (Some(n), _) => n.parse::<f64>().ok(),
+            (None, Some(s))
                 if !allows(TimeFormat::Rfc3339)
                     || s.bytes().all(|b| b.is_ascii_digit() || b == b'.') =>
             {
                 s.parse::<f64>().ok()
             }
-            Value::String(s) => {
-                return DateTime::parse_from_rfc3339(s)
+            (None, Some(s)) => {
+                return DateTime::parse_from_rfc3339(&s)
                     .map(|t| t.with_timezone(&Utc))
                     .map_err(|e| {
                         invalid(format!(
@@ -312,11 +491,11 @@ impl Enricher {
                         ))
                     });
             }
-            other => {
+            (None, None) => {
                 return Err(invalid(format!(
                     "event time field {:?} is a {}",
                     spec.field,
-                    json_kind(other)
+                    value.kind()
                 )));
             }
         };
@@ -348,71 +527,98 @@ impl Enricher {
     /// Adds derived fields, metadata and reference data; protects PII; encodes.
     pub fn finish(
         &self,
-        prepared: Prepared,
+        mut prepared: Prepared<'_>,
         origin: &RecordOrigin,
         reference: ReferenceJoin<'_>,
         batch: &BatchContext,
     ) -> Result<EnrichedRecord, Poison> {
-        let Prepared {
-            mut object,
-            event_time,
-            ..
-        } = prepared;
+        // Top-level members replaced (Some) or removed (None) by PII rules.
+        let mut overrides: BTreeMap<&str, Option<Value>> = BTreeMap::new();
         for rule in &self.spec.pii {
-            self.protect(&mut object, &rule.field, rule.action);
+            match rule.field.split_once('.') {
+                None => {
+                    let Some(found) = prepared.find(&rule.field) else {
+                        continue;
+                    };
+                    let replacement = match rule.action {
+                        PiiAction::Drop => None,
+                        _ if found.kind() == "null" => continue,
+                        PiiAction::Hmac => Some(Value::String(self.hmac_hex(&found.as_text()))),
+                        PiiAction::Mask => Some(Value::String(mask(&found.as_text()))),
+                    };
+                    overrides.insert(rule.field.as_str(), replacement);
+                }
+                Some((head, rest)) => {
+                    if let Some(Value::Object(branch)) = prepared.parsed.get_mut(head) {
+                        self.protect(branch, rest, rule.action);
+                    }
+                }
+            }
         }
-        let partition_key = match lookup(&object, &self.spec.partition_key) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => String::new(),
+        let partition_key = match rule_view(&prepared, &overrides, &self.spec.partition_key) {
+            Some(k) => truncate_chars(k, MAX_PARTITION_KEY_CHARS),
+            None => String::new(),
         };
-        let partition_key = truncate_chars(partition_key, MAX_PARTITION_KEY_CHARS);
         let event_id = origin.event_id();
-        let stamp = rfc3339_millis(event_time);
-        // `YYYY-MM-DD` and `HH` are slices of the stamp: no second formatting pass.
-        object.insert("dt".into(), Value::String(stamp[..10].to_string()));
-        object.insert("hour".into(), Value::String(stamp[11..13].to_string()));
-        object.insert("event_time".into(), Value::String(stamp));
-        object.insert(
-            "event_time_ms".into(),
-            Value::from(event_time.timestamp_millis()),
-        );
-        object.insert("_event_id".into(), Value::String(event_id.clone()));
-        if let (Some(spec), ReferenceJoin::Found(attrs)) = (&self.spec.reference, reference) {
-            let picked: Map<String, Value> = spec
-                .attributes
-                .iter()
-                .filter_map(|a| attrs.get(a).map(|v| (a.clone(), v.clone())))
-                .collect();
-            object.insert(spec.target.clone(), Value::Object(picked));
+        let target = match (&self.spec.reference, reference) {
+            (Some(spec), ReferenceJoin::Found(attrs)) => {
+                let picked: Map<String, Value> = spec
+                    .attributes
+                    .iter()
+                    .filter_map(|a| attrs.get(a).map(|v| (a.clone(), v.clone())))
+                    .collect();
+                Some((spec.target.as_str(), picked))
+            }
+            _ => None,
+        };
+        let mut w = ObjectWriter::new(prepared.text_len + 640);
+        for (key, raw) in &prepared.members {
+            let k: &str = &key.0;
+            if is_reserved(k) || target.as_ref().is_some_and(|(t, _)| *t == k) {
+                continue; // the pipeline writes these
+            }
+            if let Some(o) = overrides.get(k) {
+                if let Some(v) = o {
+                    w.value(k, v);
+                }
+            } else if let Some(v) = prepared.parsed.get(k) {
+                w.value(k, v);
+            } else {
+                w.raw(k, raw.get());
+            }
         }
-        let mut ingest = Map::with_capacity(9);
-        ingest.insert(
-            "source".into(),
-            Value::String(origin.source.as_str().into()),
-        );
+        let stamp = rfc3339_millis(prepared.event_time);
+        w.value("event_time", &stamp);
+        w.value("event_time_ms", &prepared.event_time.timestamp_millis());
+        // `YYYY-MM-DD` and `HH` are slices of the stamp: no second formatting pass.
+        w.value("dt", &stamp[..10]);
+        w.value("hour", &stamp[11..13]);
+        w.value("_event_id", &event_id);
+        if let Some((name, picked)) = &target {
+            w.value(name, picked);
+        }
         let (stream_key, shard_key, position_key) = match origin.source {
             SourceKind::Kinesis => ("stream", "shard", "sequence_number"),
             SourceKind::Msk => ("topic", "partition", "offset"),
         };
-        ingest.insert(stream_key.into(), Value::String(origin.stream.clone()));
-        ingest.insert(shard_key.into(), Value::String(origin.shard.clone()));
-        ingest.insert(position_key.into(), Value::String(origin.position.clone()));
+        let ingest = w.key("_ingest");
+        let mut inner = ObjectWriter {
+            buf: std::mem::take(ingest),
+            first: true,
+        };
+        inner.buf.push(b'{');
+        inner.value("source", origin.source.as_str());
+        inner.value(stream_key, &origin.stream);
+        inner.value(shard_key, &origin.shard);
+        inner.value(position_key, &origin.position);
         if let Some(arrival) = origin.arrival {
-            ingest.insert(
-                "arrival_time".into(),
-                Value::String(rfc3339_millis(arrival)),
-            );
+            inner.value("arrival_time", &rfc3339_millis(arrival));
         }
-        ingest.insert(
-            "processed_at".into(),
-            Value::String(batch.processed_at.clone()),
-        );
-        ingest.insert("spec".into(), Value::String(self.spec.name.clone()));
-        ingest.insert("reference".into(), Value::String(reference.status().into()));
-        object.insert("_ingest".into(), Value::Object(ingest));
-        let mut data = Vec::with_capacity(self.output_hint(&object));
-        serde_json::to_writer(&mut data, &object).expect("a JSON map always serializes");
+        inner.value("processed_at", &batch.processed_at);
+        inner.value("spec", &self.spec.name);
+        inner.value("reference", reference.status());
+        w.buf = inner.close();
+        let mut data = w.close();
         data.push(b'\n');
         if data.len() + partition_key.len() > MAX_OUTPUT_RECORD_BYTES {
             return Err(Poison::new(
@@ -431,11 +637,7 @@ impl Enricher {
         })
     }
 
-    /// A capacity guess for the encoded record that avoids regrowing the buffer.
-    fn output_hint(&self, object: &Map<String, Value>) -> usize {
-        512 + object.len() * 48
-    }
-
+    /// Applies a PII rule inside a parsed branch (`path` is relative to it).
     fn protect(&self, object: &mut Map<String, Value>, path: &str, action: PiiAction) {
         let (parent, leaf) = match path.rsplit_once('.') {
             Some((parent, leaf)) => match lookup_mut(object, parent) {
@@ -475,6 +677,39 @@ impl Enricher {
         mac.update(text.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
+}
+
+/// `RESERVED_FIELDS` as a match: checked for every member of every record.
+fn is_reserved(k: &str) -> bool {
+    matches!(
+        k,
+        "event_time" | "event_time_ms" | "dt" | "hour" | "_event_id" | "_ingest"
+    )
+}
+
+fn missing(field: &str) -> Poison {
+    Poison::new(
+        PoisonReason::MissingField,
+        format!("required field {field:?} is missing or null"),
+    )
+}
+
+/// The value of `path` as written to the output (after PII rules), as key text.
+fn rule_view(
+    prepared: &Prepared<'_>,
+    overrides: &BTreeMap<&str, Option<Value>>,
+    path: &str,
+) -> Option<String> {
+    if let Some(o) = overrides.get(path) {
+        return match o {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+    }
+    prepared
+        .find(path)
+        .and_then(|f| f.scalar().map(Cow::into_owned))
 }
 
 /// `2026-11-23T09:15:30.250Z` for years 0..=9999: hand-formatted because strftime-style
@@ -589,7 +824,8 @@ mod tests {
 
     fn run(v: &Value, reference: ReferenceJoin<'_>) -> Result<Value, Poison> {
         let e = enricher();
-        let p = e.prepare(v.to_string().as_bytes())?;
+        let text = v.to_string();
+        let p = e.prepare(text.as_bytes())?;
         let batch = BatchContext::new(
             DateTime::parse_from_rfc3339("2026-11-23T09:20:00Z")
                 .unwrap()
@@ -709,7 +945,8 @@ mod tests {
     #[test]
     fn reference_key_and_hmac_key_rules() {
         let e = enricher();
-        let p = e.prepare(good().to_string().as_bytes()).unwrap();
+        let text = good().to_string();
+        let p = e.prepare(text.as_bytes()).unwrap();
         assert_eq!(p.reference_key.as_deref(), Some("p-1"));
         let spec = EnrichmentSpec::parse(DEFAULT_SPEC, "test").unwrap();
         assert!(
@@ -727,6 +964,51 @@ mod tests {
     }
 
     #[test]
+    fn nested_paths_escaped_keys_and_reserved_input_members() {
+        let spec = EnrichmentSpec::parse(
+            r#"{"name": "nested", "fields": [{"name": "user.id", "type": "string"}, {"name": "n", "type": "integer"}],
+                "event_time": {"field": "meta.ts", "formats": ["epoch_millis"]}, "partition_key": "user.id",
+                "pii": [{"field": "user.email", "action": "hmac"}, {"field": "user.phone", "action": "drop"}]}"#,
+            "nested",
+        )
+        .unwrap();
+        let e = Enricher::new(spec, Some(KEY)).unwrap();
+        let text = r#"{"user": {"id": "u-7", "email": "a@b.c", "phone": "1"}, "meta": {"ts": 1795425330250},
+                       "n": 3, "dt": "forged", "we\"ird": [1, {"x": null}]}"#;
+        let p = e.prepare(text.as_bytes()).unwrap();
+        let batch = BatchContext::new(Utc::now());
+        let out = e
+            .finish(p, &origin(), ReferenceJoin::NotConfigured, &batch)
+            .unwrap();
+        assert_eq!(out.partition_key, "u-7");
+        let v: Value = serde_json::from_slice(&out.data).unwrap();
+        assert_eq!(v["user"]["id"], "u-7");
+        assert_eq!(v["user"]["email"].as_str().unwrap().len(), 64);
+        assert!(v["user"].get("phone").is_none());
+        assert_eq!(
+            v["dt"], "2026-11-23",
+            "an input member named like a derived field is replaced"
+        );
+        assert_eq!(v["we\"ird"], json!([1, {"x": null}]));
+        assert_eq!(
+            String::from_utf8_lossy(&out.data).matches("\"dt\"").count(),
+            1
+        );
+        let bad = r#"{"user": {"id": 7}, "meta": {"ts": 1}, "n": 1.5}"#;
+        assert_eq!(
+            e.prepare(bad.as_bytes()).unwrap_err().reason,
+            PoisonReason::WrongType
+        );
+        let bad = r#"{"user": {"id": "x"}, "meta": {"ts": 1}, "n": 1.5}"#;
+        let p = e.prepare(bad.as_bytes()).unwrap_err();
+        assert!(
+            p.message.contains("\"n\"") && p.message.contains("integer"),
+            "{}",
+            p.message
+        );
+    }
+
+    #[test]
     fn hand_formatted_timestamps_match_chrono() {
         for ms in [
             0i64,
@@ -740,6 +1022,14 @@ mod tests {
                 t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
             );
         }
+    }
+
+    #[test]
+    fn reserved_match_agrees_with_the_spec_list() {
+        for f in RESERVED_FIELDS {
+            assert!(is_reserved(f));
+        }
+        assert!(!is_reserved("dt2"));
     }
 
     #[test]

@@ -192,7 +192,7 @@ impl EnrichService {
     /// the chunk's cache hits and misses counted per record.
     async fn load_reference(
         &self,
-        prepared: &[Result<Option<Prepared>, Poison>],
+        prepared: &[Result<Option<Prepared<'_>>, Poison>],
         metrics: &mut Metrics,
     ) -> (Option<(String, String)>, usize, usize) {
         let Some(table) = self.reference.as_ref() else {

@@ -21,11 +21,6 @@ use enrich::service::PIPELINE_CHUNK;
 use enrich::spec::{DEFAULT_SPEC, EnrichmentSpec};
 use serde_json::{Map, Value, json};
 
-// mimalloc: the record pipeline allocates and frees many small JSON nodes per record; glibc
-// malloc made that the dominant cost in enrich-bench (see README, Performance).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 struct Args {
     event: Option<String>,
     records: usize,
