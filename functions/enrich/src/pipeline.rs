@@ -22,7 +22,7 @@ use sha2::Sha256;
 
 use crate::input::{InputRecord, json_kind};
 use crate::origin::{Poison, PoisonReason, RecordOrigin, SourceKind};
-use crate::spec::{EnrichmentSpec, FieldType, PiiAction, RESERVED_FIELDS, TimeFormat};
+use crate::spec::{EnrichmentSpec, FieldType, PiiAction, TimeFormat};
 
 /// Kinesis accepts at most 1 MiB per record, data and partition key together.
 pub const MAX_OUTPUT_RECORD_BYTES: usize = 1024 * 1024;
@@ -792,7 +792,7 @@ fn lookup_mut<'a>(object: &'a mut Map<String, Value>, path: &str) -> Option<&'a 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::DEFAULT_SPEC;
+    use crate::spec::{DEFAULT_SPEC, RESERVED_FIELDS};
     use serde_json::json;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
