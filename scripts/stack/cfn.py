@@ -69,6 +69,7 @@ NAME_PROPERTY = {
     "AWS::Athena::WorkGroup": "Name",
     "AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName",
     "AWS::KMS::Alias": "AliasName",
+    "AWS::SecretsManager::Secret": "Name",
 }
 
 

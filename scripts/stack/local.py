@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -173,6 +174,12 @@ class LocalStack:
         else:
             kin.create_stream(StreamName=name, ShardCount=int(p.get("ShardCount", 1)))
         kin.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+
+    def _create_AWS_SecretsManager_Secret(self, logical: str, p: dict) -> None:
+        gen = p.get("GenerateSecretString") or {}
+        value = secrets.token_urlsafe(int(gen.get("PasswordLength", 32)))[: int(gen.get("PasswordLength", 32))]
+        arn = self.client("secretsmanager").create_secret(Name=self.cfn.physical_name(logical), SecretString=value)["ARN"]
+        self.cfn.actual[logical] = {"Ref": arn, "Id": arn}
 
     # ------------------------------------------------------------------ functions
     def function_env(self) -> dict[str, str]:

@@ -1,12 +1,10 @@
-use std::time::{Duration, UNIX_EPOCH};
-
 use alerts::config::AlertsConfig;
 use alerts::publisher::AlertPublisher;
 use alerts::service::{AlertsService, InvocationContext};
 use alerts::store::AlertStore;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
-use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, logging};
+use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, invocation, logging};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -22,12 +20,14 @@ async fn main() -> Result<(), Error> {
     let service = &service;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let now = chrono::Utc::now();
-        let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        let left = invocation::time_left(event.context.deadline, now.timestamp_millis());
         let ctx = InvocationContext {
             request_id: event.context.request_id.clone(),
             now,
-            claim_until: chrono::DateTime::<chrono::Utc>::from(deadline)
-                .max(now + chrono::Duration::seconds(1)),
+            claim_until: now
+                + chrono::Duration::from_std(left)
+                    .unwrap_or_default()
+                    .max(chrono::Duration::seconds(1)),
         };
         let mut metrics = Metrics::new(METRICS_NAMESPACE, "alerts");
         let result = service.handle(event.payload, &ctx, &mut metrics).await;

@@ -14,8 +14,9 @@ fn every_alerts_event_file_parses_as_alerts_input() {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
-            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        let value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
         match parse_command(&value) {
             Some(cmd) => {
                 cmd.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

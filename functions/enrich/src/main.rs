@@ -1,5 +1,4 @@
 use std::sync::Mutex;
-use std::time::Duration;
 
 use enrich::config::EnrichConfig;
 use enrich::emit::EnrichedStream;
@@ -11,7 +10,7 @@ use enrich::secrets::load_hmac_key;
 use enrich::service::{EnrichService, InvocationContext};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::value::RawValue;
-use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, logging};
+use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, invocation, logging};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -62,14 +61,21 @@ async fn main() -> Result<(), Error> {
     let service = &service;
     run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
-            let remaining = Duration::from_millis(event.context.deadline).saturating_sub(
-                Duration::from_millis(chrono::Utc::now().timestamp_millis().max(0) as u64),
+            let remaining = invocation::time_left(
+                event.context.deadline,
+                chrono::Utc::now().timestamp_millis(),
+            );
+            // Keep the configured margin for the reply, but never more than a quarter of the
+            // time left, so a short-deadline invocation still gets to write.
+            let margin = service.config.deadline_margin.min(remaining / 4);
+            tracing::debug!(
+                remaining_ms = remaining.as_millis() as u64,
+                "invocation deadline"
             );
             let ctx = InvocationContext {
                 request_id: event.context.request_id.clone(),
                 now: chrono::Utc::now(),
-                deadline: tokio::time::Instant::now()
-                    + remaining.saturating_sub(service.config.deadline_margin),
+                deadline: tokio::time::Instant::now() + remaining.saturating_sub(margin),
             };
             let mut metrics = Metrics::new(METRICS_NAMESPACE, "enrich");
             let result = service

@@ -432,6 +432,18 @@ impl EnrichService {
             "batch done"
         );
 
+        for (r, d) in records.iter().zip(&dispositions) {
+            if let Disposition::Failed { code, message } = d {
+                tracing::warn!(
+                    stream = %r.origin.stream,
+                    shard = %r.origin.shard,
+                    position = %r.origin.position,
+                    code = %code,
+                    detail = %message,
+                    "record not written; reported for retry"
+                );
+            }
+        }
         let mut failed: Vec<(&InputRecord, &Disposition)> = records
             .iter()
             .zip(&dispositions)
