@@ -45,6 +45,10 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+bench:
+	cargo build --release -p enrich --bin enrich-bench
+	$(CARGO_TARGET_DIR)/release/enrich-bench $(BENCH_ARGS)
+
 coldstart: setup
 	cargo build --release -p alerts
 	$(PY) scripts/coldstart.py --binary $(CARGO_TARGET_DIR)/release/alerts --runs 30
