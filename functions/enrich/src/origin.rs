@@ -59,7 +59,7 @@ impl RecordOrigin {
             h.update(part.as_bytes());
             h.update([0x1f]);
         }
-        hex::encode(&h.finalize()[..16])
+        crate::pipeline::hex_lower(&h.finalize()[..16])
     }
 }
 

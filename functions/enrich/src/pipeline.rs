@@ -167,6 +167,19 @@ impl ReferenceJoin<'_> {
     }
 }
 
+/// Appends `s` as a JSON string. Most keys and values need no escaping; checking for that is
+/// cheaper than the general escaper, which is the fallback.
+fn push_json_str(buf: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        serde_json::to_writer(buf, s).expect("writing to a Vec");
+    }
+}
+
 /// Writes a JSON object member by member.
 struct ObjectWriter {
     buf: Vec<u8>,
@@ -185,9 +198,15 @@ impl ObjectWriter {
             self.buf.push(b',');
         }
         self.first = false;
-        serde_json::to_writer(&mut self.buf, k).expect("writing to a Vec");
+        push_json_str(&mut self.buf, k);
         self.buf.push(b':');
         &mut self.buf
+    }
+
+    /// A string member, written without the serializer when nothing needs escaping.
+    fn str(&mut self, k: &str, v: &str) {
+        let buf = self.key(k);
+        push_json_str(buf, v);
     }
 
     fn raw(&mut self, k: &str, raw: &str) {
@@ -561,14 +580,7 @@ impl Enricher {
         };
         let event_id = origin.event_id();
         let target = match (&self.spec.reference, reference) {
-            (Some(spec), ReferenceJoin::Found(attrs)) => {
-                let picked: Map<String, Value> = spec
-                    .attributes
-                    .iter()
-                    .filter_map(|a| attrs.get(a).map(|v| (a.clone(), v.clone())))
-                    .collect();
-                Some((spec.target.as_str(), picked))
-            }
+            (Some(spec), ReferenceJoin::Found(attrs)) => Some((spec.target.as_str(), attrs)),
             _ => None,
         };
         let mut w = ObjectWriter::new(prepared.text_len + 640);
@@ -588,14 +600,23 @@ impl Enricher {
             }
         }
         let stamp = rfc3339_millis(prepared.event_time);
-        w.value("event_time", &stamp);
+        w.str("event_time", &stamp);
         w.value("event_time_ms", &prepared.event_time.timestamp_millis());
         // `YYYY-MM-DD` and `HH` are slices of the stamp: no second formatting pass.
-        w.value("dt", &stamp[..10]);
-        w.value("hour", &stamp[11..13]);
-        w.value("_event_id", &event_id);
-        if let Some((name, picked)) = &target {
-            w.value(name, picked);
+        w.str("dt", &stamp[..10]);
+        w.str("hour", &stamp[11..13]);
+        w.str("_event_id", &event_id);
+        if let (Some((name, attrs)), Some(spec)) = (&target, &self.spec.reference) {
+            // Only the spec's attributes, written straight from the cached item (no copy).
+            let buf = std::mem::take(w.key(name));
+            let mut picked = ObjectWriter { buf, first: true };
+            picked.buf.push(b'{');
+            for a in &spec.attributes {
+                if let Some(v) = attrs.get(a) {
+                    picked.value(a, v);
+                }
+            }
+            w.buf = picked.close();
         }
         let (stream_key, shard_key, position_key) = match origin.source {
             SourceKind::Kinesis => ("stream", "shard", "sequence_number"),
@@ -607,16 +628,16 @@ impl Enricher {
             first: true,
         };
         inner.buf.push(b'{');
-        inner.value("source", origin.source.as_str());
-        inner.value(stream_key, &origin.stream);
-        inner.value(shard_key, &origin.shard);
-        inner.value(position_key, &origin.position);
+        inner.str("source", origin.source.as_str());
+        inner.str(stream_key, &origin.stream);
+        inner.str(shard_key, &origin.shard);
+        inner.str(position_key, &origin.position);
         if let Some(arrival) = origin.arrival {
-            inner.value("arrival_time", &rfc3339_millis(arrival));
+            inner.str("arrival_time", &rfc3339_millis(arrival));
         }
-        inner.value("processed_at", &batch.processed_at);
-        inner.value("spec", &self.spec.name);
-        inner.value("reference", reference.status());
+        inner.str("processed_at", &batch.processed_at);
+        inner.str("spec", &self.spec.name);
+        inner.str("reference", reference.status());
         w.buf = inner.close();
         let mut data = w.close();
         data.push(b'\n');
@@ -675,8 +696,19 @@ impl Enricher {
             .clone()
             .expect("Enricher::new requires a key for hmac rules");
         mac.update(text.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hex_lower(&mac.finalize().into_bytes())
     }
+}
+
+/// Lowercase hex without going through an iterator of chars.
+pub fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 0x0f) as usize]);
+    }
+    String::from_utf8(out).expect("hex digits are ASCII")
 }
 
 /// `RESERVED_FIELDS` as a match: checked for every member of every record.
@@ -1022,6 +1054,23 @@ mod tests {
                 t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
             );
         }
+    }
+
+    #[test]
+    fn json_strings_and_hex_are_written_correctly() {
+        for s in [
+            "plain",
+            "quo\"te",
+            "back\\slash",
+            "tab\there",
+            "ünïcødé",
+            "",
+        ] {
+            let mut buf = Vec::new();
+            push_json_str(&mut buf, s);
+            assert_eq!(serde_json::from_slice::<String>(&buf).unwrap(), s);
+        }
+        assert_eq!(hex_lower(&[0x00, 0x9f, 0xff]), "009fff");
     }
 
     #[test]
