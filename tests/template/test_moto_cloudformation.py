@@ -58,7 +58,10 @@ def test_translated_template_creates_in_moto_cloudformation(moto):
     s3.create_bucket(Bucket=ARTIFACTS)
     s3.put_object(Bucket=ARTIFACTS, Key="code.zip", Body=b"PK\x05\x06" + b"\0" * 18)
     cf = boto3.client("cloudformation", **moto)
-    cf.create_stack(StackName="streamops", TemplateBody=json.dumps(body), Capabilities=["CAPABILITY_IAM"])
+    # moto's CloudFormation has no AWS::Kinesis::StreamConsumer: deploy the polling branch here;
+    # cfn-lint and `sam validate` check the enhanced fan-out branch.
+    cf.create_stack(StackName="streamops", TemplateBody=json.dumps(body), Capabilities=["CAPABILITY_IAM"],
+                    Parameters=[{"ParameterKey": "EnrichEnhancedFanOut", "ParameterValue": "false"}])
     deadline = time.monotonic() + 120
     while True:
         stack = cf.describe_stacks(StackName="streamops")["Stacks"][0]
@@ -76,3 +79,7 @@ def test_translated_template_creates_in_moto_cloudformation(moto):
     env = boto3.client("lambda", **moto).get_function_configuration(FunctionName="streamops-alerts")["Environment"]["Variables"]
     assert env["ALERTS_TABLE_NAME"] == "streamops-alerts-state"
     assert env["ALERTS_TOPIC_ARN"].endswith(":streamops-alerts")
+    enrich = boto3.client("lambda", **moto).get_function_configuration(FunctionName="streamops-enrich")["Environment"]["Variables"]
+    assert enrich["ENRICH_OUTPUT_STREAM"] == "streamops-enriched"
+    assert enrich["ENRICH_LEDGER_TABLE"] == "streamops-enrich-ledger"
+    assert "streamops-enriched" in boto3.client("kinesis", **moto).list_streams()["StreamNames"]
