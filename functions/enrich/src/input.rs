@@ -79,6 +79,14 @@ struct KinesisProbe<'a> {
 }
 
 #[derive(Deserialize)]
+struct KinesisBatch {
+    #[serde(rename = "Records")]
+    records: Vec<KinesisEventRecord>,
+    #[serde(default)]
+    command: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
 struct Probe<'a> {
     #[serde(rename = "Records", borrow, default)]
     upper_records: Option<&'a RawValue>,
@@ -99,6 +107,21 @@ pub fn parse_invocation(json: &str) -> Result<Invocation, InputError> {
             Ok(v) => InputError::Unrecognized(describe_keys(&v)),
             Err(e) => InputError::NotJson(e.to_string()),
         });
+    }
+    // The common case, a well-formed Kinesis batch, parsed in one SIMD pass (sonic-rs into the
+    // aws_lambda_events types); anything else takes the record-by-record path below.
+    if let Ok(batch) = sonic_rs::from_str::<KinesisBatch>(json)
+        && batch.command.is_none()
+    {
+        let records = batch
+            .records
+            .into_iter()
+            .map(from_kinesis)
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Invocation::Stream(StreamBatch {
+            source: SourceKind::Kinesis,
+            records,
+        }));
     }
     if let Ok(k) = serde_json::from_str::<KinesisProbe>(json)
         && k.command.is_none()
@@ -186,38 +209,7 @@ pub fn json_kind(v: &Value) -> &'static str {
 
 fn kinesis_record(raw: &RawValue) -> Result<InputRecord, InputError> {
     match serde_json::from_str::<KinesisEventRecord>(raw.get()) {
-        Ok(rec) => {
-            if let Some(src) = rec.event_source.as_deref()
-                && src != "aws:kinesis"
-            {
-                return Err(InputError::ForeignRecord(src.to_string()));
-            }
-            let shard = rec
-                .event_id
-                .as_deref()
-                .and_then(|id| id.split_once(':').map(|(s, _)| s.to_string()))
-                .unwrap_or_else(|| "unknown-shard".into());
-            let origin = RecordOrigin {
-                source: SourceKind::Kinesis,
-                stream: stream_from_arn(rec.event_source_arn.as_deref()),
-                shard,
-                position: rec.kinesis.sequence_number.clone(),
-                arrival: Some(*rec.kinesis.approximate_arrival_timestamp),
-                key: Some(rec.kinesis.partition_key.clone()),
-            };
-            let poison = (!is_position(&origin.position)).then(|| {
-                Poison::new(
-                    PoisonReason::MalformedRecord,
-                    "kinesis.sequenceNumber is missing or not a decimal number",
-                )
-            });
-            Ok(InputRecord {
-                origin,
-                original: Original::Bytes(rec.kinesis.data.0),
-                poison,
-                headers: None,
-            })
-        }
+        Ok(rec) => from_kinesis(rec),
         Err(e) => {
             // Recover the coordinates by hand so the record can still be quarantined and reported.
             let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
@@ -253,6 +245,39 @@ fn kinesis_record(raw: &RawValue) -> Result<InputRecord, InputError> {
             })
         }
     }
+}
+
+fn from_kinesis(rec: KinesisEventRecord) -> Result<InputRecord, InputError> {
+    if let Some(src) = rec.event_source.as_deref()
+        && src != "aws:kinesis"
+    {
+        return Err(InputError::ForeignRecord(src.to_string()));
+    }
+    let shard = rec
+        .event_id
+        .as_deref()
+        .and_then(|id| id.split_once(':').map(|(s, _)| s.to_string()))
+        .unwrap_or_else(|| "unknown-shard".into());
+    let origin = RecordOrigin {
+        source: SourceKind::Kinesis,
+        stream: stream_from_arn(rec.event_source_arn.as_deref()),
+        shard,
+        position: rec.kinesis.sequence_number,
+        arrival: Some(*rec.kinesis.approximate_arrival_timestamp),
+        key: Some(rec.kinesis.partition_key),
+    };
+    let poison = (!is_position(&origin.position)).then(|| {
+        Poison::new(
+            PoisonReason::MalformedRecord,
+            "kinesis.sequenceNumber is missing or not a decimal number",
+        )
+    });
+    Ok(InputRecord {
+        origin,
+        original: Original::Bytes(rec.kinesis.data.0),
+        poison,
+        headers: None,
+    })
 }
 
 /// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` to `NAME`.
@@ -404,6 +429,25 @@ mod tests {
         assert_eq!(r.bytes(), br#"{"a":1}"#);
         assert_eq!(r.origin.arrival.unwrap().timestamp_millis(), 1763892000123);
         assert!(r.poison.is_none());
+    }
+
+    #[test]
+    fn the_one_pass_path_and_the_per_record_path_agree() {
+        let ev = kinesis_event("eyJhIjoxfQ==", "49590338271490256608559692538361571095921575989136588898");
+        let fast = stream(parse_invocation(&ev).unwrap());
+        let v: serde_json::Value = serde_json::from_str(&ev).unwrap();
+        let raw = serde_json::value::to_raw_value(&v["Records"][0]).unwrap();
+        let slow = kinesis_record(&raw).unwrap();
+        assert_eq!(fast.records[0].origin, slow.origin);
+        assert_eq!(fast.records[0].original, slow.original);
+        // One bad record sends the batch down the per-record path; the good one is still decoded.
+        let mut v2 = v.clone();
+        let mut bad = v["Records"][0].clone();
+        bad["kinesis"]["data"] = serde_json::json!("%%%");
+        v2["Records"].as_array_mut().unwrap().push(bad);
+        let mixed = stream(parse_invocation(&v2.to_string()).unwrap());
+        assert!(mixed.records[0].poison.is_none());
+        assert_eq!(mixed.records[1].poison.as_ref().unwrap().reason, PoisonReason::InvalidBase64);
     }
 
     #[test]
