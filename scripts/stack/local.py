@@ -163,7 +163,38 @@ class LocalStack:
         self.cfn.actual[logical] = {"Ref": url, "Arn": arn, "QueueUrl": url}
 
     def _create_AWS_S3_Bucket(self, logical: str, p: dict) -> None:
-        self.client("s3").create_bucket(Bucket=self.cfn.physical_name(logical))
+        s3 = self.client("s3")
+        name = self.cfn.physical_name(logical)
+        s3.create_bucket(Bucket=name)
+        queues = (p.get("NotificationConfiguration") or {}).get("QueueConfigurations") or []
+        if queues:
+            config = {"QueueConfigurations": []}
+            for q in queues:
+                entry = {"QueueArn": q["Queue"], "Events": [q["Event"]]}
+                rules = ((q.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+                if rules:
+                    entry["Filter"] = {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}
+                config["QueueConfigurations"].append(entry)
+            s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=config)
+
+    def _create_AWS_Glue_Database(self, logical: str, p: dict) -> None:
+        db = p["DatabaseInput"]
+        self.client("glue").create_database(DatabaseInput={k: v for k, v in db.items() if k in ("Name", "Description", "LocationUri", "Parameters")})
+        self.cfn.actual[logical] = {"Ref": db["Name"]}
+
+    def _create_AWS_Glue_Table(self, logical: str, p: dict) -> None:
+        self.client("glue").create_table(DatabaseName=p["DatabaseName"], TableInput=p["TableInput"])
+        self.cfn.actual[logical] = {"Ref": p["TableInput"]["Name"]}
+
+    def _create_AWS_Athena_WorkGroup(self, logical: str, p: dict) -> None:
+        name = self.cfn.physical_name(logical)
+        kwargs = {"Name": name}
+        if p.get("Description"):
+            kwargs["Description"] = p["Description"]
+        if p.get("WorkGroupConfiguration"):
+            kwargs["Configuration"] = p["WorkGroupConfiguration"]
+        self.client("athena").create_work_group(**kwargs)
+        self.cfn.actual[logical] = {"Ref": name}
 
     def _create_AWS_Kinesis_Stream(self, logical: str, p: dict) -> None:
         kin = self.client("kinesis")
@@ -220,7 +251,7 @@ class LocalStack:
         """`cargo lambda watch` serving every function binary with the template's environment."""
         env_file = LOCAL_DIR / "functions.env"
         env_file.parent.mkdir(parents=True, exist_ok=True)
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.function_env().items())))
+        env_file.write_text("".join(f"{k}='{v}'\n" for k, v in sorted(self.function_env().items())))
         self.watch_port = free_port()
         env = dict(os.environ)
         env.update(cargo_env or {})

@@ -1,0 +1,212 @@
+//! The partitions function's configuration, read and validated once at cold start.
+
+use std::time::Duration;
+
+use streamops_shared::{ConfigError, EnvReader};
+
+use crate::sql::MAX_STATEMENT_BYTES;
+use crate::table::Tables;
+
+/// How partitions are registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `ALTER TABLE ... ADD IF NOT EXISTS PARTITION ...` through an Athena workgroup.
+    Athena,
+    /// Glue `BatchCreatePartition` (100 per call): spends no Athena DDL capacity.
+    Glue,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "athena" => Ok(Mode::Athena),
+            "glue" => Ok(Mode::Glue),
+            _ => Err("unknown mode".into()),
+        }
+    }
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Athena => "athena",
+            Mode::Glue => "glue",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PartitionsConfig {
+    /// `PARTITIONS_TABLES`: JSON array of tables (see `table::TableSpecInput`).
+    pub tables: Tables,
+    /// `PARTITIONS_REGISTRY_TABLE`: the DynamoDB registry of registered partitions (hash key `pk`).
+    pub registry_table: String,
+    /// `PARTITIONS_REGISTRY_TTL_DAYS` (default 35): how long a registered mark is kept. After it
+    /// expires the next object of that partition runs one idempotent `ADD IF NOT EXISTS` again.
+    pub registry_ttl: Duration,
+    /// `PARTITIONS_MODE` (athena | glue, default athena).
+    pub mode: Mode,
+    /// `PARTITIONS_ATHENA_WORKGROUP` (default primary): the workgroup DDL runs in.
+    pub workgroup: String,
+    /// `PARTITIONS_ATHENA_OUTPUT_LOCATION` (optional `s3://...`): result location when the
+    /// workgroup does not enforce its own.
+    pub output_location: Option<String>,
+    /// `PARTITIONS_QUERY_TIMEOUT_SECONDS` (default 60): the longest wait for one query, further
+    /// capped by the invocation's remaining time.
+    pub query_timeout: Duration,
+    /// `PARTITIONS_MAX_STATEMENT_BYTES` (default and maximum 262144, Athena's limit).
+    pub max_statement_bytes: usize,
+    /// `S3_FORCE_PATH_STYLE` (default false): path-style S3 addressing for S3-compatible endpoints.
+    pub s3_force_path_style: bool,
+}
+
+impl PartitionsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(EnvReader::from_env())
+    }
+
+    pub fn read(mut r: EnvReader) -> Result<Self, ConfigError> {
+        let tables_json = r.required(
+            "PARTITIONS_TABLES",
+            "a JSON array of tables: [{\"bucket\", \"prefix\", \"database\", \"table\", \"layout\", ...}]",
+        );
+        let tables = if tables_json.is_empty() {
+            None
+        } else {
+            match Tables::from_json(&tables_json) {
+                Ok(t) => Some(t),
+                Err(problems) => {
+                    r.invalid(
+                        "PARTITIONS_TABLES",
+                        "a valid JSON array of tables",
+                        &tables_json,
+                        Some(problems.join("; ")),
+                    );
+                    None
+                }
+            }
+        };
+        let registry_table = r.required(
+            "PARTITIONS_REGISTRY_TABLE",
+            "the name of the DynamoDB partition registry table",
+        );
+        let ttl_days: u64 = r.parsed_or(
+            "PARTITIONS_REGISTRY_TTL_DAYS",
+            "a whole number of days (1 or more)",
+            35,
+        );
+        if ttl_days == 0 {
+            r.invalid(
+                "PARTITIONS_REGISTRY_TTL_DAYS",
+                "a whole number of days (1 or more)",
+                "0",
+                None,
+            );
+        }
+        let mode = r.parsed_or("PARTITIONS_MODE", "athena or glue", Mode::Athena);
+        let workgroup = r
+            .optional("PARTITIONS_ATHENA_WORKGROUP")
+            .unwrap_or_else(|| "primary".into());
+        let output_location = r.optional("PARTITIONS_ATHENA_OUTPUT_LOCATION");
+        if let Some(loc) = &output_location {
+            if !loc.starts_with("s3://") {
+                r.invalid(
+                    "PARTITIONS_ATHENA_OUTPUT_LOCATION",
+                    "an s3://bucket/prefix/ location",
+                    loc,
+                    None,
+                );
+            }
+        }
+        let query_timeout =
+            r.seconds_or("PARTITIONS_QUERY_TIMEOUT_SECONDS", Duration::from_secs(60));
+        let max_statement_bytes = r.parsed_or(
+            "PARTITIONS_MAX_STATEMENT_BYTES",
+            "a number of bytes between 4096 and 262144",
+            MAX_STATEMENT_BYTES,
+        );
+        if !(4096..=MAX_STATEMENT_BYTES).contains(&max_statement_bytes) {
+            r.invalid(
+                "PARTITIONS_MAX_STATEMENT_BYTES",
+                "a number of bytes between 4096 and 262144",
+                &max_statement_bytes.to_string(),
+                None,
+            );
+        }
+        let s3_force_path_style = r.flag_or("S3_FORCE_PATH_STYLE", false);
+        let config = tables.map(|tables| PartitionsConfig {
+            tables,
+            registry_table,
+            registry_ttl: Duration::from_secs(ttl_days * 86_400),
+            mode,
+            workgroup,
+            output_location,
+            query_timeout,
+            max_statement_bytes,
+            s3_force_path_style,
+        });
+        match r.finish(()) {
+            Ok(()) => Ok(config.expect("tables parsed when there is no problem")),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const TABLES: &str = r#"[{"bucket":"data-bucket","prefix":"enriched/","database":"streamops","table":"enriched_events","layout":"firehose"}]"#;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<PartitionsConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        PartitionsConfig::read(EnvReader::from_map(map))
+    }
+
+    #[test]
+    fn minimal_config_has_documented_defaults() {
+        let c = read(&[
+            ("PARTITIONS_TABLES", TABLES),
+            ("PARTITIONS_REGISTRY_TABLE", "reg"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Mode::Athena);
+        assert_eq!(c.workgroup, "primary");
+        assert_eq!(c.registry_ttl, Duration::from_secs(35 * 86_400));
+        assert_eq!(c.max_statement_bytes, 262_144);
+        assert_eq!(c.query_timeout, Duration::from_secs(60));
+        assert!(!c.s3_force_path_style);
+        assert_eq!(c.tables.tables[0].id(), "streamops.enriched_events");
+    }
+
+    #[test]
+    fn every_problem_is_reported_by_variable_and_table_field() {
+        let err = read(&[
+            ("PARTITIONS_TABLES", r#"[{"bucket":"data-bucket","database":"streamops","table":"t","layout":"{yyyy}/"}]"#),
+            ("PARTITIONS_MODE", "hive"),
+            ("PARTITIONS_MAX_STATEMENT_BYTES", "300000"),
+            ("PARTITIONS_ATHENA_OUTPUT_LOCATION", "bucket/results"),
+            ("S3_FORCE_PATH_STYLE", "maybe"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        for want in [
+            "PARTITIONS_TABLES has invalid value",
+            "table #1 (streamops.t): field `layout`",
+            "PARTITIONS_REGISTRY_TABLE is not set",
+            "PARTITIONS_MODE has invalid value \"hive\"; expected athena or glue",
+            "PARTITIONS_MAX_STATEMENT_BYTES",
+            "PARTITIONS_ATHENA_OUTPUT_LOCATION",
+            "S3_FORCE_PATH_STYLE",
+        ] {
+            assert!(text.contains(want), "{want} missing from: {text}");
+        }
+        let err = read(&[("PARTITIONS_REGISTRY_TABLE", "reg")]).unwrap_err();
+        assert!(err.to_string().contains("PARTITIONS_TABLES is not set"));
+    }
+}

@@ -1,0 +1,155 @@
+//! Glue Data Catalog adapter: the table's storage descriptor, `BatchCreatePartition` (100 per
+//! call, per-entry errors inspected) and the registered partitions of a table.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use aws_sdk_glue::Client;
+use aws_sdk_glue::types::{PartitionInput, StorageDescriptor};
+use streamops_shared::AwsCallError;
+
+use crate::poll::{PollPolicy, retry_throttled};
+use crate::table::PartitionSpec;
+
+/// Glue's limit for `BatchCreatePartition`.
+pub const BATCH_CREATE_MAX: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryResult {
+    Created,
+    AlreadyExists,
+    Failed { code: String, message: String },
+}
+
+#[derive(Clone)]
+pub struct GlueCatalog {
+    client: Client,
+    policy: PollPolicy,
+}
+
+impl GlueCatalog {
+    pub fn new(client: Client, policy: PollPolicy) -> Self {
+        Self { client, policy }
+    }
+
+    /// The table's storage descriptor: partitions inherit its format, SerDe and columns.
+    pub async fn storage_descriptor(
+        &self,
+        database: &str,
+        table: &str,
+    ) -> Result<StorageDescriptor, AwsCallError> {
+        let out = self
+            .client
+            .get_table()
+            .database_name(database)
+            .name(table)
+            .send()
+            .await
+            .map_err(|e| {
+                AwsCallError::from_sdk("GetTable", format!("table {database}.{table}"), &e)
+            })?;
+        Ok(out
+            .table
+            .and_then(|t| t.storage_descriptor)
+            .unwrap_or_else(|| StorageDescriptor::builder().build()))
+    }
+
+    /// Creates `specs` (one table), at most 100 per call; one result per spec, in order.
+    pub async fn batch_create(
+        &self,
+        specs: &[&PartitionSpec],
+        template: &StorageDescriptor,
+        deadline: Instant,
+    ) -> Result<Vec<EntryResult>, AwsCallError> {
+        let mut results = Vec::with_capacity(specs.len());
+        for chunk in specs.chunks(BATCH_CREATE_MAX) {
+            let (database, table) = (&chunk[0].database, &chunk[0].table);
+            let inputs: Vec<PartitionInput> = chunk
+                .iter()
+                .map(|p| {
+                    let mut sd = template.clone();
+                    sd.location = Some(p.location.clone());
+                    PartitionInput::builder()
+                        .set_values(Some(p.value_list()))
+                        .storage_descriptor(sd)
+                        .build()
+                })
+                .collect();
+            let (errors, _) = retry_throttled(self.policy, deadline, || async {
+                self.client
+                    .batch_create_partition()
+                    .database_name(database)
+                    .table_name(table)
+                    .set_partition_input_list(Some(inputs.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        AwsCallError::from_sdk(
+                            "BatchCreatePartition",
+                            format!("table {database}.{table}"),
+                            &e,
+                        )
+                    })
+                    .map(|out| out.errors.unwrap_or_default())
+            })
+            .await?;
+            for p in chunk {
+                let values = p.value_list();
+                let error = errors
+                    .iter()
+                    .find(|e| e.partition_values.as_deref() == Some(values.as_slice()));
+                results.push(match error.and_then(|e| e.error_detail.as_ref()) {
+                    None if error.is_none() => EntryResult::Created,
+                    detail => {
+                        let code = detail
+                            .and_then(|d| d.error_code.clone())
+                            .unwrap_or_default();
+                        if code == "AlreadyExistsException" {
+                            EntryResult::AlreadyExists
+                        } else {
+                            EntryResult::Failed {
+                                message: detail
+                                    .and_then(|d| d.error_message.clone())
+                                    .unwrap_or_default(),
+                                code,
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        Ok(results)
+    }
+
+    /// The value lists of every registered partition of a table.
+    pub async fn partition_values(
+        &self,
+        database: &str,
+        table: &str,
+    ) -> Result<BTreeSet<Vec<String>>, AwsCallError> {
+        let mut out = BTreeSet::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .get_partitions()
+                .database_name(database)
+                .table_name(table)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsCallError::from_sdk("GetPartitions", format!("table {database}.{table}"), &e)
+                })?;
+            for p in page.partitions.unwrap_or_default() {
+                if let Some(v) = p.values {
+                    out.insert(v);
+                }
+            }
+            match page.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(out),
+            }
+        }
+    }
+}

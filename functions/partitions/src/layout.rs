@@ -1,0 +1,317 @@
+//! Time-based key layouts: a template of literal text and the tokens `{yyyy}`, `{MM}`, `{dd}` and
+//! `{HH}` (UTC), used both ways: to parse the partition directory at the start of a key, and to
+//! render the directory (or a partition value) of a given hour or day.
+//!
+//! Parsing is strict: every token takes exactly its number of ASCII digits (values are zero
+//! padded), the date must exist, and the matched text must render back identically. Anything
+//! else is not this layout.
+
+use std::fmt;
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+
+/// The three layouts the suite's writers use, by name.
+pub const HIVE: &str = "dt={yyyy}-{MM}-{dd}/hour={HH}/";
+pub const FIREHOSE: &str = "{yyyy}/{MM}/{dd}/{HH}/";
+pub const FLINK: &str = "{yyyy}-{MM}-{dd}--{HH}/";
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    Hour,
+    Day,
+}
+
+impl Granularity {
+    pub fn step(self) -> chrono::Duration {
+        match self {
+            Granularity::Hour => chrono::Duration::hours(1),
+            Granularity::Day => chrono::Duration::days(1),
+        }
+    }
+
+    /// The start of the hour or day containing `t`.
+    pub fn truncate(self, t: NaiveDateTime) -> NaiveDateTime {
+        let hour = match self {
+            Granularity::Hour => t.hour(),
+            Granularity::Day => 0,
+        };
+        t.date().and_hms_opt(hour, 0, 0).expect("valid hour")
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+        }
+    }
+}
+
+impl fmt::Display for Granularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Year,
+    Month,
+    Day,
+    Hour,
+}
+
+impl Field {
+    fn width(self) -> usize {
+        match self {
+            Field::Year => 4,
+            _ => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Literal(String),
+    Field(Field),
+}
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    source: String,
+    tokens: Vec<Token>,
+}
+
+impl Template {
+    /// Parses `{yyyy}`, `{MM}`, `{dd}`, `{HH}` and literal text; `literal_ok` says which literal
+    /// characters are allowed (the caller's context decides: key segments or partition values).
+    pub fn parse(source: &str, literal_ok: impl Fn(char) -> bool) -> Result<Self, String> {
+        let mut tokens = Vec::new();
+        let mut literal = String::new();
+        let mut rest = source;
+        while let Some(c) = rest.chars().next() {
+            if c == '{' {
+                let end = rest
+                    .find('}')
+                    .ok_or_else(|| format!("unclosed `{{` in {source:?}"))?;
+                let field = match &rest[1..end] {
+                    "yyyy" => Field::Year,
+                    "MM" => Field::Month,
+                    "dd" => Field::Day,
+                    "HH" => Field::Hour,
+                    other => {
+                        return Err(format!(
+                            "unknown token `{{{other}}}` in {source:?} (known: {{yyyy}}, {{MM}}, {{dd}}, {{HH}})"
+                        ));
+                    }
+                };
+                if !literal.is_empty() {
+                    tokens.push(Token::Literal(std::mem::take(&mut literal)));
+                }
+                tokens.push(Token::Field(field));
+                rest = &rest[end + 1..];
+            } else {
+                if c == '}' || !literal_ok(c) {
+                    return Err(format!("character {c:?} is not allowed in {source:?}"));
+                }
+                literal.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        if !literal.is_empty() {
+            tokens.push(Token::Literal(literal));
+        }
+        if tokens.is_empty() {
+            return Err("empty template".into());
+        }
+        Ok(Self {
+            source: source.to_string(),
+            tokens,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn has(&self, f: Field) -> bool {
+        self.tokens.contains(&Token::Field(f))
+    }
+
+    pub fn has_hour(&self) -> bool {
+        self.has(Field::Hour)
+    }
+
+    /// True when the template pins a calendar day (year, month and day).
+    pub fn has_full_date(&self) -> bool {
+        self.has(Field::Year) && self.has(Field::Month) && self.has(Field::Day)
+    }
+
+    pub fn render(&self, t: NaiveDateTime) -> String {
+        let mut out = String::with_capacity(self.source.len());
+        for token in &self.tokens {
+            match token {
+                Token::Literal(s) => out.push_str(s),
+                Token::Field(Field::Year) => out.push_str(&format!("{:04}", t.year())),
+                Token::Field(Field::Month) => out.push_str(&format!("{:02}", t.month())),
+                Token::Field(Field::Day) => out.push_str(&format!("{:02}", t.day())),
+                Token::Field(Field::Hour) => out.push_str(&format!("{:02}", t.hour())),
+            }
+        }
+        out
+    }
+
+    /// Matches the template at the start of `text`: the hour (or day, hour 0) it names and how
+    /// many bytes it took. `None` when `text` does not start with a valid instance.
+    pub fn match_start(&self, text: &str) -> Option<(NaiveDateTime, usize)> {
+        let (mut year, mut month, mut day, mut hour) = (None, None, None, None);
+        let mut pos = 0;
+        for token in &self.tokens {
+            match token {
+                Token::Literal(s) => {
+                    if !text[pos..].starts_with(s.as_str()) {
+                        return None;
+                    }
+                    pos += s.len();
+                }
+                Token::Field(f) => {
+                    let digits = text.get(pos..pos + f.width())?;
+                    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                        return None;
+                    }
+                    let value: u32 = digits.parse().ok()?;
+                    let slot = match f {
+                        Field::Year => &mut year,
+                        Field::Month => &mut month,
+                        Field::Day => &mut day,
+                        Field::Hour => &mut hour,
+                    };
+                    if slot.is_some_and(|v| v != value) {
+                        return None;
+                    }
+                    *slot = Some(value);
+                    pos += f.width();
+                }
+            }
+        }
+        let date = NaiveDate::from_ymd_opt(year? as i32, month?, day?)?;
+        let t = date.and_hms_opt(hour.unwrap_or(0), 0, 0)?;
+        // Canonical form only: what we register must be exactly what we parsed.
+        (self.render(t) == text[..pos]).then_some((t, pos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_chars(c: char) -> bool {
+        c.is_ascii_alphanumeric() || "-_=./".contains(c)
+    }
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").unwrap()
+    }
+
+    #[test]
+    fn the_three_layouts_render_zero_padded() {
+        let at = t("2026-01-02T03:00");
+        assert_eq!(
+            Template::parse(HIVE, key_chars).unwrap().render(at),
+            "dt=2026-01-02/hour=03/"
+        );
+        assert_eq!(
+            Template::parse(FIREHOSE, key_chars).unwrap().render(at),
+            "2026/01/02/03/"
+        );
+        assert_eq!(
+            Template::parse(FLINK, key_chars).unwrap().render(at),
+            "2026-01-02--03/"
+        );
+    }
+
+    #[test]
+    fn the_three_layouts_parse_keys_back() {
+        for (layout, key) in [
+            (HIVE, "dt=2026-11-23/hour=10/part-0001.gz"),
+            (
+                FIREHOSE,
+                "2026/11/23/10/stream-1-2026-11-23-10-00-00-abc.gz",
+            ),
+            (FLINK, "2026-11-23--10/part-5c1e-0"),
+        ] {
+            let tpl = Template::parse(layout, key_chars).unwrap();
+            let (at, used) = tpl.match_start(key).unwrap_or_else(|| panic!("{key}"));
+            assert_eq!(at, t("2026-11-23T10:00"), "{key}");
+            assert_eq!(&key[..used], tpl.render(at));
+        }
+    }
+
+    #[test]
+    fn strict_matching_rejects_unpadded_impossible_and_foreign_keys() {
+        let hive = Template::parse(HIVE, key_chars).unwrap();
+        for bad in [
+            "dt=2026-11-23/hour=7/x",    // not zero padded
+            "dt=2026-02-30/hour=10/x",   // no such day
+            "dt=2026-11-23/hour=24/x",   // no such hour
+            "dt=2026-11-23'/hour=10/x",  // quote
+            "dt=2026-1a-23/hour=10/x",   // not digits
+            "date=2026-11-23/hour=10/x", // other column name
+            "dt=2026-11-23/hour=1",      // cut short
+            "dt=+2026-11-23/hour=10/x",
+        ] {
+            assert!(hive.match_start(bad).is_none(), "{bad}");
+        }
+        // Non-ASCII digits are not digits here.
+        let fh = Template::parse(FIREHOSE, key_chars).unwrap();
+        assert!(fh.match_start("２０２６/11/23/10/x").is_none());
+    }
+
+    #[test]
+    fn repeated_tokens_must_agree_and_day_layouts_have_hour_zero() {
+        let tpl = Template::parse("{yyyy}/{yyyy}{MM}{dd}/", key_chars).unwrap();
+        assert!(tpl.match_start("2026/20261123/x").is_some());
+        assert!(tpl.match_start("2025/20261123/x").is_none());
+        assert!(!tpl.has_hour());
+        assert_eq!(
+            tpl.match_start("2026/20261123/x").unwrap().0,
+            t("2026-11-23T00:00")
+        );
+    }
+
+    #[test]
+    fn template_errors_are_clear() {
+        assert!(
+            Template::parse("{yyyy}/{mm}/", key_chars)
+                .unwrap_err()
+                .contains("unknown token `{mm}`")
+        );
+        assert!(
+            Template::parse("{yyyy", key_chars)
+                .unwrap_err()
+                .contains("unclosed")
+        );
+        assert!(
+            Template::parse("x'{yyyy}", key_chars)
+                .unwrap_err()
+                .contains("'\\''")
+        );
+        assert!(Template::parse("", key_chars).is_err());
+    }
+
+    #[test]
+    fn granularity_truncates_and_steps() {
+        assert_eq!(
+            Granularity::Hour.truncate(t("2026-11-23T10:59")),
+            t("2026-11-23T10:00")
+        );
+        assert_eq!(
+            Granularity::Day.truncate(t("2026-11-23T10:59")),
+            t("2026-11-23T00:00")
+        );
+        assert_eq!(Granularity::Day.step(), chrono::Duration::days(1));
+    }
+}

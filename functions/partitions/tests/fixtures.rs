@@ -1,0 +1,51 @@
+//! Every file in events/partitions/ is a valid input of this function: an ops command that
+//! parses, or an event whose objects map to partitions of the sample table configuration.
+
+use partitions::input::{Item, parse_payload};
+use partitions::keys::decode_key;
+use partitions::ops::parse_command;
+use partitions::table::{KeyOutcome, Tables};
+use streamops_test_support::repo_root;
+
+/// The table the sample events are written for: the template's enriched-events table, which
+/// Firehose dynamic partitioning fills under enriched/dt=YYYY-MM-DD/hour=HH/.
+const SAMPLE_TABLES: &str = r#"[{"bucket":"streamops-data-123456789012-us-east-1","prefix":"enriched/","database":"streamops","table":"enriched_events","layout":"hive","error_prefix":"firehose-errors/"}]"#;
+
+#[test]
+fn every_partitions_event_file_parses_as_partitions_input() {
+    let tables = Tables::from_json(SAMPLE_TABLES).unwrap();
+    let dir = repo_root().join("events/partitions");
+    let (mut commands, mut events) = (0, 0);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        if let Some(cmd) = parse_command(&value) {
+            cmd.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            commands += 1;
+            continue;
+        }
+        let batch = parse_payload(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut partitions = 0;
+        for item in batch.messages.iter().flat_map(|m| &m.items) {
+            if let Item::Object(o) = item {
+                let key = decode_key(&o.raw_key).unwrap();
+                match tables.classify(&o.bucket, &key, o.size) {
+                    KeyOutcome::Partition(_) => partitions += 1,
+                    other => panic!("{}: {key} -> {other:?}", path.display()),
+                }
+            }
+        }
+        assert!(partitions > 0, "{} names no partition", path.display());
+        events += 1;
+    }
+    assert!(
+        commands >= 2 && events >= 3,
+        "only {commands} commands and {events} events in {}",
+        dir.display()
+    );
+}
