@@ -7,6 +7,7 @@ pub mod error;
 pub mod invocation;
 pub mod logging;
 pub mod metrics;
+pub mod s3key;
 
 pub use config::{ConfigError, EnvReader};
 pub use error::{AwsCallError, ErrorClass};

@@ -7,8 +7,6 @@
 
 use std::fmt;
 
-use percent_encoding::percent_decode_str;
-
 /// Why an object (or a whole message) was not turned into a partition. Every skip is counted in
 /// the `ObjectsSkipped` metric under `reason` and logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,27 +68,7 @@ impl fmt::Display for SkipReason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyDecodeError {
-    #[error("key is not valid UTF-8 after %-decoding")]
-    NotUtf8,
-    #[error("key contains a control character after decoding")]
-    ControlCharacter,
-}
-
-/// Decodes a form-URL-encoded S3 notification key: `+` to space first, then `%XX`.
-/// A malformed escape (`%G1`, a trailing `%`) is kept literally, as S3 itself never sends one.
-pub fn decode_key(raw: &str) -> Result<String, KeyDecodeError> {
-    let spaced = raw.replace('+', " ");
-    let decoded = percent_decode_str(&spaced)
-        .decode_utf8()
-        .map_err(|_| KeyDecodeError::NotUtf8)?
-        .into_owned();
-    if decoded.chars().any(char::is_control) {
-        return Err(KeyDecodeError::ControlCharacter);
-    }
-    Ok(decoded)
-}
+pub use streamops_shared::s3key::{KeyDecodeError, decode_key};
 
 /// The rules that do not depend on the table: returns the reason to skip a decoded key, if any.
 /// `size` is the object size from the event (`None` when the event does not say).
