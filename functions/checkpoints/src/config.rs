@@ -1,0 +1,129 @@
+//! The checkpoints function's configuration, read once at cold start.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use streamops_shared::{ConfigError, EnvReader};
+
+use crate::book::RetentionPolicy;
+use crate::layout::Locations;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    #[serde(default)]
+    pub default: RetentionPolicy,
+    /// Per pipeline overrides.
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, RetentionPolicy>,
+}
+
+impl RetentionConfig {
+    pub fn for_pipeline(&self, pipeline: &str) -> &RetentionPolicy {
+        self.pipelines.get(pipeline).unwrap_or(&self.default)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckpointsConfig {
+    /// `CHECKPOINTS_TABLE`: the book.
+    pub table: String,
+    /// `CHECKPOINTS_BUCKET`: where Flink writes checkpoints and savepoints.
+    pub bucket: String,
+    /// `CHECKPOINTS_CHECKPOINT_PREFIX` (default `flink/checkpoints/`), `CHECKPOINTS_SAVEPOINT_PREFIX`
+    /// (default `flink/savepoints/`), `CHECKPOINTS_ENTROPY_KEY` (optional, e.g. `_entropy_`).
+    pub locations: Locations,
+    /// `CHECKPOINTS_RETENTION`: JSON `{"default": {"keep_savepoints": 5, "min_age_hours": 24}, "pipelines": {...}}`.
+    pub retention: RetentionConfig,
+    /// `S3_FORCE_PATH_STYLE` (default false).
+    pub s3_force_path_style: bool,
+}
+
+impl CheckpointsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(EnvReader::from_env())
+    }
+
+    pub fn read(mut r: EnvReader) -> Result<Self, ConfigError> {
+        let table = r.required(
+            "CHECKPOINTS_TABLE",
+            "the name of the DynamoDB checkpoint book table",
+        );
+        let bucket = r.required(
+            "CHECKPOINTS_BUCKET",
+            "the S3 bucket Flink writes checkpoints and savepoints to",
+        );
+        let cp = r
+            .optional("CHECKPOINTS_CHECKPOINT_PREFIX")
+            .unwrap_or_else(|| "flink/checkpoints/".into());
+        let sp = r
+            .optional("CHECKPOINTS_SAVEPOINT_PREFIX")
+            .unwrap_or_else(|| "flink/savepoints/".into());
+        let entropy = r
+            .optional("CHECKPOINTS_ENTROPY_KEY")
+            .filter(|k| !k.is_empty());
+        let locations = match Locations::new(&cp, &sp, entropy.as_deref()) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                r.invalid(
+                    "CHECKPOINTS_CHECKPOINT_PREFIX",
+                    "key prefixes ending in /",
+                    &cp,
+                    Some(e),
+                );
+                None
+            }
+        };
+        let retention: RetentionConfig = r
+            .json_optional(
+                "CHECKPOINTS_RETENTION",
+                "a JSON object {\"default\": {\"keep_savepoints\": N, \"min_age_hours\": H}, \"pipelines\": {...}}",
+            )
+            .unwrap_or_default();
+        let s3_force_path_style = r.flag_or("S3_FORCE_PATH_STYLE", false);
+        let locations = locations
+            .unwrap_or_else(|| Locations::new("", "", None).expect("empty prefixes are valid"));
+        r.finish(CheckpointsConfig {
+            table,
+            bucket,
+            locations,
+            retention,
+            s3_force_path_style,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<CheckpointsConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        CheckpointsConfig::read(EnvReader::from_map(map))
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let c = read(&[("CHECKPOINTS_TABLE", "t"), ("CHECKPOINTS_BUCKET", "b")]).unwrap();
+        assert_eq!(c.locations.checkpoint_prefix, "flink/checkpoints/");
+        assert_eq!(c.retention.for_pipeline("x").keep_savepoints, 5);
+        let e = read(&[
+            ("CHECKPOINTS_CHECKPOINT_PREFIX", "nope"),
+            ("CHECKPOINTS_RETENTION", "{\"default\": {\"keep\": 1}}"),
+        ])
+        .unwrap_err()
+        .to_string();
+        for v in [
+            "CHECKPOINTS_TABLE",
+            "CHECKPOINTS_BUCKET",
+            "CHECKPOINTS_CHECKPOINT_PREFIX",
+            "CHECKPOINTS_RETENTION",
+        ] {
+            assert!(e.contains(v), "{v} missing from {e}");
+        }
+    }
+}

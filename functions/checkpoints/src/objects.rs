@@ -1,0 +1,168 @@
+//! The checkpoint bucket: the first bytes of `_metadata` (ranged GET), listings, deletes.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use streamops_shared::{AwsCallError, ErrorClass};
+
+use crate::layout::HEADER_BYTES;
+
+pub struct CheckpointBucket {
+    client: Client,
+    bucket: String,
+}
+
+/// Keys a prune must never delete, whatever directory it was asked to clear: Flink
+/// reference-counts the files under `shared/` across checkpoints, and `taskowned/` belongs to
+/// the running job.
+pub fn is_protected(key: &str) -> bool {
+    key.contains("/shared/") || key.contains("/taskowned/")
+}
+
+impl CheckpointBucket {
+    pub fn new(client: Client, bucket: &str) -> Self {
+        Self {
+            client,
+            bucket: bucket.to_string(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The first bytes of an object (fewer if it is shorter; empty if it is empty).
+    pub async fn head_bytes(&self, key: &str) -> Result<Vec<u8>, AwsCallError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", HEADER_BYTES - 1))
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            // A ranged GET of a zero-byte object is "416 Range Not Satisfiable".
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                return Ok(Vec::new());
+            }
+            Err(e) => {
+                return Err(AwsCallError::from_sdk(
+                    "GetObject (range)",
+                    format!("s3://{}/{key}", self.bucket),
+                    &e,
+                ));
+            }
+        };
+        let body = out.body.collect().await.map_err(|e| AwsCallError {
+            operation: "GetObject (range)",
+            resource: format!("s3://{}/{key}", self.bucket),
+            class: ErrorClass::Retryable,
+            code: None,
+            message: e.to_string(),
+        })?;
+        let mut bytes = body.into_bytes().to_vec();
+        bytes.truncate(HEADER_BYTES);
+        Ok(bytes)
+    }
+
+    /// Every key under `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, AwsCallError> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsCallError::from_sdk(
+                        "ListObjectsV2",
+                        format!("s3://{}/{prefix}", self.bucket),
+                        &e,
+                    )
+                })?;
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match out.next_continuation_token() {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Deletes every key under `dir` except protected ones; returns how many were deleted.
+    pub async fn delete_dir(&self, dir: &str) -> Result<usize, AwsCallError> {
+        assert!(
+            dir.ends_with('/') && !is_protected(dir),
+            "refusing to delete {dir:?}"
+        );
+        let keys: Vec<String> = self
+            .list(dir)
+            .await?
+            .into_iter()
+            .filter(|k| !is_protected(k))
+            .collect();
+        for chunk in keys.chunks(1000) {
+            let objects = chunk
+                .iter()
+                .map(|k| {
+                    ObjectIdentifier::builder()
+                        .key(k)
+                        .build()
+                        .expect("key is set")
+                })
+                .collect();
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(
+                    Delete::builder()
+                        .set_objects(Some(objects))
+                        .quiet(true)
+                        .build()
+                        .expect("objects are set"),
+                )
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsCallError::from_sdk(
+                        "DeleteObjects",
+                        format!("s3://{}/{dir}", self.bucket),
+                        &e,
+                    )
+                })?;
+            if let Some(err) = out.errors().first() {
+                return Err(AwsCallError {
+                    operation: "DeleteObjects",
+                    resource: format!("s3://{}/{}", self.bucket, err.key().unwrap_or(dir)),
+                    class: ErrorClass::Retryable,
+                    code: err.code().map(str::to_string),
+                    message: err.message().unwrap_or_default().to_string(),
+                });
+            }
+        }
+        Ok(keys.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_and_taskowned_are_protected() {
+        assert!(is_protected("cp/abc/shared/0a1b"));
+        assert!(is_protected("cp/abc/taskowned/x"));
+        assert!(!is_protected("cp/abc/chk-3/_metadata"));
+    }
+}
