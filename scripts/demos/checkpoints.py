@@ -15,7 +15,7 @@ from . import ui
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "checkpoints"
 JOB = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 PIPELINE = "clickstream-sessionizer"
-MAGIC = 0x4960A6AB
+MAGIC = 0x4960672D
 
 
 def metadata(checkpoint_id: int) -> bytes:

@@ -35,6 +35,8 @@ pub struct CheckpointsConfig {
     pub locations: Locations,
     /// `CHECKPOINTS_RETENTION`: JSON `{"default": {"keep_savepoints": 5, "min_age_hours": 24}, "pipelines": {...}}`.
     pub retention: RetentionConfig,
+    /// `CHECKPOINTS_FLINK_REST_URL` (optional): the JobManager REST endpoint `verify` asks.
+    pub flink_rest_url: Option<String>,
     /// `S3_FORCE_PATH_STYLE` (default false).
     pub s3_force_path_style: bool,
 }
@@ -80,6 +82,19 @@ impl CheckpointsConfig {
                 "a JSON object {\"default\": {\"keep_savepoints\": N, \"min_age_hours\": H}, \"pipelines\": {...}}",
             )
             .unwrap_or_default();
+        let flink_rest_url = r
+            .optional("CHECKPOINTS_FLINK_REST_URL")
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &flink_rest_url
+            && let Err(e) = crate::flink_rest::parse_endpoint(url)
+        {
+            r.invalid(
+                "CHECKPOINTS_FLINK_REST_URL",
+                "http://host:port",
+                url,
+                Some(e),
+            );
+        }
         let s3_force_path_style = r.flag_or("S3_FORCE_PATH_STYLE", false);
         let locations = locations
             .unwrap_or_else(|| Locations::new("", "", None).expect("empty prefixes are valid"));
@@ -88,6 +103,7 @@ impl CheckpointsConfig {
             bucket,
             locations,
             retention,
+            flink_rest_url,
             s3_force_path_style,
         })
     }

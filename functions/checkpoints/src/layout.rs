@@ -235,7 +235,7 @@ impl Locations {
 }
 
 /// Flink's checkpoint metadata header: `Checkpoints.HEADER_MAGIC_NUMBER`, big-endian.
-pub const METADATA_MAGIC: u32 = 0x4960_a6ab;
+pub const METADATA_MAGIC: u32 = 0x4960_672d;
 /// How many bytes the ranged GET reads: magic, format version, checkpoint id.
 pub const HEADER_BYTES: usize = 16;
 

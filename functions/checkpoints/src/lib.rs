@@ -3,6 +3,7 @@
 
 pub mod book;
 pub mod config;
+pub mod flink_rest;
 pub mod layout;
 pub mod objects;
 pub mod ops;

@@ -43,6 +43,13 @@ pub enum CheckpointsCommand {
     Unpin {
         location: String,
     },
+    /// Compares the book with the JobManager's view (`GET /jobs/:id/checkpoints`).
+    Verify {
+        job_id: String,
+        /// Overrides `CHECKPOINTS_FLINK_REST_URL` (e.g. after the cluster moved).
+        #[serde(default)]
+        flink_rest_url: Option<String>,
+    },
     /// Applies retention to a pipeline (or one job); dry run unless `dry_run` is false.
     Prune {
         #[serde(default)]
@@ -78,7 +85,7 @@ fn yes() -> bool {
     true
 }
 
-pub const COMMANDS: &str = "latest, list, register-job, pin, unpin, prune";
+pub const COMMANDS: &str = "latest, list, register-job, pin, unpin, prune, verify";
 
 pub fn parse_command(payload: &Value) -> Option<Result<CheckpointsCommand, String>> {
     let name = payload.get("command")?.as_str().unwrap_or("");

@@ -16,6 +16,7 @@ use crate::book::{
     CheckpointRecord, JobLineage, PointStatus, orphaned_checkpoints, plan_retention,
 };
 use crate::config::CheckpointsConfig;
+use crate::flink_rest;
 use crate::layout::{FlinkObject, MetadataVerdict, PointKind, check_header};
 use crate::objects::CheckpointBucket;
 use crate::ops::{CheckpointsCommand, Scope, parse_command, scope};
@@ -29,6 +30,8 @@ pub enum CheckpointsError {
     BadCommand(String),
     #[error("{0}")]
     Aws(#[from] AwsCallError),
+    #[error("Flink REST API: {0}")]
+    Flink(String),
 }
 
 /// One object event, whatever way it came.
@@ -374,6 +377,10 @@ impl CheckpointsService {
             }
             CheckpointsCommand::Pin { location } => self.pin(&location, true).await,
             CheckpointsCommand::Unpin { location } => self.pin(&location, false).await,
+            CheckpointsCommand::Verify {
+                job_id,
+                flink_rest_url,
+            } => self.verify(&job_id, flink_rest_url).await,
             CheckpointsCommand::Prune {
                 pipeline,
                 job_id,
@@ -383,6 +390,59 @@ impl CheckpointsService {
                 self.prune(&scope, dry_run, now).await
             }
         }
+    }
+
+    async fn verify(&self, job: &str, url: Option<String>) -> Result<Value, CheckpointsError> {
+        let url = url
+            .or_else(|| self.config.flink_rest_url.clone())
+            .ok_or_else(|| {
+                CheckpointsError::BadCommand(
+                    "no Flink REST endpoint: set CHECKPOINTS_FLINK_REST_URL or pass flink_rest_url"
+                        .into(),
+                )
+            })?;
+        let stats = flink_rest::get_json(&url, &format!("/jobs/{job}/checkpoints"))
+            .await
+            .map_err(CheckpointsError::Flink)?;
+        let flink = flink_rest::flink_view(&stats);
+        let scope = Scope::Job(job.to_string());
+        let cp = self.latest(&scope, Some(PointKind::Checkpoint)).await?;
+        let sp = self.latest(&scope, Some(PointKind::Savepoint)).await?;
+        let cp_anchor = &self.config.locations.checkpoint_prefix;
+        let sp_anchor = &self.config.locations.savepoint_prefix;
+        let mut differences = Vec::new();
+        if flink.latest_completed_id != cp.as_ref().and_then(|p| p.checkpoint_id) {
+            differences.push(format!(
+                "latest completed checkpoint: Flink {:?}, book {:?}",
+                flink.latest_completed_id,
+                cp.as_ref().and_then(|p| p.checkpoint_id)
+            ));
+        }
+        let rel =
+            |p: Option<&str>, anchor: &str| p.and_then(|p| flink_rest::relative_to(p, anchor));
+        if rel(flink.latest_completed_path.as_deref(), cp_anchor)
+            != rel(cp.as_ref().map(|p| p.location.as_str()), cp_anchor)
+        {
+            differences.push("latest completed checkpoint path differs".into());
+        }
+        if flink.latest_savepoint_id.is_some()
+            && rel(flink.latest_savepoint_path.as_deref(), sp_anchor)
+                != rel(sp.as_ref().map(|p| p.location.as_str()), sp_anchor)
+        {
+            differences.push("latest savepoint path differs".into());
+        }
+        Ok(json!({
+            "job_id": job,
+            "in_sync": differences.is_empty(),
+            "differences": differences,
+            "flink": flink,
+            "book": {
+                "checkpoint_id": cp.as_ref().and_then(|p| p.checkpoint_id),
+                "checkpoint_location": cp.as_ref().map(|p| p.location.clone()),
+                "savepoint_id": sp.as_ref().and_then(|p| p.checkpoint_id),
+                "savepoint_location": sp.as_ref().map(|p| p.location.clone()),
+            },
+        }))
     }
 
     async fn jobs(&self, scope: &Scope) -> Result<(String, Vec<JobLineage>), AwsCallError> {
