@@ -1,36 +1,13 @@
 //! The conditional-write helpers against a real moto DynamoDB.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use streamops_shared::dynamo::{self, Item, WriteOutcome, get_n, get_s, n, s};
 use streamops_test_support::MotoServer;
 
 async fn table(moto: &MotoServer) -> Client {
-    let client = Client::new(&moto.sdk_config().await);
-    client
-        .create_table()
-        .table_name("t")
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    client
+    let sdk = moto.sdk_config().await;
+    streamops_test_support::create_table(&sdk, "t", None).await;
+    Client::new(&sdk)
 }
 
 fn item(pk: &str, extra: &[(&str, aws_sdk_dynamodb::types::AttributeValue)]) -> Item {

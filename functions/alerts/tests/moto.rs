@@ -6,13 +6,10 @@ use alerts::publisher::AlertPublisher;
 use alerts::service::{AlertsService, InvocationContext};
 use alerts::store::AlertStore;
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
-use streamops_test_support::{MotoServer, fixture, free_port, sdk_config_for};
+use streamops_test_support::{MotoServer, create_table, fixture, free_port, sdk_config_for};
 
 struct Harness {
     _moto: MotoServer,
@@ -25,40 +22,7 @@ async fn harness() -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    ddb.create_table()
-        .table_name("alerts-state")
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("sk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("sk")
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_table(&sdk, "alerts-state", Some("sk")).await;
     let sns = aws_sdk_sns::Client::new(&sdk);
     let topic = sns
         .create_topic()

@@ -161,6 +161,33 @@ impl CheckpointsService {
         Ok(json!({ "outcomes": outcomes }))
     }
 
+    /// The book key (job id, sort key) of a checkpoint's or savepoint's `_metadata`.
+    async fn point_key(
+        &self,
+        object: FlinkObject,
+    ) -> Result<Option<(String, String)>, AwsCallError> {
+        Ok(match object {
+            FlinkObject::Checkpoint {
+                job_id,
+                checkpoint_id,
+                dir,
+            } => Some((
+                job_id,
+                point_sk(PointKind::Checkpoint, Some(checkpoint_id), &dir),
+            )),
+            FlinkObject::Savepoint {
+                job_prefix, dir, ..
+            } => {
+                let job = self
+                    .savepoint_job(&job_prefix)
+                    .await?
+                    .unwrap_or_else(|| format!("unresolved-{job_prefix}"));
+                Some((job, point_sk(PointKind::Savepoint, None, &dir)))
+            }
+            _ => None,
+        })
+    }
+
     /// The job a savepoint directory belongs to: the one registered job with that id prefix.
     async fn savepoint_job(&self, job_prefix: &str) -> Result<Option<String>, AwsCallError> {
         let jobs = self.book.jobs_with_prefix(job_prefix).await?;
@@ -282,31 +309,15 @@ impl CheckpointsService {
     }
 
     async fn removed(&self, e: &ObjectEvent) -> Result<Outcome, AwsCallError> {
-        let (job, sk) = match self.config.locations.classify(&e.key) {
-            FlinkObject::Checkpoint {
-                job_id,
-                checkpoint_id,
-                dir,
-            } => (
-                job_id,
-                point_sk(PointKind::Checkpoint, Some(checkpoint_id), &dir),
-            ),
-            FlinkObject::Savepoint {
-                job_prefix, dir, ..
-            } => match self.savepoint_job(&job_prefix).await? {
-                Some(job) => (job, point_sk(PointKind::Savepoint, None, &dir)),
-                None => (
-                    format!("unresolved-{job_prefix}"),
-                    point_sk(PointKind::Savepoint, None, &dir),
-                ),
-            },
-            _ => {
-                return Ok(Outcome {
-                    key: e.key.clone(),
-                    action: "ignored",
-                    detail: Some("not a _metadata object".into()),
-                });
-            }
+        let Some((job, sk)) = self
+            .point_key(self.config.locations.classify(&e.key))
+            .await?
+        else {
+            return Ok(Outcome {
+                key: e.key.clone(),
+                action: "ignored",
+                detail: Some("not a _metadata object".into()),
+            });
         };
         let changed = self
             .book
@@ -516,29 +527,13 @@ impl CheckpointsService {
         } else {
             format!("{dir}/")
         };
-        let (job, sk) = match self.config.locations.classify(&format!("{dir}_metadata")) {
-            FlinkObject::Checkpoint {
-                job_id,
-                checkpoint_id,
-                dir,
-            } => (
-                job_id,
-                point_sk(PointKind::Checkpoint, Some(checkpoint_id), &dir),
-            ),
-            FlinkObject::Savepoint {
-                job_prefix, dir, ..
-            } => {
-                let job = self
-                    .savepoint_job(&job_prefix)
-                    .await?
-                    .unwrap_or_else(|| format!("unresolved-{job_prefix}"));
-                (job, point_sk(PointKind::Savepoint, None, &dir))
-            }
-            _ => {
-                return Err(CheckpointsError::BadCommand(format!(
-                    "{location:?} is not a checkpoint or savepoint directory"
-                )));
-            }
+        let Some((job, sk)) = self
+            .point_key(self.config.locations.classify(&format!("{dir}_metadata")))
+            .await?
+        else {
+            return Err(CheckpointsError::BadCommand(format!(
+                "{location:?} is not a checkpoint or savepoint directory"
+            )));
         };
         if !self.book.set_pinned(&job, &sk, pinned).await? {
             return Err(CheckpointsError::BadCommand(format!(

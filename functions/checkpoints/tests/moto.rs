@@ -3,9 +3,6 @@
 //! redelivered, corrupt and unrelated; then pins, lineage and prunes.
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use checkpoints::config::CheckpointsConfig;
 use checkpoints::layout::METADATA_MAGIC;
 use checkpoints::objects::CheckpointBucket;
@@ -14,7 +11,7 @@ use checkpoints::store::Book;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
-use streamops_test_support::{MotoServer, fixture};
+use streamops_test_support::{MotoServer, create_table, fixture};
 
 const BUCKET: &str = "streamops-checkpoints-123456789012-us-east-1";
 const TABLE: &str = "streamops-checkpoints";
@@ -30,31 +27,7 @@ struct Harness {
 async fn harness() -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    aws_sdk_dynamodb::Client::new(&sdk)
-        .create_table()
-        .table_name(TABLE)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .send()
-        .await
-        .unwrap();
+    create_table(&sdk, TABLE, Some("sk")).await;
     s3(&sdk)
         .create_bucket()
         .bucket(BUCKET)

@@ -433,7 +433,10 @@ mod tests {
 
     #[test]
     fn the_one_pass_path_and_the_per_record_path_agree() {
-        let ev = kinesis_event("eyJhIjoxfQ==", "49590338271490256608559692538361571095921575989136588898");
+        let ev = kinesis_event(
+            "eyJhIjoxfQ==",
+            "49590338271490256608559692538361571095921575989136588898",
+        );
         let fast = stream(parse_invocation(&ev).unwrap());
         let v: serde_json::Value = serde_json::from_str(&ev).unwrap();
         let raw = serde_json::value::to_raw_value(&v["Records"][0]).unwrap();
@@ -447,7 +450,10 @@ mod tests {
         v2["Records"].as_array_mut().unwrap().push(bad);
         let mixed = stream(parse_invocation(&v2.to_string()).unwrap());
         assert!(mixed.records[0].poison.is_none());
-        assert_eq!(mixed.records[1].poison.as_ref().unwrap().reason, PoisonReason::InvalidBase64);
+        assert_eq!(
+            mixed.records[1].poison.as_ref().unwrap().reason,
+            PoisonReason::InvalidBase64
+        );
     }
 
     #[test]

@@ -12,10 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
 use aws_sdk_kinesis::types::{PutRecordsResultEntry, ShardIteratorType};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -40,7 +37,7 @@ use enrich::service::{EnrichError, EnrichService, InvocationContext};
 use enrich::spec::{DEFAULT_SPEC, EnrichmentSpec};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
-use streamops_test_support::{MotoServer, fixture};
+use streamops_test_support::{MotoServer, create_table, fixture};
 
 const OUTPUT: &str = "streamops-enriched";
 const LEDGER: &str = "streamops-enrich-ledger";
@@ -157,35 +154,11 @@ struct Harness {
     faults: PutRecordsFaults,
 }
 
-async fn create_table(sdk: &SdkConfig, name: &str) {
-    aws_sdk_dynamodb::Client::new(sdk)
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 async fn harness() -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    create_table(&sdk, LEDGER).await;
-    create_table(&sdk, REFERENCE).await;
+    create_table(&sdk, LEDGER, None).await;
+    create_table(&sdk, REFERENCE, None).await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     for (pk, category, brand) in [("p-100", "books", "acme"), ("p-200", "games", "globex")] {
         ddb.put_item()

@@ -31,7 +31,7 @@ use partitions::s3data::DataBucket;
 use partitions::service::{InvocationContext, PartitionsService};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
-use streamops_test_support::{MotoServer, fixture};
+use streamops_test_support::{MotoServer, create_table, fixture};
 
 const BUCKET: &str = "streamops-data-123456789012-us-east-1";
 const REGISTRY: &str = "streamops-partitions-registry";
@@ -221,29 +221,7 @@ async fn harness(mode: &str) -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    ddb.create_table()
-        .table_name(REGISTRY)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_table(&sdk, REGISTRY, None).await;
     let s3 = streamops_shared::aws::s3_client(&sdk, true);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let glue = aws_sdk_glue::Client::new(&sdk);

@@ -117,3 +117,40 @@ pub fn fixture(name: &str) -> serde_json::Value {
     serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("fixture {} is not JSON: {e}", path.display()))
 }
+
+/// Creates an on-demand DynamoDB table keyed like the suite's tables: string partition key `pk`
+/// and, when given, a string sort key.
+pub async fn create_table(sdk: &SdkConfig, name: &str, sort_key: Option<&str>) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type are set")
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .expect("name and type are set")
+    };
+    let mut request = aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .key_schema(key("pk", KeyType::Hash));
+    if let Some(sk) = sort_key {
+        request = request
+            .attribute_definitions(attr(sk))
+            .key_schema(key(sk, KeyType::Range));
+    }
+    request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create table {name}: {e:?}"));
+}
