@@ -2,9 +2,18 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use chrono::{DateTime, Utc};
 use streamops_shared::{AwsCallError, ErrorClass};
 
 use crate::layout::HEADER_BYTES;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: i64,
+    pub etag: Option<String>,
+    pub last_modified: DateTime<Utc>,
+}
 
 pub struct CheckpointBucket {
     client: Client,
@@ -68,7 +77,17 @@ impl CheckpointBucket {
 
     /// Every key under `prefix`.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, AwsCallError> {
-        let mut keys = Vec::new();
+        Ok(self
+            .list_objects(prefix)
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .collect())
+    }
+
+    /// Every object under `prefix`, with size and last-modified time.
+    pub async fn list_objects(&self, prefix: &str) -> Result<Vec<ListedObject>, AwsCallError> {
+        let mut objects = Vec::new();
         let mut token = None;
         loop {
             let out = self
@@ -86,17 +105,24 @@ impl CheckpointBucket {
                         &e,
                     )
                 })?;
-            keys.extend(
-                out.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
+            for o in out.contents() {
+                let Some(key) = o.key() else { continue };
+                objects.push(ListedObject {
+                    key: key.to_string(),
+                    size: o.size().unwrap_or_default(),
+                    etag: o.e_tag().map(str::to_string),
+                    last_modified: o
+                        .last_modified()
+                        .and_then(|t| DateTime::<Utc>::from_timestamp_millis(t.to_millis().ok()?))
+                        .unwrap_or_else(Utc::now),
+                });
+            }
             match out.next_continuation_token() {
                 Some(t) => token = Some(t.to_string()),
                 None => break,
             }
         }
-        Ok(keys)
+        Ok(objects)
     }
 
     /// Deletes every key under `dir` except protected ones; returns how many were deleted.

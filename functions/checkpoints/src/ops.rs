@@ -50,6 +50,13 @@ pub enum CheckpointsCommand {
         #[serde(default)]
         flink_rest_url: Option<String>,
     },
+    /// Lists the checkpoint and savepoint prefixes and records every `_metadata` the book misses
+    /// (events lost or never delivered). Idempotent: known points change nothing.
+    Rescan {
+        /// Only this job's checkpoint directory (savepoints are always scanned).
+        #[serde(default)]
+        job_id: Option<String>,
+    },
     /// Applies retention to a pipeline (or one job); dry run unless `dry_run` is false.
     Prune {
         #[serde(default)]
@@ -85,7 +92,7 @@ fn yes() -> bool {
     true
 }
 
-pub const COMMANDS: &str = "latest, list, register-job, pin, unpin, prune, verify";
+pub const COMMANDS: &str = "latest, list, register-job, pin, unpin, prune, verify, rescan";
 
 pub fn parse_command(payload: &Value) -> Option<Result<CheckpointsCommand, String>> {
     let name = payload.get("command")?.as_str().unwrap_or("");

@@ -161,6 +161,43 @@ impl CheckpointsService {
         Ok(json!({ "outcomes": outcomes }))
     }
 
+    async fn rescan(&self, job: Option<&str>) -> Result<Value, CheckpointsError> {
+        let locations = &self.config.locations;
+        let checkpoint_scope = match job {
+            Some(j) => format!("{}{j}/", locations.checkpoint_prefix),
+            None => locations.checkpoint_prefix.clone(),
+        };
+        let mut listed = self.bucket.list_objects(&checkpoint_scope).await?;
+        if locations.savepoint_prefix != locations.checkpoint_prefix {
+            listed.extend(
+                self.bucket
+                    .list_objects(&locations.savepoint_prefix)
+                    .await?,
+            );
+        }
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut found = Vec::new();
+        for o in listed.into_iter().filter(|o| o.key.ends_with("/_metadata")) {
+            let event = ObjectEvent {
+                created: true,
+                bucket: self.bucket.name().to_string(),
+                key: o.key,
+                size: Some(o.size),
+                etag: o.etag,
+                time: o.last_modified,
+            };
+            let outcome = self.created(&event).await?;
+            *counts.entry(outcome.action).or_default() += 1;
+            if outcome.action != "already_recorded" && outcome.action != "ignored" {
+                found.push(outcome);
+            }
+        }
+        tracing::info!(?counts, "rescan done");
+        Ok(
+            json!({ "scanned": counts.values().sum::<usize>(), "counts": counts, "recorded": found }),
+        )
+    }
+
     /// The book key (job id, sort key) of a checkpoint's or savepoint's `_metadata`.
     async fn point_key(
         &self,
@@ -264,7 +301,7 @@ impl CheckpointsService {
             .pipeline_of(&job_id)
             .await?
             .unwrap_or_else(|| job_id.clone());
-        let record = CheckpointRecord {
+        let mut record = CheckpointRecord {
             pipeline: pipeline.clone(),
             job_id: job_id.clone(),
             kind,
@@ -279,6 +316,21 @@ impl CheckpointsService {
             detail: detail.clone(),
         };
         let first = self.book.record(&record).await? == WriteOutcome::Written;
+        if !first {
+            // Known point: the book's first sighting is the truth (a rescan sees LastModified,
+            // an event its event time; a pruned or subsumed point must not come back as latest).
+            let sk = point_sk(record.kind, record.checkpoint_id, &record.dir);
+            if let Some(stored) = self.book.point(&job_id, &sk).await? {
+                record.completed_at = stored.completed_at;
+                if stored.status != PointStatus::Restorable {
+                    return Ok(Outcome {
+                        key: e.key.clone(),
+                        action: "already_recorded",
+                        detail: stored.detail,
+                    });
+                }
+            }
+        }
         if status != PointStatus::Restorable {
             return Ok(Outcome {
                 key: e.key.clone(),
@@ -388,6 +440,7 @@ impl CheckpointsService {
             }
             CheckpointsCommand::Pin { location } => self.pin(&location, true).await,
             CheckpointsCommand::Unpin { location } => self.pin(&location, false).await,
+            CheckpointsCommand::Rescan { job_id } => self.rescan(job_id.as_deref()).await,
             CheckpointsCommand::Verify {
                 job_id,
                 flink_rest_url,

@@ -179,6 +179,19 @@ async fn in_order_redelivered_and_reordered_events_keep_the_latest_monotonic() {
         .collect();
     assert_eq!(ids, [3, 2, 1]);
 
+    // An event that never arrived: rescan lists the prefixes and records what the book misses.
+    let lost = checkpoint(&h, JOB, 4, 6).await;
+    drop(lost);
+    let rescan = run(&h, json!({"command": "rescan", "job_id": JOB})).await;
+    assert_eq!(rescan["counts"]["already_recorded"], 3, "{rescan}");
+    assert_eq!(rescan["recorded"].as_array().unwrap().len(), 1, "{rescan}");
+    assert_eq!(latest(&h, json!({"job_id": JOB})).await["checkpoint_id"], 4);
+    let again = run(&h, json!({"command": "rescan"})).await;
+    assert!(
+        again["recorded"].as_array().unwrap().is_empty(),
+        "a second rescan finds nothing new: {again}"
+    );
+
     // Flink deletes subsumed checkpoints: the book marks them, and `latest` is unaffected.
     let removed = event(
         "ObjectRemoved:Delete",
