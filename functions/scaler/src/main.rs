@@ -1,0 +1,33 @@
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use scaler::config::ScalerConfig;
+use scaler::service::ScalerService;
+use scaler::state::ScalerStore;
+use scaler::targets::Targets;
+use serde_json::Value;
+use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, logging};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    logging::init_logging();
+    let config = ScalerConfig::from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "scaler cannot start"))?;
+    let sdk = aws::load_sdk_config().await;
+    let service = ScalerService {
+        store: ScalerStore::new(aws::dynamodb_client(&sdk), &config.table),
+        targets: Targets {
+            kinesis: aws_sdk_kinesis::Client::new(&sdk),
+            emr: aws_sdk_emr::Client::new(&sdk),
+        },
+        config,
+    };
+    let service = &service;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let mut metrics = Metrics::new(METRICS_NAMESPACE, "scaler");
+        let result = service
+            .handle(event.payload, chrono::Utc::now(), &mut metrics)
+            .await;
+        metrics.flush();
+        result.map_err(Error::from)
+    }))
+    .await
+}

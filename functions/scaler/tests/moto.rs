@@ -1,0 +1,348 @@
+//! The scaler against moto: a real Kinesis stream resharded, a real EMR task group resized,
+//! redelivered alarms, cooldowns, bounds, pauses, on-demand streams and concurrent invocations.
+
+use aws_config::SdkConfig;
+use aws_sdk_emr::types::{InstanceGroupConfig, InstanceRoleType, JobFlowInstancesConfig};
+use chrono::{DateTime, Duration, Utc};
+use scaler::config::ScalerConfig;
+use scaler::service::ScalerService;
+use scaler::state::ScalerStore;
+use scaler::targets::Targets;
+use serde_json::{Value, json};
+use streamops_shared::{EnvReader, Metrics};
+use streamops_test_support::{MotoServer, create_table, fixture};
+
+const TABLE: &str = "streamops-scaler";
+
+struct Harness {
+    _moto: MotoServer,
+    sdk: SdkConfig,
+    service: ScalerService,
+    cluster: String,
+}
+
+async fn emr_cluster(sdk: &SdkConfig) -> (String, String) {
+    let emr = aws_sdk_emr::Client::new(sdk);
+    let group = |name: &str, role: InstanceRoleType, n: i32| {
+        InstanceGroupConfig::builder()
+            .name(name)
+            .instance_role(role)
+            .instance_type("m5.xlarge")
+            .instance_count(n)
+            .build()
+    };
+    let cluster = emr
+        .run_job_flow()
+        .name("flink")
+        .release_label("emr-7.5.0")
+        .job_flow_role("EMR_EC2_DefaultRole")
+        .service_role("EMR_DefaultRole")
+        .instances(
+            JobFlowInstancesConfig::builder()
+                .instance_groups(group("master", InstanceRoleType::Master, 1))
+                .instance_groups(group("core", InstanceRoleType::Core, 2))
+                .instance_groups(group("task", InstanceRoleType::Task, 2))
+                .keep_job_flow_alive_when_no_steps(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .job_flow_id()
+        .unwrap()
+        .to_string();
+    let groups = emr
+        .list_instance_groups()
+        .cluster_id(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let task = groups
+        .instance_groups()
+        .iter()
+        .find(|g| g.name() == Some("task"))
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_string();
+    (cluster, task)
+}
+
+async fn harness() -> Harness {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    create_table(&sdk, TABLE, Some("sk")).await;
+    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
+    kinesis
+        .create_stream()
+        .stream_name("streamops-raw")
+        .shard_count(2)
+        .send()
+        .await
+        .unwrap();
+    kinesis
+        .create_stream()
+        .stream_name("on-demand")
+        .stream_mode_details(
+            aws_sdk_kinesis::types::StreamModeDetails::builder()
+                .stream_mode(aws_sdk_kinesis::types::StreamMode::OnDemand)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (cluster, task) = emr_cluster(&sdk).await;
+    let policies = json!({
+        "targets": [
+            {"id": "raw-stream", "kind": "kinesis_stream", "stream": "streamops-raw", "min": 1, "max": 6,
+             "scale_out_cooldown_seconds": 300, "scale_in_cooldown_seconds": 3600},
+            {"id": "on-demand", "kind": "kinesis_stream", "stream": "on-demand", "min": 1, "max": 6},
+            {"id": "emr-task", "kind": "emr_instance_group", "cluster_id": cluster, "instance_group_id": task, "min": 1, "max": 5,
+             "scale_out": {"step": 2}}
+        ],
+        "rules": [
+            {"alarm": "streamops-raw-iterator-age", "target": "raw-stream", "direction": "out"},
+            {"alarm": "streamops-raw-iterator-age", "target": "on-demand", "direction": "out"},
+            {"alarm": "streamops-emr-memory-low", "target": "emr-task", "direction": "out"},
+            {"alarm": "streamops-emr-memory-idle", "target": "emr-task", "direction": "in"}
+        ]
+    });
+    let env = EnvReader::from_map(
+        [
+            ("SCALER_TABLE", TABLE.to_string()),
+            ("SCALER_POLICIES", policies.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    );
+    let service = ScalerService {
+        config: ScalerConfig::read(env).unwrap(),
+        store: ScalerStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE),
+        targets: Targets {
+            kinesis,
+            emr: aws_sdk_emr::Client::new(&sdk),
+        },
+    };
+    Harness {
+        _moto: moto,
+        sdk,
+        service,
+        cluster,
+    }
+}
+
+fn t(minutes: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+        .unwrap()
+        .to_utc()
+        + Duration::minutes(minutes)
+}
+
+async fn run(h: &Harness, payload: Value, minute: i64) -> Value {
+    let mut m = Metrics::with_sink("streamops", "scaler", |_: &str| {});
+    h.service.handle(payload, t(minute), &mut m).await.unwrap()
+}
+
+fn decisions(v: &Value) -> Vec<(String, String)> {
+    v["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["target"].as_str().unwrap().to_string(),
+                d["reason"]
+                    .as_str()
+                    .filter(|_| d["decision"] == "skip")
+                    .unwrap_or("act")
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn shards(h: &Harness) -> i32 {
+    aws_sdk_kinesis::Client::new(&h.sdk)
+        .describe_stream_summary()
+        .stream_name("streamops-raw")
+        .send()
+        .await
+        .unwrap()
+        .stream_description_summary()
+        .unwrap()
+        .open_shard_count()
+}
+
+fn alarm(name: &str, state_time: &str) -> Value {
+    let mut e = fixture("scaler/alarm-raw-iterator-age.json");
+    e["detail"]["alarmName"] = json!(name);
+    e["detail"]["state"]["timestamp"] = json!(state_time);
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinesis_reshards_once_per_alarm_transition_and_respects_cooldown_and_on_demand() {
+    let h = harness().await;
+    let out = run(&h, fixture("scaler/alarm-raw-iterator-age.json"), 0).await;
+    assert_eq!(
+        decisions(&out),
+        [
+            ("raw-stream".into(), "act".into()),
+            ("on-demand".into(), "unsupported".into())
+        ],
+        "{out}"
+    );
+    assert_eq!(out["decisions"][0]["to"], 4);
+    assert_eq!(shards(&h).await, 4);
+    // Redelivered: no second action.
+    let again = run(&h, fixture("scaler/alarm-raw-iterator-age.json"), 1).await;
+    assert_eq!(
+        decisions(&again)[0],
+        ("raw-stream".into(), "duplicate".into())
+    );
+    assert_eq!(shards(&h).await, 4);
+    // A new transition inside the cooldown: skipped.
+    let soon = run(
+        &h,
+        alarm("streamops-raw-iterator-age", "2026-11-23T10:03:00.000+0000"),
+        3,
+    )
+    .await;
+    assert_eq!(
+        decisions(&soon)[0],
+        ("raw-stream".into(), "cooldown".into())
+    );
+    // After the cooldown: 4 -> 6 (max).
+    let later = run(
+        &h,
+        alarm("streamops-raw-iterator-age", "2026-11-23T10:20:00.000+0000"),
+        20,
+    )
+    .await;
+    assert_eq!(later["decisions"][0]["to"], 6, "{later}");
+    assert_eq!(shards(&h).await, 6);
+    let at_max = run(
+        &h,
+        alarm("streamops-raw-iterator-age", "2026-11-23T10:40:00.000+0000"),
+        40,
+    )
+    .await;
+    assert_eq!(
+        decisions(&at_max)[0],
+        ("raw-stream".into(), "at_bound".into())
+    );
+    // OK never acts.
+    let ok = run(&h, fixture("scaler/alarm-raw-iterator-age-ok.json"), 41).await;
+    assert_eq!(decisions(&ok)[0], ("raw-stream".into(), "not_alarm".into()));
+    // The audit trail has every decision, newest first; status shows it.
+    let status = run(&h, json!({"command": "status"}), 42).await;
+    let raw = &status["targets"][0];
+    assert_eq!(raw["observed"], json!({"observed": "ready", "size": 6}));
+    assert_eq!(raw["recent_decisions"].as_array().unwrap().len(), 5);
+    assert_eq!(raw["recent_decisions"][0]["reason"], "not_alarm");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emr_task_group_grows_and_shrinks_slowly_pause_and_explain() {
+    let h = harness().await;
+    let out = run(&h, fixture("scaler/alarm-emr-memory-low.json"), 0).await;
+    assert_eq!(out["decisions"][0]["from"], 2);
+    assert_eq!(out["decisions"][0]["to"], 4);
+    let emr = aws_sdk_emr::Client::new(&h.sdk);
+    let requested = || async {
+        let g = emr
+            .list_instance_groups()
+            .cluster_id(&h.cluster)
+            .send()
+            .await
+            .unwrap();
+        g.instance_groups()
+            .iter()
+            .find(|g| g.name() == Some("task"))
+            .unwrap()
+            .requested_instance_count()
+            .unwrap()
+    };
+    assert_eq!(requested().await, 4);
+    // Scale-in inside the stabilisation window is blocked; after it, one step down.
+    let idle = run(&h, fixture("scaler/alarm-emr-memory-idle.json"), 30).await;
+    assert_eq!(decisions(&idle)[0], ("emr-task".into(), "cooldown".into()));
+    let mut later = fixture("scaler/alarm-emr-memory-idle.json");
+    later["detail"]["state"]["timestamp"] = json!("2026-11-23T12:30:00.000+0000");
+    let shrink = run(&h, later, 150).await;
+    assert_eq!(
+        (
+            shrink["decisions"][0]["from"].clone(),
+            shrink["decisions"][0]["to"].clone()
+        ),
+        (json!(4), json!(3)),
+        "{shrink}"
+    );
+    assert_eq!(requested().await, 3);
+    // Paused targets are not touched; explain shows it without claiming the event.
+    run(&h, json!({"command": "pause", "target": "emr-task"}), 151).await;
+    let mut next = fixture("scaler/alarm-emr-memory-low.json");
+    next["detail"]["state"]["timestamp"] = json!("2026-11-23T13:00:00.000+0000");
+    let explained = run(
+        &h,
+        json!({"command": "explain", "event": next.clone()}),
+        180,
+    )
+    .await;
+    assert_eq!(explained["decisions"][0]["reason"], "paused");
+    let live = run(&h, next.clone(), 181).await;
+    assert_eq!(
+        live["decisions"][0]["reason"], "paused",
+        "explain did not claim the event"
+    );
+    run(&h, json!({"command": "resume", "target": "emr-task"}), 182).await;
+    // A manual scale obeys bounds, ignores cooldowns, and a dry run changes nothing.
+    let dry = run(&h, json!({"command": "scale", "target": "emr-task", "size": 9, "reason": "test", "dry_run": true}), 183).await;
+    assert_eq!(dry["decision"]["to"], 5);
+    assert_eq!(requested().await, 3);
+    let real = run(
+        &h,
+        json!({"command": "scale", "target": "emr-task", "size": 9, "reason": "test"}),
+        184,
+    )
+    .await;
+    assert_eq!(real["decision"]["to"], 5);
+    assert_eq!(requested().await, 5);
+    let mut m = Metrics::with_sink("s", "c", |_: &str| {});
+    let err = h
+        .service
+        .handle(json!({"command": "pause", "target": "nope"}), t(0), &mut m)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown target") && err.contains("raw-stream"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_invocations_act_once() {
+    let h = harness().await;
+    // Two different transitions of the same alarm at the same moment (each passes its claim):
+    // the state's conditional write lets exactly one of them act.
+    let a = alarm("streamops-raw-iterator-age", "2026-11-23T10:00:00.000+0000");
+    let b = alarm("streamops-raw-iterator-age", "2026-11-23T10:00:01.000+0000");
+    let (ra, rb) = tokio::join!(run(&h, a, 0), run(&h, b, 0));
+    let reasons: Vec<String> = [&ra, &rb]
+        .iter()
+        .map(|r| decisions(r)[0].1.clone())
+        .collect();
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "act").count(),
+        1,
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r == "concurrent" || r == "cooldown"),
+        "{reasons:?}"
+    );
+    assert_eq!(shards(&h).await, 4);
+}
