@@ -10,6 +10,8 @@ pub struct ScalerConfig {
     pub table: String,
     /// `SCALER_POLICIES`: JSON `{"targets": [...], "rules": [...]}` (see README), validated here.
     pub policies: Policies,
+    /// `SCALER_ALERTS_TOPIC_ARN` (optional): decisions worth a look are published here.
+    pub alerts_topic_arn: Option<String>,
 }
 
 impl ScalerConfig {
@@ -46,7 +48,19 @@ impl ScalerConfig {
             targets: Vec::new(),
             rules: Vec::new(),
         });
-        r.finish(ScalerConfig { table, policies })
+        let alerts_topic_arn = r
+            .optional("SCALER_ALERTS_TOPIC_ARN")
+            .filter(|a| !a.is_empty());
+        if let Some(arn) = &alerts_topic_arn
+            && !arn.starts_with("arn:")
+        {
+            r.invalid("SCALER_ALERTS_TOPIC_ARN", "an SNS topic ARN", arn, None);
+        }
+        r.finish(ScalerConfig {
+            table,
+            policies,
+            alerts_topic_arn,
+        })
     }
 }
 

@@ -12,7 +12,12 @@ async fn main() -> Result<(), Error> {
     let config = ScalerConfig::from_env()
         .inspect_err(|e| tracing::error!(error = %e, "scaler cannot start"))?;
     let sdk = aws::load_sdk_config().await;
+    let notifier = config
+        .alerts_topic_arn
+        .as_deref()
+        .map(|arn| scaler::notify::DecisionNotifier::new(aws_sdk_sns::Client::new(&sdk), arn));
     let service = ScalerService {
+        notifier,
         store: ScalerStore::new(aws::dynamodb_client(&sdk), &config.table),
         targets: Targets {
             kinesis: aws_sdk_kinesis::Client::new(&sdk),

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use streamops_shared::{AwsCallError, Metrics};
 
 use crate::config::ScalerConfig;
+use crate::notify::DecisionNotifier;
 use crate::ops::{ScalerCommand, parse_command};
 use crate::policy::{Direction, Observed, ScalingDecision, SkipReason, TargetPolicy, decide};
 use crate::state::ScalerStore;
@@ -66,6 +67,7 @@ pub struct ScalerService {
     pub config: ScalerConfig,
     pub store: ScalerStore,
     pub targets: Targets,
+    pub notifier: Option<DecisionNotifier>,
 }
 
 impl ScalerService {
@@ -208,6 +210,11 @@ impl ScalerService {
             // claim makes that retry a recorded duplicate rather than a second attempt.
             let entry = json!({"decision": "failed", "target": policy.id, "from": from, "to": to, "error": e.to_string(), "at": now.to_rfc3339()});
             self.store.audit(&policy.id, &entry, now, 99).await?;
+            self.publish(
+                &entry,
+                &mut Metrics::new(streamops_shared::METRICS_NAMESPACE, "scaler"),
+            )
+            .await;
             return Err(e.into());
         }
         Ok(decision)
@@ -243,8 +250,19 @@ impl ScalerService {
                 ),
             }
             tracing::info!(target = target, decision = %entry, "scaling decision");
+            self.publish(&entry, metrics).await;
         }
         Ok(entry)
+    }
+
+    /// The audit trail is the record; a message that cannot be sent is logged and counted.
+    async fn publish(&self, entry: &Value, metrics: &mut Metrics) {
+        if let Some(n) = &self.notifier
+            && let Err(e) = n.notify(entry).await
+        {
+            metrics.count("AlertPublishErrors", 1);
+            tracing::error!(error = %e, "could not publish the scaling decision");
+        }
     }
 
     fn policy(&self, id: &str) -> Result<&TargetPolicy, ScalerError> {

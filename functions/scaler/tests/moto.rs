@@ -19,6 +19,8 @@ struct Harness {
     sdk: SdkConfig,
     service: ScalerService,
     cluster: String,
+    /// An SQS queue subscribed to the alerts topic: what on-call receives.
+    subscriber: String,
 }
 
 async fn emr_cluster(sdk: &SdkConfig) -> (String, String) {
@@ -117,7 +119,36 @@ async fn harness() -> Harness {
         .map(|(k, v)| (k.to_string(), v))
         .collect(),
     );
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name("alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let subscriber = sqs
+        .create_queue()
+        .queue_name("oncall")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:oncall".to_string();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
     let service = ScalerService {
+        notifier: Some(scaler::notify::DecisionNotifier::new(sns, &topic)),
         config: ScalerConfig::read(env).unwrap(),
         store: ScalerStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE),
         targets: Targets {
@@ -130,6 +161,7 @@ async fn harness() -> Harness {
         sdk,
         service,
         cluster,
+        subscriber,
     }
 }
 
@@ -242,6 +274,39 @@ async fn kinesis_reshards_once_per_alarm_transition_and_respects_cooldown_and_on
     assert_eq!(raw["observed"], json!({"observed": "ready", "size": 6}));
     assert_eq!(raw["recent_decisions"].as_array().unwrap().len(), 5);
     assert_eq!(raw["recent_decisions"][0]["reason"], "not_alarm");
+
+    // On-call saw the two actions, the cooldown, the bound and the unsupported stream; not the
+    // duplicate or the OK.
+    let sqs = aws_sdk_sqs::Client::new(&h.sdk);
+    let mut subjects = Vec::new();
+    for _ in 0..5 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&h.subscriber)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for m in got.messages() {
+            let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            subjects.push(body["Subject"].as_str().unwrap().to_string());
+        }
+    }
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "[streamops scaler] on-demand: not scaled (unsupported)",
+            "[streamops scaler] on-demand: not scaled (unsupported)",
+            "[streamops scaler] on-demand: not scaled (unsupported)",
+            "[streamops scaler] on-demand: not scaled (unsupported)",
+            "[streamops scaler] raw-stream: 2 -> 4",
+            "[streamops scaler] raw-stream: 4 -> 6",
+            "[streamops scaler] raw-stream: not scaled (at_bound)",
+            "[streamops scaler] raw-stream: not scaled (cooldown)",
+        ],
+        "{subjects:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
