@@ -68,7 +68,7 @@ def free_port() -> int:
 
 
 class LocalFlink:
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, adaptive: bool = False):
         if shutil.which("java") is None or shutil.which("javac") is None:
             raise RuntimeError("java and javac (JDK 17) are needed for the real-Flink tests")
         self.home = flink_home()
@@ -77,6 +77,7 @@ class LocalFlink:
         self.state = work / "state"  # stands in for the bucket: flink/checkpoints/, flink/savepoints/
         self.logs = work / "logs"
         self.rest_port = free_port()
+        self.adaptive = adaptive
         self.procs: list[subprocess.Popen] = []
         atexit.register(self.stop)
 
@@ -101,7 +102,7 @@ class LocalFlink:
             "taskmanager.rpc.port": free_port(),
             "taskmanager.data.port": free_port(),
             "taskmanager.memory.process.size": "1200m",
-            "taskmanager.numberOfTaskSlots": 2,
+            "taskmanager.numberOfTaskSlots": 4,
             "rest.address": "127.0.0.1",
             "rest.bind-address": "127.0.0.1",
             "rest.port": self.rest_port,
@@ -115,6 +116,8 @@ class LocalFlink:
             "state.backend.type": "hashmap",
             "io.tmp.dirs": str(self.work / "tmp"),
         }
+        if self.adaptive:
+            settings["jobmanager.scheduler"] = "adaptive"
         (self.work / "tmp").mkdir(exist_ok=True)
         (self.conf / "config.yaml").write_text("".join(f"{k}: {json.dumps(v) if isinstance(v, str) else v}\n" for k, v in settings.items()))
         (self.conf / "log4j.properties").write_text(
@@ -254,3 +257,34 @@ class LocalFlink:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
         self.procs.clear()
+
+
+def serve(adaptive: bool) -> None:
+    """For tests in other languages: start a cluster, run the counting job, print one JSON line
+    (REST endpoint, job id, jar id, job name, state dir), and keep everything up until stdin
+    closes (the test process ends or drops the pipe)."""
+    import sys
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="streamops-flink-"))
+    flink = LocalFlink(work, adaptive=adaptive)
+    try:
+        flink.start()
+        jar = flink.upload_job()
+        job = flink.run_job(jar)
+        flink.wait_running(job)
+        print(json.dumps({"rest": flink.rest, "job": job, "jar": jar, "name": "streamops-counting-job",
+                          "entry_class": "CountingJob", "state": str(flink.state)}), flush=True)
+        sys.stdin.read()
+    finally:
+        flink.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local Flink session cluster running the counting job.")
+    parser.add_argument("--serve", action="store_true", required=True)
+    parser.add_argument("--adaptive", action="store_true", help="jobmanager.scheduler: adaptive")
+    serve(parser.parse_args().adaptive)

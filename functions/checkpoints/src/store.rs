@@ -188,22 +188,16 @@ impl Book {
 
     /// Registers a job of a pipeline (idempotent: the last registration wins).
     pub async fn register_job(&self, j: &JobLineage) -> Result<(), AwsCallError> {
-        let mut lineage = Self::key(pipeline_pk(&j.pipeline), format!("JOB#{}", j.job_id));
-        lineage.insert("job_id".into(), s(j.job_id.clone()));
-        lineage.insert("pipeline".into(), s(j.pipeline.clone()));
-        lineage.insert("registered_at".into(), s(j.registered_at.to_rfc3339()));
-        if let Some(from) = &j.restored_from {
-            lineage.insert("restored_from".into(), s(from.clone()));
-        }
-        if let Some(mode) = j.restore_mode {
-            lineage.insert("restore_mode".into(), s(mode.as_str()));
-        }
-        let mut owner = Self::key(job_pk(&j.job_id), "PIPELINE".into());
-        owner.insert("pipeline".into(), s(j.pipeline.clone()));
-        for item in [lineage, owner] {
-            self.put(item).await?;
-        }
-        self.index_job(&j.job_id).await
+        streamops_shared::lineage::register_job(
+            &self.client,
+            &self.table,
+            &j.pipeline,
+            &j.job_id,
+            j.restored_from.as_deref(),
+            j.restore_mode.map(RestoreMode::as_str),
+            j.registered_at,
+        )
+        .await
     }
 
     /// Remembers a full job id under its first six hex digits, for savepoint directories.

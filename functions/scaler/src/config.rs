@@ -12,6 +12,9 @@ pub struct ScalerConfig {
     pub policies: Policies,
     /// `SCALER_ALERTS_TOPIC_ARN` (optional): decisions worth a look are published here.
     pub alerts_topic_arn: Option<String>,
+    /// `SCALER_CHECKPOINTS_TABLE` (optional): the checkpoints book, where a Flink job resubmitted
+    /// from a savepoint is registered under its target's `pipeline`.
+    pub checkpoints_table: Option<String>,
 }
 
 impl ScalerConfig {
@@ -56,10 +59,14 @@ impl ScalerConfig {
         {
             r.invalid("SCALER_ALERTS_TOPIC_ARN", "an SNS topic ARN", arn, None);
         }
+        let checkpoints_table = r
+            .optional("SCALER_CHECKPOINTS_TABLE")
+            .filter(|t| !t.is_empty());
         r.finish(ScalerConfig {
             table,
             policies,
             alerts_topic_arn,
+            checkpoints_table,
         })
     }
 }

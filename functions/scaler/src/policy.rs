@@ -21,6 +21,28 @@ pub enum TargetKind {
         cluster_id: String,
         instance_group_id: String,
     },
+    /// A Flink job's parallelism, through the JobManager's REST API. `adaptive`: in place with
+    /// `PUT /jobs/:id/resource-requirements` (adaptive scheduler); `savepoint`: stop with a
+    /// savepoint and resubmit the session cluster's jar from it at the new parallelism.
+    FlinkJob {
+        rest_url: String,
+        job_name: String,
+        mode: FlinkRescaleMode,
+        #[serde(default)]
+        jar_id: Option<String>,
+        #[serde(default)]
+        entry_class: Option<String>,
+        /// The pipeline the resubmitted job is registered under in the checkpoints book.
+        #[serde(default)]
+        pipeline: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlinkRescaleMode {
+    Adaptive,
+    Savepoint,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
@@ -40,6 +62,12 @@ const TARGET_KEYS: &[&str] = &[
     "stream",
     "cluster_id",
     "instance_group_id",
+    "rest_url",
+    "job_name",
+    "mode",
+    "jar_id",
+    "entry_class",
+    "pipeline",
     "min",
     "max",
     "scale_out",
@@ -162,6 +190,38 @@ impl Policies {
                         ));
                     }
                     _ => {}
+                }
+            }
+            if let TargetKind::FlinkJob {
+                rest_url,
+                mode,
+                jar_id,
+                ..
+            } = &t.kind
+            {
+                streamops_shared::http::parse_endpoint(rest_url)
+                    .map_err(|e| format!("target {}: {e}", t.id))?;
+                if *mode == FlinkRescaleMode::Savepoint && jar_id.is_none() {
+                    return Err(format!(
+                        "target {}: savepoint mode resubmits a jar: give jar_id",
+                        t.id
+                    ));
+                }
+            }
+            if let TargetKind::FlinkJob {
+                rest_url,
+                mode,
+                jar_id,
+                ..
+            } = &t.kind
+            {
+                streamops_shared::http::parse_endpoint(rest_url)
+                    .map_err(|e| format!("target {}: {e}", t.id))?;
+                if *mode == FlinkRescaleMode::Savepoint && jar_id.is_none() {
+                    return Err(format!(
+                        "target {}: savepoint mode resubmits a jar: give jar_id",
+                        t.id
+                    ));
                 }
             }
             if t.scale_out_cooldown_seconds < 0 || t.scale_in_cooldown_seconds < 0 {

@@ -205,7 +205,30 @@ impl ScalerService {
                 "another invocation changed this target at the same time",
             ));
         }
-        if let Err(e) = self.targets.resize(&policy.kind, *to).await {
+        let resized = self.targets.resize(&policy.kind, *to).await;
+        if let (
+            Ok(Some((job, savepoint))),
+            crate::policy::TargetKind::FlinkJob {
+                pipeline: Some(pipeline),
+                ..
+            },
+            Some(table),
+        ) = (&resized, &policy.kind, &self.config.checkpoints_table)
+        {
+            // The resubmitted job restores from the savepoint without claiming it (Flink's default).
+            streamops_shared::lineage::register_job(
+                self.store.client(),
+                table,
+                pipeline,
+                job,
+                Some(savepoint),
+                Some("NO_CLAIM"),
+                now,
+            )
+            .await?;
+            tracing::info!(pipeline = %pipeline, job = %job, savepoint = %savepoint, "resubmitted job registered in the checkpoints book");
+        }
+        if let Err(e) = resized {
             // Audited as failed; the invocation fails so the event source retries, and the
             // claim makes that retry a recorded duplicate rather than a second attempt.
             let entry = json!({"decision": "failed", "target": policy.id, "from": from, "to": to, "error": e.to_string(), "at": now.to_rfc3339()});

@@ -31,6 +31,10 @@ impl ScalerStore {
         }
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// True when this (alarm transition, target) is seen for the first time.
     pub async fn claim(
         &self,
