@@ -2,6 +2,7 @@
 //! bounds and cooldowns, at most once per alarm transition, with an audit trail.
 
 pub mod config;
+pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod policy;

@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
         targets: Targets {
             kinesis: aws_sdk_kinesis::Client::new(&sdk),
             emr: aws_sdk_emr::Client::new(&sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
         },
         config,
     };

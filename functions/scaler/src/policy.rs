@@ -297,6 +297,8 @@ pub enum SkipReason {
     QuotaExhausted,
     NotAlarm,
     Concurrent,
+    /// The alarm's metric, re-read now, no longer breaches.
+    Recovered,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

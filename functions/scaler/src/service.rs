@@ -27,6 +27,8 @@ pub enum ScalerError {
 /// The parts of an alarm state change the scaler uses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmChange {
+    /// The alarm's metric, to re-read before acting (single-metric alarms).
+    pub check: Option<crate::metrics::MetricCheck>,
     pub name: String,
     pub state: String,
     /// The state's timestamp: with the name, it identifies the transition.
@@ -56,6 +58,7 @@ pub fn parse_alarm(payload: &Value) -> Result<AlarmChange, String> {
         _ => "INSUFFICIENT_DATA",
     };
     Ok(AlarmChange {
+        check: crate::metrics::metric_check(&event.detail),
         name,
         state: value.to_string(),
         state_time: state.timestamp.to_rfc3339(),
@@ -97,6 +100,24 @@ impl ScalerService {
     ) -> Result<Vec<Value>, ScalerError> {
         let rules = self.config.policies.rules_for(&alarm.name);
         let mut out = Vec::new();
+        // Re-read the metric once for all targets of this alarm.
+        let recovered = match (&alarm.check, alarm.state.as_str(), rules.is_empty()) {
+            (Some(check), "ALARM", false) => {
+                let latest =
+                    crate::metrics::latest_value(&self.targets.cloudwatch, check, now).await?;
+                (!crate::metrics::still_breaching(check, latest)).then(|| {
+                    format!(
+                        "{} {} is {} now, no longer {} {}",
+                        check.namespace,
+                        check.name,
+                        latest.unwrap_or_default(),
+                        if check.breach_above { "above" } else { "below" },
+                        check.threshold
+                    )
+                })
+            }
+            _ => None,
+        };
         for rule in rules {
             let policy = self
                 .config
@@ -110,6 +131,8 @@ impl ScalerService {
                     SkipReason::NotAlarm,
                     format!("{} is {}", alarm.name, alarm.state),
                 )
+            } else if let Some(detail) = &recovered {
+                ScalingDecision::skip(&policy.id, SkipReason::Recovered, detail.clone())
             } else if live
                 && !self
                     .store

@@ -19,6 +19,7 @@ const FLINK_SETTLE: Duration = Duration::from_secs(90);
 pub struct Targets {
     pub kinesis: aws_sdk_kinesis::Client,
     pub emr: aws_sdk_emr::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl Targets {

@@ -77,6 +77,7 @@ async fn service(moto: &MotoServer, target: Value) -> ScalerService {
         targets: Targets {
             kinesis: aws_sdk_kinesis::Client::new(&sdk),
             emr: aws_sdk_emr::Client::new(&sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
         },
         notifier: None,
     }

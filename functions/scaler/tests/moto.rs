@@ -154,6 +154,7 @@ async fn harness() -> Harness {
         targets: Targets {
             kinesis,
             emr: aws_sdk_emr::Client::new(&sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
         },
     };
     Harness {
@@ -410,4 +411,58 @@ async fn concurrent_invocations_act_once() {
         "{reasons:?}"
     );
     assert_eq!(shards(&h).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_whose_metric_has_recovered_does_not_scale() {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let h = harness().await;
+    let cw = aws_sdk_cloudwatch::Client::new(&h.sdk);
+    let put = |value: f64, at: DateTime<Utc>| {
+        MetricDatum::builder()
+            .metric_name("GetRecords.IteratorAgeMilliseconds")
+            .dimensions(
+                Dimension::builder()
+                    .name("StreamName")
+                    .value("streamops-raw")
+                    .build(),
+            )
+            .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                at.timestamp(),
+            ))
+            .value(value)
+            .build()
+    };
+    // The lag is gone by the time the event is handled: 1 s of iterator age, threshold 60 s.
+    cw.put_metric_data()
+        .namespace("AWS/Kinesis")
+        .metric_data(put(1000.0, t(0) - Duration::seconds(30)))
+        .send()
+        .await
+        .unwrap();
+    let out = run(&h, fixture("scaler/alarm-raw-iterator-age.json"), 0).await;
+    assert_eq!(
+        decisions(&out)[0],
+        ("raw-stream".into(), "recovered".into()),
+        "{out}"
+    );
+    assert_eq!(shards(&h).await, 2);
+    // Still lagging: it acts.
+    cw.put_metric_data()
+        .namespace("AWS/Kinesis")
+        .metric_data(put(240000.0, t(5) - Duration::seconds(10)))
+        .send()
+        .await
+        .unwrap();
+    let out = run(
+        &h,
+        alarm("streamops-raw-iterator-age", "2026-11-23T10:05:00.000+0000"),
+        5,
+    )
+    .await;
+    assert_eq!(
+        decisions(&out)[0],
+        ("raw-stream".into(), "act".into()),
+        "{out}"
+    );
 }
