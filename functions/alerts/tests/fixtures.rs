@@ -3,20 +3,12 @@
 
 use alerts::normalize::{NormalizeOptions, normalize};
 use alerts::ops::parse_command;
-use streamops_test_support::repo_root;
+use streamops_test_support::event_files;
 
 #[test]
 fn every_alerts_event_file_parses_as_alerts_input() {
-    let dir = repo_root().join("events/alerts");
     let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let value: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
-                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    for (path, value) in event_files("alerts") {
         match parse_command(&value) {
             Some(cmd) => {
                 cmd.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -31,5 +23,5 @@ fn every_alerts_event_file_parses_as_alerts_input() {
         }
         checked += 1;
     }
-    assert!(checked >= 13, "only {checked} files in {}", dir.display());
+    assert!(checked >= 13, "only {checked} files in events/alerts");
 }

@@ -3,29 +3,25 @@
 
 use checkpoints::ops::parse_command;
 use checkpoints::service::parse_events;
-use streamops_test_support::repo_root;
+use streamops_test_support::event_files;
 
 #[test]
 fn every_checkpoints_event_file_parses_as_checkpoints_input() {
-    let dir = repo_root().join("events/checkpoints");
-    let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        match parse_command(&v) {
+    let files = event_files("checkpoints");
+    for (path, v) in &files {
+        match parse_command(v) {
             Some(cmd) => {
                 cmd.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             }
             None => {
-                let events = parse_events(&v).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                assert!(!events.is_empty());
+                let events = parse_events(v).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(!events.is_empty(), "{}", path.display());
             }
         }
-        checked += 1;
     }
-    assert!(checked >= 10, "only {checked} files in {}", dir.display());
+    assert!(
+        files.len() >= 10,
+        "only {} files in events/checkpoints",
+        files.len()
+    );
 }

@@ -3,19 +3,14 @@
 
 use enrich::input::{Invocation, parse_invocation};
 use enrich::ops::parse_command;
-use streamops_test_support::repo_root;
+use streamops_test_support::event_files;
 
 #[test]
 fn every_enrich_event_file_parses_as_enrich_input() {
-    let dir = repo_root().join("events/enrich");
-    let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        match parse_invocation(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
+    let files = event_files("enrich");
+    for (path, v) in &files {
+        match parse_invocation(&v.to_string()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        {
             Invocation::Stream(batch) => {
                 assert!(!batch.records.is_empty(), "{}", path.display());
                 for r in &batch.records {
@@ -31,7 +26,10 @@ fn every_enrich_event_file_parses_as_enrich_input() {
                 parse_command(&v).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             }
         }
-        checked += 1;
     }
-    assert!(checked >= 5, "only {checked} files in {}", dir.display());
+    assert!(
+        files.len() >= 5,
+        "only {} files in events/enrich",
+        files.len()
+    );
 }

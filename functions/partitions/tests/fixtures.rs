@@ -5,7 +5,7 @@ use partitions::input::{Item, parse_payload};
 use partitions::keys::decode_key;
 use partitions::ops::parse_command;
 use partitions::table::{KeyOutcome, Tables};
-use streamops_test_support::repo_root;
+use streamops_test_support::event_files;
 
 /// The table the sample events are written for: the template's enriched-events table, which
 /// Firehose dynamic partitioning fills under enriched/dt=YYYY-MM-DD/hour=HH/.
@@ -14,16 +14,8 @@ const SAMPLE_TABLES: &str = r#"[{"bucket":"streamops-data-123456789012-us-east-1
 #[test]
 fn every_partitions_event_file_parses_as_partitions_input() {
     let tables = Tables::from_json(SAMPLE_TABLES).unwrap();
-    let dir = repo_root().join("events/partitions");
     let (mut commands, mut events) = (0, 0);
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let value: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
-                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    for (path, value) in event_files("partitions") {
         if let Some(cmd) = parse_command(&value) {
             cmd.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             commands += 1;
@@ -46,6 +38,6 @@ fn every_partitions_event_file_parses_as_partitions_input() {
     assert!(
         commands >= 2 && events >= 3,
         "only {commands} commands and {events} events in {}",
-        dir.display()
+        "events/partitions"
     );
 }

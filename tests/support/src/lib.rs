@@ -154,3 +154,25 @@ pub async fn create_table(sdk: &SdkConfig, name: &str, sort_key: Option<&str>) {
         .await
         .unwrap_or_else(|e| panic!("create table {name}: {e:?}"));
 }
+
+/// Every `events/<function>/*.json` file with its parsed contents, sorted by name; panics naming
+/// a file that is not JSON. The fixture tests of each function check these are its valid inputs.
+pub fn event_files(function: &str) -> Vec<(PathBuf, serde_json::Value)> {
+    let dir = repo_root().join("events").join(function);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text =
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", p.display()));
+            (p, value)
+        })
+        .collect()
+}
