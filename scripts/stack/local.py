@@ -104,11 +104,13 @@ class LocalStack:
 
     # ------------------------------------------------------------------ moto
     def start_moto(self) -> str:
-        exe = VENV / "bin" / "moto_server"
-        if not exe.exists():
-            raise SystemExit(f"{exe} not found: run `make setup` first")
+        # moto plus the EMR actions it lacks (instance fleets, managed scaling): scripts/stack/moto_ext.py
+        exe = VENV / "bin" / "python"
+        if not (VENV / "bin" / "moto_server").exists():
+            raise SystemExit(f"moto is not installed in {VENV}: run `make setup` first")
         self.moto_port = free_port()
-        proc = self.procs.start("moto", [str(exe), "-H", "127.0.0.1", "-p", str(self.moto_port)], self.log_dir / "moto.log")
+        proc = self.procs.start("moto", [str(exe), "-m", "scripts.stack.moto_ext", "-H", "127.0.0.1", "-p", str(self.moto_port)],
+                                self.log_dir / "moto.log")
         wait_for_port(self.moto_port, 30, proc, "moto_server")
         return self.endpoint
 

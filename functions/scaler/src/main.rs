@@ -29,9 +29,12 @@ async fn main() -> Result<(), Error> {
     let service = &service;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let mut metrics = Metrics::new(METRICS_NAMESPACE, "scaler");
-        let result = service
-            .handle(event.payload, chrono::Utc::now(), &mut metrics)
-            .await;
+        let now = chrono::Utc::now();
+        // Leave 5 s to record where a long Flink rescale got to.
+        let left = streamops_shared::invocation::time_left(event.context.deadline, now.timestamp_millis())
+            .saturating_sub(std::time::Duration::from_secs(5));
+        let until = tokio::time::Instant::now() + left;
+        let result = service.handle(event.payload, now, until, &mut metrics).await;
         metrics.flush();
         result.map_err(Error::from)
     }))

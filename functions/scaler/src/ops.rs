@@ -26,9 +26,12 @@ pub enum ScalerCommand {
     Explain {
         event: Value,
     },
+    /// The schedule's pass (also by hand): resume Flink rescales in progress, re-evaluate
+    /// deferred and waiting decisions whose alarm still breaches.
+    Tick,
 }
 
-pub const COMMANDS: &str = "status, scale, pause, resume, explain";
+pub const COMMANDS: &str = "status, scale, pause, resume, explain, tick";
 
 pub fn parse_command(payload: &Value) -> Option<Result<ScalerCommand, String>> {
     let name = payload.get("command")?.as_str().unwrap_or("");

@@ -1,10 +1,13 @@
-//! Scaling policies and the decision they lead to. Pure: the target's observed size and state
-//! and the alarm's direction in, a `ScalingDecision` out.
+//! Scaling policies and the decision they lead to. Pure: the target's observed size, its load
+//! and remembered state, and the alarm's direction in; a `ScalingDecision` out (and the state's
+//! bookkeeping updated: pending scale-in window, effectiveness record).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::sizing::{Alignment, LoadSample, Proportional, align, proportional_size};
 
 /// Kinesis allows 10 `UpdateShardCount` calls per stream in a rolling 24 hours.
 pub const KINESIS_CALLS_PER_DAY: usize = 10;
@@ -20,6 +23,25 @@ pub enum TargetKind {
     EmrInstanceGroup {
         cluster_id: String,
         instance_group_id: String,
+        /// Core groups hold HDFS: resized only when the policy says so.
+        #[serde(default)]
+        allow_core: bool,
+        /// A core group is never shrunk so far that HDFS would be fuller than this.
+        #[serde(default = "default_hdfs_max")]
+        hdfs_max_utilisation_percent: f64,
+        /// YARN ResourceManager (http://master:8088): a scale-in terminates the nodes running
+        /// no containers, instead of letting YARN decommission busy ones for up to an hour.
+        #[serde(default)]
+        yarn_rm_url: Option<String>,
+        /// YARN graceful decommission timeout of a scale-in.
+        #[serde(default = "default_decommission")]
+        decommission_timeout_seconds: i32,
+    },
+    EmrInstanceFleet {
+        cluster_id: String,
+        instance_fleet_id: String,
+        /// Which target capacity the scaler sets: `on_demand` or `spot`.
+        market: FleetMarket,
     },
     /// A Flink job's parallelism, through the JobManager's REST API. `adaptive`: in place with
     /// `PUT /jobs/:id/resource-requirements` (adaptive scheduler); `savepoint`: stop with a
@@ -35,7 +57,44 @@ pub enum TargetKind {
         /// The pipeline the resubmitted job is registered under in the checkpoints book.
         #[serde(default)]
         pipeline: Option<String>,
+        /// Where the savepoint goes (default: the cluster's `state.savepoints.dir`).
+        #[serde(default)]
+        savepoint_dir: Option<String>,
+        /// A savepoint not complete after this long is reported; the job keeps running.
+        #[serde(default = "default_savepoint_timeout")]
+        savepoint_timeout_seconds: i64,
+        /// The Kinesis stream the job's source reads: parallelism aligns to its shard count.
+        #[serde(default)]
+        source_stream: Option<String>,
     },
+}
+
+impl TargetKind {
+    /// Scale-up grows nodes before parallelism; scale-down shrinks parallelism before nodes.
+    pub fn layer(&self) -> u8 {
+        match self {
+            TargetKind::EmrInstanceGroup { .. } | TargetKind::EmrInstanceFleet { .. } => 0,
+            TargetKind::FlinkJob { .. } => 1,
+            TargetKind::KinesisStream { .. } => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FleetMarket {
+    OnDemand,
+    Spot,
+}
+
+fn default_hdfs_max() -> f64 {
+    80.0
+}
+fn default_decommission() -> i32 {
+    120
+}
+fn default_savepoint_timeout() -> i64 {
+    300
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -52,6 +111,55 @@ pub enum Sizing {
     Step(u32),
     /// Multiply (out) or divide (in) by this factor, rounded away from the current size.
     Factor(f64),
+    /// Size for the measured load (needs `load`): see `sizing`.
+    Proportional(Proportional),
+}
+
+/// One CloudWatch metric, read with `GetMetricData`; the value is multiplied by `scale` (e.g.
+/// 1/60 turns a per-minute Sum into a per-second rate).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricRef {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    #[serde(default = "default_stat")]
+    pub stat: String,
+    #[serde(default = "default_period")]
+    pub period: i32,
+    #[serde(default = "default_scale")]
+    pub scale: f64,
+}
+
+fn default_stat() -> String {
+    "Average".into()
+}
+fn default_period() -> i32 {
+    60
+}
+fn default_scale() -> f64 {
+    1.0
+}
+
+/// Where a target's load is measured.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadMetrics {
+    /// Records per second arriving.
+    pub input_rate: MetricRef,
+    /// Records per second the target processes.
+    pub processing_rate: MetricRef,
+    /// Busy fraction 0..1 (e.g. Flink busyTimeMsPerSecond with scale 0.001).
+    #[serde(default)]
+    pub busy_ratio: Option<MetricRef>,
+    /// Lag in milliseconds (Kinesis iterator age, `millisBehindLatest`), turned into records
+    /// with the input rate...
+    #[serde(default)]
+    pub lag_ms: Option<MetricRef>,
+    /// ...or the backlog in records directly (Kafka consumer lag).
+    #[serde(default)]
+    pub backlog_records: Option<MetricRef>,
 }
 
 /// Keys a target may have (serde cannot deny unknown fields next to a flattened enum, so
@@ -62,18 +170,32 @@ const TARGET_KEYS: &[&str] = &[
     "stream",
     "cluster_id",
     "instance_group_id",
+    "allow_core",
+    "hdfs_max_utilisation_percent",
+    "yarn_rm_url",
+    "decommission_timeout_seconds",
+    "instance_fleet_id",
+    "market",
     "rest_url",
     "job_name",
     "mode",
     "jar_id",
     "entry_class",
     "pipeline",
+    "savepoint_dir",
+    "savepoint_timeout_seconds",
+    "source_stream",
     "min",
     "max",
     "scale_out",
     "scale_in",
     "scale_out_cooldown_seconds",
     "scale_in_cooldown_seconds",
+    "scale_in_delay_seconds",
+    "scale_in_max_backlog_seconds",
+    "min_effectiveness",
+    "respect_other_autoscalers",
+    "load",
 ];
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -90,9 +212,26 @@ pub struct TargetPolicy {
     /// After any action, no scale-out for this long.
     #[serde(default = "default_out_cooldown")]
     pub scale_out_cooldown_seconds: i64,
-    /// After any action, no scale-in for this long (the stabilisation window; scale down slowly).
+    /// After any action, no scale-in for this long (the stabilisation window after a change).
     #[serde(default = "default_in_cooldown")]
     pub scale_in_cooldown_seconds: i64,
+    /// A scale-in waits this long after it is first recommended, then goes to the highest size
+    /// recommended in that time (a scale-out recommendation cancels it).
+    #[serde(default = "default_in_delay")]
+    pub scale_in_delay_seconds: i64,
+    /// No scale-in while the backlog would take longer than this to drain.
+    #[serde(default = "default_max_backlog")]
+    pub scale_in_max_backlog_seconds: f64,
+    /// A scale-up that achieved less than this fraction of its expected throughput gain blocks
+    /// further scale-ups of the target (until `resume` or a scale by hand). 0 disables.
+    #[serde(default = "default_effectiveness")]
+    pub min_effectiveness: f64,
+    /// Skip targets another autoscaler owns (EMR managed scaling, Flink's autoscaler, reactive
+    /// mode) instead of fighting it.
+    #[serde(default = "default_true")]
+    pub respect_other_autoscalers: bool,
+    #[serde(default)]
+    pub load: Option<LoadMetrics>,
 }
 
 fn default_out() -> Sizing {
@@ -107,12 +246,33 @@ fn default_out_cooldown() -> i64 {
 fn default_in_cooldown() -> i64 {
     3600
 }
+fn default_in_delay() -> i64 {
+    3600
+}
+fn default_max_backlog() -> f64 {
+    30.0
+}
+fn default_effectiveness() -> f64 {
+    0.1
+}
+fn default_true() -> bool {
+    true
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Out,
     In,
+}
+
+impl Direction {
+    pub fn word(self) -> &'static str {
+        match self {
+            Direction::Out => "out",
+            Direction::In => "in",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -172,60 +332,85 @@ impl Policies {
             if t.id.is_empty() || !ids.insert(t.id.as_str()) {
                 return Err(format!("target id {:?} is empty or used twice", t.id));
             }
+            let fail = |what: String| Err(format!("target {}: {what}", t.id));
             if t.min == 0 || t.min > t.max {
-                return Err(format!(
-                    "target {}: need 1 <= min <= max, got min {} max {}",
-                    t.id, t.min, t.max
+                return fail(format!(
+                    "need 1 <= min <= max, got min {} max {}",
+                    t.min, t.max
                 ));
             }
             for (what, s) in [("scale_out", t.scale_out), ("scale_in", t.scale_in)] {
                 match s {
-                    Sizing::Step(0) => {
-                        return Err(format!("target {}: {what} step must be at least 1", t.id));
-                    }
+                    Sizing::Step(0) => return fail(format!("{what} step must be at least 1")),
                     Sizing::Factor(f) if !(f > 1.0 && f <= 10.0) => {
-                        return Err(format!(
-                            "target {}: {what} factor must be above 1 and at most 10, got {f}",
-                            t.id
+                        return fail(format!(
+                            "{what} factor must be above 1 and at most 10, got {f}"
                         ));
+                    }
+                    Sizing::Proportional(p) => {
+                        if let Err(e) = p.validate() {
+                            return fail(format!("{what}: {e}"));
+                        }
+                        if t.load.is_none() {
+                            return fail(format!(
+                                "{what} is proportional: give `load` (input_rate, processing_rate)"
+                            ));
+                        }
                     }
                     _ => {}
                 }
             }
-            if let TargetKind::FlinkJob {
-                rest_url,
-                mode,
-                jar_id,
-                ..
-            } = &t.kind
-            {
-                streamops_shared::http::parse_endpoint(rest_url)
-                    .map_err(|e| format!("target {}: {e}", t.id))?;
-                if *mode == FlinkRescaleMode::Savepoint && jar_id.is_none() {
-                    return Err(format!(
-                        "target {}: savepoint mode resubmits a jar: give jar_id",
-                        t.id
-                    ));
+            match &t.kind {
+                TargetKind::FlinkJob {
+                    rest_url,
+                    mode,
+                    jar_id,
+                    savepoint_timeout_seconds,
+                    ..
+                } => {
+                    if let Err(e) = streamops_shared::http::parse_endpoint(rest_url) {
+                        return fail(e);
+                    }
+                    if *mode == FlinkRescaleMode::Savepoint && jar_id.is_none() {
+                        return fail("savepoint mode resubmits a jar: give jar_id".into());
+                    }
+                    if *savepoint_timeout_seconds < 1 {
+                        return fail("savepoint_timeout_seconds must be at least 1".into());
+                    }
                 }
-            }
-            if let TargetKind::FlinkJob {
-                rest_url,
-                mode,
-                jar_id,
-                ..
-            } = &t.kind
-            {
-                streamops_shared::http::parse_endpoint(rest_url)
-                    .map_err(|e| format!("target {}: {e}", t.id))?;
-                if *mode == FlinkRescaleMode::Savepoint && jar_id.is_none() {
-                    return Err(format!(
-                        "target {}: savepoint mode resubmits a jar: give jar_id",
-                        t.id
-                    ));
+                TargetKind::EmrInstanceGroup {
+                    yarn_rm_url,
+                    hdfs_max_utilisation_percent,
+                    decommission_timeout_seconds,
+                    ..
+                } => {
+                    if let Some(u) = yarn_rm_url {
+                        if let Err(e) = streamops_shared::http::parse_endpoint(u) {
+                            return fail(format!("yarn_rm_url: {e}"));
+                        }
+                    }
+                    if !(*hdfs_max_utilisation_percent > 0.0
+                        && *hdfs_max_utilisation_percent <= 100.0)
+                    {
+                        return fail("hdfs_max_utilisation_percent must be in (0, 100]".into());
+                    }
+                    if *decommission_timeout_seconds < 0 {
+                        return fail("decommission_timeout_seconds cannot be negative".into());
+                    }
                 }
+                _ => {}
             }
-            if t.scale_out_cooldown_seconds < 0 || t.scale_in_cooldown_seconds < 0 {
-                return Err(format!("target {}: cooldowns cannot be negative", t.id));
+            if t.scale_out_cooldown_seconds < 0
+                || t.scale_in_cooldown_seconds < 0
+                || t.scale_in_delay_seconds < 0
+            {
+                return fail("cooldowns and delays cannot be negative".into());
+            }
+            if !(0.0..=1.0).contains(&t.min_effectiveness) {
+                return fail(format!(
+                    "min_effectiveness must be in [0, 1], got {}",
+                    t.min_effectiveness
+                ));
             }
         }
         for r in &self.rules {
@@ -246,14 +431,73 @@ impl Policies {
         self.targets.iter().find(|t| t.id == id)
     }
 
-    /// Every (target, direction) an alarm maps to, each target once (the first rule wins).
+    /// Every (target, direction) an alarm maps to, each target once (the first rule wins),
+    /// ordered across layers: nodes before parallelism on the way up, parallelism before nodes
+    /// on the way down.
     pub fn rules_for(&self, alarm: &str) -> Vec<&AlarmRule> {
         let mut seen = BTreeSet::new();
-        self.rules
+        let mut rules: Vec<&AlarmRule> = self
+            .rules
             .iter()
             .filter(|r| r.matches(alarm) && seen.insert(r.target.as_str()))
-            .collect()
+            .collect();
+        rules.sort_by_key(|r| {
+            let layer = self.target(&r.target).map(|t| t.kind.layer()).unwrap_or(9);
+            match r.direction {
+                Direction::Out => layer as i16,
+                Direction::In => -(layer as i16),
+            }
+        });
+        rules
     }
+}
+
+/// A scale-in recommendation waiting out `scale_in_delay_seconds`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct PendingScaleIn {
+    pub since: DateTime<Utc>,
+    /// The highest size recommended since then: what the scale-in goes to.
+    pub highest: u32,
+}
+
+/// What a scale-up was expected to achieve, to check it did.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ScaleUpRecord {
+    pub at: DateTime<Utc>,
+    pub from: u32,
+    pub to: u32,
+    /// True processing rate before the action, and the rate the new size should reach.
+    pub rate_before: f64,
+    pub expected_rate: f64,
+}
+
+/// An unresolved decision the schedule (`tick`) re-evaluates: a deferred action or a scale-in
+/// waiting for its delay. The alarm's OK transition ends it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Wakeup {
+    pub alarm: String,
+    pub direction: Direction,
+    pub since: DateTime<Utc>,
+    pub why: String,
+    #[serde(default)]
+    pub check: Option<crate::metrics::MetricCheck>,
+}
+
+/// Bookkeeping beyond sizes and times, stored as one JSON attribute.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct Memo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_scale_in: Option<PendingScaleIn>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_up: Option<ScaleUpRecord>,
+    /// Why scale-ups are blocked (an ineffective scale-up), until `resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_scale_up: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wakeup: Option<Wakeup>,
+    /// A Flink rescale in progress (its phase survives the invocation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescale: Option<crate::rescale::FlinkRescale>,
 }
 
 /// What the scaler remembers about a target.
@@ -265,6 +509,7 @@ pub struct TargetState {
     pub paused: bool,
     /// Kinesis `UpdateShardCount` calls in the last 24 hours (durable quota tracking).
     pub kinesis_calls: Vec<DateTime<Utc>>,
+    pub memo: Memo,
     pub version: Option<u64>,
 }
 
@@ -274,15 +519,29 @@ pub struct TargetState {
 pub enum Observed {
     Ready {
         size: u32,
+        alignment: Alignment,
+        /// A hard ceiling of the target itself (a Flink job's max parallelism).
+        max_size: Option<u32>,
+        /// HDFS utilisation of a core group's cluster, which bounds how far it may shrink.
+        hdfs_percent: Option<f64>,
     },
     /// Changing already (stream UPDATING, group RESIZING, cluster not RUNNING/WAITING).
-    Busy {
-        detail: String,
-    },
+    Busy { detail: String },
     /// Nothing to scale (an on-demand stream).
-    Unsupported {
-        detail: String,
-    },
+    Unsupported { detail: String },
+    /// Another autoscaler owns the target (EMR managed scaling, Flink's autoscaler).
+    OwnedElsewhere { detail: String },
+}
+
+impl Observed {
+    pub fn ready(size: u32) -> Self {
+        Observed::Ready {
+            size,
+            alignment: Alignment::None,
+            max_size: None,
+            hdfs_percent: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -299,6 +558,20 @@ pub enum SkipReason {
     Concurrent,
     /// The alarm's metric, re-read now, no longer breaches.
     Recovered,
+    /// A scale-in waits for its delay window to pass.
+    Stabilising,
+    /// No scale-in while a backlog is being drained.
+    Draining,
+    /// An earlier scale-up did not raise throughput as expected.
+    Ineffective,
+    /// Proportional sizing finds the current size enough (out) or needed (in).
+    Sufficient,
+    /// The load metrics proportional sizing needs have no recent data.
+    NoData,
+    /// Another autoscaler owns the target.
+    OwnedElsewhere,
+    /// Shrinking would leave HDFS fuller than the policy allows.
+    HdfsProtection,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -315,6 +588,12 @@ pub enum ScalingDecision {
         reason: SkipReason,
         detail: String,
     },
+    /// Not now, but not dropped: the schedule re-evaluates it (busy target, no load data yet).
+    Defer {
+        target: String,
+        reason: SkipReason,
+        detail: String,
+    },
 }
 
 impl ScalingDecision {
@@ -325,11 +604,25 @@ impl ScalingDecision {
             detail: detail.into(),
         }
     }
+
+    pub fn defer(target: &str, reason: SkipReason, detail: impl Into<String>) -> Self {
+        ScalingDecision::Defer {
+            target: target.to_string(),
+            reason,
+            detail: detail.into(),
+        }
+    }
 }
 
-/// The size `sizing` leads to from `current`, before bounds and service limits.
-pub fn next_size(current: u32, direction: Direction, sizing: Sizing) -> u32 {
-    match (direction, sizing) {
+/// The size `sizing` leads to from `current`, before bounds and service limits; `None` when
+/// proportional sizing has no load to work from.
+pub fn next_size(
+    current: u32,
+    direction: Direction,
+    sizing: Sizing,
+    load: Option<&LoadSample>,
+) -> Option<u32> {
+    Some(match (direction, sizing) {
         (Direction::Out, Sizing::Step(s)) => current.saturating_add(s),
         (Direction::Out, Sizing::Factor(f)) => {
             ((current as f64 * f).ceil() as u32).max(current + 1)
@@ -338,15 +631,18 @@ pub fn next_size(current: u32, direction: Direction, sizing: Sizing) -> u32 {
         (Direction::In, Sizing::Factor(f)) => {
             ((current as f64 / f).floor() as u32).min(current.saturating_sub(1))
         }
-    }
+        (_, Sizing::Proportional(p)) => proportional_size(current, &p, load?)?,
+    })
 }
 
-/// Decides one target's action for one alarm direction.
+/// Decides one target's action for one alarm direction, updating the state's bookkeeping
+/// (pending scale-in, scale-up record, blocked scale-ups).
 pub fn decide(
     policy: &TargetPolicy,
-    state: &TargetState,
+    state: &mut TargetState,
     observed: &Observed,
     direction: Direction,
+    load: Option<&LoadSample>,
     why: &str,
     now: DateTime<Utc>,
 ) -> ScalingDecision {
@@ -358,15 +654,30 @@ pub fn decide(
             "the target is paused (ops command resume)",
         );
     }
-    let current = match observed {
-        Observed::Ready { size } => *size,
+    let (current, alignment, max_size, hdfs_percent) = match observed {
+        Observed::Ready {
+            size,
+            alignment,
+            max_size,
+            hdfs_percent,
+        } => (*size, *alignment, *max_size, *hdfs_percent),
         Observed::Busy { detail } => {
-            return ScalingDecision::skip(id, SkipReason::Busy, detail.clone());
+            return ScalingDecision::defer(id, SkipReason::Busy, detail.clone());
         }
         Observed::Unsupported { detail } => {
             return ScalingDecision::skip(id, SkipReason::Unsupported, detail.clone());
         }
+        Observed::OwnedElsewhere { detail } => {
+            return ScalingDecision::skip(id, SkipReason::OwnedElsewhere, detail.clone());
+        }
     };
+    if direction == Direction::Out {
+        // Any scale-out recommendation cancels a waiting scale-in.
+        state.memo.pending_scale_in = None;
+        if let Some(why_blocked) = &state.memo.blocked_scale_up {
+            return ScalingDecision::skip(id, SkipReason::Ineffective, why_blocked.clone());
+        }
+    }
     if let Some(last) = state.last_action_at {
         let cooldown = match direction {
             Direction::Out => policy.scale_out_cooldown_seconds,
@@ -379,31 +690,136 @@ pub fn decide(
                 SkipReason::Cooldown,
                 format!(
                     "last action at {last}; no scale-{} before {until}",
-                    if direction == Direction::Out {
-                        "out"
-                    } else {
-                        "in"
-                    }
+                    direction.word()
                 ),
             );
+        }
+    }
+    if direction == Direction::Out
+        && let (Some(up), Some(load)) = (&state.memo.last_scale_up, load)
+        && load.saturated()
+        && up.expected_rate > up.rate_before
+        && policy.min_effectiveness > 0.0
+    {
+        let expected = up.expected_rate - up.rate_before;
+        let actual = load.true_processing_rate() - up.rate_before;
+        if actual < policy.min_effectiveness * expected {
+            let detail = format!(
+                "the scale-up from {} to {} at {} raised throughput by {actual:.0} records/s, \
+                 less than {:.0}% of the expected {expected:.0}: scale-ups blocked until `resume`",
+                up.from,
+                up.to,
+                up.at,
+                policy.min_effectiveness * 100.0
+            );
+            state.memo.blocked_scale_up = Some(detail.clone());
+            return ScalingDecision::skip(id, SkipReason::Ineffective, detail);
         }
     }
     let sizing = match direction {
         Direction::Out => policy.scale_out,
         Direction::In => policy.scale_in,
     };
-    let mut to = next_size(current, direction, sizing);
+    let Some(recommended) = next_size(current, direction, sizing, load) else {
+        return ScalingDecision::defer(
+            id,
+            SkipReason::NoData,
+            "proportional sizing has no recent input and processing rates to size from",
+        );
+    };
+    let mut limits: Vec<String> = Vec::new();
+    let mut to = recommended;
+    let sufficient = match direction {
+        Direction::Out => to <= current,
+        Direction::In => to >= current,
+    };
+    if sufficient {
+        return ScalingDecision::skip(
+            id,
+            SkipReason::Sufficient,
+            format!(
+                "the measured load needs {recommended}, the target has {current}: no scale-{}",
+                direction.word()
+            ),
+        );
+    }
     if direction == Direction::In {
+        if let Some(load) = load {
+            let secs = load.backlog_seconds();
+            if secs > policy.scale_in_max_backlog_seconds {
+                return ScalingDecision::skip(
+                    id,
+                    SkipReason::Draining,
+                    format!(
+                        "a backlog of {:.0} records takes {secs:.0} s to drain (limit {} s): no scale-in while draining",
+                        load.backlog_records, policy.scale_in_max_backlog_seconds
+                    ),
+                );
+            }
+        }
         // Never more than 40% down in one step.
         let floor = (current as f64 * (1.0 - MAX_SCALE_IN_FRACTION)).ceil() as u32;
-        to = to.max(floor);
+        if to < floor {
+            limits.push("40% step".into());
+            to = floor;
+        }
+        if let Some(pct) = hdfs_percent
+            && let TargetKind::EmrInstanceGroup {
+                hdfs_max_utilisation_percent: max_pct,
+                ..
+            } = &policy.kind
+        {
+            // Data stays; it spreads over fewer nodes.
+            let hdfs_floor = (current as f64 * pct / max_pct).ceil() as u32;
+            if hdfs_floor >= current {
+                return ScalingDecision::skip(
+                    id,
+                    SkipReason::HdfsProtection,
+                    format!("HDFS is {pct:.0}% full: {current} core nodes cannot shrink below {max_pct:.0}%"),
+                );
+            }
+            if to < hdfs_floor {
+                limits.push(format!("HDFS at {pct:.0}%"));
+                to = hdfs_floor;
+            }
+        }
+        // Wait out the delay window, then take the highest size recommended in it.
+        let pending = match state.memo.pending_scale_in.take() {
+            Some(p) => PendingScaleIn {
+                since: p.since,
+                highest: p.highest.max(to),
+            },
+            None => PendingScaleIn {
+                since: now,
+                highest: to,
+            },
+        };
+        let due = pending.since + Duration::seconds(policy.scale_in_delay_seconds);
+        if now < due {
+            let detail = format!(
+                "scale-in to {} recommended since {}; it waits until {due} and then goes to the highest size recommended meanwhile",
+                pending.highest, pending.since
+            );
+            state.memo.pending_scale_in = Some(pending);
+            return ScalingDecision::skip(id, SkipReason::Stabilising, detail);
+        }
+        if pending.highest > to {
+            limits.push(format!("highest recommendation since {}", pending.since));
+        }
+        to = pending.highest;
     }
-    let mut limits = Vec::new();
-    if let crate::policy::TargetKind::KinesisStream { .. } = policy.kind {
+    to = align(to, alignment, max_size.unwrap_or(policy.max).min(policy.max));
+    if let Some(m) = max_size
+        && to > m
+    {
+        limits.push(format!("max parallelism {m}"));
+        to = m;
+    }
+    if let TargetKind::KinesisStream { .. } = policy.kind {
         // UpdateShardCount: at most double, at least half the open shards per call.
         let (lo, hi) = (current.div_ceil(2), current.saturating_mul(2));
         if to > hi || to < lo {
-            limits.push("UpdateShardCount allows half to double per call");
+            limits.push("UpdateShardCount allows half to double per call".into());
         }
         to = to.clamp(lo, hi);
         let recent = state
@@ -423,7 +839,7 @@ pub fn decide(
     }
     let bounded = to.clamp(policy.min, policy.max);
     if bounded != to {
-        limits.push(if bounded < to { "max" } else { "min" });
+        limits.push(if bounded < to { "max" } else { "min" }.into());
     }
     if bounded == current {
         return ScalingDecision::skip(
@@ -435,16 +851,52 @@ pub fn decide(
             ),
         );
     }
-    let note = if limits.is_empty() {
-        String::new()
-    } else {
-        format!(" (limited by {})", limits.join(", "))
+    let moved_in_direction = match direction {
+        Direction::Out => bounded > current,
+        Direction::In => bounded < current,
     };
+    if !moved_in_direction {
+        return ScalingDecision::skip(
+            id,
+            SkipReason::AtBound,
+            format!(
+                "limits ({}) leave no scale-{} from {current}",
+                limits.join(", "),
+                direction.word()
+            ),
+        );
+    }
+    state.memo.pending_scale_in = None;
+    state.memo.last_scale_up = match (direction, load) {
+        (Direction::Out, Some(load)) => Some(ScaleUpRecord {
+            at: now,
+            from: current,
+            to: bounded,
+            rate_before: load.true_processing_rate(),
+            expected_rate: load.true_processing_rate() * bounded as f64 / current as f64,
+        }),
+        _ => None,
+    };
+    let mut reason = why.to_string();
+    if matches!(sizing, Sizing::Proportional(_))
+        && let Some(load) = load
+    {
+        reason.push_str(&format!(
+            "; load {:.0} records/s in, {:.0} processed (true {:.0}), backlog {:.0}: {recommended} needed",
+            load.input_rate,
+            load.processing_rate,
+            load.true_processing_rate(),
+            load.backlog_records
+        ));
+    }
+    if !limits.is_empty() {
+        reason.push_str(&format!(" (limited by {})", limits.join(", ")));
+    }
     ScalingDecision::Act {
         target: id.to_string(),
         from: current,
         to: bounded,
-        reason: format!("{why}{note}"),
+        reason,
     }
 }
 
@@ -465,95 +917,216 @@ mod tests {
             .to_utc()
     }
 
-    #[test]
-    fn scale_out_doubles_within_bounds_and_api_limits() {
-        let p = kinesis();
-        let d = decide(
-            &p,
-            &TargetState::default(),
-            &Observed::Ready { size: 2 },
-            Direction::Out,
-            "iterator age",
-            now(),
-        );
-        assert!(
-            matches!(d, ScalingDecision::Act { from: 2, to: 4, .. }),
-            "{d:?}"
-        );
-        let d = decide(
-            &p,
-            &TargetState::default(),
-            &Observed::Ready { size: 8 },
-            Direction::Out,
-            "x",
-            now(),
-        );
-        assert!(
-            matches!(
-                d,
-                ScalingDecision::Act {
-                    from: 8,
-                    to: 10,
-                    ..
-                }
-            ),
-            "capped by max: {d:?}"
-        );
-        let d = decide(
-            &p,
-            &TargetState::default(),
-            &Observed::Ready { size: 10 },
-            Direction::Out,
-            "x",
-            now(),
-        );
-        assert!(matches!(
-            d,
-            ScalingDecision::Skip {
-                reason: SkipReason::AtBound,
-                ..
-            }
-        ));
+    /// Decides with a fresh copy of `state`, at `now() + at_minutes`.
+    fn run(
+        p: &TargetPolicy,
+        state: &mut TargetState,
+        size: u32,
+        dir: Direction,
+        load: Option<&LoadSample>,
+        at_minutes: i64,
+    ) -> ScalingDecision {
+        decide(
+            p,
+            state,
+            &Observed::ready(size),
+            dir,
+            load,
+            "why",
+            now() + Duration::minutes(at_minutes),
+        )
+    }
+
+    fn d(p: &TargetPolicy, state: &TargetState, size: u32, dir: Direction) -> ScalingDecision {
+        run(p, &mut state.clone(), size, dir, None, 0)
+    }
+
+    fn act(d: &ScalingDecision) -> Option<(u32, u32)> {
+        match d {
+            ScalingDecision::Act { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        }
+    }
+
+    fn skipped(d: &ScalingDecision) -> Option<SkipReason> {
+        match d {
+            ScalingDecision::Skip { reason, .. } => Some(*reason),
+            _ => None,
+        }
     }
 
     #[test]
-    fn scale_in_is_slow_and_bounded() {
+    fn scale_out_doubles_within_bounds_and_api_limits() {
+        let p = kinesis();
+        let st = TargetState::default();
+        assert_eq!(act(&d(&p, &st, 2, Direction::Out)), Some((2, 4)));
+        assert_eq!(act(&d(&p, &st, 8, Direction::Out)), Some((8, 10)), "capped by max");
+        assert_eq!(skipped(&d(&p, &st, 10, Direction::Out)), Some(SkipReason::AtBound));
+    }
+
+    #[test]
+    fn scale_in_waits_for_its_delay_and_takes_the_highest_recommendation() {
         let mut p = kinesis();
         p.scale_in = Sizing::Factor(4.0);
-        let d = decide(
-            &p,
-            &TargetState::default(),
-            &Observed::Ready { size: 10 },
-            Direction::In,
-            "idle",
-            now(),
+        p.scale_in_delay_seconds = 3600;
+        let mut st = TargetState::default();
+        // First recommendation (10 -> 6 after the 40% cap) only starts the window.
+        let first = run(&p, &mut st, 10, Direction::In, None, 0);
+        assert_eq!(skipped(&first), Some(SkipReason::Stabilising), "{first:?}");
+        assert_eq!(st.memo.pending_scale_in.as_ref().unwrap().highest, 6);
+        // A later, higher recommendation (from 12 -> 8 after the cap) raises the target.
+        let mid = run(&p, &mut st, 12, Direction::In, None, 30);
+        assert_eq!(skipped(&mid), Some(SkipReason::Stabilising));
+        assert_eq!(st.memo.pending_scale_in.as_ref().unwrap().highest, 8);
+        // After the window: the highest recommendation, not the latest.
+        let due = run(&p, &mut st, 10, Direction::In, None, 61);
+        assert_eq!(act(&due), Some((10, 8)), "{due:?}");
+        assert!(st.memo.pending_scale_in.is_none());
+        // A scale-out recommendation cancels a waiting scale-in.
+        let mut st = TargetState::default();
+        run(&p, &mut st, 10, Direction::In, None, 0);
+        run(&p, &mut st, 10, Direction::Out, None, 10);
+        assert!(st.memo.pending_scale_in.is_none());
+        // Without a delay: at most 40% down in one step, not below min.
+        p.scale_in_delay_seconds = 0;
+        assert_eq!(act(&d(&p, &TargetState::default(), 10, Direction::In)), Some((10, 6)));
+        assert_eq!(
+            skipped(&d(&p, &TargetState::default(), 2, Direction::In)),
+            Some(SkipReason::AtBound)
         );
-        assert!(
-            matches!(
-                d,
-                ScalingDecision::Act {
-                    from: 10,
-                    to: 6,
-                    ..
-                }
-            ),
-            "at most 40% down: {d:?}"
+    }
+
+    #[test]
+    fn no_scale_in_while_draining_a_backlog() {
+        let mut p = kinesis();
+        p.scale_in_delay_seconds = 0;
+        let draining = LoadSample {
+            input_rate: 100.0,
+            processing_rate: 200.0,
+            busy_ratio: None,
+            backlog_records: 60_000.0,
+        };
+        let d = run(&p, &mut TargetState::default(), 6, Direction::In, Some(&draining), 0);
+        assert_eq!(skipped(&d), Some(SkipReason::Draining), "{d:?}");
+        let drained = LoadSample {
+            backlog_records: 0.0,
+            ..draining
+        };
+        let d = run(&p, &mut TargetState::default(), 6, Direction::In, Some(&drained), 0);
+        assert_eq!(act(&d), Some((6, 5)));
+    }
+
+    #[test]
+    fn proportional_sizing_aligns_and_reports_the_load() {
+        let p: TargetPolicy = serde_json::from_str(
+            r#"{"id": "job", "kind": "flink_job", "rest_url": "http://127.0.0.1:8081", "job_name": "j",
+                "mode": "adaptive", "min": 1, "max": 64,
+                "scale_out": {"proportional": {"target_utilisation": 0.5, "catch_up_seconds": 100, "restart_seconds": 10}},
+                "load": {"input_rate": {"namespace": "n", "name": "in"}, "processing_rate": {"namespace": "n", "name": "out"}}}"#,
+        )
+        .unwrap();
+        let load = LoadSample {
+            input_rate: 1000.0,
+            processing_rate: 1000.0,
+            busy_ratio: None,
+            backlog_records: 50_000.0,
+        };
+        let observed = Observed::Ready {
+            size: 4,
+            alignment: Alignment::KeyGroups {
+                max_parallelism: 128,
+            },
+            max_size: Some(128),
+            hdfs_percent: None,
+        };
+        let mut st = TargetState::default();
+        let d = decide(&p, &mut st, &observed, Direction::Out, Some(&load), "lag", now());
+        // 11 needed, aligned up to 16 (a divisor of 128).
+        assert_eq!(act(&d), Some((4, 16)), "{d:?}");
+        let ScalingDecision::Act { reason, .. } = &d else { unreachable!() };
+        assert!(reason.contains("11 needed"), "{reason}");
+        let rec = st.memo.last_scale_up.as_ref().unwrap();
+        assert_eq!((rec.rate_before, rec.expected_rate), (1000.0, 4000.0));
+        // Enough capacity already: no scale-out.
+        let calm = LoadSample {
+            processing_rate: 10_000.0,
+            backlog_records: 0.0,
+            ..load
+        };
+        let d = decide(&p, &mut TargetState::default(), &observed, Direction::Out, Some(&calm), "x", now());
+        assert_eq!(skipped(&d), Some(SkipReason::Sufficient));
+        // No data: deferred, not dropped.
+        let d = decide(&p, &mut TargetState::default(), &observed, Direction::Out, None, "x", now());
+        assert!(matches!(d, ScalingDecision::Defer { reason: SkipReason::NoData, .. }), "{d:?}");
+        // Never above the job's max parallelism.
+        let small = Observed::Ready {
+            size: 4,
+            alignment: Alignment::None,
+            max_size: Some(6),
+            hdfs_percent: None,
+        };
+        let d = decide(&p, &mut TargetState::default(), &small, Direction::Out, Some(&load), "x", now());
+        assert_eq!(act(&d), Some((4, 6)));
+    }
+
+    #[test]
+    fn an_ineffective_scale_up_blocks_the_next() {
+        let mut p = kinesis();
+        p.scale_out_cooldown_seconds = 60;
+        let mut st = TargetState::default();
+        let before = LoadSample {
+            input_rate: 1000.0,
+            processing_rate: 500.0,
+            busy_ratio: None,
+            backlog_records: 100_000.0,
+        };
+        assert_eq!(act(&run(&p, &mut st, 2, Direction::Out, Some(&before), 0)), Some((2, 4)));
+        st.last_action_at = Some(now());
+        // Twice the shards, but throughput barely moved (500 -> 520, expected 1000).
+        let after = LoadSample {
+            processing_rate: 520.0,
+            ..before
+        };
+        let d = run(&p, &mut st, 4, Direction::Out, Some(&after), 10);
+        assert_eq!(skipped(&d), Some(SkipReason::Ineffective), "{d:?}");
+        assert!(st.memo.blocked_scale_up.is_some());
+        assert_eq!(
+            skipped(&run(&p, &mut st, 4, Direction::Out, Some(&before), 20)),
+            Some(SkipReason::Ineffective),
+            "stays blocked"
         );
-        let d = decide(
-            &p,
-            &TargetState::default(),
-            &Observed::Ready { size: 2 },
-            Direction::In,
-            "idle",
-            now(),
-        );
-        assert!(matches!(
-            d,
-            ScalingDecision::Skip {
-                reason: SkipReason::AtBound,
-                ..
-            }
-        ));
+        // An effective one is not blocked.
+        let mut st = TargetState::default();
+        run(&p, &mut st, 2, Direction::Out, Some(&before), 0);
+        st.last_action_at = Some(now());
+        let good = LoadSample {
+            processing_rate: 950.0,
+            ..before
+        };
+        assert!(act(&run(&p, &mut st, 4, Direction::Out, Some(&good), 10)).is_some());
+    }
+
+    #[test]
+    fn core_groups_keep_hdfs_below_its_limit() {
+        let mut p: TargetPolicy = serde_json::from_str(
+            r#"{"id": "core", "kind": "emr_instance_group", "cluster_id": "j-1", "instance_group_id": "ig-1",
+                "allow_core": true, "hdfs_max_utilisation_percent": 80, "min": 1, "max": 20,
+                "scale_in": {"step": 5}, "scale_in_delay_seconds": 0}"#,
+        )
+        .unwrap();
+        let at = |pct: f64| Observed::Ready {
+            size: 10,
+            alignment: Alignment::None,
+            max_size: None,
+            hdfs_percent: Some(pct),
+        };
+        let d = decide(&p, &mut TargetState::default(), &at(56.0), Direction::In, None, "x", now());
+        assert_eq!(act(&d), Some((10, 7)), "56% on 10 nodes is 80% on 7: {d:?}");
+        let d = decide(&p, &mut TargetState::default(), &at(79.0), Direction::In, None, "x", now());
+        assert_eq!(skipped(&d), Some(SkipReason::HdfsProtection));
+        p.scale_in = Sizing::Step(1);
+        let d = decide(&p, &mut TargetState::default(), &at(10.0), Direction::In, None, "x", now());
+        assert_eq!(act(&d), Some((10, 9)));
     }
 
     #[test]
@@ -563,131 +1136,97 @@ mod tests {
             last_action_at: Some(now() - Duration::minutes(2)),
             ..Default::default()
         };
-        let d = decide(
-            &p,
-            &recent,
-            &Observed::Ready { size: 4 },
-            Direction::Out,
-            "x",
-            now(),
-        );
-        assert!(matches!(
-            d,
-            ScalingDecision::Skip {
-                reason: SkipReason::Cooldown,
-                ..
-            }
-        ));
+        assert_eq!(skipped(&d(&p, &recent, 4, Direction::Out)), Some(SkipReason::Cooldown));
         let later = TargetState {
             last_action_at: Some(now() - Duration::minutes(30)),
             ..Default::default()
         };
-        assert!(matches!(
-            decide(
-                &p,
-                &later,
-                &Observed::Ready { size: 4 },
-                Direction::Out,
-                "x",
-                now()
-            ),
-            ScalingDecision::Act { .. }
-        ));
-        assert!(
-            matches!(
-                decide(
-                    &p,
-                    &later,
-                    &Observed::Ready { size: 4 },
-                    Direction::In,
-                    "x",
-                    now()
-                ),
-                ScalingDecision::Skip {
-                    reason: SkipReason::Cooldown,
-                    ..
-                }
-            ),
+        assert!(act(&d(&p, &later, 4, Direction::Out)).is_some());
+        assert_eq!(
+            skipped(&d(&p, &later, 4, Direction::In)),
+            Some(SkipReason::Cooldown),
             "the scale-in stabilisation window is longer"
         );
         let paused = TargetState {
             paused: true,
             ..Default::default()
         };
-        assert!(matches!(
-            decide(
-                &p,
-                &paused,
-                &Observed::Ready { size: 4 },
-                Direction::Out,
-                "x",
-                now()
-            ),
-            ScalingDecision::Skip {
-                reason: SkipReason::Paused,
-                ..
-            }
-        ));
+        assert_eq!(skipped(&d(&p, &paused, 4, Direction::Out)), Some(SkipReason::Paused));
         let busy = Observed::Busy {
             detail: "UPDATING".into(),
         };
         assert!(matches!(
-            decide(
-                &p,
-                &TargetState::default(),
-                &busy,
-                Direction::Out,
-                "x",
-                now()
-            ),
-            ScalingDecision::Skip {
+            decide(&p, &mut TargetState::default(), &busy, Direction::Out, None, "x", now()),
+            ScalingDecision::Defer {
                 reason: SkipReason::Busy,
                 ..
             }
         ));
-        let od = Observed::Unsupported {
-            detail: "on-demand".into(),
-        };
-        assert!(matches!(
-            decide(&p, &TargetState::default(), &od, Direction::Out, "x", now()),
-            ScalingDecision::Skip {
-                reason: SkipReason::Unsupported,
-                ..
-            }
-        ));
+        for (observed, reason) in [
+            (
+                Observed::Unsupported {
+                    detail: "on-demand".into(),
+                },
+                SkipReason::Unsupported,
+            ),
+            (
+                Observed::OwnedElsewhere {
+                    detail: "managed scaling".into(),
+                },
+                SkipReason::OwnedElsewhere,
+            ),
+        ] {
+            let d = decide(&p, &mut TargetState::default(), &observed, Direction::Out, None, "x", now());
+            assert_eq!(skipped(&d), Some(reason));
+        }
         let quota = TargetState {
             kinesis_calls: vec![now() - Duration::hours(1); 10],
             ..Default::default()
         };
-        assert!(matches!(
-            decide(
-                &p,
-                &quota,
-                &Observed::Ready { size: 4 },
-                Direction::Out,
-                "x",
-                now()
-            ),
-            ScalingDecision::Skip {
-                reason: SkipReason::QuotaExhausted,
-                ..
-            }
-        ));
+        assert_eq!(
+            skipped(&d(&p, &quota, 4, Direction::Out)),
+            Some(SkipReason::QuotaExhausted)
+        );
         let old_calls = TargetState {
             kinesis_calls: vec![now() - Duration::hours(25); 10],
             ..Default::default()
         };
-        assert!(matches!(
-            decide(
-                &p,
-                &old_calls,
-                &Observed::Ready { size: 4 },
-                Direction::Out,
-                "x",
-                now()
-            ),
-            ScalingDecision::Act { .. }
-        ));
+        assert!(act(&d(&p, &old_calls, 4, Direction::Out)).is_some());
+    }
+
+    #[test]
+    fn kinesis_targets_prefer_quarter_steps() {
+        let mut p = kinesis();
+        p.max = 100;
+        p.scale_out = Sizing::Step(1);
+        let observed = Observed::Ready {
+            size: 8,
+            alignment: Alignment::QuarterSteps { current: 8 },
+            max_size: None,
+            hdfs_percent: None,
+        };
+        let d = decide(&p, &mut TargetState::default(), &observed, Direction::Out, None, "x", now());
+        assert_eq!(act(&d), Some((8, 10)), "9 rounds up to 125%");
+    }
+
+    #[test]
+    fn alarm_rules_order_layers_by_direction() {
+        let p = Policies::parse(
+            r#"{"targets": [
+                {"id": "job", "kind": "flink_job", "rest_url": "http://127.0.0.1:8081", "job_name": "j", "mode": "adaptive", "min": 1, "max": 8},
+                {"id": "nodes", "kind": "emr_instance_group", "cluster_id": "j-1", "instance_group_id": "ig-1", "min": 1, "max": 8}],
+               "rules": [
+                {"alarm": "lag", "target": "job", "direction": "out"},
+                {"alarm": "lag", "target": "nodes", "direction": "out"},
+                {"alarm": "idle", "target": "nodes", "direction": "in"},
+                {"alarm": "idle", "target": "job", "direction": "in"}]}"#,
+        )
+        .unwrap();
+        let order = |a: &str| -> Vec<String> {
+            p.rules_for(a).iter().map(|r| r.target.clone()).collect()
+        };
+        assert_eq!(order("lag"), ["nodes", "job"], "grow nodes first");
+        assert_eq!(order("idle"), ["job", "nodes"], "shrink parallelism first");
     }
 
     #[test]
@@ -714,6 +1253,17 @@ mod tests {
                 "\"max\": 4, \"scale_out\": {\"factor\": 0.5}}"
             ))
             .contains("factor")
+        );
+        assert!(
+            bad(&ok.replace(
+                "\"max\": 4}",
+                "\"max\": 4, \"scale_out\": {\"proportional\": {}}}"
+            ))
+            .contains("give `load`")
+        );
+        assert!(
+            bad(&ok.replace("\"max\": 4}", "\"max\": 4, \"min_effectiveness\": 2}"))
+                .contains("min_effectiveness")
         );
     }
 }

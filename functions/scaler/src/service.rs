@@ -1,16 +1,23 @@
-//! The handler: an alarm state change becomes, per matching rule, a claimed, decided, acted
-//! and audited scaling decision; ops commands show and steer the targets.
+//! The handler: an alarm state change becomes, per matching rule, a claimed, leased, decided,
+//! acted and audited scaling decision; the schedule (`tick`) resumes what could not finish and
+//! re-evaluates open decisions; ops commands show and steer the targets.
 
 use aws_lambda_events::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateValue};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{AwsCallError, Metrics};
+use tokio::time::Instant;
 
 use crate::config::ScalerConfig;
 use crate::notify::DecisionNotifier;
 use crate::ops::{ScalerCommand, parse_command};
-use crate::policy::{Direction, Observed, ScalingDecision, SkipReason, TargetPolicy, decide};
+use crate::flink::{FlinkJobView, Resubmit};
+use crate::policy::{
+    Direction, FlinkRescaleMode, Observed, ScalingDecision, SkipReason, TargetKind, TargetPolicy,
+    TargetState, Wakeup, decide,
+};
+use crate::rescale::{FlinkRescale, StepOutcome};
 use crate::state::ScalerStore;
 use crate::targets::Targets;
 
@@ -73,20 +80,40 @@ pub struct ScalerService {
     pub notifier: Option<DecisionNotifier>,
 }
 
+/// How long a target's lease lasts: longer than any invocation (15 min), so a crashed holder
+/// blocks the target only until then.
+const LEASE: chrono::Duration = chrono::Duration::minutes(16);
+
+/// Skip reasons that leave the decision open for the schedule to re-evaluate while the alarm
+/// stays in ALARM (EventBridge reports a transition once, not a lasting state).
+fn keeps_wakeup(decision: &ScalingDecision) -> bool {
+    match decision {
+        ScalingDecision::Defer { .. } => true,
+        ScalingDecision::Skip { reason, .. } => matches!(
+            reason,
+            SkipReason::Stabilising | SkipReason::Cooldown | SkipReason::QuotaExhausted
+        ),
+        ScalingDecision::Act { .. } => false,
+    }
+}
+
 impl ScalerService {
+    /// `until`: when this invocation must have finished its work (the Lambda deadline less a
+    /// margin); a Flink rescale still running then resumes on the next invocation.
     pub async fn handle(
         &self,
         payload: Value,
         now: DateTime<Utc>,
+        until: Instant,
         metrics: &mut Metrics,
     ) -> Result<Value, ScalerError> {
         if let Some(cmd) = parse_command(&payload) {
             return self
-                .command(cmd.map_err(ScalerError::BadCommand)?, now, metrics)
+                .command(cmd.map_err(ScalerError::BadCommand)?, now, until, metrics)
                 .await;
         }
         let alarm = parse_alarm(&payload).map_err(ScalerError::Input)?;
-        let decisions = self.on_alarm(&alarm, now, true, metrics).await?;
+        let decisions = self.on_alarm(&alarm, now, until, true, metrics).await?;
         Ok(json!({ "alarm": alarm.name, "state": alarm.state, "decisions": decisions }))
     }
 
@@ -95,6 +122,7 @@ impl ScalerService {
         &self,
         alarm: &AlarmChange,
         now: DateTime<Utc>,
+        until: Instant,
         live: bool,
         metrics: &mut Metrics,
     ) -> Result<Vec<Value>, ScalerError> {
@@ -102,20 +130,7 @@ impl ScalerService {
         let mut out = Vec::new();
         // Re-read the metric once for all targets of this alarm.
         let recovered = match (&alarm.check, alarm.state.as_str(), rules.is_empty()) {
-            (Some(check), "ALARM", false) => {
-                let latest =
-                    crate::metrics::latest_value(&self.targets.cloudwatch, check, now).await?;
-                (!crate::metrics::still_breaching(check, latest)).then(|| {
-                    format!(
-                        "{} {} is {} now, no longer {} {}",
-                        check.namespace,
-                        check.name,
-                        latest.unwrap_or_default(),
-                        if check.breach_above { "above" } else { "below" },
-                        check.threshold
-                    )
-                })
-            }
+            (Some(check), "ALARM", false) => self.recovered(check, now).await?,
             _ => None,
         };
         for rule in rules {
@@ -125,11 +140,20 @@ impl ScalerService {
                 .target(&rule.target)
                 .expect("validated at cold start");
             let decision = if alarm.state != "ALARM" {
-                // An OK transition never acts; it ends the episode (nothing pending to cancel here).
+                let ended = live && self.end_wakeup(&policy.id, &alarm.name, now).await?;
                 ScalingDecision::skip(
                     &policy.id,
                     SkipReason::NotAlarm,
-                    format!("{} is {}", alarm.name, alarm.state),
+                    format!(
+                        "{} is {}{}",
+                        alarm.name,
+                        alarm.state,
+                        if ended {
+                            "; this ends its pending decision"
+                        } else {
+                            ""
+                        }
+                    ),
                 )
             } else if let Some(detail) = &recovered {
                 ScalingDecision::skip(&policy.id, SkipReason::Recovered, detail.clone())
@@ -150,8 +174,30 @@ impl ScalerService {
                     alarm.name,
                     alarm.reason.chars().take(200).collect::<String>()
                 );
-                self.decide_and_act(policy, rule.direction, &why, now, live, None)
-                    .await?
+                let wakeup = Wakeup {
+                    alarm: alarm.name.clone(),
+                    direction: rule.direction,
+                    since: now,
+                    why: why.clone(),
+                    check: alarm.check.clone(),
+                };
+                let (decision, progress) = self
+                    .evaluate(policy, rule.direction, Some(wakeup), None, now, until, live)
+                    .await?;
+                let entry = self
+                    .record(
+                        &policy.id,
+                        &decision,
+                        Some(&alarm.name),
+                        now,
+                        live,
+                        out.len(),
+                        metrics,
+                    )
+                    .await?;
+                out.push(entry);
+                out.extend(progress);
+                continue;
             };
             out.push(
                 self.record(
@@ -169,20 +215,125 @@ impl ScalerService {
         Ok(out)
     }
 
-    async fn decide_and_act(
+    /// `Some(why)` when the alarm's metric, re-read now, no longer breaches.
+    async fn recovered(
+        &self,
+        check: &crate::metrics::MetricCheck,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, ScalerError> {
+        let latest = crate::metrics::latest_value(&self.targets.cloudwatch, check, now).await?;
+        Ok((!crate::metrics::still_breaching(check, latest)).then(|| {
+            format!(
+                "{} {} is {} now, no longer {} {}",
+                check.namespace,
+                check.name,
+                latest.unwrap_or_default(),
+                if check.breach_above { "above" } else { "below" },
+                check.threshold
+            )
+        }))
+    }
+
+    /// An OK (or INSUFFICIENT_DATA) transition ends the decision its ALARM left open.
+    async fn end_wakeup(
+        &self,
+        target: &str,
+        alarm: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ScalerError> {
+        for _ in 0..3 {
+            let mut state = self.store.state(target).await?;
+            if state.memo.wakeup.as_ref().map(|w| w.alarm.as_str()) != Some(alarm) {
+                return Ok(false);
+            }
+            state.memo.wakeup = None;
+            state.memo.pending_scale_in = None;
+            if self.store.save(target, &mut state, now).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Decides (and when `live`, acts on) one target under its lease. Returns the decision and
+    /// any progress entries of a Flink rescale (already audited and published).
+    #[allow(clippy::too_many_arguments)]
+    async fn evaluate(
         &self,
         policy: &TargetPolicy,
         direction: Direction,
-        why: &str,
-        now: DateTime<Utc>,
-        live: bool,
+        wakeup: Option<Wakeup>,
         forced_size: Option<u32>,
+        now: DateTime<Utc>,
+        until: Instant,
+        live: bool,
+    ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
+        if !live {
+            let mut state = self.store.state(&policy.id).await?;
+            let decision = self
+                .decide_now(policy, &mut state, direction, forced_size, now)
+                .await?;
+            return Ok((decision, Vec::new()));
+        }
+        let owner = format!("{:x}", fastrand_token(&policy.id, now));
+        if let Err(holder) = self
+            .store
+            .lease(&policy.id, &owner, now + LEASE, now)
+            .await?
+        {
+            return Ok((
+                ScalingDecision::skip(
+                    &policy.id,
+                    SkipReason::Concurrent,
+                    format!("another invocation holds this target's lease ({holder})"),
+                ),
+                Vec::new(),
+            ));
+        }
+        let result = self
+            .evaluate_leased(policy, direction, wakeup, forced_size, now, until)
+            .await;
+        if let Err(e) = self.store.release(&policy.id, &owner).await {
+            // It expires on its own; the decision stands.
+            tracing::warn!(target = %policy.id, error = %e, "could not release the lease");
+        }
+        result
+    }
+
+    /// The pure decision on fresh observations (and load, for proportional sizing).
+    async fn decide_now(
+        &self,
+        policy: &TargetPolicy,
+        state: &mut TargetState,
+        direction: Direction,
+        forced_size: Option<u32>,
+        now: DateTime<Utc>,
     ) -> Result<ScalingDecision, ScalerError> {
-        let mut state = self.store.state(&policy.id).await?;
-        let observed = self.targets.observe(&policy.kind).await?;
-        let decision = match (forced_size, &observed) {
-            (Some(size), Observed::Ready { size: current }) => {
-                let to = size.clamp(policy.min, policy.max);
+        if let Some(r) = &state.memo.rescale {
+            return Ok(ScalingDecision::defer(
+                &policy.id,
+                SkipReason::Busy,
+                format!(
+                    "a rescale from {} to {} is in progress ({:?})",
+                    r.from, r.to, r.phase
+                ),
+            ));
+        }
+        let observed = self
+            .targets
+            .observe(&policy.kind, policy.respect_other_autoscalers, now)
+            .await?;
+        let load = match (&policy.load, &observed) {
+            (Some(load), Observed::Ready { .. }) => {
+                crate::metrics::read_load(&self.targets.cloudwatch, load, now).await?
+            }
+            _ => None,
+        };
+        Ok(match (forced_size, &observed) {
+            (Some(size), Observed::Ready { size: current, max_size, .. }) => {
+                let to = size
+                    .clamp(policy.min, policy.max)
+                    .min(max_size.unwrap_or(u32::MAX));
                 if to == *current {
                     ScalingDecision::skip(
                         &policy.id,
@@ -193,77 +344,286 @@ impl ScalerService {
                         ),
                     )
                 } else {
+                    // A human decided: the record of earlier automatic decisions starts over.
+                    state.memo.blocked_scale_up = None;
+                    state.memo.pending_scale_in = None;
+                    state.memo.last_scale_up = None;
                     ScalingDecision::Act {
                         target: policy.id.clone(),
                         from: *current,
                         to,
-                        reason: why.to_string(),
+                        reason: format!("by hand (bounds {}..={})", policy.min, policy.max),
                     }
                 }
             }
-            _ => decide(policy, &state, &observed, direction, why, now),
-        };
-        let ScalingDecision::Act { from, to, .. } = &decision else {
-            return Ok(decision);
-        };
-        if !live {
-            return Ok(decision);
+            (Some(_), _) => decide(policy, state, &observed, direction, None, "by hand", now),
+            (None, _) => decide(
+                policy,
+                state,
+                &observed,
+                direction,
+                load.as_ref(),
+                "",
+                now,
+            ),
+        })
+    }
+
+    async fn evaluate_leased(
+        &self,
+        policy: &TargetPolicy,
+        direction: Direction,
+        wakeup: Option<Wakeup>,
+        forced_size: Option<u32>,
+        now: DateTime<Utc>,
+        until: Instant,
+    ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
+        let mut state = self.store.state(&policy.id).await?;
+        if state.memo.rescale.is_some() {
+            // Finish what is under way before deciding anything new.
+            let progress = self.drive_rescale(policy, &mut state, now, until).await?;
+            if state.memo.rescale.is_some() {
+                let decision = ScalingDecision::defer(
+                    &policy.id,
+                    SkipReason::Busy,
+                    "a Flink rescale of this target is still in progress",
+                );
+                return Ok((decision, vec![progress]));
+            }
         }
-        // Record the action before making it: a concurrent invocation that read the same
-        // version loses the conditional write and skips instead of acting twice.
+        let before = state.memo.clone();
+        let mut decision = self
+            .decide_now(policy, &mut state, direction, forced_size, now)
+            .await?;
+        let why = wakeup.as_ref().map(|w| w.why.clone()).unwrap_or_default();
+        if let ScalingDecision::Act { reason, .. } = &mut decision
+            && forced_size.is_none()
+        {
+            *reason = format!("{why}{reason}");
+        }
+        if keeps_wakeup(&decision) {
+            if let Some(w) = wakeup {
+                // Keep the first wake-up's time: it is when the decision was first asked for.
+                let since = state
+                    .memo
+                    .wakeup
+                    .as_ref()
+                    .filter(|old| old.alarm == w.alarm)
+                    .map(|old| old.since)
+                    .unwrap_or(w.since);
+                state.memo.wakeup = Some(Wakeup { since, ..w });
+            }
+        } else {
+            state.memo.wakeup = None;
+        }
+        let ScalingDecision::Act { from, to, .. } = decision.clone() else {
+            if state.memo != before && !self.store.save(&policy.id, &mut state, now).await? {
+                return Ok((concurrent(&policy.id), Vec::new()));
+            }
+            return Ok((decision, Vec::new()));
+        };
+        // Record the action before making it: a concurrent writer that read the same version
+        // loses the conditional write and skips instead of acting twice.
         state.last_action_at = Some(now);
         state.last_direction = Some(if to > from {
             Direction::Out
         } else {
             Direction::In
         });
-        state.last_size = Some(*to);
-        if matches!(policy.kind, crate::policy::TargetKind::KinesisStream { .. }) {
+        state.last_size = Some(to);
+        if matches!(policy.kind, TargetKind::KinesisStream { .. }) {
             state.kinesis_calls.push(now);
         }
-        if !self.store.save(&policy.id, &state, now).await? {
-            return Ok(ScalingDecision::skip(
-                &policy.id,
-                SkipReason::Concurrent,
-                "another invocation changed this target at the same time",
-            ));
+        if !self.store.save(&policy.id, &mut state, now).await? {
+            return Ok((concurrent(&policy.id), Vec::new()));
         }
-        let resized = self.targets.resize(&policy.kind, *to).await;
-        if let (
-            Ok(Some((job, savepoint))),
-            crate::policy::TargetKind::FlinkJob {
-                pipeline: Some(pipeline),
+        let progress = self
+            .act(policy, &mut state, from, to, now, until)
+            .await?;
+        Ok((decision, progress))
+    }
+
+    /// Makes the change the decision recorded.
+    async fn act(
+        &self,
+        policy: &TargetPolicy,
+        state: &mut TargetState,
+        from: u32,
+        to: u32,
+        now: DateTime<Utc>,
+        until: Instant,
+    ) -> Result<Vec<Value>, ScalerError> {
+        let fail = |e: String| json!({"decision": "failed", "target": policy.id, "from": from, "to": to, "error": e, "at": now.to_rfc3339()});
+        let TargetKind::FlinkJob {
+            rest_url,
+            job_name,
+            mode,
+            savepoint_dir,
+            ..
+        } = &policy.kind
+        else {
+            if let Err(e) = self.targets.resize(&policy.kind, from, to).await {
+                // Audited as failed; the invocation fails so the event source retries, and the
+                // claim makes that retry a recorded duplicate rather than a second attempt.
+                self.note(&policy.id, &fail(e.to_string()), now).await?;
+                return Err(e.into());
+            }
+            return Ok(Vec::new());
+        };
+        let job_id = match crate::flink::flink_job(rest_url, job_name).await {
+            Ok(FlinkJobView::Running { job_id, .. }) => job_id,
+            Ok(FlinkJobView::NotRunning(d)) | Err(d) => {
+                return Ok(vec![self.note(&policy.id, &fail(d), now).await?]);
+            }
+        };
+        if *mode == FlinkRescaleMode::Adaptive {
+            let entry = match crate::flink::rescale_adaptive(rest_url, job_name, &job_id, to, until)
+                .await
+            {
+                Ok(()) => {
+                    json!({"decision": "rescaled", "target": policy.id, "from": from, "to": to, "job_id": job_id, "mode": "adaptive", "at": now.to_rfc3339()})
+                }
+                Err(e) => fail(e),
+            };
+            return Ok(vec![self.note(&policy.id, &entry, now).await?]);
+        }
+        let trigger = crate::flink::trigger_id(&policy.id, &job_id, now);
+        // Stored before the call: whatever happens next, the trigger is known and resumable.
+        state.memo.rescale = Some(FlinkRescale::new(&job_id, from, to, trigger.clone(), now));
+        if !self.store.save(&policy.id, state, now).await? {
+            return Ok(vec![self.note(&policy.id, &fail("the target changed while starting the rescale".into()), now).await?]);
+        }
+        if let Err(e) = crate::flink::stop_with_savepoint(
+            rest_url,
+            &job_id,
+            &trigger,
+            savepoint_dir.as_deref(),
+        )
+        .await
+        {
+            state.memo.rescale = None;
+            self.store.save(&policy.id, state, now).await?;
+            return Ok(vec![
+                self.note(
+                    &policy.id,
+                    &fail(format!("stop-with-savepoint was refused, the job keeps running: {e}")),
+                    now,
+                )
+                .await?,
+            ]);
+        }
+        Ok(vec![self.drive_rescale(policy, state, now, until).await?])
+    }
+
+    /// Advances the target's Flink rescale as far as this invocation allows; audits (and
+    /// publishes, except plain progress) where it got to.
+    async fn drive_rescale(
+        &self,
+        policy: &TargetPolicy,
+        state: &mut TargetState,
+        now: DateTime<Utc>,
+        until: Instant,
+    ) -> Result<Value, ScalerError> {
+        let (
+            TargetKind::FlinkJob {
+                rest_url,
+                job_name,
+                jar_id,
+                entry_class,
+                pipeline,
+                savepoint_timeout_seconds,
                 ..
             },
-            Some(table),
-        ) = (&resized, &policy.kind, &self.config.checkpoints_table)
-        {
-            // The resubmitted job restores from the savepoint without claiming it (Flink's default).
-            streamops_shared::lineage::register_job(
-                self.store.client(),
-                table,
-                pipeline,
-                job,
-                Some(savepoint),
-                Some("NO_CLAIM"),
-                now,
-            )
-            .await?;
-            tracing::info!(pipeline = %pipeline, job = %job, savepoint = %savepoint, "resubmitted job registered in the checkpoints book");
+            Some(mut rescale),
+        ) = (&policy.kind, state.memo.rescale.clone())
+        else {
+            return Ok(Value::Null);
+        };
+        let resubmit = Resubmit {
+            rest_url,
+            job_name,
+            jar_id: jar_id.as_deref().unwrap_or_default(),
+            entry_class: entry_class.as_deref(),
+            savepoint_timeout_seconds: *savepoint_timeout_seconds,
+        };
+        // The clock moves while the machine runs (timeouts are measured against it).
+        let started = Utc::now();
+        let clock = move || now + (Utc::now() - started);
+        let outcome = crate::flink::advance(&resubmit, &mut rescale, until, clock).await;
+        let base = json!({"target": policy.id, "from": rescale.from, "to": rescale.to, "at": clock().to_rfc3339()});
+        let with = |extra: Value| {
+            let mut e = base.clone();
+            e.as_object_mut()
+                .expect("object")
+                .extend(extra.as_object().expect("object").clone());
+            e
+        };
+        let entry = match outcome {
+            StepOutcome::Advanced => unreachable!("advance runs until the machine stops"),
+            StepOutcome::Waiting(detail) => {
+                state.memo.rescale = Some(rescale.clone());
+                with(json!({"decision": "rescale_in_progress", "phase": rescale.phase, "detail": detail}))
+            }
+            StepOutcome::SavepointOverdue(detail) => {
+                state.memo.rescale = Some(rescale.clone());
+                with(json!({"decision": "failed", "error": detail, "phase": rescale.phase}))
+            }
+            StepOutcome::Stranded(detail) => {
+                // Kept: every later invocation retries the resubmission at the old parallelism.
+                state.memo.rescale = Some(rescale.clone());
+                with(json!({"decision": "stranded", "error": detail, "phase": rescale.phase}))
+            }
+            StepOutcome::Failed(detail) => {
+                state.memo.rescale = None;
+                state.last_size = Some(rescale.from);
+                with(json!({"decision": "failed", "error": detail}))
+            }
+            StepOutcome::Done {
+                job_id,
+                savepoint,
+                parallelism,
+            } => {
+                state.memo.rescale = None;
+                if let (Some(pipeline), Some(table)) = (pipeline, &self.config.checkpoints_table) {
+                    // The resubmitted job restores from the savepoint without claiming it.
+                    streamops_shared::lineage::register_job(
+                        self.store.client(),
+                        table,
+                        pipeline,
+                        &job_id,
+                        Some(&savepoint),
+                        Some("NO_CLAIM"),
+                        now,
+                    )
+                    .await?;
+                    tracing::info!(pipeline = %pipeline, job = %job_id, savepoint = %savepoint, "resubmitted job registered in the checkpoints book");
+                }
+                with(json!({"decision": "rescaled", "job_id": job_id, "savepoint": savepoint, "parallelism": parallelism, "mode": "savepoint"}))
+            }
+        };
+        if !self.store.save(&policy.id, state, now).await? {
+            tracing::warn!(target = %policy.id, "rescale progress not saved: the target changed meanwhile");
         }
-        if let Err(e) = resized {
-            // Audited as failed; the invocation fails so the event source retries, and the
-            // claim makes that retry a recorded duplicate rather than a second attempt.
-            let entry = json!({"decision": "failed", "target": policy.id, "from": from, "to": to, "error": e.to_string(), "at": now.to_rfc3339()});
-            self.store.audit(&policy.id, &entry, now, 99).await?;
+        self.note(&policy.id, &entry, now).await
+    }
+
+    /// Audits an entry outside the decision flow and publishes it (progress stays audit-only).
+    async fn note(
+        &self,
+        target: &str,
+        entry: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ScalerError> {
+        self.store.audit(target, entry, now, 99).await?;
+        tracing::info!(target = target, entry = %entry, "scaling progress");
+        if entry["decision"] != "rescale_in_progress" {
             self.publish(
-                &entry,
+                entry,
                 &mut Metrics::new(streamops_shared::METRICS_NAMESPACE, "scaler"),
             )
             .await;
-            return Err(e.into());
         }
-        Ok(decision)
+        Ok(entry.clone())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -288,12 +648,18 @@ impl ScalerService {
                 ScalingDecision::Act { .. } => {
                     metrics.count_by("ScalingActions", "target", target, 1)
                 }
-                ScalingDecision::Skip { reason, .. } => metrics.count_by(
-                    "ScalingSkipped",
-                    "reason",
-                    serde_json::to_value(reason).unwrap().as_str().unwrap_or(""),
-                    1,
-                ),
+                ScalingDecision::Skip { reason, .. } | ScalingDecision::Defer { reason, .. } => {
+                    metrics.count_by(
+                        if matches!(decision, ScalingDecision::Defer { .. }) {
+                            "ScalingDeferred"
+                        } else {
+                            "ScalingSkipped"
+                        },
+                        "reason",
+                        serde_json::to_value(reason).unwrap().as_str().unwrap_or(""),
+                        1,
+                    )
+                }
             }
             tracing::info!(target = target, decision = %entry, "scaling decision");
             self.publish(&entry, metrics).await;
@@ -327,10 +693,54 @@ impl ScalerService {
         })
     }
 
+    /// The schedule's pass: resumes Flink rescales in progress and re-evaluates open decisions
+    /// (deferred, waiting for a scale-in delay, held by a cooldown) whose alarm still breaches.
+    async fn tick(
+        &self,
+        now: DateTime<Utc>,
+        until: Instant,
+        metrics: &mut Metrics,
+    ) -> Result<Value, ScalerError> {
+        let mut out = Vec::new();
+        for policy in &self.config.policies.targets {
+            let state = self.store.state(&policy.id).await?;
+            if state.memo.rescale.is_none() && state.memo.wakeup.is_none() {
+                continue;
+            }
+            let wakeup = state.memo.wakeup.clone();
+            let direction = wakeup.as_ref().map(|w| w.direction).unwrap_or(Direction::Out);
+            if state.memo.rescale.is_none()
+                && let Some(w) = &wakeup
+                && let Some(check) = &w.check
+                && let Some(detail) = self.recovered(check, now).await?
+            {
+                let alarm = w.alarm.clone();
+                self.end_wakeup(&policy.id, &alarm, now).await?;
+                let decision = ScalingDecision::skip(&policy.id, SkipReason::Recovered, detail);
+                out.push(
+                    self.record(&policy.id, &decision, Some(&alarm), now, true, out.len(), metrics)
+                        .await?,
+                );
+                continue;
+            }
+            let (decision, progress) = self
+                .evaluate(policy, direction, wakeup.clone(), None, now, until, true)
+                .await?;
+            let alarm = wakeup.as_ref().map(|w| w.alarm.as_str());
+            out.push(
+                self.record(&policy.id, &decision, alarm, now, true, out.len(), metrics)
+                    .await?,
+            );
+            out.extend(progress);
+        }
+        Ok(json!({ "tick": now.to_rfc3339(), "decisions": out }))
+    }
+
     async fn command(
         &self,
         cmd: ScalerCommand,
         now: DateTime<Utc>,
+        until: Instant,
         metrics: &mut Metrics,
     ) -> Result<Value, ScalerError> {
         match cmd {
@@ -338,7 +748,10 @@ impl ScalerService {
                 let mut targets = Vec::new();
                 for p in &self.config.policies.targets {
                     let state = self.store.state(&p.id).await?;
-                    let observed = self.targets.observe(&p.kind).await?;
+                    let observed = self
+                        .targets
+                        .observe(&p.kind, p.respect_other_autoscalers, now)
+                        .await?;
                     let cooldown_left = |secs: i64| {
                         state
                             .last_action_at
@@ -354,6 +767,10 @@ impl ScalerService {
                         "last_action_at": state.last_action_at, "last_size": state.last_size,
                         "scale_out_cooldown_left_seconds": cooldown_left(p.scale_out_cooldown_seconds),
                         "scale_in_cooldown_left_seconds": cooldown_left(p.scale_in_cooldown_seconds),
+                        "pending_scale_in": state.memo.pending_scale_in,
+                        "open_decision": state.memo.wakeup,
+                        "scale_ups_blocked": state.memo.blocked_scale_up,
+                        "rescale_in_progress": state.memo.rescale,
                         "recent_decisions": self.store.recent_audit(&p.id, 5).await?,
                     }));
                 }
@@ -367,13 +784,16 @@ impl ScalerService {
             } => {
                 let policy = self.policy(&target)?.clone();
                 let why = format!("by hand: {reason}");
-                let decision = self
-                    .decide_and_act(&policy, Direction::Out, &why, now, !dry_run, Some(size))
+                let (mut decision, progress) = self
+                    .evaluate(&policy, Direction::Out, None, Some(size), now, until, !dry_run)
                     .await?;
+                if let ScalingDecision::Act { reason, .. } = &mut decision {
+                    *reason = format!("{why} {reason}");
+                }
                 let entry = self
                     .record(&target, &decision, None, now, !dry_run, 0, metrics)
                     .await?;
-                Ok(json!({ "dry_run": dry_run, "decision": entry }))
+                Ok(json!({ "dry_run": dry_run, "decision": entry, "progress": progress }))
             }
             ScalerCommand::Pause { target } | ScalerCommand::Resume { target }
                 if self.config.policies.target(&target).is_none() =>
@@ -384,11 +804,12 @@ impl ScalerService {
             ScalerCommand::Resume { target } => self.set_paused(&target, false, now).await,
             ScalerCommand::Explain { event } => {
                 let alarm = parse_alarm(&event).map_err(ScalerError::BadCommand)?;
-                let decisions = self.on_alarm(&alarm, now, false, metrics).await?;
+                let decisions = self.on_alarm(&alarm, now, until, false, metrics).await?;
                 Ok(
                     json!({ "explain": true, "alarm": alarm.name, "state": alarm.state, "decisions": decisions }),
                 )
             }
+            ScalerCommand::Tick => self.tick(now, until, metrics).await,
         }
     }
 
@@ -401,7 +822,12 @@ impl ScalerService {
         for _ in 0..3 {
             let mut state = self.store.state(target).await?;
             state.paused = paused;
-            if self.store.save(target, &state, now).await? {
+            if !paused {
+                // Resuming is also how an operator lifts a block after an ineffective scale-up.
+                state.memo.blocked_scale_up = None;
+                state.memo.last_scale_up = None;
+            }
+            if self.store.save(target, &mut state, now).await? {
                 let entry = json!({"decision": if paused { "paused" } else { "resumed" }, "target": target, "at": now.to_rfc3339()});
                 self.store.audit(target, &entry, now, 0).await?;
                 return Ok(json!({ "target": target, "paused": paused }));
@@ -411,4 +837,27 @@ impl ScalerService {
             "target {target} kept changing; try again"
         )))
     }
+}
+
+fn concurrent(target: &str) -> ScalingDecision {
+    ScalingDecision::skip(
+        target,
+        SkipReason::Concurrent,
+        "another invocation changed this target at the same time",
+    )
+}
+
+/// A lease owner token: unique enough to tell invocations apart.
+fn fastrand_token(target: &str, now: DateTime<Utc>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        target,
+        now.timestamp_nanos_opt(),
+        std::process::id(),
+        std::time::SystemTime::now(),
+        std::thread::current().id(),
+    )
+        .hash(&mut h);
+    h.finish()
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::{self, Item, WriteOutcome, get_bool, get_n, get_s, n, s};
 
-use crate::policy::{Direction, TargetState};
+use crate::policy::TargetState;
 
 pub struct ScalerStore {
     client: Client,
@@ -54,6 +54,52 @@ impl ScalerStore {
         )
     }
 
+    /// Takes the target's lease until `until` unless another invocation holds it; returns the
+    /// holder otherwise. One decision at a time per target, even across concurrent invocations.
+    pub async fn lease(
+        &self,
+        target: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), String>, AwsCallError> {
+        let mut item = key(format!("LEASE#{target}"), "LEASE");
+        item.insert("owner".into(), s(owner));
+        item.insert(dynamo::TTL_ATTRIBUTE.into(), n(until.timestamp()));
+        if dynamo::put_if_absent(&self.client, &self.table, "pk", item, now.timestamp()).await?
+            == WriteOutcome::Written
+        {
+            return Ok(Ok(()));
+        }
+        let held = dynamo::get_item(&self.client, &self.table, key(format!("LEASE#{target}"), "LEASE"))
+            .await?
+            .map(|i| {
+                format!(
+                    "{} until {}",
+                    get_s(&i, "owner").unwrap_or("?"),
+                    get_n::<i64>(&i, dynamo::TTL_ATTRIBUTE)
+                        .and_then(|t| DateTime::from_timestamp(t, 0))
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default()
+                )
+            })
+            .unwrap_or_else(|| "another invocation".into());
+        Ok(Err(held))
+    }
+
+    /// Gives the lease back (only if still ours).
+    pub async fn release(&self, target: &str, owner: &str) -> Result<(), AwsCallError> {
+        dynamo::delete_if_equals(
+            &self.client,
+            &self.table,
+            key(format!("LEASE#{target}"), "LEASE"),
+            "owner",
+            s(owner),
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn state(&self, target: &str) -> Result<TargetState, AwsCallError> {
         let Some(i) = dynamo::get_item(
             &self.client,
@@ -85,15 +131,19 @@ impl ScalerStore {
             last_size: get_n(&i, "last_size"),
             paused: get_bool(&i, "paused").unwrap_or(false),
             kinesis_calls: calls,
+            memo: get_s(&i, "memo")
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or_default(),
             version: get_n(&i, dynamo::VERSION_ATTRIBUTE),
         })
     }
 
-    /// Writes the state if nobody else did since it was read; false on a concurrent change.
+    /// Writes the state if nobody else did since it was read (then `st` holds the new version);
+    /// false on a concurrent change.
     pub async fn save(
         &self,
         target: &str,
-        st: &TargetState,
+        st: &mut TargetState,
         now: DateTime<Utc>,
     ) -> Result<bool, AwsCallError> {
         let mut item = key(format!("TARGET#{target}"), "STATE");
@@ -103,7 +153,7 @@ impl ScalerStore {
         if let Some(d) = st.last_direction {
             item.insert(
                 "last_direction".into(),
-                s(if d == Direction::Out { "out" } else { "in" }),
+                s(d.word()),
             );
         }
         if let Some(sz) = st.last_size {
@@ -117,11 +167,18 @@ impl ScalerStore {
             .map(|t| s(t.to_rfc3339()))
             .collect();
         item.insert("kinesis_calls".into(), AttributeValue::L(recent));
+        item.insert(
+            "memo".into(),
+            s(serde_json::to_string(&st.memo).expect("memo serializes")),
+        );
         item.insert("updated_at".into(), s(now.to_rfc3339()));
-        Ok(
-            dynamo::put_if_version(&self.client, &self.table, "pk", item, st.version).await?
-                == WriteOutcome::Written,
-        )
+        let written = dynamo::put_if_version(&self.client, &self.table, "pk", item, st.version)
+            .await?
+            == WriteOutcome::Written;
+        if written {
+            st.version = Some(st.version.map_or(1, |v| v + 1));
+        }
+        Ok(written)
     }
 
     /// Appends one decision to the target's audit trail.

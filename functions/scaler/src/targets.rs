@@ -1,20 +1,19 @@
-//! What the scaler acts on: Kinesis streams (`UpdateShardCount`, uniform scaling) and EMR
-//! instance groups (`ModifyInstanceGroups`). Observing reports the size, or why not to act now.
+//! What the scaler acts on: Kinesis streams (`UpdateShardCount`, uniform scaling), EMR instance
+//! groups (`ModifyInstanceGroups`) and fleets (`ModifyInstanceFleet`), and Flink jobs (through
+//! `flink`). Observing reports the size, or why not to act now.
 
-use aws_sdk_emr::types::{ClusterState, InstanceGroupModifyConfig, InstanceGroupState};
+use aws_sdk_emr::types::{
+    ClusterState, InstanceFleetModifyConfig, InstanceFleetState, InstanceGroupModifyConfig,
+    InstanceGroupState, InstanceGroupType, InstanceResizePolicy, InstanceState, ShrinkPolicy,
+};
 use aws_sdk_kinesis::types::{ScalingType, StreamMode, StreamStatus};
-use streamops_shared::{AwsCallError, ErrorClass};
+use chrono::{DateTime, Utc};
+use streamops_shared::{AwsCallError, ErrorClass, http};
 
-use std::time::Duration;
-
-use serde_json::{Value, json};
-use streamops_shared::http;
-
-use crate::policy::{FlinkRescaleMode, Observed, TargetKind};
-
-const FLINK_CALL: Duration = Duration::from_secs(10);
-/// How long a rescale may take to show (savepoint, resubmit, tasks running).
-const FLINK_SETTLE: Duration = Duration::from_secs(90);
+use crate::flink::{self, FlinkJobView};
+use crate::metrics::latest;
+use crate::policy::{FleetMarket, MetricRef, Observed, TargetKind};
+use crate::sizing::Alignment;
 
 pub struct Targets {
     pub kinesis: aws_sdk_kinesis::Client,
@@ -22,59 +21,47 @@ pub struct Targets {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
+fn missing(op: &'static str, what: &str) -> AwsCallError {
+    AwsCallError {
+        operation: op,
+        resource: what.to_string(),
+        class: ErrorClass::Permanent,
+        code: Some("NotFound".into()),
+        message: "not in the answer".into(),
+    }
+}
+
+pub fn flink_error(resource: &str, message: String) -> AwsCallError {
+    AwsCallError {
+        operation: "Flink REST",
+        resource: resource.to_string(),
+        class: ErrorClass::Retryable,
+        code: None,
+        message,
+    }
+}
+
+fn state_word(s: Option<&str>) -> String {
+    s.unwrap_or("unknown").to_string()
+}
+
 impl Targets {
-    pub async fn observe(&self, kind: &TargetKind) -> Result<Observed, AwsCallError> {
+    pub async fn observe(
+        &self,
+        kind: &TargetKind,
+        respect_others: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Observed, AwsCallError> {
         match kind {
-            TargetKind::KinesisStream { stream } => {
-                let out = self
-                    .kinesis
-                    .describe_stream_summary()
-                    .stream_name(stream)
-                    .send()
-                    .await
-                    .map_err(|e| AwsCallError::from_sdk("DescribeStreamSummary", stream, &e))?;
-                let d = out
-                    .stream_description_summary()
-                    .ok_or_else(|| missing("DescribeStreamSummary", stream))?;
-                if d.stream_mode_details().map(|m| m.stream_mode()) == Some(&StreamMode::OnDemand) {
-                    return Ok(Observed::Unsupported {
-                        detail: format!("stream {stream} is on-demand: Kinesis scales it"),
-                    });
-                }
-                if d.stream_status() != &StreamStatus::Active {
-                    return Ok(Observed::Busy {
-                        detail: format!("stream {stream} is {}", d.stream_status().as_str()),
-                    });
-                }
-                Ok(Observed::Ready {
-                    size: d.open_shard_count().max(0) as u32,
-                })
-            }
+            TargetKind::KinesisStream { stream } => self.observe_stream(stream).await,
             TargetKind::EmrInstanceGroup {
                 cluster_id,
                 instance_group_id,
+                allow_core,
+                ..
             } => {
-                let cluster = self
-                    .emr
-                    .describe_cluster()
-                    .cluster_id(cluster_id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsCallError::from_sdk("DescribeCluster", cluster_id, &e))?;
-                let state = cluster
-                    .cluster()
-                    .and_then(|c| c.status())
-                    .and_then(|s| s.state())
-                    .cloned();
-                if !matches!(state, Some(ClusterState::Running | ClusterState::Waiting)) {
-                    return Ok(Observed::Busy {
-                        detail: format!(
-                            "cluster {cluster_id} is {}",
-                            state
-                                .map(|s| s.as_str().to_string())
-                                .unwrap_or_else(|| "unknown".into())
-                        ),
-                    });
+                if let Some(o) = self.cluster_unavailable(cluster_id, respect_others).await? {
+                    return Ok(o);
                 }
                 let groups = self
                     .emr
@@ -93,60 +80,240 @@ impl Targets {
                             &format!("{cluster_id}/{instance_group_id}"),
                         )
                     })?;
+                let core = g.instance_group_type() == Some(&InstanceGroupType::Core);
+                if g.instance_group_type() == Some(&InstanceGroupType::Master) || (core && !allow_core) {
+                    return Ok(Observed::Unsupported {
+                        detail: format!(
+                            "instance group {instance_group_id} is a {} group; the scaler resizes task groups, and core groups only with allow_core (they hold HDFS)",
+                            state_word(g.instance_group_type().map(|t| t.as_str()))
+                        ),
+                    });
+                }
+                if respect_others && g.auto_scaling_policy().is_some() {
+                    return Ok(Observed::OwnedElsewhere {
+                        detail: format!(
+                            "instance group {instance_group_id} has an EMR automatic scaling policy"
+                        ),
+                    });
+                }
                 let gstate = g.status().and_then(|s| s.state()).cloned();
                 if gstate != Some(InstanceGroupState::Running) {
                     return Ok(Observed::Busy {
                         detail: format!(
                             "instance group {instance_group_id} is {}",
-                            gstate
-                                .map(|s| s.as_str().to_string())
-                                .unwrap_or_else(|| "unknown".into())
+                            state_word(gstate.as_ref().map(|s| s.as_str()))
                         ),
                     });
                 }
+                let hdfs_percent = if core {
+                    latest(&self.cloudwatch, &hdfs_metric(cluster_id), now).await?
+                } else {
+                    None
+                };
                 Ok(Observed::Ready {
                     size: g.requested_instance_count().unwrap_or_default().max(0) as u32,
+                    alignment: Alignment::None,
+                    max_size: None,
+                    hdfs_percent,
                 })
             }
-            TargetKind::FlinkJob {
-                rest_url, job_name, ..
-            } => Ok(match flink_job(rest_url, job_name).await? {
-                FlinkJobView::Running { parallelism, .. } => Observed::Ready { size: parallelism },
-                FlinkJobView::NotRunning(detail) => Observed::Busy { detail },
-            }),
-        }
-    }
-
-    /// Resizes; for a Flink resubmission, returns the new job id and the savepoint it restored.
-    pub async fn resize(
-        &self,
-        kind: &TargetKind,
-        to: u32,
-    ) -> Result<Option<(String, String)>, AwsCallError> {
-        match kind {
+            TargetKind::EmrInstanceFleet {
+                cluster_id,
+                instance_fleet_id,
+                market,
+            } => {
+                if let Some(o) = self.cluster_unavailable(cluster_id, respect_others).await? {
+                    return Ok(o);
+                }
+                let fleets = self
+                    .emr
+                    .list_instance_fleets()
+                    .cluster_id(cluster_id)
+                    .send()
+                    .await
+                    .map_err(|e| AwsCallError::from_sdk("ListInstanceFleets", cluster_id, &e))?;
+                let f = fleets
+                    .instance_fleets()
+                    .iter()
+                    .find(|f| f.id() == Some(instance_fleet_id.as_str()))
+                    .ok_or_else(|| {
+                        missing(
+                            "ListInstanceFleets",
+                            &format!("{cluster_id}/{instance_fleet_id}"),
+                        )
+                    })?;
+                let fstate = f.status().and_then(|s| s.state()).cloned();
+                if fstate != Some(InstanceFleetState::Running) {
+                    return Ok(Observed::Busy {
+                        detail: format!(
+                            "instance fleet {instance_fleet_id} is {}",
+                            state_word(fstate.as_ref().map(|s| s.as_str()))
+                        ),
+                    });
+                }
+                let (target, provisioned) = match market {
+                    FleetMarket::OnDemand => (
+                        f.target_on_demand_capacity(),
+                        f.provisioned_on_demand_capacity(),
+                    ),
+                    FleetMarket::Spot => {
+                        (f.target_spot_capacity(), f.provisioned_spot_capacity())
+                    }
+                };
+                let target = target.unwrap_or_default().max(0) as u32;
+                if provisioned.map(|p| p.max(0) as u32) != Some(target) {
+                    return Ok(Observed::Busy {
+                        detail: format!(
+                            "instance fleet {instance_fleet_id} is still provisioning ({} of {target} units)",
+                            provisioned.unwrap_or_default()
+                        ),
+                    });
+                }
+                Ok(Observed::ready(target))
+            }
             TargetKind::FlinkJob {
                 rest_url,
                 job_name,
                 mode,
-                jar_id,
-                entry_class,
+                source_stream,
                 ..
-            } => rescale_flink(
-                rest_url,
-                job_name,
-                *mode,
-                jar_id.as_deref(),
-                entry_class.as_deref(),
-                to,
-            )
+            } => {
+                let view = flink::flink_job(rest_url, job_name)
+                    .await
+                    .map_err(|e| flink_error(rest_url, e))?;
+                let FlinkJobView::Running {
+                    job_id,
+                    parallelism,
+                    max_parallelism,
+                } = view
+                else {
+                    let FlinkJobView::NotRunning(detail) = view else {
+                        unreachable!()
+                    };
+                    return Ok(Observed::Busy { detail });
+                };
+                let config = flink::job_config(rest_url, &job_id)
+                    .await
+                    .map_err(|e| flink_error(rest_url, e))?;
+                if respect_others && let Some(why) = flink::other_autoscaler(&config) {
+                    return Ok(Observed::OwnedElsewhere {
+                        detail: format!("job {job_name}: {why}"),
+                    });
+                }
+                if *mode == crate::policy::FlinkRescaleMode::Adaptive
+                    && !flink::adaptive_scheduler(&config)
+                {
+                    return Ok(Observed::Unsupported {
+                        detail: format!(
+                            "job {job_name} does not run on the adaptive scheduler (jobmanager.scheduler: adaptive), so it cannot rescale in place; use mode savepoint"
+                        ),
+                    });
+                }
+                let alignment = match source_stream {
+                    Some(stream) => match self.observe_stream(stream).await? {
+                        Observed::Ready { size, .. } => Alignment::Shards {
+                            shards: size,
+                            max_parallelism,
+                        },
+                        _ => Alignment::KeyGroups { max_parallelism },
+                    },
+                    None => Alignment::KeyGroups { max_parallelism },
+                };
+                Ok(Observed::Ready {
+                    size: parallelism,
+                    alignment,
+                    max_size: Some(max_parallelism),
+                    hdfs_percent: None,
+                })
+            }
+        }
+    }
+
+    async fn observe_stream(&self, stream: &str) -> Result<Observed, AwsCallError> {
+        let out = self
+            .kinesis
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
             .await
-            .map_err(|message| AwsCallError {
-                operation: "Flink rescale",
-                resource: format!("{rest_url} job {job_name}"),
-                class: ErrorClass::Retryable,
-                code: None,
-                message,
-            }),
+            .map_err(|e| AwsCallError::from_sdk("DescribeStreamSummary", stream, &e))?;
+        let d = out
+            .stream_description_summary()
+            .ok_or_else(|| missing("DescribeStreamSummary", stream))?;
+        if d.stream_mode_details().map(|m| m.stream_mode()) == Some(&StreamMode::OnDemand) {
+            return Ok(Observed::Unsupported {
+                detail: format!("stream {stream} is on-demand: Kinesis scales it"),
+            });
+        }
+        if d.stream_status() != &StreamStatus::Active {
+            return Ok(Observed::Busy {
+                detail: format!("stream {stream} is {}", d.stream_status().as_str()),
+            });
+        }
+        let size = d.open_shard_count().max(0) as u32;
+        Ok(Observed::Ready {
+            size,
+            alignment: Alignment::QuarterSteps { current: size },
+            max_size: None,
+            hdfs_percent: None,
+        })
+    }
+
+    /// `Some` when the cluster cannot take a resize now, or EMR managed scaling owns it.
+    async fn cluster_unavailable(
+        &self,
+        cluster_id: &str,
+        respect_others: bool,
+    ) -> Result<Option<Observed>, AwsCallError> {
+        let cluster = self
+            .emr
+            .describe_cluster()
+            .cluster_id(cluster_id)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::from_sdk("DescribeCluster", cluster_id, &e))?;
+        let state = cluster
+            .cluster()
+            .and_then(|c| c.status())
+            .and_then(|s| s.state())
+            .cloned();
+        if !matches!(state, Some(ClusterState::Running | ClusterState::Waiting)) {
+            return Ok(Some(Observed::Busy {
+                detail: format!(
+                    "cluster {cluster_id} is {}",
+                    state_word(state.as_ref().map(|s| s.as_str()))
+                ),
+            }));
+        }
+        if respect_others {
+            let managed = self
+                .emr
+                .get_managed_scaling_policy()
+                .cluster_id(cluster_id)
+                .send()
+                .await
+                .map_err(|e| AwsCallError::from_sdk("GetManagedScalingPolicy", cluster_id, &e))?;
+            if let Some(limits) = managed
+                .managed_scaling_policy()
+                .and_then(|p| p.compute_limits())
+            {
+                return Ok(Some(Observed::OwnedElsewhere {
+                    detail: format!(
+                        "EMR managed scaling is on for cluster {cluster_id} ({} to {} {}): the scaler does not fight it",
+                        limits.minimum_capacity_units().unwrap_or_default(),
+                        limits.maximum_capacity_units().unwrap_or_default(),
+                        limits.unit_type().map(|u| u.as_str()).unwrap_or("units")
+                    ),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Resizes a Kinesis stream or an EMR group/fleet (Flink jobs go through `flink`).
+    pub async fn resize(&self, kind: &TargetKind, from: u32, to: u32) -> Result<(), AwsCallError> {
+        match kind {
+            TargetKind::FlinkJob { .. } => unreachable!("Flink rescales go through flink.rs"),
             TargetKind::KinesisStream { stream } => self
                 .kinesis
                 .update_shard_count()
@@ -155,282 +322,182 @@ impl Targets {
                 .scaling_type(ScalingType::UniformScaling)
                 .send()
                 .await
-                .map(|_| None)
+                .map(|_| ())
                 .map_err(|e| AwsCallError::from_sdk("UpdateShardCount", stream, &e)),
             TargetKind::EmrInstanceGroup {
                 cluster_id,
                 instance_group_id,
-            } => self
-                .emr
-                .modify_instance_groups()
-                .cluster_id(cluster_id)
-                .instance_groups(
-                    InstanceGroupModifyConfig::builder()
-                        .instance_group_id(instance_group_id)
-                        .instance_count(to as i32)
-                        .build(),
-                )
-                .send()
-                .await
-                .map(|_| None)
-                .map_err(|e| {
-                    AwsCallError::from_sdk(
-                        "ModifyInstanceGroups",
-                        format!("{cluster_id}/{instance_group_id}"),
-                        &e,
-                    )
-                }),
-        }
-    }
-}
-
-fn missing(op: &'static str, what: &str) -> AwsCallError {
-    AwsCallError {
-        operation: op,
-        resource: what.to_string(),
-        class: ErrorClass::Permanent,
-        code: Some("NotFound".into()),
-        message: "not in the answer".into(),
-    }
-}
-
-/// A Flink job as the JobManager reports it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FlinkJobView {
-    Running {
-        job_id: String,
-        parallelism: u32,
-        max_parallelism: u32,
-    },
-    NotRunning(String),
-}
-
-fn flink_error(e: String) -> AwsCallError {
-    AwsCallError {
-        operation: "Flink REST",
-        resource: "jobmanager".into(),
-        class: ErrorClass::Retryable,
-        code: None,
-        message: e,
-    }
-}
-
-/// The running job named `job_name`, with its parallelism (the highest of its vertices).
-pub async fn flink_job(rest_url: &str, job_name: &str) -> Result<FlinkJobView, AwsCallError> {
-    let overview = http::get_json(rest_url, "/jobs/overview")
-        .await
-        .map_err(flink_error)?;
-    let jobs: Vec<&Value> = overview["jobs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|j| j["name"] == job_name)
-        .collect();
-    let Some(job) = jobs.iter().find(|j| j["state"] == "RUNNING") else {
-        let states: Vec<String> = jobs
-            .iter()
-            .map(|j| j["state"].as_str().unwrap_or("?").to_string())
-            .collect();
-        return Ok(FlinkJobView::NotRunning(format!(
-            "no RUNNING job named {job_name} (seen: {})",
-            if states.is_empty() {
-                "none".into()
-            } else {
-                states.join(", ")
-            }
-        )));
-    };
-    let id = job["jid"].as_str().unwrap_or_default().to_string();
-    let detail = http::get_json(rest_url, &format!("/jobs/{id}"))
-        .await
-        .map_err(flink_error)?;
-    let vertices = detail["vertices"].as_array().cloned().unwrap_or_default();
-    if vertices.iter().any(|v| v["status"] != "RUNNING") {
-        return Ok(FlinkJobView::NotRunning(format!(
-            "job {id} has vertices that are not RUNNING"
-        )));
-    }
-    let parallelism = vertices
-        .iter()
-        .filter_map(|v| v["parallelism"].as_u64())
-        .max()
-        .unwrap_or(1) as u32;
-    let max_parallelism = vertices
-        .iter()
-        .filter_map(|v| v["maxParallelism"].as_u64())
-        .min()
-        .unwrap_or(128) as u32;
-    Ok(FlinkJobView::Running {
-        job_id: id,
-        parallelism,
-        max_parallelism,
-    })
-}
-
-async fn wait_parallelism(rest_url: &str, job_name: &str, to: u32) -> Result<String, String> {
-    let deadline = tokio::time::Instant::now() + FLINK_SETTLE;
-    loop {
-        if let Ok(FlinkJobView::Running {
-            job_id,
-            parallelism,
-            ..
-        }) = flink_job(rest_url, job_name).await
-            && parallelism == to
-        {
-            return Ok(job_id);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "job {job_name} did not reach parallelism {to} within {FLINK_SETTLE:?}"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-async fn call(
-    rest_url: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<Value, String> {
-    let (status, v) = http::request(rest_url, method, path, body, FLINK_CALL).await?;
-    if !(200..300).contains(&status) {
-        return Err(format!(
-            "{method} {path}: HTTP {status}: {}",
-            v.to_string().chars().take(400).collect::<String>()
-        ));
-    }
-    Ok(v)
-}
-
-/// Rescales the running job named `job_name` to `to` (never above its max parallelism) and
-/// waits until the JobManager reports it.
-pub async fn rescale_flink(
-    rest_url: &str,
-    job_name: &str,
-    mode: FlinkRescaleMode,
-    jar_id: Option<&str>,
-    entry_class: Option<&str>,
-    to: u32,
-) -> Result<Option<(String, String)>, String> {
-    let FlinkJobView::Running {
-        job_id,
-        parallelism: from,
-        max_parallelism,
-    } = flink_job(rest_url, job_name).await.map_err(|e| e.message)?
-    else {
-        return Err(format!("no RUNNING job named {job_name}"));
-    };
-    let to = to.min(max_parallelism);
-    match mode {
-        FlinkRescaleMode::Adaptive => {
-            let mut req = call(
-                rest_url,
-                "GET",
-                &format!("/jobs/{job_id}/resource-requirements"),
-                None,
-            )
-            .await?;
-            let Some(vertices) = req.as_object_mut() else {
-                return Err("resource requirements are not an object".into());
-            };
-            for (_, v) in vertices.iter_mut() {
-                v["parallelism"] = json!({"lowerBound": 1, "upperBound": to});
-            }
-            call(
-                rest_url,
-                "PUT",
-                &format!("/jobs/{job_id}/resource-requirements"),
-                Some(&req),
-            )
-            .await?;
-            wait_parallelism(rest_url, job_name, to).await.map(|_| None)
-        }
-        FlinkRescaleMode::Savepoint => {
-            let jar = jar_id.ok_or("savepoint mode needs jar_id")?;
-            let trigger = format!("{:032x}", fastrand_u128());
-            // A client-chosen trigger id: a retried call does not take a second savepoint.
-            let stop = call(
-                rest_url,
-                "POST",
-                &format!("/jobs/{job_id}/stop"),
-                Some(&json!({"drain": false, "triggerId": trigger})),
-            )
-            .await?;
-            let request = stop["request-id"].as_str().unwrap_or(&trigger).to_string();
-            let deadline = tokio::time::Instant::now() + FLINK_SETTLE;
-            let location = loop {
-                let st = call(
-                    rest_url,
-                    "GET",
-                    &format!("/jobs/{job_id}/savepoints/{request}"),
-                    None,
-                )
-                .await?;
-                if st["status"]["id"] == "COMPLETED" {
-                    match st["operation"]["location"].as_str() {
-                        Some(l) => break l.to_string(),
-                        None => {
-                            return Err(format!(
-                                "stop-with-savepoint of {job_id} failed (the job keeps running): {}",
-                                st["operation"]["failure-cause"]
-                            ));
-                        }
+                yarn_rm_url,
+                decommission_timeout_seconds,
+                ..
+            } => {
+                let mut config = InstanceGroupModifyConfig::builder()
+                    .instance_group_id(instance_group_id)
+                    .instance_count(to as i32);
+                if to < from {
+                    let mut resize = InstanceResizePolicy::builder();
+                    if let Some(rm) = yarn_rm_url {
+                        let empty = self
+                            .empty_instances(cluster_id, instance_group_id, rm, (from - to) as usize)
+                            .await?;
+                        tracing::info!(group = %instance_group_id, instances = ?empty, "scale-in terminates the nodes YARN reports empty");
+                        resize = resize.set_instances_to_terminate(Some(empty));
                     }
+                    config = config.shrink_policy(
+                        ShrinkPolicy::builder()
+                            .decommission_timeout(*decommission_timeout_seconds)
+                            .instance_resize_policy(
+                                resize
+                                    .instance_termination_timeout(*decommission_timeout_seconds)
+                                    .build(),
+                            )
+                            .build(),
+                    );
                 }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(format!(
-                        "the savepoint of {job_id} did not complete within {FLINK_SETTLE:?}"
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            };
-            let submit = |p: u32| {
-                let mut body = json!({"savepointPath": location, "parallelism": p});
-                if let Some(c) = entry_class {
-                    body["entryClass"] = json!(c);
-                }
-                body
-            };
-            match call(
-                rest_url,
-                "POST",
-                &format!("/jars/{jar}/run"),
-                Some(&submit(to)),
-            )
-            .await
-            {
-                Ok(_) => wait_parallelism(rest_url, job_name, to)
+                self.emr
+                    .modify_instance_groups()
+                    .cluster_id(cluster_id)
+                    .instance_groups(config.build())
+                    .send()
                     .await
-                    .map(|job| Some((job, location.clone()))),
-                Err(e) => {
-                    // Back to the old parallelism from the same savepoint, then report.
-                    let back = call(
-                        rest_url,
-                        "POST",
-                        &format!("/jars/{jar}/run"),
-                        Some(&submit(from)),
-                    )
-                    .await;
-                    Err(format!(
-                        "resubmit at parallelism {to} failed ({e}); resubmitted at {from}: {}",
-                        if back.is_ok() {
-                            "ok"
-                        } else {
-                            "FAILED, the job is stopped"
-                        }
-                    ))
-                }
+                    .map(|_| ())
+                    .map_err(|e| {
+                        AwsCallError::from_sdk(
+                            "ModifyInstanceGroups",
+                            format!("{cluster_id}/{instance_group_id}"),
+                            &e,
+                        )
+                    })
+            }
+            TargetKind::EmrInstanceFleet {
+                cluster_id,
+                instance_fleet_id,
+                market,
+            } => {
+                let config = InstanceFleetModifyConfig::builder().instance_fleet_id(instance_fleet_id);
+                let config = match market {
+                    FleetMarket::OnDemand => config.target_on_demand_capacity(to as i32),
+                    FleetMarket::Spot => config.target_spot_capacity(to as i32),
+                };
+                self.emr
+                    .modify_instance_fleet()
+                    .cluster_id(cluster_id)
+                    .instance_fleet(config.build())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        AwsCallError::from_sdk(
+                            "ModifyInstanceFleet",
+                            format!("{cluster_id}/{instance_fleet_id}"),
+                            &e,
+                        )
+                    })
             }
         }
     }
+
+    /// The group's EC2 instances whose YARN NodeManager runs no container (after a parallelism
+    /// scale-down released their TaskManagers), at most `count`.
+    async fn empty_instances(
+        &self,
+        cluster_id: &str,
+        group_id: &str,
+        yarn_rm_url: &str,
+        count: usize,
+    ) -> Result<Vec<String>, AwsCallError> {
+        let nodes = http::get_json(yarn_rm_url, "/ws/v1/cluster/nodes")
+            .await
+            .map_err(|e| AwsCallError {
+                operation: "YARN ResourceManager nodes",
+                resource: yarn_rm_url.to_string(),
+                class: ErrorClass::Retryable,
+                code: None,
+                message: e,
+            })?;
+        let nodes: Vec<(String, u64)> = nodes["nodes"]["node"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n["state"] == "RUNNING")
+            .filter_map(|n| {
+                Some((
+                    n["nodeHostName"].as_str()?.to_string(),
+                    n["numContainers"].as_u64().unwrap_or(0),
+                ))
+            })
+            .collect();
+        let out = self
+            .emr
+            .list_instances()
+            .cluster_id(cluster_id)
+            .instance_group_id(group_id)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::from_sdk("ListInstances", group_id, &e))?;
+        let instances: Vec<(String, String)> = out
+            .instances()
+            .iter()
+            .filter(|i| i.status().and_then(|s| s.state()) == Some(&InstanceState::Running))
+            .filter_map(|i| {
+                Some((
+                    i.ec2_instance_id()?.to_string(),
+                    i.private_dns_name()?.to_string(),
+                ))
+            })
+            .collect();
+        Ok(empty_instances(&nodes, &instances, count))
+    }
 }
 
-fn fastrand_u128() -> u128 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    t ^ ((std::process::id() as u128) << 64)
+/// Instances (EC2 id, private DNS name) whose YARN node (host name, containers) is empty.
+pub fn empty_instances(
+    nodes: &[(String, u64)],
+    instances: &[(String, String)],
+    count: usize,
+) -> Vec<String> {
+    let host = |h: &str| h.split('.').next().unwrap_or(h).to_ascii_lowercase();
+    instances
+        .iter()
+        .filter(|(_, dns)| {
+            nodes
+                .iter()
+                .any(|(n, containers)| *containers == 0 && host(n) == host(dns))
+        })
+        .map(|(id, _)| id.clone())
+        .take(count)
+        .collect()
+}
+
+/// HDFS utilisation of a cluster, which EMR publishes per cluster.
+fn hdfs_metric(cluster_id: &str) -> MetricRef {
+    MetricRef {
+        namespace: "AWS/ElasticMapReduce".into(),
+        name: "HDFSUtilization".into(),
+        dimensions: [("JobFlowId".to_string(), cluster_id.to_string())].into(),
+        stat: "Average".into(),
+        period: 300,
+        scale: 1.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_nodes_are_matched_by_host() {
+        let nodes = vec![
+            ("ip-10-0-0-1.ec2.internal".to_string(), 0),
+            ("ip-10-0-0-2.ec2.internal".to_string(), 3),
+            ("ip-10-0-0-3".to_string(), 0),
+        ];
+        let instances = vec![
+            ("i-1".to_string(), "ip-10-0-0-1.ec2.internal".to_string()),
+            ("i-2".to_string(), "ip-10-0-0-2.ec2.internal".to_string()),
+            ("i-3".to_string(), "IP-10-0-0-3.ec2.internal".to_string()),
+        ];
+        assert_eq!(empty_instances(&nodes, &instances, 5), vec!["i-1", "i-3"]);
+        assert_eq!(empty_instances(&nodes, &instances, 1), vec!["i-1"]);
+    }
 }

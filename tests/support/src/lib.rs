@@ -24,22 +24,25 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
-    /// Starts `moto_server` from the project's virtualenv (`STREAMOPS_VENV`, default `.venv`)
-    /// on a free loopback port and waits until it answers.
+    /// Starts moto from the project's virtualenv (`STREAMOPS_VENV`, default `.venv`) on a free
+    /// loopback port and waits until it answers. It runs as `scripts/stack/moto_ext.py`: moto
+    /// plus the EMR actions moto lacks (instance fleets, managed scaling), an emulator extension.
     pub fn start() -> Self {
         let venv = std::env::var("STREAMOPS_VENV")
             .map(PathBuf::from)
             .unwrap_or_else(|_| repo_root().join(".venv"));
-        let exe = venv.join("bin/moto_server");
+        let exe = venv.join("bin/python");
         assert!(
-            exe.exists(),
+            venv.join("bin/moto_server").exists(),
             "moto_server not found at {}: run `make setup` (or `scripts/bootstrap.sh`) first",
             exe.display()
         );
         for _attempt in 0..3 {
             let port = free_port();
             let child = Command::new(&exe)
+                .args(["-m", "scripts.stack.moto_ext"])
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .current_dir(repo_root())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

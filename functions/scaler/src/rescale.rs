@@ -1,0 +1,309 @@
+//! A Flink rescale by savepoint is a state machine stored with the target, so one that cannot
+//! finish in an invocation (a slow savepoint, a job slow to start) resumes on the next, and a
+//! job is never left stopped without a resubmission or an alert. Pure: states and transitions.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct FlinkRescale {
+    /// The job being stopped (the old one).
+    pub job_id: String,
+    pub from: u32,
+    pub to: u32,
+    pub started_at: DateTime<Utc>,
+    pub phase: RescalePhase,
+    /// The savepoint timeout has been reported once already.
+    #[serde(default)]
+    pub timeout_reported: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum RescalePhase {
+    /// `POST /jobs/:id/stop` sent with this client-chosen trigger id; waiting for the savepoint.
+    Stopping { trigger_id: String },
+    /// The savepoint exists and the old job is stopped: submit at `parallelism`. `rollback`:
+    /// the submission at the new parallelism failed with `failure`, this one restores the old.
+    Submitting {
+        savepoint: String,
+        parallelism: u32,
+        rollback: bool,
+        #[serde(default)]
+        failure: Option<String>,
+    },
+    /// Submitted: waiting for the job to run at `parallelism`.
+    Confirming {
+        savepoint: String,
+        parallelism: u32,
+        rollback: bool,
+        #[serde(default)]
+        failure: Option<String>,
+    },
+}
+
+/// What the JobManager says of a stop-with-savepoint trigger.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SavepointStatus {
+    InProgress,
+    Completed(String),
+    Failed(String),
+}
+
+/// Reads `GET /jobs/:id/savepoints/:trigger`.
+pub fn savepoint_status(v: &Value) -> SavepointStatus {
+    if v["status"]["id"] != "COMPLETED" {
+        return SavepointStatus::InProgress;
+    }
+    match v["operation"]["location"].as_str() {
+        Some(l) => SavepointStatus::Completed(l.to_string()),
+        None => {
+            let cause = &v["operation"]["failure-cause"];
+            let text = cause["stack-trace"]
+                .as_str()
+                .and_then(|s| s.lines().next())
+                .map(str::to_string)
+                .or_else(|| cause["class"].as_str().map(str::to_string))
+                .unwrap_or_else(|| cause.to_string());
+            SavepointStatus::Failed(text.chars().take(300).collect())
+        }
+    }
+}
+
+/// Where one step of the machine left it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutcome {
+    /// Moved to the next phase: save it and go on.
+    Advanced,
+    /// Nothing to do until later (savepoint or job still on its way); the schedule resumes it.
+    Waiting(String),
+    /// The savepoint is over its timeout: reported once, and still watched (the job keeps
+    /// running; if the savepoint completes late, the rescale goes on from it).
+    SavepointOverdue(String),
+    /// Done: the job runs at the new parallelism.
+    Done {
+        job_id: String,
+        savepoint: String,
+        parallelism: u32,
+    },
+    /// Did not rescale; the job runs as before (failed savepoint, or resubmitted at the old
+    /// parallelism after the new one failed).
+    Failed(String),
+    /// The job is stopped and could not be resubmitted: a human must act now.
+    Stranded(String),
+}
+
+impl FlinkRescale {
+    pub fn new(job_id: &str, from: u32, to: u32, trigger_id: String, now: DateTime<Utc>) -> Self {
+        FlinkRescale {
+            job_id: job_id.to_string(),
+            from,
+            to,
+            started_at: now,
+            phase: RescalePhase::Stopping { trigger_id },
+            timeout_reported: false,
+        }
+    }
+
+    /// The transition on a savepoint status read while stopping.
+    pub fn on_savepoint(
+        &mut self,
+        status: SavepointStatus,
+        timeout_seconds: i64,
+        now: DateTime<Utc>,
+    ) -> StepOutcome {
+        match status {
+            SavepointStatus::Completed(savepoint) => {
+                self.phase = RescalePhase::Submitting {
+                    savepoint,
+                    parallelism: self.to,
+                    rollback: false,
+                    failure: None,
+                };
+                StepOutcome::Advanced
+            }
+            SavepointStatus::Failed(cause) => StepOutcome::Failed(format!(
+                "stop-with-savepoint of job {} failed, the job keeps running at parallelism {}: {cause}",
+                self.job_id, self.from
+            )),
+            SavepointStatus::InProgress => {
+                let overdue = now - self.started_at > Duration::seconds(timeout_seconds);
+                if overdue && !self.timeout_reported {
+                    self.timeout_reported = true;
+                    StepOutcome::SavepointOverdue(format!(
+                        "the savepoint of job {} is not complete after {timeout_seconds} s; \
+                         the job keeps running at parallelism {} and the rescale to {} resumes if it completes",
+                        self.job_id, self.from, self.to
+                    ))
+                } else {
+                    StepOutcome::Waiting(format!(
+                        "savepoint of job {} in progress since {}",
+                        self.job_id, self.started_at
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The transition on a submission's result.
+    pub fn on_submitted(&mut self, result: Result<(), String>) -> StepOutcome {
+        let RescalePhase::Submitting {
+            savepoint,
+            parallelism,
+            rollback,
+            failure,
+        } = self.phase.clone()
+        else {
+            return StepOutcome::Waiting("not submitting".into());
+        };
+        match (result, rollback) {
+            (Ok(()), _) => {
+                self.phase = RescalePhase::Confirming {
+                    savepoint,
+                    parallelism,
+                    rollback,
+                    failure,
+                };
+                StepOutcome::Advanced
+            }
+            (Err(e), false) => {
+                self.phase = RescalePhase::Submitting {
+                    savepoint,
+                    parallelism: self.from,
+                    rollback: true,
+                    failure: Some(format!("resubmit at parallelism {} failed: {e}", self.to)),
+                };
+                StepOutcome::Advanced
+            }
+            (Err(e), true) => StepOutcome::Stranded(format!(
+                "{}; resubmitting at the old parallelism {} failed too ({e}): the job is STOPPED, \
+                 restore it from {savepoint}",
+                failure.unwrap_or_default(),
+                self.from
+            )),
+        }
+    }
+
+    /// The transition once the job runs at the expected parallelism.
+    pub fn on_running(&self, job_id: String) -> StepOutcome {
+        match &self.phase {
+            RescalePhase::Confirming {
+                savepoint,
+                parallelism,
+                rollback: false,
+                ..
+            } => StepOutcome::Done {
+                job_id,
+                savepoint: savepoint.clone(),
+                parallelism: *parallelism,
+            },
+            RescalePhase::Confirming {
+                savepoint, failure, ..
+            } => StepOutcome::Failed(format!(
+                "{}; the job was resubmitted from {savepoint} at its old parallelism {} and runs as {job_id}",
+                failure.clone().unwrap_or_default(),
+                self.from
+            )),
+            _ => StepOutcome::Waiting("not confirming".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn savepoint_statuses() {
+        assert_eq!(
+            savepoint_status(&json!({"status": {"id": "IN_PROGRESS"}})),
+            SavepointStatus::InProgress
+        );
+        assert_eq!(
+            savepoint_status(
+                &json!({"status": {"id": "COMPLETED"}, "operation": {"location": "file:/sp/1"}})
+            ),
+            SavepointStatus::Completed("file:/sp/1".into())
+        );
+        let failed = savepoint_status(&json!({"status": {"id": "COMPLETED"}, "operation":
+            {"failure-cause": {"class": "x", "stack-trace": "java.io.IOException: denied\n\tat a.b"}}}));
+        assert_eq!(
+            failed,
+            SavepointStatus::Failed("java.io.IOException: denied".into())
+        );
+    }
+
+    #[test]
+    fn the_machine_walks_every_path() {
+        let mut r = FlinkRescale::new("old", 2, 4, "trig".into(), t(0));
+        assert!(matches!(
+            r.on_savepoint(SavepointStatus::InProgress, 60, t(10)),
+            StepOutcome::Waiting(_)
+        ));
+        assert!(matches!(
+            r.on_savepoint(SavepointStatus::InProgress, 60, t(61)),
+            StepOutcome::SavepointOverdue(_)
+        ));
+        assert!(
+            matches!(
+                r.on_savepoint(SavepointStatus::InProgress, 60, t(90)),
+                StepOutcome::Waiting(_)
+            ),
+            "reported once"
+        );
+        assert_eq!(
+            r.on_savepoint(SavepointStatus::Completed("sp".into()), 60, t(100)),
+            StepOutcome::Advanced
+        );
+        assert!(matches!(
+            r.phase,
+            RescalePhase::Submitting {
+                parallelism: 4,
+                rollback: false,
+                ..
+            }
+        ));
+        // The new parallelism fails: back to the old one from the same savepoint.
+        assert_eq!(r.on_submitted(Err("HTTP 500".into())), StepOutcome::Advanced);
+        assert!(matches!(
+            r.phase,
+            RescalePhase::Submitting {
+                parallelism: 2,
+                rollback: true,
+                ..
+            }
+        ));
+        let mut stranded = r.clone();
+        assert!(matches!(
+            stranded.on_submitted(Err("again".into())),
+            StepOutcome::Stranded(m) if m.contains("STOPPED") && m.contains("sp")
+        ));
+        assert_eq!(r.on_submitted(Ok(())), StepOutcome::Advanced);
+        assert!(matches!(
+            r.on_running("new".into()),
+            StepOutcome::Failed(m) if m.contains("HTTP 500") && m.contains("old parallelism 2")
+        ));
+        let mut ok = FlinkRescale::new("old", 2, 4, "trig".into(), t(0));
+        ok.on_savepoint(SavepointStatus::Completed("sp".into()), 60, t(1));
+        ok.on_submitted(Ok(()));
+        assert_eq!(
+            ok.on_running("new".into()),
+            StepOutcome::Done {
+                job_id: "new".into(),
+                savepoint: "sp".into(),
+                parallelism: 4
+            }
+        );
+        let mut bad = FlinkRescale::new("old", 2, 4, "trig".into(), t(0));
+        assert!(matches!(
+            bad.on_savepoint(SavepointStatus::Failed("denied".into()), 60, t(1)),
+            StepOutcome::Failed(m) if m.contains("keeps running at parallelism 2")
+        ));
+    }
+}
