@@ -1,5 +1,8 @@
 //! The scaler against moto: a real Kinesis stream resharded, a real EMR task group resized,
-//! redelivered alarms, cooldowns, bounds, pauses, on-demand streams and concurrent invocations.
+//! an instance fleet resized (moto extended with the fleet and managed-scaling actions:
+//! scripts/stack/moto_ext.py), redelivered alarms, cooldowns, the scale-in delay window and the
+//! schedule that ends it, bounds, pauses, on-demand streams, EMR managed scaling, proportional
+//! sizing from CloudWatch metrics, leases and concurrent invocations.
 
 use aws_config::SdkConfig;
 use aws_sdk_emr::types::{InstanceGroupConfig, InstanceRoleType, JobFlowInstancesConfig};
@@ -19,6 +22,8 @@ struct Harness {
     sdk: SdkConfig,
     service: ScalerService,
     cluster: String,
+    fleet_cluster: String,
+    fleet: String,
     /// An SQS queue subscribed to the alerts topic: what on-call receives.
     subscriber: String,
 }
@@ -70,6 +75,52 @@ async fn emr_cluster(sdk: &SdkConfig) -> (String, String) {
     (cluster, task)
 }
 
+/// A cluster with a spot task fleet (AddInstanceFleet: the moto extension's fleets).
+async fn emr_fleet_cluster(sdk: &SdkConfig) -> (String, String) {
+    use aws_sdk_emr::types::{InstanceFleetConfig, InstanceFleetType, InstanceTypeConfig};
+    let emr = aws_sdk_emr::Client::new(sdk);
+    let cluster = emr
+        .run_job_flow()
+        .name("flink-fleets")
+        .release_label("emr-7.5.0")
+        .job_flow_role("EMR_EC2_DefaultRole")
+        .service_role("EMR_DefaultRole")
+        .instances(
+            JobFlowInstancesConfig::builder()
+                .master_instance_type("m5.xlarge")
+                .instance_count(1)
+                .keep_job_flow_alive_when_no_steps(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .job_flow_id()
+        .unwrap()
+        .to_string();
+    let fleet = emr
+        .add_instance_fleet()
+        .cluster_id(&cluster)
+        .instance_fleet(
+            InstanceFleetConfig::builder()
+                .instance_fleet_type(InstanceFleetType::Task)
+                .target_spot_capacity(4)
+                .instance_type_configs(
+                    InstanceTypeConfig::builder()
+                        .instance_type("m5.xlarge")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .instance_fleet_id()
+        .unwrap()
+        .to_string();
+    (cluster, fleet)
+}
+
 async fn harness() -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
@@ -94,20 +145,38 @@ async fn harness() -> Harness {
         .send()
         .await
         .unwrap();
+    kinesis
+        .create_stream()
+        .stream_name("streamops-enriched")
+        .shard_count(4)
+        .send()
+        .await
+        .unwrap();
     let (cluster, task) = emr_cluster(&sdk).await;
+    let (fleet_cluster, fleet) = emr_fleet_cluster(&sdk).await;
     let policies = json!({
         "targets": [
             {"id": "raw-stream", "kind": "kinesis_stream", "stream": "streamops-raw", "min": 1, "max": 6,
              "scale_out_cooldown_seconds": 300, "scale_in_cooldown_seconds": 3600},
             {"id": "on-demand", "kind": "kinesis_stream", "stream": "on-demand", "min": 1, "max": 6},
             {"id": "emr-task", "kind": "emr_instance_group", "cluster_id": cluster, "instance_group_id": task, "min": 1, "max": 5,
-             "scale_out": {"step": 2}}
+             "scale_out": {"step": 2}},
+            {"id": "fleet", "kind": "emr_instance_fleet", "cluster_id": fleet_cluster, "instance_fleet_id": fleet, "market": "spot",
+             "min": 2, "max": 12, "scale_out": {"step": 4}},
+            {"id": "enriched", "kind": "kinesis_stream", "stream": "streamops-enriched", "min": 1, "max": 64,
+             "scale_out": {"proportional": {"target_utilisation": 0.5, "catch_up_seconds": 300, "restart_seconds": 0}},
+             "load": {
+                "input_rate": {"namespace": "AWS/Kinesis", "name": "IncomingRecords", "dimensions": {"StreamName": "streamops-enriched"}, "stat": "Sum", "scale": 0.016666666666666666},
+                "processing_rate": {"namespace": "streamops", "name": "RecordsOut", "dimensions": {"Function": "consumer"}, "stat": "Sum", "scale": 0.016666666666666666},
+                "lag_ms": {"namespace": "AWS/Kinesis", "name": "GetRecords.IteratorAgeMilliseconds", "dimensions": {"StreamName": "streamops-enriched"}, "stat": "Maximum"}}}
         ],
         "rules": [
             {"alarm": "streamops-raw-iterator-age", "target": "raw-stream", "direction": "out"},
             {"alarm": "streamops-raw-iterator-age", "target": "on-demand", "direction": "out"},
             {"alarm": "streamops-emr-memory-low", "target": "emr-task", "direction": "out"},
-            {"alarm": "streamops-emr-memory-idle", "target": "emr-task", "direction": "in"}
+            {"alarm": "streamops-emr-memory-idle", "target": "emr-task", "direction": "in"},
+            {"alarm": "streamops-fleet-pending", "target": "fleet", "direction": "out"},
+            {"alarm": "streamops-enriched-lag", "target": "enriched", "direction": "out"}
         ]
     });
     let env = EnvReader::from_map(
@@ -162,6 +231,8 @@ async fn harness() -> Harness {
         sdk,
         service,
         cluster,
+        fleet_cluster,
+        fleet,
         subscriber,
     }
 }
@@ -175,7 +246,14 @@ fn t(minutes: i64) -> DateTime<Utc> {
 
 async fn run(h: &Harness, payload: Value, minute: i64) -> Value {
     let mut m = Metrics::with_sink("streamops", "scaler", |_: &str| {});
-    h.service.handle(payload, t(minute), &mut m).await.unwrap()
+    h.service
+        .handle(payload, t(minute), until(), &mut m)
+        .await
+        .unwrap()
+}
+
+fn until() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(60)
 }
 
 fn decisions(v: &Value) -> Vec<(String, String)> {
@@ -188,7 +266,7 @@ fn decisions(v: &Value) -> Vec<(String, String)> {
                 d["target"].as_str().unwrap().to_string(),
                 d["reason"]
                     .as_str()
-                    .filter(|_| d["decision"] == "skip")
+                    .filter(|_| d["decision"] == "skip" || d["decision"] == "defer")
                     .unwrap_or("act")
                     .to_string(),
             )
@@ -272,7 +350,8 @@ async fn kinesis_reshards_once_per_alarm_transition_and_respects_cooldown_and_on
     // The audit trail has every decision, newest first; status shows it.
     let status = run(&h, json!({"command": "status"}), 42).await;
     let raw = &status["targets"][0];
-    assert_eq!(raw["observed"], json!({"observed": "ready", "size": 6}));
+    assert_eq!(raw["observed"]["observed"], "ready");
+    assert_eq!(raw["observed"]["size"], 6);
     assert_eq!(raw["recent_decisions"].as_array().unwrap().len(), 5);
     assert_eq!(raw["recent_decisions"][0]["reason"], "not_alarm");
 
@@ -332,12 +411,27 @@ async fn emr_task_group_grows_and_shrinks_slowly_pause_and_explain() {
             .unwrap()
     };
     assert_eq!(requested().await, 4);
-    // Scale-in inside the stabilisation window is blocked; after it, one step down.
+    // Scale-in inside the stabilisation window after a change is blocked.
     let idle = run(&h, fixture("scaler/alarm-emr-memory-idle.json"), 30).await;
     assert_eq!(decisions(&idle)[0], ("emr-task".into(), "cooldown".into()));
     let mut later = fixture("scaler/alarm-emr-memory-idle.json");
     later["detail"]["state"]["timestamp"] = json!("2026-11-23T12:30:00.000+0000");
-    let shrink = run(&h, later, 150).await;
+    // Past the cooldown, the scale-in is first recommended: it waits its delay (1 h).
+    let first = run(&h, later, 150).await;
+    assert_eq!(
+        decisions(&first)[0],
+        ("emr-task".into(), "stabilising".into()),
+        "{first}"
+    );
+    assert_eq!(requested().await, 4);
+    // The schedule re-evaluates the open decision: still inside the delay, then due.
+    let early = run(&h, json!({"command": "tick"}), 180).await;
+    assert_eq!(
+        decisions(&early),
+        [("emr-task".into(), "stabilising".into())],
+        "{early}"
+    );
+    let shrink = run(&h, json!({"command": "tick"}), 211).await;
     assert_eq!(
         (
             shrink["decisions"][0]["from"].clone(),
@@ -379,7 +473,12 @@ async fn emr_task_group_grows_and_shrinks_slowly_pause_and_explain() {
     let mut m = Metrics::with_sink("s", "c", |_: &str| {});
     let err = h
         .service
-        .handle(json!({"command": "pause", "target": "nope"}), t(0), &mut m)
+        .handle(
+            json!({"command": "pause", "target": "nope"}),
+            t(0),
+            until(),
+            &mut m,
+        )
         .await
         .unwrap_err()
         .to_string();
@@ -465,4 +564,196 @@ async fn an_alarm_whose_metric_has_recovered_does_not_scale() {
         ("raw-stream".into(), "act".into()),
         "{out}"
     );
+}
+
+fn named_alarm(name: &str, state_time: &str) -> Value {
+    let mut e = alarm(name, state_time);
+    // No single metric to re-read: taken at its word.
+    e["detail"]["configuration"] = json!({"metrics": []});
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_fleets_resize_unless_emr_managed_scaling_owns_the_cluster() {
+    use aws_sdk_emr::types::{ComputeLimits, ComputeLimitsUnitType, ManagedScalingPolicy};
+    let h = harness().await;
+    let emr = aws_sdk_emr::Client::new(&h.sdk);
+    emr.put_managed_scaling_policy()
+        .cluster_id(&h.fleet_cluster)
+        .managed_scaling_policy(
+            ManagedScalingPolicy::builder()
+                .compute_limits(
+                    ComputeLimits::builder()
+                        .unit_type(ComputeLimitsUnitType::InstanceFleetUnits)
+                        .minimum_capacity_units(2)
+                        .maximum_capacity_units(20)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = run(
+        &h,
+        named_alarm("streamops-fleet-pending", "2026-11-23T10:00:00.000+0000"),
+        0,
+    )
+    .await;
+    assert_eq!(
+        decisions(&out),
+        [("fleet".into(), "owned_elsewhere".into())],
+        "{out}"
+    );
+    assert!(
+        out["decisions"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("managed scaling")
+    );
+    emr.remove_managed_scaling_policy()
+        .cluster_id(&h.fleet_cluster)
+        .send()
+        .await
+        .unwrap();
+    let out = run(
+        &h,
+        named_alarm("streamops-fleet-pending", "2026-11-23T10:01:00.000+0000"),
+        1,
+    )
+    .await;
+    assert_eq!(decisions(&out), [("fleet".into(), "act".into())], "{out}");
+    let fleets = emr
+        .list_instance_fleets()
+        .cluster_id(&h.fleet_cluster)
+        .send()
+        .await
+        .unwrap();
+    let f = fleets
+        .instance_fleets()
+        .iter()
+        .find(|f| f.id() == Some(h.fleet.as_str()))
+        .unwrap();
+    assert_eq!(f.target_spot_capacity(), Some(8));
+    assert_eq!(f.target_on_demand_capacity(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lease_makes_a_concurrent_invocation_skip() {
+    let h = harness().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&h.sdk);
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    ddb.put_item()
+        .table_name(TABLE)
+        .item("pk", A::S("LEASE#raw-stream".into()))
+        .item("sk", A::S("LEASE".into()))
+        .item("owner", A::S("invocation-7".into()))
+        .item("expires_at", A::N((t(10)).timestamp().to_string()))
+        .send()
+        .await
+        .unwrap();
+    let out = run(&h, fixture("scaler/alarm-raw-iterator-age.json"), 0).await;
+    assert_eq!(decisions(&out)[0], ("raw-stream".into(), "concurrent".into()));
+    assert!(
+        out["decisions"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("invocation-7"),
+        "{out}"
+    );
+    assert_eq!(shards(&h).await, 2);
+    // An expired lease is taken over (its holder died).
+    let out = run(
+        &h,
+        alarm("streamops-raw-iterator-age", "2026-11-23T10:11:00.000+0000"),
+        11,
+    )
+    .await;
+    assert_eq!(decisions(&out)[0], ("raw-stream".into(), "act".into()), "{out}");
+    assert_eq!(shards(&h).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proportional_sizing_reads_the_load_from_cloudwatch() {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let h = harness().await;
+    let cw = aws_sdk_cloudwatch::Client::new(&h.sdk);
+    let datum = |name: &str, dim: (&str, &str), value: f64| {
+        MetricDatum::builder()
+            .metric_name(name)
+            .dimensions(Dimension::builder().name(dim.0).value(dim.1).build())
+            .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                (t(0) - Duration::seconds(30)).timestamp(),
+            ))
+            .value(value)
+            .build()
+    };
+    // 60,000 records a minute in (1,000/s), 48,000 processed (800/s) by 4 shards' consumers,
+    // 30 s behind: backlog 30,000 records.
+    cw.put_metric_data()
+        .namespace("AWS/Kinesis")
+        .metric_data(datum(
+            "IncomingRecords",
+            ("StreamName", "streamops-enriched"),
+            60_000.0,
+        ))
+        .metric_data(datum(
+            "GetRecords.IteratorAgeMilliseconds",
+            ("StreamName", "streamops-enriched"),
+            30_000.0,
+        ))
+        .send()
+        .await
+        .unwrap();
+    cw.put_metric_data()
+        .namespace("streamops")
+        .metric_data(datum("RecordsOut", ("Function", "consumer"), 48_000.0))
+        .send()
+        .await
+        .unwrap();
+    let out = run(
+        &h,
+        named_alarm("streamops-enriched-lag", "2026-11-23T10:00:00.000+0000"),
+        0,
+    )
+    .await;
+    // Capacity 30,000/300 + 1,000/0.5 = 2,100/s; 4 x 2,100 / 800 = 10.5 -> 11, which the
+    // quarter-step alignment of 4 shards takes to 12, and UpdateShardCount caps at double: 8.
+    let d = &out["decisions"][0];
+    assert_eq!((d["from"].clone(), d["to"].clone()), (json!(4), json!(8)), "{out}");
+    let reason = d["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("11 needed") && reason.contains("half to double"),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ok_transition_ends_a_waiting_scale_in() {
+    let h = harness().await;
+    let idle = run(&h, fixture("scaler/alarm-emr-memory-idle.json"), 0).await;
+    assert_eq!(decisions(&idle)[0], ("emr-task".into(), "stabilising".into()));
+    let mut ok = fixture("scaler/alarm-emr-memory-idle.json");
+    ok["detail"]["state"]["value"] = json!("OK");
+    ok["detail"]["state"]["timestamp"] = json!("2026-11-23T10:20:00.000+0000");
+    let out = run(&h, ok, 20).await;
+    assert!(
+        out["decisions"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ends its pending decision"),
+        "{out}"
+    );
+    // Nothing left for the schedule, even after the delay.
+    let tick = run(&h, json!({"command": "tick"}), 90).await;
+    assert_eq!(tick["decisions"], json!([]), "{tick}");
+    let status = run(&h, json!({"command": "status"}), 91).await;
+    let task = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "emr-task")
+        .unwrap();
+    assert_eq!(task["pending_scale_in"], Value::Null);
+    assert_eq!(task["observed"]["size"], 2);
 }
