@@ -216,9 +216,14 @@ pub async fn stop_with_savepoint(
     if let Some(dir) = savepoint_dir {
         body["targetDirectory"] = json!(dir);
     }
-    call(rest_url, "POST", &format!("/jobs/{job_id}/stop"), Some(&body))
-        .await
-        .map(|_| ())
+    call(
+        rest_url,
+        "POST",
+        &format!("/jobs/{job_id}/stop"),
+        Some(&body),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The session-cluster jar a savepoint-mode target resubmits.

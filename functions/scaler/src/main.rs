@@ -31,10 +31,13 @@ async fn main() -> Result<(), Error> {
         let mut metrics = Metrics::new(METRICS_NAMESPACE, "scaler");
         let now = chrono::Utc::now();
         // Leave 5 s to record where a long Flink rescale got to.
-        let left = streamops_shared::invocation::time_left(event.context.deadline, now.timestamp_millis())
-            .saturating_sub(std::time::Duration::from_secs(5));
+        let left =
+            streamops_shared::invocation::time_left(event.context.deadline, now.timestamp_millis())
+                .saturating_sub(std::time::Duration::from_secs(5));
         let until = tokio::time::Instant::now() + left;
-        let result = service.handle(event.payload, now, until, &mut metrics).await;
+        let result = service
+            .handle(event.payload, now, until, &mut metrics)
+            .await;
         metrics.flush();
         result.map_err(Error::from)
     }))

@@ -174,7 +174,10 @@ pub async fn read_load(
     let mut rest = values[2..].iter().copied();
     let busy_ratio = load.busy_ratio.as_ref().and_then(|_| rest.next().flatten());
     let lag = load.lag_ms.as_ref().and_then(|_| rest.next().flatten());
-    let backlog = load.backlog_records.as_ref().and_then(|_| rest.next().flatten());
+    let backlog = load
+        .backlog_records
+        .as_ref()
+        .and_then(|_| rest.next().flatten());
     let (Some(input_rate), Some(processing_rate)) = (values[0], values[1]) else {
         return Ok(None);
     };

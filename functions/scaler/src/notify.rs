@@ -1,5 +1,6 @@
-//! Decisions as alerts on the alerts topic: actions, failures and the skips an operator should
-//! see (paused, busy, cooldown, bounds, quota...). Duplicates and OK transitions are audit-only.
+//! Decisions as alerts on the alerts topic: actions, completed and failed rescales, deferrals
+//! and the skips an operator should see (paused, cooldown, bounds, quota, stabilising...). A
+//! job left stopped is critical. Duplicates, OK transitions and rescale progress are audit-only.
 
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -33,6 +34,25 @@ pub fn render(entry: &Value) -> Option<(String, &'static str)> {
                 "error",
             ));
         }
+        "rescaled" => {
+            return Some((
+                format!(
+                    "[streamops scaler] {target}: rescaled {} -> {}",
+                    entry["from"], entry["to"]
+                ),
+                "info",
+            ));
+        }
+        "stranded" => {
+            return Some((
+                format!("[streamops scaler] {target}: job STOPPED, resubmission failed"),
+                "critical",
+            ));
+        }
+        "defer" => format!(
+            "[streamops scaler] {target}: deferred ({})",
+            entry["reason"].as_str().unwrap_or("?")
+        ),
         "skip" => match entry["reason"].as_str()? {
             "duplicate" | "not_alarm" => return None,
             reason => format!("[streamops scaler] {target}: not scaled ({reason})"),
@@ -108,5 +128,18 @@ mod tests {
         assert!(
             render(&json!({"decision": "skip", "target": "raw", "reason": "not_alarm"})).is_none()
         );
+        assert_eq!(
+            render(&json!({"decision": "stranded", "target": "job"}))
+                .unwrap()
+                .1,
+            "critical"
+        );
+        assert_eq!(
+            render(&json!({"decision": "defer", "target": "job", "reason": "busy"}))
+                .unwrap()
+                .0,
+            "[streamops scaler] job: deferred (busy)"
+        );
+        assert!(render(&json!({"decision": "rescale_in_progress", "target": "job"})).is_none());
     }
 }

@@ -775,7 +775,9 @@ pub fn decide(
                 return ScalingDecision::skip(
                     id,
                     SkipReason::HdfsProtection,
-                    format!("HDFS is {pct:.0}% full: {current} core nodes cannot shrink below {max_pct:.0}%"),
+                    format!(
+                        "HDFS is {pct:.0}% full: {current} core nodes cannot shrink below {max_pct:.0}%"
+                    ),
                 );
             }
             if to < hdfs_floor {
@@ -808,7 +810,11 @@ pub fn decide(
         }
         to = pending.highest;
     }
-    to = align(to, alignment, max_size.unwrap_or(policy.max).min(policy.max));
+    to = align(
+        to,
+        alignment,
+        max_size.unwrap_or(policy.max).min(policy.max),
+    );
     if let Some(m) = max_size
         && to > m
     {
@@ -960,8 +966,15 @@ mod tests {
         let p = kinesis();
         let st = TargetState::default();
         assert_eq!(act(&d(&p, &st, 2, Direction::Out)), Some((2, 4)));
-        assert_eq!(act(&d(&p, &st, 8, Direction::Out)), Some((8, 10)), "capped by max");
-        assert_eq!(skipped(&d(&p, &st, 10, Direction::Out)), Some(SkipReason::AtBound));
+        assert_eq!(
+            act(&d(&p, &st, 8, Direction::Out)),
+            Some((8, 10)),
+            "capped by max"
+        );
+        assert_eq!(
+            skipped(&d(&p, &st, 10, Direction::Out)),
+            Some(SkipReason::AtBound)
+        );
     }
 
     #[test]
@@ -989,7 +1002,10 @@ mod tests {
         assert!(st.memo.pending_scale_in.is_none());
         // Without a delay: at most 40% down in one step, not below min.
         p.scale_in_delay_seconds = 0;
-        assert_eq!(act(&d(&p, &TargetState::default(), 10, Direction::In)), Some((10, 6)));
+        assert_eq!(
+            act(&d(&p, &TargetState::default(), 10, Direction::In)),
+            Some((10, 6))
+        );
         assert_eq!(
             skipped(&d(&p, &TargetState::default(), 2, Direction::In)),
             Some(SkipReason::AtBound)
@@ -1006,13 +1022,27 @@ mod tests {
             busy_ratio: None,
             backlog_records: 60_000.0,
         };
-        let d = run(&p, &mut TargetState::default(), 6, Direction::In, Some(&draining), 0);
+        let d = run(
+            &p,
+            &mut TargetState::default(),
+            6,
+            Direction::In,
+            Some(&draining),
+            0,
+        );
         assert_eq!(skipped(&d), Some(SkipReason::Draining), "{d:?}");
         let drained = LoadSample {
             backlog_records: 0.0,
             ..draining
         };
-        let d = run(&p, &mut TargetState::default(), 6, Direction::In, Some(&drained), 0);
+        let d = run(
+            &p,
+            &mut TargetState::default(),
+            6,
+            Direction::In,
+            Some(&drained),
+            0,
+        );
         assert_eq!(act(&d), Some((6, 5)));
     }
 
@@ -1040,10 +1070,20 @@ mod tests {
             hdfs_percent: None,
         };
         let mut st = TargetState::default();
-        let d = decide(&p, &mut st, &observed, Direction::Out, Some(&load), "lag", now());
+        let d = decide(
+            &p,
+            &mut st,
+            &observed,
+            Direction::Out,
+            Some(&load),
+            "lag",
+            now(),
+        );
         // 11 needed, aligned up to 16 (a divisor of 128).
         assert_eq!(act(&d), Some((4, 16)), "{d:?}");
-        let ScalingDecision::Act { reason, .. } = &d else { unreachable!() };
+        let ScalingDecision::Act { reason, .. } = &d else {
+            unreachable!()
+        };
         assert!(reason.contains("11 needed"), "{reason}");
         let rec = st.memo.last_scale_up.as_ref().unwrap();
         assert_eq!((rec.rate_before, rec.expected_rate), (1000.0, 4000.0));
@@ -1053,11 +1093,36 @@ mod tests {
             backlog_records: 0.0,
             ..load
         };
-        let d = decide(&p, &mut TargetState::default(), &observed, Direction::Out, Some(&calm), "x", now());
+        let d = decide(
+            &p,
+            &mut TargetState::default(),
+            &observed,
+            Direction::Out,
+            Some(&calm),
+            "x",
+            now(),
+        );
         assert_eq!(skipped(&d), Some(SkipReason::Sufficient));
         // No data: deferred, not dropped.
-        let d = decide(&p, &mut TargetState::default(), &observed, Direction::Out, None, "x", now());
-        assert!(matches!(d, ScalingDecision::Defer { reason: SkipReason::NoData, .. }), "{d:?}");
+        let d = decide(
+            &p,
+            &mut TargetState::default(),
+            &observed,
+            Direction::Out,
+            None,
+            "x",
+            now(),
+        );
+        assert!(
+            matches!(
+                d,
+                ScalingDecision::Defer {
+                    reason: SkipReason::NoData,
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
         // Never above the job's max parallelism.
         let small = Observed::Ready {
             size: 4,
@@ -1065,7 +1130,15 @@ mod tests {
             max_size: Some(6),
             hdfs_percent: None,
         };
-        let d = decide(&p, &mut TargetState::default(), &small, Direction::Out, Some(&load), "x", now());
+        let d = decide(
+            &p,
+            &mut TargetState::default(),
+            &small,
+            Direction::Out,
+            Some(&load),
+            "x",
+            now(),
+        );
         assert_eq!(act(&d), Some((4, 6)));
     }
 
@@ -1080,7 +1153,10 @@ mod tests {
             busy_ratio: None,
             backlog_records: 100_000.0,
         };
-        assert_eq!(act(&run(&p, &mut st, 2, Direction::Out, Some(&before), 0)), Some((2, 4)));
+        assert_eq!(
+            act(&run(&p, &mut st, 2, Direction::Out, Some(&before), 0)),
+            Some((2, 4))
+        );
         st.last_action_at = Some(now());
         // Twice the shards, but throughput barely moved (500 -> 520, expected 1000).
         let after = LoadSample {
@@ -1120,12 +1196,36 @@ mod tests {
             max_size: None,
             hdfs_percent: Some(pct),
         };
-        let d = decide(&p, &mut TargetState::default(), &at(56.0), Direction::In, None, "x", now());
+        let d = decide(
+            &p,
+            &mut TargetState::default(),
+            &at(56.0),
+            Direction::In,
+            None,
+            "x",
+            now(),
+        );
         assert_eq!(act(&d), Some((10, 7)), "56% on 10 nodes is 80% on 7: {d:?}");
-        let d = decide(&p, &mut TargetState::default(), &at(79.0), Direction::In, None, "x", now());
+        let d = decide(
+            &p,
+            &mut TargetState::default(),
+            &at(79.0),
+            Direction::In,
+            None,
+            "x",
+            now(),
+        );
         assert_eq!(skipped(&d), Some(SkipReason::HdfsProtection));
         p.scale_in = Sizing::Step(1);
-        let d = decide(&p, &mut TargetState::default(), &at(10.0), Direction::In, None, "x", now());
+        let d = decide(
+            &p,
+            &mut TargetState::default(),
+            &at(10.0),
+            Direction::In,
+            None,
+            "x",
+            now(),
+        );
         assert_eq!(act(&d), Some((10, 9)));
     }
 
@@ -1136,7 +1236,10 @@ mod tests {
             last_action_at: Some(now() - Duration::minutes(2)),
             ..Default::default()
         };
-        assert_eq!(skipped(&d(&p, &recent, 4, Direction::Out)), Some(SkipReason::Cooldown));
+        assert_eq!(
+            skipped(&d(&p, &recent, 4, Direction::Out)),
+            Some(SkipReason::Cooldown)
+        );
         let later = TargetState {
             last_action_at: Some(now() - Duration::minutes(30)),
             ..Default::default()
@@ -1151,12 +1254,23 @@ mod tests {
             paused: true,
             ..Default::default()
         };
-        assert_eq!(skipped(&d(&p, &paused, 4, Direction::Out)), Some(SkipReason::Paused));
+        assert_eq!(
+            skipped(&d(&p, &paused, 4, Direction::Out)),
+            Some(SkipReason::Paused)
+        );
         let busy = Observed::Busy {
             detail: "UPDATING".into(),
         };
         assert!(matches!(
-            decide(&p, &mut TargetState::default(), &busy, Direction::Out, None, "x", now()),
+            decide(
+                &p,
+                &mut TargetState::default(),
+                &busy,
+                Direction::Out,
+                None,
+                "x",
+                now()
+            ),
             ScalingDecision::Defer {
                 reason: SkipReason::Busy,
                 ..
@@ -1176,7 +1290,15 @@ mod tests {
                 SkipReason::OwnedElsewhere,
             ),
         ] {
-            let d = decide(&p, &mut TargetState::default(), &observed, Direction::Out, None, "x", now());
+            let d = decide(
+                &p,
+                &mut TargetState::default(),
+                &observed,
+                Direction::Out,
+                None,
+                "x",
+                now(),
+            );
             assert_eq!(skipped(&d), Some(reason));
         }
         let quota = TargetState {
@@ -1205,7 +1327,15 @@ mod tests {
             max_size: None,
             hdfs_percent: None,
         };
-        let d = decide(&p, &mut TargetState::default(), &observed, Direction::Out, None, "x", now());
+        let d = decide(
+            &p,
+            &mut TargetState::default(),
+            &observed,
+            Direction::Out,
+            None,
+            "x",
+            now(),
+        );
         assert_eq!(act(&d), Some((8, 10)), "9 rounds up to 125%");
     }
 
@@ -1222,9 +1352,8 @@ mod tests {
                 {"alarm": "idle", "target": "job", "direction": "in"}]}"#,
         )
         .unwrap();
-        let order = |a: &str| -> Vec<String> {
-            p.rules_for(a).iter().map(|r| r.target.clone()).collect()
-        };
+        let order =
+            |a: &str| -> Vec<String> { p.rules_for(a).iter().map(|r| r.target.clone()).collect() };
         assert_eq!(order("lag"), ["nodes", "job"], "grow nodes first");
         assert_eq!(order("idle"), ["job", "nodes"], "shrink parallelism first");
     }

@@ -270,7 +270,10 @@ mod tests {
             }
         ));
         // The new parallelism fails: back to the old one from the same savepoint.
-        assert_eq!(r.on_submitted(Err("HTTP 500".into())), StepOutcome::Advanced);
+        assert_eq!(
+            r.on_submitted(Err("HTTP 500".into())),
+            StepOutcome::Advanced
+        );
         assert!(matches!(
             r.phase,
             RescalePhase::Submitting {

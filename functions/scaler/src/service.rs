@@ -10,9 +10,9 @@ use streamops_shared::{AwsCallError, Metrics};
 use tokio::time::Instant;
 
 use crate::config::ScalerConfig;
+use crate::flink::{FlinkJobView, Resubmit};
 use crate::notify::DecisionNotifier;
 use crate::ops::{ScalerCommand, parse_command};
-use crate::flink::{FlinkJobView, Resubmit};
 use crate::policy::{
     Direction, FlinkRescaleMode, Observed, ScalingDecision, SkipReason, TargetKind, TargetPolicy,
     TargetState, Wakeup, decide,
@@ -300,6 +300,34 @@ impl ScalerService {
         result
     }
 
+    /// Carries a target's Flink rescale on under its lease; `None` when another invocation
+    /// holds the lease (it is carrying it on).
+    async fn resume_rescale(
+        &self,
+        policy: &TargetPolicy,
+        now: DateTime<Utc>,
+        until: Instant,
+    ) -> Result<Option<Value>, ScalerError> {
+        let owner = format!("{:x}", fastrand_token(&policy.id, now));
+        if self
+            .store
+            .lease(&policy.id, &owner, now + LEASE, now)
+            .await?
+            .is_err()
+        {
+            return Ok(None);
+        }
+        let result = async {
+            let mut state = self.store.state(&policy.id).await?;
+            self.drive_rescale(policy, &mut state, now, until).await
+        }
+        .await;
+        if let Err(e) = self.store.release(&policy.id, &owner).await {
+            tracing::warn!(target = %policy.id, error = %e, "could not release the lease");
+        }
+        result.map(Some)
+    }
+
     /// The pure decision on fresh observations (and load, for proportional sizing).
     async fn decide_now(
         &self,
@@ -330,7 +358,14 @@ impl ScalerService {
             _ => None,
         };
         Ok(match (forced_size, &observed) {
-            (Some(size), Observed::Ready { size: current, max_size, .. }) => {
+            (
+                Some(size),
+                Observed::Ready {
+                    size: current,
+                    max_size,
+                    ..
+                },
+            ) => {
                 let to = size
                     .clamp(policy.min, policy.max)
                     .min(max_size.unwrap_or(u32::MAX));
@@ -357,15 +392,7 @@ impl ScalerService {
                 }
             }
             (Some(_), _) => decide(policy, state, &observed, direction, None, "by hand", now),
-            (None, _) => decide(
-                policy,
-                state,
-                &observed,
-                direction,
-                load.as_ref(),
-                "",
-                now,
-            ),
+            (None, _) => decide(policy, state, &observed, direction, load.as_ref(), "", now),
         })
     }
 
@@ -437,9 +464,7 @@ impl ScalerService {
         if !self.store.save(&policy.id, &mut state, now).await? {
             return Ok((concurrent(&policy.id), Vec::new()));
         }
-        let progress = self
-            .act(policy, &mut state, from, to, now, until)
-            .await?;
+        let progress = self.act(policy, &mut state, from, to, now, until).await?;
         Ok((decision, progress))
     }
 
@@ -491,22 +516,27 @@ impl ScalerService {
         // Stored before the call: whatever happens next, the trigger is known and resumable.
         state.memo.rescale = Some(FlinkRescale::new(&job_id, from, to, trigger.clone(), now));
         if !self.store.save(&policy.id, state, now).await? {
-            return Ok(vec![self.note(&policy.id, &fail("the target changed while starting the rescale".into()), now).await?]);
+            return Ok(vec![
+                self.note(
+                    &policy.id,
+                    &fail("the target changed while starting the rescale".into()),
+                    now,
+                )
+                .await?,
+            ]);
         }
-        if let Err(e) = crate::flink::stop_with_savepoint(
-            rest_url,
-            &job_id,
-            &trigger,
-            savepoint_dir.as_deref(),
-        )
-        .await
+        if let Err(e) =
+            crate::flink::stop_with_savepoint(rest_url, &job_id, &trigger, savepoint_dir.as_deref())
+                .await
         {
             state.memo.rescale = None;
             self.store.save(&policy.id, state, now).await?;
             return Ok(vec![
                 self.note(
                     &policy.id,
-                    &fail(format!("stop-with-savepoint was refused, the job keeps running: {e}")),
+                    &fail(format!(
+                        "stop-with-savepoint was refused, the job keeps running: {e}"
+                    )),
                     now,
                 )
                 .await?,
@@ -562,7 +592,9 @@ impl ScalerService {
             StepOutcome::Advanced => unreachable!("advance runs until the machine stops"),
             StepOutcome::Waiting(detail) => {
                 state.memo.rescale = Some(rescale.clone());
-                with(json!({"decision": "rescale_in_progress", "phase": rescale.phase, "detail": detail}))
+                with(
+                    json!({"decision": "rescale_in_progress", "phase": rescale.phase, "detail": detail}),
+                )
             }
             StepOutcome::SavepointOverdue(detail) => {
                 state.memo.rescale = Some(rescale.clone());
@@ -598,7 +630,9 @@ impl ScalerService {
                     .await?;
                     tracing::info!(pipeline = %pipeline, job = %job_id, savepoint = %savepoint, "resubmitted job registered in the checkpoints book");
                 }
-                with(json!({"decision": "rescaled", "job_id": job_id, "savepoint": savepoint, "parallelism": parallelism, "mode": "savepoint"}))
+                with(
+                    json!({"decision": "rescaled", "job_id": job_id, "savepoint": savepoint, "parallelism": parallelism, "mode": "savepoint"}),
+                )
             }
         };
         if !self.store.save(&policy.id, state, now).await? {
@@ -708,7 +742,10 @@ impl ScalerService {
                 continue;
             }
             let wakeup = state.memo.wakeup.clone();
-            let direction = wakeup.as_ref().map(|w| w.direction).unwrap_or(Direction::Out);
+            let direction = wakeup
+                .as_ref()
+                .map(|w| w.direction)
+                .unwrap_or(Direction::Out);
             if state.memo.rescale.is_none()
                 && let Some(w) = &wakeup
                 && let Some(check) = &w.check
@@ -718,9 +755,24 @@ impl ScalerService {
                 self.end_wakeup(&policy.id, &alarm, now).await?;
                 let decision = ScalingDecision::skip(&policy.id, SkipReason::Recovered, detail);
                 out.push(
-                    self.record(&policy.id, &decision, Some(&alarm), now, true, out.len(), metrics)
-                        .await?,
+                    self.record(
+                        &policy.id,
+                        &decision,
+                        Some(&alarm),
+                        now,
+                        true,
+                        out.len(),
+                        metrics,
+                    )
+                    .await?,
                 );
+                continue;
+            }
+            if wakeup.is_none() {
+                // Only a rescale to carry on: no new decision is asked for.
+                if let Some(progress) = self.resume_rescale(policy, now, until).await? {
+                    out.push(progress);
+                }
                 continue;
             }
             let (decision, progress) = self
@@ -785,7 +837,15 @@ impl ScalerService {
                 let policy = self.policy(&target)?.clone();
                 let why = format!("by hand: {reason}");
                 let (mut decision, progress) = self
-                    .evaluate(&policy, Direction::Out, None, Some(size), now, until, !dry_run)
+                    .evaluate(
+                        &policy,
+                        Direction::Out,
+                        None,
+                        Some(size),
+                        now,
+                        until,
+                        !dry_run,
+                    )
                     .await?;
                 if let ScalingDecision::Act { reason, .. } = &mut decision {
                     *reason = format!("{why} {reason}");

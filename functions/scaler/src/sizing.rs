@@ -36,8 +36,15 @@ impl Proportional {
                 self.target_utilisation
             ));
         }
-        if !(self.catch_up_seconds >= 1.0) || !(self.restart_seconds >= 0.0) {
-            return Err("proportional catch_up_seconds must be >= 1 and restart_seconds >= 0".into());
+        // Written so that NaN fails too.
+        let valid = self.catch_up_seconds.is_finite()
+            && self.catch_up_seconds >= 1.0
+            && self.restart_seconds.is_finite()
+            && self.restart_seconds >= 0.0;
+        if !valid {
+            return Err(
+                "proportional catch_up_seconds must be >= 1 and restart_seconds >= 0".into(),
+            );
         }
         Ok(())
     }
@@ -102,7 +109,7 @@ pub fn target_capacity(p: &Proportional, load: &LoadSample) -> f64 {
 /// processes nothing now (no basis to scale from).
 pub fn proportional_size(current: u32, p: &Proportional, load: &LoadSample) -> Option<u32> {
     let rate = load.true_processing_rate();
-    if !(rate > 0.0) || current == 0 {
+    if rate.is_nan() || rate <= 0.0 || current == 0 {
         return None;
     }
     let size = (current as f64 * target_capacity(p, load) / rate).ceil();
@@ -115,12 +122,19 @@ pub fn proportional_size(current: u32, p: &Proportional, load: &LoadSample) -> O
 pub enum Alignment {
     None,
     /// A Flink job: a divisor of its max parallelism, so key groups spread evenly.
-    KeyGroups { max_parallelism: u32 },
+    KeyGroups {
+        max_parallelism: u32,
+    },
     /// A Flink job reading a Kinesis stream: a divisor of its shard count, so every source
     /// subtask reads as many shards (above the shard count, extra subtasks would idle).
-    Shards { shards: u32, max_parallelism: u32 },
+    Shards {
+        shards: u32,
+        max_parallelism: u32,
+    },
     /// A Kinesis stream: multiples of 25% of the current shard count finish resharding faster.
-    QuarterSteps { current: u32 },
+    QuarterSteps {
+        current: u32,
+    },
 }
 
 /// The smallest aligned size at or above `size` (never above `upper`), or `size` itself when no

@@ -71,19 +71,23 @@ impl ScalerStore {
         {
             return Ok(Ok(()));
         }
-        let held = dynamo::get_item(&self.client, &self.table, key(format!("LEASE#{target}"), "LEASE"))
-            .await?
-            .map(|i| {
-                format!(
-                    "{} until {}",
-                    get_s(&i, "owner").unwrap_or("?"),
-                    get_n::<i64>(&i, dynamo::TTL_ATTRIBUTE)
-                        .and_then(|t| DateTime::from_timestamp(t, 0))
-                        .map(|t| t.to_rfc3339())
-                        .unwrap_or_default()
-                )
-            })
-            .unwrap_or_else(|| "another invocation".into());
+        let held = dynamo::get_item(
+            &self.client,
+            &self.table,
+            key(format!("LEASE#{target}"), "LEASE"),
+        )
+        .await?
+        .map(|i| {
+            format!(
+                "{} until {}",
+                get_s(&i, "owner").unwrap_or("?"),
+                get_n::<i64>(&i, dynamo::TTL_ATTRIBUTE)
+                    .and_then(|t| DateTime::from_timestamp(t, 0))
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            )
+        })
+        .unwrap_or_else(|| "another invocation".into());
         Ok(Err(held))
     }
 
@@ -151,10 +155,7 @@ impl ScalerStore {
             item.insert("last_action_at".into(), s(t.to_rfc3339()));
         }
         if let Some(d) = st.last_direction {
-            item.insert(
-                "last_direction".into(),
-                s(d.word()),
-            );
+            item.insert("last_direction".into(), s(d.word()));
         }
         if let Some(sz) = st.last_size {
             item.insert("last_size".into(), n(sz));

@@ -81,7 +81,9 @@ impl Targets {
                         )
                     })?;
                 let core = g.instance_group_type() == Some(&InstanceGroupType::Core);
-                if g.instance_group_type() == Some(&InstanceGroupType::Master) || (core && !allow_core) {
+                if g.instance_group_type() == Some(&InstanceGroupType::Master)
+                    || (core && !allow_core)
+                {
                     return Ok(Observed::Unsupported {
                         detail: format!(
                             "instance group {instance_group_id} is a {} group; the scaler resizes task groups, and core groups only with allow_core (they hold HDFS)",
@@ -156,9 +158,7 @@ impl Targets {
                         f.target_on_demand_capacity(),
                         f.provisioned_on_demand_capacity(),
                     ),
-                    FleetMarket::Spot => {
-                        (f.target_spot_capacity(), f.provisioned_spot_capacity())
-                    }
+                    FleetMarket::Spot => (f.target_spot_capacity(), f.provisioned_spot_capacity()),
                 };
                 let target = target.unwrap_or_default().max(0) as u32;
                 if provisioned.map(|p| p.max(0) as u32) != Some(target) {
@@ -338,7 +338,12 @@ impl Targets {
                     let mut resize = InstanceResizePolicy::builder();
                     if let Some(rm) = yarn_rm_url {
                         let empty = self
-                            .empty_instances(cluster_id, instance_group_id, rm, (from - to) as usize)
+                            .empty_instances(
+                                cluster_id,
+                                instance_group_id,
+                                rm,
+                                (from - to) as usize,
+                            )
                             .await?;
                         tracing::info!(group = %instance_group_id, instances = ?empty, "scale-in terminates the nodes YARN reports empty");
                         resize = resize.set_instances_to_terminate(Some(empty));
@@ -374,7 +379,8 @@ impl Targets {
                 instance_fleet_id,
                 market,
             } => {
-                let config = InstanceFleetModifyConfig::builder().instance_fleet_id(instance_fleet_id);
+                let config =
+                    InstanceFleetModifyConfig::builder().instance_fleet_id(instance_fleet_id);
                 let config = match market {
                     FleetMarket::OnDemand => config.target_on_demand_capacity(to as i32),
                     FleetMarket::Spot => config.target_spot_capacity(to as i32),

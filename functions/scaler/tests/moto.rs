@@ -653,7 +653,10 @@ async fn a_held_lease_makes_a_concurrent_invocation_skip() {
         .await
         .unwrap();
     let out = run(&h, fixture("scaler/alarm-raw-iterator-age.json"), 0).await;
-    assert_eq!(decisions(&out)[0], ("raw-stream".into(), "concurrent".into()));
+    assert_eq!(
+        decisions(&out)[0],
+        ("raw-stream".into(), "concurrent".into())
+    );
     assert!(
         out["decisions"][0]["detail"]
             .as_str()
@@ -669,7 +672,11 @@ async fn a_held_lease_makes_a_concurrent_invocation_skip() {
         11,
     )
     .await;
-    assert_eq!(decisions(&out)[0], ("raw-stream".into(), "act".into()), "{out}");
+    assert_eq!(
+        decisions(&out)[0],
+        ("raw-stream".into(), "act".into()),
+        "{out}"
+    );
     assert_eq!(shards(&h).await, 4);
 }
 
@@ -720,7 +727,11 @@ async fn proportional_sizing_reads_the_load_from_cloudwatch() {
     // Capacity 30,000/300 + 1,000/0.5 = 2,100/s; 4 x 2,100 / 800 = 10.5 -> 11, which the
     // quarter-step alignment of 4 shards takes to 12, and UpdateShardCount caps at double: 8.
     let d = &out["decisions"][0];
-    assert_eq!((d["from"].clone(), d["to"].clone()), (json!(4), json!(8)), "{out}");
+    assert_eq!(
+        (d["from"].clone(), d["to"].clone()),
+        (json!(4), json!(8)),
+        "{out}"
+    );
     let reason = d["reason"].as_str().unwrap();
     assert!(
         reason.contains("11 needed") && reason.contains("half to double"),
@@ -732,7 +743,10 @@ async fn proportional_sizing_reads_the_load_from_cloudwatch() {
 async fn an_ok_transition_ends_a_waiting_scale_in() {
     let h = harness().await;
     let idle = run(&h, fixture("scaler/alarm-emr-memory-idle.json"), 0).await;
-    assert_eq!(decisions(&idle)[0], ("emr-task".into(), "stabilising".into()));
+    assert_eq!(
+        decisions(&idle)[0],
+        ("emr-task".into(), "stabilising".into())
+    );
     let mut ok = fixture("scaler/alarm-emr-memory-idle.json");
     ok["detail"]["state"]["value"] = json!("OK");
     ok["detail"]["state"]["timestamp"] = json!("2026-11-23T10:20:00.000+0000");
