@@ -56,6 +56,11 @@ def main() -> int:
     try:
         ui.step("Starting moto server on 127.0.0.1")
         ui.ok(f"moto at {stack.start_moto()}")
+        for name in sections:
+            # A section may create what the template takes as parameters (an EMR cluster id).
+            prepare = getattr(importlib.import_module(f"scripts.demos.{name}"), "prepare", None)
+            if prepare:
+                prepare(stack)
         ui.step("Provisioning the resources of template.yaml (stack name 'streamops')")
         stack.provision()
         for line in stack.provisioned:

@@ -1,6 +1,8 @@
 """Demo of the scaler: the raw stream's iterator-age alarm fires (as EventBridge delivers it),
 the scaler reshards the stream within its bounds, ignores the redelivered event, holds back a
-new transition inside the cooldown, never acts on OK, and keeps an audit trail."""
+new transition inside the cooldown, never acts on OK; the EMR cluster's YARN memory alarm grows
+its task group, and the idle-memory alarm's scale-in is held by the stabilisation window (and
+stays open for the schedule's tick); everything lands in the audit trail."""
 
 from __future__ import annotations
 
@@ -35,6 +37,29 @@ def invoke(stack, label: str, payload: dict) -> None:
             ui.detail(f"SKIP  {d['target']}: {d['reason']}  ({d['detail'][:90]})")
 
 
+def prepare(stack) -> None:
+    """An EMR cluster on moto (master, core, task groups) passed as EmrClusterId and
+    EmrTaskInstanceGroupId, so the template's policies include the emr-task target."""
+    emr = stack.client("emr")
+    group = lambda name, role, n: {"Name": name, "InstanceRole": role, "InstanceType": "m5.xlarge", "InstanceCount": n}  # noqa: E731
+    cluster = emr.run_job_flow(
+        Name="streamops-flink", ReleaseLabel="emr-7.5.0", JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole",
+        Instances={"InstanceGroups": [group("master", "MASTER", 1), group("core", "CORE", 2), group("task", "TASK", 2)],
+                   "KeepJobFlowAliveWhenNoSteps": True},
+    )["JobFlowId"]
+    task = next(g["Id"] for g in emr.list_instance_groups(ClusterId=cluster)["InstanceGroups"] if g["Name"] == "task")
+    stack.cfn.params["EmrClusterId"] = cluster
+    stack.cfn.params["EmrTaskInstanceGroupId"] = task
+    ui.detail(f"EMR cluster {cluster} on moto (task group {task}, 2 instances) passed as EmrClusterId/EmrTaskInstanceGroupId")
+
+
+def task_instances(stack) -> int:
+    emr = stack.client("emr")
+    cluster, task = stack.cfn.params["EmrClusterId"], stack.cfn.params["EmrTaskInstanceGroupId"]
+    g = next(g for g in emr.list_instance_groups(ClusterId=cluster)["InstanceGroups"] if g["Id"] == task)
+    return g["RequestedInstanceCount"]
+
+
 def run(stack) -> None:
     raw = stack.cfn.physical_name("RawStream")
     alarm = load("alarm-raw-iterator-age.json")
@@ -46,6 +71,15 @@ def run(stack) -> None:
     again["detail"]["state"]["timestamp"] = "2026-11-23T10:02:13.250+0000"
     invoke(stack, "The alarm fires again two minutes later (a new transition, inside the cooldown)", again)
     invoke(stack, "The alarm recovers: OK never scales", load("alarm-raw-iterator-age-ok.json"))
+    ui.detail(f"EMR task group: {task_instances(stack)} instances; policy emr-task min 1, max 10, +2 per scale-out, 1 h stabilisation before any scale-in")
+    invoke(stack, "YARN memory available drops below 15% (events/scaler/alarm-emr-memory-low.json)", load("alarm-emr-memory-low.json"))
+    ui.detail(f"EMR task group now requests {task_instances(stack)} instances")
+    invoke(stack, "Minutes later most memory is idle (events/scaler/alarm-emr-memory-idle.json): inside the stabilisation window", load("alarm-emr-memory-idle.json"))
+    ui.detail(f"EMR task group still requests {task_instances(stack)} instances")
+    ui.step("The schedule's tick (events/scaler/ops-tick.json) re-evaluates the open scale-in while the alarm still fires")
+    ok, out = stack.invoke("scaler", {"command": "tick"})
+    for d in (out.get("decisions", []) if ok else []):
+        ui.detail(f"{d['decision'].upper():5} {d['target']}: {d.get('reason', '')}  ({d.get('detail', '')[:90]})")
     ui.step("ops: explain what the first event would do now (nothing is claimed or changed)")
     ok, out = stack.invoke("scaler", {"command": "explain", "event": again})
     ui.as_json(out["decisions"] if ok else out)
@@ -53,6 +87,9 @@ def run(stack) -> None:
     ok, out = stack.invoke("scaler", {"command": "status"})
     if ok:
         for t in out["targets"]:
-            ui.detail(f"{t['target']}: {t['observed']}, paused={t['paused']}, last size {t['last_size']}, "
+            observed = t["observed"]
+            size = observed.get("size", observed.get("detail"))
+            ui.detail(f"{t['target']}: {observed['observed']} (size {size}), paused={t['paused']}, last size {t['last_size']}, "
                       f"scale-out cooldown left {t['scale_out_cooldown_left_seconds']} s, {len(t['recent_decisions'])} recent decisions")
-    ui.ok(f"{raw}: {shards(stack)} shards after one resharding; duplicates and cooldowns audited, not acted on")
+    ui.ok(f"{raw}: {shards(stack)} shards after one resharding; EMR task group {task_instances(stack)} instances after one resize; "
+          "duplicates, cooldowns and the held scale-in audited, not acted on")

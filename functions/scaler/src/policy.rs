@@ -371,7 +371,9 @@ impl Policies {
                     if let Err(e) = streamops_shared::http::parse_endpoint(rest_url) {
                         return fail(e);
                     }
-                    if *mode == FlinkRescaleMode::Savepoint && jar_id.is_none() {
+                    if *mode == FlinkRescaleMode::Savepoint
+                        && jar_id.as_deref().is_none_or(str::is_empty)
+                    {
                         return fail("savepoint mode resubmits a jar: give jar_id".into());
                     }
                     if *savepoint_timeout_seconds < 1 {
