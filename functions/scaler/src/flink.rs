@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use streamops_shared::http;
 use tokio::time::Instant;
 
+use aws_sdk_emr::types::{ActionOnFailure, HadoopJarStepConfig, StepConfig, StepState};
+
+use crate::policy::EmrStepSubmit;
 use crate::rescale::{FlinkRescale, RescalePhase, StepOutcome, savepoint_status};
 
 const CALL: Duration = Duration::from_secs(10);
@@ -226,13 +229,88 @@ pub async fn stop_with_savepoint(
     .map(|_| ())
 }
 
-/// The session-cluster jar a savepoint-mode target resubmits.
+/// How a savepoint-mode target resubmits: the session cluster's jar, or an EMR step.
 pub struct Resubmit<'a> {
     pub rest_url: &'a str,
     pub job_name: &'a str,
-    pub jar_id: &'a str,
+    pub jar_id: Option<&'a str>,
     pub entry_class: Option<&'a str>,
     pub savepoint_timeout_seconds: i64,
+    pub emr_step: Option<(&'a aws_sdk_emr::Client, &'a EmrStepSubmit)>,
+}
+
+/// The step of a resubmission is named after the rescale's trigger and parallelism, so an
+/// invocation that died after adding it finds it instead of adding another.
+fn step_name(r: &FlinkRescale, parallelism: u32) -> String {
+    format!("streamops-rescale-{}-p{parallelism}", r.trigger_id)
+}
+
+/// The state of the newest step named `name` on the cluster, if any.
+async fn step_state(
+    emr: &aws_sdk_emr::Client,
+    cluster_id: &str,
+    name: &str,
+) -> Result<Option<StepState>, String> {
+    let out = emr
+        .list_steps()
+        .cluster_id(cluster_id)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "ListSteps {cluster_id}: {}",
+                streamops_shared::AwsCallError::from_sdk("ListSteps", cluster_id, &e)
+            )
+        })?;
+    Ok(out
+        .steps()
+        .iter()
+        .find(|s| s.name() == Some(name))
+        .and_then(|s| s.status())
+        .and_then(|s| s.state())
+        .cloned())
+}
+
+fn step_failed(state: &StepState) -> bool {
+    matches!(
+        state,
+        StepState::Failed | StepState::Cancelled | StepState::Interrupted
+    )
+}
+
+async fn submit_step(
+    emr: &aws_sdk_emr::Client,
+    step: &EmrStepSubmit,
+    name: &str,
+    savepoint: &str,
+    parallelism: u32,
+    entry_class: Option<&str>,
+) -> Result<(), String> {
+    if let Some(state) = step_state(emr, &step.cluster_id, name).await?
+        && !step_failed(&state)
+    {
+        return Ok(());
+    }
+    let config = StepConfig::builder()
+        .name(name)
+        .action_on_failure(ActionOnFailure::Continue)
+        .hadoop_jar_step(
+            HadoopJarStepConfig::builder()
+                .jar("command-runner.jar")
+                .set_args(Some(step.step_args(savepoint, parallelism, entry_class)))
+                .build(),
+        )
+        .build();
+    emr.add_job_flow_steps()
+        .job_flow_id(&step.cluster_id)
+        .steps(config)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            streamops_shared::AwsCallError::from_sdk("AddJobFlowSteps", &step.cluster_id, &e)
+                .to_string()
+        })
 }
 
 /// Runs the machine until it finishes, needs a later invocation, or `until` comes.
@@ -308,18 +386,30 @@ async fn step(
                     let RescalePhase::Submitting { savepoint, .. } = &r.phase else {
                         unreachable!("matched above")
                     };
-                    let mut body = json!({"savepointPath": savepoint, "parallelism": parallelism});
-                    if let Some(c) = t.entry_class {
-                        body["entryClass"] = json!(c);
+                    match (t.emr_step, t.jar_id) {
+                        (Some((emr, step)), _) => {
+                            submit_step(
+                                emr,
+                                step,
+                                &step_name(r, parallelism),
+                                savepoint,
+                                parallelism,
+                                t.entry_class,
+                            )
+                            .await
+                        }
+                        (None, Some(jar)) => {
+                            let mut body =
+                                json!({"savepointPath": savepoint, "parallelism": parallelism});
+                            if let Some(c) = t.entry_class {
+                                body["entryClass"] = json!(c);
+                            }
+                            call(t.rest_url, "POST", &format!("/jars/{jar}/run"), Some(&body))
+                                .await
+                                .map(|_| ())
+                        }
+                        (None, None) => Err("no jar_id and no emr_step to resubmit with".into()),
                     }
-                    call(
-                        t.rest_url,
-                        "POST",
-                        &format!("/jars/{}/run", t.jar_id),
-                        Some(&body),
-                    )
-                    .await
-                    .map(|_| ())
                 }
             };
             r.on_submitted(result)
@@ -333,6 +423,31 @@ async fn step(
                         ..
                     }) if p == parallelism && job_id != r.job_id => return r.on_running(job_id),
                     _ => {}
+                }
+                // A step that failed (the CLI could not submit) is a failed submission too.
+                if let Some((emr, step)) = t.emr_step
+                    && let Ok(Some(state)) =
+                        step_state(emr, &step.cluster_id, &step_name(r, parallelism)).await
+                    && step_failed(&state)
+                    && let RescalePhase::Confirming {
+                        savepoint,
+                        parallelism,
+                        rollback,
+                        failure,
+                    } = r.phase.clone()
+                {
+                    r.phase = RescalePhase::Submitting {
+                        savepoint,
+                        parallelism,
+                        rollback,
+                        failure,
+                    };
+                    return r.on_submitted(Err(format!(
+                        "EMR step {} on {} is {}",
+                        step_name(r, parallelism),
+                        step.cluster_id,
+                        state.as_str()
+                    )));
                 }
                 // A new job that failed outright goes the way of a failed submission.
                 if let Ok(jobs) = jobs_named(t.rest_url, t.job_name).await

@@ -66,7 +66,55 @@ pub enum TargetKind {
         /// The Kinesis stream the job's source reads: parallelism aligns to its shard count.
         #[serde(default)]
         source_stream: Option<String>,
+        /// Resubmit through an EMR step (`flink run -s <savepoint> -p <n>` on the cluster)
+        /// instead of the session cluster's `POST /jars/:id/run`.
+        #[serde(default)]
+        emr_step: Option<EmrStepSubmit>,
     },
+}
+
+/// How savepoint mode resubmits a job on EMR: a `command-runner.jar` step running
+/// `command... -s <savepoint> -p <n> [-c entry_class] jar args...`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmrStepSubmit {
+    pub cluster_id: String,
+    /// The job's jar, as the cluster sees it (`s3://...` or a local path on the master).
+    pub jar: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The Flink CLI call before the savepoint and parallelism options, e.g. `["flink", "run",
+    /// "-d", "-t", "yarn-session"]` for the cluster's YARN session.
+    #[serde(default = "default_flink_command")]
+    pub command: Vec<String>,
+}
+
+fn default_flink_command() -> Vec<String> {
+    ["flink", "run", "-d"].map(String::from).to_vec()
+}
+
+impl EmrStepSubmit {
+    /// The step's arguments for `command-runner.jar`.
+    pub fn step_args(
+        &self,
+        savepoint: &str,
+        parallelism: u32,
+        entry_class: Option<&str>,
+    ) -> Vec<String> {
+        let mut a = self.command.clone();
+        a.extend([
+            "-s".into(),
+            savepoint.into(),
+            "-p".into(),
+            parallelism.to_string(),
+        ]);
+        if let Some(c) = entry_class {
+            a.extend(["-c".into(), c.into()]);
+        }
+        a.push(self.jar.clone());
+        a.extend(self.args.iter().cloned());
+        a
+    }
 }
 
 impl TargetKind {
@@ -185,6 +233,7 @@ const TARGET_KEYS: &[&str] = &[
     "savepoint_dir",
     "savepoint_timeout_seconds",
     "source_stream",
+    "emr_step",
     "min",
     "max",
     "scale_out",
@@ -366,6 +415,7 @@ impl Policies {
                     mode,
                     jar_id,
                     savepoint_timeout_seconds,
+                    emr_step,
                     ..
                 } => {
                     if let Err(e) = streamops_shared::http::parse_endpoint(rest_url) {
@@ -373,8 +423,19 @@ impl Policies {
                     }
                     if *mode == FlinkRescaleMode::Savepoint
                         && jar_id.as_deref().is_none_or(str::is_empty)
+                        && emr_step.is_none()
                     {
-                        return fail("savepoint mode resubmits a jar: give jar_id".into());
+                        return fail(
+                            "savepoint mode resubmits the job: give jar_id (session cluster) or emr_step"
+                                .into(),
+                        );
+                    }
+                    if let Some(step) = emr_step
+                        && (step.cluster_id.is_empty()
+                            || step.jar.is_empty()
+                            || step.command.is_empty())
+                    {
+                        return fail("emr_step needs cluster_id, jar and a command".into());
                     }
                     if *savepoint_timeout_seconds < 1 {
                         return fail("savepoint_timeout_seconds must be at least 1".into());
@@ -1358,6 +1419,31 @@ mod tests {
             |a: &str| -> Vec<String> { p.rules_for(a).iter().map(|r| r.target.clone()).collect() };
         assert_eq!(order("lag"), ["nodes", "job"], "grow nodes first");
         assert_eq!(order("idle"), ["job", "nodes"], "shrink parallelism first");
+    }
+
+    #[test]
+    fn an_emr_step_runs_the_flink_cli_from_the_savepoint() {
+        let step: EmrStepSubmit = serde_json::from_str(
+            r#"{"cluster_id": "j-1", "jar": "s3://a/job.jar", "args": ["--in", "x"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            step.step_args("s3://sp/savepoint-1", 4, Some("com.example.Job")),
+            [
+                "flink",
+                "run",
+                "-d",
+                "-s",
+                "s3://sp/savepoint-1",
+                "-p",
+                "4",
+                "-c",
+                "com.example.Job",
+                "s3://a/job.jar",
+                "--in",
+                "x"
+            ]
+        );
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub struct FlinkRescale {
     pub to: u32,
     pub started_at: DateTime<Utc>,
     pub phase: RescalePhase,
+    /// The stop's trigger id, which also names an EMR resubmission step (idempotency).
+    #[serde(default)]
+    pub trigger_id: String,
     /// The savepoint timeout has been reported once already.
     #[serde(default)]
     pub timeout_reported: bool,
@@ -101,7 +104,10 @@ impl FlinkRescale {
             from,
             to,
             started_at: now,
-            phase: RescalePhase::Stopping { trigger_id },
+            phase: RescalePhase::Stopping {
+                trigger_id: trigger_id.clone(),
+            },
+            trigger_id,
             timeout_reported: false,
         }
     }

@@ -562,6 +562,7 @@ impl ScalerService {
                 entry_class,
                 pipeline,
                 savepoint_timeout_seconds,
+                emr_step,
                 ..
             },
             Some(mut rescale),
@@ -572,9 +573,10 @@ impl ScalerService {
         let resubmit = Resubmit {
             rest_url,
             job_name,
-            jar_id: jar_id.as_deref().unwrap_or_default(),
+            jar_id: jar_id.as_deref(),
             entry_class: entry_class.as_deref(),
             savepoint_timeout_seconds: *savepoint_timeout_seconds,
+            emr_step: emr_step.as_ref().map(|s| (&self.targets.emr, s)),
         };
         // The clock moves while the machine runs (timeouts are measured against it).
         let started = Utc::now();

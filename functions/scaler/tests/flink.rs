@@ -428,3 +428,98 @@ async fn a_failed_resubmit_rolls_back_and_a_slow_savepoint_resumes_on_the_next_i
             .contains("savepoint-")
     );
 }
+
+/// Stands in for EMR's step runner (moto records steps but runs nothing): every
+/// `streamops-rescale-*` step added to `cluster` is executed as the `flink run -s <savepoint>
+/// -p <n> -c <class> <jar>` it asks for, against the real JobManager's uploaded jar.
+fn run_emr_steps(sdk: aws_config::SdkConfig, cluster: String, rest: String, jar_id: String) {
+    tokio::spawn(async move {
+        let emr = aws_sdk_emr::Client::new(&sdk);
+        let mut done = std::collections::HashSet::new();
+        loop {
+            let steps = emr.list_steps().cluster_id(&cluster).send().await.unwrap();
+            for step in steps.steps() {
+                let name = step.name().unwrap_or_default().to_string();
+                if !name.starts_with("streamops-rescale-") || !done.insert(name) {
+                    continue;
+                }
+                let args = step.config().unwrap().args();
+                let after = |flag: &str| {
+                    args.iter()
+                        .position(|a| a == flag)
+                        .map(|i| args[i + 1].clone())
+                };
+                assert_eq!(&args[..3], ["flink", "run", "-d"], "{args:?}");
+                assert_eq!(args.last().unwrap(), "s3://artifacts/counting-job.jar");
+                let body = json!({"savepointPath": after("-s").unwrap(),
+                    "parallelism": after("-p").unwrap().parse::<u32>().unwrap(),
+                    "entryClass": after("-c").unwrap()});
+                scaler::flink::call(&rest, "POST", &format!("/jars/{jar_id}/run"), Some(&body))
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savepoint_mode_resubmits_through_an_emr_step() {
+    use aws_sdk_emr::types::JobFlowInstancesConfig;
+    let flink = Flink::start(false);
+    let rest = flink.info["rest"].as_str().unwrap().to_string();
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    let cluster = aws_sdk_emr::Client::new(&sdk)
+        .run_job_flow()
+        .name("flink")
+        .release_label("emr-7.5.0")
+        .job_flow_role("EMR_EC2_DefaultRole")
+        .service_role("EMR_DefaultRole")
+        .instances(
+            JobFlowInstancesConfig::builder()
+                .master_instance_type("m5.xlarge")
+                .instance_count(1)
+                .keep_job_flow_alive_when_no_steps(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .job_flow_id()
+        .unwrap()
+        .to_string();
+    let target = json!({"id": "flink", "kind": "flink_job", "rest_url": rest, "job_name": flink.info["name"],
+        "mode": "savepoint", "entry_class": flink.info["entry_class"], "pipeline": "counting",
+        "emr_step": {"cluster_id": cluster, "jar": "s3://artifacts/counting-job.jar"},
+        "min": 1, "max": 3});
+    let svc = service(&moto, target).await;
+    run_emr_steps(
+        sdk.clone(),
+        cluster.clone(),
+        rest.clone(),
+        flink.info["jar"].as_str().unwrap().to_string(),
+    );
+    let mut m = Metrics::with_sink("s", "scaler", |_: &str| {});
+    let out = svc
+        .handle(lag_alarm(), Utc::now(), until(120), &mut m)
+        .await
+        .unwrap();
+    let d = out["decisions"].as_array().unwrap();
+    assert_eq!(d[1]["decision"], "rescaled", "{out}");
+    let (job, parallelism) = running(&rest).await;
+    assert_eq!(
+        (d[1]["job_id"].as_str().unwrap(), parallelism),
+        (job.as_str(), 2)
+    );
+    // One step, named after the rescale's trigger, asking for parallelism 2.
+    let steps = aws_sdk_emr::Client::new(&sdk)
+        .list_steps()
+        .cluster_id(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = steps.steps().iter().filter_map(|s| s.name()).collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("streamops-rescale-") && names[0].ends_with("-p2"));
+}
