@@ -532,6 +532,9 @@ pub struct ScaleUpRecord {
     /// True processing rate before the action, and the rate the new size should reach.
     pub rate_before: f64,
     pub expected_rate: f64,
+    /// The scheduled check after the action has judged it.
+    #[serde(default)]
+    pub checked: bool,
 }
 
 /// An unresolved decision the schedule (`tick`) re-evaluates: a deferred action or a scale-in
@@ -698,6 +701,33 @@ pub fn next_size(
     })
 }
 
+/// Whether a scale-up raised throughput by at least `min_fraction` of what it was expected to;
+/// `None` when that cannot be judged (the target is not saturated, so its processed rate is
+/// the input rate, not its capacity; or the check is off).
+pub fn effectiveness(
+    up: &ScaleUpRecord,
+    load: &LoadSample,
+    min_fraction: f64,
+) -> Option<Result<(), String>> {
+    if !load.saturated() || up.expected_rate <= up.rate_before || min_fraction <= 0.0 {
+        return None;
+    }
+    let expected = up.expected_rate - up.rate_before;
+    let actual = load.true_processing_rate() - up.rate_before;
+    Some(if actual < min_fraction * expected {
+        Err(format!(
+            "the scale-up from {} to {} at {} raised throughput by {actual:.0} records/s, \
+             less than {:.0}% of the expected {expected:.0}: scale-ups blocked until `resume`",
+            up.from,
+            up.to,
+            up.at,
+            min_fraction * 100.0
+        ))
+    } else {
+        Ok(())
+    })
+}
+
 /// Decides one target's action for one alarm direction, updating the state's bookkeeping
 /// (pending scale-in, scale-up record, blocked scale-ups).
 pub fn decide(
@@ -760,24 +790,10 @@ pub fn decide(
     }
     if direction == Direction::Out
         && let (Some(up), Some(load)) = (&state.memo.last_scale_up, load)
-        && load.saturated()
-        && up.expected_rate > up.rate_before
-        && policy.min_effectiveness > 0.0
+        && let Some(Err(detail)) = effectiveness(up, load, policy.min_effectiveness)
     {
-        let expected = up.expected_rate - up.rate_before;
-        let actual = load.true_processing_rate() - up.rate_before;
-        if actual < policy.min_effectiveness * expected {
-            let detail = format!(
-                "the scale-up from {} to {} at {} raised throughput by {actual:.0} records/s, \
-                 less than {:.0}% of the expected {expected:.0}: scale-ups blocked until `resume`",
-                up.from,
-                up.to,
-                up.at,
-                policy.min_effectiveness * 100.0
-            );
-            state.memo.blocked_scale_up = Some(detail.clone());
-            return ScalingDecision::skip(id, SkipReason::Ineffective, detail);
-        }
+        state.memo.blocked_scale_up = Some(detail.clone());
+        return ScalingDecision::skip(id, SkipReason::Ineffective, detail);
     }
     let sizing = match direction {
         Direction::Out => policy.scale_out,
@@ -943,6 +959,7 @@ pub fn decide(
             to: bounded,
             rate_before: load.true_processing_rate(),
             expected_rate: load.true_processing_rate() * bounded as f64 / current as f64,
+            checked: false,
         }),
         _ => None,
     };

@@ -300,6 +300,54 @@ impl ScalerService {
         result
     }
 
+    /// Once the scale-out cooldown after a scale-up has passed, judges whether throughput moved
+    /// as expected; an ineffective scale-up blocks further ones (and is alerted).
+    async fn check_effectiveness(
+        &self,
+        policy: &TargetPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ScalingDecision>, ScalerError> {
+        let Some(load_metrics) = &policy.load else {
+            return Ok(None);
+        };
+        let mut state = self.store.state(&policy.id).await?;
+        let Some(up) = state.memo.last_scale_up.clone() else {
+            return Ok(None);
+        };
+        if up.checked || now < up.at + chrono::Duration::seconds(policy.scale_out_cooldown_seconds)
+        {
+            return Ok(None);
+        }
+        let Some(load) =
+            crate::metrics::read_load(&self.targets.cloudwatch, load_metrics, now).await?
+        else {
+            return Ok(None);
+        };
+        let Some(verdict) = crate::policy::effectiveness(&up, &load, policy.min_effectiveness)
+        else {
+            return Ok(None);
+        };
+        if let Some(rec) = state.memo.last_scale_up.as_mut() {
+            rec.checked = true;
+        }
+        let decision = match verdict {
+            Ok(()) => None,
+            Err(detail) => {
+                state.memo.blocked_scale_up = Some(detail.clone());
+                Some(ScalingDecision::skip(
+                    &policy.id,
+                    SkipReason::Ineffective,
+                    detail,
+                ))
+            }
+        };
+        if !self.store.save(&policy.id, &mut state, now).await? {
+            // Somebody else changed the target; the next tick judges again.
+            return Ok(None);
+        }
+        Ok(decision)
+    }
+
     /// Carries a target's Flink rescale on under its lease; `None` when another invocation
     /// holds the lease (it is carrying it on).
     async fn resume_rescale(
@@ -739,6 +787,12 @@ impl ScalerService {
     ) -> Result<Value, ScalerError> {
         let mut out = Vec::new();
         for policy in &self.config.policies.targets {
+            if let Some(decision) = self.check_effectiveness(policy, now).await? {
+                out.push(
+                    self.record(&policy.id, &decision, None, now, true, out.len(), metrics)
+                        .await?,
+                );
+            }
             let state = self.store.state(&policy.id).await?;
             if state.memo.rescale.is_none() && state.memo.wakeup.is_none() {
                 continue;

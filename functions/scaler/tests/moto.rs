@@ -737,6 +737,76 @@ async fn proportional_sizing_reads_the_load_from_cloudwatch() {
         reason.contains("11 needed") && reason.contains("half to double"),
         "{reason}"
     );
+
+    // Ten minutes later the stream has twice the shards, but the consumers still process
+    // 800/s with the backlog waiting: the schedule's effectiveness check blocks scale-ups.
+    let at = |m: i64| {
+        aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+            (t(m) - Duration::seconds(30)).timestamp(),
+        )
+    };
+    let put = |ns: &str, name: &str, dim: (&str, &str), value: f64, minute: i64| {
+        cw.put_metric_data()
+            .namespace(ns)
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name(name)
+                    .dimensions(Dimension::builder().name(dim.0).value(dim.1).build())
+                    .timestamp(at(minute))
+                    .value(value)
+                    .build(),
+            )
+            .send()
+    };
+    let stream = ("StreamName", "streamops-enriched");
+    put("AWS/Kinesis", "IncomingRecords", stream, 60_000.0, 10)
+        .await
+        .unwrap();
+    put(
+        "AWS/Kinesis",
+        "GetRecords.IteratorAgeMilliseconds",
+        stream,
+        45_000.0,
+        10,
+    )
+    .await
+    .unwrap();
+    put(
+        "streamops",
+        "RecordsOut",
+        ("Function", "consumer"),
+        49_000.0,
+        10,
+    )
+    .await
+    .unwrap();
+    let tick = run(&h, json!({"command": "tick"}), 10).await;
+    assert_eq!(
+        decisions(&tick),
+        [("enriched".into(), "ineffective".into())],
+        "{tick}"
+    );
+    let again = run(
+        &h,
+        named_alarm("streamops-enriched-lag", "2026-11-23T10:11:00.000+0000"),
+        11,
+    )
+    .await;
+    assert_eq!(
+        decisions(&again),
+        [("enriched".into(), "ineffective".into())],
+        "blocked: {again}"
+    );
+    // `resume` lifts the block.
+    run(&h, json!({"command": "resume", "target": "enriched"}), 12).await;
+    let status = run(&h, json!({"command": "status"}), 12).await;
+    let enriched = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "enriched")
+        .unwrap();
+    assert_eq!(enriched["scale_ups_blocked"], Value::Null);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
