@@ -4,6 +4,7 @@
 
 use aws_lambda_events::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateValue};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sns::{CloudWatchAlarmPayload, SnsEvent};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{AwsCallError, Metrics};
@@ -41,6 +42,87 @@ pub struct AlarmChange {
     /// The state's timestamp: with the name, it identifies the transition.
     pub state_time: String,
     pub reason: String,
+}
+
+/// Alarm state changes from an EventBridge event (one) or an SNS notification event (one per
+/// record, each message in CloudWatch's SNS alarm format).
+pub fn parse_alarms(payload: &Value) -> Result<Vec<AlarmChange>, String> {
+    if payload.get("Records").is_none() {
+        return parse_alarm(payload).map(|a| vec![a]);
+    }
+    let event: SnsEvent =
+        serde_json::from_value(payload.clone()).map_err(|e| format!("not an SNS event: {e}"))?;
+    event
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let alarm: CloudWatchAlarmPayload =
+                serde_json::from_str(&r.sns.message).map_err(|e| {
+                    format!(
+                        "SNS record {i} (message {}) is not a CloudWatch alarm notification: {e}",
+                        r.sns.message_id
+                    )
+                })?;
+            sns_alarm(&alarm).map_err(|e| format!("SNS record {i}: {e}"))
+        })
+        .collect()
+}
+
+/// A CloudWatch alarm notification as SNS delivers it. The state time is normalised like the
+/// EventBridge one, so the same transition arriving both ways is claimed once.
+fn sns_alarm(a: &CloudWatchAlarmPayload) -> Result<AlarmChange, String> {
+    if a.alarm_name.is_empty() {
+        return Err("AlarmName is missing".into());
+    }
+    let state_time = DateTime::parse_from_str(&a.state_change_time, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .map_err(|e| format!("StateChangeTime {:?}: {e}", a.state_change_time))?
+        .to_utc()
+        .to_rfc3339();
+    let t = &a.trigger;
+    let stat = match t
+        .statistic
+        .as_deref()
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        Some("AVERAGE") => Some("Average"),
+        Some("SUM") => Some("Sum"),
+        Some("MINIMUM") => Some("Minimum"),
+        Some("MAXIMUM") => Some("Maximum"),
+        Some("SAMPLE_COUNT") | Some("SAMPLECOUNT") => Some("SampleCount"),
+        _ => None,
+    };
+    let breach_above = match t.comparison_operator.as_str() {
+        "GreaterThanThreshold" | "GreaterThanOrEqualToThreshold" => Some(true),
+        "LessThanThreshold" | "LessThanOrEqualToThreshold" => Some(false),
+        _ => None,
+    };
+    let check = match (&t.namespace, &t.metric_name, stat, breach_above) {
+        (Some(ns), Some(name), Some(stat), Some(breach_above)) => {
+            Some(crate::metrics::MetricCheck {
+                namespace: ns.clone(),
+                name: name.clone(),
+                dimensions: t
+                    .dimensions
+                    .iter()
+                    .map(|d| (d.name.clone(), d.value.clone()))
+                    .collect(),
+                period: t.period as i32,
+                stat: stat.to_string(),
+                threshold: t.threshold,
+                breach_above,
+            })
+        }
+        _ => None,
+    };
+    Ok(AlarmChange {
+        check,
+        name: a.alarm_name.clone(),
+        state: a.new_state_value.clone(),
+        state_time,
+        reason: a.new_state_reason.clone(),
+    })
 }
 
 pub fn parse_alarm(payload: &Value) -> Result<AlarmChange, String> {
@@ -112,9 +194,14 @@ impl ScalerService {
                 .command(cmd.map_err(ScalerError::BadCommand)?, now, until, metrics)
                 .await;
         }
-        let alarm = parse_alarm(&payload).map_err(ScalerError::Input)?;
-        let decisions = self.on_alarm(&alarm, now, until, true, metrics).await?;
-        Ok(json!({ "alarm": alarm.name, "state": alarm.state, "decisions": decisions }))
+        let alarms = parse_alarms(&payload).map_err(ScalerError::Input)?;
+        let mut decisions = Vec::new();
+        for alarm in &alarms {
+            decisions.extend(self.on_alarm(alarm, now, until, true, metrics).await?);
+        }
+        let names: Vec<&str> = alarms.iter().map(|a| a.name.as_str()).collect();
+        let states: Vec<&str> = alarms.iter().map(|a| a.state.as_str()).collect();
+        Ok(json!({ "alarm": names.join(", "), "state": states.join(", "), "decisions": decisions }))
     }
 
     /// `live`: claim, act and audit; otherwise only decide (explain).
@@ -919,11 +1006,13 @@ impl ScalerService {
             ScalerCommand::Pause { target } => self.set_paused(&target, true, now).await,
             ScalerCommand::Resume { target } => self.set_paused(&target, false, now).await,
             ScalerCommand::Explain { event } => {
-                let alarm = parse_alarm(&event).map_err(ScalerError::BadCommand)?;
-                let decisions = self.on_alarm(&alarm, now, until, false, metrics).await?;
-                Ok(
-                    json!({ "explain": true, "alarm": alarm.name, "state": alarm.state, "decisions": decisions }),
-                )
+                let alarms = parse_alarms(&event).map_err(ScalerError::BadCommand)?;
+                let mut decisions = Vec::new();
+                for alarm in &alarms {
+                    decisions.extend(self.on_alarm(alarm, now, until, false, metrics).await?);
+                }
+                let names: Vec<&str> = alarms.iter().map(|a| a.name.as_str()).collect();
+                Ok(json!({ "explain": true, "alarm": names.join(", "), "decisions": decisions }))
             }
             ScalerCommand::Tick => self.tick(now, until, metrics).await,
         }
@@ -976,4 +1065,47 @@ fn fastrand_token(target: &str, now: DateTime<Utc>) -> u64 {
     )
         .hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/../../events/scaler/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn sns_and_eventbridge_deliveries_of_one_transition_read_the_same() {
+        let eb = parse_alarms(&fixture("alarm-raw-iterator-age.json")).unwrap();
+        let sns = parse_alarms(&fixture("sns-alarm-raw-iterator-age.json")).unwrap();
+        assert_eq!(sns.len(), 1);
+        assert_eq!(
+            (&sns[0].name, &sns[0].state, &sns[0].state_time),
+            (&eb[0].name, &eb[0].state, &eb[0].state_time),
+            "same claim key both ways"
+        );
+        let check = sns[0].check.as_ref().unwrap();
+        assert_eq!(
+            (
+                check.namespace.as_str(),
+                check.stat.as_str(),
+                check.threshold,
+                check.breach_above
+            ),
+            ("AWS/Kinesis", "Maximum", 60000.0, true)
+        );
+        assert_eq!(
+            check.dimensions,
+            vec![("StreamName".to_string(), "streamops-raw".to_string())]
+        );
+        let mut bad = fixture("sns-alarm-raw-iterator-age.json");
+        bad["Records"][0]["Sns"]["Message"] = json!("{\"hello\": 1}");
+        assert!(
+            parse_alarms(&bad)
+                .unwrap_err()
+                .contains("not a CloudWatch alarm notification")
+        );
+    }
 }

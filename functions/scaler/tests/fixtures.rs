@@ -2,7 +2,7 @@
 //! change that reads as one.
 
 use scaler::ops::parse_command;
-use scaler::service::parse_alarm;
+use scaler::service::parse_alarms;
 use streamops_test_support::event_files;
 
 #[test]
@@ -14,12 +14,12 @@ fn every_scaler_event_file_parses_as_scaler_input() {
                 cmd.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             }
             None => {
-                parse_alarm(v).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                parse_alarms(v).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             }
         }
     }
     assert!(
-        files.len() >= 9,
+        files.len() >= 11,
         "only {} files in events/scaler",
         files.len()
     );
