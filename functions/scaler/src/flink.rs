@@ -29,20 +29,37 @@ pub enum FlinkJobView {
     NotRunning(String),
 }
 
+/// One REST call. Calls that are safe to repeat (reads, the resource-requirements PUT, a stop
+/// with our own trigger id) are retried up to 3 times on connection errors and HTTP 5xx, with
+/// a short backoff; a job submission is never retried blindly (the state machine checks first).
 pub async fn call(
     rest_url: &str,
     method: &str,
     path: &str,
     body: Option<&Value>,
 ) -> Result<Value, String> {
-    let (status, v) = http::request(rest_url, method, path, body, CALL).await?;
-    if !(200..300).contains(&status) {
-        return Err(format!(
-            "{method} {path}: HTTP {status}: {}",
-            v.to_string().chars().take(400).collect::<String>()
-        ));
+    let repeatable = method != "POST" || path.ends_with("/stop");
+    let attempts = if repeatable { 3 } else { 1 };
+    let mut last = String::new();
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+        }
+        match http::request(rest_url, method, path, body, CALL).await {
+            Ok((status, v)) if (200..300).contains(&status) => return Ok(v),
+            Ok((status, v)) => {
+                last = format!(
+                    "{method} {path}: HTTP {status}: {}",
+                    v.to_string().chars().take(400).collect::<String>()
+                );
+                if status < 500 {
+                    break;
+                }
+            }
+            Err(e) => last = format!("{method} {path}: {e}"),
+        }
     }
-    Ok(v)
+    Err(last)
 }
 
 /// Every job named `job_name`: (id, state), newest first.

@@ -846,7 +846,11 @@ async fn an_ok_transition_ends_a_waiting_scale_in() {
 async fn an_sns_delivered_alarm_scales_and_its_eventbridge_twin_is_a_duplicate() {
     let h = harness().await;
     let out = run(&h, fixture("scaler/sns-alarm-raw-iterator-age.json"), 0).await;
-    assert_eq!(decisions(&out)[0], ("raw-stream".into(), "act".into()), "{out}");
+    assert_eq!(
+        decisions(&out)[0],
+        ("raw-stream".into(), "act".into()),
+        "{out}"
+    );
     assert_eq!(shards(&h).await, 4);
     let twin = run(&h, fixture("scaler/alarm-raw-iterator-age.json"), 1).await;
     assert_eq!(
