@@ -8,6 +8,7 @@ job really restarts from."""
 from __future__ import annotations
 
 import shutil
+import time
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,9 +62,17 @@ def test_book_matches_flink_and_latest_really_restores(stack, flink):
     savepoint = flink.savepoint(job)
     flink.cancel(job)  # freezes the directory (checkpoints are retained on cancellation)
     flink.wait_state(job, "CANCELED")
+    # The JobManager serves checkpoint statistics from a cached execution graph (refreshed every
+    # web.refresh-interval, 3 s by default): wait until they show the savepoint.
+    time.sleep(3.5)  # one refresh interval after the job ended: the statistics are final
+    deadline = time.monotonic() + 30
     rest = flink.checkpoints(job)
+    while not (rest["latest"].get("savepoint") and rest["latest"].get("completed")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        rest = flink.checkpoints(job)
     latest_checkpoint = rest["latest"]["completed"]
     assert latest_checkpoint is not None
+    assert rest["latest"].get("savepoint") is not None, rest["latest"]
 
     ok, out = stack.invoke("checkpoints", {"command": "register-job", "pipeline": PIPELINE, "job_id": job})
     assert ok, out
