@@ -586,7 +586,8 @@ pub enum Observed {
     Ready {
         size: u32,
         alignment: Alignment,
-        /// A hard ceiling of the target itself (a Flink job's max parallelism).
+        /// A hard ceiling of the target itself (a Flink job's max parallelism, a stream's shards
+        /// within the account's shard quota).
         max_size: Option<u32>,
         /// HDFS utilisation of a core group's cluster, which bounds how far it may shrink.
         hdfs_percent: Option<f64>,
@@ -897,7 +898,9 @@ pub fn decide(
     if let Some(m) = max_size
         && to > m
     {
-        limits.push(format!("max parallelism {m}"));
+        limits.push(format!(
+            "the target's own ceiling {m} (max parallelism, or shard quota)"
+        ));
         to = m;
     }
     if let TargetKind::KinesisStream { .. } = policy.kind {
@@ -1417,6 +1420,28 @@ mod tests {
             now(),
         );
         assert_eq!(act(&d), Some((8, 10)), "9 rounds up to 125%");
+        // Only 3 shards left in the account's quota: doubling stops at 11.
+        p.scale_out = Sizing::Factor(2.0);
+        let quota = Observed::Ready {
+            size: 8,
+            alignment: Alignment::QuarterSteps { current: 8 },
+            max_size: Some(11),
+            hdfs_percent: None,
+        };
+        let d = decide(
+            &p,
+            &mut TargetState::default(),
+            &quota,
+            Direction::Out,
+            None,
+            "x",
+            now(),
+        );
+        assert_eq!(act(&d), Some((8, 11)), "{d:?}");
+        let ScalingDecision::Act { reason, .. } = &d else {
+            unreachable!()
+        };
+        assert!(reason.contains("shard quota"), "{reason}");
     }
 
     #[test]

@@ -15,6 +15,9 @@ use crate::metrics::latest;
 use crate::policy::{FleetMarket, MetricRef, Observed, TargetKind};
 use crate::sizing::Alignment;
 
+/// UpdateShardCount cannot take a stream beyond this many shards.
+pub const KINESIS_MAX_SHARDS: u32 = 10_000;
+
 pub struct Targets {
     pub kinesis: aws_sdk_kinesis::Client,
     pub emr: aws_sdk_emr::Client,
@@ -251,10 +254,19 @@ impl Targets {
             });
         }
         let size = d.open_shard_count().max(0) as u32;
+        // The account's shard quota bounds a scale-out (and a stream takes at most 10,000 shards
+        // through UpdateShardCount).
+        let limits = self
+            .kinesis
+            .describe_limits()
+            .send()
+            .await
+            .map_err(|e| AwsCallError::from_sdk("DescribeLimits", stream, &e))?;
+        let headroom = (limits.shard_limit() - limits.open_shard_count()).max(0) as u32;
         Ok(Observed::Ready {
             size,
             alignment: Alignment::QuarterSteps { current: size },
-            max_size: None,
+            max_size: Some(size.saturating_add(headroom).min(KINESIS_MAX_SHARDS)),
             hdfs_percent: None,
         })
     }
