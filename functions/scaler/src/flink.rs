@@ -446,45 +446,22 @@ async fn step(
                     && let Ok(Some(state)) =
                         step_state(emr, &step.cluster_id, &step_name(r, parallelism)).await
                     && step_failed(&state)
-                    && let RescalePhase::Confirming {
-                        savepoint,
-                        parallelism,
-                        rollback,
-                        failure,
-                    } = r.phase.clone()
                 {
-                    r.phase = RescalePhase::Submitting {
-                        savepoint,
-                        parallelism,
-                        rollback,
-                        failure,
-                    };
-                    return r.on_submitted(Err(format!(
+                    let detail = format!(
                         "EMR step {} on {} is {}",
                         step_name(r, parallelism),
                         step.cluster_id,
                         state.as_str()
-                    )));
+                    );
+                    return r.on_submission_failed(detail);
                 }
                 // A new job that failed outright goes the way of a failed submission.
                 if let Ok(jobs) = jobs_named(t.rest_url, t.job_name).await
                     && let Some((id, st)) = jobs.first()
                     && id != &r.job_id
                     && matches!(st.as_str(), "FAILED" | "CANCELED")
-                    && let RescalePhase::Confirming {
-                        savepoint,
-                        parallelism,
-                        rollback,
-                        failure,
-                    } = r.phase.clone()
                 {
-                    r.phase = RescalePhase::Submitting {
-                        savepoint,
-                        parallelism,
-                        rollback,
-                        failure,
-                    };
-                    return r.on_submitted(Err(format!("job {id} went {st}")));
+                    return r.on_submission_failed(format!("job {id} went {st}"));
                 }
                 if Instant::now() + POLL >= until {
                     return StepOutcome::Waiting(format!(

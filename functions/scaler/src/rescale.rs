@@ -191,6 +191,26 @@ impl FlinkRescale {
         }
     }
 
+    /// The transition when, while confirming, the submission turns out to have failed (the new
+    /// job failed, or the EMR step that was to submit it): like a refused submission.
+    pub fn on_submission_failed(&mut self, detail: String) -> StepOutcome {
+        if let RescalePhase::Confirming {
+            savepoint,
+            parallelism,
+            rollback,
+            failure,
+        } = self.phase.clone()
+        {
+            self.phase = RescalePhase::Submitting {
+                savepoint,
+                parallelism,
+                rollback,
+                failure,
+            };
+        }
+        self.on_submitted(Err(detail))
+    }
+
     /// The transition once the job runs at the expected parallelism.
     pub fn on_running(&self, job_id: String) -> StepOutcome {
         match &self.phase {
@@ -301,6 +321,17 @@ mod tests {
         let mut ok = FlinkRescale::new("old", 2, 4, "trig".into(), t(0));
         ok.on_savepoint(SavepointStatus::Completed("sp".into()), 60, t(1));
         ok.on_submitted(Ok(()));
+        // The new job failing while confirming rolls back like a refused submission.
+        let mut failed_job = ok.clone();
+        assert_eq!(
+            failed_job.on_submission_failed("job x went FAILED".into()),
+            StepOutcome::Advanced
+        );
+        assert!(matches!(
+            &failed_job.phase,
+            RescalePhase::Submitting { parallelism: 2, rollback: true, failure: Some(f), .. }
+                if f.contains("went FAILED")
+        ));
         assert_eq!(
             ok.on_running("new".into()),
             StepOutcome::Done {

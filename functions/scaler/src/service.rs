@@ -226,34 +226,37 @@ impl ScalerService {
                 .policies
                 .target(&rule.target)
                 .expect("validated at cold start");
-            let decision = if alarm.state != "ALARM" {
+            let (decision, progress) = if alarm.state != "ALARM" {
                 let ended = live && self.end_wakeup(&policy.id, &alarm.name, now).await?;
-                ScalingDecision::skip(
-                    &policy.id,
-                    SkipReason::NotAlarm,
-                    format!(
-                        "{} is {}{}",
-                        alarm.name,
-                        alarm.state,
-                        if ended {
-                            "; this ends its pending decision"
-                        } else {
-                            ""
-                        }
-                    ),
+                let detail = format!(
+                    "{} is {}{}",
+                    alarm.name,
+                    alarm.state,
+                    if ended {
+                        "; this ends its pending decision"
+                    } else {
+                        ""
+                    }
+                );
+                (
+                    ScalingDecision::skip(&policy.id, SkipReason::NotAlarm, detail),
+                    Vec::new(),
                 )
             } else if let Some(detail) = &recovered {
-                ScalingDecision::skip(&policy.id, SkipReason::Recovered, detail.clone())
+                (
+                    ScalingDecision::skip(&policy.id, SkipReason::Recovered, detail.clone()),
+                    Vec::new(),
+                )
             } else if live
                 && !self
                     .store
                     .claim(&alarm.name, &alarm.state_time, &policy.id, now)
                     .await?
             {
-                ScalingDecision::skip(
-                    &policy.id,
-                    SkipReason::Duplicate,
-                    format!("{} at {} was already handled", alarm.name, alarm.state_time),
+                let detail = format!("{} at {} was already handled", alarm.name, alarm.state_time);
+                (
+                    ScalingDecision::skip(&policy.id, SkipReason::Duplicate, detail),
+                    Vec::new(),
                 )
             } else {
                 let why = format!(
@@ -265,29 +268,14 @@ impl ScalerService {
                     alarm: alarm.name.clone(),
                     direction: rule.direction,
                     since: now,
-                    why: why.clone(),
+                    why,
                     check: alarm.check.clone(),
                 };
-                let (decision, progress) = self
-                    .evaluate(policy, rule.direction, Some(wakeup), None, now, until, live)
-                    .await?;
-                let entry = self
-                    .record(
-                        &policy.id,
-                        &decision,
-                        Some(&alarm.name),
-                        now,
-                        live,
-                        out.len(),
-                        metrics,
-                    )
-                    .await?;
-                out.push(entry);
-                out.extend(progress);
-                continue;
+                self.evaluate(policy, rule.direction, Some(wakeup), None, now, until, live)
+                    .await?
             };
-            out.push(
-                self.record(
+            let entry = self
+                .record(
                     &policy.id,
                     &decision,
                     Some(&alarm.name),
@@ -296,8 +284,9 @@ impl ScalerService {
                     out.len(),
                     metrics,
                 )
-                .await?,
-            );
+                .await?;
+            out.push(entry);
+            out.extend(progress);
         }
         Ok(out)
     }
