@@ -28,6 +28,10 @@ def stack():
     s = LocalStack(log_dir=ROOT / ".local" / "e2e-logs")
     try:
         s.start_moto()
+        # An EMR cluster on moto passed as EmrClusterId/EmrTaskInstanceGroupId, as the demo does.
+        from scripts.demos.scaler import prepare as prepare_scaler
+
+        prepare_scaler(s)
         s.provision()
         s.start_functions()
         yield s

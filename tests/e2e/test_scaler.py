@@ -1,11 +1,12 @@
 """scaler end to end: alarm events through `cargo lambda invoke` into the real binary, the raw
-stream on moto resharded, the audit trail in DynamoDB."""
+stream on moto resharded, the EMR task group resized and its scale-in held open for the tick,
+an SNS-delivered alarm and its EventBridge twin claimed once, the audit trail in DynamoDB."""
 
 from __future__ import annotations
 
 import copy
 
-from scripts.demos.scaler import load, shards
+from scripts.demos.scaler import load, shards, task_instances
 
 
 def test_alarm_reshards_once_and_the_audit_shows_why(stack):
@@ -32,3 +33,30 @@ def test_bad_input_is_a_clear_error(stack):
     assert not ok and "unknown target" in out
     ok, out = stack.invoke("scaler", {"detail-type": "EMR Step Status Change", "source": "aws.emr", "detail": {}})
     assert not ok and "detail-type" in out  # the message names what it got (cargo lambda wraps it)
+
+
+def test_emr_task_group_grows_and_its_scale_in_waits_for_the_tick(stack):
+    before = task_instances(stack)
+    ok, out = stack.invoke("scaler", load("alarm-emr-memory-low.json"))
+    assert ok, out
+    assert out["decisions"][0]["decision"] == "act", out
+    assert task_instances(stack) == before + 2
+    ok, idle = stack.invoke("scaler", load("alarm-emr-memory-idle.json"))
+    assert ok and idle["decisions"][0]["reason"] == "cooldown", idle
+    ok, tick = stack.invoke("scaler", {"command": "tick"})
+    assert ok, tick
+    held = [d for d in tick["decisions"] if d["target"] == "emr-task"]
+    assert held and held[0]["reason"] == "cooldown", tick
+    assert task_instances(stack) == before + 2
+    ok, status = stack.invoke("scaler", {"command": "status"})
+    emr = next(t for t in status["targets"] if t["target"] == "emr-task")
+    assert emr["open_decision"]["alarm"] == "streamops-emr-memory-idle", emr
+
+
+def test_an_sns_delivered_alarm_and_its_eventbridge_twin_are_claimed_once(stack):
+    sns = load("sns-alarm-raw-iterator-age.json")
+    ok, first = stack.invoke("scaler", sns)
+    assert ok, first
+    assert first["decisions"][0]["reason"] != "duplicate", first
+    ok, twin = stack.invoke("scaler", load("alarm-raw-iterator-age.json"))
+    assert ok and twin["decisions"][0]["reason"] == "duplicate", twin
