@@ -11,8 +11,9 @@ use crate::sizing::{Alignment, LoadSample, Proportional, align, proportional_siz
 
 /// Kinesis allows 10 `UpdateShardCount` calls per stream in a rolling 24 hours.
 pub const KINESIS_CALLS_PER_DAY: usize = 10;
-/// One scale-in step removes at most 40% of the current size.
-pub const MAX_SCALE_IN_FRACTION: f64 = 0.4;
+/// One scale-in step goes at most down to 40% of the current size (the Flink autoscaler's
+/// default `scale-down.max-factor` of 0.6).
+pub const SCALE_IN_FLOOR: f64 = 0.4;
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -837,10 +838,10 @@ pub fn decide(
                 );
             }
         }
-        // Never more than 40% down in one step.
-        let floor = (current as f64 * (1.0 - MAX_SCALE_IN_FRACTION)).ceil() as u32;
+        // Never below 40% of the current size in one step.
+        let floor = (current as f64 * SCALE_IN_FLOOR).ceil() as u32;
         if to < floor {
-            limits.push("40% step".into());
+            limits.push("40% floor".into());
             to = floor;
         }
         if let Some(pct) = hdfs_percent
@@ -1066,32 +1067,53 @@ mod tests {
         p.scale_in = Sizing::Factor(4.0);
         p.scale_in_delay_seconds = 3600;
         let mut st = TargetState::default();
-        // First recommendation (10 -> 6 after the 40% cap) only starts the window.
+        // First recommendation (10 / 4 -> 2, held at the 40% floor: 4) only starts the window.
         let first = run(&p, &mut st, 10, Direction::In, None, 0);
         assert_eq!(skipped(&first), Some(SkipReason::Stabilising), "{first:?}");
-        assert_eq!(st.memo.pending_scale_in.as_ref().unwrap().highest, 6);
-        // A later, higher recommendation (from 12 -> 8 after the cap) raises the target.
+        assert_eq!(st.memo.pending_scale_in.as_ref().unwrap().highest, 4);
+        // A later, higher recommendation (12 / 4 -> 3, floor 5) raises the target.
         let mid = run(&p, &mut st, 12, Direction::In, None, 30);
         assert_eq!(skipped(&mid), Some(SkipReason::Stabilising));
-        assert_eq!(st.memo.pending_scale_in.as_ref().unwrap().highest, 8);
+        assert_eq!(st.memo.pending_scale_in.as_ref().unwrap().highest, 5);
         // After the window: the highest recommendation, not the latest.
         let due = run(&p, &mut st, 10, Direction::In, None, 61);
-        assert_eq!(act(&due), Some((10, 8)), "{due:?}");
+        assert_eq!(act(&due), Some((10, 5)), "{due:?}");
         assert!(st.memo.pending_scale_in.is_none());
         // A scale-out recommendation cancels a waiting scale-in.
         let mut st = TargetState::default();
         run(&p, &mut st, 10, Direction::In, None, 0);
         run(&p, &mut st, 10, Direction::Out, None, 10);
         assert!(st.memo.pending_scale_in.is_none());
-        // Without a delay: at most 40% down in one step, not below min.
+        // Without a delay: never below 40% of the current size in one step (4), and a stream
+        // at most halves per UpdateShardCount (5); never below min.
         p.scale_in_delay_seconds = 0;
         assert_eq!(
             act(&d(&p, &TargetState::default(), 10, Direction::In)),
-            Some((10, 6))
+            Some((10, 5))
+        );
+        let mut group = p.clone();
+        group.kind = TargetKind::EmrInstanceGroup {
+            cluster_id: "j-1".into(),
+            instance_group_id: "ig-1".into(),
+            allow_core: false,
+            hdfs_max_utilisation_percent: 80.0,
+            yarn_rm_url: None,
+            decommission_timeout_seconds: 120,
+        };
+        assert_eq!(
+            act(&d(&group, &TargetState::default(), 10, Direction::In)),
+            Some((10, 4))
         );
         assert_eq!(
             skipped(&d(&p, &TargetState::default(), 2, Direction::In)),
             Some(SkipReason::AtBound)
+        );
+        p.scale_in = Sizing::Step(1);
+        p.min = 1;
+        assert_eq!(
+            act(&d(&p, &TargetState::default(), 2, Direction::In)),
+            Some((2, 1)),
+            "small targets can still shrink"
         );
     }
 

@@ -611,13 +611,25 @@ impl ScalerService {
             ..
         } = &policy.kind
         else {
-            if let Err(e) = self.targets.resize(&policy.kind, from, to).await {
-                // Audited as failed; the invocation fails so the event source retries, and the
-                // claim makes that retry a recorded duplicate rather than a second attempt.
-                self.note(&policy.id, &fail(e.to_string()), now).await?;
-                return Err(e.into());
-            }
-            return Ok(Vec::new());
+            return match self.targets.resize(&policy.kind, from, to).await {
+                Ok(terminating) if terminating.is_empty() => Ok(Vec::new()),
+                // Which nodes a scale-in takes away (those YARN reports empty), for the record.
+                Ok(terminating) => Ok(vec![
+                    self.note(
+                        &policy.id,
+                        &json!({"decision": "shrink_plan", "target": policy.id, "from": from, "to": to,
+                                "instances_to_terminate": terminating, "at": now.to_rfc3339()}),
+                        now,
+                    )
+                    .await?,
+                ]),
+                Err(e) => {
+                    // Audited as failed; the invocation fails so the event source retries, and the
+                    // claim makes that retry a recorded duplicate rather than a second attempt.
+                    self.note(&policy.id, &fail(e.to_string()), now).await?;
+                    Err(e.into())
+                }
+            };
         };
         let job_id = match crate::flink::flink_job(rest_url, job_name).await {
             Ok(FlinkJobView::Running { job_id, .. }) => job_id,
@@ -767,7 +779,8 @@ impl ScalerService {
         self.note(&policy.id, &entry, now).await
     }
 
-    /// Audits an entry outside the decision flow and publishes it (progress stays audit-only).
+    /// Audits an entry outside the decision flow and publishes it (progress and shrink plans
+    /// stay audit-only).
     async fn note(
         &self,
         target: &str,
@@ -776,7 +789,10 @@ impl ScalerService {
     ) -> Result<Value, ScalerError> {
         self.store.audit(target, entry, now, 99).await?;
         tracing::info!(target = target, entry = %entry, "scaling progress");
-        if entry["decision"] != "rescale_in_progress" {
+        if !matches!(
+            entry["decision"].as_str(),
+            Some("rescale_in_progress" | "shrink_plan")
+        ) {
             self.publish(
                 entry,
                 &mut Metrics::new(streamops_shared::METRICS_NAMESPACE, "scaler"),

@@ -322,8 +322,14 @@ impl Targets {
         Ok(None)
     }
 
-    /// Resizes a Kinesis stream or an EMR group/fleet (Flink jobs go through `flink`).
-    pub async fn resize(&self, kind: &TargetKind, from: u32, to: u32) -> Result<(), AwsCallError> {
+    /// Resizes a Kinesis stream or an EMR group/fleet (Flink jobs go through `flink`); returns
+    /// the EC2 instances a group scale-in asks EMR to terminate (empty when EMR picks).
+    pub async fn resize(
+        &self,
+        kind: &TargetKind,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<String>, AwsCallError> {
         match kind {
             TargetKind::FlinkJob { .. } => unreachable!("Flink rescales go through flink.rs"),
             TargetKind::KinesisStream { stream } => self
@@ -334,7 +340,7 @@ impl Targets {
                 .scaling_type(ScalingType::UniformScaling)
                 .send()
                 .await
-                .map(|_| ())
+                .map(|_| Vec::new())
                 .map_err(|e| AwsCallError::from_sdk("UpdateShardCount", stream, &e)),
             TargetKind::EmrInstanceGroup {
                 cluster_id,
@@ -346,6 +352,7 @@ impl Targets {
                 let mut config = InstanceGroupModifyConfig::builder()
                     .instance_group_id(instance_group_id)
                     .instance_count(to as i32);
+                let mut terminating = Vec::new();
                 if to < from {
                     let mut resize = InstanceResizePolicy::builder();
                     if let Some(rm) = yarn_rm_url {
@@ -358,7 +365,10 @@ impl Targets {
                             )
                             .await?;
                         tracing::info!(group = %instance_group_id, instances = ?empty, "scale-in terminates the nodes YARN reports empty");
-                        resize = resize.set_instances_to_terminate(Some(empty));
+                        if !empty.is_empty() {
+                            terminating.clone_from(&empty);
+                            resize = resize.set_instances_to_terminate(Some(empty));
+                        }
                     }
                     config = config.shrink_policy(
                         ShrinkPolicy::builder()
@@ -377,7 +387,7 @@ impl Targets {
                     .instance_groups(config.build())
                     .send()
                     .await
-                    .map(|_| ())
+                    .map(|_| terminating)
                     .map_err(|e| {
                         AwsCallError::from_sdk(
                             "ModifyInstanceGroups",
@@ -403,7 +413,7 @@ impl Targets {
                     .instance_fleet(config.build())
                     .send()
                     .await
-                    .map(|_| ())
+                    .map(|_| Vec::new())
                     .map_err(|e| {
                         AwsCallError::from_sdk(
                             "ModifyInstanceFleet",

@@ -12,13 +12,18 @@ use scaler::service::ScalerService;
 use scaler::state::ScalerStore;
 use scaler::targets::Targets;
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::{MotoServer, create_table, fixture};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TABLE: &str = "streamops-scaler";
 
 struct Harness {
     _moto: MotoServer,
+    /// What the stub YARN ResourceManager answers to `/ws/v1/cluster/nodes`.
+    yarn_nodes: Arc<Mutex<Value>>,
+    task: String,
     sdk: SdkConfig,
     service: ScalerService,
     cluster: String,
@@ -121,6 +126,26 @@ async fn emr_fleet_cluster(sdk: &SdkConfig) -> (String, String) {
     (cluster, fleet)
 }
 
+/// A stand-in for the YARN ResourceManager's REST API (YARN cannot run here): answers
+/// `GET /ws/v1/cluster/nodes` with what the test put in `nodes`.
+async fn yarn_stub(nodes: Arc<Mutex<Value>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf).await;
+            let body = nodes.lock().unwrap().to_string();
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = c.write_all(resp.as_bytes()).await;
+        }
+    });
+    url
+}
+
 async fn harness() -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
@@ -154,6 +179,8 @@ async fn harness() -> Harness {
         .unwrap();
     let (cluster, task) = emr_cluster(&sdk).await;
     let (fleet_cluster, fleet) = emr_fleet_cluster(&sdk).await;
+    let yarn_nodes = Arc::new(Mutex::new(json!({"nodes": {"node": []}})));
+    let yarn_rm = yarn_stub(yarn_nodes.clone()).await;
     let policies = json!({
         "targets": [
             {"id": "raw-stream", "kind": "kinesis_stream", "stream": "streamops-raw", "min": 1, "max": 6,
@@ -161,6 +188,8 @@ async fn harness() -> Harness {
             {"id": "on-demand", "kind": "kinesis_stream", "stream": "on-demand", "min": 1, "max": 6},
             {"id": "emr-task", "kind": "emr_instance_group", "cluster_id": cluster, "instance_group_id": task, "min": 1, "max": 5,
              "scale_out": {"step": 2}},
+            {"id": "emr-task-yarn", "kind": "emr_instance_group", "cluster_id": cluster, "instance_group_id": task, "min": 1, "max": 5,
+             "yarn_rm_url": yarn_rm, "scale_in_delay_seconds": 0, "scale_in_cooldown_seconds": 0},
             {"id": "fleet", "kind": "emr_instance_fleet", "cluster_id": fleet_cluster, "instance_fleet_id": fleet, "market": "spot",
              "min": 2, "max": 12, "scale_out": {"step": 4}},
             {"id": "enriched", "kind": "kinesis_stream", "stream": "streamops-enriched", "min": 1, "max": 64,
@@ -176,6 +205,7 @@ async fn harness() -> Harness {
             {"alarm": "streamops-emr-memory-low", "target": "emr-task", "direction": "out"},
             {"alarm": "streamops-emr-memory-idle", "target": "emr-task", "direction": "in"},
             {"alarm": "streamops-fleet-pending", "target": "fleet", "direction": "out"},
+            {"alarm": "streamops-yarn-idle", "target": "emr-task-yarn", "direction": "in"},
             {"alarm": "streamops-enriched-lag", "target": "enriched", "direction": "out"}
         ]
     });
@@ -230,6 +260,8 @@ async fn harness() -> Harness {
         _moto: moto,
         sdk,
         service,
+        yarn_nodes,
+        task: task.clone(),
         cluster,
         fleet_cluster,
         fleet,
@@ -859,4 +891,46 @@ async fn an_sns_delivered_alarm_scales_and_its_eventbridge_twin_is_a_duplicate()
         "{twin}"
     );
     assert_eq!(shards(&h).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_in_terminates_the_nodes_yarn_reports_empty() {
+    let h = harness().await;
+    let emr = aws_sdk_emr::Client::new(&h.sdk);
+    let instances = emr
+        .list_instances()
+        .cluster_id(&h.cluster)
+        .instance_group_id(&h.task)
+        .send()
+        .await
+        .unwrap();
+    let nodes: Vec<(String, String)> = instances
+        .instances()
+        .iter()
+        .map(|i| {
+            (
+                i.ec2_instance_id().unwrap().to_string(),
+                i.private_dns_name().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(nodes.len(), 2);
+    // The first node still runs TaskManagers; the second is empty.
+    *h.yarn_nodes.lock().unwrap() = json!({"nodes": {"node": [
+        {"nodeHostName": nodes[0].1, "state": "RUNNING", "numContainers": 3},
+        {"nodeHostName": nodes[1].1, "state": "RUNNING", "numContainers": 0}]}});
+    let out = run(
+        &h,
+        named_alarm("streamops-yarn-idle", "2026-11-23T10:00:00.000+0000"),
+        0,
+    )
+    .await;
+    let d = out["decisions"].as_array().unwrap();
+    assert_eq!(
+        (d[0]["from"].clone(), d[0]["to"].clone()),
+        (json!(2), json!(1)),
+        "{out}"
+    );
+    assert_eq!(d[1]["decision"], "shrink_plan", "{out}");
+    assert_eq!(d[1]["instances_to_terminate"], json!([nodes[1].0]), "{out}");
 }
