@@ -717,37 +717,39 @@ async fn proportional_sizing_reads_the_load_from_cloudwatch() {
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
     let h = harness().await;
     let cw = aws_sdk_cloudwatch::Client::new(&h.sdk);
-    let datum = |name: &str, dim: (&str, &str), value: f64| {
-        MetricDatum::builder()
-            .metric_name(name)
-            .dimensions(Dimension::builder().name(dim.0).value(dim.1).build())
-            .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
-                (t(0) - Duration::seconds(30)).timestamp(),
-            ))
-            .value(value)
-            .build()
+    // One datapoint half a minute before `minute`.
+    let put = |ns: &str, name: &str, dim: (&str, &str), value: f64, minute: i64| {
+        cw.put_metric_data()
+            .namespace(ns)
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name(name)
+                    .dimensions(Dimension::builder().name(dim.0).value(dim.1).build())
+                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                        (t(minute) - Duration::seconds(30)).timestamp(),
+                    ))
+                    .value(value)
+                    .build(),
+            )
+            .send()
     };
+    let stream = ("StreamName", "streamops-enriched");
+    let consumer = ("Function", "consumer");
     // 60,000 records a minute in (1,000/s), 48,000 processed (800/s) by 4 shards' consumers,
     // 30 s behind: backlog 30,000 records.
-    cw.put_metric_data()
-        .namespace("AWS/Kinesis")
-        .metric_data(datum(
-            "IncomingRecords",
-            ("StreamName", "streamops-enriched"),
-            60_000.0,
-        ))
-        .metric_data(datum(
-            "GetRecords.IteratorAgeMilliseconds",
-            ("StreamName", "streamops-enriched"),
-            30_000.0,
-        ))
-        .send()
+    put("AWS/Kinesis", "IncomingRecords", stream, 60_000.0, 0)
         .await
         .unwrap();
-    cw.put_metric_data()
-        .namespace("streamops")
-        .metric_data(datum("RecordsOut", ("Function", "consumer"), 48_000.0))
-        .send()
+    put(
+        "AWS/Kinesis",
+        "GetRecords.IteratorAgeMilliseconds",
+        stream,
+        30_000.0,
+        0,
+    )
+    .await
+    .unwrap();
+    put("streamops", "RecordsOut", consumer, 48_000.0, 0)
         .await
         .unwrap();
     let out = run(
@@ -772,25 +774,6 @@ async fn proportional_sizing_reads_the_load_from_cloudwatch() {
 
     // Ten minutes later the stream has twice the shards, but the consumers still process
     // 800/s with the backlog waiting: the schedule's effectiveness check blocks scale-ups.
-    let at = |m: i64| {
-        aws_sdk_cloudwatch::primitives::DateTime::from_secs(
-            (t(m) - Duration::seconds(30)).timestamp(),
-        )
-    };
-    let put = |ns: &str, name: &str, dim: (&str, &str), value: f64, minute: i64| {
-        cw.put_metric_data()
-            .namespace(ns)
-            .metric_data(
-                MetricDatum::builder()
-                    .metric_name(name)
-                    .dimensions(Dimension::builder().name(dim.0).value(dim.1).build())
-                    .timestamp(at(minute))
-                    .value(value)
-                    .build(),
-            )
-            .send()
-    };
-    let stream = ("StreamName", "streamops-enriched");
     put("AWS/Kinesis", "IncomingRecords", stream, 60_000.0, 10)
         .await
         .unwrap();
@@ -803,15 +786,9 @@ async fn proportional_sizing_reads_the_load_from_cloudwatch() {
     )
     .await
     .unwrap();
-    put(
-        "streamops",
-        "RecordsOut",
-        ("Function", "consumer"),
-        49_000.0,
-        10,
-    )
-    .await
-    .unwrap();
+    put("streamops", "RecordsOut", consumer, 49_000.0, 10)
+        .await
+        .unwrap();
     let tick = run(&h, json!({"command": "tick"}), 10).await;
     assert_eq!(
         decisions(&tick),
