@@ -162,6 +162,22 @@ pub struct ScalerService {
     pub notifier: Option<DecisionNotifier>,
 }
 
+/// What a decision is asked for: an alarm (with its direction and wake-up), or a size by hand.
+#[derive(Debug, Clone)]
+enum Ask {
+    Alarm(Wakeup),
+    ByHand(u32),
+}
+
+impl Ask {
+    fn direction(&self) -> Direction {
+        match self {
+            Ask::Alarm(w) => w.direction,
+            Ask::ByHand(_) => Direction::Out,
+        }
+    }
+}
+
 /// How long a target's lease lasts: longer than any invocation (15 min), so a crashed holder
 /// blocks the target only until then.
 const LEASE: chrono::Duration = chrono::Duration::minutes(16);
@@ -271,7 +287,7 @@ impl ScalerService {
                     why,
                     check: alarm.check.clone(),
                 };
-                self.evaluate(policy, rule.direction, Some(wakeup), None, now, until, live)
+                self.evaluate(policy, Ask::Alarm(wakeup), now, until, live)
                     .await?
             };
             let entry = self
@@ -333,22 +349,17 @@ impl ScalerService {
 
     /// Decides (and when `live`, acts on) one target under its lease. Returns the decision and
     /// any progress entries of a Flink rescale (already audited and published).
-    #[allow(clippy::too_many_arguments)]
     async fn evaluate(
         &self,
         policy: &TargetPolicy,
-        direction: Direction,
-        wakeup: Option<Wakeup>,
-        forced_size: Option<u32>,
+        ask: Ask,
         now: DateTime<Utc>,
         until: Instant,
         live: bool,
     ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
         if !live {
             let mut state = self.store.state(&policy.id).await?;
-            let decision = self
-                .decide_now(policy, &mut state, direction, forced_size, now)
-                .await?;
+            let decision = self.decide_now(policy, &mut state, &ask, now).await?;
             return Ok((decision, Vec::new()));
         }
         let owner = format!("{:x}", fastrand_token(&policy.id, now));
@@ -366,9 +377,7 @@ impl ScalerService {
                 Vec::new(),
             ));
         }
-        let result = self
-            .evaluate_leased(policy, direction, wakeup, forced_size, now, until)
-            .await;
+        let result = self.evaluate_leased(policy, ask, now, until).await;
         if let Err(e) = self.store.release(&policy.id, &owner).await {
             // It expires on its own; the decision stands.
             tracing::warn!(target = %policy.id, error = %e, "could not release the lease");
@@ -457,10 +466,14 @@ impl ScalerService {
         &self,
         policy: &TargetPolicy,
         state: &mut TargetState,
-        direction: Direction,
-        forced_size: Option<u32>,
+        ask: &Ask,
         now: DateTime<Utc>,
     ) -> Result<ScalingDecision, ScalerError> {
+        let direction = ask.direction();
+        let forced_size = match ask {
+            Ask::ByHand(size) => Some(*size),
+            Ask::Alarm(_) => None,
+        };
         if let Some(r) = &state.memo.rescale {
             return Ok(ScalingDecision::defer(
                 &policy.id,
@@ -523,9 +536,7 @@ impl ScalerService {
     async fn evaluate_leased(
         &self,
         policy: &TargetPolicy,
-        direction: Direction,
-        wakeup: Option<Wakeup>,
-        forced_size: Option<u32>,
+        ask: Ask,
         now: DateTime<Utc>,
         until: Instant,
     ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
@@ -543,14 +554,13 @@ impl ScalerService {
             }
         }
         let before = state.memo.clone();
-        let mut decision = self
-            .decide_now(policy, &mut state, direction, forced_size, now)
-            .await?;
-        let why = wakeup.as_ref().map(|w| w.why.clone()).unwrap_or_default();
-        if let ScalingDecision::Act { reason, .. } = &mut decision
-            && forced_size.is_none()
-        {
-            *reason = format!("{why}{reason}");
+        let mut decision = self.decide_now(policy, &mut state, &ask, now).await?;
+        let wakeup = match ask {
+            Ask::Alarm(w) => Some(w),
+            Ask::ByHand(_) => None,
+        };
+        if let (ScalingDecision::Act { reason, .. }, Some(w)) = (&mut decision, &wakeup) {
+            *reason = format!("{}{reason}", w.why);
         }
         if keeps_wakeup(&decision) {
             if let Some(w) = wakeup {
@@ -890,10 +900,6 @@ impl ScalerService {
                 continue;
             }
             let wakeup = state.memo.wakeup.clone();
-            let direction = wakeup
-                .as_ref()
-                .map(|w| w.direction)
-                .unwrap_or(Direction::Out);
             if state.memo.rescale.is_none()
                 && let Some(w) = &wakeup
                 && let Some(check) = &w.check
@@ -923,10 +929,12 @@ impl ScalerService {
                 }
                 continue;
             }
+            let Some(w) = wakeup else { continue };
+            let alarm = w.alarm.clone();
             let (decision, progress) = self
-                .evaluate(policy, direction, wakeup.clone(), None, now, until, true)
+                .evaluate(policy, Ask::Alarm(w), now, until, true)
                 .await?;
-            let alarm = wakeup.as_ref().map(|w| w.alarm.as_str());
+            let alarm = Some(alarm.as_str());
             out.push(
                 self.record(&policy.id, &decision, alarm, now, true, out.len(), metrics)
                     .await?,
@@ -985,15 +993,7 @@ impl ScalerService {
                 let policy = self.policy(&target)?.clone();
                 let why = format!("by hand: {reason}");
                 let (mut decision, progress) = self
-                    .evaluate(
-                        &policy,
-                        Direction::Out,
-                        None,
-                        Some(size),
-                        now,
-                        until,
-                        !dry_run,
-                    )
+                    .evaluate(&policy, Ask::ByHand(size), now, until, !dry_run)
                     .await?;
                 if let ScalingDecision::Act { reason, .. } = &mut decision {
                     *reason = format!("{why} {reason}");
