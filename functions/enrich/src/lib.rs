@@ -5,6 +5,7 @@ pub mod config;
 pub mod emit;
 pub mod input;
 pub mod ledger;
+pub mod memory;
 pub mod ops;
 pub mod origin;
 pub mod pipeline;

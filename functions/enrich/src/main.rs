@@ -14,6 +14,7 @@ use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, invocation, logging};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    enrich::memory::keep_freed_memory();
     logging::init_logging();
     let config = EnrichConfig::from_env()
         .inspect_err(|e| tracing::error!(error = %e, "enrich cannot start"))?;

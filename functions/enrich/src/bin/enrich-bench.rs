@@ -126,6 +126,8 @@ fn peak_rss() -> Option<u64> {
 }
 
 fn main() {
+    // As the function does at start-up (see enrich::memory).
+    enrich::memory::keep_freed_memory();
     let args = args().unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2);
