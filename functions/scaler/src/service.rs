@@ -362,27 +362,45 @@ impl ScalerService {
             let decision = self.decide_now(policy, &mut state, &ask, now).await?;
             return Ok((decision, Vec::new()));
         }
-        let owner = format!("{:x}", fastrand_token(&policy.id, now));
-        if let Err(holder) = self
-            .store
-            .lease(&policy.id, &owner, now + LEASE, now)
+        match self
+            .leased(
+                &policy.id,
+                now,
+                // Boxed: the decision's future is large, and would otherwise live inline twice.
+                Box::pin(self.evaluate_leased(policy, ask, now, until)),
+            )
             .await?
         {
-            return Ok((
+            Ok(result) => Ok(result),
+            Err(holder) => Ok((
                 ScalingDecision::skip(
                     &policy.id,
                     SkipReason::Concurrent,
                     format!("another invocation holds this target's lease ({holder})"),
                 ),
                 Vec::new(),
-            ));
+            )),
         }
-        let result = self.evaluate_leased(policy, ask, now, until).await;
-        if let Err(e) = self.store.release(&policy.id, &owner).await {
-            // It expires on its own; the decision stands.
-            tracing::warn!(target = %policy.id, error = %e, "could not release the lease");
+    }
+
+    /// Runs `work` holding the target's lease, and gives the lease back after; `Err(holder)`
+    /// without running it when another invocation holds the lease.
+    async fn leased<T>(
+        &self,
+        target: &str,
+        now: DateTime<Utc>,
+        work: impl std::future::Future<Output = Result<T, ScalerError>>,
+    ) -> Result<Result<T, String>, ScalerError> {
+        let owner = format!("{:x}", fastrand_token(target, now));
+        if let Err(holder) = self.store.lease(target, &owner, now + LEASE, now).await? {
+            return Ok(Err(holder));
         }
-        result
+        let result = work.await;
+        if let Err(e) = self.store.release(target, &owner).await {
+            // It expires on its own; what was done stands.
+            tracing::warn!(target = %target, error = %e, "could not release the lease");
+        }
+        result.map(Ok)
     }
 
     /// Once the scale-out cooldown after a scale-up has passed, judges whether throughput moved
@@ -390,12 +408,12 @@ impl ScalerService {
     async fn check_effectiveness(
         &self,
         policy: &TargetPolicy,
+        state: &mut TargetState,
         now: DateTime<Utc>,
     ) -> Result<Option<ScalingDecision>, ScalerError> {
         let Some(load_metrics) = &policy.load else {
             return Ok(None);
         };
-        let mut state = self.store.state(&policy.id).await?;
         let Some(up) = state.memo.last_scale_up.clone() else {
             return Ok(None);
         };
@@ -426,7 +444,7 @@ impl ScalerService {
                 ))
             }
         };
-        if !self.store.save(&policy.id, &mut state, now).await? {
+        if !self.store.save(&policy.id, state, now).await? {
             // Somebody else changed the target; the next tick judges again.
             return Ok(None);
         }
@@ -441,24 +459,11 @@ impl ScalerService {
         now: DateTime<Utc>,
         until: Instant,
     ) -> Result<Option<Value>, ScalerError> {
-        let owner = format!("{:x}", fastrand_token(&policy.id, now));
-        if self
-            .store
-            .lease(&policy.id, &owner, now + LEASE, now)
-            .await?
-            .is_err()
-        {
-            return Ok(None);
-        }
-        let result = async {
+        let work = Box::pin(async {
             let mut state = self.store.state(&policy.id).await?;
             self.drive_rescale(policy, &mut state, now, until).await
-        }
-        .await;
-        if let Err(e) = self.store.release(&policy.id, &owner).await {
-            tracing::warn!(target = %policy.id, error = %e, "could not release the lease");
-        }
-        result.map(Some)
+        });
+        Ok(self.leased(&policy.id, now, work).await?.ok())
     }
 
     /// The pure decision on fresh observations (and load, for proportional sizing).
@@ -889,13 +894,13 @@ impl ScalerService {
     ) -> Result<Value, ScalerError> {
         let mut out = Vec::new();
         for policy in &self.config.policies.targets {
-            if let Some(decision) = self.check_effectiveness(policy, now).await? {
+            let mut state = self.store.state(&policy.id).await?;
+            if let Some(decision) = self.check_effectiveness(policy, &mut state, now).await? {
                 out.push(
                     self.record(&policy.id, &decision, None, now, true, out.len(), metrics)
                         .await?,
                 );
             }
-            let state = self.store.state(&policy.id).await?;
             if state.memo.rescale.is_none() && state.memo.wakeup.is_none() {
                 continue;
             }
@@ -922,14 +927,13 @@ impl ScalerService {
                 );
                 continue;
             }
-            if wakeup.is_none() {
+            let Some(w) = wakeup else {
                 // Only a rescale to carry on: no new decision is asked for.
                 if let Some(progress) = self.resume_rescale(policy, now, until).await? {
                     out.push(progress);
                 }
                 continue;
-            }
-            let Some(w) = wakeup else { continue };
+            };
             let alarm = w.alarm.clone();
             let (decision, progress) = self
                 .evaluate(policy, Ask::Alarm(w), now, until, true)
