@@ -287,7 +287,7 @@ impl ScalerService {
                     why,
                     check: alarm.check.clone(),
                 };
-                self.evaluate(policy, Ask::Alarm(wakeup), now, until, live)
+                self.evaluate(policy, Ask::Alarm(wakeup), now, until, live, metrics)
                     .await?
             };
             let entry = self
@@ -356,6 +356,7 @@ impl ScalerService {
         now: DateTime<Utc>,
         until: Instant,
         live: bool,
+        metrics: &mut Metrics,
     ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
         if !live {
             let mut state = self.store.state(&policy.id).await?;
@@ -367,7 +368,7 @@ impl ScalerService {
                 &policy.id,
                 now,
                 // Boxed: the decision's future is large, and would otherwise live inline twice.
-                Box::pin(self.evaluate_leased(policy, ask, now, until)),
+                Box::pin(self.evaluate_leased(policy, ask, now, until, metrics)),
             )
             .await?
         {
@@ -458,10 +459,12 @@ impl ScalerService {
         policy: &TargetPolicy,
         now: DateTime<Utc>,
         until: Instant,
+        metrics: &mut Metrics,
     ) -> Result<Option<Value>, ScalerError> {
         let work = Box::pin(async {
             let mut state = self.store.state(&policy.id).await?;
-            self.drive_rescale(policy, &mut state, now, until).await
+            self.drive_rescale(policy, &mut state, now, until, metrics)
+                .await
         });
         Ok(self.leased(&policy.id, now, work).await?.ok())
     }
@@ -544,11 +547,14 @@ impl ScalerService {
         ask: Ask,
         now: DateTime<Utc>,
         until: Instant,
+        metrics: &mut Metrics,
     ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
         let mut state = self.store.state(&policy.id).await?;
         if state.memo.rescale.is_some() {
             // Finish what is under way before deciding anything new.
-            let progress = self.drive_rescale(policy, &mut state, now, until).await?;
+            let progress = self
+                .drive_rescale(policy, &mut state, now, until, metrics)
+                .await?;
             if state.memo.rescale.is_some() {
                 let decision = ScalingDecision::defer(
                     &policy.id,
@@ -603,7 +609,9 @@ impl ScalerService {
         if !self.store.save(&policy.id, &mut state, now).await? {
             return Ok((concurrent(&policy.id), Vec::new()));
         }
-        let progress = self.act(policy, &mut state, from, to, now, until).await?;
+        let progress = self
+            .act(policy, &mut state, (from, to), now, until, metrics)
+            .await?;
         Ok((decision, progress))
     }
 
@@ -612,10 +620,10 @@ impl ScalerService {
         &self,
         policy: &TargetPolicy,
         state: &mut TargetState,
-        from: u32,
-        to: u32,
+        (from, to): (u32, u32),
         now: DateTime<Utc>,
         until: Instant,
+        metrics: &mut Metrics,
     ) -> Result<Vec<Value>, ScalerError> {
         let fail = |e: String| json!({"decision": "failed", "target": policy.id, "from": from, "to": to, "error": e, "at": now.to_rfc3339()});
         let TargetKind::FlinkJob {
@@ -635,13 +643,14 @@ impl ScalerService {
                         &json!({"decision": "shrink_plan", "target": policy.id, "from": from, "to": to,
                                 "instances_to_terminate": terminating, "at": now.to_rfc3339()}),
                         now,
+                        metrics,
                     )
                     .await?,
                 ]),
                 Err(e) => {
                     // Audited as failed; the invocation fails so the event source retries, and the
                     // claim makes that retry a recorded duplicate rather than a second attempt.
-                    self.note(&policy.id, &fail(e.to_string()), now).await?;
+                    self.note(&policy.id, &fail(e.to_string()), now, metrics).await?;
                     Err(e.into())
                 }
             };
@@ -649,7 +658,7 @@ impl ScalerService {
         let job_id = match crate::flink::flink_job(rest_url, job_name).await {
             Ok(FlinkJobView::Running { job_id, .. }) => job_id,
             Ok(FlinkJobView::NotRunning(d)) | Err(d) => {
-                return Ok(vec![self.note(&policy.id, &fail(d), now).await?]);
+                return Ok(vec![self.note(&policy.id, &fail(d), now, metrics).await?]);
             }
         };
         if *mode == FlinkRescaleMode::Adaptive {
@@ -661,7 +670,7 @@ impl ScalerService {
                 }
                 Err(e) => fail(e),
             };
-            return Ok(vec![self.note(&policy.id, &entry, now).await?]);
+            return Ok(vec![self.note(&policy.id, &entry, now, metrics).await?]);
         }
         let trigger = crate::flink::trigger_id(&policy.id, &job_id, now);
         // Stored before the call: whatever happens next, the trigger is known and resumable.
@@ -672,6 +681,7 @@ impl ScalerService {
                     &policy.id,
                     &fail("the target changed while starting the rescale".into()),
                     now,
+                    metrics,
                 )
                 .await?,
             ]);
@@ -689,11 +699,15 @@ impl ScalerService {
                         "stop-with-savepoint was refused, the job keeps running: {e}"
                     )),
                     now,
+                    metrics,
                 )
                 .await?,
             ]);
         }
-        Ok(vec![self.drive_rescale(policy, state, now, until).await?])
+        Ok(vec![
+            self.drive_rescale(policy, state, now, until, metrics)
+                .await?,
+        ])
     }
 
     /// Advances the target's Flink rescale as far as this invocation allows; audits (and
@@ -704,6 +718,7 @@ impl ScalerService {
         state: &mut TargetState,
         now: DateTime<Utc>,
         until: Instant,
+        metrics: &mut Metrics,
     ) -> Result<Value, ScalerError> {
         let (
             TargetKind::FlinkJob {
@@ -791,7 +806,7 @@ impl ScalerService {
         if !self.store.save(&policy.id, state, now).await? {
             tracing::warn!(target = %policy.id, "rescale progress not saved: the target changed meanwhile");
         }
-        self.note(&policy.id, &entry, now).await
+        self.note(&policy.id, &entry, now, metrics).await
     }
 
     /// Audits an entry outside the decision flow and publishes it (progress and shrink plans
@@ -801,6 +816,7 @@ impl ScalerService {
         target: &str,
         entry: &Value,
         now: DateTime<Utc>,
+        metrics: &mut Metrics,
     ) -> Result<Value, ScalerError> {
         self.store.audit(target, entry, now, 99).await?;
         tracing::info!(target = target, entry = %entry, "scaling progress");
@@ -808,11 +824,7 @@ impl ScalerService {
             entry["decision"].as_str(),
             Some("rescale_in_progress" | "shrink_plan")
         ) {
-            self.publish(
-                entry,
-                &mut Metrics::new(streamops_shared::METRICS_NAMESPACE, "scaler"),
-            )
-            .await;
+            self.publish(entry, metrics).await;
         }
         Ok(entry.clone())
     }
@@ -929,14 +941,14 @@ impl ScalerService {
             }
             let Some(w) = wakeup else {
                 // Only a rescale to carry on: no new decision is asked for.
-                if let Some(progress) = self.resume_rescale(policy, now, until).await? {
+                if let Some(progress) = self.resume_rescale(policy, now, until, metrics).await? {
                     out.push(progress);
                 }
                 continue;
             };
             let alarm = w.alarm.clone();
             let (decision, progress) = self
-                .evaluate(policy, Ask::Alarm(w), now, until, true)
+                .evaluate(policy, Ask::Alarm(w), now, until, true, metrics)
                 .await?;
             let alarm = Some(alarm.as_str());
             out.push(
@@ -997,7 +1009,7 @@ impl ScalerService {
                 let policy = self.policy(&target)?.clone();
                 let why = format!("by hand: {reason}");
                 let (mut decision, progress) = self
-                    .evaluate(&policy, Ask::ByHand(size), now, until, !dry_run)
+                    .evaluate(&policy, Ask::ByHand(size), now, until, !dry_run, metrics)
                     .await?;
                 if let ScalingDecision::Act { reason, .. } = &mut decision {
                     *reason = format!("{why} {reason}");
