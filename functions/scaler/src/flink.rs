@@ -86,6 +86,15 @@ pub async fn jobs_named(rest_url: &str, job_name: &str) -> Result<Vec<(String, S
 /// max parallelism (the lowest: no vertex may exceed its own).
 pub async fn flink_job(rest_url: &str, job_name: &str) -> Result<FlinkJobView, String> {
     let jobs = jobs_named(rest_url, job_name).await?;
+    job_view(rest_url, job_name, &jobs).await
+}
+
+/// `flink_job` on a job list already read.
+async fn job_view(
+    rest_url: &str,
+    job_name: &str,
+    jobs: &[(String, String)],
+) -> Result<FlinkJobView, String> {
     let Some((id, _)) = jobs.iter().find(|(_, st)| st == "RUNNING") else {
         let states: Vec<&str> = jobs.iter().map(|(_, s)| s.as_str()).collect();
         return Ok(FlinkJobView::NotRunning(format!(
@@ -433,13 +442,18 @@ async fn step(
         }
         RescalePhase::Confirming { parallelism, .. } => {
             loop {
-                match flink_job(t.rest_url, t.job_name).await {
-                    Ok(FlinkJobView::Running {
+                // One job list per round serves both the running check and the failure check.
+                let jobs = jobs_named(t.rest_url, t.job_name).await;
+                if let Ok(jobs) = &jobs
+                    && let Ok(FlinkJobView::Running {
                         job_id,
                         parallelism: p,
                         ..
-                    }) if p == parallelism && job_id != r.job_id => return r.on_running(job_id),
-                    _ => {}
+                    }) = job_view(t.rest_url, t.job_name, jobs).await
+                    && p == parallelism
+                    && job_id != r.job_id
+                {
+                    return r.on_running(job_id);
                 }
                 // A step that failed (the CLI could not submit) is a failed submission too.
                 if let Some((emr, step)) = t.emr_step
@@ -456,7 +470,7 @@ async fn step(
                     return r.on_submission_failed(detail);
                 }
                 // A new job that failed outright goes the way of a failed submission.
-                if let Ok(jobs) = jobs_named(t.rest_url, t.job_name).await
+                if let Ok(jobs) = &jobs
                     && let Some((id, st)) = jobs.first()
                     && id != &r.job_id
                     && matches!(st.as_str(), "FAILED" | "CANCELED")

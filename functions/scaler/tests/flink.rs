@@ -124,21 +124,13 @@ async fn adaptive_scheduler_rescales_in_place() {
         (json!(1), json!(2)),
         "{out}"
     );
-    match flink_job(&rest, "streamops-counting-job").await.unwrap() {
-        FlinkJobView::Running {
-            job_id,
-            parallelism,
-            ..
-        } => {
-            assert_eq!(parallelism, 2);
-            assert_eq!(
-                job_id,
-                flink.info["job"].as_str().unwrap(),
-                "in place: the same job"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let (job_id, parallelism) = running(&rest).await;
+    assert_eq!(parallelism, 2);
+    assert_eq!(
+        job_id,
+        flink.info["job"].as_str().unwrap(),
+        "in place: the same job"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,23 +138,14 @@ async fn default_scheduler_rescales_by_savepoint_and_resubmit() {
     let flink = Flink::start(false);
     let rest = flink.info["rest"].as_str().unwrap().to_string();
     let moto = MotoServer::start();
-    let svc = service(&moto, json!({"id": "flink", "kind": "flink_job", "rest_url": rest, "job_name": flink.info["name"],
-                                    "mode": "savepoint", "jar_id": flink.info["jar"], "entry_class": flink.info["entry_class"], "pipeline": "counting",
-                                    "min": 1, "max": 3})).await;
+    let svc = service(&moto, savepoint_target(&rest, &flink, json!({}))).await;
     let mut m = Metrics::with_sink("s", "scaler", |_: &str| {});
     let out = svc
         .handle(lag_alarm(), Utc::now(), until(120), &mut m)
         .await
         .unwrap();
     assert_eq!(out["decisions"][0]["to"], 2, "{out}");
-    let FlinkJobView::Running {
-        job_id,
-        parallelism,
-        ..
-    } = flink_job(&rest, "streamops-counting-job").await.unwrap()
-    else {
-        panic!("no running job after the rescale");
-    };
+    let (job_id, parallelism) = running(&rest).await;
     assert_eq!(parallelism, 2);
     assert_ne!(
         job_id,
