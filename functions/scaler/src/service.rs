@@ -478,9 +478,9 @@ impl ScalerService {
         now: DateTime<Utc>,
     ) -> Result<ScalingDecision, ScalerError> {
         let direction = ask.direction();
-        let forced_size = match ask {
-            Ask::ByHand(size) => Some(*size),
-            Ask::Alarm(_) => None,
+        let (forced_size, why) = match ask {
+            Ask::ByHand(size) => (Some(*size), "by hand"),
+            Ask::Alarm(w) => (None, w.why.as_str()),
         };
         if let Some(r) = &state.memo.rescale {
             return Ok(ScalingDecision::defer(
@@ -536,8 +536,8 @@ impl ScalerService {
                     }
                 }
             }
-            (Some(_), _) => decide(policy, state, &observed, direction, None, "by hand", now),
-            (None, _) => decide(policy, state, &observed, direction, load.as_ref(), "", now),
+            (Some(_), _) => decide(policy, state, &observed, direction, None, why, now),
+            (None, _) => decide(policy, state, &observed, direction, load.as_ref(), why, now),
         })
     }
 
@@ -565,14 +565,11 @@ impl ScalerService {
             }
         }
         let before = state.memo.clone();
-        let mut decision = self.decide_now(policy, &mut state, &ask, now).await?;
+        let decision = self.decide_now(policy, &mut state, &ask, now).await?;
         let wakeup = match ask {
             Ask::Alarm(w) => Some(w),
             Ask::ByHand(_) => None,
         };
-        if let (ScalingDecision::Act { reason, .. }, Some(w)) = (&mut decision, &wakeup) {
-            *reason = format!("{}{reason}", w.why);
-        }
         if keeps_wakeup(&decision) {
             if let Some(w) = wakeup {
                 // Keep the first wake-up's time: it is when the decision was first asked for.
