@@ -56,7 +56,27 @@ impl Targets {
         now: DateTime<Utc>,
     ) -> Result<Observed, AwsCallError> {
         match kind {
-            TargetKind::KinesisStream { stream } => self.observe_stream(stream).await,
+            TargetKind::KinesisStream { stream } => {
+                let observed = self.observe_stream(stream).await?;
+                let Observed::Ready { size, .. } = observed else {
+                    return Ok(observed);
+                };
+                // The account's shard quota bounds a scale-out (and a stream takes at most
+                // 10,000 shards through UpdateShardCount).
+                let limits = self
+                    .kinesis
+                    .describe_limits()
+                    .send()
+                    .await
+                    .map_err(|e| AwsCallError::from_sdk("DescribeLimits", stream, &e))?;
+                let headroom = (limits.shard_limit() - limits.open_shard_count()).max(0) as u32;
+                Ok(Observed::Ready {
+                    size,
+                    alignment: Alignment::QuarterSteps { current: size },
+                    max_size: Some(size.saturating_add(headroom).min(KINESIS_MAX_SHARDS)),
+                    hdfs_percent: None,
+                })
+            }
             TargetKind::EmrInstanceGroup {
                 cluster_id,
                 instance_group_id,
@@ -184,16 +204,13 @@ impl Targets {
                 let view = flink::flink_job(rest_url, job_name)
                     .await
                     .map_err(|e| flink_error(rest_url, e))?;
-                let FlinkJobView::Running {
-                    job_id,
-                    parallelism,
-                    max_parallelism,
-                } = view
-                else {
-                    let FlinkJobView::NotRunning(detail) = view else {
-                        unreachable!()
-                    };
-                    return Ok(Observed::Busy { detail });
+                let (job_id, parallelism, max_parallelism) = match view {
+                    FlinkJobView::Running {
+                        job_id,
+                        parallelism,
+                        max_parallelism,
+                    } => (job_id, parallelism, max_parallelism),
+                    FlinkJobView::NotRunning(detail) => return Ok(Observed::Busy { detail }),
                 };
                 let config = flink::job_config(rest_url, &job_id)
                     .await
@@ -253,22 +270,8 @@ impl Targets {
                 detail: format!("stream {stream} is {}", d.stream_status().as_str()),
             });
         }
-        let size = d.open_shard_count().max(0) as u32;
-        // The account's shard quota bounds a scale-out (and a stream takes at most 10,000 shards
-        // through UpdateShardCount).
-        let limits = self
-            .kinesis
-            .describe_limits()
-            .send()
-            .await
-            .map_err(|e| AwsCallError::from_sdk("DescribeLimits", stream, &e))?;
-        let headroom = (limits.shard_limit() - limits.open_shard_count()).max(0) as u32;
-        Ok(Observed::Ready {
-            size,
-            alignment: Alignment::QuarterSteps { current: size },
-            max_size: Some(size.saturating_add(headroom).min(KINESIS_MAX_SHARDS)),
-            hdfs_percent: None,
-        })
+        // Its open shards (the quota is looked up only when the stream itself is the target).
+        Ok(Observed::ready(d.open_shard_count().max(0) as u32))
     }
 
     /// `Some` when the cluster cannot take a resize now, or EMR managed scaling owns it.
