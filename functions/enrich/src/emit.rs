@@ -222,7 +222,6 @@ mod tests {
         EnrichedRecord {
             partition_key: "k".into(),
             data: vec![b'x'; bytes],
-            event_id: String::new(),
         }
     }
 

@@ -81,9 +81,38 @@ struct KinesisProbe<'a> {
 #[derive(Deserialize)]
 struct KinesisBatch {
     #[serde(rename = "Records")]
-    records: Vec<KinesisEventRecord>,
+    records: KinesisRecords,
     #[serde(default)]
     command: Option<serde::de::IgnoredAny>,
+}
+
+/// Each Kinesis record is turned into an [`InputRecord`] as soon as it is read, so the batch is
+/// never held twice (aws_lambda_events records and ours).
+struct KinesisRecords(Vec<InputRecord>);
+
+impl<'de> Deserialize<'de> for KinesisRecords {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = KinesisRecords;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of Kinesis records")
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<Self::Value, S::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(rec) = seq.next_element::<KinesisEventRecord>()? {
+                    // A foreign record fails this fast path; the record-by-record path below
+                    // reports it properly.
+                    out.push(from_kinesis(rec).map_err(serde::de::Error::custom)?);
+                }
+                Ok(KinesisRecords(out))
+            }
+        }
+        deserializer.deserialize_seq(Visit)
+    }
 }
 
 #[derive(Deserialize)]
@@ -113,14 +142,9 @@ pub fn parse_invocation(json: &str) -> Result<Invocation, InputError> {
     if let Ok(batch) = sonic_rs::from_str::<KinesisBatch>(json)
         && batch.command.is_none()
     {
-        let records = batch
-            .records
-            .into_iter()
-            .map(from_kinesis)
-            .collect::<Result<Vec<_>, _>>()?;
         return Ok(Invocation::Stream(StreamBatch {
             source: SourceKind::Kinesis,
-            records,
+            records: batch.records.0,
         }));
     }
     if let Ok(k) = serde_json::from_str::<KinesisProbe>(json)

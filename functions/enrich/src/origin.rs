@@ -49,6 +49,11 @@ impl RecordOrigin {
     /// Stable across retries and replays: the same input record always gets the same id, so a
     /// duplicate that at-least-once delivery lets through is identifiable downstream.
     pub fn event_id(&self) -> String {
+        self.event_id_hex().as_str().to_string()
+    }
+
+    /// [`RecordOrigin::event_id`] without an allocation, for the per-record path.
+    pub fn event_id_hex(&self) -> EventIdHex {
         let mut h = Sha256::new();
         for part in [
             self.source.as_str(),
@@ -59,7 +64,18 @@ impl RecordOrigin {
             h.update(part.as_bytes());
             h.update([0x1f]);
         }
-        crate::pipeline::hex_lower(&h.finalize()[..16])
+        let mut out = [0u8; 32];
+        crate::pipeline::hex_lower_into(&mut out, &h.finalize()[..16]);
+        EventIdHex(out)
+    }
+}
+
+/// An event id: 32 lowercase hex digits.
+pub struct EventIdHex([u8; 32]);
+
+impl EventIdHex {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
     }
 }
 

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
@@ -43,10 +42,73 @@ impl Borrow<str> for Key<'_> {
     }
 }
 
-/// A value found at a field path: raw text for a top-level member, parsed for a nested one.
+/// A record's top-level members in key order, each with its value's JSON text (borrowed from
+/// the record unless the parser had to copy it). A duplicated name keeps its last value, as a
+/// JSON object read into a map would.
+#[derive(Debug, Clone, Default)]
+struct Members<'a>(Vec<(Key<'a>, Cow<'a, str>)>);
+
+impl<'a> Members<'a> {
+    /// One validating SIMD pass over the record (sonic-rs); the values are not decoded.
+    fn parse(text: &'a str) -> Result<Self, sonic_rs::Error> {
+        let mut members = sonic_rs::from_str::<Members<'a>>(text)?;
+        // A stable sort keeps duplicates in input order; the last one wins.
+        members.0.sort_by(|a, b| a.0.cmp(&b.0));
+        members.0.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        Ok(members)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        // Events have a handful of members: comparing lengths first rejects almost every
+        // non-match without touching the text, cheaper than bisecting with string compares.
+        let found = if self.0.len() <= 16 {
+            self.0
+                .iter()
+                .find(|(k, _)| k.0.len() == name.len() && k.0 == name)
+        } else {
+            self.0
+                .binary_search_by(|(k, _)| k.0.as_ref().cmp(name))
+                .ok()
+                .map(|i| &self.0[i])
+        };
+        found.map(|(_, v)| v.as_ref())
+    }
+}
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    let value: sonic_rs::LazyValue<'de> = map.next_value()?;
+                    out.push((key, value.as_raw_cow()));
+                }
+                Ok(Members(out))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
+/// A value found at a field path: JSON text for a top-level member, parsed for a nested one.
 #[derive(Debug, Clone, Copy)]
 enum Found<'p> {
-    Raw(&'p RawValue),
+    Raw(&'p str),
     Parsed(&'p Value),
 }
 
@@ -54,7 +116,7 @@ impl<'p> Found<'p> {
     fn kind(self) -> &'static str {
         match self {
             Found::Parsed(v) => json_kind(v),
-            Found::Raw(r) => match r.get().as_bytes().first() {
+            Found::Raw(r) => match r.as_bytes().first() {
                 Some(b'"') => "string",
                 Some(b'{') => "object",
                 Some(b'[') => "array",
@@ -69,7 +131,9 @@ impl<'p> Found<'p> {
         match self {
             Found::Parsed(v) => t.matches(v),
             Found::Raw(r) => match t {
-                FieldType::Integer => self.kind() == "number" && !r.get().contains(['.', 'e', 'E']),
+                FieldType::Integer => {
+                    self.kind() == "number" && !r.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
+                }
                 other => self.kind() == other.as_str(),
             },
         }
@@ -80,8 +144,7 @@ impl<'p> Found<'p> {
         match self {
             Found::Parsed(Value::String(s)) => Some(Cow::Borrowed(s)),
             Found::Parsed(_) => None,
-            Found::Raw(r) => {
-                let t = r.get();
+            Found::Raw(t) => {
                 if !t.starts_with('"') {
                     None
                 } else if !t.contains('\\') {
@@ -98,7 +161,7 @@ impl<'p> Found<'p> {
         match self {
             Found::Parsed(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
             Found::Parsed(_) => None,
-            Found::Raw(r) => (self.kind() == "number").then(|| Cow::Borrowed(r.get())),
+            Found::Raw(r) => (self.kind() == "number").then_some(Cow::Borrowed(r)),
         }
     }
 
@@ -111,7 +174,7 @@ impl<'p> Found<'p> {
     fn as_text(self) -> String {
         match (self.text(), self) {
             (Some(t), _) => t.into_owned(),
-            (None, Found::Raw(r)) => r.get().to_string(),
+            (None, Found::Raw(r)) => r.to_string(),
             (None, Found::Parsed(v)) => v.to_string(),
         }
     }
@@ -120,7 +183,7 @@ impl<'p> Found<'p> {
 /// A record that passed validation, waiting for its reference data.
 #[derive(Debug, Clone)]
 pub struct Prepared<'a> {
-    members: BTreeMap<Key<'a>, &'a RawValue>,
+    members: Members<'a>,
     /// Top-level members a nested path needed, parsed (and possibly modified by PII rules).
     parsed: BTreeMap<String, Value>,
     text_len: usize,
@@ -131,9 +194,11 @@ pub struct Prepared<'a> {
 
 impl<'a> Prepared<'a> {
     fn find(&self, path: &str) -> Option<Found<'_>> {
-        match path.split_once('.') {
-            None => self.members.get(path).map(|r| Found::Raw(r)),
-            Some((head, rest)) => {
+        // A byte loop, not `split_once`: paths are short and mostly top-level.
+        match path.bytes().position(|b| b == b'.') {
+            None => self.members.get(path).map(Found::Raw),
+            Some(dot) => {
+                let (head, rest) = (&path[..dot], &path[dot + 1..]);
                 let mut current = self.parsed.get(head)?;
                 for part in rest.split('.') {
                     current = current.as_object()?.get(part)?;
@@ -257,7 +322,6 @@ pub struct EnrichedRecord {
     pub partition_key: String,
     /// Newline-terminated JSON, so objects concatenated by Firehose stay line-delimited.
     pub data: Vec<u8>,
-    pub event_id: String,
 }
 
 /// Per-batch facts every record shares, computed once.
@@ -327,42 +391,39 @@ impl Enricher {
     }
 
     /// Phase two for a batch: join reference data through `lookup` and finish each record.
-    pub fn finish_batch(
-        &self,
-        records: &[InputRecord],
-        prepared: Vec<Result<Option<Prepared<'_>>, Poison>>,
-        lookup: impl Fn(&str) -> Lookup,
-        batch: &BatchContext,
-    ) -> Vec<Stage> {
-        records
-            .iter()
-            .zip(prepared)
-            .map(|(r, p)| match p {
-                Ok(None) => Stage::Skipped,
-                Err(poison) => Stage::Poison(poison),
-                Ok(Some(p)) => {
-                    let found;
-                    let join = match (&self.spec.reference, &p.reference_key) {
-                        (None, _) => ReferenceJoin::NotConfigured,
-                        (Some(_), None) => ReferenceJoin::NoKey,
-                        (Some(_), Some(key)) => match lookup(key) {
-                            Lookup::Found(attrs) => {
-                                found = attrs;
-                                ReferenceJoin::Found(&found)
-                            }
-                            Lookup::Missing => ReferenceJoin::Missing,
-                            Lookup::Unavailable(code, message) => {
-                                return Stage::Failed { code, message };
-                            }
-                        },
-                    };
-                    match self.finish(p, &r.origin, join, batch) {
-                        Ok(e) => Stage::Enriched(e),
-                        Err(poison) => Stage::Poison(poison),
-                    }
+    /// An iterator, so the caller's list of stages grows in place (no list per chunk).
+    pub fn finish_batch<'s>(
+        &'s self,
+        records: &'s [InputRecord],
+        prepared: Vec<Result<Option<Prepared<'s>>, Poison>>,
+        lookup: impl Fn(&str) -> Lookup + 's,
+        batch: &'s BatchContext,
+    ) -> impl Iterator<Item = Stage> + 's {
+        records.iter().zip(prepared).map(move |(r, p)| match p {
+            Ok(None) => Stage::Skipped,
+            Err(poison) => Stage::Poison(poison),
+            Ok(Some(p)) => {
+                let found;
+                let join = match (&self.spec.reference, &p.reference_key) {
+                    (None, _) => ReferenceJoin::NotConfigured,
+                    (Some(_), None) => ReferenceJoin::NoKey,
+                    (Some(_), Some(key)) => match lookup(key) {
+                        Lookup::Found(attrs) => {
+                            found = attrs;
+                            ReferenceJoin::Found(&found)
+                        }
+                        Lookup::Missing => ReferenceJoin::Missing,
+                        Lookup::Unavailable(code, message) => {
+                            return Stage::Failed { code, message };
+                        }
+                    },
+                };
+                match self.finish(p, &r.origin, join, batch) {
+                    Ok(e) => Stage::Enriched(e),
+                    Err(poison) => Stage::Poison(poison),
                 }
-            })
-            .collect()
+            }
+        })
     }
 
     /// Decodes and validates one payload.
@@ -408,8 +469,21 @@ impl Enricher {
                 format!("record is a JSON {}, expected an object", json_kind(&value)),
             ));
         }
-        let members: BTreeMap<Key<'a>, &'a RawValue> =
-            serde_json::from_str(text).map_err(invalid_json)?;
+        let members = match Members::parse(text) {
+            Ok(m) => m,
+            // The rare bad record: serde_json names the place and kind of the error the way
+            // every other message of ours does. Should it accept what sonic-rs refused, say so.
+            Err(e) => {
+                return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                    Err(e) => invalid_json(e),
+                    Ok(_) => Poison::new(
+                        PoisonReason::InvalidJson,
+                        // Not `e`'s Display: it quotes the input around the error.
+                        format!("invalid JSON at line {} column {}", e.line(), e.column()),
+                    ),
+                });
+            }
+        };
         let mut prepared = Prepared {
             members,
             parsed: BTreeMap::new(),
@@ -423,7 +497,7 @@ impl Enricher {
                 && !prepared.parsed.contains_key(head)
                 && let Some(raw) = prepared.members.get(head)
             {
-                let v: Value = serde_json::from_str(raw.get()).map_err(invalid_json)?;
+                let v: Value = serde_json::from_str(raw).map_err(invalid_json)?;
                 prepared.parsed.insert(head.to_string(), v);
             }
         }
@@ -556,61 +630,52 @@ impl Enricher {
         reference: ReferenceJoin<'_>,
         batch: &BatchContext,
     ) -> Result<EnrichedRecord, Poison> {
-        // Top-level members replaced (Some) or removed (None) by PII rules.
-        let mut overrides: BTreeMap<&str, Option<Value>> = BTreeMap::new();
+        // Rules on nested paths change the parsed branch; top-level ones are applied below,
+        // while the member is written.
         for rule in &self.spec.pii {
-            match rule.field.split_once('.') {
-                None => {
-                    let Some(found) = prepared.find(&rule.field) else {
-                        continue;
-                    };
-                    let replacement = match rule.action {
-                        PiiAction::Drop => None,
-                        _ if found.kind() == "null" => continue,
-                        PiiAction::Hmac => Some(Value::String(self.hmac_hex(&found.as_text()))),
-                        PiiAction::Mask => Some(Value::String(mask(&found.as_text()))),
-                    };
-                    overrides.insert(rule.field.as_str(), replacement);
-                }
-                Some((head, rest)) => {
-                    if let Some(Value::Object(branch)) = prepared.parsed.get_mut(head) {
-                        self.protect(branch, rest, rule.action);
-                    }
-                }
+            if let Some((head, rest)) = rule.field.split_once('.')
+                && let Some(Value::Object(branch)) = prepared.parsed.get_mut(head)
+            {
+                self.protect(branch, rest, rule.action);
             }
         }
-        let partition_key = match rule_view(&prepared, &overrides, &self.spec.partition_key) {
-            Some(k) => truncate_chars(k, MAX_PARTITION_KEY_CHARS),
+        let partition_key = match self.key_view(&prepared, &self.spec.partition_key) {
+            Some(k) => truncate_chars(k.into_owned(), MAX_PARTITION_KEY_CHARS),
             None => String::new(),
         };
-        let event_id = origin.event_id();
         let target = match (&self.spec.reference, reference) {
             (Some(spec), ReferenceJoin::Found(attrs)) => Some((spec.target.as_str(), attrs)),
             _ => None,
         };
         let mut w = ObjectWriter::new(prepared.text_len + 640);
-        for (key, raw) in &prepared.members {
+        for (key, raw) in &prepared.members.0 {
             let k: &str = &key.0;
             if is_reserved(k) || target.as_ref().is_some_and(|(t, _)| *t == k) {
                 continue; // the pipeline writes these
             }
-            if let Some(o) = overrides.get(k) {
-                if let Some(v) = o {
-                    w.value(k, v);
+            match self.top_level_pii(k) {
+                Some(PiiAction::Drop) => {}
+                Some(action) if raw.as_ref() != "null" => {
+                    let text = Found::Raw(raw).as_text();
+                    match action {
+                        PiiAction::Hmac => self.write_hmac_hex(w.key(k), &text),
+                        _ => w.str(k, &mask(&text)),
+                    }
                 }
-            } else if let Some(v) = prepared.parsed.get(k) {
-                w.value(k, v);
-            } else {
-                w.raw(k, raw.get());
+                _ => match prepared.parsed.get(k) {
+                    Some(v) => w.value(k, v),
+                    None => w.raw(k, raw),
+                },
             }
         }
-        let stamp = rfc3339_millis(prepared.event_time);
-        w.str("event_time", &stamp);
+        let stamp = Rfc3339Millis::new(prepared.event_time);
+        let stamp = stamp.as_str();
+        w.str("event_time", stamp);
         w.value("event_time_ms", &prepared.event_time.timestamp_millis());
         // `YYYY-MM-DD` and `HH` are slices of the stamp: no second formatting pass.
         w.str("dt", &stamp[..10]);
         w.str("hour", &stamp[11..13]);
-        w.str("_event_id", &event_id);
+        w.str("_event_id", origin.event_id_hex().as_str());
         if let (Some((name, attrs)), Some(spec)) = (&target, &self.spec.reference) {
             // Only the spec's attributes, written straight from the cached item (no copy).
             let buf = std::mem::take(w.key(name));
@@ -638,7 +703,7 @@ impl Enricher {
         inner.str(shard_key, &origin.shard);
         inner.str(position_key, &origin.position);
         if let Some(arrival) = origin.arrival {
-            inner.str("arrival_time", &rfc3339_millis(arrival));
+            inner.str("arrival_time", Rfc3339Millis::new(arrival).as_str());
         }
         inner.str("processed_at", &batch.processed_at);
         inner.str("spec", &self.spec.name);
@@ -659,7 +724,6 @@ impl Enricher {
         Ok(EnrichedRecord {
             partition_key,
             data,
-            event_id,
         })
     }
 
@@ -696,24 +760,73 @@ impl Enricher {
     }
 
     fn hmac_hex(&self, text: &str) -> String {
+        let mut out = Vec::with_capacity(66);
+        self.write_hmac_hex(&mut out, text);
+        String::from_utf8(out[1..65].to_vec()).expect("hex digits are ASCII")
+    }
+
+    /// The keyed hash of `text` as a quoted JSON string of 64 hex digits.
+    fn write_hmac_hex(&self, out: &mut Vec<u8>, text: &str) {
         let mut mac = self
             .hmac
             .clone()
             .expect("Enricher::new requires a key for hmac rules");
         mac.update(text.as_bytes());
-        hex_lower(&mac.finalize().into_bytes())
+        out.push(b'"');
+        push_hex_lower(out, &mac.finalize().into_bytes());
+        out.push(b'"');
+    }
+
+    /// The PII action on a top-level member, if a rule names it (the last rule wins, as the
+    /// spec's order says).
+    fn top_level_pii(&self, member: &str) -> Option<PiiAction> {
+        self.spec
+            .pii
+            .iter()
+            .rev()
+            .find(|r| r.field == member)
+            .map(|r| r.action)
+    }
+
+    /// The value of a key field (partition key) as written to the output, after PII rules.
+    fn key_view<'p>(&self, prepared: &'p Prepared<'_>, path: &str) -> Option<Cow<'p, str>> {
+        let found = prepared.find(path)?;
+        if !path.contains('.') {
+            match self.top_level_pii(path) {
+                Some(PiiAction::Drop) => return None,
+                Some(PiiAction::Hmac) if found.kind() != "null" => {
+                    return Some(Cow::Owned(self.hmac_hex(&found.as_text())));
+                }
+                Some(PiiAction::Mask) if found.kind() != "null" => {
+                    return Some(Cow::Owned(mask(&found.as_text())));
+                }
+                _ => {}
+            }
+        }
+        found.scalar()
     }
 }
 
 /// Lowercase hex without going through an iterator of chars.
 pub fn hex_lower(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize]);
-        out.push(DIGITS[(b & 0x0f) as usize]);
-    }
+    push_hex_lower(&mut out, bytes);
     String::from_utf8(out).expect("hex digits are ASCII")
+}
+
+pub fn push_hex_lower(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = out.len();
+    out.resize(start + 2 * bytes.len(), 0);
+    hex_lower_into(&mut out[start..], bytes);
+}
+
+/// Writes `bytes` as lowercase hex into `out`, which holds exactly two digits per byte.
+pub fn hex_lower_into(out: &mut [u8], bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[(b >> 4) as usize];
+        pair[1] = DIGITS[(b & 0x0f) as usize];
+    }
 }
 
 /// `RESERVED_FIELDS` as a match: checked for every member of every record.
@@ -731,51 +844,39 @@ fn missing(field: &str) -> Poison {
     )
 }
 
-/// The value of `path` as written to the output (after PII rules), as key text.
-fn rule_view(
-    prepared: &Prepared<'_>,
-    overrides: &BTreeMap<&str, Option<Value>>,
-    path: &str,
-) -> Option<String> {
-    if let Some(o) = overrides.get(path) {
-        return match o {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-    }
-    prepared
-        .find(path)
-        .and_then(|f| f.scalar().map(Cow::into_owned))
-}
-
 /// `2026-11-23T09:15:30.250Z` for years 0..=9999: hand-formatted because strftime-style
 /// formatting dominated the per-record cost in the benchmark.
 pub fn rfc3339_millis(t: DateTime<Utc>) -> String {
-    use chrono::{Datelike, Timelike};
-    let mut b = [0u8; 24];
-    let mut put = |at: usize, value: u32, width: usize| {
-        let mut v = value;
-        for i in (0..width).rev() {
-            b[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, t.year().clamp(0, 9999) as u32, 4);
-    put(5, t.month(), 2);
-    put(8, t.day(), 2);
-    put(11, t.hour(), 2);
-    put(14, t.minute(), 2);
-    put(17, t.second(), 2);
-    put(20, t.timestamp_subsec_millis().min(999), 3);
-    b[4] = b'-';
-    b[7] = b'-';
-    b[10] = b'T';
-    b[13] = b':';
-    b[16] = b':';
-    b[19] = b'.';
-    b[23] = b'Z';
-    String::from_utf8(b.to_vec()).expect("ASCII digits")
+    Rfc3339Millis::new(t).as_str().to_string()
+}
+
+/// [`rfc3339_millis`] on the stack, for the per-record path.
+pub struct Rfc3339Millis([u8; 24]);
+
+impl Rfc3339Millis {
+    pub fn new(t: DateTime<Utc>) -> Self {
+        use chrono::{Datelike, Timelike};
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, value: u32, width: usize| {
+            let mut v = value;
+            for i in (0..width).rev() {
+                b[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, t.year().clamp(0, 9999) as u32, 4);
+        put(5, t.month(), 2);
+        put(8, t.day(), 2);
+        put(11, t.hour(), 2);
+        put(14, t.minute(), 2);
+        put(17, t.second(), 2);
+        put(20, t.timestamp_subsec_millis().min(999), 3);
+        Self(b)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII digits and separators")
+    }
 }
 
 /// Keeps the last four characters of values longer than eight, stars everything else, so
@@ -783,10 +884,11 @@ pub fn rfc3339_millis(t: DateTime<Utc>) -> String {
 pub fn mask(text: &str) -> String {
     let n = text.chars().count();
     let keep = if n > 8 { 4 } else { 0 };
-    text.chars()
-        .enumerate()
-        .map(|(i, c)| if i < n - keep { '*' } else { c })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        out.push(if i < n - keep { '*' } else { c });
+    }
+    out
 }
 
 fn truncate_chars(s: String, max: usize) -> String {
@@ -1043,6 +1145,49 @@ mod tests {
             "{}",
             p.message
         );
+    }
+
+    #[test]
+    fn duplicate_members_keep_the_last_and_a_hashed_partition_key_is_the_output_value() {
+        // The partition key field itself under a PII rule: the key is what the output holds.
+        let spec = EnrichmentSpec::parse(
+            r#"{"name": "pk-pii", "fields": [{"name": "user_id", "type": "string"}],
+                "event_time": {"field": "ts", "formats": ["epoch_millis"]}, "partition_key": "user_id",
+                "pii": [{"field": "user_id", "action": "hmac"}, {"field": "ip", "action": "mask"}]}"#,
+            "pk-pii",
+        )
+        .unwrap();
+        let e = Enricher::new(spec, Some(KEY)).unwrap();
+        let text =
+            r#"{"user_id": "first", "ts": 1795425330250, "ip": null, "user_id": "last", "z": 1}"#;
+        let p = e.prepare(text.as_bytes()).unwrap();
+        let out = e
+            .finish(
+                p,
+                &origin(),
+                ReferenceJoin::NotConfigured,
+                &BatchContext::new(Utc::now()),
+            )
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.data).unwrap();
+        assert_eq!(
+            v["user_id"],
+            e.hmac_hex("last"),
+            "the last duplicate wins, then is hashed"
+        );
+        assert_eq!(out.partition_key, e.hmac_hex("last"));
+        assert_eq!(v["ip"], Value::Null, "a null is left as it is, not masked");
+        let text = String::from_utf8_lossy(&out.data);
+        assert_eq!(text.matches("\"user_id\"").count(), 1, "{text}");
+        // Trailing bytes after the object and an unterminated member are invalid JSON.
+        for bad in [
+            r#"{"user_id": "u", "ts": 1} x"#,
+            r#"{"user_id": "u", "ts": 1, "a": [1, }"#,
+        ] {
+            let p = e.prepare(bad.as_bytes()).unwrap_err();
+            assert_eq!(p.reason, PoisonReason::InvalidJson, "{bad}");
+            assert!(p.message.contains("line 1 column"), "{}", p.message);
+        }
     }
 
     #[test]
