@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::origin::{Poison, PoisonReason, RecordOrigin, SourceKind, is_position};
+use crate::origin::{LaneNames, Poison, PoisonReason, RecordOrigin, SourceKind, is_position};
 
 /// The bytes of a record as delivered, kept for the quarantine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,10 +103,11 @@ impl<'de> Deserialize<'de> for KinesisRecords {
                 mut seq: S,
             ) -> Result<Self::Value, S::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                let mut names = LaneNames::default();
                 while let Some(rec) = seq.next_element::<KinesisEventRecord>()? {
                     // A foreign record fails this fast path; the record-by-record path below
                     // reports it properly.
-                    out.push(from_kinesis(rec).map_err(serde::de::Error::custom)?);
+                    out.push(from_kinesis(rec, &mut names).map_err(serde::de::Error::custom)?);
                 }
                 Ok(KinesisRecords(out))
             }
@@ -151,8 +152,9 @@ pub fn parse_invocation(json: &str) -> Result<Invocation, InputError> {
         && k.command.is_none()
     {
         let mut out = Vec::with_capacity(k.records.len());
+        let mut names = LaneNames::default();
         for raw in k.records {
-            out.push(kinesis_record(raw)?);
+            out.push(kinesis_record(raw, &mut names)?);
         }
         return Ok(Invocation::Stream(StreamBatch {
             source: SourceKind::Kinesis,
@@ -176,8 +178,9 @@ pub fn parse_invocation(json: &str) -> Result<Invocation, InputError> {
             InputError::Unrecognized(format!("Records (not a list of records: {e})"))
         })?;
         let mut out = Vec::with_capacity(records.len());
+        let mut names = LaneNames::default();
         for raw in records {
-            out.push(kinesis_record(raw)?);
+            out.push(kinesis_record(raw, &mut names)?);
         }
         return Ok(Invocation::Stream(StreamBatch {
             source: SourceKind::Kinesis,
@@ -197,9 +200,10 @@ pub fn parse_invocation(json: &str) -> Result<Invocation, InputError> {
         );
         if kafka {
             let mut out = Vec::new();
+            let mut names = LaneNames::default();
             for (lane, records) in lanes {
                 for raw in records {
-                    out.push(kafka_record(&lane, raw));
+                    out.push(kafka_record(&lane, raw, &mut names));
                 }
             }
             return Ok(Invocation::Stream(StreamBatch {
@@ -231,9 +235,9 @@ pub fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-fn kinesis_record(raw: &RawValue) -> Result<InputRecord, InputError> {
+fn kinesis_record(raw: &RawValue, names: &mut LaneNames) -> Result<InputRecord, InputError> {
     match serde_json::from_str::<KinesisEventRecord>(raw.get()) {
-        Ok(rec) => from_kinesis(rec),
+        Ok(rec) => from_kinesis(rec, names),
         Err(e) => {
             // Recover the coordinates by hand so the record can still be quarantined and reported.
             let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
@@ -243,14 +247,10 @@ fn kinesis_record(raw: &RawValue) -> Result<InputRecord, InputError> {
                 Some(d) if STANDARD.decode(d).is_err() => PoisonReason::InvalidBase64,
                 _ => PoisonReason::MalformedRecord,
             };
-            let shard = v["eventID"]
-                .as_str()
-                .and_then(|id| id.split_once(':').map(|(s, _)| s.to_string()))
-                .unwrap_or_else(|| "unknown-shard".into());
             let origin = RecordOrigin {
                 source: SourceKind::Kinesis,
-                stream: stream_from_arn(v["eventSourceARN"].as_str()),
-                shard,
+                stream: names.get(stream_from_arn(v["eventSourceARN"].as_str())),
+                shard: names.get(shard_from_event_id(v["eventID"].as_str())),
                 position: k["sequenceNumber"].as_str().unwrap_or_default().to_string(),
                 arrival: k["approximateArrivalTimestamp"]
                     .as_f64()
@@ -271,21 +271,19 @@ fn kinesis_record(raw: &RawValue) -> Result<InputRecord, InputError> {
     }
 }
 
-fn from_kinesis(rec: KinesisEventRecord) -> Result<InputRecord, InputError> {
+fn from_kinesis(
+    rec: KinesisEventRecord,
+    names: &mut LaneNames,
+) -> Result<InputRecord, InputError> {
     if let Some(src) = rec.event_source.as_deref()
         && src != "aws:kinesis"
     {
         return Err(InputError::ForeignRecord(src.to_string()));
     }
-    let shard = rec
-        .event_id
-        .as_deref()
-        .and_then(|id| id.split_once(':').map(|(s, _)| s.to_string()))
-        .unwrap_or_else(|| "unknown-shard".into());
     let origin = RecordOrigin {
         source: SourceKind::Kinesis,
-        stream: stream_from_arn(rec.event_source_arn.as_deref()),
-        shard,
+        stream: names.get(stream_from_arn(rec.event_source_arn.as_deref())),
+        shard: names.get(shard_from_event_id(rec.event_id.as_deref())),
         position: rec.kinesis.sequence_number,
         arrival: Some(*rec.kinesis.approximate_arrival_timestamp),
         key: Some(rec.kinesis.partition_key),
@@ -305,19 +303,27 @@ fn from_kinesis(rec: KinesisEventRecord) -> Result<InputRecord, InputError> {
 }
 
 /// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` to `NAME`.
-fn stream_from_arn(arn: Option<&str>) -> String {
-    arn.and_then(|a| a.rsplit_once(":stream/").map(|(_, n)| n.to_string()))
-        .unwrap_or_else(|| "unknown-stream".into())
+fn stream_from_arn(arn: Option<&str>) -> &str {
+    arn.and_then(|a| a.rsplit_once(":stream/").map(|(_, n)| n))
+        .unwrap_or("unknown-stream")
 }
 
-fn kafka_record(lane: &str, raw: &RawValue) -> InputRecord {
+/// `shardId-000000000000:SEQUENCE` to `shardId-000000000000`.
+fn shard_from_event_id(id: Option<&str>) -> &str {
+    id.and_then(|id| id.split_once(':').map(|(s, _)| s))
+        .unwrap_or("unknown-shard")
+}
+
+fn kafka_record(lane: &str, raw: &RawValue, names: &mut LaneNames) -> InputRecord {
     match serde_json::from_str::<KafkaRecord>(raw.get()) {
         Ok(rec) => {
-            let topic = rec.topic.clone().unwrap_or_else(|| topic_from_lane(lane));
             let origin = RecordOrigin {
                 source: SourceKind::Msk,
-                stream: topic,
-                shard: rec.partition.to_string(),
+                stream: match rec.topic.as_deref() {
+                    Some(topic) => names.get(topic),
+                    None => names.get(&topic_from_lane(lane)),
+                },
+                shard: names.get(&rec.partition.to_string()),
                 position: rec.offset.to_string(),
                 arrival: Some(*rec.timestamp),
                 key: rec.key.clone(),
@@ -357,14 +363,16 @@ fn kafka_record(lane: &str, raw: &RawValue) -> InputRecord {
             let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
             let origin = RecordOrigin {
                 source: SourceKind::Msk,
-                stream: v["topic"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| topic_from_lane(lane)),
-                shard: v["partition"]
-                    .as_i64()
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| partition_from_lane(lane)),
+                stream: match v["topic"].as_str() {
+                    Some(topic) => names.get(topic),
+                    None => names.get(&topic_from_lane(lane)),
+                },
+                shard: names.get(
+                    &v["partition"]
+                        .as_i64()
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| partition_from_lane(lane)),
+                ),
                 position: v["offset"]
                     .as_i64()
                     .map(|o| o.to_string())
@@ -447,8 +455,8 @@ mod tests {
         let b = stream(parse_invocation(&kinesis_event("eyJhIjoxfQ==", "4959")).unwrap());
         assert_eq!(b.source, SourceKind::Kinesis);
         let r = &b.records[0];
-        assert_eq!(r.origin.stream, "streamops-raw");
-        assert_eq!(r.origin.shard, "shardId-000000000001");
+        assert_eq!(&*r.origin.stream, "streamops-raw");
+        assert_eq!(&*r.origin.shard, "shardId-000000000001");
         assert_eq!(r.origin.position, "4959");
         assert_eq!(r.bytes(), br#"{"a":1}"#);
         assert_eq!(r.origin.arrival.unwrap().timestamp_millis(), 1763892000123);
@@ -464,7 +472,7 @@ mod tests {
         let fast = stream(parse_invocation(&ev).unwrap());
         let v: serde_json::Value = serde_json::from_str(&ev).unwrap();
         let raw = serde_json::value::to_raw_value(&v["Records"][0]).unwrap();
-        let slow = kinesis_record(&raw).unwrap();
+        let slow = kinesis_record(&raw, &mut LaneNames::default()).unwrap();
         assert_eq!(fast.records[0].origin, slow.origin);
         assert_eq!(fast.records[0].original, slow.original);
         // One bad record sends the batch down the per-record path; the good one is still decoded.
@@ -509,8 +517,8 @@ mod tests {
         });
         let b = stream(parse_invocation(&ev.to_string()).unwrap());
         assert_eq!(b.source, SourceKind::Msk);
-        assert_eq!(b.records[0].origin.stream, "click-events");
-        assert_eq!(b.records[0].origin.shard, "1");
+        assert_eq!(&*b.records[0].origin.stream, "click-events");
+        assert_eq!(&*b.records[0].origin.shard, "1");
         assert_eq!(b.records[0].headers.as_ref().unwrap()["trace"], "ab");
         assert_eq!(
             b.records[1].poison.as_ref().unwrap().reason,

@@ -1,6 +1,7 @@
 //! Where a record came from, and the poison verdict when it cannot be enriched.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,10 +28,10 @@ impl SourceKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordOrigin {
     pub source: SourceKind,
-    /// Kinesis stream name or Kafka topic.
-    pub stream: String,
+    /// Kinesis stream name or Kafka topic (shared by the records of a batch, see [`LaneNames`]).
+    pub stream: Arc<str>,
     /// Kinesis shard id, or the Kafka partition number as a string.
-    pub shard: String,
+    pub shard: Arc<str>,
     /// Kinesis sequence number (decimal, up to 128 bits) or Kafka offset.
     pub position: String,
     /// Approximate arrival (Kinesis) or record timestamp (Kafka).
@@ -76,6 +77,27 @@ pub struct EventIdHex([u8; 32]);
 impl EventIdHex {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
+}
+
+/// The stream and shard names of a batch, held once and shared by its records: a batch comes
+/// from one stream and a few shards, and a string per record and name was measurable.
+#[derive(Debug, Default)]
+pub struct LaneNames(Vec<Arc<str>>);
+
+impl LaneNames {
+    /// The shared copy of `name`. A batch has a handful of names; a few more are looked at
+    /// linearly and the oldest are let go.
+    pub fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.0.iter().find(|n| &***n == name) {
+            return known.clone();
+        }
+        if self.0.len() == 16 {
+            self.0.remove(0);
+        }
+        let shared: Arc<str> = name.into();
+        self.0.push(shared.clone());
+        shared
     }
 }
 

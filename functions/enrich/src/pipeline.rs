@@ -79,6 +79,15 @@ impl<'a> Members<'a> {
         };
         found.map(|(_, v)| v.as_ref())
     }
+
+    /// A top-level member's JSON text as a slice of the record itself, when the parser did not
+    /// have to copy it: what lives as long as the record does.
+    fn get_in_record(&self, name: &str) -> Option<&'a str> {
+        match self.0.iter().find(|(k, _)| k.0 == name)? {
+            (_, Cow::Borrowed(text)) => Some(text),
+            (_, Cow::Owned(_)) => None,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Members<'de> {
@@ -189,7 +198,7 @@ pub struct Prepared<'a> {
     text_len: usize,
     pub event_time: DateTime<Utc>,
     /// The value to look up in the reference table, if the spec joins one and the event has it.
-    pub reference_key: Option<String>,
+    pub reference_key: Option<Cow<'a, str>>,
 }
 
 impl<'a> Prepared<'a> {
@@ -538,11 +547,19 @@ impl Enricher {
             }
         }
         prepared.reference_key = self.spec.reference.as_ref().and_then(|r| {
-            prepared
-                .find(&r.key_field)
-                .and_then(|f| f.scalar())
-                .filter(|k| !k.is_empty())
-                .map(Cow::into_owned)
+            // A top-level key is borrowed from the record (no copy per record).
+            let top_level = !r.key_field.contains('.');
+            let in_record = top_level
+                .then(|| prepared.members.get_in_record(&r.key_field))
+                .flatten();
+            let key = match in_record {
+                Some(raw) => Found::Raw(raw).scalar(),
+                None => prepared
+                    .find(&r.key_field)
+                    .and_then(|f| f.scalar())
+                    .map(|k| Cow::Owned(k.into_owned())),
+            };
+            key.filter(|k| !k.is_empty())
         });
         Ok(prepared)
     }
