@@ -3,6 +3,7 @@
 //! single malformed record (bad base64, a missing field) becomes poison for that record, not a
 //! failure of the whole batch.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use aws_lambda_events::kafka::KafkaRecord;
@@ -11,9 +12,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde::de::DeserializeSeed;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::arrival::{ArrivalSeed, from_epoch_seconds};
 use crate::origin::{LaneNames, Poison, PoisonReason, RecordOrigin, SourceKind, is_position};
 
 /// The bytes of a record as delivered, kept for the quarantine.
@@ -104,10 +107,19 @@ impl<'de> Deserialize<'de> for KinesisRecords {
             ) -> Result<Self::Value, S::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                 let mut names = LaneNames::default();
-                while let Some(rec) = seq.next_element::<KinesisEventRecord>()? {
+                loop {
+                    let arrival = Cell::new(None);
+                    let Some(rec) =
+                        seq.next_element_seed(ArrivalSeed::<KinesisEventRecord>::new(&arrival))?
+                    else {
+                        break;
+                    };
                     // A foreign record fails this fast path; the record-by-record path below
                     // reports it properly.
-                    out.push(from_kinesis(rec, &mut names).map_err(serde::de::Error::custom)?);
+                    let mut input =
+                        from_kinesis(rec, &mut names).map_err(serde::de::Error::custom)?;
+                    exact_arrival(&mut input.origin, arrival.get());
+                    out.push(input);
                 }
                 Ok(KinesisRecords(out))
             }
@@ -236,8 +248,15 @@ pub fn json_kind(v: &Value) -> &'static str {
 }
 
 fn kinesis_record(raw: &RawValue, names: &mut LaneNames) -> Result<InputRecord, InputError> {
-    match serde_json::from_str::<KinesisEventRecord>(raw.get()) {
-        Ok(rec) => from_kinesis(rec, names),
+    let arrival = Cell::new(None);
+    let read = ArrivalSeed::<KinesisEventRecord>::new(&arrival)
+        .deserialize(&mut serde_json::Deserializer::from_str(raw.get()));
+    match read {
+        Ok(rec) => {
+            let mut input = from_kinesis(rec, names)?;
+            exact_arrival(&mut input.origin, arrival.get());
+            Ok(input)
+        }
         Err(e) => {
             // Recover the coordinates by hand so the record can still be quarantined and reported.
             let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
@@ -254,7 +273,7 @@ fn kinesis_record(raw: &RawValue, names: &mut LaneNames) -> Result<InputRecord, 
                 position: k["sequenceNumber"].as_str().unwrap_or_default().to_string(),
                 arrival: k["approximateArrivalTimestamp"]
                     .as_f64()
-                    .and_then(|s| DateTime::<Utc>::from_timestamp_millis((s * 1000.0) as i64)),
+                    .and_then(from_epoch_seconds),
                 key: k["partitionKey"].as_str().map(str::to_string),
             };
             let message = match reason {
@@ -271,10 +290,7 @@ fn kinesis_record(raw: &RawValue, names: &mut LaneNames) -> Result<InputRecord, 
     }
 }
 
-fn from_kinesis(
-    rec: KinesisEventRecord,
-    names: &mut LaneNames,
-) -> Result<InputRecord, InputError> {
+fn from_kinesis(rec: KinesisEventRecord, names: &mut LaneNames) -> Result<InputRecord, InputError> {
     if let Some(src) = rec.event_source.as_deref()
         && src != "aws:kinesis"
     {
@@ -300,6 +316,13 @@ fn from_kinesis(
         poison,
         headers: None,
     })
+}
+
+/// The arrival time as Kinesis sent it (see [`crate::arrival`]), in place of the type's reading.
+fn exact_arrival(origin: &mut RecordOrigin, seconds: Option<f64>) {
+    if let Some(exact) = seconds.and_then(from_epoch_seconds) {
+        origin.arrival = Some(exact);
+    }
 }
 
 /// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` to `NAME`.
@@ -482,10 +505,35 @@ mod tests {
         v2["Records"].as_array_mut().unwrap().push(bad);
         let mixed = stream(parse_invocation(&v2.to_string()).unwrap());
         assert!(mixed.records[0].poison.is_none());
+        assert_eq!(mixed.records[0].origin, fast.records[0].origin);
         assert_eq!(
             mixed.records[1].poison.as_ref().unwrap().reason,
             PoisonReason::InvalidBase64
         );
+    }
+
+    #[test]
+    fn arrival_times_are_exact_on_both_paths() {
+        // aws_lambda_events alone reads .5 as 5 ms and .98 as 98 ms (see crate::arrival).
+        for (arrival, millis) in [(".5", 500), (".98", 980), (".05", 50), (".123", 123)] {
+            let ev = kinesis_event("eyJhIjoxfQ==", "7")
+                .replace("1763892000.123", &format!("1763892000{arrival}"));
+            let fast = stream(parse_invocation(&ev).unwrap());
+            // A second, bad record sends the batch down the per-record path.
+            let mut v: serde_json::Value = serde_json::from_str(&ev).unwrap();
+            let mut bad = v["Records"][0].clone();
+            bad["kinesis"]["data"] = serde_json::json!("%%%");
+            v["Records"].as_array_mut().unwrap().push(bad);
+            let slow = stream(parse_invocation(&v.to_string()).unwrap());
+            for r in [&fast.records[0], &slow.records[0], &slow.records[1]] {
+                let at = r.origin.arrival.unwrap();
+                assert_eq!(
+                    at.timestamp_millis(),
+                    1_763_892_000_000 + millis,
+                    "{arrival}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! enrich: Kinesis and MSK records in, validated and enriched events out to the enriched stream,
 //! poison quarantined with its reason, retryable failures reported back to Lambda. Nothing lost.
 
+pub mod arrival;
 pub mod config;
 pub mod emit;
 pub mod input;

@@ -244,11 +244,7 @@ impl ReferenceJoin<'_> {
 /// Appends `s` as a JSON string. Most keys and values need no escaping; checking for that is
 /// cheaper than the general escaper, which is the fallback.
 fn push_json_str(buf: &mut Vec<u8>, s: &str) {
-    // A fold, not `all`: no early exit, so the check vectorises.
-    let needs_escape = s.bytes().fold(false, |acc, b| {
-        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if !needs_escape {
+    if !needs_escape(s) {
         buf.reserve(s.len() + 2);
         buf.push(b'"');
         buf.extend_from_slice(s.as_bytes());
@@ -256,6 +252,13 @@ fn push_json_str(buf: &mut Vec<u8>, s: &str) {
     } else {
         serde_json::to_writer(buf, s).expect("writing to a Vec");
     }
+}
+
+fn needs_escape(s: &str) -> bool {
+    // A fold, not `any`: no early exit, so the check vectorises.
+    s.bytes().fold(false, |acc, b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
 }
 
 /// Writes a JSON object member by member.
@@ -279,6 +282,22 @@ impl ObjectWriter {
         push_json_str(&mut self.buf, k);
         self.buf.push(b':');
         &mut self.buf
+    }
+
+    /// A member whose key and text value need no escaping by construction (our own field
+    /// names, timestamps, hex): the per-record tail is written without checking every byte.
+    fn plain(&mut self, k: &str, v: &str) {
+        debug_assert!(!needs_escape(k) && !needs_escape(v), "{k:?}: {v:?}");
+        self.buf.reserve(k.len() + v.len() + 6);
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(k.as_bytes());
+        self.buf.extend_from_slice(b"\":\"");
+        self.buf.extend_from_slice(v.as_bytes());
+        self.buf.push(b'"');
     }
 
     /// A string member, written without the serializer when nothing needs escaping.
@@ -687,12 +706,12 @@ impl Enricher {
         }
         let stamp = Rfc3339Millis::new(prepared.event_time);
         let stamp = stamp.as_str();
-        w.str("event_time", stamp);
+        w.plain("event_time", stamp);
         w.value("event_time_ms", &prepared.event_time.timestamp_millis());
         // `YYYY-MM-DD` and `HH` are slices of the stamp: no second formatting pass.
-        w.str("dt", &stamp[..10]);
-        w.str("hour", &stamp[11..13]);
-        w.str("_event_id", origin.event_id_hex().as_str());
+        w.plain("dt", &stamp[..10]);
+        w.plain("hour", &stamp[11..13]);
+        w.plain("_event_id", origin.event_id_hex().as_str());
         if let (Some((name, attrs)), Some(spec)) = (&target, &self.spec.reference) {
             // Only the spec's attributes, written straight from the cached item (no copy).
             let buf = std::mem::take(w.key(name));
@@ -715,16 +734,16 @@ impl Enricher {
             first: true,
         };
         inner.buf.push(b'{');
-        inner.str("source", origin.source.as_str());
+        inner.plain("source", origin.source.as_str());
         inner.str(stream_key, &origin.stream);
         inner.str(shard_key, &origin.shard);
         inner.str(position_key, &origin.position);
         if let Some(arrival) = origin.arrival {
-            inner.str("arrival_time", Rfc3339Millis::new(arrival).as_str());
+            inner.plain("arrival_time", Rfc3339Millis::new(arrival).as_str());
         }
-        inner.str("processed_at", &batch.processed_at);
+        inner.plain("processed_at", &batch.processed_at);
         inner.str("spec", &self.spec.name);
-        inner.str("reference", reference.status());
+        inner.plain("reference", reference.status());
         w.buf = inner.close();
         let mut data = w.close();
         data.push(b'\n');

@@ -105,7 +105,9 @@ fn generated_event(n: usize) -> String {
         let r = json!({
             "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": format!("user-{:06}", i % 5000),
                         "sequenceNumber": seq, "data": STANDARD.encode(record(i).to_string()),
-                        "approximateArrivalTimestamp": 1_795_425_335.5},
+                        // Arrivals over a second, written as Kinesis writes them (shortest
+                        // decimal, so .120 arrives as .12).
+                        "approximateArrivalTimestamp": 1_795_425_335.0 + (i % 1000) as f64 / 1000.0},
             "eventSource": "aws:kinesis", "eventVersion": "1.0",
             "eventID": format!("shardId-000000000000:{seq}"), "eventName": "aws:kinesis:record",
             "invokeIdentityArn": "arn:aws:iam::123456789012:role/streamops-enrich", "awsRegion": "us-east-1",
