@@ -102,7 +102,7 @@ impl<'de> Deserialize<'de> for Members<'de> {
                 self,
                 mut map: M,
             ) -> Result<Self::Value, M::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     let value: sonic_rs::LazyValue<'de> = map.next_value()?;
                     out.push((key, value.as_raw_cow()));
@@ -370,6 +370,9 @@ pub struct Enricher {
     // (no Debug: the keyed HMAC state must never be printed)
     /// Keyed once at cold start; cloned per value (cheaper than re-keying).
     hmac: Option<Hmac<Sha256>>,
+    /// The top-level members nested paths of the spec read into, parsed for every record
+    /// (worked out once here, not per record).
+    nested_heads: Vec<String>,
 }
 
 impl Enricher {
@@ -391,7 +394,16 @@ impl Enricher {
             }
             None => None,
         };
-        Ok(Self { spec, hmac })
+        let mut nested_heads: Vec<String> = spec_paths(&spec)
+            .filter_map(|path| path.split_once('.').map(|(head, _)| head.to_string()))
+            .collect();
+        nested_heads.sort();
+        nested_heads.dedup();
+        Ok(Self {
+            spec,
+            hmac,
+            nested_heads,
+        })
     }
 
     pub fn spec(&self) -> &EnrichmentSpec {
@@ -520,13 +532,10 @@ impl Enricher {
             reference_key: None,
         };
         // Parse the branches nested paths read (validation, event time, keys, PII).
-        for path in self.spec_paths() {
-            if let Some((head, _)) = path.split_once('.')
-                && !prepared.parsed.contains_key(head)
-                && let Some(raw) = prepared.members.get(head)
-            {
+        for head in &self.nested_heads {
+            if let Some(raw) = prepared.members.get(head) {
                 let v: Value = serde_json::from_str(raw).map_err(invalid_json)?;
-                prepared.parsed.insert(head.to_string(), v);
+                prepared.parsed.insert(head.clone(), v);
             }
         }
         for field in &self.spec.fields {
@@ -581,20 +590,6 @@ impl Enricher {
             key.filter(|k| !k.is_empty())
         });
         Ok(prepared)
-    }
-
-    /// Every field path the spec reads.
-    fn spec_paths(&self) -> impl Iterator<Item = &str> {
-        self.spec
-            .fields
-            .iter()
-            .map(|f| f.name.as_str())
-            .chain([
-                self.spec.event_time.field.as_str(),
-                self.spec.partition_key.as_str(),
-            ])
-            .chain(self.spec.reference.iter().map(|r| r.key_field.as_str()))
-            .chain(self.spec.pii.iter().map(|p| p.field.as_str()))
     }
 
     fn event_time(&self, prepared: &Prepared<'_>) -> Result<DateTime<Utc>, Poison> {
@@ -841,6 +836,16 @@ impl Enricher {
         }
         found.scalar()
     }
+}
+
+/// Every field path the spec reads.
+fn spec_paths(spec: &EnrichmentSpec) -> impl Iterator<Item = &str> {
+    spec.fields
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain([spec.event_time.field.as_str(), spec.partition_key.as_str()])
+        .chain(spec.reference.iter().map(|r| r.key_field.as_str()))
+        .chain(spec.pii.iter().map(|p| p.field.as_str()))
 }
 
 /// Lowercase hex without going through an iterator of chars.
