@@ -81,10 +81,16 @@ struct KinesisProbe<'a> {
     command: Option<&'a RawValue>,
 }
 
+/// The common cases, a well-formed Kinesis or Kafka batch, in one SIMD pass (sonic-rs into the
+/// aws_lambda_events types); anything else takes the record-by-record path.
 #[derive(Deserialize)]
-struct KinesisBatch {
-    #[serde(rename = "Records")]
-    records: KinesisRecords,
+struct StreamBatchFast {
+    #[serde(rename = "Records", default)]
+    kinesis: Option<KinesisRecords>,
+    #[serde(rename = "records", default)]
+    kafka: Option<KafkaLanes>,
+    #[serde(rename = "eventSource", default)]
+    event_source: Option<String>,
     #[serde(default)]
     command: Option<serde::de::IgnoredAny>,
 }
@@ -128,6 +134,70 @@ impl<'de> Deserialize<'de> for KinesisRecords {
     }
 }
 
+/// Topic-partition lanes, each record turned into an [`InputRecord`] as it is read; lanes in
+/// name order (as the record-by-record path has them).
+struct KafkaLanes(Vec<InputRecord>);
+
+impl<'de> Deserialize<'de> for KafkaLanes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Lane<'n> {
+            name: &'n str,
+            names: &'n mut LaneNames,
+        }
+        impl<'de> DeserializeSeed<'de> for Lane<'_> {
+            type Value = Vec<InputRecord>;
+            fn deserialize<D: serde::Deserializer<'de>>(
+                self,
+                deserializer: D,
+            ) -> Result<Self::Value, D::Error> {
+                deserializer.deserialize_seq(self)
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for Lane<'_> {
+            type Value = Vec<InputRecord>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of Kafka records")
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<Self::Value, S::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(rec) = seq.next_element::<KafkaRecord>()? {
+                    out.push(from_kafka(self.name, rec, self.names));
+                }
+                Ok(out)
+            }
+        }
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = KafkaLanes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of topic-partition to Kafka records")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut names = LaneNames::default();
+                let mut lanes: Vec<(String, Vec<InputRecord>)> = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let records = map.next_value_seed(Lane {
+                        name: &name,
+                        names: &mut names,
+                    })?;
+                    lanes.push((name, records));
+                }
+                lanes.sort_by(|a, b| a.0.cmp(&b.0));
+                Ok(KafkaLanes(
+                    lanes.into_iter().flat_map(|(_, records)| records).collect(),
+                ))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
 #[derive(Deserialize)]
 struct Probe<'a> {
     #[serde(rename = "Records", borrow, default)]
@@ -150,15 +220,25 @@ pub fn parse_invocation(json: &str) -> Result<Invocation, InputError> {
             Err(e) => InputError::NotJson(e.to_string()),
         });
     }
-    // The common case, a well-formed Kinesis batch, parsed in one SIMD pass (sonic-rs into the
-    // aws_lambda_events types); anything else takes the record-by-record path below.
-    if let Ok(batch) = sonic_rs::from_str::<KinesisBatch>(json)
+    if let Ok(batch) = sonic_rs::from_str::<StreamBatchFast>(json)
         && batch.command.is_none()
     {
-        return Ok(Invocation::Stream(StreamBatch {
-            source: SourceKind::Kinesis,
-            records: batch.records.0,
-        }));
+        match (batch.kinesis, batch.kafka) {
+            (Some(records), None) => {
+                return Ok(Invocation::Stream(StreamBatch {
+                    source: SourceKind::Kinesis,
+                    records: records.0,
+                }));
+            }
+            (None, Some(lanes)) if is_kafka_source(batch.event_source.as_deref()) => {
+                return Ok(Invocation::Stream(StreamBatch {
+                    source: SourceKind::Msk,
+                    records: lanes.0,
+                }));
+            }
+            // Neither, both, or a foreign source: the paths below say what it is.
+            _ => {}
+        }
     }
     if let Ok(k) = serde_json::from_str::<KinesisProbe>(json)
         && k.command.is_none()
@@ -206,11 +286,7 @@ pub fn parse_invocation(json: &str) -> Result<Invocation, InputError> {
                     "records (not a map of topic-partition to records: {e})"
                 ))
             })?;
-        let kafka = matches!(
-            probe.event_source.as_deref(),
-            Some("aws:kafka" | "SelfManagedKafka") | None
-        );
-        if kafka {
+        if is_kafka_source(probe.event_source.as_deref()) {
             let mut out = Vec::new();
             let mut names = LaneNames::default();
             for (lane, records) in lanes {
@@ -226,6 +302,10 @@ pub fn parse_invocation(json: &str) -> Result<Invocation, InputError> {
     }
     let v: Value = serde_json::from_str(json).map_err(|e| InputError::NotJson(e.to_string()))?;
     Err(InputError::Unrecognized(describe_keys(&v)))
+}
+
+fn is_kafka_source(event_source: Option<&str>) -> bool {
+    matches!(event_source, Some("aws:kafka" | "SelfManagedKafka") | None)
 }
 
 fn describe_keys(v: &Value) -> String {
@@ -337,51 +417,53 @@ fn shard_from_event_id(id: Option<&str>) -> &str {
         .unwrap_or("unknown-shard")
 }
 
+fn from_kafka(lane: &str, rec: KafkaRecord, names: &mut LaneNames) -> InputRecord {
+    let headers = kafka_headers(&rec);
+    let origin = RecordOrigin {
+        source: SourceKind::Msk,
+        stream: match rec.topic.as_deref() {
+            Some(topic) => names.get(topic),
+            None => names.get(&topic_from_lane(lane)),
+        },
+        shard: names.get(&rec.partition.to_string()),
+        position: rec.offset.to_string(),
+        arrival: Some(*rec.timestamp),
+        key: rec.key,
+    };
+    let (original, poison) = match rec.value.as_deref() {
+        None => (
+            Original::Bytes(Vec::new()),
+            Some(Poison::new(
+                PoisonReason::EmptyRecord,
+                "Kafka record has no value (a tombstone)",
+            )),
+        ),
+        Some(text) => match STANDARD.decode(text) {
+            Ok(bytes) => (Original::Bytes(bytes), None),
+            Err(e) => (
+                Original::Undecoded(text.to_string()),
+                Some(Poison::new(
+                    PoisonReason::InvalidBase64,
+                    format!("Kafka value is not valid base64: {e}"),
+                )),
+            ),
+        },
+    };
+    let poison = poison.or_else(|| {
+        (rec.offset < 0)
+            .then(|| Poison::new(PoisonReason::MalformedRecord, "Kafka offset is negative"))
+    });
+    InputRecord {
+        origin,
+        original,
+        poison,
+        headers,
+    }
+}
+
 fn kafka_record(lane: &str, raw: &RawValue, names: &mut LaneNames) -> InputRecord {
     match serde_json::from_str::<KafkaRecord>(raw.get()) {
-        Ok(rec) => {
-            let origin = RecordOrigin {
-                source: SourceKind::Msk,
-                stream: match rec.topic.as_deref() {
-                    Some(topic) => names.get(topic),
-                    None => names.get(&topic_from_lane(lane)),
-                },
-                shard: names.get(&rec.partition.to_string()),
-                position: rec.offset.to_string(),
-                arrival: Some(*rec.timestamp),
-                key: rec.key.clone(),
-            };
-            let headers = kafka_headers(&rec);
-            let (original, poison) = match rec.value.as_deref() {
-                None => (
-                    Original::Bytes(Vec::new()),
-                    Some(Poison::new(
-                        PoisonReason::EmptyRecord,
-                        "Kafka record has no value (a tombstone)",
-                    )),
-                ),
-                Some(text) => match STANDARD.decode(text) {
-                    Ok(bytes) => (Original::Bytes(bytes), None),
-                    Err(e) => (
-                        Original::Undecoded(text.to_string()),
-                        Some(Poison::new(
-                            PoisonReason::InvalidBase64,
-                            format!("Kafka value is not valid base64: {e}"),
-                        )),
-                    ),
-                },
-            };
-            let poison = poison.or_else(|| {
-                (rec.offset < 0)
-                    .then(|| Poison::new(PoisonReason::MalformedRecord, "Kafka offset is negative"))
-            });
-            InputRecord {
-                origin,
-                original,
-                poison,
-                headers,
-            }
-        }
+        Ok(rec) => from_kafka(lane, rec, names),
         Err(e) => {
             let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
             let origin = RecordOrigin {
@@ -573,6 +655,40 @@ mod tests {
             PoisonReason::EmptyRecord
         );
         assert_eq!(topic_from_lane("a-b-c-12"), "a-b-c");
+    }
+
+    #[test]
+    fn kafka_one_pass_and_per_record_paths_agree_and_lanes_are_in_name_order() {
+        let rec = |partition: i64, offset: i64, value: &str| {
+            serde_json::json!({"topic": "t", "partition": partition, "offset": offset,
+                "timestamp": 1763892000000i64, "timestampType": "CREATE_TIME", "key": "dTE=",
+                "value": value, "headers": []})
+        };
+        // Lanes out of name order in the payload.
+        let mut ev = serde_json::json!({"eventSource": "aws:kafka", "records": {
+            "t-2": [rec(2, 7, "eyJhIjoxfQ=="), rec(2, 8, "eyJhIjoyfQ==")],
+            "t-0": [rec(0, 3, "eyJhIjozfQ==")],
+        }});
+        let fast = stream(parse_invocation(&ev.to_string()).unwrap());
+        let order: Vec<(&str, &str)> = fast
+            .records
+            .iter()
+            .map(|r| (&*r.origin.shard, r.origin.position.as_str()))
+            .collect();
+        assert_eq!(order, [("0", "3"), ("2", "7"), ("2", "8")]);
+        // A record the type rejects (no offset) sends the batch down the per-record path.
+        let mut broken = rec(2, 9, "eyJhIjo0fQ==");
+        broken.as_object_mut().unwrap().remove("offset");
+        ev["records"]["t-2"].as_array_mut().unwrap().push(broken);
+        let slow = stream(parse_invocation(&ev.to_string()).unwrap());
+        for (f, s) in fast.records.iter().zip(&slow.records) {
+            assert_eq!(f.origin, s.origin);
+            assert_eq!(f.original, s.original);
+        }
+        assert_eq!(
+            slow.records[3].poison.as_ref().unwrap().reason,
+            PoisonReason::MalformedRecord
+        );
     }
 
     #[test]
