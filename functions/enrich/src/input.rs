@@ -28,6 +28,9 @@ pub enum Original {
     Undecoded(String),
 }
 
+/// Kafka record headers as aws_lambda_events has them: name to signed bytes.
+pub type KafkaHeaders = Vec<std::collections::HashMap<String, Vec<i8>>>;
+
 /// One input record: where it came from and its payload, or why its payload is unusable.
 #[derive(Debug, Clone)]
 pub struct InputRecord {
@@ -35,8 +38,9 @@ pub struct InputRecord {
     pub original: Original,
     /// Set when decoding already proved the record poison.
     pub poison: Option<Poison>,
-    /// Kafka headers (name to UTF-8 text, or base64 when not text), kept for the quarantine.
-    pub headers: Option<Value>,
+    /// Kafka headers as delivered, kept for the quarantine (see [`kafka_headers_json`]); turned
+    /// into JSON only for a record that is quarantined.
+    pub headers: KafkaHeaders,
 }
 
 impl InputRecord {
@@ -364,7 +368,7 @@ fn kinesis_record(raw: &RawValue, names: &mut LaneNames) -> Result<InputRecord, 
                 origin,
                 original: Original::Undecoded(data.unwrap_or_default().to_string()),
                 poison: Some(Poison::new(reason, message)),
-                headers: None,
+                headers: Vec::new(),
             })
         }
     }
@@ -394,7 +398,7 @@ fn from_kinesis(rec: KinesisEventRecord, names: &mut LaneNames) -> Result<InputR
         origin,
         original: Original::Bytes(rec.kinesis.data.0),
         poison,
-        headers: None,
+        headers: Vec::new(),
     })
 }
 
@@ -418,7 +422,6 @@ fn shard_from_event_id(id: Option<&str>) -> &str {
 }
 
 fn from_kafka(lane: &str, rec: KafkaRecord, names: &mut LaneNames) -> InputRecord {
-    let headers = kafka_headers(&rec);
     let origin = RecordOrigin {
         source: SourceKind::Msk,
         stream: match rec.topic.as_deref() {
@@ -457,7 +460,7 @@ fn from_kafka(lane: &str, rec: KafkaRecord, names: &mut LaneNames) -> InputRecor
         origin,
         original,
         poison,
-        headers,
+        headers: rec.headers,
     }
 }
 
@@ -494,7 +497,7 @@ fn kafka_record(lane: &str, raw: &RawValue, names: &mut LaneNames) -> InputRecor
                     PoisonReason::MalformedRecord,
                     format!("Kafka record does not match the event schema: {e}"),
                 )),
-                headers: None,
+                headers: Vec::new(),
             }
         }
     }
@@ -513,13 +516,14 @@ fn partition_from_lane(lane: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Kafka headers arrive as lists of signed bytes; keep them readable where they are text.
-fn kafka_headers(rec: &KafkaRecord) -> Option<Value> {
-    if rec.headers.is_empty() {
+/// Kafka headers arrive as lists of signed bytes; in the quarantine they are kept readable
+/// where they are text (`base64:` and the bytes where they are not).
+pub fn kafka_headers_json(headers: &KafkaHeaders) -> Option<Value> {
+    if headers.is_empty() {
         return None;
     }
     let mut out = serde_json::Map::new();
-    for h in &rec.headers {
+    for h in headers {
         for (name, bytes) in h {
             let raw: Vec<u8> = bytes.iter().map(|b| *b as u8).collect();
             let v = match String::from_utf8(raw) {
@@ -530,6 +534,24 @@ fn kafka_headers(rec: &KafkaRecord) -> Option<Value> {
         }
     }
     Some(Value::Object(out))
+}
+
+/// The inverse of [`kafka_headers_json`], for records replayed from the quarantine.
+pub fn kafka_headers_from_json(headers: Option<&Value>) -> KafkaHeaders {
+    let Some(Value::Object(map)) = headers else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(name, v)| {
+            let text = v.as_str()?;
+            let bytes = match text.strip_prefix("base64:") {
+                Some(b64) => STANDARD.decode(b64).ok()?,
+                None => text.as_bytes().to_vec(),
+            };
+            let signed = bytes.into_iter().map(|b| b as i8).collect();
+            Some(std::collections::HashMap::from([(name.clone(), signed)]))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -649,7 +671,16 @@ mod tests {
         assert_eq!(b.source, SourceKind::Msk);
         assert_eq!(&*b.records[0].origin.stream, "click-events");
         assert_eq!(&*b.records[0].origin.shard, "1");
-        assert_eq!(b.records[0].headers.as_ref().unwrap()["trace"], "ab");
+        let json = kafka_headers_json(&b.records[0].headers).unwrap();
+        assert_eq!(json["trace"], "ab");
+        assert_eq!(kafka_headers_from_json(Some(&json)), b.records[0].headers);
+        let binary = vec![std::collections::HashMap::from([(
+            "bin".to_string(),
+            vec![-1i8, 0],
+        )])];
+        let json = kafka_headers_json(&binary).unwrap();
+        assert_eq!(json["bin"], "base64:/wA=");
+        assert_eq!(kafka_headers_from_json(Some(&json)), binary);
         assert_eq!(
             b.records[1].poison.as_ref().unwrap().reason,
             PoisonReason::EmptyRecord

@@ -73,7 +73,7 @@ pub fn dry_run_records(
             },
             original: Original::Bytes(bytes),
             poison: None,
-            headers: None,
+            headers: Vec::new(),
         });
     }
     if out.is_empty() {

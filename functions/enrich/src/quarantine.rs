@@ -54,7 +54,7 @@ impl QuarantineEntry {
             origin: record.origin.clone(),
             data_base64,
             data_as_delivered,
-            headers: record.headers.clone(),
+            headers: crate::input::kafka_headers_json(&record.headers),
             event_id: record.origin.event_id(),
             spec: spec.to_string(),
             quarantined_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -84,7 +84,7 @@ impl QuarantineEntry {
             origin: self.origin.clone(),
             original,
             poison,
-            headers: self.headers.clone(),
+            headers: crate::input::kafka_headers_from_json(self.headers.as_ref()),
         }
     }
 }
@@ -229,7 +229,7 @@ mod tests {
             },
             original,
             poison: None,
-            headers: None,
+            headers: Vec::new(),
         }
     }
 

@@ -24,13 +24,19 @@ use serde_json::{Map, Value, json};
 
 struct Args {
     event: Option<String>,
+    /// The generated event's source: a Kinesis or an MSK (Kafka) batch.
+    msk: bool,
     records: usize,
     iterations: usize,
 }
 
+const USAGE: &str =
+    "usage: enrich-bench [--event FILE | --source kinesis|msk] [--records N] [--iterations K]";
+
 fn args() -> Result<Args, String> {
     let mut out = Args {
         event: None,
+        msk: false,
         records: 10_000,
         iterations: 20,
     };
@@ -39,6 +45,13 @@ fn args() -> Result<Args, String> {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
             "--event" => out.event = Some(value("--event")?),
+            "--source" => {
+                out.msk = match value("--source")?.as_str() {
+                    "kinesis" => false,
+                    "msk" => true,
+                    other => return Err(format!("--source: {other:?} is not kinesis or msk")),
+                }
+            }
             "--records" => {
                 out.records = value("--records")?
                     .parse()
@@ -49,12 +62,8 @@ fn args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--iterations: {e}"))?
             }
-            "-h" | "--help" => {
-                return Err(
-                    "usage: enrich-bench [--event FILE] [--records N] [--iterations K]".into(),
-                );
-            }
-            other => return Err(format!("unknown argument {other:?}")),
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
     if out.iterations == 0 || out.records == 0 {
@@ -90,6 +99,35 @@ fn record(i: usize) -> Value {
             "consent": {"analytics": true, "ads": false},
         }
     })
+}
+
+/// An MSK batch of the same records over three partitions of one topic, as the Kafka event
+/// source mapping delivers it (values and keys base64, timestamps in epoch milliseconds).
+fn generated_msk_event(n: usize) -> String {
+    let mut out = String::with_capacity(n * 1500);
+    out.push_str(r#"{"eventSource":"aws:kafka","eventSourceArn":"arn:aws:kafka:us-east-1:123456789012:cluster/streamops/abc","bootstrapServers":"b-1.streamops.kafka.us-east-1.amazonaws.com:9098","records":{"#);
+    for partition in 0..3 {
+        if partition > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!("\"click-events-{partition}\":["));
+        for (k, i) in (partition..n).step_by(3).enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            let r = json!({
+                "topic": "click-events", "partition": partition, "offset": 1_000_000 + i,
+                "timestamp": 1_795_425_335_000i64 + (i % 1000) as i64, "timestampType": "CREATE_TIME",
+                "key": STANDARD.encode(format!("user-{:06}", i % 5000)),
+                "value": STANDARD.encode(record(i).to_string()),
+                "headers": [{"source": [119, 101, 98]}]
+            });
+            out.push_str(&r.to_string());
+        }
+        out.push(']');
+    }
+    out.push_str("}}");
+    out
 }
 
 /// Built record by record into one string, so generating the input does not inflate the peak
@@ -140,6 +178,7 @@ fn main() {
             eprintln!("cannot read {path}: {e}");
             std::process::exit(2)
         }),
+        None if args.msk => generated_msk_event(args.records),
         None => generated_event(args.records),
     };
     let spec = EnrichmentSpec::parse(DEFAULT_SPEC, "specs/clickstream.json").expect("shipped spec");
