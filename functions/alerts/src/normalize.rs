@@ -832,7 +832,10 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../events/{name}",
+            std::env::var("CARGO_MANIFEST_DIR").expect("run through cargo")
+        );
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
     }
 

@@ -69,7 +69,7 @@ mod tests {
         ] {
             let path = format!(
                 "{}/../../events/alerts/ops-{file}.json",
-                env!("CARGO_MANIFEST_DIR")
+                std::env::var("CARGO_MANIFEST_DIR").expect("run through cargo")
             );
             let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             let cmd = parse_command(&v).unwrap().unwrap();

@@ -82,7 +82,7 @@ mod tests {
         for (file, expect) in [("backfill", "Backfill"), ("status", "Status")] {
             let path = format!(
                 "{}/../../events/partitions/ops-{file}.json",
-                env!("CARGO_MANIFEST_DIR")
+                std::env::var("CARGO_MANIFEST_DIR").expect("run through cargo")
             );
             let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             let cmd = parse_command(&v).unwrap().unwrap();

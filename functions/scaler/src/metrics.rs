@@ -199,9 +199,9 @@ mod tests {
     #[test]
     fn check_from_the_alarm_fixture() {
         let e: Value = serde_json::from_str(
-            &std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../events/scaler/alarm-raw-iterator-age.json"
+            &std::fs::read_to_string(format!(
+                "{}/../../events/scaler/alarm-raw-iterator-age.json",
+                std::env::var("CARGO_MANIFEST_DIR").expect("run through cargo")
             ))
             .unwrap(),
         )

@@ -1090,7 +1090,10 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/../../events/scaler/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../events/scaler/{name}",
+            std::env::var("CARGO_MANIFEST_DIR").expect("run through cargo")
+        );
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 

@@ -9,12 +9,19 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-/// The repository root (two levels above this crate).
+/// The repository root: the nearest directory holding `template.yaml` above the package under
+/// test. Read from `CARGO_MANIFEST_DIR` at run time (cargo sets it for every test it runs), not
+/// baked in at compile time: the target directory is shared between clones (see the Makefile),
+/// and cargo reuses an unchanged crate's artifacts across them, compile-time paths included.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .expect("CARGO_MANIFEST_DIR is set: run the tests through cargo");
+    start
+        .ancestors()
+        .find(|dir| dir.join("template.yaml").is_file())
+        .unwrap_or_else(|| panic!("no template.yaml above {}", start.display()))
+        .to_path_buf()
 }
 
 /// A moto server process, killed when dropped.
