@@ -126,9 +126,8 @@ impl<'de> Deserialize<'de> for KinesisRecords {
                     };
                     // A foreign record fails this fast path; the record-by-record path below
                     // reports it properly.
-                    let mut input =
-                        from_kinesis(rec, &mut names).map_err(serde::de::Error::custom)?;
-                    exact_arrival(&mut input.origin, arrival.get());
+                    let input = from_kinesis(rec, arrival.get(), &mut names)
+                        .map_err(serde::de::Error::custom)?;
                     out.push(input);
                 }
                 Ok(KinesisRecords(out))
@@ -336,11 +335,7 @@ fn kinesis_record(raw: &RawValue, names: &mut LaneNames) -> Result<InputRecord, 
     let read = ArrivalSeed::<KinesisEventRecord>::new(&arrival)
         .deserialize(&mut serde_json::Deserializer::from_str(raw.get()));
     match read {
-        Ok(rec) => {
-            let mut input = from_kinesis(rec, names)?;
-            exact_arrival(&mut input.origin, arrival.get());
-            Ok(input)
-        }
+        Ok(rec) => from_kinesis(rec, arrival.get(), names),
         Err(e) => {
             // Recover the coordinates by hand so the record can still be quarantined and reported.
             let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
@@ -374,7 +369,13 @@ fn kinesis_record(raw: &RawValue, names: &mut LaneNames) -> Result<InputRecord, 
     }
 }
 
-fn from_kinesis(rec: KinesisEventRecord, names: &mut LaneNames) -> Result<InputRecord, InputError> {
+/// `arrival_seconds` is the arrival timestamp as [`ArrivalSeed`] noted it: exact, where the
+/// type's own reading is not (see [`crate::arrival`]).
+fn from_kinesis(
+    rec: KinesisEventRecord,
+    arrival_seconds: Option<f64>,
+    names: &mut LaneNames,
+) -> Result<InputRecord, InputError> {
     if let Some(src) = rec.event_source.as_deref()
         && src != "aws:kinesis"
     {
@@ -385,7 +386,9 @@ fn from_kinesis(rec: KinesisEventRecord, names: &mut LaneNames) -> Result<InputR
         stream: names.get(stream_from_arn(rec.event_source_arn.as_deref())),
         shard: names.get(shard_from_event_id(rec.event_id.as_deref())),
         position: rec.kinesis.sequence_number,
-        arrival: Some(*rec.kinesis.approximate_arrival_timestamp),
+        arrival: arrival_seconds
+            .and_then(from_epoch_seconds)
+            .or(Some(*rec.kinesis.approximate_arrival_timestamp)),
         key: Some(rec.kinesis.partition_key),
     };
     let poison = (!is_position(&origin.position)).then(|| {
@@ -400,13 +403,6 @@ fn from_kinesis(rec: KinesisEventRecord, names: &mut LaneNames) -> Result<InputR
         poison,
         headers: Vec::new(),
     })
-}
-
-/// The arrival time as Kinesis sent it (see [`crate::arrival`]), in place of the type's reading.
-fn exact_arrival(origin: &mut RecordOrigin, seconds: Option<f64>) {
-    if let Some(exact) = seconds.and_then(from_epoch_seconds) {
-        origin.arrival = Some(exact);
-    }
 }
 
 /// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` to `NAME`.

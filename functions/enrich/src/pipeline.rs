@@ -180,11 +180,11 @@ impl<'p> Found<'p> {
     }
 
     /// Any value as text: strings unescaped, everything else its JSON.
-    fn as_text(self) -> String {
+    fn as_text(self) -> Cow<'p, str> {
         match (self.text(), self) {
-            (Some(t), _) => t.into_owned(),
-            (None, Found::Raw(r)) => r.to_string(),
-            (None, Found::Parsed(v)) => v.to_string(),
+            (Some(t), _) => t,
+            (None, Found::Raw(r)) => Cow::Borrowed(r),
+            (None, Found::Parsed(v)) => Cow::Owned(v.to_string()),
         }
     }
 }
