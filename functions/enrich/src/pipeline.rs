@@ -10,7 +10,7 @@
 //! member, copying untouched values verbatim. This is what makes the per-record cost small; see
 //! the README's Performance section.
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -35,12 +35,6 @@ const MILLIS_THRESHOLD: f64 = 1e11;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(transparent)]
 struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
-
-impl Borrow<str> for Key<'_> {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
 
 /// A record's top-level members in key order, each with its value's JSON text (borrowed from
 /// the record unless the parser had to copy it). A duplicated name keeps its last value, as a
