@@ -785,21 +785,25 @@ impl Enricher {
     }
 
     fn hmac_hex(&self, text: &str) -> String {
-        let mut out = Vec::with_capacity(66);
-        self.write_hmac_hex(&mut out, text);
-        String::from_utf8(out[1..65].to_vec()).expect("hex digits are ASCII")
+        let mut out = Vec::with_capacity(64);
+        push_hex_lower(&mut out, &self.hmac_digest(text));
+        String::from_utf8(out).expect("hex digits are ASCII")
     }
 
     /// The keyed hash of `text` as a quoted JSON string of 64 hex digits.
     fn write_hmac_hex(&self, out: &mut Vec<u8>, text: &str) {
+        out.push(b'"');
+        push_hex_lower(out, &self.hmac_digest(text));
+        out.push(b'"');
+    }
+
+    fn hmac_digest(&self, text: &str) -> [u8; 32] {
         let mut mac = self
             .hmac
             .clone()
             .expect("Enricher::new requires a key for hmac rules");
         mac.update(text.as_bytes());
-        out.push(b'"');
-        push_hex_lower(out, &mac.finalize().into_bytes());
-        out.push(b'"');
+        mac.finalize().into_bytes().into()
     }
 
     /// The PII action on a top-level member, if a rule names it (the last rule wins, as the
@@ -842,13 +846,7 @@ fn spec_paths(spec: &EnrichmentSpec) -> impl Iterator<Item = &str> {
         .chain(spec.pii.iter().map(|p| p.field.as_str()))
 }
 
-/// Lowercase hex without going through an iterator of chars.
-pub fn hex_lower(bytes: &[u8]) -> String {
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    push_hex_lower(&mut out, bytes);
-    String::from_utf8(out).expect("hex digits are ASCII")
-}
-
+/// Appends `bytes` as lowercase hex (without going through an iterator of chars).
 pub fn push_hex_lower(out: &mut Vec<u8>, bytes: &[u8]) {
     let start = out.len();
     out.resize(start + 2 * bytes.len(), 0);
@@ -1255,7 +1253,9 @@ mod tests {
             push_json_str(&mut buf, s);
             assert_eq!(serde_json::from_slice::<String>(&buf).unwrap(), s);
         }
-        assert_eq!(hex_lower(&[0x00, 0x9f, 0xff]), "009fff");
+        let mut hex = b"0x".to_vec();
+        push_hex_lower(&mut hex, &[0x00, 0x9f, 0xff]);
+        assert_eq!(hex, b"0x009fff");
     }
 
     #[test]
