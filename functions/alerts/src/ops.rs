@@ -67,11 +67,7 @@ mod tests {
             ("list-silences", "ListSilences"),
             ("remove-silence", "RemoveSilence"),
         ] {
-            let path = format!(
-                "{}/../../events/alerts/ops-{file}.json",
-                std::env::var("CARGO_MANIFEST_DIR").expect("run through cargo")
-            );
-            let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let v = streamops_test_support::fixture(&format!("alerts/ops-{file}.json"));
             let cmd = parse_command(&v).unwrap().unwrap();
             assert!(format!("{cmd:?}").starts_with(expect), "{file}: {cmd:?}");
         }

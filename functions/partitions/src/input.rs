@@ -265,11 +265,7 @@ mod tests {
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/../../events/partitions/{name}",
-            std::env::var("CARGO_MANIFEST_DIR").expect("run through cargo")
-        );
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+        streamops_test_support::fixture(&format!("partitions/{name}"))
     }
 
     fn objects(b: &Batch) -> Vec<&ObjectEvent> {

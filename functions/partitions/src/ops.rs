@@ -80,11 +80,7 @@ mod tests {
     #[test]
     fn commands_parse_from_their_event_files() {
         for (file, expect) in [("backfill", "Backfill"), ("status", "Status")] {
-            let path = format!(
-                "{}/../../events/partitions/ops-{file}.json",
-                std::env::var("CARGO_MANIFEST_DIR").expect("run through cargo")
-            );
-            let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let v = streamops_test_support::fixture(&format!("partitions/ops-{file}.json"));
             let cmd = parse_command(&v).unwrap().unwrap();
             assert!(format!("{cmd:?}").starts_with(expect), "{file}: {cmd:?}");
         }

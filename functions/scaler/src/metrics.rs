@@ -198,14 +198,7 @@ mod tests {
 
     #[test]
     fn check_from_the_alarm_fixture() {
-        let e: Value = serde_json::from_str(
-            &std::fs::read_to_string(format!(
-                "{}/../../events/scaler/alarm-raw-iterator-age.json",
-                std::env::var("CARGO_MANIFEST_DIR").expect("run through cargo")
-            ))
-            .unwrap(),
-        )
-        .unwrap();
+        let e = streamops_test_support::fixture("scaler/alarm-raw-iterator-age.json");
         let c = metric_check(&e["detail"]).unwrap();
         assert_eq!(
             (c.namespace.as_str(), c.name.as_str()),

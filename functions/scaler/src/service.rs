@@ -1090,11 +1090,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/../../events/scaler/{name}",
-            std::env::var("CARGO_MANIFEST_DIR").expect("run through cargo")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        streamops_test_support::fixture(&format!("scaler/{name}"))
     }
 
     #[test]
