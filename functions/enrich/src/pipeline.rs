@@ -58,28 +58,30 @@ impl<'a> Members<'a> {
         Ok(members)
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    fn index(&self, name: &str) -> Option<usize> {
         // Events have a handful of members: comparing lengths first rejects almost every
         // non-match without touching the text, cheaper than bisecting with string compares.
-        let found = if self.0.len() <= 16 {
+        if self.0.len() <= 16 {
             self.0
                 .iter()
-                .find(|(k, _)| k.0.len() == name.len() && k.0 == name)
+                .position(|(k, _)| k.0.len() == name.len() && k.0 == name)
         } else {
             self.0
                 .binary_search_by(|(k, _)| k.0.as_ref().cmp(name))
                 .ok()
-                .map(|i| &self.0[i])
-        };
-        found.map(|(_, v)| v.as_ref())
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.index(name).map(|i| self.0[i].1.as_ref())
     }
 
     /// A top-level member's JSON text as a slice of the record itself, when the parser did not
     /// have to copy it: what lives as long as the record does.
     fn get_in_record(&self, name: &str) -> Option<&'a str> {
-        match self.0.iter().find(|(k, _)| k.0 == name)? {
-            (_, Cow::Borrowed(text)) => Some(text),
-            (_, Cow::Owned(_)) => None,
+        match self.0[self.index(name)?].1 {
+            Cow::Borrowed(text) => Some(text),
+            Cow::Owned(_) => None,
         }
     }
 }
