@@ -17,25 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from scripts.stack.local import VENV, free_port, wait_for_port  # noqa: E402
+from scripts.stack.sam import ARTIFACTS_BUCKET, translate  # noqa: E402
 
-ARTIFACTS = "streamops-artifacts"
+ARTIFACTS = ARTIFACTS_BUCKET
 
 
 def translated() -> dict:
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    from samcli.yamlhelper import yaml_parse
-    from samtranslator.translator.transform import transform
-
-    template = yaml_parse((ROOT / "template.yaml").read_text())
-    for res in template["Resources"].values():
-        if res["Type"] == "AWS::Serverless::Function":
-            res["Properties"]["CodeUri"] = f"s3://{ARTIFACTS}/code.zip"  # what `sam package` puts there
-
-    class NoManagedPolicies:  # the template uses inline policies only: nothing to look up in IAM
-        def load(self):
-            return {}
-
-    return transform(template, {}, NoManagedPolicies())
+    return translate()
 
 
 @pytest.fixture(scope="module")
