@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 import moto.cloudformation.parsing as cfn_parsing
+from moto.cloudformation.models import Stack as FakeStack
 from moto.awslambda.models import EventSourceMapping, LambdaBackend
 from moto.core.common_models import CloudFormationModel
 from moto.core.exceptions import JsonRESTError as RESTError
@@ -111,6 +112,19 @@ def _clean_json_dropping_no_value(resource_json: Any, resources_map: Any) -> Any
 
 cfn_parsing.clean_json = _clean_json_dropping_no_value
 
+# moto resolves a stack's outputs whenever it is described, and resolving a reference to a
+# resource that is gone creates it again: describing a deleted stack (DescribeStacks by stack id)
+# brought its streams back, and the next create of that stack name failed. A deleted stack has
+# no outputs to resolve.
+_moto_outputs = FakeStack.outputs
+
+
+def _outputs_unless_deleted(self: FakeStack) -> Any:
+    return None if self.status == "DELETE_COMPLETE" else _moto_outputs.fget(self)
+
+
+FakeStack.outputs = property(_outputs_unless_deleted)
+
 
 # moto's Lambda accepts only SQS, DynamoDB and Kinesis stream ARNs as event sources; AWS also
 # takes an enhanced fan-out consumer's ARN and an MSK cluster's. Those mappings are recorded (moto
@@ -149,6 +163,9 @@ LambdaBackend.create_event_source_mapping = _create_esm_for_consumers_and_msk
 class KinesisStreamConsumer(CloudFormationModel):
     """AWS::Kinesis::StreamConsumer, which moto's CloudFormation lacks (the enhanced fan-out
     consumer the template creates by default), on moto's own Kinesis consumers."""
+
+    # moto files each model under the service its module is named after (this file may run as __main__).
+    __module__ = "moto.kinesis.streamops_ext"
 
     def __init__(self, consumer: Any, account_id: str, region_name: str):
         self.consumer, self.account_id, self.region_name = consumer, account_id, region_name
