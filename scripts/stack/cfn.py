@@ -108,9 +108,13 @@ class Evaluator:
         props = res.get("Properties") or {}
         if res["Type"] == "AWS::Glue::Database":
             return str(self.eval(props["DatabaseInput"]["Name"]))
+        if res["Type"] == "AWS::Kinesis::StreamConsumer":
+            return str(self.eval(props["ConsumerName"]))
         if prop and prop in props:
             return str(self.eval(props[prop]))
-        return f"{self.stack}-{logical}"
+        # What CloudFormation generates for a resource without a name (bucket names lowercase).
+        generated = f"{self.stack}-{logical}-local"
+        return generated.lower() if res["Type"] == "AWS::S3::Bucket" else generated
 
     def ref(self, name: str) -> Any:
         pseudo = {
@@ -146,11 +150,16 @@ class Evaluator:
             "AWS::Lambda::Function": f"arn:aws:lambda:{self.region}:{self.account}:function:{n}",
             "AWS::KMS::Key": f"arn:aws:kms:{self.region}:{self.account}:key/{name.lower()}",
             "AWS::SNS::Topic": f"arn:aws:sns:{self.region}:{self.account}:{n}",
+            "AWS::IAM::Role": f"arn:aws:iam::{self.account}:role/{n}",
+            "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:{n}",
         }
         if attr in ("Arn", "StreamArn", "TopicArn") and typ in arns:
             return arns[typ]
         if attr == "QueueName":
             return n
+        if typ == "AWS::Kinesis::StreamConsumer":
+            stream = self.eval((self.resources[name].get("Properties") or {})["StreamARN"])
+            return {"ConsumerARN": f"{stream}/consumer/{n}", "ConsumerName": n, "StreamARN": stream}[attr]
         if attr == "QueueUrl":
             return self.ref(name)
         raise KeyError(f"GetAtt {name}.{attr} is not supported by the local evaluator")
