@@ -73,6 +73,9 @@ NAME_PROPERTY = {
 }
 
 
+LOCAL_BUCKET_NAMES = {"DataBucket": "data", "CheckpointBucket": "checkpoints", "QuarantineBucket": "quarantine"}
+
+
 class Evaluator:
     def __init__(self, template: dict, stack_name: str, parameters: dict | None = None,
                  region: str = REGION, account: str = ACCOUNT):
@@ -112,7 +115,11 @@ class Evaluator:
             return str(self.eval(props["ConsumerName"]))
         if prop and prop in props:
             return str(self.eval(props[prop]))
-        # What CloudFormation generates for a resource without a name (bucket names lowercase).
+        # A resource without a name gets one CloudFormation generates. Locally the buckets get
+        # the names the sample events in events/ carry (they were fixed names once); the rest
+        # <stack>-<logical id>-local, as CloudFormation's <stack>-<logical id>-<random>.
+        if res["Type"] == "AWS::S3::Bucket" and logical in LOCAL_BUCKET_NAMES:
+            return f"{self.stack}-{LOCAL_BUCKET_NAMES[logical]}-{self.account}-{self.region}"
         generated = f"{self.stack}-{logical}-local"
         return generated.lower() if res["Type"] == "AWS::S3::Bucket" else generated
 
