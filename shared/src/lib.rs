@@ -4,6 +4,7 @@ pub mod aws;
 pub mod config;
 pub mod dynamo;
 pub mod error;
+pub mod harness;
 pub mod http;
 pub mod invocation;
 pub mod lineage;

@@ -7,6 +7,8 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sns::{CloudWatchAlarmPayload, SnsEvent};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use streamops_shared::ErrorClass;
+use streamops_shared::harness::Classified;
 use streamops_shared::{AwsCallError, Metrics};
 use tokio::time::Instant;
 
@@ -30,6 +32,22 @@ pub enum ScalerError {
     BadCommand(String),
     #[error("{0}")]
     Aws(#[from] AwsCallError),
+}
+
+impl Classified for ScalerError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            ScalerError::Aws(e) => e.class,
+            ScalerError::Input(_) | ScalerError::BadCommand(_) => ErrorClass::Permanent,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            ScalerError::Aws(_) => "AwsCall",
+            ScalerError::Input(_) => "BadInput",
+            ScalerError::BadCommand(_) => "BadCommand",
+        }
+    }
 }
 
 /// The parts of an alarm state change the scaler uses.
