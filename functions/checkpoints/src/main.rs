@@ -1,3 +1,6 @@
+// The runtime loop, the harness and the service nest their futures deeply.
+#![recursion_limit = "256"]
+
 use checkpoints::config::CheckpointsConfig;
 use checkpoints::objects::CheckpointBucket;
 use checkpoints::service::CheckpointsService;
