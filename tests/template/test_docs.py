@@ -53,3 +53,15 @@ def test_every_template_parameter_is_documented_on_the_deploy_page():
     table = "\n".join(line for line in deploy.splitlines() if line.startswith("| `"))
     for name in load_template(ROOT / "template.yaml")["Parameters"]:
         assert f"`{name}`" in table, f"parameter {name} is not in docs/deploy.md's table"
+
+
+def test_every_alarm_has_a_runbook_section():
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    sections = set(re.findall(r"^### (\S+)$", runbook, re.M))
+    for logical, res in load_template(ROOT / "template.yaml")["Resources"].items():
+        if res["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        name = res["Properties"]["AlarmName"].value  # !Sub ${AWS::StackName}-<name>
+        assert name.startswith("${AWS::StackName}-"), logical
+        section = "streamops-" + name.removeprefix("${AWS::StackName}-")
+        assert section in sections, f"alarm {logical} ({section}) has no section in docs/runbook.md"
