@@ -32,7 +32,26 @@ pub struct AlarmChange {
     pub suppressed: Option<SuppressedBy>,
 }
 
+/// What the scaler does with an alarm state change, before looking at any target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// ALARM: a decision is asked for (claimed once per transition).
+    Decide,
+    /// ALARM whose actions CloudWatch suppressed: skipped and not claimed.
+    ActionsSuppressed(SuppressedBy),
+    /// OK or INSUFFICIENT_DATA: ends the decision an earlier ALARM left open.
+    EndsOpenDecision,
+}
+
 impl AlarmChange {
+    pub fn disposition(&self) -> Disposition {
+        match (self.state, &self.suppressed) {
+            (AlarmState::Alarm, None) => Disposition::Decide,
+            (AlarmState::Alarm, Some(by)) => Disposition::ActionsSuppressed(by.clone()),
+            (AlarmState::Ok | AlarmState::InsufficientData, _) => Disposition::EndsOpenDecision,
+        }
+    }
+
     pub fn from_transition(t: &AlarmTransition) -> Self {
         AlarmChange {
             check: check_from(t),

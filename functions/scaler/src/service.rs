@@ -4,11 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use streamops_shared::alarm::AlarmState;
 use streamops_shared::{AwsCallError, Metrics};
 use tokio::time::Instant;
 
-pub use crate::alarm::{AlarmChange, parse_alarm, parse_alarms};
+pub use crate::alarm::{AlarmChange, Disposition, parse_alarm, parse_alarms};
 use crate::config::ScalerConfig;
 use crate::flink::{FlinkJobView, Resubmit};
 use crate::notify::DecisionNotifier;
@@ -108,9 +107,8 @@ impl ScalerService {
         let rules = self.config.policies.rules_for(&alarm.name);
         let mut out = Vec::new();
         // Re-read the metric once for all targets of this alarm.
-        let acts = alarm.state == AlarmState::Alarm && alarm.suppressed.is_none();
-        let recovered = match (&alarm.check, acts, rules.is_empty()) {
-            (Some(check), true, false) => self.recovered(check, now).await?,
+        let recovered = match (&alarm.check, alarm.disposition(), rules.is_empty()) {
+            (Some(check), Disposition::Decide, false) => self.recovered(check, now).await?,
             _ => None,
         };
         for rule in rules {
@@ -119,63 +117,17 @@ impl ScalerService {
                 .policies
                 .target(&rule.target)
                 .expect("validated at cold start");
-            let (decision, progress) = if alarm.state != AlarmState::Alarm {
-                let ended = live && self.end_wakeup(&policy.id, &alarm.name, now).await?;
-                let detail = format!(
-                    "{} is {}{}",
-                    alarm.name,
-                    alarm.state,
-                    if ended {
-                        "; this ends its pending decision"
-                    } else {
-                        ""
-                    }
-                );
-                (
-                    ScalingDecision::skip(&policy.id, SkipReason::NotAlarm, detail),
-                    Vec::new(),
+            let (decision, progress) = self
+                .alarm_decision(
+                    alarm,
+                    rule,
+                    policy,
+                    recovered.as_deref(),
+                    (now, until),
+                    live,
+                    metrics,
                 )
-            } else if let Some(by) = &alarm.suppressed {
-                // CloudWatch did not run this transition's actions (an actions suppressor):
-                // neither does the scaler. Not claimed: the same state delivered again once
-                // the actions do run is a transition of its own.
-                let detail = format!(
-                    "{} is ALARM, but CloudWatch suppressed its actions ({})",
-                    alarm.name,
-                    by.as_str()
-                );
-                (
-                    ScalingDecision::skip(&policy.id, SkipReason::ActionsSuppressed, detail),
-                    Vec::new(),
-                )
-            } else if let Some(detail) = &recovered {
-                (
-                    ScalingDecision::skip(&policy.id, SkipReason::Recovered, detail.clone()),
-                    Vec::new(),
-                )
-            } else if live
-                && !self
-                    .store
-                    .claim(&alarm.name, &alarm.state_time, &policy.id, now)
-                    .await?
-            {
-                let detail = format!("{} at {} was already handled", alarm.name, alarm.state_time);
-                (
-                    ScalingDecision::skip(&policy.id, SkipReason::Duplicate, detail),
-                    Vec::new(),
-                )
-            } else {
-                let why = format!("alarm {} ({})", alarm.name, alarm.short_reason());
-                let wakeup = Wakeup {
-                    alarm: alarm.name.clone(),
-                    direction: rule.direction,
-                    since: now,
-                    why,
-                    check: alarm.check.clone(),
-                };
-                self.evaluate(policy, Ask::Alarm(wakeup), now, until, live, metrics)
-                    .await?
-            };
+                .await?;
             let entry = self
                 .record(
                     &policy.id,
@@ -191,6 +143,73 @@ impl ScalerService {
             out.extend(progress);
         }
         Ok(out)
+    }
+
+    /// What one rule's target makes of the alarm: an OK ends the decision it left open, a
+    /// suppressed ALARM is skipped (CloudWatch did not run its actions, and neither does the
+    /// scaler; not claimed, so the same state delivered again once the actions do run is a
+    /// transition of its own), a recovered one too, a duplicate is skipped; else decided.
+    #[allow(clippy::too_many_arguments)]
+    async fn alarm_decision(
+        &self,
+        alarm: &AlarmChange,
+        rule: &crate::policy::AlarmRule,
+        policy: &TargetPolicy,
+        recovered: Option<&str>,
+        (now, until): (DateTime<Utc>, Instant),
+        live: bool,
+        metrics: &mut Metrics,
+    ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
+        let skip = |reason, detail: String| {
+            Ok((
+                ScalingDecision::skip(&policy.id, reason, detail),
+                Vec::new(),
+            ))
+        };
+        match alarm.disposition() {
+            Disposition::EndsOpenDecision => {
+                let ended = live && self.end_wakeup(&policy.id, &alarm.name, now).await?;
+                let tail = if ended {
+                    "; this ends its pending decision"
+                } else {
+                    ""
+                };
+                return skip(
+                    SkipReason::NotAlarm,
+                    format!("{} is {}{tail}", alarm.name, alarm.state),
+                );
+            }
+            Disposition::ActionsSuppressed(by) => {
+                let detail = format!(
+                    "{} is ALARM, but CloudWatch suppressed its actions ({})",
+                    alarm.name,
+                    by.as_str()
+                );
+                return skip(SkipReason::ActionsSuppressed, detail);
+            }
+            Disposition::Decide => {}
+        }
+        if let Some(detail) = recovered {
+            return skip(SkipReason::Recovered, detail.to_string());
+        }
+        if live
+            && !self
+                .store
+                .claim(&alarm.name, &alarm.state_time, &policy.id, now)
+                .await?
+        {
+            let detail = format!("{} at {} was already handled", alarm.name, alarm.state_time);
+            return skip(SkipReason::Duplicate, detail);
+        }
+        let wakeup = Wakeup {
+            alarm: alarm.name.clone(),
+            direction: rule.direction,
+            since: now,
+            why: format!("alarm {} ({})", alarm.name, alarm.short_reason()),
+            check: alarm.check.clone(),
+        };
+        self.evaluate(policy, Ask::Alarm(wakeup), now, until, live, metrics)
+            .await
     }
 
     /// `Some(why)` when the alarm's metric, re-read now, no longer breaches.
