@@ -176,9 +176,12 @@ fn lambda_alarm_action_is_an_alarm_that_dedupes_with_its_twins() {
 fn anomaly_eventbridge_alarm_keeps_datapoints_and_band() {
     let a = file("alarm-anomaly-band-alarm.json");
     let text = render(&a, MessageFormat::Text).body;
-    assert!(text.contains("1630.0, 1204.0"), "{text}");
     assert!(
-        text.contains("40517.3") && text.contains("77310.2"),
+        text.contains("  recent datapoints: 1630.0, 1204.0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  band: lower [40517.3, 41022.7], upper [76845.9, 77310.2]"),
         "{text}"
     );
 }
