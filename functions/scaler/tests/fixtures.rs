@@ -66,133 +66,32 @@ fn alarm(
     })
 }
 
+#[rustfmt::skip]
 fn corpus() -> Vec<(&'static str, Outcome)> {
     use AlarmState::*;
     use Disposition::*;
-    let suppressed = |by| ActionsSuppressed(by);
+    let suppressed = ActionsSuppressed;
     vec![
-        (
-            "alarm-composite-suppressed-by-alarm.json",
-            alarm(
-                "streamops-raw-pressure",
-                Alarm,
-                suppressed(SuppressedBy::Alarm),
-                false,
-                "pressure@11:20",
-            ),
-        ),
-        (
-            "alarm-emr-containers-pending-anomaly.json",
-            alarm(
-                "streamops-emr-containers-pending",
-                Alarm,
-                Decide,
-                false,
-                "pending@10:50",
-            ),
-        ),
-        (
-            "alarm-emr-memory-idle.json",
-            alarm("streamops-emr-memory-idle", Alarm, Decide, true, "idle"),
-        ),
-        (
-            "alarm-emr-memory-low.json",
-            alarm("streamops-emr-memory-low", Alarm, Decide, true, "low"),
-        ),
-        (
-            "alarm-flink-lag-metric-math.json",
-            alarm("streamops-flink-lag", Alarm, Decide, false, "lag@10:55"),
-        ),
-        (
-            "alarm-raw-iterator-age-ok.json",
-            alarm(
-                "streamops-raw-iterator-age",
-                Ok,
-                EndsOpenDecision,
-                true,
-                "age-ok@11:05",
-            ),
-        ),
-        (
-            "alarm-raw-iterator-age.json",
-            alarm(
-                "streamops-raw-iterator-age",
-                Alarm,
-                Decide,
-                true,
-                "age@10:00",
-            ),
-        ),
-        (
-            "lambda-action-composite-extension-period.json",
-            alarm(
-                "streamops-raw-pressure",
-                Alarm,
-                suppressed(SuppressedBy::ExtensionPeriod),
-                false,
-                "pressure@11:48",
-            ),
-        ),
-        (
-            "lambda-action-raw-iterator-age.json",
-            alarm(
-                "streamops-raw-iterator-age",
-                Alarm,
-                Decide,
-                true,
-                "age@10:00",
-            ),
-        ),
+        ("alarm-composite-suppressed-by-alarm.json", alarm("streamops-raw-pressure", Alarm, suppressed(SuppressedBy::Alarm), false, "pressure@11:20")),
+        ("alarm-emr-containers-pending-anomaly.json", alarm("streamops-emr-containers-pending", Alarm, Decide, false, "pending@10:50")),
+        ("alarm-emr-memory-idle.json", alarm("streamops-emr-memory-idle", Alarm, Decide, true, "idle")),
+        ("alarm-emr-memory-low.json", alarm("streamops-emr-memory-low", Alarm, Decide, true, "low")),
+        ("alarm-flink-lag-metric-math.json", alarm("streamops-flink-lag", Alarm, Decide, false, "lag@10:55")),
+        ("alarm-raw-iterator-age-ok.json", alarm("streamops-raw-iterator-age", Ok, EndsOpenDecision, true, "age-ok@11:05")),
+        ("alarm-raw-iterator-age.json", alarm("streamops-raw-iterator-age", Alarm, Decide, true, "age@10:00")),
+        ("lambda-action-composite-extension-period.json", alarm("streamops-raw-pressure", Alarm, suppressed(SuppressedBy::ExtensionPeriod), false, "pressure@11:48")),
+        ("lambda-action-raw-iterator-age.json", alarm("streamops-raw-iterator-age", Alarm, Decide, true, "age@10:00")),
         ("ops-explain.json", Outcome::Command),
         ("ops-pause.json", Outcome::Command),
         ("ops-resume.json", Outcome::Command),
         ("ops-scale.json", Outcome::Command),
         ("ops-status.json", Outcome::Command),
         ("ops-tick.json", Outcome::Command),
-        (
-            "sns-alarm-emr-containers-pending-anomaly.json",
-            alarm(
-                "streamops-emr-containers-pending",
-                Alarm,
-                Decide,
-                false,
-                "pending@10:50",
-            ),
-        ),
-        (
-            "sns-alarm-flink-lag-metric-math.json",
-            alarm("streamops-flink-lag", Alarm, Decide, false, "lag@10:55"),
-        ),
-        (
-            "sns-alarm-raw-iterator-age-ok-no-arn.json",
-            alarm(
-                "streamops-raw-iterator-age",
-                Ok,
-                EndsOpenDecision,
-                true,
-                "age-ok@11:05",
-            ),
-        ),
-        (
-            "sns-alarm-raw-iterator-age.json",
-            alarm(
-                "streamops-raw-iterator-age",
-                Alarm,
-                Decide,
-                true,
-                "age@10:00",
-            ),
-        ),
-        (
-            "sns-alarm-raw-write-throttled-null-description.json",
-            alarm(
-                "streamops-raw-write-throttled",
-                Alarm,
-                Decide,
-                true,
-                "throttled",
-            ),
-        ),
+        ("sns-alarm-emr-containers-pending-anomaly.json", alarm("streamops-emr-containers-pending", Alarm, Decide, false, "pending@10:50")),
+        ("sns-alarm-flink-lag-metric-math.json", alarm("streamops-flink-lag", Alarm, Decide, false, "lag@10:55")),
+        ("sns-alarm-raw-iterator-age-ok-no-arn.json", alarm("streamops-raw-iterator-age", Ok, EndsOpenDecision, true, "age-ok@11:05")),
+        ("sns-alarm-raw-iterator-age.json", alarm("streamops-raw-iterator-age", Alarm, Decide, true, "age@10:00")),
+        ("sns-alarm-raw-write-throttled-null-description.json", alarm("streamops-raw-write-throttled", Alarm, Decide, true, "throttled")),
     ]
 }
 

@@ -102,45 +102,14 @@ fn read_alarm_data(
     let name = text(data, "alarmName")
         .ok_or_else(|| fail("alarmName", "missing or empty".into()))?
         .to_string();
-    let state = data
-        .get("state")
-        .filter(|s| s.is_object())
-        .ok_or_else(|| fail("state", "missing or not an object".into()))?;
-    let value = state_value(state.get("value")).map_err(|p| fail("state.value", p))?;
-    let state_time = match state.get("timestamp") {
-        Some(Value::String(s)) => {
-            parse_time(s).ok_or_else(|| fail("state.timestamp", not_a_time(s)))?
-        }
-        Some(other) => return Err(fail("state.timestamp", format!("{other} is not a time"))),
-        None => return Err(fail("state.timestamp", "missing".into())),
-    };
-    let reason_data = embedded_json(state.get("reasonData"));
-    let suppressed = text(state, "actionsSuppressedBy").map(|by| ActionsSuppression {
-        by: by.to_string().into(),
-        reason: text(state, "actionsSuppressedReason").map(str::to_string),
-    });
+    let state = read_state(data.get("state")).map_err(|(field, p)| fail(field, p))?;
     let config = data.get("configuration").unwrap_or(&Value::Null);
     let alarm_rule = text(config, "alarmRule").map(str::to_string);
-    let triggering_alarms = reason_data
-        .as_ref()
-        .and_then(|r| r.get("triggeringAlarms"))
-        .and_then(Value::as_array)
-        .map(|t| {
-            t.iter()
-                .filter_map(|a| a.get("arn").and_then(Value::as_str))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
     let metrics: Vec<AlarmMetric> = config
         .get("metrics")
         .and_then(Value::as_array)
         .map(|m| m.iter().map(metric).collect())
         .unwrap_or_default();
-    let threshold_metric_id = metrics
-        .iter()
-        .find(|m| m.is_anomaly_band())
-        .and_then(|m| m.id.clone());
     let (arn_region, arn_account) = envelope
         .arn
         .as_deref()
@@ -153,34 +122,84 @@ fn read_alarm_data(
         } else {
             AlarmKind::Metric
         },
-        state: value,
+        state: state.value,
         previous_state: data
             .pointer("/previousState/value")
             .and_then(Value::as_str)
             .and_then(AlarmState::parse),
-        reason: state
-            .get("reason")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        threshold: reason_data
+        reason: state.reason,
+        threshold: state
+            .reason_data
             .as_ref()
             .and_then(|r| r.get("threshold"))
             .and_then(Value::as_f64),
-        reason_data,
-        state_time,
+        triggering_alarms: triggering_alarms(state.reason_data.as_ref()),
+        reason_data: state.reason_data,
+        state_time: state.time,
         description: text(config, "description").map(str::to_string),
-        suppressed,
+        suppressed: state.suppressed,
+        threshold_metric_id: metrics
+            .iter()
+            .find(|m| m.is_anomaly_band())
+            .and_then(|m| m.id.clone()),
         metrics,
-        threshold_metric_id,
         comparison: None,
         alarm_rule,
-        triggering_alarms,
         account: envelope.account.or(arn_account),
         region: envelope.region.or(arn_region),
         arn: envelope.arn,
         name,
     })
+}
+
+/// The `state` member: value, time, reason, decoded `reasonData`, suppression.
+struct StateRead {
+    value: AlarmState,
+    time: chrono::DateTime<chrono::Utc>,
+    reason: String,
+    reason_data: Option<Value>,
+    suppressed: Option<ActionsSuppression>,
+}
+
+/// Errors are (field under the alarm data, problem).
+fn read_state(state: Option<&Value>) -> Result<StateRead, (&'static str, String)> {
+    let state = state
+        .filter(|s| s.is_object())
+        .ok_or(("state", "missing or not an object".to_string()))?;
+    let value = state_value(state.get("value")).map_err(|p| ("state.value", p))?;
+    let time = match state.get("timestamp") {
+        Some(Value::String(s)) => parse_time(s).ok_or(("state.timestamp", not_a_time(s)))?,
+        Some(other) => return Err(("state.timestamp", format!("{other} is not a time"))),
+        None => return Err(("state.timestamp", "missing".into())),
+    };
+    Ok(StateRead {
+        value,
+        time,
+        reason: state
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        reason_data: embedded_json(state.get("reasonData")),
+        suppressed: text(state, "actionsSuppressedBy").map(|by| ActionsSuppression {
+            by: by.to_string().into(),
+            reason: text(state, "actionsSuppressedReason").map(str::to_string),
+        }),
+    })
+}
+
+/// `reasonData.triggeringAlarms[].arn` of a composite alarm.
+fn triggering_alarms(reason_data: Option<&Value>) -> Vec<String> {
+    reason_data
+        .and_then(|r| r.get("triggeringAlarms"))
+        .and_then(Value::as_array)
+        .map(|t| {
+            t.iter()
+                .filter_map(|a| a.get("arn").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn state_value(v: Option<&Value>) -> Result<AlarmState, String> {

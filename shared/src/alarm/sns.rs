@@ -65,8 +65,7 @@ pub(super) fn from_sns_message(
         fail("StateChangeTime", seen.unwrap_or_else(|| "missing".into()))
     })?;
     let arn = text(&v, "AlarmArn").map(str::to_string);
-    let (arn_region, arn_account) = arn.as_deref().map(arn_region_account).unwrap_or_default();
-    let (topic_region, topic_account) = ctx.topic_arn.map(arn_region_account).unwrap_or_default();
+    let (region, account) = region_account(&v, arn.as_deref(), ctx.topic_arn);
     let trigger = v.get("Trigger").unwrap_or(&Value::Null);
     let alarm_rule = text(&v, "AlarmRule").map(str::to_string);
     Ok(AlarmTransition {
@@ -86,28 +85,46 @@ pub(super) fn from_sns_message(
         threshold_metric_id: text(trigger, "ThresholdMetricId").map(str::to_string),
         comparison: text(trigger, "ComparisonOperator").map(Comparison::parse),
         alarm_rule,
-        triggering_alarms: v
-            .get("TriggeringChildren")
-            .and_then(Value::as_array)
-            .map(|c| {
-                c.iter()
-                    .filter_map(|a| text(a, "Arn").or_else(|| text(a, "arn")))
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        account: text(&v, "AWSAccountId")
-            .map(str::to_string)
-            .or(arn_account)
-            .or(topic_account),
-        region: arn_region
-            .or_else(|| text(&v, "Region").and_then(region_code).map(str::to_string))
-            .or(topic_region),
+        triggering_alarms: triggering_children(&v),
+        account,
+        region,
         arn,
         state,
         state_time,
         name,
     })
+}
+
+/// Region: the alarm ARN's, else the `Region` display name's code, else the topic's. Account:
+/// `AWSAccountId`, else the alarm ARN's, else the topic's.
+fn region_account(
+    v: &Value,
+    arn: Option<&str>,
+    topic_arn: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    let (arn_region, arn_account) = arn.map(arn_region_account).unwrap_or_default();
+    let (topic_region, topic_account) = topic_arn.map(arn_region_account).unwrap_or_default();
+    let region = arn_region
+        .or_else(|| text(v, "Region").and_then(region_code).map(str::to_string))
+        .or(topic_region);
+    let account = text(v, "AWSAccountId")
+        .map(str::to_string)
+        .or(arn_account)
+        .or(topic_account);
+    (region, account)
+}
+
+/// `TriggeringChildren[].Arn` of a composite alarm's notification.
+fn triggering_children(v: &Value) -> Vec<String> {
+    v.get("TriggeringChildren")
+        .and_then(Value::as_array)
+        .map(|c| {
+            c.iter()
+                .filter_map(|a| text(a, "Arn").or_else(|| text(a, "arn")))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `Trigger.Metrics` when present (metric math, anomaly detection), else the single metric the
