@@ -1,5 +1,6 @@
 //! What two or more streamops functions share. Nothing function-specific lives here.
 
+pub mod alarm;
 pub mod aws;
 pub mod config;
 pub mod dynamo;
@@ -11,6 +12,7 @@ pub mod lineage;
 pub mod logging;
 pub mod metrics;
 pub mod s3key;
+pub mod text;
 
 pub use config::{ConfigError, EnvReader};
 pub use error::{AwsCallError, ErrorClass};

@@ -352,5 +352,6 @@ fn test_alert(
         console_url: None,
         runbook_url: None,
         details: vec![("request id".into(), ctx.request_id.clone())],
+        suppressed_by: None,
     }
 }
