@@ -132,6 +132,7 @@ class LocalStack:
         self.principals: dict[str, dict] = {}
         self.iam_enforced = False
         self._iam_offset = 0  # where findings start in the IAM decision log
+        self._acknowledged: dict[str, int] = {}  # log positions up to which denials were expected
 
     # ------------------------------------------------------------------ moto
     def start_moto(self) -> str:
@@ -247,10 +248,12 @@ class LocalStack:
     def denials_since(self, marks: dict[str, int] | None = None) -> list[Denial]:
         """Every refused call since `marks` (default: since IAM was enforced): moto's denials by
         principal and action, and every function log line that reads like one."""
-        marks = marks or {}
+        marks = dict(marks or {})
+        for f, pos in self._acknowledged.items():
+            marks[f] = max(marks.get(f, 0), pos)
         by_arn = {p["arn"]: b for b, p in self.principals.items()}
         out: list[Denial] = []
-        start = marks.get(str(self.iam_log), self._iam_offset)
+        start = max(marks.get(str(self.iam_log), 0), self._iam_offset)
         for line in self._read_from(self.iam_log, start).splitlines():
             try:
                 d = json.loads(line)
@@ -265,6 +268,15 @@ class LocalStack:
                 if DENIAL_IN_LOG.search(line):
                     out.append(Denial(binary, "log", line=line.strip()))
         return out
+
+    def acknowledge_denials(self, since: dict[str, int] | None = None) -> list[Denial]:
+        """For a test that provokes a denial on purpose: returns the denials since `since` (a
+        log_marks() taken before provoking it) and keeps everything up to now out of later
+        denials_since() answers."""
+        time.sleep(0.05)  # function log lines written just before the response
+        denials = self.denials_since(since)
+        self._acknowledged = self.log_marks()
+        return denials
 
     def actions_used(self) -> dict[str, set[str]]:
         """binary -> the actions moto allowed its principal (as moto names them)."""
