@@ -30,8 +30,9 @@ demo: setup
 test: setup test-rust test-e2e check-template
 	@echo "make test: all suites passed"
 
+# --all-features turns on `integration`: the moto and Flink tests (a bare `cargo test` runs the unit tests only).
 test-rust:
-	cargo test --workspace --no-fail-fast
+	cargo test --workspace --no-fail-fast --all-features
 
 test-e2e:
 	$(VENV)/bin/pytest -p no:cacheprovider tests/template tests/e2e -v
@@ -43,7 +44,7 @@ check-template:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 bench:
 	cargo build --release -p enrich --bin enrich-bench

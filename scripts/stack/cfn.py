@@ -73,6 +73,9 @@ NAME_PROPERTY = {
 }
 
 
+LOCAL_BUCKET_NAMES = {"DataBucket": "data", "CheckpointBucket": "checkpoints", "QuarantineBucket": "quarantine"}
+
+
 class Evaluator:
     def __init__(self, template: dict, stack_name: str, parameters: dict | None = None,
                  region: str = REGION, account: str = ACCOUNT):
@@ -108,9 +111,17 @@ class Evaluator:
         props = res.get("Properties") or {}
         if res["Type"] == "AWS::Glue::Database":
             return str(self.eval(props["DatabaseInput"]["Name"]))
+        if res["Type"] == "AWS::Kinesis::StreamConsumer":
+            return str(self.eval(props["ConsumerName"]))
         if prop and prop in props:
             return str(self.eval(props[prop]))
-        return f"{self.stack}-{logical}"
+        # A resource without a name gets one CloudFormation generates. Locally the buckets get
+        # the names the sample events in events/ carry (they were fixed names once); the rest
+        # <stack>-<logical id>-local, as CloudFormation's <stack>-<logical id>-<random>.
+        if res["Type"] == "AWS::S3::Bucket" and logical in LOCAL_BUCKET_NAMES:
+            return f"{self.stack}-{LOCAL_BUCKET_NAMES[logical]}-{self.account}-{self.region}"
+        generated = f"{self.stack}-{logical}-local"
+        return generated.lower() if res["Type"] == "AWS::S3::Bucket" else generated
 
     def ref(self, name: str) -> Any:
         pseudo = {
@@ -146,11 +157,16 @@ class Evaluator:
             "AWS::Lambda::Function": f"arn:aws:lambda:{self.region}:{self.account}:function:{n}",
             "AWS::KMS::Key": f"arn:aws:kms:{self.region}:{self.account}:key/{name.lower()}",
             "AWS::SNS::Topic": f"arn:aws:sns:{self.region}:{self.account}:{n}",
+            "AWS::IAM::Role": f"arn:aws:iam::{self.account}:role/{n}",
+            "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:{n}",
         }
         if attr in ("Arn", "StreamArn", "TopicArn") and typ in arns:
             return arns[typ]
         if attr == "QueueName":
             return n
+        if typ == "AWS::Kinesis::StreamConsumer":
+            stream = self.eval((self.resources[name].get("Properties") or {})["StreamARN"])
+            return {"ConsumerARN": f"{stream}/consumer/{n}", "ConsumerName": n, "StreamARN": stream}[attr]
         if attr == "QueueUrl":
             return self.ref(name)
         raise KeyError(f"GetAtt {name}.{attr} is not supported by the local evaluator")

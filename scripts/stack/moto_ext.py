@@ -21,9 +21,15 @@ import itertools
 import sys
 from typing import Any
 
+import moto.cloudformation.parsing as cfn_parsing
+from moto.cloudformation.models import Stack as FakeStack
+from moto.awslambda.models import EventSourceMapping, LambdaBackend
+from moto.core.common_models import CloudFormationModel
+from moto.core.exceptions import JsonRESTError as RESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.emr.exceptions import ValidationException
 from moto.emr.responses import ElasticMapReduceResponse
+from moto.kinesis.models import kinesis_backends
 
 # (account, region, cluster id) -> {fleet id: fleet} / managed scaling policy
 FLEETS: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
@@ -94,6 +100,112 @@ def get_managed_scaling_policy(self: ElasticMapReduceResponse) -> ActionResult:
 def remove_managed_scaling_policy(self: ElasticMapReduceResponse) -> ActionResult:
     MANAGED.pop(_key(self), None)
     return EmptyResult()
+
+
+# CloudFormation drops a list element that resolves to AWS::NoValue (e.g. a policy statement
+# behind Fn::If); moto keeps it as None and then fails on it. Only the list case is changed.
+_moto_clean_json = cfn_parsing.clean_json
+
+
+def _clean_json_dropping_no_value(resource_json: Any, resources_map: Any) -> Any:
+    if isinstance(resource_json, list):
+        cleaned = (_clean_json_dropping_no_value(v, resources_map) for v in resource_json)
+        return [v for v in cleaned if v is not None]
+    return _moto_clean_json(resource_json, resources_map)
+
+
+cfn_parsing.clean_json = _clean_json_dropping_no_value
+
+# moto resolves a stack's outputs whenever it is described, and resolving a reference to a
+# resource that is gone creates it again: describing a deleted stack (DescribeStacks by stack id)
+# brought its streams back, and the next create of that stack name failed. A deleted stack has
+# no outputs to resolve.
+_moto_outputs = FakeStack.outputs
+
+
+def _outputs_unless_deleted(self: FakeStack) -> Any:
+    return None if self.status == "DELETE_COMPLETE" else _moto_outputs.fget(self)
+
+
+FakeStack.outputs = property(_outputs_unless_deleted)
+
+
+# moto's Lambda accepts only SQS, DynamoDB and Kinesis stream ARNs as event sources; AWS also
+# takes an enhanced fan-out consumer's ARN and an MSK cluster's. Those mappings are recorded (moto
+# never polls a source anyway), after checking the consumer exists.
+_moto_create_esm = LambdaBackend.create_event_source_mapping
+
+
+def _create_esm_for_consumers_and_msk(self: LambdaBackend, spec: dict[str, Any]) -> Any:
+    arn = spec.get("EventSourceArn") or ""
+    if ":kinesis:" in arn and "/consumer/" in arn:
+        stream_arn = arn.split("/consumer/")[0]
+        stream = kinesis_backends[self.account_id][self.region_name]._find_stream_by_arn(stream_arn)
+        if not any(c.consumer_arn == arn for c in stream.consumers):
+            raise RESTError("ResourceNotFoundException", f"no consumer {arn}")
+    elif ":kafka:" not in arn:
+        return _moto_create_esm(self, spec)
+    func = self._lambdas.get_function_by_name_or_arn_with_qualifier(spec.get("FunctionName", ""))
+    spec.update({"RegionName": self.region_name, "AccountId": self.account_id, "FunctionArn": func.function_arn})
+    # moto's mapping model knows no Kafka source: build it as a Kinesis one, then set the ARN.
+    esm = EventSourceMapping({**spec, "EventSourceArn": stream_arn_for_model(arn)})
+    esm._event_source_arn = arn
+    self._event_source_mappings[esm.uuid] = esm
+    return esm
+
+
+def stream_arn_for_model(arn: str) -> str:
+    if ":kafka:" in arn:
+        region, account = arn.split(":")[3:5]
+        return f"arn:aws:kinesis:{region}:{account}:stream/msk-source"
+    return arn
+
+
+LambdaBackend.create_event_source_mapping = _create_esm_for_consumers_and_msk
+
+
+class KinesisStreamConsumer(CloudFormationModel):
+    """AWS::Kinesis::StreamConsumer, which moto's CloudFormation lacks (the enhanced fan-out
+    consumer the template creates by default), on moto's own Kinesis consumers."""
+
+    # moto files each model under the service its module is named after (this file may run as __main__).
+    __module__ = "moto.kinesis.streamops_ext"
+
+    def __init__(self, consumer: Any, account_id: str, region_name: str):
+        self.consumer, self.account_id, self.region_name = consumer, account_id, region_name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Kinesis::StreamConsumer"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "ConsumerName"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.consumer.consumer_arn
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("ConsumerARN", "ConsumerName", "StreamARN", "ConsumerStatus", "ConsumerCreationTimestamp")
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        c = self.consumer
+        return {"ConsumerARN": c.consumer_arn, "ConsumerName": c.consumer_name, "StreamARN": c.stream_arn,
+                "ConsumerStatus": "ACTIVE", "ConsumerCreationTimestamp": str(c.created)}[attribute_name]
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
+                                        region_name: str, **kwargs: Any) -> "KinesisStreamConsumer":
+        props = cloudformation_json["Properties"]
+        backend = kinesis_backends[account_id][region_name]
+        consumer = backend.register_stream_consumer(props["StreamARN"], props["ConsumerName"])
+        return cls(consumer, account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        kinesis_backends[account_id][region_name].deregister_stream_consumer(
+            self.consumer.stream_arn, self.consumer.consumer_name, self.consumer.consumer_arn)
 
 
 for _f in (add_instance_fleet, list_instance_fleets, modify_instance_fleet,

@@ -9,6 +9,9 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# The template under test; STREAMOPS_TEMPLATE points the checks at another copy (e.g. an older
+# one, to see which checks it fails).
+TEMPLATE = Path(os.environ.get("STREAMOPS_TEMPLATE") or ROOT / "template.yaml")
 ARTIFACTS_BUCKET = "streamops-artifacts"
 CODE_KEY = "code.zip"
 
@@ -26,7 +29,7 @@ def translate(template_path: Path | None = None) -> dict:
     from samcli.yamlhelper import yaml_parse
     from samtranslator.translator.transform import transform
 
-    template = yaml_parse((template_path or ROOT / "template.yaml").read_text())
+    template = yaml_parse((template_path or TEMPLATE).read_text())
     for res in template["Resources"].values():
         if res["Type"] == "AWS::Serverless::Function":
             res["Properties"]["CodeUri"] = f"s3://{ARTIFACTS_BUCKET}/{CODE_KEY}"

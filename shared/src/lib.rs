@@ -1,15 +1,18 @@
 //! What two or more streamops functions share. Nothing function-specific lives here.
 
+pub mod alarm;
 pub mod aws;
 pub mod config;
 pub mod dynamo;
 pub mod error;
+pub mod harness;
 pub mod http;
 pub mod invocation;
 pub mod lineage;
 pub mod logging;
 pub mod metrics;
 pub mod s3key;
+pub mod text;
 
 pub use config::{ConfigError, EnvReader};
 pub use error::{AwsCallError, ErrorClass};

@@ -107,3 +107,34 @@ def test_ops_commands_round_trip(stack, subscriber):
     assert ok, sent
     msgs = stack.drain(subscriber, expect_at_least=1)
     assert [m["Subject"] for m in msgs] == ["WARNING: Test alert from streamops (us-east-1)"]
+
+
+def test_real_aws_alarm_and_emr_shapes_through_the_binary(stack, subscriber):
+    """Issue 14: SNS alarm notifications without AlarmArn or Threshold are alarms, a Lambda alarm
+    action dedupes with its EventBridge twin, a suppressed composite transition is not sent, an
+    EMR instance group event is its own alert."""
+    expected = {
+        "sns-alarm-no-arn.json": ("published", None, "critical"),
+        "sns-alarm-anomaly-alarm.json": ("published", None, "critical"),
+        "emr-instance-group-arrested.json": ("published", None, "warning"),
+        "alarm-composite-suppressed.json": ("suppressed", "actions-suppressed", "critical"),
+    }
+    for name, (decision, reason, severity) in expected.items():
+        ok, resp = stack.invoke("alerts", load(name))
+        assert ok, (name, resp)
+        a = resp["alerts"][0]
+        assert (a["decision"], a.get("reason"), a["severity"]) == (decision, reason, severity), (name, a)
+    direct = copy.deepcopy(load("lambda-action-metric-alarm.json"))
+    direct["alarmData"]["alarmName"] = "e2e-lambda-action"
+    ok, resp = stack.invoke("alerts", direct)
+    assert ok and decisions(resp) == [("published", None)], resp
+    twin = renamed(load("alarm-iterator-age-alarm.json"), "e2e-lambda-action")
+    ok, resp = stack.invoke("alerts", twin)
+    assert ok and decisions(resp) == [("suppressed", "repeat-within-window")], resp
+    subjects = sorted(m["Subject"] for m in stack.drain(subscriber, expect_at_least=4))
+    assert subjects == sorted([
+        "CRITICAL: ALARM streamops-enrich-errors (us-east-1)",
+        "CRITICAL: ALARM streamops-raw-incoming-anomaly (us-east-1)",
+        "WARNING: EMR instance group ig-3KXXXXXXTASK1 (TASK) ARRESTED (us-east-1)",
+        "CRITICAL: ALARM e2e-lambda-action (us-east-1)",
+    ]), subjects

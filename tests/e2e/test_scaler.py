@@ -60,3 +60,20 @@ def test_an_sns_delivered_alarm_and_its_eventbridge_twin_are_claimed_once(stack)
     assert first["decisions"][0]["reason"] != "duplicate", first
     ok, twin = stack.invoke("scaler", load("alarm-raw-iterator-age.json"))
     assert ok and twin["decisions"][0]["reason"] == "duplicate", twin
+
+
+def test_real_sns_shapes_and_a_suppressed_transition(stack):
+    """Issue 14: the SNS shapes CloudWatch sends (AlarmDescription null, no AlarmArn) are read,
+    and a transition whose actions CloudWatch suppressed is skipped, not acted on."""
+    ok, out = stack.invoke("scaler", load("sns-alarm-raw-write-throttled-null-description.json"))
+    assert ok and out["state"] == "ALARM" and out["decisions"], out
+    suppressed = copy.deepcopy(load("alarm-raw-iterator-age.json"))
+    suppressed["detail"]["state"]["timestamp"] = "2026-11-23T08:00:00.000+0000"
+    suppressed["detail"]["state"]["actionsSuppressedBy"] = "Alarm"
+    before = shards(stack)
+    ok, out = stack.invoke("scaler", suppressed)
+    assert ok and {d["reason"] for d in out["decisions"]} == {"actions_suppressed"}, out
+    assert shards(stack) == before
+    ok, out = stack.invoke("scaler", load("sns-alarm-raw-iterator-age-ok-no-arn.json"))
+    assert ok and out["state"] == "OK", out
+    assert all(d["reason"] == "not_alarm" for d in out["decisions"]), out

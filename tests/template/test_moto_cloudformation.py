@@ -29,8 +29,9 @@ def translated() -> dict:
 @pytest.fixture(scope="module")
 def moto():
     port = free_port()
-    proc = subprocess.Popen([str(VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # moto with the project's extension (scripts/stack/moto_ext.py fills the CloudFormation gaps).
+    proc = subprocess.Popen([str(VENV / "bin" / "python"), "-m", "scripts.stack.moto_ext", "-H", "127.0.0.1",
+                             "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
         wait_for_port(port, 30, proc, "moto_server")
         yield dict(endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",

@@ -13,6 +13,11 @@
 //! 5. An alarm's OK is a recovery only if a problem was notified for this fingerprint, or the
 //!    event itself says the alarm left ALARM. A new alarm's INSUFFICIENT_DATA -> OK is not
 //!    (`NotARecovery`).
+//! 6. A transition whose actions CloudWatch itself suppressed (a composite alarm's actions
+//!    suppressor: `WaitPeriod`, `ExtensionPeriod`, `Alarm`) is recorded, not sent
+//!    (`ActionsSuppressed`). Its record keeps no publish time, so the same state delivered again
+//!    once the actions do run (the wait period ended) is sent, not taken for a repeat. An OK is
+//!    exempt: a recovery still reaches whoever was paged (and rule 5 still applies).
 
 use serde::Serialize;
 
@@ -48,6 +53,7 @@ pub enum SuppressReason {
     NotARecovery,
     Silenced,
     BelowMinimumSeverity,
+    ActionsSuppressed,
 }
 
 impl SuppressReason {
@@ -59,6 +65,7 @@ impl SuppressReason {
             SuppressReason::NotARecovery => "not-a-recovery",
             SuppressReason::Silenced => "silenced",
             SuppressReason::BelowMinimumSeverity => "below-minimum-severity",
+            SuppressReason::ActionsSuppressed => "actions-suppressed",
         }
     }
 
@@ -71,6 +78,7 @@ impl SuppressReason {
             SuppressReason::NotARecovery
                 | SuppressReason::Silenced
                 | SuppressReason::BelowMinimumSeverity
+                | SuppressReason::ActionsSuppressed
         )
     }
 }
@@ -83,13 +91,17 @@ pub enum Decision {
     InFlight,
 }
 
-/// Rules 1 to 5 above. Silences and the minimum severity are applied by the caller afterwards,
+/// Rules 1 to 6 above. Silences and the minimum severity are applied by the caller afterwards,
 /// on `Publish` only.
 pub fn decide(prev: Option<&StoredState>, alert: &Alert, now_ms: i64, window_ms: i64) -> Decision {
     let recovery = alert.kind.is_alarm() && alert.state == "OK";
+    let actions_suppressed = alert.suppressed_by.is_some() && !recovery;
     let Some(prev) = prev else {
         if recovery && alert.previous_state.as_deref() != Some("ALARM") {
             return Decision::Suppress(SuppressReason::NotARecovery);
+        }
+        if actions_suppressed {
+            return Decision::Suppress(SuppressReason::ActionsSuppressed);
         }
         return Decision::Publish;
     };
@@ -108,6 +120,9 @@ pub fn decide(prev: Option<&StoredState>, alert: &Alert, now_ms: i64, window_ms:
     let alert_ms = alert.time.timestamp_millis();
     if alert_ms < prev.state_time_ms {
         return Decision::Suppress(SuppressReason::OutOfOrder);
+    }
+    if actions_suppressed {
+        return Decision::Suppress(SuppressReason::ActionsSuppressed);
     }
     if prev.state == alert.state && prev.published_at_ms.is_some_and(|p| now_ms - p < window_ms) {
         return Decision::Suppress(SuppressReason::RepeatWithinWindow);
@@ -133,7 +148,11 @@ pub fn next_state(
         state: alert.state.clone(),
         state_time_ms: alert.time.timestamp_millis(),
         event_id: alert.event_id.clone(),
-        published_at_ms: published_at_ms.or_else(|| prev.and_then(|p| p.published_at_ms)),
+        // A suppressed transition's record forgets the last publish time (rule 6).
+        published_at_ms: published_at_ms.or_else(|| {
+            prev.and_then(|p| p.published_at_ms)
+                .filter(|_| alert.suppressed_by.is_none())
+        }),
         problem_notified: if published {
             alert.severity.is_problem()
         } else if alert.severity == Severity::Resolved {
@@ -181,6 +200,7 @@ mod tests {
             runbook_url: None,
             details: vec![],
             fingerprint: "fp".into(),
+            suppressed_by: None,
         }
     }
 
@@ -302,5 +322,37 @@ mod tests {
         assert!(s2.problem_notified);
         let ok = alarm("OK", Some("INSUFFICIENT_DATA"), 15 * MIN, "e3");
         assert_eq!(decide(Some(&s2), &ok, 15 * MIN, WINDOW), Decision::Publish);
+    }
+
+    #[test]
+    fn actions_suppressed_transition_is_recorded_not_sent_and_the_later_run_is_sent() {
+        let ok = alarm("OK", Some("ALARM"), 5 * MIN, "e0");
+        let s = published(&ok, 5 * MIN);
+        let mut suppressed = alarm("ALARM", Some("OK"), 10 * MIN, "e1");
+        suppressed.suppressed_by = Some(streamops_shared::alarm::SuppressedBy::WaitPeriod);
+        assert_eq!(
+            decide(Some(&s), &suppressed, 10 * MIN, WINDOW),
+            Decision::Suppress(SuppressReason::ActionsSuppressed)
+        );
+        assert_eq!(
+            decide(None, &suppressed, 10 * MIN, WINDOW),
+            Decision::Suppress(SuppressReason::ActionsSuppressed)
+        );
+        assert!(SuppressReason::ActionsSuppressed.records_state());
+        let s2 = next_state(Some(&s), &suppressed, None, None);
+        assert_eq!((s2.state.as_str(), s2.published_at_ms), ("ALARM", None));
+        assert!(!s2.problem_notified);
+        // The wait period ends without the suppressor alarm: CloudWatch runs the actions.
+        let runs = alarm("ALARM", Some("ALARM"), 12 * MIN, "e2");
+        assert_eq!(
+            decide(Some(&s2), &runs, 12 * MIN, WINDOW),
+            Decision::Publish
+        );
+        // Nothing was paged, so the OK after a suppressed ALARM is no recovery.
+        let later_ok = alarm("OK", Some("ALARM"), 20 * MIN, "e3");
+        assert_eq!(
+            decide(Some(&s2), &later_ok, 20 * MIN, WINDOW),
+            Decision::Suppress(SuppressReason::NotARecovery)
+        );
     }
 }

@@ -2,9 +2,10 @@ use alerts::config::AlertsConfig;
 use alerts::publisher::AlertPublisher;
 use alerts::service::{AlertsService, InvocationContext};
 use alerts::store::AlertStore;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::Error;
 use serde_json::Value;
-use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, invocation, logging};
+use streamops_shared::harness::{self, Invocation};
+use streamops_shared::{aws, logging};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -18,21 +19,18 @@ async fn main() -> Result<(), Error> {
         config,
     };
     let service = &service;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let now = chrono::Utc::now();
-        let left = invocation::time_left(event.context.deadline, now.timestamp_millis());
-        let ctx = InvocationContext {
-            request_id: event.context.request_id.clone(),
-            now,
-            claim_until: now
-                + chrono::Duration::from_std(left)
-                    .unwrap_or_default()
-                    .max(chrono::Duration::seconds(1)),
-        };
-        let mut metrics = Metrics::new(METRICS_NAMESPACE, "alerts");
-        let result = service.handle(event.payload, &ctx, &mut metrics).await;
-        metrics.flush();
-        result.map_err(Error::from)
-    }))
+    harness::run(
+        "alerts",
+        move |payload: Value, mut inv: Invocation| async move {
+            let ctx = InvocationContext {
+                request_id: inv.request_id.clone(),
+                now: inv.now,
+                // A claim outlives a crashed invocation by at least a second.
+                claim_until: inv.deadline_at.max(inv.now + chrono::Duration::seconds(1)),
+            };
+            let result = service.handle(payload, &ctx, &mut inv.metrics).await;
+            (result, inv.metrics)
+        },
+    )
     .await
 }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use streamops_shared::alarm::SuppressedBy;
 
 /// Ordered from most to least urgent; `Resolved` is the notice that a problem ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -74,6 +75,9 @@ pub enum AlertKind {
     CompositeAlarm,
     EmrCluster,
     EmrStep,
+    EmrInstanceGroup,
+    EmrInstanceFleet,
+    EmrAutoScalingPolicy,
     FunctionFailure,
     Generic,
     Test,
@@ -111,6 +115,10 @@ pub struct Alert {
     /// Extra facts for the message body, in display order.
     pub details: Vec<(String, String)>,
     pub fingerprint: String,
+    /// Set when CloudWatch suppressed the alarm actions of this transition (a composite alarm's
+    /// actions suppressor): it is recorded, not paged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed_by: Option<SuppressedBy>,
 }
 
 /// Dedup identity of "the same thing": account, region, source and resource. Two deliveries of

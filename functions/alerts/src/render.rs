@@ -6,6 +6,7 @@
 use std::str::FromStr;
 
 use serde_json::json;
+use streamops_shared::text::clean_inline;
 
 use crate::model::Alert;
 
@@ -124,9 +125,16 @@ pub fn ascii_only(raw: &str, max: usize) -> String {
     format!("{}...", trimmed[..max - 3].trim_end())
 }
 
+/// The text body. Every one-line fact (title, resource, states, details) is cleaned of line
+/// breaks, control characters and bidirectional overrides: names come from outside (an alarm
+/// name can hold U+202E), and a reader must see them as they are, on their own line.
 fn text_body(a: &Alert) -> String {
     let mut lines = vec![
-        format!("{}: {}", a.severity.as_str().to_ascii_uppercase(), a.title),
+        format!(
+            "{}: {}",
+            a.severity.as_str().to_ascii_uppercase(),
+            clean_inline(&a.title)
+        ),
         String::new(),
         a.summary.clone(),
         String::new(),
@@ -136,8 +144,8 @@ fn text_body(a: &Alert) -> String {
         None => a.state.clone(),
     };
     let mut facts: Vec<(&str, String)> = vec![
-        ("Resource", a.resource.clone()),
-        ("State", state),
+        ("Resource", clean_inline(&a.resource).into_owned()),
+        ("State", clean_inline(&state).into_owned()),
         ("Source", format!("{} ({})", a.source, a.detail_type)),
     ];
     if let Some(acc) = &a.account {
@@ -164,7 +172,7 @@ fn text_body(a: &Alert) -> String {
         lines.push(String::new());
         lines.push("Details:".into());
         for (k, v) in &a.details {
-            lines.push(format!("  {k}: {v}"));
+            lines.push(format!("  {}: {}", clean_inline(k), clean_inline(v)));
         }
     }
     lines.join("\n")
@@ -181,7 +189,7 @@ fn chatbot_body(a: &Alert) -> serde_json::Value {
     let description = {
         let mut d = a.summary.clone();
         for (k, v) in &a.details {
-            d.push_str(&format!("\n*{k}*: {v}"));
+            d.push_str(&format!("\n*{}*: {}", clean_inline(k), clean_inline(v)));
         }
         d
     };
@@ -191,16 +199,16 @@ fn chatbot_body(a: &Alert) -> serde_json::Value {
         "id": a.event_id,
         "content": {
             "textType": "client-markdown",
-            "title": format!("{}: {}", a.severity.as_str().to_ascii_uppercase(), a.title),
+            "title": format!("{}: {}", a.severity.as_str().to_ascii_uppercase(), clean_inline(&a.title)),
             "description": description,
             "nextSteps": next_steps,
             "keywords": [a.severity.as_str(), a.source, a.state],
         },
         "metadata": {
             "threadId": a.fingerprint,
-            "summary": a.title,
+            "summary": clean_inline(&a.title),
             "eventType": a.detail_type,
-            "relatedResources": [a.resource],
+            "relatedResources": [clean_inline(&a.resource)],
             "additionalContext": {
                 "severity": a.severity.as_str(),
                 "fingerprint": a.fingerprint,
@@ -275,6 +283,7 @@ mod tests {
             runbook_url: Some("https://runbook".into()),
             details: vec![("threshold".into(), "60000".into())],
             fingerprint: "0123456789abcdef0123456789abcdef".into(),
+            suppressed_by: None,
         }
     }
 
@@ -339,6 +348,27 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .contains("https://runbook")
+        );
+    }
+
+    #[test]
+    fn names_in_the_body_have_no_line_breaks_or_bidi_overrides() {
+        let mut a = alert();
+        let evil = "streamops-raw\r\nFAKE: all clear\u{202E}egats\u{2066}";
+        a.title = format!("ALARM {evil}");
+        a.resource = evil.into();
+        a.details.push(("triggering alarms".into(), evil.into()));
+        for f in [MessageFormat::Text, MessageFormat::Chatbot] {
+            let body = render(&a, f).body;
+            for c in ['\r', '\u{202E}', '\u{2066}'] {
+                assert!(!body.contains(c), "{f:?} keeps {c:?}: {body}");
+            }
+            assert!(!body.contains("\nFAKE"), "{f:?}: {body}");
+        }
+        let text = render(&a, MessageFormat::Text).body;
+        assert!(
+            text.contains("Resource:    streamops-raw  FAKE: all clear\u{FFFD}egats\u{FFFD}"),
+            "{text}"
         );
     }
 }

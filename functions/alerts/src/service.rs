@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use streamops_shared::ErrorClass;
 use streamops_shared::dynamo::WriteOutcome;
+use streamops_shared::harness::Classified;
 use streamops_shared::{AwsCallError, Metrics};
 
 use crate::config::AlertsConfig;
@@ -39,6 +41,24 @@ pub enum AlertsError {
         resource: String,
         message: String,
     },
+}
+
+impl Classified for AlertsError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            AlertsError::Aws(e) => e.class,
+            AlertsError::BadCommand(_) => ErrorClass::Permanent,
+            // A concurrent delivery or a state that kept changing: the retry publishes.
+            AlertsError::Alert { .. } => ErrorClass::Retryable,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            AlertsError::Aws(_) => "AwsCall",
+            AlertsError::BadCommand(_) => "BadCommand",
+            AlertsError::Alert { .. } => "AlertContended",
+        }
+    }
 }
 
 /// What happened to one alert, returned to the caller and logged.
@@ -332,5 +352,6 @@ fn test_alert(
         console_url: None,
         runbook_url: None,
         details: vec![("request id".into(), ctx.request_id.clone())],
+        suppressed_by: None,
     }
 }

@@ -149,6 +149,7 @@ mod tests {
             runbook_url: None,
             details: vec![],
             fingerprint: fp.into(),
+            suppressed_by: None,
         }
     }
 

@@ -426,3 +426,84 @@ async fn concurrent_deliveries_publish_once() {
     assert_eq!(published, 1, "{decisions:?}");
     assert_eq!(h.received().await.len(), 1);
 }
+
+/// Issue 14: real SNS shapes on one topic are two alerts (not one topic-keyed warning and a
+/// repeat); a Lambda alarm action dedupes with its EventBridge twin; an anomaly alarm's OK is
+/// a resolved notice; a transition whose actions CloudWatch suppressed is recorded, not sent,
+/// and the same state once the actions run is sent.
+#[tokio::test]
+async fn real_alarm_shapes_publish_once_per_alarm_and_transition() {
+    let h = harness().await;
+    let now = at("2026-11-23T10:45:00Z");
+    let run = |name: &'static str, secs: i64| {
+        let h = &h;
+        async move {
+            let out = h
+                .handle(
+                    fixture(&format!("alerts/{name}")),
+                    now + Duration::seconds(secs),
+                )
+                .await
+                .unwrap();
+            let (d, r) = decision(&out);
+            (d.to_string(), r.map(str::to_string))
+        }
+    };
+    let published = ("published".to_string(), None);
+    assert_eq!(run("sns-alarm-null-description.json", 0).await, published);
+    assert_eq!(run("sns-alarm-no-arn.json", 1).await, published);
+    assert_eq!(run("sns-alarm-anomaly-alarm.json", 2).await, published);
+    assert_eq!(run("lambda-action-metric-alarm.json", 3).await, published);
+    assert_eq!(
+        run("alarm-iterator-age-alarm.json", 4).await,
+        (
+            "suppressed".to_string(),
+            Some("repeat-within-window".to_string())
+        )
+    );
+    let resolved = h
+        .handle(
+            fixture("alerts/sns-alarm-anomaly-ok.json"),
+            at("2026-11-23T11:10:20Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(decision(&resolved), ("published", None));
+    assert_eq!(resolved["alerts"][0]["severity"], "resolved");
+    // Composite: suppressed by its wait period, then the actions run.
+    let suppressed = fixture("alerts/alarm-composite-suppressed.json");
+    let out = h
+        .handle(suppressed.clone(), at("2026-11-23T12:57:50Z"))
+        .await
+        .unwrap();
+    assert_eq!(decision(&out), ("suppressed", Some("actions-suppressed")));
+    let mut runs = suppressed;
+    runs["id"] = json!("f0e1d2c3-after-the-wait-period");
+    let state = runs["detail"]["state"].as_object_mut().unwrap();
+    state.remove("actionsSuppressedBy");
+    state.remove("actionsSuppressedReason");
+    state.insert("timestamp".into(), json!("2026-11-23T12:59:45.394+0000"));
+    let out = h.handle(runs, at("2026-11-23T12:59:50Z")).await.unwrap();
+    assert_eq!(decision(&out), ("published", None));
+
+    let subjects: Vec<String> = h
+        .received()
+        .await
+        .iter()
+        .map(|m| m["Subject"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(subjects.len(), 6, "{subjects:#?}");
+    for want in [
+        "CRITICAL: ALARM streamops-enriched-write-throttles (us-east-1)",
+        "CRITICAL: ALARM streamops-enrich-errors (us-east-1)",
+        "CRITICAL: ALARM streamops-raw-incoming-anomaly (us-east-1)",
+        "CRITICAL: ALARM streamops-raw-iterator-age (us-east-1)",
+        "RESOLVED: OK streamops-raw-incoming-anomaly (us-east-1)",
+        "CRITICAL: ALARM streamops-pipeline-degraded (us-east-1)",
+    ] {
+        assert!(
+            subjects.iter().any(|s| s == want),
+            "{want} not in {subjects:#?}"
+        );
+    }
+}

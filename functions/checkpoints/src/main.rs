@@ -1,10 +1,14 @@
+// The runtime loop, the harness and the service nest their futures deeply.
+#![recursion_limit = "256"]
+
 use checkpoints::config::CheckpointsConfig;
 use checkpoints::objects::CheckpointBucket;
 use checkpoints::service::CheckpointsService;
 use checkpoints::store::Book;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::Error;
 use serde_json::Value;
-use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, logging};
+use streamops_shared::harness::{self, Invocation};
+use streamops_shared::{aws, logging};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -21,13 +25,12 @@ async fn main() -> Result<(), Error> {
         config,
     };
     let service = &service;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let mut metrics = Metrics::new(METRICS_NAMESPACE, "checkpoints");
-        let result = service
-            .handle(event.payload, chrono::Utc::now(), &mut metrics)
-            .await;
-        metrics.flush();
-        result.map_err(Error::from)
-    }))
+    harness::run(
+        "checkpoints",
+        move |payload: Value, mut inv: Invocation| async move {
+            let result = service.handle(payload, inv.now, &mut inv.metrics).await;
+            (result, inv.metrics)
+        },
+    )
     .await
 }

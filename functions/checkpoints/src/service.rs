@@ -8,7 +8,9 @@ use aws_lambda_events::s3::S3Event;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
+use streamops_shared::ErrorClass;
 use streamops_shared::dynamo::WriteOutcome;
+use streamops_shared::harness::Classified;
 use streamops_shared::s3key::decode_key;
 use streamops_shared::{AwsCallError, Metrics};
 
@@ -32,6 +34,25 @@ pub enum CheckpointsError {
     Aws(#[from] AwsCallError),
     #[error("Flink REST API: {0}")]
     Flink(String),
+}
+
+impl Classified for CheckpointsError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            CheckpointsError::Aws(e) => e.class,
+            CheckpointsError::Input(_) | CheckpointsError::BadCommand(_) => ErrorClass::Permanent,
+            // The JobManager unreachable or busy: worth another try.
+            CheckpointsError::Flink(_) => ErrorClass::Retryable,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            CheckpointsError::Aws(_) => "AwsCall",
+            CheckpointsError::Input(_) => "BadInput",
+            CheckpointsError::BadCommand(_) => "BadCommand",
+            CheckpointsError::Flink(_) => "FlinkRest",
+        }
+    }
 }
 
 /// One object event, whatever way it came.

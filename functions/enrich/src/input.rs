@@ -6,17 +6,16 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
-use aws_lambda_events::kafka::KafkaRecord;
 use aws_lambda_events::kinesis::KinesisEventRecord;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeSeed;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::arrival::{ArrivalSeed, from_epoch_seconds};
+use crate::kafka::{KafkaTimestamp, KafkaWire};
 use crate::origin::{LaneNames, Poison, PoisonReason, RecordOrigin, SourceKind, is_position};
 
 /// The bytes of a record as delivered, kept for the quarantine.
@@ -166,7 +165,7 @@ impl<'de> Deserialize<'de> for KafkaLanes {
                 mut seq: S,
             ) -> Result<Self::Value, S::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(rec) = seq.next_element::<KafkaRecord>()? {
+                while let Some(rec) = seq.next_element::<KafkaWire>()? {
                     out.push(from_kafka(self.name, rec, self.names));
                 }
                 Ok(out)
@@ -417,7 +416,7 @@ fn shard_from_event_id(id: Option<&str>) -> &str {
         .unwrap_or("unknown-shard")
 }
 
-fn from_kafka(lane: &str, rec: KafkaRecord, names: &mut LaneNames) -> InputRecord {
+fn from_kafka(lane: &str, rec: KafkaWire, names: &mut LaneNames) -> InputRecord {
     let origin = RecordOrigin {
         source: SourceKind::Msk,
         stream: match rec.topic.as_deref() {
@@ -426,7 +425,7 @@ fn from_kafka(lane: &str, rec: KafkaRecord, names: &mut LaneNames) -> InputRecor
         },
         shard: names.get(&rec.partition.to_string()),
         position: rec.offset.to_string(),
-        arrival: Some(*rec.timestamp),
+        arrival: rec.timestamp.arrival(),
         key: rec.key,
     };
     let (original, poison) = match rec.value.as_deref() {
@@ -453,10 +452,18 @@ fn from_kafka(lane: &str, rec: KafkaRecord, names: &mut LaneNames) -> InputRecor
             ),
         },
     };
-    let poison = poison.or_else(|| {
-        (rec.offset < 0)
-            .then(|| Poison::new(PoisonReason::MalformedRecord, "Kafka offset is negative"))
-    });
+    let poison = poison
+        .or_else(|| {
+            (rec.offset < 0)
+                .then(|| Poison::new(PoisonReason::MalformedRecord, "Kafka offset is negative"))
+        })
+        .or_else(|| match &rec.timestamp {
+            KafkaTimestamp::Invalid(seen) => Some(Poison::new(
+                PoisonReason::MalformedRecord,
+                format!("Kafka timestamp {seen} is not epoch milliseconds (a whole number, or -1 for none)"),
+            )),
+            KafkaTimestamp::At(_) | KafkaTimestamp::None => None,
+        });
     InputRecord {
         origin,
         original,
@@ -466,7 +473,7 @@ fn from_kafka(lane: &str, rec: KafkaRecord, names: &mut LaneNames) -> InputRecor
 }
 
 fn kafka_record(lane: &str, raw: &RawValue, names: &mut LaneNames) -> InputRecord {
-    match serde_json::from_str::<KafkaRecord>(raw.get()) {
+    match serde_json::from_str::<KafkaWire>(raw.get()) {
         Ok(rec) => from_kafka(lane, rec, names),
         Err(e) => {
             let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
@@ -486,9 +493,7 @@ fn kafka_record(lane: &str, raw: &RawValue, names: &mut LaneNames) -> InputRecor
                     .as_i64()
                     .map(|o| o.to_string())
                     .unwrap_or_default(),
-                arrival: v["timestamp"]
-                    .as_i64()
-                    .and_then(DateTime::<Utc>::from_timestamp_millis),
+                arrival: KafkaTimestamp::from_value(&v["timestamp"]).arrival(),
                 key: v["key"].as_str().map(str::to_string),
             };
             InputRecord {
@@ -753,5 +758,85 @@ mod tests {
             parse_invocation(r#"{"command":"dry-run"}"#),
             Ok(Invocation::Command(_))
         ));
+    }
+
+    fn kafka_rec(offset: i64, timestamp: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"topic": "clickstream", "partition": 0, "offset": offset,
+            "timestamp": timestamp, "timestampType": "CREATE_TIME", "key": "dTE=",
+            "value": "eyJhIjoxfQ==", "headers": []})
+    }
+
+    /// Both paths: the one-pass path as delivered, and the record-by-record path (a second
+    /// lane with a record the schema rejects sends the batch there).
+    fn both_paths(records: Vec<serde_json::Value>) -> (StreamBatch, StreamBatch) {
+        let ev =
+            serde_json::json!({"eventSource": "aws:kafka", "records": {"clickstream-0": records}});
+        let fast = stream(parse_invocation(&ev.to_string()).unwrap());
+        let mut slow = ev.clone();
+        let mut broken = kafka_rec(1, serde_json::json!(1));
+        broken.as_object_mut().unwrap().remove("partition");
+        slow["records"]["zz-9"] = serde_json::json!([broken]);
+        let slow = stream(parse_invocation(&slow.to_string()).unwrap());
+        assert_eq!(slow.records.len(), fast.records.len() + 1);
+        (fast, slow)
+    }
+
+    #[test]
+    fn a_fractional_kafka_timestamp_is_poison_for_that_record_not_a_panic() {
+        let (fast, slow) = both_paths(vec![
+            kafka_rec(10, serde_json::json!(1545084650987i64)),
+            kafka_rec(11, serde_json::json!(1545084650987.5)),
+            kafka_rec(12, serde_json::json!(1545084650988i64)),
+        ]);
+        for b in [&fast, &slow] {
+            assert!(b.records[0].poison.is_none());
+            assert!(b.records[2].poison.is_none());
+            let p = b.records[1]
+                .poison
+                .as_ref()
+                .expect("the fractional one is poison");
+            assert_eq!(p.reason, PoisonReason::MalformedRecord);
+            assert!(
+                p.message.contains("timestamp 1545084650987.5"),
+                "{}",
+                p.message
+            );
+            assert_eq!(
+                b.records[1].bytes(),
+                br#"{"a":1}"#,
+                "the bytes are kept for the quarantine"
+            );
+        }
+        for (f, s) in fast.records.iter().zip(&slow.records) {
+            assert_eq!(f.origin, s.origin);
+            assert_eq!(f.poison, s.poison);
+        }
+    }
+
+    #[test]
+    fn kafka_no_timestamp_is_accepted_without_an_arrival_time() {
+        let (fast, slow) = both_paths(vec![kafka_rec(10, serde_json::json!(-1))]);
+        for b in [&fast, &slow] {
+            assert!(b.records[0].poison.is_none(), "{:?}", b.records[0].poison);
+            assert_eq!(b.records[0].origin.arrival, None);
+        }
+    }
+
+    #[test]
+    fn kafka_arrival_times_are_exact_on_both_paths() {
+        // The float reading of aws_lambda_events puts about half of these 1 ms early.
+        let stamps: Vec<i64> = (0..200).map(|i| 1_545_084_650_900 + i).collect();
+        let (fast, slow) = both_paths(
+            stamps
+                .iter()
+                .enumerate()
+                .map(|(i, t)| kafka_rec(i as i64, serde_json::json!(t)))
+                .collect(),
+        );
+        for b in [&fast, &slow] {
+            for (r, t) in b.records.iter().zip(&stamps) {
+                assert_eq!(r.origin.arrival.unwrap().timestamp_millis(), *t);
+            }
+        }
     }
 }

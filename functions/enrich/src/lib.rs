@@ -5,6 +5,7 @@ pub mod arrival;
 pub mod config;
 pub mod emit;
 pub mod input;
+pub mod kafka;
 pub mod ledger;
 pub mod memory;
 pub mod ops;

@@ -8,9 +8,10 @@ use enrich::quarantine::QuarantineStore;
 use enrich::reference::{ReferenceCache, ReferenceTable};
 use enrich::secrets::load_hmac_key;
 use enrich::service::{EnrichService, InvocationContext};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::Error;
 use serde_json::value::RawValue;
-use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, invocation, logging};
+use streamops_shared::harness::{self, Invocation};
+use streamops_shared::{aws, logging};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -60,12 +61,10 @@ async fn main() -> Result<(), Error> {
         config,
     };
     let service = &service;
-    run(service_fn(
-        move |event: LambdaEvent<Box<RawValue>>| async move {
-            let remaining = invocation::time_left(
-                event.context.deadline,
-                chrono::Utc::now().timestamp_millis(),
-            );
+    harness::run(
+        "enrich",
+        move |payload: Box<RawValue>, mut inv: Invocation| async move {
+            let remaining = inv.time_left();
             // Keep the configured margin for the reply, but never more than a quarter of the
             // time left, so a short-deadline invocation still gets to write.
             let margin = service.config.deadline_margin.min(remaining / 4);
@@ -74,17 +73,13 @@ async fn main() -> Result<(), Error> {
                 "invocation deadline"
             );
             let ctx = InvocationContext {
-                request_id: event.context.request_id.clone(),
-                now: chrono::Utc::now(),
-                deadline: tokio::time::Instant::now() + remaining.saturating_sub(margin),
+                request_id: inv.request_id.clone(),
+                now: inv.now,
+                deadline: inv.deadline_less(margin),
             };
-            let mut metrics = Metrics::new(METRICS_NAMESPACE, "enrich");
-            let result = service
-                .handle(event.payload.get(), &ctx, &mut metrics)
-                .await;
-            metrics.flush();
-            result.map_err(Error::from)
+            let result = service.handle(payload.get(), &ctx, &mut inv.metrics).await;
+            (result, inv.metrics)
         },
-    ))
+    )
     .await
 }

@@ -13,6 +13,8 @@ use aws_lambda_events::streams::KinesisEventResponse;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
+use streamops_shared::ErrorClass;
+use streamops_shared::harness::Classified;
 use streamops_shared::{AwsCallError, Metrics, Unit};
 use tokio::time::Instant;
 
@@ -49,6 +51,28 @@ pub enum EnrichError {
         "{0} record(s) failed and cannot be reported individually (no valid position); failing the batch"
     )]
     Unreportable(usize),
+}
+
+impl Classified for EnrichError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            EnrichError::Aws(e) => e.class,
+            EnrichError::Input(_) | EnrichError::BadCommand(_) => ErrorClass::Permanent,
+            // The whole batch again: the ledger skips what was delivered.
+            EnrichError::BatchIncomplete { .. } | EnrichError::Unreportable(_) => {
+                ErrorClass::Retryable
+            }
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            EnrichError::Aws(_) => "AwsCall",
+            EnrichError::Input(_) => "BadInput",
+            EnrichError::BadCommand(_) => "BadCommand",
+            EnrichError::BatchIncomplete { .. } => "BatchIncomplete",
+            EnrichError::Unreportable(_) => "UnreportableFailures",
+        }
+    }
 }
 
 /// Records run through the pipeline together (one reference fetch per chunk).

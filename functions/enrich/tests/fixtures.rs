@@ -1,8 +1,21 @@
 //! Every file in events/enrich/ is a valid input of this function: a Kinesis or Kafka event
-//! whose records all decode with coordinates, or an ops command that parses.
+//! whose records all decode with coordinates, or an ops command that parses. And every file
+//! has an expected outcome in [`CORPUS`]: per record, its verdict before the reference join
+//! (valid, or poison with its reason) and its arrival time to the millisecond, so a new fixture
+//! cannot be added untested.
+//!
+//! Shapes: the sample events of the Lambda developer guide ("Using AWS Lambda with Amazon
+//! Kinesis": `kinesis-docs-sample.json`; "Using Lambda with Amazon MSK": `msk-docs-sample.json`;
+//! "Using Lambda with self-managed Apache Kafka": `self-managed-kafka-docs-sample.json`), with
+//! the same members and value kinds; `msk-timestamp-edge-cases.json` has the timestamps Kafka
+//! can carry (CREATE_TIME, LOG_APPEND_TIME, -1 for none) and a fractional one between good
+//! records.
 
 use enrich::input::{Invocation, parse_invocation};
 use enrich::ops::parse_command;
+use enrich::origin::PoisonReason;
+use enrich::pipeline::Enricher;
+use enrich::spec::{DEFAULT_SPEC, EnrichmentSpec};
 use streamops_test_support::event_files;
 
 #[test]
@@ -32,4 +45,96 @@ fn every_enrich_event_file_parses_as_enrich_input() {
         "only {} files in events/enrich",
         files.len()
     );
+}
+
+/// One record's fate before the reference join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Valid,
+    Poison(PoisonReason),
+}
+
+enum Outcome {
+    Command,
+    /// Per record in batch order: verdict and arrival (epoch ms; `None`: no arrival time).
+    Stream(&'static [(Verdict, Option<i64>)]),
+}
+
+use PoisonReason::*;
+use Verdict::*;
+
+const K: i64 = 1_795_425_335_000;
+
+#[rustfmt::skip]
+static CORPUS: &[(&str, Outcome)] = &[
+    ("kinesis-docs-sample.json", Outcome::Stream(&[
+        (Valid, Some(1_545_084_650_987)),
+        (Poison(InvalidJson), Some(1_545_084_711_166)),
+    ])),
+    ("kinesis-mixed-batch.json", Outcome::Stream(&[
+        (Valid, Some(K + 500)), (Valid, Some(K + 510)), (Valid, Some(K + 520)),
+        (Poison(InvalidJson), Some(K + 530)), (Poison(NotAnObject), Some(K + 540)),
+        (Poison(MissingField), Some(K + 550)), (Poison(WrongType), Some(K + 560)),
+        (Poison(InvalidEventTime), Some(K + 570)), (Poison(InvalidUtf8), Some(K + 580)),
+        (Poison(InvalidBase64), Some(K + 590)),
+        (Valid, Some(K + 600)),
+    ])),
+    ("msk-docs-sample.json", Outcome::Stream(&[
+        (Poison(InvalidJson), Some(1_545_084_650_987)),
+        (Valid, Some(1_545_084_650_988)),
+    ])),
+    ("msk-multi-partition-batch.json", Outcome::Stream(&[
+        (Valid, Some(K + 100)), (Poison(InvalidJson), Some(K + 101)), (Valid, Some(K + 102)),
+        (Valid, Some(K + 7)), (Poison(EmptyRecord), Some(K + 8)), (Valid, Some(K + 9)),
+        (Valid, Some(K + 55)),
+    ])),
+    ("msk-timestamp-edge-cases.json", Outcome::Stream(&[
+        (Valid, Some(K + 987)),
+        (Poison(MalformedRecord), None),
+        (Valid, None),
+        (Valid, Some(K + 1001)),
+    ])),
+    ("ops-dry-run-records.json", Outcome::Command),
+    ("ops-replay-dry-run.json", Outcome::Command),
+    ("ops-replay.json", Outcome::Command),
+    ("self-managed-kafka-docs-sample.json", Outcome::Stream(&[(Valid, Some(1_545_084_650_987))])),
+];
+
+#[test]
+fn every_corpus_file_has_its_expected_outcome() {
+    let spec = EnrichmentSpec::parse(DEFAULT_SPEC, "specs/clickstream.json").unwrap();
+    let enricher = Enricher::new(spec, Some(b"corpus-hmac-key-0123456789")).unwrap();
+    let files = event_files("enrich");
+    for (path, v) in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let (_, outcome) = CORPUS
+            .iter()
+            .find(|(f, _)| *f == name)
+            .unwrap_or_else(|| panic!("events/enrich/{name} has no expected outcome in CORPUS"));
+        let got = parse_invocation(&v.to_string()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (want, batch) = match (outcome, got) {
+            (Outcome::Command, Invocation::Command(_)) => continue,
+            (Outcome::Stream(want), Invocation::Stream(batch)) => (want, batch),
+            (_, other) => panic!("{name}: unexpected {other:?}"),
+        };
+        let verdicts: Vec<(Verdict, Option<i64>)> = enricher
+            .prepare_batch(&batch.records, |_| false)
+            .iter()
+            .zip(&batch.records)
+            .map(|(p, r)| {
+                let verdict = match p {
+                    Ok(_) => Valid,
+                    Err(poison) => Poison(poison.reason),
+                };
+                (verdict, r.origin.arrival.map(|t| t.timestamp_millis()))
+            })
+            .collect();
+        assert_eq!(verdicts, want.to_vec(), "{name}");
+    }
+    for (f, _) in CORPUS {
+        assert!(
+            files.iter().any(|(p, _)| p.ends_with(f)),
+            "CORPUS names {f}, which is not in events/enrich"
+        );
+    }
 }

@@ -804,3 +804,41 @@ async fn dry_run_writes_nothing_and_explains_each_record() {
         "{err}"
     );
 }
+
+/// Issue 14: a fractional Kafka timestamp in the middle of a batch is quarantined alone (it
+/// used to panic and fail the whole batch); `-1` (no timestamp) is delivered without an
+/// arrival time; arrival times are exact to the millisecond.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msk_timestamps_fractional_quarantined_none_accepted_exact_arrival() {
+    let h = harness().await;
+    let svc = service(&h, default_spec(), "fail-batch");
+    let event = fixture("enrich/msk-timestamp-edge-cases.json");
+    let mut m = Metrics::with_sink("streamops", "enrich", |_: &str| {});
+    svc.handle(&event.to_string(), &ctx(5000), &mut m)
+        .await
+        .unwrap();
+    let out = read_output(&h.sdk).await;
+    let by_offset = |o: &str| {
+        out.iter()
+            .find(|r| r["_ingest"]["offset"] == o)
+            .unwrap_or_else(|| panic!("offset {o} not delivered: {out:?}"))
+    };
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(
+        by_offset("200")["_ingest"]["arrival_time"],
+        "2026-11-23T09:15:35.987Z"
+    );
+    assert_eq!(by_offset("202")["_ingest"].get("arrival_time"), None);
+    assert_eq!(
+        by_offset("203")["_ingest"]["arrival_time"],
+        "2026-11-23T09:15:36.001Z"
+    );
+    let quarantine: Vec<_> = read_quarantine(&h.sdk)
+        .await
+        .into_values()
+        .flatten()
+        .collect();
+    assert_eq!(quarantine.len(), 1);
+    assert_eq!(quarantine[0].origin.position, "201");
+    assert_eq!(quarantine[0].reason.as_str(), "malformed_record");
+}

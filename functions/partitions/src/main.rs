@@ -1,6 +1,4 @@
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::Error;
 use partitions::athena::AthenaRunner;
 use partitions::config::PartitionsConfig;
 use partitions::glue::GlueCatalog;
@@ -9,7 +7,8 @@ use partitions::registry::Registry;
 use partitions::s3data::DataBucket;
 use partitions::service::{InvocationContext, PartitionsService};
 use serde_json::Value;
-use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, logging};
+use streamops_shared::harness::{self, Invocation};
+use streamops_shared::{aws, logging};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -36,22 +35,17 @@ async fn main() -> Result<(), Error> {
         "partitions ready"
     );
     let service = &service;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let now = chrono::Utc::now();
-        let deadline_ms = event.context.deadline;
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let ctx = InvocationContext {
-            request_id: event.context.request_id.clone(),
-            now,
-            deadline: Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)),
-        };
-        let mut metrics = Metrics::new(METRICS_NAMESPACE, "partitions");
-        let result = service.handle(event.payload, &ctx, &mut metrics).await;
-        metrics.flush();
-        result.map_err(Error::from)
-    }))
+    harness::run(
+        "partitions",
+        move |payload: Value, mut inv: Invocation| async move {
+            let ctx = InvocationContext {
+                request_id: inv.request_id.clone(),
+                now: inv.now,
+                deadline: inv.deadline.into_std(),
+            };
+            let result = service.handle(payload, &ctx, &mut inv.metrics).await;
+            (result, inv.metrics)
+        },
+    )
     .await
 }

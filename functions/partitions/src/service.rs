@@ -17,6 +17,8 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
+use streamops_shared::ErrorClass;
+use streamops_shared::harness::Classified;
 use streamops_shared::{AwsCallError, Metrics, Unit};
 
 use crate::athena::{AthenaRunner, QueryResult};
@@ -53,6 +55,25 @@ pub enum PartitionsError {
     Aws(#[from] AwsCallError),
     #[error("{0}")]
     Registration(String),
+}
+
+impl Classified for PartitionsError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            PartitionsError::Aws(e) => e.class,
+            PartitionsError::Input(_) | PartitionsError::BadCommand(_) => ErrorClass::Permanent,
+            // Partitions left unregistered: the redelivery or the rerun registers them.
+            PartitionsError::Registration(_) => ErrorClass::Retryable,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            PartitionsError::Aws(_) => "AwsCall",
+            PartitionsError::Input(_) => "BadInput",
+            PartitionsError::BadCommand(_) => "BadCommand",
+            PartitionsError::Registration(_) => "Registration",
+        }
+    }
 }
 
 pub struct PartitionsService {

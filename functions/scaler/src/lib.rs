@@ -2,6 +2,7 @@
 //! and Flink job parallelism within bounds and cooldowns, at most once per alarm transition,
 //! with an audit trail.
 
+pub mod alarm;
 pub mod config;
 pub mod flink;
 pub mod metrics;

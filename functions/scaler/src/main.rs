@@ -1,10 +1,11 @@
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::Error;
 use scaler::config::ScalerConfig;
 use scaler::service::ScalerService;
 use scaler::state::ScalerStore;
 use scaler::targets::Targets;
 use serde_json::Value;
-use streamops_shared::{METRICS_NAMESPACE, Metrics, aws, logging};
+use streamops_shared::harness::{self, Invocation};
+use streamops_shared::{aws, logging};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -27,19 +28,16 @@ async fn main() -> Result<(), Error> {
         config,
     };
     let service = &service;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let mut metrics = Metrics::new(METRICS_NAMESPACE, "scaler");
-        let now = chrono::Utc::now();
-        // Leave 5 s to record where a long Flink rescale got to.
-        let left =
-            streamops_shared::invocation::time_left(event.context.deadline, now.timestamp_millis())
-                .saturating_sub(std::time::Duration::from_secs(5));
-        let until = tokio::time::Instant::now() + left;
-        let result = service
-            .handle(event.payload, now, until, &mut metrics)
-            .await;
-        metrics.flush();
-        result.map_err(Error::from)
-    }))
+    harness::run(
+        "scaler",
+        move |payload: Value, mut inv: Invocation| async move {
+            // Leave 5 s to record where a long Flink rescale got to.
+            let until = inv.deadline_less(std::time::Duration::from_secs(5));
+            let result = service
+                .handle(payload, inv.now, until, &mut inv.metrics)
+                .await;
+            (result, inv.metrics)
+        },
+    )
     .await
 }

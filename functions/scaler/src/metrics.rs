@@ -26,32 +26,16 @@ pub struct MetricCheck {
     pub breach_above: bool,
 }
 
-/// Reads the check from an alarm state change's `detail` (single-metric alarms only; composite
-/// and metric-math alarms give `None` and are taken at their word).
+/// Reads the check from an EventBridge alarm state change's `detail` (single-metric alarms
+/// only; composite, metric-math and anomaly-detection alarms give `None` and are taken at their
+/// word). The reading is the shared alarm parser's, see [`crate::alarm::check_from`].
 pub fn metric_check(detail: &Value) -> Option<MetricCheck> {
-    let metrics = detail["configuration"]["metrics"].as_array()?;
-    let [m] = metrics.as_slice() else { return None };
-    let stat = &m["metricStat"];
-    let metric = &stat["metric"];
-    let reason: Value = serde_json::from_str(detail["state"]["reasonData"].as_str()?).ok()?;
-    let threshold = reason["threshold"].as_f64()?;
-    let last = reason["recentDatapoints"].as_array()?.last()?.as_f64()?;
-    Some(MetricCheck {
-        namespace: metric["namespace"].as_str()?.to_string(),
-        name: metric["name"].as_str()?.to_string(),
-        dimensions: metric["dimensions"]
-            .as_object()
-            .map(|d| {
-                d.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        period: stat["period"].as_i64().unwrap_or(60) as i32,
-        stat: stat["stat"].as_str().unwrap_or("Average").to_string(),
-        threshold,
-        breach_above: last > threshold,
-    })
+    let event = serde_json::json!({
+        "detail-type": streamops_shared::alarm::ALARM_DETAIL_TYPE,
+        "detail": detail,
+    });
+    let t = streamops_shared::alarm::AlarmTransition::from_eventbridge(&event).ok()?;
+    crate::alarm::check_from(&t)
 }
 
 /// Whether `latest` still breaches; `None` (no fresh datapoint) leaves the alarm's word standing.

@@ -54,7 +54,7 @@ pub fn render(entry: &Value) -> Option<(String, &'static str)> {
             entry["reason"].as_str().unwrap_or("?")
         ),
         "skip" => match entry["reason"].as_str()? {
-            "duplicate" | "not_alarm" => return None,
+            "duplicate" | "not_alarm" | "actions_suppressed" => return None,
             reason => format!("[streamops scaler] {target}: not scaled ({reason})"),
         },
         _ => return None,

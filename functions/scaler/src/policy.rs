@@ -640,6 +640,9 @@ pub enum SkipReason {
     OwnedElsewhere,
     /// Shrinking would leave HDFS fuller than the policy allows.
     HdfsProtection,
+    /// CloudWatch suppressed the alarm's actions for this transition (composite alarm with an
+    /// actions suppressor in ALARM, or inside its wait or extension period).
+    ActionsSuppressed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -2,14 +2,14 @@
 //! acted and audited scaling decision; the schedule (`tick`) resumes what could not finish and
 //! re-evaluates open decisions; ops commands show and steer the targets.
 
-use aws_lambda_events::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateValue};
-use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_lambda_events::sns::{CloudWatchAlarmPayload, SnsEvent};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use streamops_shared::ErrorClass;
+use streamops_shared::harness::Classified;
 use streamops_shared::{AwsCallError, Metrics};
 use tokio::time::Instant;
 
+pub use crate::alarm::{AlarmChange, Disposition, parse_alarm, parse_alarms};
 use crate::config::ScalerConfig;
 use crate::flink::{FlinkJobView, Resubmit};
 use crate::notify::DecisionNotifier;
@@ -32,129 +32,21 @@ pub enum ScalerError {
     Aws(#[from] AwsCallError),
 }
 
-/// The parts of an alarm state change the scaler uses.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlarmChange {
-    /// The alarm's metric, to re-read before acting (single-metric alarms).
-    pub check: Option<crate::metrics::MetricCheck>,
-    pub name: String,
-    pub state: String,
-    /// The state's timestamp: with the name, it identifies the transition.
-    pub state_time: String,
-    pub reason: String,
-}
-
-/// Alarm state changes from an EventBridge event (one) or an SNS notification event (one per
-/// record, each message in CloudWatch's SNS alarm format).
-pub fn parse_alarms(payload: &Value) -> Result<Vec<AlarmChange>, String> {
-    if payload.get("Records").is_none() {
-        return parse_alarm(payload).map(|a| vec![a]);
-    }
-    let event: SnsEvent =
-        serde_json::from_value(payload.clone()).map_err(|e| format!("not an SNS event: {e}"))?;
-    event
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let alarm: CloudWatchAlarmPayload =
-                serde_json::from_str(&r.sns.message).map_err(|e| {
-                    format!(
-                        "SNS record {i} (message {}) is not a CloudWatch alarm notification: {e}",
-                        r.sns.message_id
-                    )
-                })?;
-            sns_alarm(&alarm).map_err(|e| format!("SNS record {i}: {e}"))
-        })
-        .collect()
-}
-
-/// A CloudWatch alarm notification as SNS delivers it. The state time is normalised like the
-/// EventBridge one, so the same transition arriving both ways is claimed once.
-fn sns_alarm(a: &CloudWatchAlarmPayload) -> Result<AlarmChange, String> {
-    if a.alarm_name.is_empty() {
-        return Err("AlarmName is missing".into());
-    }
-    let state_time = DateTime::parse_from_str(&a.state_change_time, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .map_err(|e| format!("StateChangeTime {:?}: {e}", a.state_change_time))?
-        .to_utc()
-        .to_rfc3339();
-    let t = &a.trigger;
-    let stat = match t
-        .statistic
-        .as_deref()
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
-        Some("AVERAGE") => Some("Average"),
-        Some("SUM") => Some("Sum"),
-        Some("MINIMUM") => Some("Minimum"),
-        Some("MAXIMUM") => Some("Maximum"),
-        Some("SAMPLE_COUNT") | Some("SAMPLECOUNT") => Some("SampleCount"),
-        _ => None,
-    };
-    let breach_above = match t.comparison_operator.as_str() {
-        "GreaterThanThreshold" | "GreaterThanOrEqualToThreshold" => Some(true),
-        "LessThanThreshold" | "LessThanOrEqualToThreshold" => Some(false),
-        _ => None,
-    };
-    let check = match (&t.namespace, &t.metric_name, stat, breach_above) {
-        (Some(ns), Some(name), Some(stat), Some(breach_above)) => {
-            Some(crate::metrics::MetricCheck {
-                namespace: ns.clone(),
-                name: name.clone(),
-                dimensions: t
-                    .dimensions
-                    .iter()
-                    .map(|d| (d.name.clone(), d.value.clone()))
-                    .collect(),
-                period: t.period as i32,
-                stat: stat.to_string(),
-                threshold: t.threshold,
-                breach_above,
-            })
+impl Classified for ScalerError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            ScalerError::Aws(e) => e.class,
+            ScalerError::Input(_) | ScalerError::BadCommand(_) => ErrorClass::Permanent,
         }
-        _ => None,
-    };
-    Ok(AlarmChange {
-        check,
-        name: a.alarm_name.clone(),
-        state: a.new_state_value.clone(),
-        state_time,
-        reason: a.new_state_reason.clone(),
-    })
-}
-
-pub fn parse_alarm(payload: &Value) -> Result<AlarmChange, String> {
-    let event: EventBridgeEvent<Value> = serde_json::from_value(payload.clone())
-        .map_err(|e| format!("not an EventBridge event: {e}"))?;
-    if event.detail_type != "CloudWatch Alarm State Change" {
-        return Err(format!(
-            "detail-type {:?} is not a CloudWatch alarm state change",
-            event.detail_type
-        ));
     }
-    let data: CloudWatchAlarmData<Value> =
-        serde_json::from_value(event.detail.clone()).map_err(|e| format!("alarm detail: {e}"))?;
-    let state = data.state.as_ref().ok_or("detail.state is missing")?;
-    let name = data.alarm_name.clone();
-    if name.is_empty() {
-        return Err("detail.alarmName is missing".into());
+    fn kind(&self) -> &'static str {
+        match self {
+            ScalerError::Aws(_) => "AwsCall",
+            ScalerError::Input(_) => "BadInput",
+            ScalerError::BadCommand(_) => "BadCommand",
+        }
     }
-    let value = match state.value {
-        CloudWatchAlarmStateValue::Alarm => "ALARM",
-        CloudWatchAlarmStateValue::Ok => "OK",
-        _ => "INSUFFICIENT_DATA",
-    };
-    Ok(AlarmChange {
-        check: crate::metrics::metric_check(&event.detail),
-        name,
-        state: value.to_string(),
-        state_time: state.timestamp.to_rfc3339(),
-        reason: state.reason.clone(),
-    })
 }
-
 pub struct ScalerService {
     pub config: ScalerConfig,
     pub store: ScalerStore,
@@ -232,8 +124,8 @@ impl ScalerService {
         let rules = self.config.policies.rules_for(&alarm.name);
         let mut out = Vec::new();
         // Re-read the metric once for all targets of this alarm.
-        let recovered = match (&alarm.check, alarm.state.as_str(), rules.is_empty()) {
-            (Some(check), "ALARM", false) => self.recovered(check, now).await?,
+        let recovered = match (&alarm.check, alarm.disposition(), rules.is_empty()) {
+            (Some(check), Disposition::Decide, false) => self.recovered(check, now).await?,
             _ => None,
         };
         for rule in rules {
@@ -242,54 +134,17 @@ impl ScalerService {
                 .policies
                 .target(&rule.target)
                 .expect("validated at cold start");
-            let (decision, progress) = if alarm.state != "ALARM" {
-                let ended = live && self.end_wakeup(&policy.id, &alarm.name, now).await?;
-                let detail = format!(
-                    "{} is {}{}",
-                    alarm.name,
-                    alarm.state,
-                    if ended {
-                        "; this ends its pending decision"
-                    } else {
-                        ""
-                    }
-                );
-                (
-                    ScalingDecision::skip(&policy.id, SkipReason::NotAlarm, detail),
-                    Vec::new(),
+            let (decision, progress) = self
+                .alarm_decision(
+                    alarm,
+                    rule,
+                    policy,
+                    recovered.as_deref(),
+                    (now, until),
+                    live,
+                    metrics,
                 )
-            } else if let Some(detail) = &recovered {
-                (
-                    ScalingDecision::skip(&policy.id, SkipReason::Recovered, detail.clone()),
-                    Vec::new(),
-                )
-            } else if live
-                && !self
-                    .store
-                    .claim(&alarm.name, &alarm.state_time, &policy.id, now)
-                    .await?
-            {
-                let detail = format!("{} at {} was already handled", alarm.name, alarm.state_time);
-                (
-                    ScalingDecision::skip(&policy.id, SkipReason::Duplicate, detail),
-                    Vec::new(),
-                )
-            } else {
-                let why = format!(
-                    "alarm {} ({})",
-                    alarm.name,
-                    alarm.reason.chars().take(200).collect::<String>()
-                );
-                let wakeup = Wakeup {
-                    alarm: alarm.name.clone(),
-                    direction: rule.direction,
-                    since: now,
-                    why,
-                    check: alarm.check.clone(),
-                };
-                self.evaluate(policy, Ask::Alarm(wakeup), now, until, live, metrics)
-                    .await?
-            };
+                .await?;
             let entry = self
                 .record(
                     &policy.id,
@@ -305,6 +160,73 @@ impl ScalerService {
             out.extend(progress);
         }
         Ok(out)
+    }
+
+    /// What one rule's target makes of the alarm: an OK ends the decision it left open, a
+    /// suppressed ALARM is skipped (CloudWatch did not run its actions, and neither does the
+    /// scaler; not claimed, so the same state delivered again once the actions do run is a
+    /// transition of its own), a recovered one too, a duplicate is skipped; else decided.
+    #[allow(clippy::too_many_arguments)]
+    async fn alarm_decision(
+        &self,
+        alarm: &AlarmChange,
+        rule: &crate::policy::AlarmRule,
+        policy: &TargetPolicy,
+        recovered: Option<&str>,
+        (now, until): (DateTime<Utc>, Instant),
+        live: bool,
+        metrics: &mut Metrics,
+    ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
+        let skip = |reason, detail: String| {
+            Ok((
+                ScalingDecision::skip(&policy.id, reason, detail),
+                Vec::new(),
+            ))
+        };
+        match alarm.disposition() {
+            Disposition::EndsOpenDecision => {
+                let ended = live && self.end_wakeup(&policy.id, &alarm.name, now).await?;
+                let tail = if ended {
+                    "; this ends its pending decision"
+                } else {
+                    ""
+                };
+                return skip(
+                    SkipReason::NotAlarm,
+                    format!("{} is {}{tail}", alarm.name, alarm.state),
+                );
+            }
+            Disposition::ActionsSuppressed(by) => {
+                let detail = format!(
+                    "{} is ALARM, but CloudWatch suppressed its actions ({})",
+                    alarm.name,
+                    by.as_str()
+                );
+                return skip(SkipReason::ActionsSuppressed, detail);
+            }
+            Disposition::Decide => {}
+        }
+        if let Some(detail) = recovered {
+            return skip(SkipReason::Recovered, detail.to_string());
+        }
+        if live
+            && !self
+                .store
+                .claim(&alarm.name, &alarm.state_time, &policy.id, now)
+                .await?
+        {
+            let detail = format!("{} at {} was already handled", alarm.name, alarm.state_time);
+            return skip(SkipReason::Duplicate, detail);
+        }
+        let wakeup = Wakeup {
+            alarm: alarm.name.clone(),
+            direction: rule.direction,
+            since: now,
+            why: format!("alarm {} ({})", alarm.name, alarm.short_reason()),
+            check: alarm.check.clone(),
+        };
+        self.evaluate(policy, Ask::Alarm(wakeup), now, until, live, metrics)
+            .await
     }
 
     /// `Some(why)` when the alarm's metric, re-read now, no longer breaches.

@@ -911,3 +911,83 @@ async fn a_scale_in_terminates_the_nodes_yarn_reports_empty() {
     assert_eq!(d[1]["decision"], "shrink_plan", "{out}");
     assert_eq!(d[1]["instances_to_terminate"], json!([nodes[1].0]), "{out}");
 }
+
+/// An SNS alarm message rewritten: `edit` changes the decoded message.
+fn sns_message(file: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut e = fixture(file);
+    let text = e["Records"][0]["Sns"]["Message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut message: Value = serde_json::from_str(&text).unwrap();
+    edit(&mut message);
+    e["Records"][0]["Sns"]["Message"] = json!(message.to_string());
+    e
+}
+
+/// Issue 14: the SNS shapes CloudWatch really sends (description null, no alarm ARN, anomaly
+/// detection without a threshold) scale, and an OK delivered that way ends the open decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_sns_shapes_scale_and_an_ok_through_sns_ends_the_open_decision() {
+    let h = harness().await;
+    let anomaly = sns_message(
+        "scaler/sns-alarm-emr-containers-pending-anomaly.json",
+        |m| {
+            m["AlarmName"] = json!("streamops-raw-iterator-age");
+        },
+    );
+    let out = run(&h, anomaly, 0).await;
+    assert_eq!(
+        decisions(&out)[0],
+        ("raw-stream".into(), "act".into()),
+        "{out}"
+    );
+    assert_eq!(shards(&h).await, 4);
+    // A scale-in waiting for its delay, then its OK through SNS, no description, no ARN.
+    let idle = run(&h, fixture("scaler/alarm-emr-memory-idle.json"), 1).await;
+    assert_eq!(
+        decisions(&idle)[0],
+        ("emr-task".into(), "stabilising".into())
+    );
+    let ok = sns_message("scaler/sns-alarm-raw-iterator-age-ok-no-arn.json", |m| {
+        m["AlarmName"] = json!("streamops-emr-memory-idle");
+        m["AlarmDescription"] = Value::Null;
+        m["StateChangeTime"] = json!("2026-11-23T10:20:00.000+0000");
+    });
+    let out = run(&h, ok, 20).await;
+    assert!(
+        out["decisions"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ends its pending decision"),
+        "{out}"
+    );
+    let tick = run(&h, json!({"command": "tick"}), 90).await;
+    assert_eq!(tick["decisions"], json!([]), "{tick}");
+}
+
+/// Issue 14: CloudWatch suppressed the transition's actions: no scaling, no claim, so the
+/// same state once the actions do run (the wait period ended) scales.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transition_whose_actions_cloudwatch_suppressed_does_not_scale() {
+    let h = harness().await;
+    let mut suppressed = fixture("scaler/alarm-raw-iterator-age.json");
+    suppressed["detail"]["state"]["actionsSuppressedBy"] = json!("WaitPeriod");
+    suppressed["detail"]["state"]["actionsSuppressedReason"] =
+        json!("Actions suppressed by WaitPeriod");
+    let out = run(&h, suppressed, 0).await;
+    assert_eq!(
+        decisions(&out)[0],
+        ("raw-stream".into(), "actions_suppressed".into()),
+        "{out}"
+    );
+    assert_eq!(shards(&h).await, 2);
+    let runs = alarm("streamops-raw-iterator-age", "2026-11-23T10:02:00.000+0000");
+    let out = run(&h, runs, 2).await;
+    assert_eq!(
+        decisions(&out)[0],
+        ("raw-stream".into(), "act".into()),
+        "{out}"
+    );
+    assert_eq!(shards(&h).await, 4);
+}

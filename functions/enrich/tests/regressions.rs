@@ -1,0 +1,76 @@
+//! Issue 14: Kafka record timestamps as MSK delivers them. Written against `parse_invocation`
+//! (the crate's long-standing API), so they run against the code before the fix too (where
+//! they fail: a panic, a rejected `-1`, an arrival 1 ms early).
+
+use enrich::input::{Invocation, StreamBatch, parse_invocation};
+use enrich::origin::PoisonReason;
+use serde_json::{Value, json};
+use streamops_test_support::fixture;
+
+fn batch(v: &Value) -> StreamBatch {
+    match parse_invocation(&v.to_string()).unwrap() {
+        Invocation::Stream(b) => b,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Defect 8: a timestamp that is not an integer, in the middle of a batch.
+#[test]
+fn a_fractional_kafka_timestamp_is_poison_for_that_record_only() {
+    let b = batch(&fixture("enrich/msk-timestamp-edge-cases.json"));
+    assert_eq!(b.records.len(), 4);
+    let reason = |i: usize| b.records[i].poison.as_ref().map(|p| p.reason);
+    assert_eq!(reason(0), None);
+    assert_eq!(reason(1), Some(PoisonReason::MalformedRecord));
+    assert_eq!(reason(2), None);
+    assert_eq!(reason(3), None);
+}
+
+/// Defect 8: Kafka's "no timestamp" (`-1`) is accepted, without an arrival time.
+#[test]
+fn kafka_no_timestamp_is_accepted_without_an_arrival_time() {
+    let b = batch(&fixture("enrich/msk-timestamp-edge-cases.json"));
+    let r = &b.records[2];
+    assert_eq!(r.origin.position, "202");
+    assert!(r.poison.is_none(), "{:?}", r.poison);
+    assert_eq!(r.origin.arrival, None);
+}
+
+/// Defect 9: MSK arrival times are exact (the float reading put about half 1 ms early), on the
+/// one-pass path and on the record-by-record path alike.
+#[test]
+fn msk_arrival_times_are_exact_on_both_paths() {
+    let sample = fixture("enrich/msk-docs-sample.json");
+    let fast = batch(&sample);
+    assert_eq!(
+        fast.records[0].origin.arrival.unwrap().timestamp_millis(),
+        1_545_084_650_987
+    );
+    let mut v = sample.clone();
+    let lane = v["records"]["mytopic-0"].as_array_mut().unwrap();
+    for (i, r) in lane.iter_mut().enumerate() {
+        r["timestamp"] = json!(1_545_084_650_900i64 + i as i64);
+    }
+    let mut stamps: Vec<i64> = Vec::new();
+    for i in 2..200 {
+        let mut r = lane[1].clone();
+        r["offset"] = json!(100 + i);
+        r["timestamp"] = json!(1_545_084_650_900i64 + i);
+        lane.push(r);
+    }
+    for i in 0..lane.len() as i64 {
+        stamps.push(1_545_084_650_900 + i);
+    }
+    let fast = batch(&v);
+    // A record without a partition sends the batch down the record-by-record path.
+    let mut slow = v.clone();
+    let mut broken = slow["records"]["mytopic-0"][0].clone();
+    broken.as_object_mut().unwrap().remove("partition");
+    slow["records"]["other-1"] = json!([broken]);
+    let slow = batch(&slow);
+    for b in [&fast, &slow] {
+        for (r, t) in b.records.iter().zip(&stamps) {
+            assert_eq!(r.origin.arrival.unwrap().timestamp_millis(), *t);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Issue 14: the SNS alarm shapes CloudWatch really sends, and error messages that name the
+//! field. Written against `parse_alarms` (the crate's long-standing API), so they run against
+//! the code before the fix too (where they fail).
+
+use scaler::service::parse_alarms;
+use serde_json::{Value, json};
+use streamops_test_support::fixture;
+
+fn one(v: &Value) -> scaler::service::AlarmChange {
+    let mut a = parse_alarms(v).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.len(), 1);
+    a.remove(0)
+}
+
+/// Defect 2: `"AlarmDescription": null` used to fail with `invalid type: null`.
+#[test]
+fn sns_alarm_with_null_description_parses_with_its_metric_check() {
+    let a = one(&fixture(
+        "scaler/sns-alarm-raw-write-throttled-null-description.json",
+    ));
+    assert_eq!(
+        (a.name.as_str(), a.state.to_string().as_str()),
+        ("streamops-raw-write-throttled", "ALARM")
+    );
+    let check = a.check.expect("a single metric with a threshold");
+    assert_eq!(
+        (check.stat.as_str(), check.threshold, check.breach_above),
+        ("Sum", 0.0, true)
+    );
+}
+
+/// Defect 2: anomaly detection has no `Trigger.Threshold` (`missing field Threshold`).
+#[test]
+fn sns_anomaly_alarm_without_threshold_parses_and_is_taken_at_its_word() {
+    let a = one(&fixture(
+        "scaler/sns-alarm-emr-containers-pending-anomaly.json",
+    ));
+    assert_eq!(a.state.to_string(), "ALARM");
+    assert!(a.check.is_none(), "no fixed threshold to re-read against");
+    let eb = one(&fixture("scaler/alarm-emr-containers-pending-anomaly.json"));
+    assert_eq!((&a.name, &a.state_time), (&eb.name, &eb.state_time));
+}
+
+/// Defect 2: no `AlarmArn` (`missing field AlarmArn`): an OK delivered that way must still be
+/// read, with the same claim key as its EventBridge twin, to end the open decision.
+#[test]
+fn sns_ok_without_alarm_arn_parses_with_the_eventbridge_claim_key() {
+    let sns = one(&fixture("scaler/sns-alarm-raw-iterator-age-ok-no-arn.json"));
+    let eb = one(&fixture("scaler/alarm-raw-iterator-age-ok.json"));
+    assert_eq!(sns.state.to_string(), "OK");
+    assert_eq!((&sns.name, &sns.state_time), (&eb.name, &eb.state_time));
+}
+
+/// Defect 2: metric math (`Trigger.Metrics` with an expression).
+#[test]
+fn sns_metric_math_alarm_parses_without_a_check() {
+    let a = one(&fixture("scaler/sns-alarm-flink-lag-metric-math.json"));
+    assert!(a.check.is_none());
+    let eb = one(&fixture("scaler/alarm-flink-lag-metric-math.json"));
+    assert_eq!((&a.name, &a.state_time), (&eb.name, &eb.state_time));
+    assert!(eb.check.is_none());
+}
+
+/// Defect 10: an error for a bad state timestamp names the field.
+#[test]
+fn a_bad_timestamp_error_names_the_field() {
+    let mut v = fixture("scaler/alarm-raw-iterator-age.json");
+    v["detail"]["state"]["timestamp"] = json!("Monday 23 November, 2026 10:00:13 UTC");
+    let e = parse_alarms(&v).unwrap_err();
+    assert!(e.contains("state.timestamp"), "{e}");
+}
