@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from . import iam as iam_model
 from .cfn import ACCOUNT, REGION, Evaluator, load_template
+from .sam import TEMPLATE as SAM_TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("STREAMOPS_VENV", ROOT / ".venv"))
@@ -115,7 +116,7 @@ class LocalStack:
     """moto + resources from template.yaml + (optionally) the functions under cargo lambda watch,
     each function as its own IAM principal holding exactly its execution role's actions."""
 
-    TEMPLATE = ROOT / "template.yaml"
+    TEMPLATE = SAM_TEMPLATE  # template.yaml, or the copy STREAMOPS_TEMPLATE names
 
     def __init__(self, parameters: dict | None = None, log_dir: Path | None = None):
         self.procs = Processes()
