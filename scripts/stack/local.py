@@ -424,10 +424,10 @@ class LocalStack:
                     return got
                 time.sleep(0.2)
 
-    def start_functions(self, cargo_env: dict | None = None) -> None:
+    def start_functions(self, cargo_env: dict | None = None, only: list[str] | None = None) -> None:
         """One `cargo lambda watch` per function binary (its own invoke port, environment and
-        credentials), all serving from the one build in CARGO_TARGET_DIR."""
-        binaries = [f["binary"] for f in self.cfn.functions().values()]
+        credentials), all serving from the one build in CARGO_TARGET_DIR; `only` some of them."""
+        binaries = [f["binary"] for f in self.cfn.functions().values() if only is None or f["binary"] in only]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # nothing of a real AWS setup
         env.update(cargo_env or {})
         env["PATH"] = f"{VENV / 'bin'}:{env.get('PATH', '')}"

@@ -40,8 +40,20 @@ class AccessDeniedInFunctions(AssertionError):
     """A function (or the harness) was refused a call the template does not allow."""
 
 
-_STACK: LocalStack | None = None
-_CURSOR: dict[str, int] | None = None  # log positions up to which denials were attributed
+# Every stack a test may be using (the session's, and stacks of their own some modules start),
+# with the log positions up to which its denials were attributed to a test phase.
+_STACKS: dict[int, tuple[LocalStack, dict[str, int]]] = {}
+
+
+def watch(stack: LocalStack) -> None:
+    """Charges the stack's refused calls to the test phase they happen in (see _check)."""
+    _STACKS[id(stack)] = (stack, stack.log_marks())
+
+
+def unwatch(stack: LocalStack) -> list[Denial]:
+    """Stops watching; returns what no test phase was charged with."""
+    entry = _STACKS.pop(id(stack), None)
+    return stack.denials_since(entry[1]) if entry else []
 
 
 def _gaps_for(item) -> set[tuple[str, str]] | None:
@@ -63,12 +75,17 @@ def pytest_collection_modifyitems(config, items):
 
 def _check(item) -> None:
     """Fails the current phase of `item` on any denial since the last check."""
-    global _CURSOR
-    if _STACK is None or not _STACK.iam_enforced:
-        return
-    time.sleep(0.05)  # function log lines written just before the response
-    denials = _STACK.denials_since(_CURSOR)
-    _CURSOR = _STACK.log_marks()
+    denials: list[Denial] = []
+    where = []
+    if _STACKS:
+        time.sleep(0.05)  # function log lines written just before the response
+    for key, (s, cursor) in list(_STACKS.items()):
+        if s.iam_enforced:
+            found = s.denials_since(cursor)
+            denials += found
+            if found:
+                where.append(f"{s.log_dir / 'principals.json'} / {s.iam_log}")
+            _STACKS[key] = (s, s.log_marks())
     if not denials:
         return
     described = "\n  ".join(map(repr, denials))
@@ -80,7 +97,7 @@ def _check(item) -> None:
         raise TemplateGap(f"denied as listed in KNOWN_TEMPLATE_GAPS:\n  {described}")
     raise AccessDeniedInFunctions(
         "calls refused under the template's IAM grants (a gap in template.yaml, or code calling what it "
-        f"should not):\n  {described}\nGranted: {_STACK.log_dir / 'principals.json'}; every decision: {_STACK.iam_log}")
+        f"should not):\n  {described}\nGranted / every decision: {'; '.join(where)}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -118,7 +135,6 @@ def _matches(granted: str, used: str) -> bool:
 
 @pytest.fixture(scope="session")
 def stack():
-    global _STACK, _CURSOR
     for tool in ("moto_server", "cargo-lambda"):
         if not (VENV / "bin" / tool).exists():
             pytest.fail(f"{VENV / 'bin' / tool} is missing: run `make setup`", pytrace=False)
@@ -135,13 +151,13 @@ def stack():
         s.provision()
         s.enforce_iam()
         s.start_functions()
-        _STACK, _CURSOR = s, s.log_marks()
+        watch(s)
         yield s
         # Whatever no test phase was charged with (teardowns, late log lines).
-        late: list[Denial] = s.denials_since(_CURSOR)
+        late = unwatch(s)
         (s.log_dir / "iam-summary.json").write_text(json.dumps(_summary(s), indent=1))
         if late:
             pytest.fail("calls refused outside any test's setup or call:\n  " + "\n  ".join(map(repr, late)), pytrace=False)
     finally:
-        _STACK = None
+        unwatch(s)
         s.stop()
