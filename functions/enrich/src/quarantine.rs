@@ -163,19 +163,23 @@ impl QuarantineStore {
         &self.prefix
     }
 
+    /// Writes a new quarantine object into the configured bucket.
     pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), AwsCallError> {
+        self.put_in(&self.bucket, key, body).await
+    }
+
+    /// Writes `bucket/key`: a replay rewrites the object it read, in the bucket it read it from.
+    pub async fn put_in(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsCallError> {
         self.client
             .put_object()
-            .bucket(&self.bucket)
+            .bucket(bucket)
             .key(key)
             .content_type("application/x-ndjson")
             .body(ByteStream::from(body))
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                AwsCallError::from_sdk("PutObject", format!("s3://{}/{key}", self.bucket), &e)
-            })
+            .map_err(|e| AwsCallError::from_sdk("PutObject", format!("s3://{bucket}/{key}"), &e))
     }
 
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsCallError> {
