@@ -227,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn what_is_worth_a_notification_and_how_urgent() {
+    fn decisions_worth_a_notification_and_how_urgent() {
         let act = ScalingDecision::Act {
             target: "raw".into(),
             from: 2,
@@ -259,6 +259,10 @@ mod tests {
             outcome(&defer),
             Some((Notice::Deferred, SeverityHint::Warning))
         );
+    }
+
+    #[test]
+    fn rescale_outcomes_worth_a_notification_and_how_urgent() {
         let phase = RescalePhase::Submitting {
             savepoint: "s3://sp/savepoint-1".into(),
             parallelism: 1,

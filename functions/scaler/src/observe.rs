@@ -270,7 +270,7 @@ mod tests {
             provisioned_spot: Some(4),
         };
         assert!(matches!(
-            fleet("j-1", "if-1", &[f.clone()], FleetMarket::Spot).unwrap(),
+            fleet("j-1", "if-1", std::slice::from_ref(&f), FleetMarket::Spot).unwrap(),
             Observed::Busy { detail } if detail.contains("4 of 8")
         ));
         assert_eq!(

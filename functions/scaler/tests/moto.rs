@@ -146,11 +146,9 @@ async fn yarn_stub(nodes: Arc<Mutex<Value>>) -> String {
     url
 }
 
-async fn harness() -> Harness {
-    let moto = MotoServer::start();
-    let sdk = moto.sdk_config().await;
-    create_table(&sdk, TABLE, Some("sk")).await;
-    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
+/// The raw stream (2 shards), an on-demand stream and the enriched stream (4 shards).
+async fn create_streams(sdk: &SdkConfig) {
+    let kinesis = aws_sdk_kinesis::Client::new(sdk);
     kinesis
         .create_stream()
         .stream_name("streamops-raw")
@@ -177,6 +175,54 @@ async fn harness() -> Harness {
         .send()
         .await
         .unwrap();
+}
+
+/// A queue a default-bus rule sends the scaler's decision events to (as the template's rule
+/// sends them to the alerts function); its URL.
+async fn oncall_queue(sdk: &SdkConfig) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let subscriber = sqs
+        .create_queue()
+        .queue_name("oncall")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:oncall";
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    events
+        .put_rule()
+        .name("scaling-decisions")
+        .event_pattern(
+            json!({"source": [scaler::notify::SOURCE], "detail-type": [scaler::notify::DETAIL_TYPE]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("scaling-decisions")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("oncall")
+                .arn(queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    subscriber
+}
+
+async fn harness() -> Harness {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    create_table(&sdk, TABLE, Some("sk")).await;
+    create_streams(&sdk).await;
     let (cluster, task) = emr_cluster(&sdk).await;
     let (fleet_cluster, fleet) = emr_fleet_cluster(&sdk).await;
     let yarn_nodes = Arc::new(Mutex::new(json!({"nodes": {"node": []}})));
@@ -218,41 +264,7 @@ async fn harness() -> Harness {
         .map(|(k, v)| (k.to_string(), v))
         .collect(),
     );
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let subscriber = sqs
-        .create_queue()
-        .queue_name("oncall")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:oncall";
-    let events = aws_sdk_eventbridge::Client::new(&sdk);
-    events
-        .put_rule()
-        .name("scaling-decisions")
-        .event_pattern(
-            json!({"source": [scaler::notify::SOURCE], "detail-type": [scaler::notify::DETAIL_TYPE]})
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule("scaling-decisions")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("oncall")
-                .arn(queue_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let subscriber = oncall_queue(&sdk).await;
     let config = ScalerConfig::read(env).unwrap();
     let service = ScalerService {
         ports: scaler::adapters::aws(&sdk, &config),
@@ -391,6 +403,27 @@ async fn kinesis_reshards_once_per_alarm_transition_and_respects_cooldown_and_on
 
     // On-call is told of the two actions, the cooldown, the bound and the unsupported stream;
     // not of the duplicate or the OK: their events on the default bus, as a rule delivers them.
+    let mut told = told(&h).await;
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            "on-demand: blocked (unsupported), warning",
+            "on-demand: blocked (unsupported), warning",
+            "on-demand: blocked (unsupported), warning",
+            "on-demand: blocked (unsupported), warning",
+            "raw-stream: blocked (at_bound), warning",
+            "raw-stream: blocked (cooldown), warning",
+            "raw-stream: scaled 2 -> 4, info",
+            "raw-stream: scaled 4 -> 6, info",
+        ],
+        "{told:?}"
+    );
+}
+
+/// What on-call is told: the scaler's decision events a default-bus rule delivered to the
+/// queue, one line each.
+async fn told(h: &Harness) -> Vec<String> {
     let sqs = aws_sdk_sqs::Client::new(&h.sdk);
     let mut told = Vec::new();
     for _ in 0..5 {
@@ -411,21 +444,7 @@ async fn kinesis_reshards_once_per_alarm_transition_and_respects_cooldown_and_on
             told.push(told_of(&event["detail"]));
         }
     }
-    told.sort();
-    assert_eq!(
-        told,
-        [
-            "on-demand: blocked (unsupported), warning",
-            "on-demand: blocked (unsupported), warning",
-            "on-demand: blocked (unsupported), warning",
-            "on-demand: blocked (unsupported), warning",
-            "raw-stream: blocked (at_bound), warning",
-            "raw-stream: blocked (cooldown), warning",
-            "raw-stream: scaled 2 -> 4, info",
-            "raw-stream: scaled 4 -> 6, info",
-        ],
-        "{told:?}"
-    );
+    told
 }
 
 /// One decision event's detail in a line: target, outcome, sizes or cause, severity.

@@ -629,8 +629,8 @@ mod tests {
         assert_eq!(act(&d), Some((6, 5)));
     }
 
-    #[test]
-    fn proportional_sizing_aligns_and_reports_the_load() {
+    /// A Flink job sized proportionally, its load, and its shape (parallelism 4 of 128).
+    fn proportional() -> (TargetPolicy, LoadSample, Observed) {
         let p: TargetPolicy = serde_json::from_str(
             r#"{"id": "job", "kind": "flink_job", "rest_url": "http://127.0.0.1:8081", "job_name": "j",
                 "mode": "adaptive", "min": 1, "max": 64,
@@ -652,6 +652,12 @@ mod tests {
             max_size: Some(128),
             hdfs_percent: None,
         };
+        (p, load, observed)
+    }
+
+    #[test]
+    fn proportional_sizing_aligns_and_reports_the_load() {
+        let (p, load, observed) = proportional();
         let mut st = TargetState::default();
         let d = decide(
             &p,
@@ -686,6 +692,11 @@ mod tests {
             now(),
         );
         assert_eq!(skipped(&d), Some(SkipReason::Sufficient));
+    }
+
+    #[test]
+    fn proportional_sizing_defers_without_data_and_stays_under_the_jobs_ceiling() {
+        let (p, load, observed) = proportional();
         // No data: deferred, not dropped.
         let d = decide(
             &p,
@@ -813,7 +824,7 @@ mod tests {
     }
 
     #[test]
-    fn cooldowns_pause_busy_unsupported_and_quota() {
+    fn cooldowns_and_pause() {
         let p = kinesis();
         let recent = TargetState {
             last_action_at: Some(now() - Duration::minutes(2)),
@@ -841,6 +852,11 @@ mod tests {
             skipped(&d(&p, &paused, 4, Direction::Out)),
             Some(SkipReason::Paused)
         );
+    }
+
+    #[test]
+    fn busy_unsupported_owned_elsewhere_and_the_kinesis_quota() {
+        let p = kinesis();
         let busy = Observed::Busy {
             detail: "UPDATING".into(),
         };

@@ -400,10 +400,12 @@ impl StateStore for FakeStore {
 
 // ---------------------------------------------------------------- the checkpoints book
 
+/// A registration: (pipeline, job, restored from, restore mode).
+pub type Registration = (String, String, String, String);
+
 #[derive(Clone, Default)]
 pub struct FakeBook {
-    /// (pipeline, job, restored from, restore mode).
-    pub jobs: Arc<Mutex<Vec<(String, String, String, String)>>>,
+    pub jobs: Arc<Mutex<Vec<Registration>>>,
     pub faults: Faults,
 }
 
