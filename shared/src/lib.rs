@@ -1,6 +1,7 @@
 //! What two or more streamops functions share. Nothing function-specific lives here.
 
 pub mod aws;
+pub mod book_keys;
 pub mod config;
 pub mod dynamo;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod invocation;
 pub mod lineage;
 pub mod logging;
 pub mod metrics;
+pub mod object_event;
 pub mod s3key;
 
 pub use config::{ConfigError, EnvReader};
