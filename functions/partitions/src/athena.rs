@@ -7,58 +7,8 @@ use aws_sdk_athena::types::{QueryExecutionContext, ResultConfiguration};
 use sha2::{Digest, Sha256};
 use streamops_shared::AwsCallError;
 
-use crate::poll::{
-    PollOutcome, PollPolicy, PollStats, QueryState, poll_until_final, retry_throttled,
-};
-
-/// How a query ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueryResult {
-    Succeeded,
-    /// FAILED or CANCELLED, with Athena's reason and whether Athena says a retry may succeed.
-    Failed {
-        state: String,
-        reason: String,
-        /// Athena's error category: 1 system, 2 user, 3 other.
-        category: Option<i32>,
-        error_type: Option<i32>,
-        retryable: bool,
-    },
-    /// Still QUEUED or RUNNING at the deadline (it may yet finish; `ADD IF NOT EXISTS` makes a
-    /// retry harmless either way).
-    TimedOut {
-        last_state: String,
-    },
-}
-
-impl QueryResult {
-    /// A short classification for logs and responses.
-    pub fn classification(&self) -> &'static str {
-        match self {
-            QueryResult::Succeeded => "succeeded",
-            QueryResult::TimedOut { .. } => "timed_out",
-            QueryResult::Failed {
-                retryable: true, ..
-            } => "failed_retryable",
-            QueryResult::Failed {
-                category: Some(1), ..
-            } => "failed_system",
-            QueryResult::Failed {
-                category: Some(2), ..
-            } => "failed_user",
-            QueryResult::Failed { state, .. } if state == "CANCELLED" => "cancelled",
-            QueryResult::Failed { .. } => "failed_other",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct QueryReport {
-    pub query_id: String,
-    pub result: QueryResult,
-    pub stats: PollStats,
-    pub start_retries: u32,
-}
+use crate::poll::{PollOutcome, PollPolicy, QueryState, poll_until_final, retry_throttled};
+use crate::ports::{DdlRunner, QueryReport, QueryResult};
 
 #[derive(Clone)]
 pub struct AthenaRunner {
@@ -93,10 +43,12 @@ impl AthenaRunner {
     pub fn workgroup(&self) -> &str {
         &self.workgroup
     }
+}
 
+impl DdlRunner for AthenaRunner {
     /// Starts `sql` (retrying throttled starts) and polls it to a final state or the deadline.
     /// `idempotency` makes the client request token, so a retried start cannot run it twice.
-    pub async fn run(
+    async fn run(
         &self,
         sql: &str,
         database: &str,
