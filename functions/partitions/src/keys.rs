@@ -207,5 +207,28 @@ mod tests {
     fn reasons_have_stable_metric_names() {
         assert_eq!(SkipReason::TestEvent.as_str(), "test_event");
         assert_eq!(SkipReason::InvalidKey.to_string(), "invalid_key");
+        use SkipReason::*;
+        for r in [
+            TestEvent,
+            NotObjectCreated,
+            UnparseableMessage,
+            UnrecognizedMessage,
+            NoMatchingTable,
+            FirehoseErrorOutput,
+            DirectoryMarker,
+            FolderMarker,
+            SuccessMarker,
+            FlinkTemporary,
+            HiddenFile,
+            ZeroBytes,
+            UndecodableKey,
+            InvalidKey,
+        ] {
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                r.as_str(),
+                "responses name skips as metrics do"
+            );
+        }
     }
 }
