@@ -33,7 +33,7 @@ pub struct Batch {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
     #[error(
-        "payload is not an SQS batch, an SNS delivery, an S3 notification, an EventBridge S3 event or an ops command ({0})"
+        "payload is not an SQS batch, an S3 notification, an EventBridge S3 event, an SNS delivery or an ops command ({0})"
     )]
     Unrecognized(String),
     #[error("malformed {what}: {error}")]
