@@ -75,10 +75,13 @@ def cycles(src: Path) -> list[list[str]]:
         if "bin" in path.relative_to(src).parts:
             continue
         me = module_of(src, path)
-        text = "\n".join(code_part(path))
-        for target in re.findall(r"\bcrate::(\w+)", text):
-            if target != me:
-                graph.setdefault(me, set()).add(target)
+        # Code only: doc comments may link modules ([`crate::x`]) without depending on them.
+        text = "\n".join(line.split("//")[0] for line in code_part(path))
+        targets = set(re.findall(r"\bcrate::(\w+)", text))
+        for group in re.findall(r"\bcrate::\{([^;]*)\}", text):  # use crate::{a, b::c, d::{e, f}}
+            targets |= set(re.findall(r"(?:^|[{,])\s*(\w+)", re.sub(r"\{[^{}]*\}", "", group)))
+        for target in targets - {me, "self"}:
+            graph.setdefault(me, set()).add(target)
     found, seen = [], set()
 
     def walk(node: str, stack: list[str]) -> None:
