@@ -1,6 +1,6 @@
 //! Ops commands, sent by hand (`aws lambda invoke`, `sam remote invoke`) as a JSON object with a
 //! `command` field. Anything without `command` is treated as an event. [`parse_command`] reads
-//! one, [`run`] carries it out through the service's ports.
+//! one, `run` carries it out through the service's ports.
 
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -2,8 +2,8 @@
 //! poison quarantined with its reason, retryable failures reported back to Lambda. Nothing lost.
 //!
 //! Pure core: [`input`] (what Lambda delivers, record by record), [`pipeline`] (decode,
-//! validate, enrich, protect PII, encode), [`quarantine`] entries, the [`ledger`] of what an
-//! attempt handled, the [`reference`] cache, [`emit`] (PutRecords chunks, retries, deadline).
+//! validate, enrich, protect PII, encode), [`quarantine`] entries, the `ledger` of what an
+//! attempt handled, the [`reference`](mod@reference) cache, [`emit`] (PutRecords chunks, retries, deadline).
 //! [`ports`]: the outside systems as traits; [`adapters`]: their AWS implementations.
 //! [`service`] runs a batch over any adapters; [`ops`] carries out the ops commands.
 

@@ -25,7 +25,7 @@ pub struct InputRecord {
     pub original: Original,
     /// Set when decoding already proved the record poison.
     pub poison: Option<Poison>,
-    /// Kafka headers as delivered, kept for the quarantine (see [`kafka_headers_json`]); turned
+    /// Kafka headers as delivered, kept for the quarantine (see [`crate::input::kafka_headers_json`]); turned
     /// into JSON only for a record that is quarantined.
     pub headers: KafkaHeaders,
 }

@@ -3,8 +3,8 @@
 //! single malformed record (bad base64, a missing field) becomes poison for that record, not a
 //! failure of the whole batch.
 //!
-//! Three paths, fastest first: [`one_pass`] reads a well-formed batch in one SIMD pass; a
-//! Kinesis batch with a record the types refuse is read record by record ([`decode`]); the
+//! Three paths, fastest first: `one_pass.rs` reads a well-formed batch in one SIMD pass; a
+//! Kinesis batch with a record the types refuse is read record by record (`decode.rs`); the
 //! probe of the top-level members tells a command, a Kafka batch with a bad record, and
 //! anything else apart.
 

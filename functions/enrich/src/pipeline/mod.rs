@@ -6,7 +6,7 @@
 //! encodes the output record (`finish.rs`).
 //!
 //! Speed: a record's top-level members are borrowed from its text as unparsed JSON
-//! ([`RawValue`]); types are checked on the first byte, and only the members a rule reads are
+//! ([`RawValue`](serde_json::value::RawValue)); types are checked on the first byte, and only the members a rule reads are
 //! decoded (a string field's text, a nested path's branch). The output is written member by
 //! member, copying untouched values verbatim. This is what makes the per-record cost small; see
 //! the README's Performance section.
