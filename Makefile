@@ -11,12 +11,13 @@ export AWS_EC2_METADATA_DISABLED := true
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help setup demo test test-rust test-e2e check-template lint bench coldstart sam-build clean
+.PHONY: help setup demo test test-rust test-e2e check-template lint shape bench coldstart sam-build clean
 
 help:
 	@echo "make demo       run the whole suite locally on moto and show what happens"
 	@echo "make test       every test: Rust unit + moto integration tests, end-to-end through cargo lambda, template checks"
 	@echo "make lint       rustfmt and clippy"
+	@echo "make shape      longest files and functions, module cycles (scripts/shape_report.py)"
 	@echo "make bench      benchmarks (release build)"
 	@echo "make coldstart  measure the alerts binary's init time (release build)"
 	@echo "make sam-build  sam build --beta-features for arm64 (slow)"
@@ -45,6 +46,9 @@ check-template:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+shape:
+	python3 scripts/shape_report.py
 
 bench:
 	cargo build --release -p enrich --bin enrich-bench

@@ -43,6 +43,8 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated sections to run (default: all)")
     parser.add_argument("--keep", action="store_true", help="leave moto and the functions running until Ctrl-C")
     parser.add_argument("--no-build", action="store_true", help="skip cargo build")
+    parser.add_argument("--no-iam", action="store_true",
+                        help="do not enforce IAM (by default each function runs as a moto IAM user holding exactly its role's actions)")
     args = parser.parse_args()
     wanted = args.only.split(",") if args.only else SECTIONS
     unknown = [w for w in wanted if w not in SECTIONS]
@@ -66,14 +68,28 @@ def main() -> int:
         for line in stack.provisioned:
             ui.detail(f"created {line}")
         ui.detail(f"not needed locally: {len(stack.skipped)} resources (IAM, KMS, log groups, rules, ...)")
-        ui.step("Starting the functions under cargo lambda watch")
+        if not args.no_iam:
+            ui.step("Enforcing IAM: one moto IAM user per function, holding exactly its execution role's actions")
+            stack.enforce_iam()
+            for binary, p in sorted(stack.principals.items()):
+                ui.detail(f"{p['user']}: {len(p['actions'])} actions of {p['logical']}'s role")
+        ui.step("Starting the functions, one cargo lambda watch each")
         stack.start_functions()
-        ui.ok(f"runtime API emulator on 127.0.0.1:{stack.watch_port}; env from template.yaml in .local/functions.env")
+        ports = ", ".join(f"{b} 127.0.0.1:{port}" for b, port in sorted(stack.watch_ports.items()))
+        ui.ok(f"runtime API emulators: {ports}; each function's env from template.yaml in {stack.log_dir / 'env'}")
         for name in sections:
             ui.section(name)
             importlib.import_module(f"scripts.demos.{name}").run(stack)
         ui.section("done")
-        print(f"Logs: {stack.log_dir}/moto.log, {stack.log_dir}/watch.log (the functions' JSON logs and EMF metrics)")
+        print(f"Logs: {stack.log_dir}/moto.log, {stack.log_dir}/watch-<function>.log (the functions' JSON logs and EMF metrics)")
+        denials = stack.denials_since() if stack.iam_enforced else []
+        if denials:
+            ui.warn("calls refused under the template's IAM grants:")
+            for d in denials:
+                ui.detail(repr(d))
+            return 1
+        if stack.iam_enforced:
+            ui.ok(f"IAM enforced: no call refused (decisions in {stack.iam_log})")
         if args.keep:
             print(f"Still running: AWS_ENDPOINT_URL={stack.endpoint}; Ctrl-C to stop.")
             while True:

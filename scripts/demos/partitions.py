@@ -6,7 +6,6 @@ and report gaps."""
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from urllib.parse import quote_plus
 from datetime import datetime, timedelta, timezone
@@ -19,22 +18,11 @@ EVENTS = ROOT / "events" / "partitions"
 
 
 def invoke(stack, payload: dict, label: str | None) -> tuple[bool, object]:
-    """`cargo lambda invoke partitions` with the payload in a file: a batch of queue messages is
-    larger than a command-line argument may be."""
+    """`cargo lambda invoke partitions` (a batch of queue messages goes in a file: it is larger
+    than a command-line argument may be)."""
     if label:
         ui.step(label)
-    path = stack.log_dir.parent / "partitions-demo-event.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload))
-    args = [str(ROOT / ".venv" / "bin" / "cargo-lambda"), "lambda", "invoke", "partitions", "--invoke-address", "127.0.0.1",
-            "--invoke-port", str(stack.watch_port), "--output-format", "json", "--data-file", str(path)]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    if r.returncode != 0:
-        return False, (r.stdout + r.stderr).strip()
-    try:
-        return True, json.loads(r.stdout)
-    except json.JSONDecodeError:
-        return True, r.stdout.strip()
+    return stack.invoke("partitions", payload)
 
 
 def land_objects(stack, bucket: str, hours: list[datetime], per_hour: int, tag: str) -> list[str]:

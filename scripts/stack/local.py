@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -16,8 +17,11 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
+from . import iam as iam_model
 from .cfn import ACCOUNT, REGION, Evaluator, load_template
+from .sam import TEMPLATE as SAM_TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("STREAMOPS_VENV", ROOT / ".venv"))
@@ -25,7 +29,8 @@ LOCAL_DIR = ROOT / ".local"
 STACK_NAME = "streamops"
 
 # Settings that point the real SDK clients at moto. They belong to the local harness, not to the
-# template: deployed functions use the default AWS endpoints.
+# template: deployed functions use the default AWS endpoints. The credentials are moto's dummy
+# ones until IAM is enforced (LocalStack.enforce_iam); then each function gets its own user's.
 LOCAL_ENV = {
     "AWS_REGION": REGION,
     "AWS_DEFAULT_REGION": REGION,
@@ -34,6 +39,10 @@ LOCAL_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
     "S3_FORCE_PATH_STYLE": "true",
 }
+
+# What a function's log shows when AWS (moto) refused a call on credentials or permissions.
+DENIAL_IN_LOG = re.compile(r"AccessDenied|not authorized|UnrecognizedClient|InvalidClientTokenId|"
+                           r"SignatureDoesNotMatch|InvalidAccessKeyId")
 
 
 def free_port() -> int:
@@ -89,18 +98,42 @@ class Processes:
                         pass
 
 
+class Denial:
+    """A refused AWS call: from moto's decision log (function, action, resource) or a function's
+    log line (function, line)."""
+
+    def __init__(self, function: str, kind: str, action: str | None = None, resource: str | None = None,
+                 line: str | None = None):
+        self.function, self.kind, self.action, self.resource, self.line = function, kind, action, resource, line
+
+    def __repr__(self) -> str:
+        if self.line is not None:
+            return f"{self.function} log: {self.line[:400]}"
+        return f"{self.function}: {self.kind} {self.action} on {self.resource}"
+
+
 class LocalStack:
-    """moto + resources from template.yaml + (optionally) the functions under cargo lambda watch."""
+    """moto + resources from template.yaml + (optionally) the functions under cargo lambda watch,
+    each function as its own IAM principal holding exactly its execution role's actions."""
+
+    TEMPLATE = SAM_TEMPLATE  # template.yaml, or the copy STREAMOPS_TEMPLATE names
 
     def __init__(self, parameters: dict | None = None, log_dir: Path | None = None):
         self.procs = Processes()
         self.log_dir = log_dir or LOCAL_DIR / "logs"
-        self.template = load_template(ROOT / "template.yaml")
+        self.template = load_template(self.TEMPLATE)
         self.cfn = Evaluator(self.template, STACK_NAME, parameters)
         self.moto_port = 0
-        self.watch_port = 0
+        self.watch_ports: dict[str, int] = {}  # binary -> invoke port of its cargo lambda watch
         self.provisioned: list[str] = []
         self.skipped: list[str] = []
+        # The harness's own credentials: moto's dummy ones, then the admin user's (enforce_iam).
+        self.credentials = ("testing", "testing")
+        # binary -> {"logical", "user", "arn", "key", "secret", "actions", "policy"} (enforce_iam)
+        self.principals: dict[str, dict] = {}
+        self.iam_enforced = False
+        self._iam_offset = 0  # where findings start in the IAM decision log
+        self._acknowledged: dict[str, int] = {}  # log positions up to which denials were expected
 
     # ------------------------------------------------------------------ moto
     def start_moto(self) -> str:
@@ -109,21 +142,155 @@ class LocalStack:
         if not (VENV / "bin" / "moto_server").exists():
             raise SystemExit(f"moto is not installed in {VENV}: run `make setup` first")
         self.moto_port = free_port()
+        self.iam_log.parent.mkdir(parents=True, exist_ok=True)
+        self.iam_log.write_text("")
+        env = dict(os.environ, STREAMOPS_MOTO_IAM_LOG=str(self.iam_log))
         proc = self.procs.start("moto", [str(exe), "-m", "scripts.stack.moto_ext", "-H", "127.0.0.1", "-p", str(self.moto_port)],
-                                self.log_dir / "moto.log")
+                                self.log_dir / "moto.log", env=env)
         wait_for_port(self.moto_port, 30, proc, "moto_server")
         return self.endpoint
+
+    @property
+    def iam_log(self) -> Path:
+        """moto's authorization decisions, one JSON line each (scripts/stack/moto_ext.py)."""
+        return self.log_dir / "iam-decisions.jsonl"
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.moto_port}"
 
-    def client(self, service: str):
+    def client(self, service: str, credentials: tuple[str, str] | None = None):
+        key, secret = credentials or self.credentials
         return boto3.client(
             service, endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            aws_access_key_id=key, aws_secret_access_key=secret,
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
         )
+
+    # ------------------------------------------------------------------ IAM
+    def enforce_iam(self) -> None:
+        """Switches moto's IAM enforcement on, after provisioning. Before that it creates an admin
+        user (the harness's clients use its keys from then on) and one user per function whose
+        inline policy is exactly the function's execution role as `sam deploy` would create it
+        (scripts/stack/iam.py: SAM-translated template, read now, so the principals follow
+        template.yaml). Resources are kept for S3 and SQS, the services moto checks them for;
+        every other grant is on "*" (moto checks those only against "*")."""
+        from .sam import translate
+
+        translated = translate(self.TEMPLATE)
+        iam = self.client("iam")
+
+        def user(name: str, policy: dict) -> tuple[str, str, str]:
+            arn = iam.create_user(UserName=name)["User"]["Arn"]
+            iam.put_user_policy(UserName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
+            k = iam.create_access_key(UserName=name)["AccessKey"]
+            return arn, k["AccessKeyId"], k["SecretAccessKey"]
+
+        admin = user(f"{STACK_NAME}-harness-admin",
+                     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+        for logical, f in self.cfn.functions().items():
+            statements = iam_model.role_statements(translated, logical, self.cfn.params, self.cfn.actual, with_resources=True)
+            policy = iam_model.principal_policy(statements)
+            arn, key, secret = user(f"{STACK_NAME}-fn-{f['binary']}", policy)
+            self.principals[f["binary"]] = {
+                "logical": logical, "user": arn.rsplit("/", 1)[1], "arn": arn, "key": key, "secret": secret,
+                "actions": {a for st in statements if st["Effect"] == "Allow" for a in st["Action"]},
+                "policy": policy,
+            }
+        (self.log_dir / "principals.json").write_text(json.dumps(
+            {b: {"user": p["user"], "role_actions": sorted(p["actions"]), "policy": p["policy"]} for b, p in self.principals.items()},
+            indent=1))
+        self.credentials = admin[1], admin[2]
+        import urllib.request
+
+        # moto reads INITIAL_NO_AUTH_ACTION_COUNT per request; this sets it to 0 at run time
+        # (moto_api reset_auth_response). Not form-encoded: moto reads the raw body.
+        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset-auth", data=b"0", method="POST",
+                                       headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(reset, timeout=10) as r:
+            r.read()
+        self.iam_enforced = True
+        # Enforcement is really on: a function's principal may not read IAM.
+        some = next(iter(self.principals.values()), None)
+        if some is not None:
+            try:
+                self.client("iam", (some["key"], some["secret"])).get_user()
+            except ClientError as e:
+                if e.response["Error"]["Code"] not in ("AccessDenied", "AccessDeniedException"):
+                    raise
+            else:
+                raise RuntimeError("moto did not enforce IAM after /moto-api/reset-auth")
+            # The probe's denial is the harness's own, not a finding: findings start after it.
+            self._iam_offset = self._file_size(self.iam_log)
+
+    def log_marks(self) -> dict[str, int]:
+        """Where each log ends now: denials_since(marks) reads only what comes after."""
+        marks = {str(self.iam_log): max(self._file_size(self.iam_log), self._iam_offset)}
+        for binary in self.watch_ports:
+            marks[str(self.watch_log(binary))] = self._file_size(self.watch_log(binary))
+        return marks
+
+    @staticmethod
+    def _file_size(p: Path) -> int:
+        try:
+            return p.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    @staticmethod
+    def _read_from(p: Path, offset: int) -> str:
+        try:
+            with open(p, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def denials_since(self, marks: dict[str, int] | None = None) -> list[Denial]:
+        """Every refused call since `marks` (default: since IAM was enforced): moto's denials by
+        principal and action, and every function log line that reads like one."""
+        marks = dict(marks or {})
+        for f, pos in self._acknowledged.items():
+            marks[f] = max(marks.get(f, 0), pos)
+        by_arn = {p["arn"]: b for b, p in self.principals.items()}
+        out: list[Denial] = []
+        start = max(marks.get(str(self.iam_log), 0), self._iam_offset)
+        for line in self._read_from(self.iam_log, start).splitlines():
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if d["decision"] != "allow":
+                who = by_arn.get(d.get("principal") or "", d.get("principal") or "unknown principal")
+                out.append(Denial(who, d["decision"], d.get("action"), d.get("resource")))
+        for binary in self.watch_ports:
+            log = self.watch_log(binary)
+            for line in self._read_from(log, marks.get(str(log), 0)).splitlines():
+                if DENIAL_IN_LOG.search(line):
+                    out.append(Denial(binary, "log", line=line.strip()))
+        return out
+
+    def acknowledge_denials(self, since: dict[str, int] | None = None) -> list[Denial]:
+        """For a test that provokes a denial on purpose: returns the denials since `since` (a
+        log_marks() taken before provoking it) and keeps everything up to now out of later
+        denials_since() answers."""
+        time.sleep(0.05)  # function log lines written just before the response
+        denials = self.denials_since(since)
+        self._acknowledged = self.log_marks()
+        return denials
+
+    def actions_used(self) -> dict[str, set[str]]:
+        """binary -> the actions moto allowed its principal (as moto names them)."""
+        by_arn = {p["arn"]: b for b, p in self.principals.items()}
+        used: dict[str, set[str]] = {b: set() for b in self.principals}
+        for line in self._read_from(self.iam_log, 0).splitlines():
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if d["decision"] == "allow" and d.get("principal") in by_arn:
+                used[by_arn[d["principal"]]].add(d["action"])
+        return used
 
     # ------------------------------------------------------------------ provisioning
     def provision(self) -> None:
@@ -215,14 +382,22 @@ class LocalStack:
         self.cfn.actual[logical] = {"Ref": arn, "Id": arn}
 
     # ------------------------------------------------------------------ functions
-    def function_env(self) -> dict[str, str]:
-        """The union of every function's environment from the template, plus the local endpoint."""
-        env: dict[str, str] = {}
-        for f in self.cfn.functions().values():
-            env.update({k: v for k, v in f["env"].items()})
+    def function_env(self, binary: str) -> dict[str, str]:
+        """One function's environment: its own from the template (nothing of the others'), the
+        local endpoint, and its principal's keys once IAM is enforced."""
+        f = next((f for f in self.cfn.functions().values() if f["binary"] == binary), None)
+        if f is None:
+            raise KeyError(f"no enabled function with binary {binary!r} in the template")
+        env = dict(f["env"])
         env.update(LOCAL_ENV)
         env["AWS_ENDPOINT_URL"] = self.endpoint
+        if binary in self.principals:
+            env["AWS_ACCESS_KEY_ID"] = self.principals[binary]["key"]
+            env["AWS_SECRET_ACCESS_KEY"] = self.principals[binary]["secret"]
         return env
+
+    def watch_log(self, binary: str) -> Path:
+        return self.log_dir / f"watch-{binary}.log"
 
     def subscribe_queue(self, topic_logical: str, queue_name: str) -> str:
         """A subscriber to watch what a topic delivers: an SQS queue, SNS envelope kept."""
@@ -249,29 +424,44 @@ class LocalStack:
                     return got
                 time.sleep(0.2)
 
-    def start_functions(self, cargo_env: dict | None = None) -> None:
-        """`cargo lambda watch` serving every function binary with the template's environment."""
-        env_file = LOCAL_DIR / "functions.env"
-        env_file.parent.mkdir(parents=True, exist_ok=True)
-        env_file.write_text("".join(f"{k}='{v}'\n" for k, v in sorted(self.function_env().items())))
-        self.watch_port = free_port()
-        env = dict(os.environ)
+    def start_functions(self, cargo_env: dict | None = None, only: list[str] | None = None) -> None:
+        """One `cargo lambda watch` per function binary (its own invoke port, environment and
+        credentials), all serving from the one build in CARGO_TARGET_DIR; `only` some of them."""
+        binaries = [f["binary"] for f in self.cfn.functions().values() if only is None or f["binary"] in only]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # nothing of a real AWS setup
         env.update(cargo_env or {})
         env["PATH"] = f"{VENV / 'bin'}:{env.get('PATH', '')}"
-        args = [str(VENV / "bin" / "cargo-lambda"), "lambda", "watch", "--ignore-changes",
-                "--invoke-address", "127.0.0.1", "--invoke-port", str(self.watch_port),
-                "--env-file", str(env_file)]
-        proc = self.procs.start("cargo lambda watch", args, self.log_dir / "watch.log", env=env)
-        wait_for_port(self.watch_port, 120, proc, "cargo lambda watch")
+        env_dir = self.log_dir / "env"
+        env_dir.mkdir(parents=True, exist_ok=True)
+        started = []
+        for binary in binaries:
+            env_file = env_dir / f"{binary}.env"
+            env_file.write_text("".join(f"{k}='{v}'\n" for k, v in sorted(self.function_env(binary).items())))
+            port = free_port()
+            args = [str(VENV / "bin" / "cargo-lambda"), "lambda", "watch", "--ignore-changes", "--bin", binary,
+                    "--invoke-address", "127.0.0.1", "--invoke-port", str(port), "--env-file", str(env_file)]
+            proc = self.procs.start(f"cargo lambda watch {binary}", args, self.watch_log(binary), env=env)
+            self.watch_ports[binary] = port
+            started.append((binary, port, proc))
+        for binary, port, proc in started:
+            wait_for_port(port, 120, proc, f"cargo lambda watch ({binary})")
 
     def invoke(self, binary: str, payload: dict | str | bytes, timeout: float = 300) -> tuple[bool, object]:
-        """`cargo lambda invoke BINARY`: returns (ok, parsed response or error text)."""
+        """`cargo lambda invoke BINARY` on that binary's watch: returns (ok, parsed response or error text)."""
+        if binary not in self.watch_ports:
+            raise KeyError(f"{binary!r} is not served; functions: {sorted(self.watch_ports)}")
         data = payload if isinstance(payload, (str, bytes)) else json.dumps(payload)
         if isinstance(data, bytes):
             data = data.decode()
         args = [str(VENV / "bin" / "cargo-lambda"), "lambda", "invoke", binary, "--invoke-address", "127.0.0.1",
-                "--invoke-port", str(self.watch_port), "--output-format", "json", "--data-ascii", data]
-        env = dict(os.environ)
+                "--invoke-port", str(self.watch_ports[binary]), "--output-format", "json"]
+        if len(data) > 64 * 1024:  # more than a command line should carry
+            path = self.log_dir / "env" / f"{binary}-payload.json"
+            path.write_text(data)
+            args += ["--data-file", str(path)]
+        else:
+            args += ["--data-ascii", data]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["PATH"] = f"{VENV / 'bin'}:{env.get('PATH', '')}"
         r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
         if r.returncode != 0:

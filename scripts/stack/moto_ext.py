@@ -9,6 +9,10 @@ in memory and per cluster, following the EMR API's shapes, then runs moto's own 
 It is an emulator extension (a mock of those five actions), not AWS: a fleet resize completes
 at once, and fleets are created only through AddInstanceFleet (RunJobFlow ignores them).
 Used by the local demo and by the Rust integration tests (tests/support).
+
+For the local stack's IAM enforcement it also checks signatures of form-encoded requests over
+the bytes sent (check_signatures_over_the_sent_body) and, with STREAMOPS_MOTO_IAM_LOG=<file>,
+logs every authorization decision there (log_iam_decisions).
 """
 
 from __future__ import annotations
@@ -209,7 +213,88 @@ for _f in (add_instance_fleet, list_instance_fleets, modify_instance_fleet,
     setattr(ElasticMapReduceResponse, _f.__name__, _f)
 
 
+def check_signatures_over_the_sent_body() -> None:
+    """With IAM enforced moto recomputes each request's SigV4 signature. For a form-encoded
+    (AWS query protocol: SNS, SQS query, CloudWatch, ...) request it has no body left by then
+    (werkzeug parsed it into the form) and signs the parsed parameters re-encoded by botocore
+    instead. The Rust SDK percent-encodes some characters differently from botocore, so its SNS
+    Publish calls failed with SignatureDoesNotMatch although correctly signed. This keeps the
+    bytes actually received and signs those, as AWS does."""
+    import io
+    import threading
+
+    from moto.iam.access_control import IAMRequestBase
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    current = threading.local()  # werkzeug serves each request on one thread
+    dispatch = DomainDispatcherApplication.__call__
+
+    def __call__(self, environ, start_response):
+        current.body = None
+        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            current.body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(current.body)
+        try:
+            return dispatch(self, environ, start_response)
+        finally:
+            current.body = None
+
+    create = IAMRequestBase._create_aws_request
+
+    def _create_aws_request(self):
+        request = create(self)
+        if getattr(current, "body", None) and not self._body:
+            request.data = current.body
+        return request
+
+    DomainDispatcherApplication.__call__ = __call__
+    IAMRequestBase._create_aws_request = _create_aws_request
+
+
+def log_iam_decisions(path: str) -> None:
+    """Appends one JSON line per authorization decision moto takes (while IAM is enforced) to
+    `path`: {"decision": "allow" | "deny" | "invalid-key" | "bad-signature", "principal", "action",
+    "resource"}. The local stack reads it to fail on denials and to list the actions each
+    function's principal really used."""
+    import json
+    import threading
+
+    from moto.iam.access_control import IAMRequest, IAMRequestBase, S3IAMRequest
+
+    lock = threading.Lock()
+
+    def write(decision: str, req: IAMRequestBase, resource: str | None = None) -> None:
+        key = getattr(req, "_access_key", None)
+        line = {"decision": decision, "principal": getattr(key, "arn", None),
+                "action": getattr(req, "_action", None), "resource": resource or getattr(req, "_streamops_resource", None)}
+        with lock, open(path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+    check = IAMRequestBase.check_action_permitted
+
+    def check_action_permitted(self, resource: str) -> None:
+        self._streamops_resource = resource
+        check(self, resource)
+        write("allow", self, resource)
+
+    IAMRequestBase.check_action_permitted = check_action_permitted
+    for cls in (IAMRequest, S3IAMRequest):
+        for method, decision in (("_raise_access_denied", "deny"), ("_raise_invalid_access_key", "invalid-key"),
+                                 ("_raise_signature_does_not_match", "bad-signature")):
+            def wrapped(self, *args, _original=getattr(cls, method), _decision=decision):
+                write(_decision, self)
+                return _original(self, *args)
+
+            setattr(cls, method, wrapped)
+
+
 if __name__ == "__main__":
+    import os
+
+    check_signatures_over_the_sent_body()
+    if os.environ.get("STREAMOPS_MOTO_IAM_LOG"):
+        log_iam_decisions(os.environ["STREAMOPS_MOTO_IAM_LOG"])
     from moto.server import main
 
     main(sys.argv[1:])

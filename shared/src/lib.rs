@@ -2,6 +2,7 @@
 
 pub mod alarm;
 pub mod aws;
+pub mod book_keys;
 pub mod config;
 pub mod dynamo;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod invocation;
 pub mod lineage;
 pub mod logging;
 pub mod metrics;
+pub mod object_event;
 pub mod s3key;
 pub mod text;
 

@@ -58,3 +58,30 @@ def test_unrecognized_payload_is_a_clear_error(stack):
     ok, out = stack.invoke("enrich", {"detail-type": "Something Else"})
     assert not ok
     assert "neither a Kinesis event" in out and "detail-type" in out
+
+
+def test_replay_rewrites_the_quarantine_object_in_place(stack, delivered):
+    bucket = stack.cfn.physical_name("QuarantineBucket")
+    key, entries = next(iter(quarantine(stack, bucket).items()))
+    ok, out = stack.invoke("enrich", {"command": "replay", "key": key})
+    assert ok, out
+    # Nothing was fixed: every record is poison again, and the object says so (replays counted).
+    assert out["delivered"] == 0 and out["remaining_in_object"] == len(entries) and not out["object_deleted"], out
+    again = quarantine(stack, bucket)[key]
+    assert [e["event_id"] for e in again] == [e["event_id"] for e in entries]
+    assert all(e["replays"] == 1 for e in again), again
+
+
+def test_replay_from_a_bucket_the_role_does_not_grant_is_refused_clearly(stack, delivered):
+    """The role reads and writes only the quarantine bucket's quarantine/ prefix: a custom
+    `bucket` needs a grant of its own (in AWS as here)."""
+    other = "e2e-elsewhere-quarantine"
+    s3 = stack.client("s3")
+    s3.create_bucket(Bucket=other)
+    s3.put_object(Bucket=other, Key="quarantine/x.ndjson", Body=b"")
+    before = stack.log_marks()
+    ok, out = stack.invoke("enrich", {"command": "replay", "bucket": other, "key": "quarantine/x.ndjson"})
+    denied = stack.acknowledge_denials(before)
+    assert not ok and "AccessDenied" in out and f"s3://{other}/quarantine/x.ndjson" in out, out
+    assert [(d.function, d.action, d.resource) for d in denied if d.line is None] == \
+        [("enrich", "s3:GetObject", f"arn:aws:s3:::{other}/quarantine/x.ndjson")], denied

@@ -46,6 +46,7 @@ SDK_OPERATIONS: dict[str, dict[str, str]] = {
         "add_job_flow_steps": "elasticmapreduce:AddJobFlowSteps", "describe_step": "elasticmapreduce:DescribeStep",
     },
     "sqs": {"send_message": "sqs:SendMessage", "receive_message": "sqs:ReceiveMessage"},
+    "eventbridge": {"put_events": "events:PutEvents"},
 }
 
 # streamops-shared helpers that call DynamoDB: `module::function` -> the action it needs.

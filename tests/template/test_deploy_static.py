@@ -291,7 +291,9 @@ def platform_actions(ev: Evaluator, fn: str) -> set[str]:
         out.add("sqs:SendMessage")  # its on-failure destination
     else:
         if fn != "EnrichFunction":
-            out.add("events:PutEvents")  # on-failure destination: the default event bus
+            # On-failure destination: the default event bus. (The scaler's code also puts its
+            # decision events there; one grant serves both, and a set counts it once.)
+            out.add("events:PutEvents")
     return out
 
 
@@ -533,6 +535,22 @@ def test_every_async_function_failure_reaches_a_person():
             assert routed, f"no rule takes {fn}'s failure record to the alerts function"
         checked += 1
     assert checked == len(FUNCTIONS) - 1  # enrich is invoked by its mappings only
+
+
+def test_the_scalers_decisions_reach_this_stacks_alerts_function_only():
+    ev = evaluator({})
+    rules = [ev.eval(r["Properties"]) for k, r in ev.resources.items() if r["Type"] == "AWS::Events::Rule" and ev.enabled(k)]
+    alerts_arn = ev.getatt("AlertsFunction", "Arn")
+    event = json.loads((ROOT / "events/alerts/scaler-decision-scaled.json").read_text())
+    event["detail"]["function"] = ev.physical_name("ScalerFunction")
+    routed = [r for r in rules if _matches(r["EventPattern"], event) and any(t["Arn"] == alerts_arn for t in r["Targets"])]
+    assert len(routed) == 1, "no rule (or more than one) takes the scaler's decisions to the alerts function"
+    assert routed[0].get("State", "ENABLED") == "ENABLED"
+    other = json.loads(json.dumps(event))
+    other["detail"]["function"] = evaluator({}, stack="streamops-dev").physical_name("ScalerFunction")
+    assert not any(_matches(r["EventPattern"], other) for r in routed), "another stack's scaler reaches this alerts function"
+    env = evaluator({}, template=RAW).functions()["ScalerFunction"]["env"]
+    assert "SCALER_ALERTS_TOPIC_ARN" not in env, "the scaler publishes through alerts, not to the topic"
 
 
 # ---------------------------------------------------------------- 13: the key policy

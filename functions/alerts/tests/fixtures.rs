@@ -12,7 +12,8 @@
 //! payload, including the documented composite example whose previous state had its actions
 //! suppressed), Amazon EMR management guide "Amazon EMR events" (`emr-*.json`: cluster, step,
 //! instance group and automatic scaling policy state changes), Lambda developer guide
-//! "Asynchronous invocation destinations" (`lambda-destination-failure.json`).
+//! "Asynchronous invocation destinations" (`lambda-destination-failure.json`); and the scaler's
+//! own "Scaling Decision" events (`scaler-decision-*.json`, functions/scaler/src/notify.rs).
 
 use alerts::dedup::{Decision, SuppressReason, decide};
 use alerts::model::{AlertKind, Severity};
@@ -116,6 +117,9 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("ops-list-silences.json", Outcome::Command),
     ("ops-remove-silence.json", Outcome::Command),
     ("ops-send-test-alert.json", Outcome::Command),
+    ("scaler-decision-blocked.json", alert(Generic, Warning, "BLOCKED cooldown", "raw-stream", "scaler raw-stream", PUBLISH)),
+    ("scaler-decision-scaled.json", alert(Generic, Info, "SCALED 2->4", "raw-stream", "scaler raw-stream", PUBLISH)),
+    ("scaler-decision-stranded.json", alert(Generic, Critical, "STRANDED 1->2", "flink-job", "scaler flink-job", PUBLISH)),
     ("sns-alarm-anomaly-alarm.json", alert(MetricAlarm, Critical, "ALARM", ANOMALY, ANOMALY, PUBLISH)),
     ("sns-alarm-anomaly-ok.json", alert(MetricAlarm, Resolved, "OK", ANOMALY, ANOMALY, PUBLISH)),
     ("sns-alarm-metric-math.json", alert(MetricAlarm, Critical, "ALARM", ERROR_RATE, ERROR_RATE, PUBLISH)),

@@ -6,8 +6,44 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use streamops_shared::book_keys;
 
 use crate::layout::PointKind;
+
+/// A job, or a pipeline (all its registered jobs; an unregistered job is its own pipeline).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Pipeline(String),
+    Job(String),
+}
+
+/// Which point of which job: the job id and the point's sort key in the book
+/// ([`book_keys::checkpoint_sk`] / [`book_keys::savepoint_sk`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PointId {
+    pub job_id: String,
+    pub sk: String,
+}
+
+impl PointId {
+    /// Checkpoints by id, savepoints by directory name.
+    pub fn new(job_id: &str, kind: PointKind, checkpoint_id: Option<u64>, dir: &str) -> Self {
+        let sk = match kind {
+            PointKind::Checkpoint => book_keys::checkpoint_sk(checkpoint_id.unwrap_or_default()),
+            PointKind::Savepoint => book_keys::savepoint_sk(dir),
+        };
+        Self {
+            job_id: job_id.to_string(),
+            sk,
+        }
+    }
+}
+
+impl std::fmt::Display for PointId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.job_id, self.sk)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -18,6 +54,8 @@ pub enum PointStatus {
     Corrupt,
     /// Flink deleted the `_metadata` (a newer checkpoint subsumed it).
     Subsumed,
+    /// Being deleted by a prune (marked before the first object goes; a later prune finishes it).
+    Pruning,
     /// Deleted by our prune.
     Pruned,
 }
@@ -28,6 +66,7 @@ impl PointStatus {
             PointStatus::Restorable => "restorable",
             PointStatus::Corrupt => "corrupt",
             PointStatus::Subsumed => "subsumed",
+            PointStatus::Pruning => "pruning",
             PointStatus::Pruned => "pruned",
         }
     }
@@ -40,6 +79,7 @@ impl FromStr for PointStatus {
             "restorable" => Ok(Self::Restorable),
             "corrupt" => Ok(Self::Corrupt),
             "subsumed" => Ok(Self::Subsumed),
+            "pruning" => Ok(Self::Pruning),
             "pruned" => Ok(Self::Pruned),
             other => Err(format!("unknown status {other:?}")),
         }
@@ -68,6 +108,10 @@ pub struct CheckpointRecord {
 }
 
 impl CheckpointRecord {
+    pub fn id(&self) -> PointId {
+        PointId::new(&self.job_id, self.kind, self.checkpoint_id, &self.dir)
+    }
+
     /// Orders points for the latest pointers: completion time (the S3 event time of `_metadata`),
     /// which a reordered or redelivered event cannot change.
     pub fn order(&self) -> i64 {
@@ -213,7 +257,10 @@ pub fn plan_retention(
     points
         .iter()
         .map(|p| {
-            let keep = if p.status == PointStatus::Pruned {
+            // A prune that stopped half-way is finished first, whatever else holds.
+            let keep = if p.status == PointStatus::Pruning {
+                None
+            } else if p.status == PointStatus::Pruned {
                 Some(KeepReason::AlreadyPruned)
             } else if p.status == PointStatus::Corrupt {
                 Some(KeepReason::Corrupt)
@@ -380,6 +427,29 @@ mod tests {
         assert_eq!(d[1].kept_because, Some(KeepReason::RestoreSource));
         assert_eq!(d[2].kept_because, Some(KeepReason::RestoreSource));
         assert!(d.iter().all(|x| !x.prune));
+    }
+
+    #[test]
+    fn a_prune_that_stopped_half_way_is_finished() {
+        use PointKind::*;
+        use PointStatus::*;
+        let mut pts = vec![
+            point(A, Savepoint, 1, 100, Pruning),
+            point(A, Savepoint, 2, 1, Pruned),
+        ];
+        pts[0].pinned = true;
+        let latest = HashSet::new();
+        let d = plan_retention(&pts, &[], &latest, &RetentionPolicy::default(), now());
+        assert_eq!((d[0].prune, d[0].kept_because.clone()), (true, None));
+        assert_eq!(d[1].kept_because, Some(KeepReason::AlreadyPruned));
+        assert_eq!("pruning".parse::<PointStatus>(), Ok(Pruning));
+        assert_eq!(
+            pts[0].id(),
+            PointId {
+                job_id: A.into(),
+                sk: format!("POINT#S#savepoint-{}-000000000001", &A[..6])
+            }
+        );
     }
 
     #[test]

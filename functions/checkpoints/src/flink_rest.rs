@@ -1,10 +1,22 @@
-//! Flink's REST API for `verify`: `GET /jobs/:id/checkpoints` (through `shared::http`), and the
-//! comparison with the book (pure).
+//! Flink's REST API for `verify`: the adapter ([`FlinkHttp`], `GET /jobs/:id/checkpoints` through
+//! `shared::http`), and what the book compares with it (pure).
 
 use serde::Serialize;
 use serde_json::Value;
 
-pub use streamops_shared::http::{get_json, parse_endpoint};
+use crate::ports::FlinkRest;
+
+pub use streamops_shared::http::parse_endpoint;
+
+/// The JobManager's REST endpoint over plain HTTP.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlinkHttp;
+
+impl FlinkRest for FlinkHttp {
+    async fn job_checkpoints(&self, endpoint: &str, job: &str) -> Result<Value, String> {
+        streamops_shared::http::get_json(endpoint, &format!("/jobs/{job}/checkpoints")).await
+    }
+}
 
 /// What Flink says about a job's checkpoints, reduced to what the book tracks.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,11 +1,35 @@
 //! checkpoints: Flink checkpoint and savepoint objects in S3 become a book in DynamoDB (latest
 //! restorable point per job and pipeline, history, lineage, pins) with safe retention.
+//!
+//! Pure core: [`layout`] (which Flink object a key is, the metadata header), [`book`] (records,
+//! the retention plan), [`input`] (event shapes, parsed by `streamops_shared::object_event`),
+//! [`ops`] (command parsing and checking), [`config`]. Ports: [`ports`]; their adapters:
+//! [`store`] (DynamoDB), [`objects`] (S3), [`flink_rest`] (the JobManager). [`service`]
+//! orchestrates them per invocation.
 
-pub mod book;
-pub mod config;
-pub mod flink_rest;
-pub mod layout;
-pub mod objects;
-pub mod ops;
-pub mod service;
-pub mod store;
+mod book;
+mod config;
+mod flink_rest;
+mod input;
+mod layout;
+mod objects;
+mod ops;
+mod ports;
+mod service;
+mod store;
+
+pub use book::{
+    CheckpointRecord, JobLineage, KeepReason, PointId, PointStatus, RestoreMode, RetentionPolicy,
+    Scope,
+};
+pub use config::CheckpointsConfig;
+pub use flink_rest::FlinkHttp;
+pub use input::parse_events;
+pub use layout::{HEADER_BYTES, METADATA_MAGIC, PointKind};
+pub use objects::CheckpointBucket;
+pub use ops::{Command, parse_command};
+pub use ports::{
+    BookStore, CheckpointObjects, FlinkRest, LatestPointer, ListedObject, is_protected,
+};
+pub use service::{Action, CheckpointsError, CheckpointsService, Outcome};
+pub use store::Book;

@@ -1,10 +1,7 @@
 // The runtime loop, the harness and the service nest their futures deeply.
 #![recursion_limit = "256"]
 
-use checkpoints::config::CheckpointsConfig;
-use checkpoints::objects::CheckpointBucket;
-use checkpoints::service::CheckpointsService;
-use checkpoints::store::Book;
+use checkpoints::{Book, CheckpointBucket, CheckpointsConfig, CheckpointsService, FlinkHttp};
 use lambda_runtime::Error;
 use serde_json::Value;
 use streamops_shared::harness::{self, Invocation};
@@ -22,6 +19,7 @@ async fn main() -> Result<(), Error> {
             aws::s3_client(&sdk, config.s3_force_path_style),
             &config.bucket,
         ),
+        flink: FlinkHttp,
         config,
     };
     let service = &service;

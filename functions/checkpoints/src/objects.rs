@@ -6,25 +6,11 @@ use chrono::{DateTime, Utc};
 use streamops_shared::{AwsCallError, ErrorClass};
 
 use crate::layout::HEADER_BYTES;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ListedObject {
-    pub key: String,
-    pub size: i64,
-    pub etag: Option<String>,
-    pub last_modified: DateTime<Utc>,
-}
+use crate::ports::{CheckpointObjects, ListedObject, is_protected};
 
 pub struct CheckpointBucket {
     client: Client,
     bucket: String,
-}
-
-/// Keys a prune must never delete, whatever directory it was asked to clear: Flink
-/// reference-counts the files under `shared/` across checkpoints, and `taskowned/` belongs to
-/// the running job.
-pub fn is_protected(key: &str) -> bool {
-    key.contains("/shared/") || key.contains("/taskowned/")
 }
 
 impl CheckpointBucket {
@@ -35,12 +21,23 @@ impl CheckpointBucket {
         }
     }
 
-    pub fn name(&self) -> &str {
+    /// Every key under `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, AwsCallError> {
+        Ok(self
+            .list_objects(prefix)
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .collect())
+    }
+}
+
+impl CheckpointObjects for CheckpointBucket {
+    fn name(&self) -> &str {
         &self.bucket
     }
 
-    /// The first bytes of an object (fewer if it is shorter; empty if it is empty).
-    pub async fn head_bytes(&self, key: &str) -> Result<Vec<u8>, AwsCallError> {
+    async fn head_bytes(&self, key: &str) -> Result<Vec<u8>, AwsCallError> {
         let out = self
             .client
             .get_object()
@@ -75,18 +72,7 @@ impl CheckpointBucket {
         Ok(bytes)
     }
 
-    /// Every key under `prefix`.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, AwsCallError> {
-        Ok(self
-            .list_objects(prefix)
-            .await?
-            .into_iter()
-            .map(|o| o.key)
-            .collect())
-    }
-
-    /// Every object under `prefix`, with size and last-modified time.
-    pub async fn list_objects(&self, prefix: &str) -> Result<Vec<ListedObject>, AwsCallError> {
+    async fn list_objects(&self, prefix: &str) -> Result<Vec<ListedObject>, AwsCallError> {
         let mut objects = Vec::new();
         let mut token = None;
         loop {
@@ -125,8 +111,8 @@ impl CheckpointBucket {
         Ok(objects)
     }
 
-    /// Deletes every key under `dir` except protected ones; returns how many were deleted.
-    pub async fn delete_dir(&self, dir: &str) -> Result<usize, AwsCallError> {
+    /// Refuses (panics on) a directory that is not one or is protected.
+    async fn delete_dir(&self, dir: &str) -> Result<usize, AwsCallError> {
         assert!(
             dir.ends_with('/') && !is_protected(dir),
             "refusing to delete {dir:?}"

@@ -1,9 +1,10 @@
-//! Ops commands, invoked by hand: `{"command": "latest", ...}` and friends.
+//! Ops commands, invoked by hand: `{"command": "latest", ...}` and friends. [`parse`] reads one
+//! and checks its arguments, so the service only ever runs a valid [`Command`].
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::book::RestoreMode;
+use crate::book::{RestoreMode, Scope};
 use crate::layout::PointKind;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,10 +115,121 @@ pub fn scope(pipeline: &Option<String>, job_id: &Option<String>) -> Result<Scope
     }
 }
 
+/// A command with its arguments checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    Pipeline(String),
-    Job(String),
+pub enum Command {
+    Latest {
+        scope: Scope,
+        prefer: Option<PointKind>,
+    },
+    List {
+        scope: Scope,
+        limit: usize,
+    },
+    RegisterJob {
+        pipeline: String,
+        job_id: String,
+        restored_from: Option<String>,
+        restore_mode: Option<RestoreMode>,
+    },
+    /// `dir`: the directory's key prefix in the checkpoint bucket, ending in `/`.
+    Pin {
+        dir: String,
+        pinned: bool,
+    },
+    Rescan {
+        job_id: Option<String>,
+    },
+    Verify {
+        job_id: String,
+        flink_rest_url: Option<String>,
+    },
+    Prune {
+        scope: Scope,
+        dry_run: bool,
+    },
+}
+
+/// `None` when the payload is not a command; `Some(Err)` naming the problem when it is one but
+/// does not parse or its arguments do not fit (`bucket`: the checkpoint bucket pins must be in).
+pub fn parse(payload: &Value, bucket: &str) -> Option<Result<Command, String>> {
+    Some(parse_command(payload)?.and_then(|cmd| check(cmd, bucket)))
+}
+
+fn check(cmd: CheckpointsCommand, bucket: &str) -> Result<Command, String> {
+    Ok(match cmd {
+        CheckpointsCommand::Latest {
+            pipeline,
+            job_id,
+            prefer,
+        } => Command::Latest {
+            scope: scope(&pipeline, &job_id)?,
+            prefer: prefer.map(Preference::kind),
+        },
+        CheckpointsCommand::List {
+            pipeline,
+            job_id,
+            limit,
+        } => Command::List {
+            scope: scope(&pipeline, &job_id)?,
+            limit,
+        },
+        CheckpointsCommand::RegisterJob {
+            pipeline,
+            job_id,
+            restored_from,
+            restore_mode,
+        } => {
+            if job_id.len() != 32 || !job_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "job_id {job_id:?} is not a Flink job id (32 hex digits)"
+                ));
+            }
+            Command::RegisterJob {
+                pipeline,
+                job_id,
+                restored_from,
+                restore_mode,
+            }
+        }
+        CheckpointsCommand::Pin { location } => Command::Pin {
+            dir: pin_dir(&location, bucket)?,
+            pinned: true,
+        },
+        CheckpointsCommand::Unpin { location } => Command::Pin {
+            dir: pin_dir(&location, bucket)?,
+            pinned: false,
+        },
+        CheckpointsCommand::Rescan { job_id } => Command::Rescan { job_id },
+        CheckpointsCommand::Verify {
+            job_id,
+            flink_rest_url,
+        } => Command::Verify {
+            job_id,
+            flink_rest_url,
+        },
+        CheckpointsCommand::Prune {
+            pipeline,
+            job_id,
+            dry_run,
+        } => Command::Prune {
+            scope: scope(&pipeline, &job_id)?,
+            dry_run,
+        },
+    })
+}
+
+/// `s3://<bucket>/<dir>` (with or without the trailing `/`) as the directory's key prefix.
+fn pin_dir(location: &str, bucket: &str) -> Result<String, String> {
+    let prefix = format!("s3://{bucket}/");
+    let dir = location
+        .strip_prefix(&prefix)
+        .ok_or_else(|| format!("location {location:?} is not in {prefix}"))?;
+    Ok(if dir.ends_with('/') {
+        dir.to_string()
+    } else {
+        format!("{dir}/")
+    })
 }
 
 #[cfg(test)]
@@ -151,5 +263,42 @@ mod tests {
         );
         assert!(scope(&Some("p".into()), &Some("j".into())).is_err());
         assert!(scope(&None, &None).is_err());
+    }
+
+    #[test]
+    fn arguments_are_checked_before_anything_runs() {
+        let parse = |v: Value| parse(&v, "bkt").unwrap();
+        assert_eq!(
+            parse(json!({"command": "latest", "pipeline": "p", "prefer": "savepoint"})),
+            Ok(Command::Latest {
+                scope: Scope::Pipeline("p".into()),
+                prefer: Some(PointKind::Savepoint)
+            })
+        );
+        assert_eq!(
+            parse(json!({"command": "latest"})).unwrap_err(),
+            "give exactly one of `pipeline` and `job_id`"
+        );
+        let e =
+            parse(json!({"command": "register-job", "pipeline": "p", "job_id": "j"})).unwrap_err();
+        assert_eq!(e, "job_id \"j\" is not a Flink job id (32 hex digits)");
+        assert_eq!(
+            parse(
+                json!({"command": "unpin", "location": "s3://bkt/flink/savepoints/savepoint-a1b2c3-0123456789ab"})
+            ),
+            Ok(Command::Pin {
+                dir: "flink/savepoints/savepoint-a1b2c3-0123456789ab/".into(),
+                pinned: false
+            })
+        );
+        let e = parse(json!({"command": "pin", "location": "s3://elsewhere/x/"})).unwrap_err();
+        assert_eq!(e, "location \"s3://elsewhere/x/\" is not in s3://bkt/");
+        assert_eq!(
+            parse(json!({"command": "prune", "job_id": "j", "dry_run": false})),
+            Ok(Command::Prune {
+                scope: Scope::Job("j".into()),
+                dry_run: false
+            })
+        );
     }
 }

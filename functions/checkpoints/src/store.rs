@@ -1,13 +1,6 @@
-//! The book in DynamoDB (one table, `pk`/`sk` strings), written with conditional writes only.
-//!
-//! | pk | sk | what |
-//! |---|---|---|
-//! | `JOB#<job>` | `POINT#C#<id, 20 digits>` / `POINT#S#<savepoint dir>` | one checkpoint or savepoint |
-//! | `JOB#<job>` | `LATEST` | the job's latest restorable point (monotonic) |
-//! | `JOB#<job>` | `PIPELINE` | which pipeline the job belongs to |
-//! | `PIPELINE#<name>` | `LATEST` | the pipeline's latest restorable point (monotonic) |
-//! | `PIPELINE#<name>` | `JOB#<job>` | lineage: the pipeline's jobs, restore source and mode |
-//! | `JOBPREFIX#<6 hex>` | `JOB#<job>` | resolves savepoint directories (which carry 6 hex digits of the job id) |
+//! The book in DynamoDB, written with conditional writes only. The key layout (which items have
+//! which `pk`/`sk`) belongs to [`streamops_shared::book_keys`], shared with the scaler's lineage
+//! writes; this adapter stores and reads the items.
 
 use std::collections::HashMap;
 
@@ -15,30 +8,22 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::DateTime;
 use streamops_shared::AwsCallError;
+use streamops_shared::book_keys::{self, LATEST, PIPELINE, PK, lineage_attr as attr};
 use streamops_shared::dynamo::{self, Item, WriteOutcome, get_bool, get_n, get_s, n, s};
 
-use crate::book::{CheckpointRecord, JobLineage, PointStatus, RestoreMode};
+use crate::book::{CheckpointRecord, JobLineage, PointId, PointStatus, RestoreMode, Scope};
 use crate::layout::PointKind;
+use crate::ports::{BookStore, LatestPointer};
 
-const KEY: &str = "pk";
-
-pub fn job_pk(job: &str) -> String {
-    format!("JOB#{job}")
-}
-
-pub fn pipeline_pk(pipeline: &str) -> String {
-    format!("PIPELINE#{pipeline}")
-}
-
-/// The sort key of a point: checkpoints by zero-padded id, savepoints by directory name.
-pub fn point_sk(kind: PointKind, checkpoint_id: Option<u64>, dir: &str) -> String {
-    match kind {
-        PointKind::Checkpoint => format!("POINT#C#{:020}", checkpoint_id.unwrap_or_default()),
-        PointKind::Savepoint => {
-            let name = dir.trim_end_matches('/').rsplit('/').next().unwrap_or(dir);
-            format!("POINT#S#{name}")
-        }
+fn pointer_pk(of: &Scope) -> String {
+    match of {
+        Scope::Job(j) => book_keys::job_pk(j),
+        Scope::Pipeline(p) => book_keys::pipeline_pk(p),
     }
+}
+
+fn point_key(id: &PointId) -> Item {
+    book_keys::key(book_keys::job_pk(&id.job_id), id.sk.clone())
 }
 
 pub struct Book {
@@ -54,75 +39,29 @@ impl Book {
         }
     }
 
-    fn key(pk: String, sk: String) -> Item {
-        HashMap::from([(KEY.to_string(), s(pk)), ("sk".to_string(), s(sk))])
-    }
-
-    /// Records a point once. A redelivered event finds it and changes nothing.
-    pub async fn record(&self, r: &CheckpointRecord) -> Result<WriteOutcome, AwsCallError> {
-        let mut item = Self::key(job_pk(&r.job_id), point_sk(r.kind, r.checkpoint_id, &r.dir));
-        item.extend(point_attributes(r));
-        dynamo::put_if_absent(&self.client, &self.table, KEY, item, 0).await
-    }
-
-    /// Moves a latest pointer to `r` only if `r` is newer than what it names.
-    pub async fn advance_latest(
+    /// `SET <set>` on a point if `condition` holds; `false` when it does not.
+    async fn update_point(
         &self,
-        pk: String,
-        r: &CheckpointRecord,
-    ) -> Result<WriteOutcome, AwsCallError> {
-        let mut item = Self::key(pk, "LATEST".into());
-        item.insert("location".into(), s(r.location.clone()));
-        item.insert("kind".into(), s(r.kind.as_str()));
-        item.insert("job_id".into(), s(r.job_id.clone()));
-        item.insert(
-            "point_sk".into(),
-            s(point_sk(r.kind, r.checkpoint_id, &r.dir)),
-        );
-        item.insert("completed_at".into(), s(r.completed_at.to_rfc3339()));
-        if let Some(id) = r.checkpoint_id {
-            item.insert("checkpoint_id".into(), n(id));
-        }
-        dynamo::put_if_newer(&self.client, &self.table, KEY, item, "order", r.order()).await
-    }
-
-    /// The latest pointer of a job or pipeline key: (location, job id, point sort key).
-    pub async fn latest(
-        &self,
-        pk: String,
-    ) -> Result<Option<(String, String, String)>, AwsCallError> {
-        let item =
-            dynamo::get_item(&self.client, &self.table, Self::key(pk, "LATEST".into())).await?;
-        Ok(item.and_then(|i| {
-            Some((
-                get_s(&i, "location")?.to_string(),
-                get_s(&i, "job_id")?.to_string(),
-                get_s(&i, "point_sk")?.to_string(),
-            ))
-        }))
-    }
-
-    /// Sets a point's status, but never revives a pruned point or resurrects a corrupt one.
-    pub async fn set_status(
-        &self,
-        job: &str,
-        sk: &str,
-        from: PointStatus,
-        to: PointStatus,
+        operation: &'static str,
+        id: &PointId,
+        set: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, AwsCallError> {
-        let result = self
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(job_pk(job), sk.to_string())))
-            .update_expression("SET #st = :to")
-            .condition_expression("attribute_exists(pk) AND #st = :from")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":to", s(to.as_str()))
-            .expression_attribute_values(":from", s(from.as_str()))
-            .send()
-            .await;
-        match result {
+            .set_key(Some(point_key(id)))
+            .update_expression(set)
+            .condition_expression(condition);
+        if set.contains("#st") || condition.contains("#st") {
+            request = request.expression_attribute_names("#st", "status");
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
             Ok(_) => Ok(true),
             Err(e)
                 if e.as_service_error()
@@ -130,122 +69,8 @@ impl Book {
             {
                 Ok(false)
             }
-            Err(e) => Err(AwsCallError::from_sdk(
-                "UpdateItem (status)",
-                &self.table,
-                &e,
-            )),
+            Err(e) => Err(AwsCallError::from_sdk(operation, &self.table, &e)),
         }
-    }
-
-    pub async fn set_pinned(
-        &self,
-        job: &str,
-        sk: &str,
-        pinned: bool,
-    ) -> Result<bool, AwsCallError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(job_pk(job), sk.to_string())))
-            .update_expression("SET pinned = :p")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":p", AttributeValue::Bool(pinned))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsCallError::from_sdk("UpdateItem (pin)", &self.table, &e)),
-        }
-    }
-
-    /// Every point of a job, oldest first.
-    pub async fn points(&self, job: &str) -> Result<Vec<CheckpointRecord>, AwsCallError> {
-        let items = self.query(job_pk(job), "POINT#").await?;
-        Ok(items.iter().filter_map(record_from_item).collect())
-    }
-
-    pub async fn point(
-        &self,
-        job: &str,
-        sk: &str,
-    ) -> Result<Option<CheckpointRecord>, AwsCallError> {
-        let item = dynamo::get_item(
-            &self.client,
-            &self.table,
-            Self::key(job_pk(job), sk.to_string()),
-        )
-        .await?;
-        Ok(item.as_ref().and_then(record_from_item))
-    }
-
-    /// Registers a job of a pipeline (idempotent: the last registration wins).
-    pub async fn register_job(&self, j: &JobLineage) -> Result<(), AwsCallError> {
-        streamops_shared::lineage::register_job(
-            &self.client,
-            &self.table,
-            &j.pipeline,
-            &j.job_id,
-            j.restored_from.as_deref(),
-            j.restore_mode.map(RestoreMode::as_str),
-            j.registered_at,
-        )
-        .await
-    }
-
-    /// Remembers a full job id under its first six hex digits, for savepoint directories.
-    pub async fn index_job(&self, job: &str) -> Result<(), AwsCallError> {
-        let prefix: String = job.chars().take(6).collect();
-        self.put(Self::key(
-            format!("JOBPREFIX#{prefix}"),
-            format!("JOB#{job}"),
-        ))
-        .await
-    }
-
-    pub async fn jobs_with_prefix(&self, prefix: &str) -> Result<Vec<String>, AwsCallError> {
-        let items = self.query(format!("JOBPREFIX#{prefix}"), "JOB#").await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| get_s(i, "sk")?.strip_prefix("JOB#").map(str::to_string))
-            .collect())
-    }
-
-    pub async fn pipeline_of(&self, job: &str) -> Result<Option<String>, AwsCallError> {
-        let item = dynamo::get_item(
-            &self.client,
-            &self.table,
-            Self::key(job_pk(job), "PIPELINE".into()),
-        )
-        .await?;
-        Ok(item.and_then(|i| get_s(&i, "pipeline").map(str::to_string)))
-    }
-
-    pub async fn lineage(&self, pipeline: &str) -> Result<Vec<JobLineage>, AwsCallError> {
-        let items = self.query(pipeline_pk(pipeline), "JOB#").await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| {
-                Some(JobLineage {
-                    pipeline: pipeline.to_string(),
-                    job_id: get_s(i, "job_id")?.to_string(),
-                    restored_from: get_s(i, "restored_from").map(str::to_string),
-                    restore_mode: get_s(i, "restore_mode")
-                        .and_then(|m| m.parse::<RestoreMode>().ok()),
-                    registered_at: get_s(i, "registered_at")
-                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                        .map(|t| t.to_utc())
-                        .unwrap_or_default(),
-                })
-            })
-            .collect())
     }
 
     async fn put(&self, item: Item) -> Result<(), AwsCallError> {
@@ -282,6 +107,159 @@ impl Book {
             }
         }
         Ok(out)
+    }
+}
+
+impl BookStore for Book {
+    async fn record(&self, r: &CheckpointRecord) -> Result<WriteOutcome, AwsCallError> {
+        let mut item = point_key(&r.id());
+        item.extend(point_attributes(r));
+        dynamo::put_if_absent(&self.client, &self.table, PK, item, 0).await
+    }
+
+    async fn advance_latest(
+        &self,
+        of: &Scope,
+        r: &CheckpointRecord,
+    ) -> Result<WriteOutcome, AwsCallError> {
+        let mut item = book_keys::key(pointer_pk(of), LATEST.into());
+        item.insert("location".into(), s(r.location.clone()));
+        item.insert("kind".into(), s(r.kind.as_str()));
+        item.insert("job_id".into(), s(r.job_id.clone()));
+        item.insert("point_sk".into(), s(r.id().sk));
+        item.insert("completed_at".into(), s(r.completed_at.to_rfc3339()));
+        if let Some(id) = r.checkpoint_id {
+            item.insert("checkpoint_id".into(), n(id));
+        }
+        dynamo::put_if_newer(&self.client, &self.table, PK, item, "order", r.order()).await
+    }
+
+    async fn latest(&self, of: &Scope) -> Result<Option<LatestPointer>, AwsCallError> {
+        let key = book_keys::key(pointer_pk(of), LATEST.into());
+        let item = dynamo::get_item(&self.client, &self.table, key).await?;
+        Ok(item.and_then(|i| {
+            Some(LatestPointer {
+                location: get_s(&i, "location")?.to_string(),
+                point: PointId {
+                    job_id: get_s(&i, "job_id")?.to_string(),
+                    sk: get_s(&i, "point_sk")?.to_string(),
+                },
+            })
+        }))
+    }
+
+    async fn point(&self, id: &PointId) -> Result<Option<CheckpointRecord>, AwsCallError> {
+        let item = dynamo::get_item(&self.client, &self.table, point_key(id)).await?;
+        Ok(item.as_ref().and_then(record_from_item))
+    }
+
+    async fn points(&self, job: &str) -> Result<Vec<CheckpointRecord>, AwsCallError> {
+        let items = self
+            .query(book_keys::job_pk(job), book_keys::POINT_PREFIX)
+            .await?;
+        Ok(items.iter().filter_map(record_from_item).collect())
+    }
+
+    /// Never revives a pruned point or resurrects a corrupt one: only `from` moves.
+    async fn set_status(
+        &self,
+        id: &PointId,
+        from: PointStatus,
+        to: PointStatus,
+    ) -> Result<bool, AwsCallError> {
+        self.update_point(
+            "UpdateItem (status)",
+            id,
+            "SET #st = :to",
+            "attribute_exists(pk) AND #st = :from",
+            vec![(":to", s(to.as_str())), (":from", s(from.as_str()))],
+        )
+        .await
+    }
+
+    async fn mark_pruning(&self, id: &PointId, from: PointStatus) -> Result<bool, AwsCallError> {
+        self.update_point(
+            "UpdateItem (prune)",
+            id,
+            "SET #st = :to",
+            "attribute_exists(pk) AND #st = :from AND (attribute_not_exists(pinned) OR pinned = :no)",
+            vec![
+                (":to", s(PointStatus::Pruning.as_str())),
+                (":from", s(from.as_str())),
+                (":no", AttributeValue::Bool(false)),
+            ],
+        )
+        .await
+    }
+
+    async fn set_pinned(&self, id: &PointId, pinned: bool) -> Result<bool, AwsCallError> {
+        self.update_point(
+            "UpdateItem (pin)",
+            id,
+            "SET pinned = :p",
+            "attribute_exists(pk)",
+            vec![(":p", AttributeValue::Bool(pinned))],
+        )
+        .await
+    }
+
+    async fn register_job(&self, j: &JobLineage) -> Result<(), AwsCallError> {
+        streamops_shared::lineage::register_job(
+            &self.client,
+            &self.table,
+            &j.pipeline,
+            &j.job_id,
+            j.restored_from.as_deref(),
+            j.restore_mode.map(RestoreMode::as_str),
+            j.registered_at,
+        )
+        .await
+    }
+
+    async fn index_job(&self, job: &str) -> Result<(), AwsCallError> {
+        self.put(book_keys::key(
+            book_keys::job_prefix_pk(job),
+            book_keys::job_sk(job),
+        ))
+        .await
+    }
+
+    async fn jobs_with_prefix(&self, prefix: &str) -> Result<Vec<String>, AwsCallError> {
+        let items = self
+            .query(book_keys::job_prefix_pk(prefix), book_keys::JOB_PREFIX)
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| book_keys::job_of_sk(get_s(i, book_keys::SK)?).map(str::to_string))
+            .collect())
+    }
+
+    async fn pipeline_of(&self, job: &str) -> Result<Option<String>, AwsCallError> {
+        let key = book_keys::key(book_keys::job_pk(job), PIPELINE.into());
+        let item = dynamo::get_item(&self.client, &self.table, key).await?;
+        Ok(item.and_then(|i| get_s(&i, attr::PIPELINE).map(str::to_string)))
+    }
+
+    async fn lineage(&self, pipeline: &str) -> Result<Vec<JobLineage>, AwsCallError> {
+        let items = self
+            .query(book_keys::pipeline_pk(pipeline), book_keys::JOB_PREFIX)
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                Some(JobLineage {
+                    pipeline: pipeline.to_string(),
+                    job_id: get_s(i, attr::JOB_ID)?.to_string(),
+                    restored_from: get_s(i, attr::RESTORED_FROM).map(str::to_string),
+                    restore_mode: get_s(i, attr::RESTORE_MODE)
+                        .and_then(|m| m.parse::<RestoreMode>().ok()),
+                    registered_at: get_s(i, attr::REGISTERED_AT)
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.to_utc())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect())
     }
 }
 

@@ -1,8 +1,7 @@
 //! Every file in events/checkpoints/ is a valid input of this function: an ops command that
 //! parses, or an S3 / EventBridge object event that reads as object events.
 
-use checkpoints::ops::parse_command;
-use checkpoints::service::parse_events;
+use checkpoints::{parse_command, parse_events};
 use streamops_test_support::event_files;
 
 #[test]

@@ -3,11 +3,9 @@
 //! redelivered, corrupt and unrelated; then pins, lineage and prunes.
 
 use aws_config::SdkConfig;
-use checkpoints::config::CheckpointsConfig;
-use checkpoints::layout::METADATA_MAGIC;
-use checkpoints::objects::CheckpointBucket;
-use checkpoints::service::CheckpointsService;
-use checkpoints::store::Book;
+use checkpoints::{
+    Book, CheckpointBucket, CheckpointsConfig, CheckpointsService, FlinkHttp, METADATA_MAGIC,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
@@ -51,6 +49,7 @@ async fn harness() -> Harness {
     let service = CheckpointsService {
         book: Book::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE),
         bucket: CheckpointBucket::new(s3(&sdk), BUCKET),
+        flink: FlinkHttp,
         config,
     };
     Harness {

@@ -75,9 +75,11 @@ pub trait Quarantine {
     /// The key prefix of new quarantine objects.
     fn prefix(&self) -> &str;
 
-    /// Writes `body` at `key` in [`Quarantine::bucket`].
+    /// Writes `body` at `bucket/key`: new objects go to [`Quarantine::bucket`]; a replay
+    /// rewrites the object it read, in the bucket it read it from.
     fn put(
         &self,
+        bucket: &str,
         key: &str,
         body: Vec<u8>,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;

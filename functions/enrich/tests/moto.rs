@@ -276,14 +276,22 @@ async fn read_output(sdk: &SdkConfig) -> Vec<Value> {
 async fn read_quarantine(
     sdk: &SdkConfig,
 ) -> BTreeMap<String, Vec<enrich::quarantine::QuarantineEntry>> {
+    read_bucket(sdk, BUCKET).await
+}
+
+/// Every quarantine entry in `bucket`, by object.
+async fn read_bucket(
+    sdk: &SdkConfig,
+    bucket: &str,
+) -> BTreeMap<String, Vec<enrich::quarantine::QuarantineEntry>> {
     let c = s3(sdk);
-    let list = c.list_objects_v2().bucket(BUCKET).send().await.unwrap();
+    let list = c.list_objects_v2().bucket(bucket).send().await.unwrap();
     let mut out = BTreeMap::new();
     for o in list.contents() {
         let key = o.key().unwrap().to_string();
         let body = c
             .get_object()
-            .bucket(BUCKET)
+            .bucket(bucket)
             .key(&key)
             .send()
             .await
@@ -667,6 +675,97 @@ async fn replay_after_a_spec_fix_delivers_the_repaired_and_keeps_the_rest() {
     let left = &read_quarantine(&h.sdk).await[&key];
     assert_eq!(left.len(), 5);
     assert!(left.iter().all(|e| e.replays == 1));
+}
+
+/// A replay from another bucket (e.g. the retained quarantine bucket of an earlier stack) reads,
+/// rewrites and deletes there: what stays poison goes back into the object it came from, and the
+/// configured quarantine bucket is not touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_from_a_custom_bucket_rewrites_that_bucket_and_leaves_the_configured_one_alone() {
+    const ARCHIVE: &str = "streamops-quarantine-archive";
+    let h = harness().await;
+    let c = s3(&h.sdk);
+    c.create_bucket().bucket(ARCHIVE).send().await.unwrap();
+    let svc = service(&h, default_spec(), "fail-batch");
+    let mut m = Metrics::with_sink("streamops", "enrich", |_: &str| {});
+    svc.handle(
+        &fixture("enrich/kinesis-mixed-batch.json").to_string(),
+        &ctx(5000),
+        &mut m,
+    )
+    .await
+    .unwrap();
+    // Move the quarantine object to the archive bucket, under the same key.
+    let (key, entries) = read_quarantine(&h.sdk).await.into_iter().next().unwrap();
+    assert_eq!(entries.len(), 7);
+    let body = enrich::quarantine::render_ndjson(&entries);
+    c.put_object()
+        .bucket(ARCHIVE)
+        .key(&key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+    c.delete_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+
+    // Nothing was fixed: every record stays poison, so the object is rewritten, not deleted.
+    let result = svc
+        .handle(
+            &json!({"command": "replay", "bucket": ARCHIVE, "key": key}).to_string(),
+            &ctx(5000),
+            &mut m,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        result["object"],
+        format!("s3://{ARCHIVE}/{key}"),
+        "{result}"
+    );
+    assert_eq!(result["delivered"], 0, "{result}");
+    assert_eq!(result["remaining_in_object"], 7, "{result}");
+    let archive = read_bucket(&h.sdk, ARCHIVE).await;
+    assert!(
+        archive[&key].iter().all(|e| e.replays == 1),
+        "the archived object itself was rewritten (replays counted): {archive:?}"
+    );
+    assert!(
+        read_quarantine(&h.sdk).await.is_empty(),
+        "nothing is written into the configured quarantine bucket"
+    );
+
+    // A fix that repairs two of them: those are delivered once, and the object keeps the rest.
+    let relaxed = EnrichmentSpec::parse(
+        r#"{"name": "clickstream-v2", "fields": [{"name": "event_id", "type": "string"}],
+            "event_time": {"field": "ts", "formats": ["rfc3339", "epoch_millis", "epoch_seconds"]},
+            "partition_key": "event_id", "pii": [{"field": "email", "action": "hmac"}]}"#,
+        "relaxed",
+    )
+    .unwrap();
+    let fixed = service(&h, relaxed, "fail-batch");
+    let before = read_output(&h.sdk).await.len();
+    for _ in 0..2 {
+        fixed
+            .handle(
+                &json!({"command": "replay", "bucket": ARCHIVE, "key": key}).to_string(),
+                &ctx(5000),
+                &mut m,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        read_output(&h.sdk).await.len(),
+        before + 2,
+        "a second replay of the same object delivers nothing again"
+    );
+    assert_eq!(read_bucket(&h.sdk, ARCHIVE).await[&key].len(), 5);
+    assert!(read_quarantine(&h.sdk).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -594,6 +594,31 @@ async fn replay_delivers_the_repaired_and_keeps_the_rest() {
     );
 }
 
+/// A replay from a custom bucket reads, rewrites and deletes the object there, never in the
+/// configured quarantine bucket (a second replay of the original must not deliver again).
+#[tokio::test]
+async fn replay_from_a_custom_bucket_rewrites_that_bucket() {
+    let f = fakes("fail-batch");
+    f.handle(&kinesis_batch(0), 5000).await.unwrap();
+    let (key, _) = f.quarantine.objects().into_iter().next().unwrap();
+    f.quarantine.move_to("archive", &key);
+    let out = f
+        .handle(
+            &json!({"command": "replay", "bucket": "archive", "key": key}),
+            5000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["remaining_in_object"], 7, "{out}");
+    assert!(
+        f.quarantine.objects().is_empty(),
+        "nothing in the configured bucket"
+    );
+    let left = parse_ndjson(&f.quarantine.objects_in("archive")[&key]).unwrap();
+    assert_eq!(left.len(), 7);
+    assert!(left.iter().all(|e| e.replays == 1));
+}
+
 /// The PII key at init: `base64:` text decoded, other text as UTF-8, binary as is; a secret
 /// with neither or a failed read is an error naming the secret.
 #[tokio::test]

@@ -10,55 +10,7 @@ use streamops_shared::AwsCallError;
 use crate::poll::{
     PollOutcome, PollPolicy, PollStats, QueryState, poll_until_final, retry_throttled,
 };
-
-/// How a query ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueryResult {
-    Succeeded,
-    /// FAILED or CANCELLED, with Athena's reason and whether Athena says a retry may succeed.
-    Failed {
-        state: String,
-        reason: String,
-        /// Athena's error category: 1 system, 2 user, 3 other.
-        category: Option<i32>,
-        error_type: Option<i32>,
-        retryable: bool,
-    },
-    /// Still QUEUED or RUNNING at the deadline (it may yet finish; `ADD IF NOT EXISTS` makes a
-    /// retry harmless either way).
-    TimedOut {
-        last_state: String,
-    },
-}
-
-impl QueryResult {
-    /// A short classification for logs and responses.
-    pub fn classification(&self) -> &'static str {
-        match self {
-            QueryResult::Succeeded => "succeeded",
-            QueryResult::TimedOut { .. } => "timed_out",
-            QueryResult::Failed {
-                retryable: true, ..
-            } => "failed_retryable",
-            QueryResult::Failed {
-                category: Some(1), ..
-            } => "failed_system",
-            QueryResult::Failed {
-                category: Some(2), ..
-            } => "failed_user",
-            QueryResult::Failed { state, .. } if state == "CANCELLED" => "cancelled",
-            QueryResult::Failed { .. } => "failed_other",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct QueryReport {
-    pub query_id: String,
-    pub result: QueryResult,
-    pub stats: PollStats,
-    pub start_retries: u32,
-}
+use crate::ports::{DdlRunner, QueryReport, QueryResult};
 
 #[derive(Clone)]
 pub struct AthenaRunner {
@@ -93,24 +45,25 @@ impl AthenaRunner {
     pub fn workgroup(&self) -> &str {
         &self.workgroup
     }
+}
 
-    /// Starts `sql` (retrying throttled starts) and polls it to a final state or the deadline.
-    /// `idempotency` makes the client request token, so a retried start cannot run it twice.
-    pub async fn run(
+impl AthenaRunner {
+    /// `StartQueryExecution`, throttled starts retried until the deadline: the query id and
+    /// how many retries it took.
+    async fn start(
         &self,
         sql: &str,
         database: &str,
-        idempotency: &str,
+        token: &str,
         deadline: Instant,
-    ) -> Result<QueryReport, AwsCallError> {
-        let token = hex::encode(Sha256::digest(format!("{idempotency}\n{sql}").as_bytes()));
-        let (query_id, start_retries) = retry_throttled(self.policy, deadline, || async {
+    ) -> Result<(String, u32), AwsCallError> {
+        retry_throttled(self.policy, deadline, || async {
             let mut request = self
                 .client
                 .start_query_execution()
                 .query_string(sql)
                 .work_group(&self.workgroup)
-                .client_request_token(&token)
+                .client_request_token(token)
                 .query_execution_context(
                     QueryExecutionContext::builder().database(database).build(),
                 );
@@ -131,66 +84,87 @@ impl AthenaRunner {
                 })
                 .map(|out| out.query_execution_id.unwrap_or_default())
         })
-        .await?;
-        let outcome = poll_until_final(self.policy, deadline, || async {
-            let out = self
-                .client
-                .get_query_execution()
-                .query_execution_id(&query_id)
-                .send()
-                .await
-                .map_err(|e| {
-                    AwsCallError::from_sdk("GetQueryExecution", format!("query {query_id}"), &e)
-                })?;
-            let status = out.query_execution.and_then(|q| q.status);
-            let state = status
+        .await
+    }
+
+    /// One `GetQueryExecution`: the state, and its name and details for a failure report.
+    async fn state(&self, query_id: &str) -> Result<(QueryState, (String, Detail)), AwsCallError> {
+        let out = self
+            .client
+            .get_query_execution()
+            .query_execution_id(query_id)
+            .send()
+            .await
+            .map_err(|e| {
+                AwsCallError::from_sdk("GetQueryExecution", format!("query {query_id}"), &e)
+            })?;
+        let status = out.query_execution.and_then(|q| q.status);
+        let state = status
+            .as_ref()
+            .and_then(|s| s.state.as_ref())
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "UNKNOWN".into());
+        let error = status.as_ref().and_then(|s| s.athena_error.as_ref());
+        let detail = Detail {
+            reason: status
                 .as_ref()
-                .and_then(|s| s.state.as_ref())
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_else(|| "UNKNOWN".into());
-            let error = status.as_ref().and_then(|s| s.athena_error.as_ref());
-            let detail = Detail {
-                reason: status
-                    .as_ref()
-                    .and_then(|s| s.state_change_reason.clone())
-                    .or_else(|| error.and_then(|e| e.error_message.clone()))
-                    .unwrap_or_default(),
-                category: error.and_then(|e| e.error_category),
-                error_type: error.and_then(|e| e.error_type),
-                retryable: error.is_some_and(|e| e.retryable),
-            };
-            Ok((QueryState::parse(&state), (state, detail)))
-        })
-        .await?;
-        let (result, stats) = match outcome {
-            PollOutcome::Final(QueryState::Succeeded, _, stats) => (QueryResult::Succeeded, stats),
-            PollOutcome::Final(_, (state, d), stats) => (
-                QueryResult::Failed {
-                    state,
-                    reason: d.reason,
-                    category: d.category,
-                    error_type: d.error_type,
-                    retryable: d.retryable,
-                },
-                stats,
-            ),
-            PollOutcome::TimedOut(last, stats) => (
-                QueryResult::TimedOut {
-                    last_state: match last {
-                        Some(QueryState::Queued) => "QUEUED".into(),
-                        Some(QueryState::Running) => "RUNNING".into(),
-                        Some(QueryState::Other(s)) => s,
-                        _ => "UNKNOWN".into(),
-                    },
-                },
-                stats,
-            ),
+                .and_then(|s| s.state_change_reason.clone())
+                .or_else(|| error.and_then(|e| e.error_message.clone()))
+                .unwrap_or_default(),
+            category: error.and_then(|e| e.error_category),
+            error_type: error.and_then(|e| e.error_type),
+            retryable: error.is_some_and(|e| e.retryable),
         };
+        Ok((QueryState::parse(&state), (state, detail)))
+    }
+}
+
+impl DdlRunner for AthenaRunner {
+    /// Starts `sql` (retrying throttled starts) and polls it to a final state or the deadline.
+    /// `idempotency` makes the client request token, so a retried start cannot run it twice.
+    async fn run(
+        &self,
+        sql: &str,
+        database: &str,
+        idempotency: &str,
+        deadline: Instant,
+    ) -> Result<QueryReport, AwsCallError> {
+        let token = hex::encode(Sha256::digest(format!("{idempotency}\n{sql}").as_bytes()));
+        let (query_id, start_retries) = self.start(sql, database, &token, deadline).await?;
+        let outcome = poll_until_final(self.policy, deadline, || self.state(&query_id)).await?;
+        let (result, stats) = query_result(outcome);
         Ok(QueryReport {
             query_id,
             result,
             stats,
             start_retries,
         })
+    }
+}
+
+fn query_result(outcome: PollOutcome<(String, Detail)>) -> (QueryResult, PollStats) {
+    match outcome {
+        PollOutcome::Final(QueryState::Succeeded, _, stats) => (QueryResult::Succeeded, stats),
+        PollOutcome::Final(_, (state, d), stats) => (
+            QueryResult::Failed {
+                state,
+                reason: d.reason,
+                category: d.category,
+                error_type: d.error_type,
+                retryable: d.retryable,
+            },
+            stats,
+        ),
+        PollOutcome::TimedOut(last, stats) => (
+            QueryResult::TimedOut {
+                last_state: match last {
+                    Some(QueryState::Queued) => "QUEUED".into(),
+                    Some(QueryState::Running) => "RUNNING".into(),
+                    Some(QueryState::Other(s)) => s,
+                    _ => "UNKNOWN".into(),
+                },
+            },
+            stats,
+        ),
     }
 }

@@ -67,26 +67,7 @@ impl PartitionsConfig {
     }
 
     pub fn read(mut r: EnvReader) -> Result<Self, ConfigError> {
-        let tables_json = r.required(
-            "PARTITIONS_TABLES",
-            "a JSON array of tables: [{\"bucket\", \"prefix\", \"database\", \"table\", \"layout\", ...}]",
-        );
-        let tables = if tables_json.is_empty() {
-            None
-        } else {
-            match Tables::from_json(&tables_json) {
-                Ok(t) => Some(t),
-                Err(problems) => {
-                    r.invalid(
-                        "PARTITIONS_TABLES",
-                        "a valid JSON array of tables",
-                        &tables_json,
-                        Some(problems.join("; ")),
-                    );
-                    None
-                }
-            }
-        };
+        let tables = read_tables(&mut r);
         let registry_table = r.required(
             "PARTITIONS_REGISTRY_TABLE",
             "the name of the DynamoDB partition registry table",
@@ -105,20 +86,7 @@ impl PartitionsConfig {
             );
         }
         let mode = r.parsed_or("PARTITIONS_MODE", "athena or glue", Mode::Athena);
-        let workgroup = r
-            .optional("PARTITIONS_ATHENA_WORKGROUP")
-            .unwrap_or_else(|| "primary".into());
-        let output_location = r.optional("PARTITIONS_ATHENA_OUTPUT_LOCATION");
-        if let Some(loc) = &output_location {
-            if !loc.starts_with("s3://") {
-                r.invalid(
-                    "PARTITIONS_ATHENA_OUTPUT_LOCATION",
-                    "an s3://bucket/prefix/ location",
-                    loc,
-                    None,
-                );
-            }
-        }
+        let (workgroup, output_location) = read_athena(&mut r);
         let query_timeout =
             r.seconds_or("PARTITIONS_QUERY_TIMEOUT_SECONDS", Duration::from_secs(60));
         let max_statement_bytes = r.parsed_or(
@@ -151,6 +119,47 @@ impl PartitionsConfig {
             Err(e) => Err(e),
         }
     }
+}
+
+fn read_tables(r: &mut EnvReader) -> Option<Tables> {
+    let tables_json = r.required(
+        "PARTITIONS_TABLES",
+        "a JSON array of tables: [{\"bucket\", \"prefix\", \"database\", \"table\", \"layout\", ...}]",
+    );
+    if tables_json.is_empty() {
+        return None;
+    }
+    match Tables::from_json(&tables_json) {
+        Ok(t) => Some(t),
+        Err(problems) => {
+            r.invalid(
+                "PARTITIONS_TABLES",
+                "a valid JSON array of tables",
+                &tables_json,
+                Some(problems.join("; ")),
+            );
+            None
+        }
+    }
+}
+
+/// The workgroup and the optional result location.
+fn read_athena(r: &mut EnvReader) -> (String, Option<String>) {
+    let workgroup = r
+        .optional("PARTITIONS_ATHENA_WORKGROUP")
+        .unwrap_or_else(|| "primary".into());
+    let output_location = r.optional("PARTITIONS_ATHENA_OUTPUT_LOCATION");
+    if let Some(loc) = &output_location {
+        if !loc.starts_with("s3://") {
+            r.invalid(
+                "PARTITIONS_ATHENA_OUTPUT_LOCATION",
+                "an s3://bucket/prefix/ location",
+                loc,
+                None,
+            );
+        }
+    }
+    (workgroup, output_location)
 }
 
 #[cfg(test)]

@@ -9,17 +9,11 @@ use aws_sdk_glue::types::{PartitionInput, StorageDescriptor};
 use streamops_shared::AwsCallError;
 
 use crate::poll::{PollPolicy, retry_throttled};
+use crate::ports::{EntryResult, PartitionCatalog};
 use crate::table::PartitionSpec;
 
 /// Glue's limit for `BatchCreatePartition`.
 pub const BATCH_CREATE_MAX: usize = 100;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryResult {
-    Created,
-    AlreadyExists,
-    Failed { code: String, message: String },
-}
 
 #[derive(Clone)]
 pub struct GlueCatalog {
@@ -33,7 +27,7 @@ impl GlueCatalog {
     }
 
     /// The table's storage descriptor: partitions inherit its format, SerDe and columns.
-    pub async fn storage_descriptor(
+    async fn storage_descriptor(
         &self,
         database: &str,
         table: &str,
@@ -55,7 +49,7 @@ impl GlueCatalog {
     }
 
     /// Creates `specs` (one table), at most 100 per call; one result per spec, in order.
-    pub async fn batch_create(
+    async fn batch_create(
         &self,
         specs: &[&PartitionSpec],
         template: &StorageDescriptor,
@@ -120,9 +114,22 @@ impl GlueCatalog {
         }
         Ok(results)
     }
+}
+
+impl PartitionCatalog for GlueCatalog {
+    async fn create_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        specs: &[&PartitionSpec],
+        deadline: Instant,
+    ) -> Result<Vec<EntryResult>, AwsCallError> {
+        let sd = self.storage_descriptor(database, table).await?;
+        self.batch_create(specs, &sd, deadline).await
+    }
 
     /// The value lists of every registered partition of a table.
-    pub async fn partition_values(
+    async fn partition_values(
         &self,
         database: &str,
         table: &str,

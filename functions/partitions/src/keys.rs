@@ -7,9 +7,12 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
 /// Why an object (or a whole message) was not turned into a partition. Every skip is counted in
 /// the `ObjectsSkipped` metric under `reason` and logged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// The `s3:TestEvent` S3 sends when a notification configuration is saved.
     TestEvent,
@@ -68,7 +71,7 @@ impl fmt::Display for SkipReason {
     }
 }
 
-pub use streamops_shared::s3key::{KeyDecodeError, decode_key};
+pub use streamops_shared::s3key::decode_key;
 
 /// The rules that do not depend on the table: returns the reason to skip a decoded key, if any.
 /// `size` is the object size from the event (`None` when the event does not say).
@@ -109,6 +112,7 @@ fn is_flink_temporary(basename: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use streamops_shared::s3key::KeyDecodeError;
 
     #[test]
     fn plus_is_a_space_and_percent_escapes_decode_after_it() {
@@ -203,5 +207,28 @@ mod tests {
     fn reasons_have_stable_metric_names() {
         assert_eq!(SkipReason::TestEvent.as_str(), "test_event");
         assert_eq!(SkipReason::InvalidKey.to_string(), "invalid_key");
+        use SkipReason::*;
+        for r in [
+            TestEvent,
+            NotObjectCreated,
+            UnparseableMessage,
+            UnrecognizedMessage,
+            NoMatchingTable,
+            FirehoseErrorOutput,
+            DirectoryMarker,
+            FolderMarker,
+            SuccessMarker,
+            FlinkTemporary,
+            HiddenFile,
+            ZeroBytes,
+            UndecodableKey,
+            InvalidKey,
+        ] {
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                r.as_str(),
+                "responses name skips as metrics do"
+            );
+        }
     }
 }

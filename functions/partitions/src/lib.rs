@@ -1,22 +1,44 @@
 //! partitions: S3 object-created events in, Athena/Glue partitions registered once.
 //!
-//! Pure core: [`keys`] (decoding, skip rules), [`layout`] (key templates), [`table`] (table
-//! configuration, partition specs, value validation), [`sql`] (DDL rendering and splitting),
-//! [`poll`] (backoff, deadlines, query states), [`backfill`] (ranges and chunks), [`input`]
-//! (event shapes), [`ops`] (command parsing). Adapters: [`registry`] (DynamoDB), [`athena`],
-//! [`glue`], [`s3data`]. [`service`] wires them per invocation.
+//! Pure core: [`keys`] (skip rules), [`layout`] (key templates), [`columns`], [`table`] and
+//! [`table_config`] (tables, partition specs, value validation), [`sql`] (DDL rendering and
+//! splitting), [`poll`] (backoff, deadlines, query states), [`periods`] (ranges and chunks),
+//! [`input`] (event shapes, parsed by `streamops_shared::object_event`), [`ops`] (command parsing
+//! and checking). Ports: [`ports`]; their SDK adapters: [`registry`] (DynamoDB), [`athena`],
+//! [`glue`], [`s3data`]. [`service`] orchestrates them per invocation.
 
-pub mod athena;
-pub mod backfill;
-pub mod config;
-pub mod glue;
-pub mod input;
-pub mod keys;
-pub mod layout;
-pub mod ops;
-pub mod poll;
-pub mod registry;
-pub mod s3data;
-pub mod service;
-pub mod sql;
-pub mod table;
+mod athena;
+mod columns;
+mod config;
+mod glue;
+mod input;
+mod keys;
+mod layout;
+mod ops;
+mod periods;
+mod poll;
+mod ports;
+mod registry;
+mod s3data;
+mod service;
+mod sql;
+mod table;
+mod table_config;
+
+pub use athena::AthenaRunner;
+pub use config::{Mode, PartitionsConfig};
+pub use glue::GlueCatalog;
+pub use input::{Batch, InputError, Item, Message, ObjectEvent, Source, parse_payload};
+pub use keys::{SkipReason, decode_key};
+pub use ops::{PartitionsCommand, parse_command};
+pub use poll::{PollPolicy, PollStats};
+pub use ports::{
+    ClaimOutcome, DataListing, DdlRunner, EntryResult, PartitionCatalog, QueryReport, QueryResult,
+    RegistryStore,
+};
+pub use registry::Registry;
+pub use s3data::DataBucket;
+pub use service::{
+    InvocationContext, Outcome, PartitionOutcome, PartitionsError, PartitionsService, Summary,
+};
+pub use table::{KeyOutcome, PartitionSpec, TableDef, Tables};

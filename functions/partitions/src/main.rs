@@ -1,11 +1,11 @@
+// The runtime loop, the harness and the service nest their futures deeply.
+#![recursion_limit = "256"]
+
 use lambda_runtime::Error;
-use partitions::athena::AthenaRunner;
-use partitions::config::PartitionsConfig;
-use partitions::glue::GlueCatalog;
-use partitions::poll::PollPolicy;
-use partitions::registry::Registry;
-use partitions::s3data::DataBucket;
-use partitions::service::{InvocationContext, PartitionsService};
+use partitions::{
+    AthenaRunner, DataBucket, GlueCatalog, InvocationContext, PartitionsConfig, PartitionsService,
+    PollPolicy, Registry,
+};
 use serde_json::Value;
 use streamops_shared::harness::{self, Invocation};
 use streamops_shared::{aws, logging};

@@ -1,10 +1,14 @@
 //! Ops commands, sent by hand (`aws lambda invoke`, `sam remote invoke`) as a JSON object with a
-//! `command` field. Anything without `command` is treated as an event.
+//! `command` field. Anything without `command` is treated as an event. [`parse`] reads a command
+//! and checks it against the configured tables, so the service only ever runs a valid [`Command`].
 
+use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::layout::Granularity;
+use crate::periods::{PeriodRange, parse_time};
+use crate::table::{TableDef, Tables};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case")]
@@ -59,6 +63,8 @@ pub struct StatusRequest {
 pub const COMMANDS: &str = "backfill, status";
 pub const DEFAULT_CHUNK_SIZE: usize = 500;
 pub const MAX_CHUNK_SIZE: usize = 50_000;
+/// The most periods one `status` command checks (each missing one costs a one-key listing).
+pub const STATUS_MAX_PERIODS: i64 = 2_000;
 
 /// `None` when the payload is not a command; `Some(Err)` with a clear message when it is one but
 /// does not parse.
@@ -70,6 +76,113 @@ pub fn parse_command(payload: &Value) -> Option<Result<PartitionsCommand, String
             format!("invalid ops command {which:?}: {e} (commands: {COMMANDS})")
         }),
     )
+}
+
+/// A command checked against the configuration: what the service runs.
+#[derive(Debug, Clone)]
+pub enum Command<'t> {
+    Backfill(BackfillPlan<'t>),
+    Status(StatusPlan<'t>),
+}
+
+#[derive(Debug, Clone)]
+pub struct BackfillPlan<'t> {
+    pub table: &'t TableDef,
+    /// In the table's granularity.
+    pub range: PeriodRange,
+    /// Where to start (`resume_from`), inside the range.
+    pub cursor: Option<NaiveDateTime>,
+    pub chunk_size: usize,
+    pub confirm_data: bool,
+    pub dry_run: bool,
+    pub max_chunks: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusPlan<'t> {
+    pub table: &'t TableDef,
+    pub range: PeriodRange,
+}
+
+/// `None` when the payload is not a command; `Some(Err)` with a clear message when it is one but
+/// does not parse or does not fit the configured tables.
+pub fn parse<'t>(payload: &Value, tables: &'t Tables) -> Option<Result<Command<'t>, String>> {
+    Some(parse_command(payload)?.and_then(|command| match command {
+        PartitionsCommand::Backfill(req) => req.plan(tables).map(Command::Backfill),
+        PartitionsCommand::Status(req) => req.plan(tables).map(Command::Status),
+    }))
+}
+
+fn find_table<'t>(tables: &'t Tables, name: &str) -> Result<&'t TableDef, String> {
+    tables.find(name).ok_or_else(|| {
+        let known: Vec<String> = tables.tables.iter().map(TableDef::id).collect();
+        format!(
+            "no table {name:?} is configured (configured: {})",
+            known.join(", ")
+        )
+    })
+}
+
+impl BackfillRequest {
+    pub fn plan(self, tables: &Tables) -> Result<BackfillPlan<'_>, String> {
+        let table = find_table(tables, &self.table)?;
+        let granularity = self.granularity.unwrap_or(table.granularity);
+        if granularity != table.granularity {
+            return Err(format!(
+                "table {} is partitioned by {} (layout {:?}); granularity {} does not fit",
+                table.id(),
+                table.granularity,
+                table.layout.source(),
+                granularity
+            ));
+        }
+        let chunk_size = self.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE);
+        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+            return Err(format!("chunk_size must be between 1 and {MAX_CHUNK_SIZE}"));
+        }
+        let bad = |field: &str, e: String| format!("backfill `{field}`: {e}");
+        let from = parse_time(&self.from).map_err(|e| bad("from", e))?;
+        let to = parse_time(&self.to).map_err(|e| bad("to", e))?;
+        let range = PeriodRange::new(from, to, granularity).map_err(|e| bad("to", e))?;
+        let cursor = match &self.resume_from {
+            Some(c) => {
+                let c = parse_time(c).map_err(|e| bad("resume_from", e))?;
+                range.chunk(Some(c), 1).map_err(|e| bad("resume_from", e))?;
+                Some(c)
+            }
+            None => None,
+        };
+        Ok(BackfillPlan {
+            table,
+            range,
+            cursor,
+            chunk_size,
+            confirm_data: self.confirm_data,
+            dry_run: self.dry_run,
+            max_chunks: self.max_chunks,
+        })
+    }
+}
+
+impl StatusRequest {
+    pub fn plan(self, tables: &Tables) -> Result<StatusPlan<'_>, String> {
+        let table = find_table(tables, &self.table)?;
+        let bad = |field: &str, e: String| format!("status `{field}`: {e}");
+        let from = parse_time(&self.from).map_err(|e| bad("from", e))?;
+        let to = parse_time(&self.to).map_err(|e| bad("to", e))?;
+        let range = PeriodRange::new(from, to, table.granularity).map_err(|e| bad("to", e))?;
+        if range.len() > STATUS_MAX_PERIODS {
+            return Err(bad(
+                "to",
+                format!(
+                    "the range spans {} {}s; status checks at most {STATUS_MAX_PERIODS}",
+                    range.len(),
+                    table.granularity
+                ),
+            ));
+        }
+        Ok(StatusPlan { table, range })
+    }
 }
 
 #[cfg(test)]
@@ -127,5 +240,89 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("unknown field `dryrun`"), "{e}");
         assert!(parse_command(&json!({"Records": []})).is_none());
+    }
+
+    fn tables() -> Tables {
+        Tables::from_json(
+            r#"[{"bucket":"b-1","prefix":"h/","database":"db","table":"h","layout":"hive"},
+                {"bucket":"b-1","prefix":"d/","database":"db","table":"d","layout":"year={yyyy}/month={MM}/day={dd}/",
+                 "columns":[{"name":"day","type":"date","value":"{yyyy}-{MM}-{dd}"}]}]"#,
+        )
+        .unwrap()
+    }
+
+    fn plan_error(payload: Value) -> String {
+        parse(&payload, &tables()).unwrap().unwrap_err()
+    }
+
+    #[test]
+    fn commands_are_checked_against_the_tables() {
+        let t = tables();
+        let ok = parse(
+            &json!({"command": "backfill", "table": "h", "from": "2026-11-01", "to": "2026-11-02",
+                    "resume_from": "2026-11-01T05", "chunk_size": 7}),
+            &t,
+        )
+        .unwrap()
+        .unwrap();
+        match ok {
+            Command::Backfill(p) => {
+                assert_eq!(
+                    (p.table.id().as_str(), p.range.len(), p.chunk_size),
+                    ("db.h", 24, 7)
+                );
+                assert_eq!(p.cursor, Some(parse_time("2026-11-01T05").unwrap()));
+                assert!(p.dry_run);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = plan_error(
+            json!({"command": "backfill", "table": "nope", "from": "2026-11-01", "to": "2026-11-02"}),
+        );
+        assert_eq!(
+            e,
+            "no table \"nope\" is configured (configured: db.h, db.d)"
+        );
+        let e = plan_error(
+            json!({"command": "backfill", "table": "d", "from": "2026-11-01", "to": "2026-11-02", "granularity": "hour"}),
+        );
+        assert!(
+            e.contains("table db.d is partitioned by day")
+                && e.contains("granularity hour does not fit"),
+            "{e}"
+        );
+        let e = plan_error(
+            json!({"command": "backfill", "table": "h", "from": "2026-11-01", "to": "2026-11-02", "chunk_size": 0}),
+        );
+        assert_eq!(e, "chunk_size must be between 1 and 50000");
+        let e = plan_error(
+            json!({"command": "backfill", "table": "h", "from": "soon", "to": "2026-11-02"}),
+        );
+        assert!(
+            e.starts_with("backfill `from`: \"soon\" is not a time"),
+            "{e}"
+        );
+        let e = plan_error(
+            json!({"command": "backfill", "table": "h", "from": "2026-11-01", "to": "2026-11-02", "resume_from": "2026-12-01"}),
+        );
+        assert!(
+            e.starts_with("backfill `resume_from`: resume_from") && e.contains("outside the range"),
+            "{e}"
+        );
+        let e = plan_error(
+            json!({"command": "status", "table": "db.h", "from": "2026-01-01", "to": "2026-06-01"}),
+        );
+        assert!(
+            e.starts_with("status `to`: the range spans 3624 hours; status checks at most 2000"),
+            "{e}"
+        );
+        assert!(matches!(
+            parse(
+                &json!({"command": "status", "table": "d", "from": "2026-01-01", "to": "2026-06-01"}),
+                &t
+            ),
+            Some(Ok(Command::Status(StatusPlan { .. })))
+        ));
+        assert!(parse(&json!({"Records": []}), &t).is_none());
     }
 }

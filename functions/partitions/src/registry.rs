@@ -14,21 +14,12 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::{self, Item, TTL_ATTRIBUTE, WriteOutcome, get_n, get_s, n, s};
 
+use crate::ports::{ClaimOutcome, RegistryStore};
 use crate::table::PartitionSpec;
 
 pub const KEY: &str = "pk";
 const STATE_PENDING: &str = "pending";
 const STATE_REGISTERED: &str = "registered";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimOutcome {
-    /// We hold the claim: register the partition.
-    Claimed,
-    /// A registered mark exists: nothing to do.
-    AlreadyRegistered,
-    /// Another invocation holds an unexpired claim: its result is not known yet.
-    InFlight,
-}
 
 #[derive(Clone)]
 pub struct Registry {
@@ -48,7 +39,18 @@ impl Registry {
         }
     }
 
-    pub async fn claim(
+    /// The mark's state (`pending` or `registered`), if there is one.
+    pub async fn state(&self, spec: &PartitionSpec) -> Result<Option<String>, AwsCallError> {
+        Ok(
+            dynamo::get_item(&self.client, &self.table, key(&spec.registry_key()))
+                .await?
+                .and_then(|i| get_s(&i, "state").map(str::to_string)),
+        )
+    }
+}
+
+impl RegistryStore for Registry {
+    async fn claim(
         &self,
         spec: &PartitionSpec,
         token: &str,
@@ -82,7 +84,7 @@ impl Registry {
     }
 
     /// Turns our claim into a registered mark with the long TTL.
-    pub async fn confirm(
+    async fn confirm(
         &self,
         spec: &PartitionSpec,
         token: &str,
@@ -123,7 +125,7 @@ impl Registry {
     }
 
     /// Deletes our claim so a retry registers the partition again.
-    pub async fn release(
+    async fn release(
         &self,
         spec: &PartitionSpec,
         token: &str,
@@ -140,7 +142,7 @@ impl Registry {
 
     /// Records partitions registered by a backfill (unconditional, 25 per `BatchWriteItem`,
     /// unprocessed items retried a few times).
-    pub async fn record_registered(
+    async fn record_registered(
         &self,
         specs: &[&PartitionSpec],
         token: &str,
@@ -201,14 +203,5 @@ impl Registry {
             }
         }
         Ok(())
-    }
-
-    /// The mark's state (`pending` or `registered`), if there is one.
-    pub async fn state(&self, spec: &PartitionSpec) -> Result<Option<String>, AwsCallError> {
-        Ok(
-            dynamo::get_item(&self.client, &self.table, key(&spec.registry_key()))
-                .await?
-                .and_then(|i| get_s(&i, "state").map(str::to_string)),
-        )
     }
 }

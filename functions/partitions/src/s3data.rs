@@ -3,6 +3,8 @@
 use aws_sdk_s3::Client;
 use streamops_shared::AwsCallError;
 
+use crate::ports::DataListing;
+
 #[derive(Clone)]
 pub struct DataBucket {
     client: Client,
@@ -12,8 +14,10 @@ impl DataBucket {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
+}
 
-    pub async fn has_objects(&self, bucket: &str, prefix: &str) -> Result<bool, AwsCallError> {
+impl DataListing for DataBucket {
+    async fn has_objects(&self, bucket: &str, prefix: &str) -> Result<bool, AwsCallError> {
         let out = self
             .client
             .list_objects_v2()

@@ -1,10 +1,7 @@
 //! Every file in events/partitions/ is a valid input of this function: an ops command that
 //! parses, or an event whose objects map to partitions of the sample table configuration.
 
-use partitions::input::{Item, parse_payload};
-use partitions::keys::decode_key;
-use partitions::ops::parse_command;
-use partitions::table::{KeyOutcome, Tables};
+use partitions::{Item, KeyOutcome, Tables, decode_key, parse_command, parse_payload};
 use streamops_test_support::event_files;
 
 /// The table the sample events are written for: the template's enriched-events table, which

@@ -22,13 +22,10 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Utc};
-use partitions::athena::AthenaRunner;
-use partitions::config::PartitionsConfig;
-use partitions::glue::GlueCatalog;
-use partitions::poll::PollPolicy;
-use partitions::registry::Registry;
-use partitions::s3data::DataBucket;
-use partitions::service::{InvocationContext, PartitionsService};
+use partitions::{
+    AthenaRunner, DataBucket, GlueCatalog, InvocationContext, PartitionsConfig, PartitionsService,
+    PollPolicy, Registry,
+};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::{MotoServer, create_table, fixture};

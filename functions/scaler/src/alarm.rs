@@ -12,7 +12,7 @@ use streamops_shared::alarm::{
 };
 use streamops_shared::text::shorten_at_word;
 
-use crate::metrics::MetricCheck;
+use crate::metric::MetricCheck;
 
 /// How much of the alarm's reason a decision keeps (cut at a word, with an ellipsis).
 pub const REASON_MAX_CHARS: usize = 200;
@@ -149,6 +149,43 @@ pub fn check_from(t: &AlarmTransition) -> Option<MetricCheck> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Reads the check from an EventBridge alarm state change's `detail` (single-metric alarms
+    /// only; composite, metric-math and anomaly-detection alarms give `None` and are taken at their
+    /// word).
+    fn metric_check(detail: &Value) -> Option<MetricCheck> {
+        let event = serde_json::json!({
+            "detail-type": streamops_shared::alarm::ALARM_DETAIL_TYPE,
+            "detail": detail,
+        });
+        let t = AlarmTransition::from_eventbridge(&event).ok()?;
+        check_from(&t)
+    }
+
+    #[test]
+    fn check_from_the_alarm_fixture() {
+        let e = streamops_test_support::fixture("scaler/alarm-raw-iterator-age.json");
+        let c = metric_check(&e["detail"]).unwrap();
+        assert_eq!(
+            (c.namespace.as_str(), c.name.as_str()),
+            ("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds")
+        );
+        assert_eq!(
+            c.dimensions,
+            vec![("StreamName".to_string(), "streamops-raw".to_string())]
+        );
+        assert!(c.breach_above);
+        assert_eq!(c.threshold, 60000.0);
+        assert!(c.still_breaching(Some(90000.0)));
+        assert!(!c.still_breaching(Some(1000.0)));
+        assert!(c.still_breaching(None));
+        let low = MetricCheck {
+            breach_above: false,
+            threshold: 15.0,
+            ..c
+        };
+        assert!(low.still_breaching(Some(9.0)) && !low.still_breaching(Some(40.0)));
+    }
 
     fn fixture(name: &str) -> Value {
         streamops_test_support::fixture(&format!("scaler/{name}"))

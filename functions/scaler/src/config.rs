@@ -10,8 +10,9 @@ pub struct ScalerConfig {
     pub table: String,
     /// `SCALER_POLICIES`: JSON `{"targets": [...], "rules": [...]}` (see README), validated here.
     pub policies: Policies,
-    /// `SCALER_ALERTS_TOPIC_ARN` (optional): decisions worth a look are published here.
-    pub alerts_topic_arn: Option<String>,
+    /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda; default `scaler`): named in every
+    /// notification, so the alerts function of this stack takes this stack's decisions only.
+    pub function_name: String,
     /// `SCALER_CHECKPOINTS_TABLE` (optional): the checkpoints book, where a Flink job resubmitted
     /// from a savepoint is registered under its target's `pipeline`.
     pub checkpoints_table: Option<String>,
@@ -51,21 +52,17 @@ impl ScalerConfig {
             targets: Vec::new(),
             rules: Vec::new(),
         });
-        let alerts_topic_arn = r
-            .optional("SCALER_ALERTS_TOPIC_ARN")
-            .filter(|a| !a.is_empty());
-        if let Some(arn) = &alerts_topic_arn
-            && !arn.starts_with("arn:")
-        {
-            r.invalid("SCALER_ALERTS_TOPIC_ARN", "an SNS topic ARN", arn, None);
-        }
+        let function_name = r
+            .optional("AWS_LAMBDA_FUNCTION_NAME")
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "scaler".into());
         let checkpoints_table = r
             .optional("SCALER_CHECKPOINTS_TABLE")
             .filter(|t| !t.is_empty());
         r.finish(ScalerConfig {
             table,
             policies,
-            alerts_topic_arn,
+            function_name,
             checkpoints_table,
         })
     }

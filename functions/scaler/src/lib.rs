@@ -1,16 +1,27 @@
 //! scaler: CloudWatch alarm state changes scale Kinesis shards, EMR instance groups and fleets,
 //! and Flink job parallelism within bounds and cooldowns, at most once per alarm transition,
-//! with an audit trail.
+//! with an audit trail; decisions worth a look go to the alerts function as EventBridge events.
+//!
+//! The service (`service`, ops commands in `commands`) is generic over the outside systems'
+//! ports (`ports`), implemented with the AWS SDK and HTTP in `adapters`. What it decides is
+//! pure: the policies and the decision (`policy`), the Flink rescale state machine
+//! (`rescale`), the classification of what the services report (`observe`), sizing
+//! (`sizing`), the audit entries (`audit`) and the notifications (`notify`).
 
-pub mod alarm;
+pub mod adapters;
+mod alarm;
+pub mod audit;
+mod commands;
 pub mod config;
 pub mod flink;
-pub mod metrics;
+mod measure;
+pub mod metric;
 pub mod notify;
+mod observe;
 pub mod ops;
 pub mod policy;
+pub mod ports;
 pub mod rescale;
 pub mod service;
-pub mod sizing;
-pub mod state;
-pub mod targets;
+mod sizing;
+mod targets;

@@ -1,8 +1,9 @@
+// The handler's nested futures (harness, service, ports) go past the default layout depth.
+#![recursion_limit = "256"]
+
 use lambda_runtime::Error;
 use scaler::config::ScalerConfig;
 use scaler::service::ScalerService;
-use scaler::state::ScalerStore;
-use scaler::targets::Targets;
 use serde_json::Value;
 use streamops_shared::harness::{self, Invocation};
 use streamops_shared::{aws, logging};
@@ -13,18 +14,8 @@ async fn main() -> Result<(), Error> {
     let config = ScalerConfig::from_env()
         .inspect_err(|e| tracing::error!(error = %e, "scaler cannot start"))?;
     let sdk = aws::load_sdk_config().await;
-    let notifier = config
-        .alerts_topic_arn
-        .as_deref()
-        .map(|arn| scaler::notify::DecisionNotifier::new(aws_sdk_sns::Client::new(&sdk), arn));
     let service = ScalerService {
-        notifier,
-        store: ScalerStore::new(aws::dynamodb_client(&sdk), &config.table),
-        targets: Targets {
-            kinesis: aws_sdk_kinesis::Client::new(&sdk),
-            emr: aws_sdk_emr::Client::new(&sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-        },
+        ports: scaler::adapters::aws(&sdk, &config),
         config,
     };
     let service = &service;

@@ -46,6 +46,26 @@ pub enum RescalePhase {
     },
 }
 
+impl RescalePhase {
+    /// The phase's name, as its `phase` tag says it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RescalePhase::Stopping { .. } => "stopping",
+            RescalePhase::Submitting { .. } => "submitting",
+            RescalePhase::Confirming { .. } => "confirming",
+        }
+    }
+
+    /// The savepoint the job is (re)submitted from, once there is one.
+    pub fn savepoint(&self) -> Option<&str> {
+        match self {
+            RescalePhase::Stopping { .. } => None,
+            RescalePhase::Submitting { savepoint, .. }
+            | RescalePhase::Confirming { savepoint, .. } => Some(savepoint),
+        }
+    }
+}
+
 /// What the JobManager says of a stop-with-savepoint trigger.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SavepointStatus {

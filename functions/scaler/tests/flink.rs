@@ -11,11 +11,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use chrono::Utc;
+use scaler::adapters::{AwsPorts, FlinkRest};
 use scaler::config::ScalerConfig;
 use scaler::flink::{FlinkJobView, flink_job};
 use scaler::service::ScalerService;
-use scaler::state::ScalerStore;
-use scaler::targets::Targets;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use streamops_shared::{EnvReader, Metrics};
@@ -61,7 +60,7 @@ impl Drop for Flink {
     }
 }
 
-async fn service(moto: &MotoServer, target: Value) -> ScalerService {
+async fn service(moto: &MotoServer, target: Value) -> ScalerService<AwsPorts> {
     let sdk = moto.sdk_config().await;
     create_table(&sdk, "scaler", Some("sk")).await;
     create_table(&sdk, "checkpoints", Some("sk")).await;
@@ -78,15 +77,10 @@ async fn service(moto: &MotoServer, target: Value) -> ScalerService {
         .map(|(k, v)| (k.to_string(), v))
         .collect(),
     );
+    let config = ScalerConfig::read(env).unwrap();
     ScalerService {
-        config: ScalerConfig::read(env).unwrap(),
-        store: ScalerStore::new(aws_sdk_dynamodb::Client::new(&sdk), "scaler"),
-        targets: Targets {
-            kinesis: aws_sdk_kinesis::Client::new(&sdk),
-            emr: aws_sdk_emr::Client::new(&sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-        },
-        notifier: None,
+        ports: scaler::adapters::aws(&sdk, &config),
+        config,
     }
 }
 
@@ -269,7 +263,10 @@ fn savepoint_target(rest: &str, flink: &Flink, extra: Value) -> Value {
 }
 
 async fn running(rest: &str) -> (String, u32) {
-    match flink_job(rest, "streamops-counting-job").await.unwrap() {
+    match flink_job(&FlinkRest, rest, "streamops-counting-job")
+        .await
+        .unwrap()
+    {
         FlinkJobView::Running {
             job_id,
             parallelism,
@@ -437,9 +434,14 @@ fn run_emr_steps(sdk: aws_config::SdkConfig, cluster: String, rest: String, jar_
                 let body = json!({"savepointPath": after("-s").unwrap(),
                     "parallelism": after("-p").unwrap().parse::<u32>().unwrap(),
                     "entryClass": after("-c").unwrap()});
-                scaler::flink::call(&rest, "POST", &format!("/jars/{jar_id}/run"), Some(&body))
-                    .await
-                    .unwrap();
+                scaler::adapters::flink_rest::call(
+                    &rest,
+                    "POST",
+                    &format!("/jars/{jar_id}/run"),
+                    Some(&body),
+                )
+                .await
+                .unwrap();
             }
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         }

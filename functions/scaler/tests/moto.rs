@@ -7,10 +7,9 @@
 use aws_config::SdkConfig;
 use aws_sdk_emr::types::{InstanceGroupConfig, InstanceRoleType, JobFlowInstancesConfig};
 use chrono::{DateTime, Duration, Utc};
+use scaler::adapters::AwsPorts;
 use scaler::config::ScalerConfig;
 use scaler::service::ScalerService;
-use scaler::state::ScalerStore;
-use scaler::targets::Targets;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use streamops_shared::{EnvReader, Metrics};
@@ -25,11 +24,12 @@ struct Harness {
     yarn_nodes: Arc<Mutex<Value>>,
     task: String,
     sdk: SdkConfig,
-    service: ScalerService,
+    service: ScalerService<AwsPorts>,
     cluster: String,
     fleet_cluster: String,
     fleet: String,
-    /// An SQS queue subscribed to the alerts topic: what on-call receives.
+    /// An SQS queue a default-bus rule sends the scaler's events to (as the template's rule
+    /// sends them to the alerts function): what on-call would be told about.
     subscriber: String,
 }
 
@@ -146,11 +146,9 @@ async fn yarn_stub(nodes: Arc<Mutex<Value>>) -> String {
     url
 }
 
-async fn harness() -> Harness {
-    let moto = MotoServer::start();
-    let sdk = moto.sdk_config().await;
-    create_table(&sdk, TABLE, Some("sk")).await;
-    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
+/// The raw stream (2 shards), an on-demand stream and the enriched stream (4 shards).
+async fn create_streams(sdk: &SdkConfig) {
+    let kinesis = aws_sdk_kinesis::Client::new(sdk);
     kinesis
         .create_stream()
         .stream_name("streamops-raw")
@@ -177,6 +175,54 @@ async fn harness() -> Harness {
         .send()
         .await
         .unwrap();
+}
+
+/// A queue a default-bus rule sends the scaler's decision events to (as the template's rule
+/// sends them to the alerts function); its URL.
+async fn oncall_queue(sdk: &SdkConfig) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let subscriber = sqs
+        .create_queue()
+        .queue_name("oncall")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:oncall";
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    events
+        .put_rule()
+        .name("scaling-decisions")
+        .event_pattern(
+            json!({"source": [scaler::notify::SOURCE], "detail-type": [scaler::notify::DETAIL_TYPE]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("scaling-decisions")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("oncall")
+                .arn(queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    subscriber
+}
+
+async fn harness() -> Harness {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    create_table(&sdk, TABLE, Some("sk")).await;
+    create_streams(&sdk).await;
     let (cluster, task) = emr_cluster(&sdk).await;
     let (fleet_cluster, fleet) = emr_fleet_cluster(&sdk).await;
     let yarn_nodes = Arc::new(Mutex::new(json!({"nodes": {"node": []}})));
@@ -218,43 +264,11 @@ async fn harness() -> Harness {
         .map(|(k, v)| (k.to_string(), v))
         .collect(),
     );
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name("alerts")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_string();
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let subscriber = sqs
-        .create_queue()
-        .queue_name("oncall")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:oncall".to_string();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
+    let subscriber = oncall_queue(&sdk).await;
+    let config = ScalerConfig::read(env).unwrap();
     let service = ScalerService {
-        notifier: Some(scaler::notify::DecisionNotifier::new(sns, &topic)),
-        config: ScalerConfig::read(env).unwrap(),
-        store: ScalerStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE),
-        targets: Targets {
-            kinesis,
-            emr: aws_sdk_emr::Client::new(&sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-        },
+        ports: scaler::adapters::aws(&sdk, &config),
+        config,
     };
     Harness {
         _moto: moto,
@@ -387,10 +401,31 @@ async fn kinesis_reshards_once_per_alarm_transition_and_respects_cooldown_and_on
     assert_eq!(raw["recent_decisions"].as_array().unwrap().len(), 5);
     assert_eq!(raw["recent_decisions"][0]["reason"], "not_alarm");
 
-    // On-call saw the two actions, the cooldown, the bound and the unsupported stream; not the
-    // duplicate or the OK.
+    // On-call is told of the two actions, the cooldown, the bound and the unsupported stream;
+    // not of the duplicate or the OK: their events on the default bus, as a rule delivers them.
+    let mut told = told(&h).await;
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            "on-demand: blocked (unsupported), warning",
+            "on-demand: blocked (unsupported), warning",
+            "on-demand: blocked (unsupported), warning",
+            "on-demand: blocked (unsupported), warning",
+            "raw-stream: blocked (at_bound), warning",
+            "raw-stream: blocked (cooldown), warning",
+            "raw-stream: scaled 2 -> 4, info",
+            "raw-stream: scaled 4 -> 6, info",
+        ],
+        "{told:?}"
+    );
+}
+
+/// What on-call is told: the scaler's decision events a default-bus rule delivered to the
+/// queue, one line each.
+async fn told(h: &Harness) -> Vec<String> {
     let sqs = aws_sdk_sqs::Client::new(&h.sdk);
-    let mut subjects = Vec::new();
+    let mut told = Vec::new();
     for _ in 0..5 {
         let got = sqs
             .receive_message()
@@ -400,25 +435,31 @@ async fn kinesis_reshards_once_per_alarm_transition_and_respects_cooldown_and_on
             .await
             .unwrap();
         for m in got.messages() {
-            let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            subjects.push(body["Subject"].as_str().unwrap().to_string());
+            let event: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            assert_eq!(
+                (event["source"].as_str(), event["detail-type"].as_str()),
+                (Some("streamops.scaler"), Some("Scaling Decision")),
+                "{event}"
+            );
+            told.push(told_of(&event["detail"]));
         }
     }
-    subjects.sort();
-    assert_eq!(
-        subjects,
-        [
-            "[streamops scaler] on-demand: not scaled (unsupported)",
-            "[streamops scaler] on-demand: not scaled (unsupported)",
-            "[streamops scaler] on-demand: not scaled (unsupported)",
-            "[streamops scaler] on-demand: not scaled (unsupported)",
-            "[streamops scaler] raw-stream: 2 -> 4",
-            "[streamops scaler] raw-stream: 4 -> 6",
-            "[streamops scaler] raw-stream: not scaled (at_bound)",
-            "[streamops scaler] raw-stream: not scaled (cooldown)",
-        ],
-        "{subjects:?}"
-    );
+    told
+}
+
+/// One decision event's detail in a line: target, outcome, sizes or cause, severity.
+fn told_of(d: &Value) -> String {
+    let what = match (d["from"].as_u64(), d["to"].as_u64(), d["cause"].as_str()) {
+        (Some(from), Some(to), _) => format!("{from} -> {to}"),
+        (_, _, Some(cause)) => format!("({cause})"),
+        _ => String::new(),
+    };
+    format!(
+        "{}: {} {what}, {}",
+        d["target"].as_str().unwrap(),
+        d["outcome"].as_str().unwrap(),
+        d["severity"].as_str().unwrap()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,7 @@ use crate::model::{Alert, AlertKind, Severity, fingerprint};
 mod alarm;
 mod emr;
 mod lambda;
+mod scaler;
 
 pub use streamops_shared::alarm::ALARM_DETAIL_TYPE;
 pub const EMR_CLUSTER_DETAIL_TYPE: &str = "EMR Cluster State Change";
@@ -145,6 +146,7 @@ fn from_eventbridge(payload: &Value, now: DateTime<Utc>, opts: &NormalizeOptions
         (LAMBDA_FAILURE_DETAIL_TYPE, "aws.lambda" | "lambda") => {
             lambda::from_lambda_failure(&envelope, now, opts)
         }
+        (scaler::DETAIL_TYPE, scaler::SOURCE) => scaler::from_scaler(&envelope, now, opts),
         _ => Ok(generic(&envelope, now, opts)),
     };
     parsed.unwrap_or_else(|e| malformed(payload, &source, &detail_type, &e, None, now, opts))

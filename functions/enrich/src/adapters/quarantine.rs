@@ -31,19 +31,17 @@ impl Quarantine for QuarantineStore {
         &self.prefix
     }
 
-    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), AwsCallError> {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsCallError> {
         self.client
             .put_object()
-            .bucket(&self.bucket)
+            .bucket(bucket)
             .key(key)
             .content_type("application/x-ndjson")
             .body(ByteStream::from(body))
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                AwsCallError::from_sdk("PutObject", format!("s3://{}/{key}", self.bucket), &e)
-            })
+            .map_err(|e| AwsCallError::from_sdk("PutObject", format!("s3://{bucket}/{key}"), &e))
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsCallError> {

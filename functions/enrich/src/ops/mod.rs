@@ -25,7 +25,8 @@ pub enum EnrichCommand {
     /// Re-runs the records of a quarantine object after a fix: good ones are written to the
     /// enriched stream, the rest stay quarantined with their new reasons.
     Replay {
-        /// Defaults to the configured quarantine bucket.
+        /// Defaults to the configured quarantine bucket. What stays poison is written back to
+        /// this bucket (the object shrinks in place), not to the configured one.
         #[serde(default)]
         bucket: Option<String>,
         key: String,

@@ -95,7 +95,8 @@ where
     /// Replays a quarantine object. Good records are written to the enriched stream; the
     /// object is then rewritten with only what is still poison (with its new reason) or could
     /// not be written, or deleted when nothing remains. (With bucket versioning, the
-    /// previous version stays recoverable.)
+    /// previous version stays recoverable.) With a custom `bucket` the object is read,
+    /// rewritten and deleted there, never in the configured quarantine bucket.
     async fn replay(
         &self,
         bucket: Option<String>,
@@ -133,7 +134,10 @@ where
         if remaining.is_empty() {
             self.quarantine.delete(&bucket, key).await?;
         } else {
-            self.quarantine.put(key, render_ndjson(&remaining)).await.map_err(|e| {
+            // In place: the object read (in the bucket it was read from) shrinks to what remains.
+            // Writing it anywhere else would leave the original whole, and a second replay of it
+            // would deliver its good records again.
+            self.quarantine.put(&bucket, key, render_ndjson(&remaining)).await.map_err(|e| {
                 tracing::error!(error = %e, "could not rewrite the quarantine object; it still holds every original entry");
                 e
             })?;

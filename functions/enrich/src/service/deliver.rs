@@ -81,7 +81,11 @@ impl<W: OutputStream, L, R, Q: Quarantine> EnrichService<W, L, R, Q> {
             ctx.now,
             &ctx.request_id,
         );
-        if let Err(e) = self.quarantine.put(&key, render_ndjson(&entries)).await {
+        if let Err(e) = self
+            .quarantine
+            .put(self.quarantine.bucket(), &key, render_ndjson(&entries))
+            .await
+        {
             tracing::error!(error = %e, records = poison.len(), "quarantine write failed; poison records are reported as failed so they are retried");
             for (i, _) in poison {
                 out[*i] = Some(Disposition::Failed {

@@ -327,13 +327,29 @@ impl FakeQuarantine {
         self.inner.lock().unwrap().put_faults.push_back(fault);
     }
 
-    /// Every object: key to its entries' NDJSON lines.
+    /// Every object in the configured bucket: key to its NDJSON body.
     pub fn objects(&self) -> BTreeMap<String, Vec<u8>> {
+        self.objects_in(&self.bucket)
+    }
+
+    pub fn objects_in(&self, bucket: &str) -> BTreeMap<String, Vec<u8>> {
         let s = self.inner.lock().unwrap();
         s.objects
             .iter()
+            .filter(|((b, _), _)| b == bucket)
             .map(|((_, k), v)| (k.clone(), v.clone()))
             .collect()
+    }
+
+    /// Moves an object to another bucket, as an operator might before a replay.
+    pub fn move_to(&self, bucket: &str, key: &str) {
+        let mut s = self.inner.lock().unwrap();
+        let body = s
+            .objects
+            .remove(&(self.bucket.clone(), key.to_string()))
+            .expect("the object exists");
+        s.objects
+            .insert((bucket.to_string(), key.to_string()), body);
     }
 }
 
@@ -346,14 +362,14 @@ impl Quarantine for FakeQuarantine {
         "quarantine/"
     }
 
-    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), AwsCallError> {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsCallError> {
         let mut s = self.inner.lock().unwrap();
         let fault = s.put_faults.pop_front();
         if let Some(f) = fault.filter(|f| !f.applies_first()) {
             return Err(f.error("PutObject"));
         }
         s.objects
-            .insert((self.bucket.clone(), key.to_string()), body);
+            .insert((bucket.to_string(), key.to_string()), body);
         match fault {
             Some(f) => Err(f.error("PutObject")),
             None => Ok(()),

@@ -1,4 +1,4 @@
-//! Backfill planning: the hours (or days) of a range, walked in resumable chunks.
+//! Periods of a backfill or status range: the hours (or days) of a range, walked in resumable chunks.
 //!
 //! A range is `[from, to)`: `from` is included, `to` is not. A chunk is at most `chunk_size`
 //! periods; each chunk ends with a cursor (the first period not yet done) that a later call

@@ -1,0 +1,296 @@
+//! Object events into the book: a `_metadata` created records its point (restorable or corrupt)
+//! and moves the latest pointers forward; a `_metadata` removed marks its point subsumed. `rescan`
+//! records what events never told.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use streamops_shared::AwsCallError;
+use streamops_shared::dynamo::WriteOutcome;
+use streamops_shared::object_event::{Change, Item, Skip};
+
+use super::outcome::{Action, Outcome};
+use super::{CheckpointsError, CheckpointsService};
+use crate::book::{CheckpointRecord, PointId, PointStatus, Scope};
+use crate::layout::{FlinkObject, MetadataVerdict, PointKind, check_header};
+use crate::ports::{BookStore, CheckpointObjects, FlinkRest};
+
+/// A `_metadata` seen, by an event or a listing.
+struct Sighting {
+    key: String,
+    size: Option<i64>,
+    etag: Option<String>,
+    time: DateTime<Utc>,
+}
+
+/// Where a `_metadata` belongs.
+struct Located {
+    kind: PointKind,
+    job_id: String,
+    checkpoint_id: Option<u64>,
+    dir: String,
+}
+
+/// What the first bytes of a `_metadata` say.
+struct Header {
+    status: PointStatus,
+    checkpoint_id: Option<u64>,
+    detail: Option<String>,
+    size: i64,
+}
+
+impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, F> {
+    pub(super) async fn object_event(&self, item: Item) -> Result<Outcome, AwsCallError> {
+        let e = match item {
+            Item::Object(e) => e,
+            Item::Skipped(Skip::UndecodableKey { raw_key, error, .. }) => {
+                return Ok(Outcome::ignored(
+                    &raw_key,
+                    &format!("undecodable_key: {error}"),
+                ));
+            }
+            Item::Skipped(skip) => return Ok(Outcome::ignored("", skip.as_str())),
+        };
+        if e.bucket != self.bucket.name() {
+            let why = format!("bucket {} is not {}", e.bucket, self.bucket.name());
+            return Ok(Outcome::ignored(&e.key, &why));
+        }
+        match e.change {
+            Change::Created => {
+                self.created(&Sighting {
+                    key: e.key,
+                    size: e.size,
+                    etag: e.etag,
+                    time: e.event_time,
+                })
+                .await
+            }
+            Change::Removed => self.removed(&e.key).await,
+        }
+    }
+
+    async fn created(&self, s: &Sighting) -> Result<Outcome, AwsCallError> {
+        let found = match self.locate(&s.key).await? {
+            Ok(found) => found,
+            Err(ignored) => return Ok(ignored),
+        };
+        let header = self.read_header(s).await?;
+        let pipeline = self
+            .book
+            .pipeline_of(&found.job_id)
+            .await?
+            .unwrap_or_else(|| found.job_id.clone());
+        let mut record = CheckpointRecord {
+            pipeline,
+            job_id: found.job_id,
+            kind: found.kind,
+            checkpoint_id: found.checkpoint_id.or(header.checkpoint_id),
+            location: format!("s3://{}/{}", self.bucket.name(), found.dir),
+            dir: found.dir,
+            size: header.size,
+            completed_at: s.time,
+            etag: s.etag.clone(),
+            status: header.status,
+            pinned: false,
+            detail: header.detail,
+        };
+        let first = self.book.record(&record).await? == WriteOutcome::Written;
+        if !first {
+            // Known point: the book's first sighting is the truth (a rescan sees LastModified,
+            // an event its event time; a pruned or subsumed point must not come back as latest).
+            if let Some(stored) = self.book.point(&record.id()).await? {
+                record.completed_at = stored.completed_at;
+                if stored.status != PointStatus::Restorable {
+                    return Ok(Outcome::new(&s.key, Action::AlreadyRecorded, stored.detail));
+                }
+            }
+        }
+        if record.status != PointStatus::Restorable {
+            let action = if first {
+                Action::Corrupt
+            } else {
+                Action::AlreadyRecorded
+            };
+            return Ok(Outcome::new(&s.key, action, record.detail));
+        }
+        let moved = self.advance_pointers(&record).await?;
+        let action = match (first, moved) {
+            (true, true) => Action::RecordedLatest,
+            (true, false) => Action::Recorded,
+            (false, true) => Action::LatestRepaired,
+            (false, false) => Action::AlreadyRecorded,
+        };
+        Ok(Outcome::new(&s.key, action, Some(record.location)))
+    }
+
+    /// The point a key is the `_metadata` of, or the outcome saying why it is ignored.
+    async fn locate(&self, key: &str) -> Result<Result<Located, Outcome>, AwsCallError> {
+        Ok(Ok(match self.config.locations.classify(key) {
+            FlinkObject::Checkpoint {
+                job_id,
+                checkpoint_id,
+                dir,
+            } => {
+                self.book.index_job(&job_id).await?;
+                Located {
+                    kind: PointKind::Checkpoint,
+                    job_id,
+                    checkpoint_id: Some(checkpoint_id),
+                    dir,
+                }
+            }
+            FlinkObject::Savepoint {
+                job_prefix, dir, ..
+            } => Located {
+                kind: PointKind::Savepoint,
+                job_id: self.savepoint_job(&job_prefix).await?,
+                checkpoint_id: None,
+                dir,
+            },
+            FlinkObject::CheckpointFile { .. } => {
+                return Ok(Err(Outcome::ignored(key, "state_file")));
+            }
+            FlinkObject::Ignored(r) => return Ok(Err(Outcome::ignored(key, r.as_str()))),
+        }))
+    }
+
+    /// Reads the first bytes (unless the event says the object is empty) and judges them.
+    async fn read_header(&self, s: &Sighting) -> Result<Header, AwsCallError> {
+        let size = s.size.unwrap_or(-1);
+        let head = if size == 0 {
+            Vec::new()
+        } else {
+            self.bucket.head_bytes(&s.key).await?
+        };
+        let known = if size < 0 { head.len() as i64 } else { size };
+        let (status, checkpoint_id, detail) = match check_header(known, &head) {
+            MetadataVerdict::Valid { checkpoint_id, .. } => {
+                (PointStatus::Restorable, checkpoint_id, None)
+            }
+            MetadataVerdict::Empty => (
+                PointStatus::Corrupt,
+                None,
+                Some("zero-byte _metadata".into()),
+            ),
+            MetadataVerdict::BadMagic(m) => (
+                PointStatus::Corrupt,
+                None,
+                Some(format!("not Flink metadata (magic {m:#010x})")),
+            ),
+            MetadataVerdict::TooShort(n) => (
+                PointStatus::Corrupt,
+                None,
+                Some(format!("_metadata is only {n} bytes")),
+            ),
+        };
+        Ok(Header {
+            status,
+            checkpoint_id,
+            detail,
+            size: size.max(head.len() as i64),
+        })
+    }
+
+    /// Moves the job's and the pipeline's latest pointers to `record` where it is newer. Also on
+    /// a redelivery: if the first delivery died between the writes, this one completes it;
+    /// `put_if_newer` makes a repeat a no-op. Whether either pointer moved.
+    async fn advance_pointers(&self, record: &CheckpointRecord) -> Result<bool, AwsCallError> {
+        let job = Scope::Job(record.job_id.clone());
+        let pipeline = Scope::Pipeline(record.pipeline.clone());
+        let job_moved = self.book.advance_latest(&job, record).await? == WriteOutcome::Written;
+        let pipeline_moved =
+            self.book.advance_latest(&pipeline, record).await? == WriteOutcome::Written;
+        Ok(job_moved || pipeline_moved)
+    }
+
+    async fn removed(&self, key: &str) -> Result<Outcome, AwsCallError> {
+        let object = self.config.locations.classify(key);
+        let Some(id) = self.point_of(object).await? else {
+            return Ok(Outcome::ignored(key, "not a _metadata object"));
+        };
+        let changed = self
+            .book
+            .set_status(&id, PointStatus::Restorable, PointStatus::Subsumed)
+            .await?;
+        let action = if changed {
+            Action::Subsumed
+        } else {
+            Action::Unchanged
+        };
+        Ok(Outcome::new(key, action, Some(id.to_string())))
+    }
+
+    /// The book id of a checkpoint's or savepoint's `_metadata`.
+    pub(super) async fn point_of(
+        &self,
+        object: FlinkObject,
+    ) -> Result<Option<PointId>, AwsCallError> {
+        Ok(match object {
+            FlinkObject::Checkpoint {
+                job_id,
+                checkpoint_id,
+                dir,
+            } => Some(PointId::new(
+                &job_id,
+                PointKind::Checkpoint,
+                Some(checkpoint_id),
+                &dir,
+            )),
+            FlinkObject::Savepoint {
+                job_prefix, dir, ..
+            } => {
+                let job = self.savepoint_job(&job_prefix).await?;
+                Some(PointId::new(&job, PointKind::Savepoint, None, &dir))
+            }
+            _ => None,
+        })
+    }
+
+    /// The job a savepoint directory belongs to: the one registered job with that id prefix
+    /// (`unresolved-<prefix>` when there is none, or more than one).
+    async fn savepoint_job(&self, job_prefix: &str) -> Result<String, AwsCallError> {
+        let mut jobs = self.book.jobs_with_prefix(job_prefix).await?;
+        Ok(match (jobs.pop(), jobs.is_empty()) {
+            (Some(job), true) => job,
+            _ => format!("unresolved-{job_prefix}"),
+        })
+    }
+
+    /// Lists the checkpoint (one job's, or all) and savepoint prefixes and records every
+    /// `_metadata` the book misses. Known points change nothing.
+    pub(super) async fn rescan(&self, job: Option<&str>) -> Result<Value, CheckpointsError> {
+        let locations = &self.config.locations;
+        let checkpoint_scope = match job {
+            Some(j) => format!("{}{j}/", locations.checkpoint_prefix),
+            None => locations.checkpoint_prefix.clone(),
+        };
+        let mut listed = self.bucket.list_objects(&checkpoint_scope).await?;
+        if locations.savepoint_prefix != locations.checkpoint_prefix {
+            listed.extend(
+                self.bucket
+                    .list_objects(&locations.savepoint_prefix)
+                    .await?,
+            );
+        }
+        let mut counts: BTreeMap<Action, usize> = BTreeMap::new();
+        let mut found = Vec::new();
+        for o in listed.into_iter().filter(|o| o.key.ends_with("/_metadata")) {
+            let sighting = Sighting {
+                key: o.key,
+                size: Some(o.size),
+                etag: o.etag,
+                time: o.last_modified,
+            };
+            let outcome = self.created(&sighting).await?;
+            *counts.entry(outcome.action).or_default() += 1;
+            if !matches!(outcome.action, Action::AlreadyRecorded | Action::Ignored) {
+                found.push(outcome);
+            }
+        }
+        tracing::info!(?counts, "rescan done");
+        Ok(
+            json!({ "scanned": counts.values().sum::<usize>(), "counts": counts, "recorded": found }),
+        )
+    }
+}

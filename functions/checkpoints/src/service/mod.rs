@@ -1,0 +1,111 @@
+//! The handler: S3 object events become entries in the book ([`events`]); ops commands (parsed
+//! and checked in [`crate::ops`]) read it, link jobs to pipelines and pin points ([`commands`]),
+//! and prune ([`retention`]).
+//!
+//! The service is generic over its ports ([`crate::ports`]): the DynamoDB, S3 and HTTP adapters
+//! in production, the in-memory fakes in `tests/service.rs`.
+
+mod commands;
+mod events;
+mod outcome;
+mod retention;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use streamops_shared::harness::Classified;
+use streamops_shared::{AwsCallError, ErrorClass, Metrics};
+
+use crate::config::CheckpointsConfig;
+use crate::flink_rest::FlinkHttp;
+use crate::input::parse_events;
+use crate::objects::CheckpointBucket;
+use crate::ops::{self, Command};
+use crate::ports::{BookStore, CheckpointObjects, FlinkRest};
+use crate::store::Book;
+
+pub use outcome::{Action, Outcome};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointsError {
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    BadCommand(String),
+    #[error("{0}")]
+    Aws(#[from] AwsCallError),
+    #[error("Flink REST API: {0}")]
+    Flink(String),
+}
+
+impl Classified for CheckpointsError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            CheckpointsError::Aws(e) => e.class,
+            CheckpointsError::Input(_) | CheckpointsError::BadCommand(_) => ErrorClass::Permanent,
+            // The JobManager unreachable or busy: worth another try.
+            CheckpointsError::Flink(_) => ErrorClass::Retryable,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            CheckpointsError::Aws(_) => "AwsCall",
+            CheckpointsError::Input(_) => "BadInput",
+            CheckpointsError::BadCommand(_) => "BadCommand",
+            CheckpointsError::Flink(_) => "FlinkRest",
+        }
+    }
+}
+
+/// The function, over its ports: the book, the checkpoint bucket and Flink's REST API.
+pub struct CheckpointsService<B = Book, O = CheckpointBucket, F = FlinkHttp> {
+    pub config: CheckpointsConfig,
+    pub book: B,
+    pub bucket: O,
+    pub flink: F,
+}
+
+impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, F> {
+    pub async fn handle(
+        &self,
+        payload: Value,
+        now: DateTime<Utc>,
+        metrics: &mut Metrics,
+    ) -> Result<Value, CheckpointsError> {
+        if let Some(cmd) = ops::parse(&payload, self.bucket.name()) {
+            let cmd = cmd.map_err(CheckpointsError::BadCommand)?;
+            return self.command(cmd, now).await;
+        }
+        let items = parse_events(&payload).map_err(CheckpointsError::Input)?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let o = self.object_event(item).await?;
+            metrics.count_by("ObjectEvents", "action", o.action.as_str(), 1);
+            tracing::info!(key = %o.key, action = o.action.as_str(), detail = o.detail.as_deref().unwrap_or(""), "object event");
+            outcomes.push(o);
+        }
+        Ok(json!({ "outcomes": outcomes }))
+    }
+
+    async fn command(&self, cmd: Command, now: DateTime<Utc>) -> Result<Value, CheckpointsError> {
+        match cmd {
+            Command::Latest { scope, prefer } => self.latest_command(&scope, prefer, now).await,
+            Command::List { scope, limit } => self.list(&scope, limit).await,
+            Command::RegisterJob {
+                pipeline,
+                job_id,
+                restored_from,
+                restore_mode,
+            } => {
+                self.register_job(pipeline, job_id, restored_from, restore_mode, now)
+                    .await
+            }
+            Command::Pin { dir, pinned } => self.pin(&dir, pinned).await,
+            Command::Rescan { job_id } => self.rescan(job_id.as_deref()).await,
+            Command::Verify {
+                job_id,
+                flink_rest_url,
+            } => self.verify(&job_id, flink_rest_url).await,
+            Command::Prune { scope, dry_run } => self.prune(&scope, dry_run, now).await,
+        }
+    }
+}

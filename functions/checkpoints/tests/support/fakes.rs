@@ -1,0 +1,371 @@
+//! The fakes: the book, the checkpoint bucket, Flink's REST API.
+
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use checkpoints::{
+    BookStore, CheckpointObjects, CheckpointRecord, FlinkRest, HEADER_BYTES, JobLineage,
+    LatestPointer, ListedObject, PointId, PointStatus, Scope, is_protected,
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use streamops_shared::AwsCallError;
+use streamops_shared::dynamo::WriteOutcome;
+
+use super::{BUCKET, Fault, Script, aws_error, scripted};
+
+// ------------------------------------------------------------------ the book
+
+/// What a concurrent writer does to a point just before a prune marks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interference {
+    Pin,
+    Status(PointStatus),
+}
+
+#[derive(Clone, Default)]
+pub struct FakeBook {
+    state: Arc<Mutex<BookState>>,
+    pub script: Script,
+}
+
+#[derive(Default)]
+struct BookState {
+    points: BTreeMap<PointId, CheckpointRecord>,
+    latest: HashMap<Scope, (i64, LatestPointer)>,
+    lineage: BTreeMap<String, BTreeMap<String, JobLineage>>,
+    owners: HashMap<String, String>,
+    prefixes: BTreeMap<String, BTreeSet<String>>,
+    before_mark: HashMap<String, Interference>,
+}
+
+impl FakeBook {
+    pub fn points(&self) -> Vec<CheckpointRecord> {
+        self.state
+            .lock()
+            .unwrap()
+            .points
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The point whose location is `location`.
+    pub fn at(&self, location: &str) -> Option<CheckpointRecord> {
+        self.points().into_iter().find(|p| p.location == location)
+    }
+
+    pub fn latest_of(&self, scope: &Scope) -> Option<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .latest
+            .get(scope)
+            .map(|(_, p)| p.location.clone())
+    }
+
+    /// Just before a prune marks the point at `location`, somebody else changes it.
+    pub fn interfere_before_mark(&self, location: &str, what: Interference) {
+        self.state
+            .lock()
+            .unwrap()
+            .before_mark
+            .insert(location.into(), what);
+    }
+}
+
+fn prefix6(job: &str) -> String {
+    job.chars().take(6).collect()
+}
+
+impl BookStore for FakeBook {
+    async fn record(&self, r: &CheckpointRecord) -> Result<WriteOutcome, AwsCallError> {
+        let mut s = self.state.lock().unwrap();
+        scripted(&self.script, "PutItem (record)", || {
+            match s.points.entry(r.id()) {
+                Entry::Occupied(_) => WriteOutcome::ConditionFailed,
+                Entry::Vacant(v) => {
+                    v.insert(r.clone());
+                    WriteOutcome::Written
+                }
+            }
+        })
+    }
+
+    async fn advance_latest(
+        &self,
+        of: &Scope,
+        r: &CheckpointRecord,
+    ) -> Result<WriteOutcome, AwsCallError> {
+        let mut s = self.state.lock().unwrap();
+        scripted(&self.script, "PutItem (latest)", || {
+            if s.latest.get(of).is_some_and(|(o, _)| *o >= r.order()) {
+                return WriteOutcome::ConditionFailed;
+            }
+            let pointer = LatestPointer {
+                location: r.location.clone(),
+                point: r.id(),
+            };
+            s.latest.insert(of.clone(), (r.order(), pointer));
+            WriteOutcome::Written
+        })
+    }
+
+    async fn latest(&self, of: &Scope) -> Result<Option<LatestPointer>, AwsCallError> {
+        let s = self.state.lock().unwrap();
+        scripted(&self.script, "GetItem (latest)", || {
+            s.latest.get(of).map(|(_, p)| p.clone())
+        })
+    }
+
+    async fn point(&self, id: &PointId) -> Result<Option<CheckpointRecord>, AwsCallError> {
+        let s = self.state.lock().unwrap();
+        scripted(&self.script, "GetItem (point)", || {
+            s.points.get(id).cloned()
+        })
+    }
+
+    async fn points(&self, job: &str) -> Result<Vec<CheckpointRecord>, AwsCallError> {
+        let s = self.state.lock().unwrap();
+        scripted(&self.script, "Query (points)", || {
+            s.points
+                .values()
+                .filter(|p| p.job_id == job)
+                .cloned()
+                .collect()
+        })
+    }
+
+    async fn set_status(
+        &self,
+        id: &PointId,
+        from: PointStatus,
+        to: PointStatus,
+    ) -> Result<bool, AwsCallError> {
+        let mut s = self.state.lock().unwrap();
+        scripted(&self.script, "UpdateItem (status)", || {
+            match s.points.get_mut(id).filter(|p| p.status == from) {
+                Some(p) => {
+                    p.status = to;
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    async fn mark_pruning(&self, id: &PointId, from: PointStatus) -> Result<bool, AwsCallError> {
+        let mut guard = self.state.lock().unwrap();
+        let s = &mut *guard;
+        if let Some(p) = s.points.get_mut(id)
+            && let Some(what) = s.before_mark.remove(&p.location)
+        {
+            match what {
+                Interference::Pin => p.pinned = true,
+                Interference::Status(st) => p.status = st,
+            }
+        }
+        scripted(&self.script, "UpdateItem (prune)", || {
+            match s
+                .points
+                .get_mut(id)
+                .filter(|p| p.status == from && !p.pinned)
+            {
+                Some(p) => {
+                    p.status = PointStatus::Pruning;
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    async fn set_pinned(&self, id: &PointId, pinned: bool) -> Result<bool, AwsCallError> {
+        let mut s = self.state.lock().unwrap();
+        scripted(&self.script, "UpdateItem (pin)", || {
+            match s.points.get_mut(id) {
+                Some(p) => {
+                    p.pinned = pinned;
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    async fn register_job(&self, j: &JobLineage) -> Result<(), AwsCallError> {
+        let mut s = self.state.lock().unwrap();
+        scripted(&self.script, "PutItem (lineage)", || {
+            s.lineage
+                .entry(j.pipeline.clone())
+                .or_default()
+                .insert(j.job_id.clone(), j.clone());
+            s.owners.insert(j.job_id.clone(), j.pipeline.clone());
+            s.prefixes
+                .entry(prefix6(&j.job_id))
+                .or_default()
+                .insert(j.job_id.clone());
+        })
+    }
+
+    async fn index_job(&self, job: &str) -> Result<(), AwsCallError> {
+        let mut s = self.state.lock().unwrap();
+        scripted(&self.script, "PutItem (job index)", || {
+            s.prefixes
+                .entry(prefix6(job))
+                .or_default()
+                .insert(job.to_string());
+        })
+    }
+
+    async fn jobs_with_prefix(&self, prefix: &str) -> Result<Vec<String>, AwsCallError> {
+        let s = self.state.lock().unwrap();
+        scripted(&self.script, "Query (job prefix)", || {
+            s.prefixes
+                .get(prefix)
+                .map(|j| j.iter().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    async fn pipeline_of(&self, job: &str) -> Result<Option<String>, AwsCallError> {
+        let s = self.state.lock().unwrap();
+        scripted(&self.script, "GetItem (pipeline)", || {
+            s.owners.get(job).cloned()
+        })
+    }
+
+    async fn lineage(&self, pipeline: &str) -> Result<Vec<JobLineage>, AwsCallError> {
+        let s = self.state.lock().unwrap();
+        scripted(&self.script, "Query (lineage)", || {
+            s.lineage
+                .get(pipeline)
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+}
+
+// ------------------------------------------------------------------ the bucket
+
+#[derive(Clone, Default)]
+pub struct FakeBucket {
+    state: Arc<Mutex<BucketState>>,
+    pub script: Script,
+}
+
+#[derive(Default)]
+struct BucketState {
+    objects: BTreeMap<String, (Vec<u8>, DateTime<Utc>)>,
+    deleted: Vec<String>,
+}
+
+impl FakeBucket {
+    pub fn put(&self, key: &str, body: Vec<u8>, at: DateTime<Utc>) -> i64 {
+        let len = body.len() as i64;
+        self.state
+            .lock()
+            .unwrap()
+            .objects
+            .insert(key.into(), (body, at));
+        len
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.state.lock().unwrap().objects.keys().cloned().collect()
+    }
+
+    pub fn deleted(&self) -> Vec<String> {
+        self.state.lock().unwrap().deleted.clone()
+    }
+}
+
+impl CheckpointObjects for FakeBucket {
+    fn name(&self) -> &str {
+        BUCKET
+    }
+
+    async fn head_bytes(&self, key: &str) -> Result<Vec<u8>, AwsCallError> {
+        let s = self.state.lock().unwrap();
+        scripted(&self.script, "GetObject", || {
+            s.objects.get(key).map(|(b, _)| {
+                let mut b = b.clone();
+                b.truncate(HEADER_BYTES);
+                b
+            })
+        })?
+        .ok_or_else(|| aws_error("GetObject", Fault::Denied))
+    }
+
+    async fn list_objects(&self, prefix: &str) -> Result<Vec<ListedObject>, AwsCallError> {
+        let s = self.state.lock().unwrap();
+        scripted(&self.script, "ListObjectsV2", || {
+            s.objects
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, (b, at))| ListedObject {
+                    key: k.clone(),
+                    size: b.len() as i64,
+                    etag: Some(format!("etag-{}", b.len())),
+                    last_modified: *at,
+                })
+                .collect()
+        })
+    }
+
+    async fn delete_dir(&self, dir: &str) -> Result<usize, AwsCallError> {
+        assert!(
+            dir.ends_with('/') && !is_protected(dir),
+            "refusing to delete {dir:?}"
+        );
+        let mut guard = self.state.lock().unwrap();
+        let s = &mut *guard;
+        scripted(&self.script, "DeleteObjects", || {
+            let keys: Vec<String> = s
+                .objects
+                .keys()
+                .filter(|k| k.starts_with(dir) && !is_protected(k))
+                .cloned()
+                .collect();
+            for k in &keys {
+                s.objects.remove(k);
+                s.deleted.push(k.clone());
+            }
+            keys.len()
+        })
+    }
+}
+
+// ------------------------------------------------------------------ Flink
+
+#[derive(Clone)]
+pub struct FakeFlink {
+    answer: Arc<Mutex<Result<Value, String>>>,
+    pub asked: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Default for FakeFlink {
+    fn default() -> Self {
+        Self {
+            answer: Arc::new(Mutex::new(Err("connect 127.0.0.1:8081: refused".into()))),
+            asked: Arc::default(),
+        }
+    }
+}
+
+impl FakeFlink {
+    pub fn answer(&self, a: Result<Value, String>) {
+        *self.answer.lock().unwrap() = a;
+    }
+}
+
+impl FlinkRest for FakeFlink {
+    async fn job_checkpoints(&self, endpoint: &str, job: &str) -> Result<Value, String> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((endpoint.into(), job.into()));
+        self.answer.lock().unwrap().clone()
+    }
+}

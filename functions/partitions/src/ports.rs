@@ -1,0 +1,158 @@
+//! The outside systems the service talks to, one small port each, and the values that cross them.
+//! The SDK adapters ([`crate::registry`], [`crate::athena`], [`crate::glue`], [`crate::s3data`])
+//! implement them for AWS; the fakes in `tests/support` implement them in memory.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Instant;
+
+use streamops_shared::AwsCallError;
+use streamops_shared::dynamo::WriteOutcome;
+
+use crate::poll::PollStats;
+use crate::table::PartitionSpec;
+
+/// What a registry claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// We hold the claim: register the partition.
+    Claimed,
+    /// A registered mark exists: nothing to do.
+    AlreadyRegistered,
+    /// Another invocation holds an unexpired claim: its result is not known yet.
+    InFlight,
+}
+
+/// The registry of partitions (DynamoDB): one conditional write per partition.
+pub trait RegistryStore {
+    /// Puts a `pending` mark with our token unless a live mark exists.
+    fn claim(
+        &self,
+        spec: &PartitionSpec,
+        token: &str,
+        claim_expires_at: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<ClaimOutcome, AwsCallError>> + Send;
+
+    /// Turns our claim into a registered mark with the long TTL (a no-op if the claim is no longer ours).
+    fn confirm(
+        &self,
+        spec: &PartitionSpec,
+        token: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// Deletes our claim (only if it still carries our token) so a retry registers the partition.
+    fn release(
+        &self,
+        spec: &PartitionSpec,
+        token: &str,
+    ) -> impl Future<Output = Result<WriteOutcome, AwsCallError>> + Send;
+
+    /// Records partitions a backfill registered (unconditionally).
+    fn record_registered(
+        &self,
+        specs: &[&PartitionSpec],
+        token: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// How a DDL query ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryResult {
+    Succeeded,
+    /// FAILED or CANCELLED, with Athena's reason and whether Athena says a retry may succeed.
+    Failed {
+        state: String,
+        reason: String,
+        /// Athena's error category: 1 system, 2 user, 3 other.
+        category: Option<i32>,
+        error_type: Option<i32>,
+        retryable: bool,
+    },
+    /// Still QUEUED or RUNNING at the deadline (it may yet finish; `ADD IF NOT EXISTS` makes a
+    /// retry harmless either way).
+    TimedOut {
+        last_state: String,
+    },
+}
+
+impl QueryResult {
+    /// A short classification for logs and responses.
+    pub fn classification(&self) -> &'static str {
+        match self {
+            QueryResult::Succeeded => "succeeded",
+            QueryResult::TimedOut { .. } => "timed_out",
+            QueryResult::Failed {
+                retryable: true, ..
+            } => "failed_retryable",
+            QueryResult::Failed {
+                category: Some(1), ..
+            } => "failed_system",
+            QueryResult::Failed {
+                category: Some(2), ..
+            } => "failed_user",
+            QueryResult::Failed { state, .. } if state == "CANCELLED" => "cancelled",
+            QueryResult::Failed { .. } => "failed_other",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryReport {
+    pub query_id: String,
+    pub result: QueryResult,
+    pub stats: PollStats,
+    pub start_retries: u32,
+}
+
+/// Runs one DDL statement (Athena) and waits for it until `deadline`.
+pub trait DdlRunner {
+    /// `idempotency` identifies the attempt: a retried start with the same one never runs twice.
+    fn run(
+        &self,
+        sql: &str,
+        database: &str,
+        idempotency: &str,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<QueryReport, AwsCallError>> + Send;
+}
+
+/// One partition's result in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryResult {
+    Created,
+    AlreadyExists,
+    Failed { code: String, message: String },
+}
+
+/// The Glue Data Catalog's partitions of a table.
+pub trait PartitionCatalog {
+    /// Creates `specs` (one table) with the table's storage descriptor; one result per spec, in order.
+    fn create_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        specs: &[&PartitionSpec],
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Vec<EntryResult>, AwsCallError>> + Send;
+
+    /// The value lists of every registered partition of a table.
+    fn partition_values(
+        &self,
+        database: &str,
+        table: &str,
+    ) -> impl Future<Output = Result<BTreeSet<Vec<String>>, AwsCallError>> + Send;
+}
+
+/// The data bucket (S3): does a partition directory hold any object?
+pub trait DataListing {
+    fn has_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+}

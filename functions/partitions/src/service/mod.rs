@@ -1,0 +1,142 @@
+//! The handler: route a payload to an ops command or to registration, and answer.
+//!
+//! The service is generic over its ports ([`crate::ports`]): the SDK adapters in production, the
+//! in-memory fakes in `tests/service.rs`. Its parts: [`registration`] (one event batch),
+//! [`catalog`] (one table's partitions through Athena DDL or Glue), [`backfill`] and [`status`]
+//! (the ops commands, parsed and checked in [`crate::ops`]), [`summary`] (what a batch did).
+
+mod backfill;
+mod catalog;
+mod registration;
+mod status;
+mod summary;
+
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use streamops_shared::harness::Classified;
+use streamops_shared::{AwsCallError, ErrorClass, Metrics};
+
+use crate::athena::AthenaRunner;
+use crate::config::PartitionsConfig;
+use crate::glue::GlueCatalog;
+use crate::input::{InputError, Source, parse_payload};
+use crate::ops::{self, Command};
+use crate::ports::{DataListing, DdlRunner, PartitionCatalog, RegistryStore};
+use crate::registry::Registry;
+use crate::s3data::DataBucket;
+
+pub use summary::{Outcome, PartitionOutcome, Summary};
+
+/// Time kept back at the end of an invocation to release claims and answer.
+pub const RESERVE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionsError {
+    #[error("{0}")]
+    Input(#[from] InputError),
+    #[error("{0}")]
+    BadCommand(String),
+    #[error("{0}")]
+    Aws(#[from] AwsCallError),
+    #[error("{0}")]
+    Registration(String),
+}
+
+impl Classified for PartitionsError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            PartitionsError::Aws(e) => e.class,
+            PartitionsError::Input(_) | PartitionsError::BadCommand(_) => ErrorClass::Permanent,
+            // Partitions left unregistered: the redelivery or the rerun registers them.
+            PartitionsError::Registration(_) => ErrorClass::Retryable,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            PartitionsError::Aws(_) => "AwsCall",
+            PartitionsError::Input(_) => "BadInput",
+            PartitionsError::BadCommand(_) => "BadCommand",
+            PartitionsError::Registration(_) => "Registration",
+        }
+    }
+}
+
+/// The function, over its ports: the registry, the DDL runner, the catalog and the data bucket.
+pub struct PartitionsService<R = Registry, A = AthenaRunner, G = GlueCatalog, D = DataBucket> {
+    pub config: PartitionsConfig,
+    pub registry: R,
+    pub athena: A,
+    pub glue: G,
+    pub data: D,
+}
+
+/// Per-invocation facts from the runtime.
+pub struct InvocationContext {
+    pub request_id: String,
+    pub now: DateTime<Utc>,
+    /// When the invocation must have answered.
+    pub deadline: Instant,
+}
+
+impl InvocationContext {
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+impl<R, A, G, D> PartitionsService<R, A, G, D>
+where
+    R: RegistryStore,
+    A: DdlRunner,
+    G: PartitionCatalog,
+    D: DataListing,
+{
+    pub async fn handle(
+        &self,
+        payload: Value,
+        ctx: &InvocationContext,
+        metrics: &mut Metrics,
+    ) -> Result<Value, PartitionsError> {
+        if let Some(command) = ops::parse(&payload, &self.config.tables) {
+            return match command.map_err(PartitionsError::BadCommand)? {
+                Command::Backfill(plan) => self.backfill(plan, ctx, metrics).await,
+                Command::Status(plan) => self.status(plan).await,
+            };
+        }
+        let batch = parse_payload(payload)?;
+        let source = batch.source;
+        let message_ids: Vec<Option<String>> =
+            batch.messages.iter().map(|m| m.id.clone()).collect();
+        let (summary, failed) = self.register_batch(batch, ctx, metrics).await;
+        summary.log();
+        match source {
+            Source::Sqs => {
+                let mut response = SqsBatchResponse::default();
+                for id in failed.iter().filter_map(|&i| message_ids.get(i)?.as_ref()) {
+                    let mut f = BatchItemFailure::default();
+                    f.item_identifier = id.clone();
+                    response.batch_item_failures.push(f);
+                }
+                Ok(serde_json::to_value(response).expect("serializable"))
+            }
+            Source::S3 | Source::Sns | Source::EventBridge => match summary.not_registered() {
+                Some(what) => Err(PartitionsError::Registration(what)),
+                None => Ok(serde_json::to_value(&summary).expect("serializable")),
+            },
+        }
+    }
+
+    /// How long one query (or Glue call) may take: the configured timeout, within the
+    /// invocation's remaining time less [`RESERVE`].
+    fn query_deadline(&self, ctx: &InvocationContext) -> Instant {
+        crate::poll::deadline(
+            Instant::now(),
+            ctx.remaining(),
+            RESERVE,
+            self.config.query_timeout,
+        )
+    }
+}

@@ -1,0 +1,65 @@
+//! The `status` command: the registered partitions of a range (from the Glue catalog) and the
+//! gaps, periods whose directory holds data but which have no partition.
+
+use serde_json::{Value, json};
+
+use super::{PartitionsError, PartitionsService};
+use crate::ops::StatusPlan;
+use crate::periods::format_cursor;
+use crate::ports::{DataListing, DdlRunner, PartitionCatalog, RegistryStore};
+use crate::table::PartitionSpec;
+
+impl<R, A, G, D> PartitionsService<R, A, G, D>
+where
+    R: RegistryStore,
+    A: DdlRunner,
+    G: PartitionCatalog,
+    D: DataListing,
+{
+    pub(super) async fn status(&self, plan: StatusPlan<'_>) -> Result<Value, PartitionsError> {
+        let (table, range) = (plan.table, plan.range);
+        let registered_values = self
+            .glue
+            .partition_values(&table.database, &table.table)
+            .await?;
+        let mut registered = Vec::new();
+        let mut gaps = Vec::new();
+        let mut empty = 0usize;
+        for period in range.periods() {
+            let spec = table
+                .spec_for(period)
+                .map_err(PartitionsError::BadCommand)?;
+            let name = partition_name(&spec);
+            if registered_values.contains(&spec.value_list()) {
+                registered.push(name);
+            } else if self
+                .data
+                .has_objects(&table.bucket, spec.location_key_prefix())
+                .await?
+            {
+                gaps.push(json!({"partition": name, "location": spec.location}));
+            } else {
+                empty += 1;
+            }
+        }
+        Ok(json!({
+            "command": "status",
+            "table": table.id(),
+            "range": {"from": format_cursor(range.start), "to": format_cursor(range.end), "periods": range.len()},
+            "registered_count": registered.len(),
+            "registered": registered,
+            "gap_count": gaps.len(),
+            "gaps": gaps,
+            "periods_without_data": empty,
+        }))
+    }
+}
+
+/// `dt=2026-11-23/hour=10`.
+fn partition_name(spec: &PartitionSpec) -> String {
+    spec.values
+        .iter()
+        .map(|(c, v)| format!("{c}={v}"))
+        .collect::<Vec<_>>()
+        .join("/")
+}

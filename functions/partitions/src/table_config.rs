@@ -1,0 +1,411 @@
+//! `PARTITIONS_TABLES` as people write it, validated once at cold start: every problem is
+//! reported, each naming the table and the field.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::columns::{Column, ColumnType, validate_value, value_char};
+use crate::layout::{self, Granularity, Template};
+use crate::table::{TableDef, Tables};
+
+/// One entry of `PARTITIONS_TABLES`, as written by people.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpecInput {
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    pub database: String,
+    pub table: String,
+    /// `hive`, `firehose`, `flink`, or a template such as `year={yyyy}/month={MM}/day={dd}/`.
+    pub layout: String,
+    /// Defaults for the named layouts: `dt` (`{yyyy}-{MM}-{dd}`) and `hour` (`{HH}`), strings.
+    #[serde(default)]
+    pub columns: Option<Vec<ColumnInput>>,
+    /// Bucket-relative prefix of the Firehose error output for this table's stream; objects under it are skipped.
+    #[serde(default)]
+    pub error_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnInput {
+    pub name: String,
+    #[serde(rename = "type", default = "default_type")]
+    pub kind: String,
+    /// Template of the value, e.g. `{yyyy}-{MM}-{dd}`.
+    pub value: String,
+}
+
+fn default_type() -> String {
+    "string".into()
+}
+
+fn layout_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_=./".contains(c)
+}
+
+/// Glue and Athena names: lowercase letters, digits, underscores (databases and tables may also
+/// use hyphens, which are quoted). Anything else is rejected at cold start.
+fn valid_name(name: &str, allow_hyphen: bool) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || (allow_hyphen && c == '-')
+        })
+}
+
+fn valid_bucket(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && !name.starts_with(['-', '.'])
+        && !name.ends_with(['-', '.'])
+}
+
+/// Key prefixes from configuration: empty, or relative, ending in `/`, and free of characters
+/// that would need escaping in a location literal.
+fn valid_prefix(prefix: &str) -> bool {
+    prefix.is_empty()
+        || (prefix.ends_with('/')
+            && !prefix.starts_with('/')
+            && !prefix.contains("//")
+            && prefix.chars().all(layout_char))
+}
+
+/// A problem with one table's configuration, named by table and field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableProblem {
+    pub table: String,
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for TableProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "table {}: field `{}`: {}",
+            self.table, self.field, self.message
+        )
+    }
+}
+
+fn default_columns() -> Vec<ColumnInput> {
+    vec![
+        ColumnInput {
+            name: "dt".into(),
+            kind: "string".into(),
+            value: "{yyyy}-{MM}-{dd}".into(),
+        },
+        ColumnInput {
+            name: "hour".into(),
+            kind: "string".into(),
+            value: "{HH}".into(),
+        },
+    ]
+}
+
+/// Collects one table's problems under its label.
+struct Problems {
+    label: String,
+    list: Vec<TableProblem>,
+}
+
+impl Problems {
+    fn add(&mut self, field: &'static str, message: String) {
+        self.list.push(TableProblem {
+            table: self.label.clone(),
+            field,
+            message,
+        })
+    }
+}
+
+/// Validates one table; every problem is reported, each naming the table and the field.
+pub fn validate_table(index: usize, input: TableSpecInput) -> Result<TableDef, Vec<TableProblem>> {
+    let label = if input.database.is_empty() && input.table.is_empty() {
+        format!("#{}", index + 1)
+    } else {
+        format!("#{} ({}.{})", index + 1, input.database, input.table)
+    };
+    let mut p = Problems {
+        label,
+        list: Vec::new(),
+    };
+    check_locations(&input, &mut p);
+    check_names(&input, &mut p);
+    let (layout, preset) = parse_layout(&input.layout, &mut p);
+    let column_inputs = match (input.columns, preset) {
+        (Some(c), _) => c,
+        (None, true) => default_columns(),
+        (None, false) => {
+            p.add("columns", "required with a custom layout".into());
+            Vec::new()
+        }
+    };
+    if column_inputs.is_empty() && preset {
+        p.add(
+            "columns",
+            "at least one partition column is required".into(),
+        );
+    }
+    let columns = parse_columns(column_inputs, layout.as_ref(), &mut p);
+    if !p.list.is_empty() {
+        return Err(p.list);
+    }
+    let layout = layout.expect("checked");
+    let granularity = if layout.has_hour() {
+        Granularity::Hour
+    } else {
+        Granularity::Day
+    };
+    Ok(TableDef {
+        bucket: input.bucket,
+        prefix: input.prefix,
+        database: input.database,
+        table: input.table,
+        layout,
+        granularity,
+        columns,
+        error_prefix: input.error_prefix,
+    })
+}
+
+fn check_locations(input: &TableSpecInput, p: &mut Problems) {
+    if !valid_bucket(&input.bucket) {
+        p.add(
+            "bucket",
+            format!("{:?} is not an S3 bucket name", input.bucket),
+        );
+    }
+    if !valid_prefix(&input.prefix) {
+        p.add(
+            "prefix",
+            format!(
+                "{:?} must be empty or end in `/`, not start with `/`, and use only [A-Za-z0-9-_=./]",
+                input.prefix
+            ),
+        );
+    }
+    if let Some(ep) = &input.error_prefix {
+        if ep.is_empty() || !valid_prefix(ep) {
+            p.add(
+                "error_prefix",
+                format!("{ep:?} must end in `/` and use only [A-Za-z0-9-_=./]"),
+            );
+        }
+    }
+}
+
+fn check_names(input: &TableSpecInput, p: &mut Problems) {
+    for (field, name) in [("database", &input.database), ("table", &input.table)] {
+        if !valid_name(name, true) {
+            p.add(
+                field,
+                format!("{name:?} must be lowercase letters, digits, `_` or `-`"),
+            );
+        }
+    }
+}
+
+/// The layout template (a preset name or a template) and whether it was a preset.
+fn parse_layout(source: &str, p: &mut Problems) -> (Option<Template>, bool) {
+    let (layout_source, preset) = match source {
+        "hive" => (layout::HIVE, true),
+        "firehose" => (layout::FIREHOSE, true),
+        "flink" => (layout::FLINK, true),
+        other => (other, false),
+    };
+    let layout = match Template::parse(layout_source, layout_char) {
+        Ok(t) if !t.has_full_date() => {
+            p.add(
+                "layout",
+                format!("{layout_source:?} must contain {{yyyy}}, {{MM}} and {{dd}}"),
+            );
+            None
+        }
+        Ok(_) if !layout_source.ends_with('/') => {
+            p.add(
+                "layout",
+                format!("{layout_source:?} must end in `/` (it names a directory)"),
+            );
+            None
+        }
+        Ok(t) => Some(t),
+        Err(e) => {
+            p.add("layout", format!("{e} (or use hive, firehose, flink)"));
+            None
+        }
+    };
+    (layout, preset)
+}
+
+fn parse_columns(
+    inputs: Vec<ColumnInput>,
+    layout: Option<&Template>,
+    p: &mut Problems,
+) -> Vec<Column> {
+    let mut seen = BTreeSet::new();
+    inputs
+        .into_iter()
+        .filter_map(|c| parse_column(c, layout, &mut seen, p))
+        .collect()
+}
+
+fn parse_column(
+    c: ColumnInput,
+    layout: Option<&Template>,
+    seen: &mut BTreeSet<String>,
+    p: &mut Problems,
+) -> Option<Column> {
+    if !valid_name(&c.name, false) {
+        p.add(
+            "columns",
+            format!(
+                "column name {:?} must be lowercase letters, digits or `_`",
+                c.name
+            ),
+        );
+        return None;
+    }
+    if !seen.insert(c.name.clone()) {
+        p.add("columns", format!("column `{}` is listed twice", c.name));
+    }
+    let Some(kind) = ColumnType::parse(&c.kind) else {
+        p.add(
+            "columns",
+            format!(
+                "column `{}`: type {:?} is not string, int or date",
+                c.name, c.kind
+            ),
+        );
+        return None;
+    };
+    let value = match Template::parse(&c.value, value_char) {
+        Ok(v) => v,
+        Err(e) => {
+            p.add("columns", format!("column `{}`: {e}", c.name));
+            return None;
+        }
+    };
+    if layout.is_some_and(|l| value.has_hour() && !l.has_hour()) {
+        p.add(
+            "columns",
+            format!("column `{}` uses {{HH}} but the layout has no hour", c.name),
+        );
+    }
+    // A sample value must pass the column's own type check.
+    let sample = chrono::NaiveDate::from_ymd_opt(2026, 1, 2)
+        .and_then(|d| d.and_hms_opt(3, 0, 0))
+        .expect("valid sample");
+    if let Err(e) = validate_value(kind, &value.render(sample)) {
+        p.add(
+            "columns",
+            format!("column `{}`: template {:?} renders {e}", c.name, c.value),
+        );
+    }
+    Some(Column {
+        name: c.name,
+        kind,
+        value,
+    })
+}
+
+impl Tables {
+    /// Parses and validates the JSON array of tables; problems name the table and field.
+    pub fn from_json(text: &str) -> Result<Self, Vec<String>> {
+        let inputs: Vec<TableSpecInput> = serde_json::from_str(text)
+            .map_err(|e| vec![format!("not a JSON array of table objects: {e}")])?;
+        if inputs.is_empty() {
+            return Err(vec!["no tables configured".into()]);
+        }
+        let mut tables = Vec::new();
+        let mut problems = Vec::new();
+        for (i, input) in inputs.into_iter().enumerate() {
+            match validate_table(i, input) {
+                Ok(t) => tables.push(t),
+                Err(p) => problems.extend(p.into_iter().map(|p| p.to_string())),
+            }
+        }
+        problems.extend(conflicts(&tables));
+        if problems.is_empty() {
+            Ok(Self { tables })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Tables configured twice, and tables whose locations overlap.
+fn conflicts(tables: &[TableDef]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut ids = BTreeSet::new();
+    for t in tables {
+        if !ids.insert(t.id()) {
+            problems.push(format!("table {} is configured twice", t.id()));
+        }
+    }
+    for (i, a) in tables.iter().enumerate() {
+        for b in &tables[i + 1..] {
+            if a.bucket == b.bucket
+                && (a.prefix.starts_with(&b.prefix) || b.prefix.starts_with(&a.prefix))
+            {
+                problems.push(format!(
+                    "tables {} and {} overlap: s3://{}/{} and s3://{}/{}",
+                    a.id(),
+                    b.id(),
+                    a.bucket,
+                    a.prefix,
+                    b.bucket,
+                    b.prefix
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_problems_name_the_table_and_field() {
+        let err = Tables::from_json(
+            r#"[{"bucket":"Bad_Bucket","prefix":"/abs","database":"Db","table":"t","layout":"{yyyy}/{MM}/"},
+                {"bucket":"ok-bucket","database":"db","table":"t2","layout":"{yyyy}/{MM}/{dd}/{HH}/"},
+                {"bucket":"ok-bucket","prefix":"x/","database":"db","table":"t3","layout":"hive",
+                 "columns":[{"name":"hour","type":"int","value":"{yyyy}-{MM}"},{"name":"Hour","value":"{HH}"},{"name":"d","type":"float","value":"{dd}"}]}]"#,
+        )
+        .unwrap_err();
+        let text = err.join("\n");
+        for want in [
+            "table #1 (Db.t): field `bucket`",
+            "table #1 (Db.t): field `prefix`",
+            "table #1 (Db.t): field `database`",
+            "table #1 (Db.t): field `layout`: \"{yyyy}/{MM}/\" must contain",
+            "table #2 (db.t2): field `columns`: required with a custom layout",
+            "table #3 (db.t3): field `columns`: column `hour`: template \"{yyyy}-{MM}\" renders",
+            "column name \"Hour\"",
+            "type \"float\" is not string, int or date",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        let e = Tables::from_json(
+            r#"[{"bucket":"b-1","database":"db","table":"t","layout":"hive","extra":1}]"#,
+        )
+        .unwrap_err();
+        assert!(e[0].contains("unknown field `extra`"), "{e:?}");
+        let e = Tables::from_json("[]").unwrap_err();
+        assert_eq!(e, vec!["no tables configured".to_string()]);
+        let e = Tables::from_json(
+            r#"[{"bucket":"b-1","prefix":"a/","database":"db","table":"t","layout":"hive"},{"bucket":"b-1","prefix":"a/b/","database":"db","table":"u","layout":"hive"}]"#,
+        )
+        .unwrap_err();
+        assert!(e[0].contains("overlap"), "{e:?}");
+    }
+}

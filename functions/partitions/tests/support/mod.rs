@@ -1,0 +1,271 @@
+//! In-memory fakes of every port of the partitions service, with scripted faults: call N of an
+//! operation fails with a retryable or permanent [`AwsCallError`], or takes effect and then loses
+//! its response; a concurrent writer puts its own registry mark just before ours; a query runs its
+//! DDL and is still "running" at the deadline. Each fake is a cheap clone sharing its state, so a
+//! test keeps one to inspect after handing the other to the service.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use partitions::{InvocationContext, PartitionsConfig, PartitionsError, PartitionsService};
+use serde_json::{Value, json};
+use streamops_shared::{AwsCallError, EnvReader, ErrorClass, Metrics};
+
+mod fakes;
+pub use fakes::*;
+
+pub const BUCKET: &str = "streamops-data-123456789012-us-east-1";
+
+// ------------------------------------------------------------------ fault script
+
+/// What a scripted call does instead of answering normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Fails before taking effect with a retryable error (throttling).
+    Throttled,
+    /// Fails before taking effect with a permanent error (access denied).
+    Denied,
+    /// Takes effect on the server, then the response is lost: the caller sees a retryable error.
+    LostResponse,
+}
+
+/// Scripted faults by operation name and call number (1-based), and a count of every call.
+#[derive(Clone, Default)]
+pub struct Script {
+    inner: Arc<Mutex<ScriptState>>,
+}
+
+#[derive(Default)]
+struct ScriptState {
+    calls: HashMap<&'static str, usize>,
+    faults: Vec<(&'static str, usize, Fault)>,
+}
+
+impl Script {
+    /// Call number `nth` (1-based) of `operation` meets `fault`.
+    pub fn fail(&self, operation: &'static str, nth: usize, fault: Fault) {
+        self.inner
+            .lock()
+            .unwrap()
+            .faults
+            .push((operation, nth, fault));
+    }
+
+    pub fn calls(&self, operation: &str) -> usize {
+        self.inner
+            .lock()
+            .unwrap()
+            .calls
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Counts the call and returns its scripted fault, if any.
+    fn next(&self, operation: &'static str) -> Option<Fault> {
+        let mut s = self.inner.lock().unwrap();
+        let n = {
+            let c = s.calls.entry(operation).or_default();
+            *c += 1;
+            *c
+        };
+        s.faults
+            .iter()
+            .find(|(op, nth, _)| *op == operation && *nth == n)
+            .map(|(_, _, f)| *f)
+    }
+}
+
+pub fn aws_error(operation: &'static str, fault: Fault) -> AwsCallError {
+    let (class, code, message) = match fault {
+        Fault::Throttled => (
+            ErrorClass::Retryable,
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
+        Fault::Denied => (
+            ErrorClass::Permanent,
+            "AccessDeniedException",
+            "not authorized",
+        ),
+        Fault::LostResponse => (
+            ErrorClass::Retryable,
+            "RequestTimeout",
+            "connection reset before the response arrived",
+        ),
+    };
+    AwsCallError {
+        operation,
+        resource: "fake".into(),
+        class,
+        code: Some(code.into()),
+        message: message.into(),
+    }
+}
+
+/// Runs `apply` unless the script says the call fails first; a lost response applies, then fails.
+pub(super) fn scripted<T>(
+    script: &Script,
+    operation: &'static str,
+    apply: impl FnOnce() -> T,
+) -> Result<T, AwsCallError> {
+    match script.next(operation) {
+        None => Ok(apply()),
+        Some(Fault::LostResponse) => {
+            apply();
+            Err(aws_error(operation, Fault::LostResponse))
+        }
+        Some(f) => Err(aws_error(operation, f)),
+    }
+}
+
+// ------------------------------------------------------------------ the service over the fakes
+
+pub type Service = PartitionsService<FakeRegistry, FakeAthena, FakeGlue, FakeData>;
+
+/// Clones of the service's fakes, to script and inspect.
+#[derive(Clone, Default)]
+pub struct Fakes {
+    pub registry: FakeRegistry,
+    pub athena: FakeAthena,
+    pub glue: FakeGlue,
+    pub data: FakeData,
+}
+
+/// Two tables in the data bucket, as deployed (Hive layout) and the Firehose default layout.
+pub fn config(mode: &str) -> PartitionsConfig {
+    let tables = json!([
+        {"bucket": BUCKET, "prefix": "enriched/", "database": "streamops", "table": "enriched_events",
+         "layout": "hive", "error_prefix": "firehose-errors/"},
+        {"bucket": BUCKET, "prefix": "firehose/", "database": "streamops", "table": "firehose_events", "layout": "firehose"}
+    ]);
+    let vars: HashMap<String, String> = [
+        ("PARTITIONS_TABLES", tables.to_string()),
+        ("PARTITIONS_REGISTRY_TABLE", "registry".to_string()),
+        ("PARTITIONS_MODE", mode.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    PartitionsConfig::read(EnvReader::from_map(vars)).unwrap()
+}
+
+pub fn service(mode: &str) -> (Service, Fakes) {
+    let fakes = Fakes::default();
+    let service = PartitionsService {
+        config: config(mode),
+        registry: fakes.registry.clone(),
+        athena: fakes.athena.clone(),
+        glue: fakes.glue.clone(),
+        data: fakes.data.clone(),
+    };
+    (service, fakes)
+}
+
+pub fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+pub fn ctx_at(request_id: &str, now: DateTime<Utc>) -> InvocationContext {
+    InvocationContext {
+        request_id: request_id.into(),
+        now,
+        deadline: Instant::now() + Duration::from_secs(120),
+    }
+}
+
+/// One invocation: the answer and the EMF documents it flushed.
+pub async fn invoke_at(
+    service: &Service,
+    payload: Value,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> (Result<Value, PartitionsError>, Vec<String>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let mut metrics = Metrics::with_sink("streamops", "partitions", move |l| {
+        sink.lock().unwrap().push(l.to_string())
+    });
+    let out = service
+        .handle(payload, &ctx_at(request_id, now), &mut metrics)
+        .await;
+    metrics.flush();
+    let lines = lines.lock().unwrap().clone();
+    (out, lines)
+}
+
+pub async fn invoke(
+    service: &Service,
+    payload: Value,
+    request_id: &str,
+) -> Result<Value, PartitionsError> {
+    invoke_at(service, payload, request_id, now()).await.0
+}
+
+/// The sum of metric `name` over EMF documents.
+pub fn metric(lines: &[String], name: &str) -> f64 {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|d| d[name].as_f64())
+        .sum()
+}
+
+/// A created-object record as S3 sends it (key form-URL-encoded).
+pub fn s3_record(key: &str) -> Value {
+    json!({"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-23T11:59:00Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": BUCKET},
+               "object": {"key": key.replace('=', "%3D"), "size": 100}}})
+}
+
+pub fn s3_event(keys: &[&str]) -> Value {
+    json!({"Records": keys.iter().map(|k| s3_record(k)).collect::<Vec<_>>()})
+}
+
+/// An SQS batch: each message (id, keys) carries one S3 notification.
+pub fn sqs_batch(messages: &[(&str, Vec<String>)]) -> Value {
+    json!({"Records": messages.iter().map(|(id, keys)| json!({
+        "messageId": id, "eventSource": "aws:sqs", "receiptHandle": "rh",
+        "body": json!({"Records": keys.iter().map(|k| s3_record(k)).collect::<Vec<_>>()}).to_string(),
+    })).collect::<Vec<_>>()})
+}
+
+/// The message ids an SQS answer reports as failed.
+pub fn failures(answer: &Value) -> BTreeSet<String> {
+    answer["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not an SQS answer: {answer}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A data object of the Hive table at `dt`, `hour`.
+pub fn hive_key(dt: &str, hour: u32, name: &str) -> String {
+    format!("enriched/dt={dt}/hour={hour:02}/{name}")
+}
+
+/// Its registry key.
+pub fn hive_partition(dt: &str, hour: u32) -> String {
+    format!("streamops.enriched_events/dt={dt}/hour={hour:02}")
+}
+
+pub fn firehose_key(dt: &str, hour: u32, name: &str) -> String {
+    format!("firehose/{}/{hour:02}/{name}", dt.replace('-', "/"))
+}
+
+pub fn firehose_partition(dt: &str, hour: u32) -> String {
+    format!("streamops.firehose_events/dt={dt}/hour={hour:02}")
+}
+
+/// How many `PARTITION (` clauses a statement has.
+pub fn clauses(sql: &str) -> usize {
+    sql.matches("PARTITION (").count()
+}
