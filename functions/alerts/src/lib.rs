@@ -1,16 +1,20 @@
 //! alerts: EventBridge and SNS events in, deduplicated well-formed SNS alerts out.
 //!
 //! Pure core: [`normalize`] (inputs to [`model::Alert`]), [`dedup`] (publish or not),
-//! [`render`] (SNS subject, body, attributes), [`silence`], [`ops`] (command parsing).
-//! Adapters: [`store`] (DynamoDB), [`publisher`] (SNS). [`service`] wires them per invocation.
+//! [`render`] (SNS subject, body, attributes), `silence`, [`ops`] (commands: parsing, and
+//! carrying them out through the ports). [`ports`]: the state store and the publisher, as
+//! traits; their AWS adapters are [`store`] (DynamoDB) and [`publisher`] (SNS). [`service`]
+//! runs the dedup and publish protocol per invocation over any adapters.
 
 pub mod config;
 pub mod dedup;
 pub mod model;
 pub mod normalize;
 pub mod ops;
+mod outcome;
+pub mod ports;
 pub mod publisher;
 pub mod render;
 pub mod service;
-pub mod silence;
+mod silence;
 pub mod store;

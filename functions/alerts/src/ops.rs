@@ -1,11 +1,18 @@
 //! Ops commands, sent by hand (`aws lambda invoke`, `sam remote invoke`) as a JSON object with a
-//! `command` field. Anything without `command` is treated as an event.
+//! `command` field. Anything without `command` is treated as an event. [`parse_command`] reads
+//! one, `run` carries it out through the service's ports.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use streamops_shared::Metrics;
 
-use crate::model::Severity;
-use crate::silence::CreateSilenceRequest;
+use crate::config::AlertsConfig;
+use crate::model::{Alert, AlertKind, Severity, fingerprint};
+use crate::outcome::{AlertsError, InvocationContext};
+use crate::ports::{Publisher, StateStore};
+use crate::render::render;
+use crate::silence::{CreateSilenceRequest, create_silence};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case")]
@@ -52,6 +59,92 @@ pub fn parse_command(payload: &Value) -> Option<Result<AlertsCommand, String>> {
             format!("invalid ops command {which:?}: {e} (commands: {COMMANDS})")
         }),
     )
+}
+
+/// Carries out a command. `send-test-alert` publishes straight to the topic (no dedup, no
+/// silences); the silence commands read and write the state store.
+pub(crate) async fn run(
+    config: &AlertsConfig,
+    store: &impl StateStore,
+    publisher: &impl Publisher,
+    command: AlertsCommand,
+    ctx: &InvocationContext,
+    metrics: &mut Metrics,
+) -> Result<Value, AlertsError> {
+    match command {
+        AlertsCommand::SendTestAlert(req) => {
+            let severity = req.severity.unwrap_or(Severity::Info);
+            let region = crate::normalize::region_from_arn(&config.topic_arn);
+            let alert = test_alert(severity, req.message, region, ctx);
+            let message_id = publisher.publish(&render(&alert, config.format)).await?;
+            metrics.count("TestAlertsPublished", 1);
+            tracing::info!(message_id = %message_id, "test alert published");
+            Ok(
+                json!({ "command": "send-test-alert", "message_id": message_id, "fingerprint": alert.fingerprint, "subject": crate::render::subject(&alert) }),
+            )
+        }
+        AlertsCommand::CreateSilence(req) => {
+            let id = silence_id(&ctx.request_id);
+            let silence = create_silence(req, id, ctx.now).map_err(AlertsError::BadCommand)?;
+            store.put_silence(&silence).await?;
+            tracing::info!(silence = %silence.id, ends_at = %silence.ends_at, "silence created");
+            Ok(json!({ "command": "create-silence", "silence": silence }))
+        }
+        AlertsCommand::ListSilences(req) => {
+            let mut silences = store.list_silences().await?;
+            if !req.include_expired {
+                silences.retain(|s| s.is_active(ctx.now));
+            }
+            silences.sort_by_key(|s| s.ends_at);
+            Ok(json!({ "command": "list-silences", "silences": silences }))
+        }
+        AlertsCommand::RemoveSilence(req) => {
+            if !store.delete_silence(&req.id).await? {
+                return Err(AlertsError::BadCommand(format!(
+                    "no silence with id {:?} (list-silences shows the ids)",
+                    req.id
+                )));
+            }
+            tracing::info!(silence = %req.id, "silence removed");
+            Ok(json!({ "command": "remove-silence", "removed": req.id }))
+        }
+    }
+}
+
+fn silence_id(request_id: &str) -> String {
+    let digest = Sha256::digest(request_id.as_bytes());
+    format!("sil-{}", &hex::encode(digest)[..12])
+}
+
+fn test_alert(
+    severity: Severity,
+    message: Option<String>,
+    region: Option<String>,
+    ctx: &InvocationContext,
+) -> Alert {
+    let resource = "streamops-test-alert".to_string();
+    Alert {
+        kind: AlertKind::Test,
+        severity,
+        title: "Test alert from streamops".into(),
+        summary: message.unwrap_or_else(|| {
+            "This is a test alert sent with the send-test-alert ops command.".into()
+        }),
+        source: "streamops.alerts".into(),
+        detail_type: "Test Alert".into(),
+        fingerprint: fingerprint(None, None, "streamops.alerts", &resource),
+        resource,
+        region,
+        account: None,
+        time: ctx.now,
+        state: "TEST".into(),
+        previous_state: None,
+        event_id: ctx.request_id.clone(),
+        console_url: None,
+        runbook_url: None,
+        details: vec![("request id".into(), ctx.request_id.clone())],
+        suppressed_by: None,
+    }
 }
 
 #[cfg(test)]

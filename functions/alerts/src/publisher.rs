@@ -4,6 +4,7 @@ use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 use streamops_shared::AwsCallError;
 
+use crate::ports::Publisher;
 use crate::render::SnsMessage;
 
 #[derive(Clone)]
@@ -19,9 +20,11 @@ impl AlertPublisher {
             topic_arn: topic_arn.into(),
         }
     }
+}
 
+impl Publisher for AlertPublisher {
     /// Publishes and returns the SNS message id.
-    pub async fn publish(&self, message: &SnsMessage) -> Result<String, AwsCallError> {
+    async fn publish(&self, message: &SnsMessage) -> Result<String, AwsCallError> {
         let mut request = self
             .client
             .publish()

@@ -7,7 +7,6 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Utc};
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::{
     self, Item, TTL_ATTRIBUTE, VERSION_ATTRIBUTE, WriteOutcome, get_bool, get_n, get_s, n, s,
@@ -15,6 +14,7 @@ use streamops_shared::dynamo::{
 
 use crate::dedup::{Claim, StoredState};
 use crate::model::Alert;
+use crate::ports::StateStore;
 use crate::silence::Silence;
 
 const SILENCES_PK: &str = "silences";
@@ -41,28 +41,6 @@ impl AlertStore {
         }
     }
 
-    pub async fn load_state(&self, fingerprint: &str) -> Result<Option<StoredState>, AwsCallError> {
-        let item = dynamo::get_item(&self.client, &self.table, state_key(fingerprint)).await?;
-        Ok(item.map(|i| StoredState {
-            state: get_s(&i, "state").unwrap_or_default().to_string(),
-            state_time_ms: get_n(&i, "state_time_ms").unwrap_or(0),
-            event_id: get_s(&i, "event_id").unwrap_or_default().to_string(),
-            published_at_ms: get_n(&i, "published_at_ms"),
-            problem_notified: get_bool(&i, "problem_notified").unwrap_or(false),
-            claim: match (
-                get_s(&i, "claim_event_id"),
-                get_n::<i64>(&i, "claim_expires_at_ms"),
-            ) {
-                (Some(e), Some(t)) => Some(Claim {
-                    event_id: e.to_string(),
-                    expires_at_ms: t,
-                }),
-                _ => None,
-            },
-            version: get_n(&i, VERSION_ATTRIBUTE).unwrap_or(0),
-        }))
-    }
-
     fn state_item(alert: &Alert, state: &StoredState, expires_at: i64) -> Item {
         let mut item = state_key(&alert.fingerprint);
         item.insert("state".into(), s(&state.state));
@@ -86,9 +64,32 @@ impl AlertStore {
         item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
         item
     }
+}
 
-    /// Writes `state` if the stored version is still `expected` (None: no item yet).
-    pub async fn write_state(
+impl StateStore for AlertStore {
+    async fn load_state(&self, fingerprint: &str) -> Result<Option<StoredState>, AwsCallError> {
+        let item = dynamo::get_item(&self.client, &self.table, state_key(fingerprint)).await?;
+        Ok(item.map(|i| StoredState {
+            state: get_s(&i, "state").unwrap_or_default().to_string(),
+            state_time_ms: get_n(&i, "state_time_ms").unwrap_or(0),
+            event_id: get_s(&i, "event_id").unwrap_or_default().to_string(),
+            published_at_ms: get_n(&i, "published_at_ms"),
+            problem_notified: get_bool(&i, "problem_notified").unwrap_or(false),
+            claim: match (
+                get_s(&i, "claim_event_id"),
+                get_n::<i64>(&i, "claim_expires_at_ms"),
+            ) {
+                (Some(e), Some(t)) => Some(Claim {
+                    event_id: e.to_string(),
+                    expires_at_ms: t,
+                }),
+                _ => None,
+            },
+            version: get_n(&i, VERSION_ATTRIBUTE).unwrap_or(0),
+        }))
+    }
+
+    async fn write_state(
         &self,
         alert: &Alert,
         state: &StoredState,
@@ -101,11 +102,7 @@ impl AlertStore {
 
     /// After a successful publish: drop our claim (only ours) and bump the version so readers
     /// that saw the claim re-read.
-    pub async fn release_claim(
-        &self,
-        fingerprint: &str,
-        event_id: &str,
-    ) -> Result<(), AwsCallError> {
+    async fn release_claim(&self, fingerprint: &str, event_id: &str) -> Result<(), AwsCallError> {
         let result = self
             .client
             .update_item()
@@ -137,7 +134,7 @@ impl AlertStore {
 
     /// After a failed publish: put back what was there before our claim, so the retry is judged
     /// against the same record and publishes.
-    pub async fn roll_back_claim(
+    async fn roll_back_claim(
         &self,
         alert: &Alert,
         previous: Option<&StoredState>,
@@ -190,7 +187,7 @@ impl AlertStore {
         Ok(())
     }
 
-    pub async fn put_silence(&self, silence: &Silence) -> Result<(), AwsCallError> {
+    async fn put_silence(&self, silence: &Silence) -> Result<(), AwsCallError> {
         let item: Item = [
             ("pk".to_string(), s(SILENCES_PK)),
             ("sk".to_string(), s(&silence.id)),
@@ -218,7 +215,7 @@ impl AlertStore {
             })
     }
 
-    pub async fn list_silences(&self) -> Result<Vec<Silence>, AwsCallError> {
+    async fn list_silences(&self) -> Result<Vec<Silence>, AwsCallError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -253,7 +250,7 @@ impl AlertStore {
     }
 
     /// `true` if the silence existed.
-    pub async fn delete_silence(&self, id: &str) -> Result<bool, AwsCallError> {
+    async fn delete_silence(&self, id: &str) -> Result<bool, AwsCallError> {
         let out = self
             .client
             .delete_item()
@@ -268,9 +265,4 @@ impl AlertStore {
             })?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
-}
-
-/// The TTL for a state item written now.
-pub fn state_expiry(now: DateTime<Utc>, ttl: std::time::Duration) -> i64 {
-    now.timestamp() + ttl.as_secs() as i64
 }

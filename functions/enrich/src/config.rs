@@ -76,34 +76,12 @@ impl EnrichConfig {
             "ENRICH_QUARANTINE_BUCKET",
             "the S3 bucket for quarantined records",
         );
-        let quarantine_prefix = r
-            .optional("ENRICH_QUARANTINE_PREFIX")
-            .unwrap_or_else(|| "quarantine/".into());
-        if !quarantine_prefix.is_empty() && !quarantine_prefix.ends_with('/') {
-            r.invalid(
-                "ENRICH_QUARANTINE_PREFIX",
-                "an S3 key prefix ending in /",
-                &quarantine_prefix,
-                None,
-            );
-        }
+        let quarantine_prefix = quarantine_prefix(&mut r);
         let ledger_table = r.required(
             "ENRICH_LEDGER_TABLE",
             "the name of the DynamoDB delivery ledger table",
         );
-        let ledger_days: u64 = r.parsed_or(
-            "ENRICH_LEDGER_TTL_DAYS",
-            "a whole number of days (1 or more)",
-            8,
-        );
-        if ledger_days == 0 {
-            r.invalid(
-                "ENRICH_LEDGER_TTL_DAYS",
-                "a whole number of days (1 or more)",
-                "0",
-                None,
-            );
-        }
+        let ledger_days = ledger_days(&mut r);
         let reference_table = r
             .optional("ENRICH_REFERENCE_TABLE")
             .filter(|t| !t.is_empty());
@@ -117,42 +95,9 @@ impl EnrichConfig {
         let pii_key_secret = r
             .optional("ENRICH_PII_KEY_SECRET_ARN")
             .filter(|t| !t.is_empty());
-        let spec_path = r.optional("ENRICH_SPEC_PATH").filter(|p| !p.is_empty());
-        let spec = match &spec_path {
-            None => EnrichmentSpec::parse(DEFAULT_SPEC, "specs/clickstream.json"),
-            Some(path) => read_file(path)
-                .map_err(|e| format!("cannot read {path}: {e}"))
-                .and_then(|text| EnrichmentSpec::parse(&text, path)),
-        };
-        let spec = match spec {
-            Ok(spec) => Some(spec),
-            Err(e) => {
-                r.invalid(
-                    "ENRICH_SPEC_PATH",
-                    "a valid enrichment spec file",
-                    spec_path.as_deref().unwrap_or("(shipped spec)"),
-                    Some(e),
-                );
-                None
-            }
-        };
+        let spec = read_spec(&mut r, read_file);
         if let Some(spec) = &spec {
-            if spec.reference.is_some() && reference_table.is_none() {
-                r.invalid(
-                    "ENRICH_REFERENCE_TABLE",
-                    "a DynamoDB table name",
-                    "",
-                    Some(format!("spec {} joins reference data", spec.name)),
-                );
-            }
-            if spec.needs_hmac_key() && pii_key_secret.is_none() {
-                r.invalid(
-                    "ENRICH_PII_KEY_SECRET_ARN",
-                    "a Secrets Manager secret ARN or name",
-                    "",
-                    Some(format!("spec {} has hmac PII rules", spec.name)),
-                );
-            }
+            check_spec_needs(&mut r, spec, &reference_table, &pii_key_secret);
         }
         let msk_failure_mode = r.parsed_or(
             "ENRICH_MSK_FAILURE_MODE",
@@ -179,6 +124,91 @@ impl EnrichConfig {
             s3_force_path_style,
         };
         r.finish(config)
+    }
+}
+
+/// `ENRICH_QUARANTINE_PREFIX`: a key prefix ending in `/` (default `quarantine/`).
+fn quarantine_prefix(r: &mut EnvReader) -> String {
+    let prefix = r
+        .optional("ENRICH_QUARANTINE_PREFIX")
+        .unwrap_or_else(|| "quarantine/".into());
+    if !prefix.is_empty() && !prefix.ends_with('/') {
+        r.invalid(
+            "ENRICH_QUARANTINE_PREFIX",
+            "an S3 key prefix ending in /",
+            &prefix,
+            None,
+        );
+    }
+    prefix
+}
+
+/// `ENRICH_LEDGER_TTL_DAYS`: 1 or more (default 8).
+fn ledger_days(r: &mut EnvReader) -> u64 {
+    let days: u64 = r.parsed_or(
+        "ENRICH_LEDGER_TTL_DAYS",
+        "a whole number of days (1 or more)",
+        8,
+    );
+    if days == 0 {
+        r.invalid(
+            "ENRICH_LEDGER_TTL_DAYS",
+            "a whole number of days (1 or more)",
+            "0",
+            None,
+        );
+    }
+    days
+}
+
+/// `ENRICH_SPEC_PATH`, or the shipped spec; `None` (and the problem noted) when invalid.
+fn read_spec(
+    r: &mut EnvReader,
+    read_file: impl Fn(&str) -> Result<String, String>,
+) -> Option<EnrichmentSpec> {
+    let spec_path = r.optional("ENRICH_SPEC_PATH").filter(|p| !p.is_empty());
+    let spec = match &spec_path {
+        None => EnrichmentSpec::parse(DEFAULT_SPEC, "specs/clickstream.json"),
+        Some(path) => read_file(path)
+            .map_err(|e| format!("cannot read {path}: {e}"))
+            .and_then(|text| EnrichmentSpec::parse(&text, path)),
+    };
+    match spec {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            r.invalid(
+                "ENRICH_SPEC_PATH",
+                "a valid enrichment spec file",
+                spec_path.as_deref().unwrap_or("(shipped spec)"),
+                Some(e),
+            );
+            None
+        }
+    }
+}
+
+/// What the spec needs configured: the reference table it joins, the key its hmac rules use.
+fn check_spec_needs(
+    r: &mut EnvReader,
+    spec: &EnrichmentSpec,
+    reference_table: &Option<String>,
+    pii_key_secret: &Option<String>,
+) {
+    if spec.reference.is_some() && reference_table.is_none() {
+        r.invalid(
+            "ENRICH_REFERENCE_TABLE",
+            "a DynamoDB table name",
+            "",
+            Some(format!("spec {} joins reference data", spec.name)),
+        );
+    }
+    if spec.needs_hmac_key() && pii_key_secret.is_none() {
+        r.invalid(
+            "ENRICH_PII_KEY_SECRET_ARN",
+            "a Secrets Manager secret ARN or name",
+            "",
+            Some(format!("spec {} has hmac PII rules", spec.name)),
+        );
     }
 }
 

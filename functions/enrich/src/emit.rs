@@ -1,16 +1,14 @@
-//! Writing enriched records to the output stream with PutRecords: chunks within the API limits,
-//! only the failed entries retried, full-jitter backoff, and never past the invocation's deadline.
+//! Writing enriched records to the output stream: chunks within the PutRecords limits, only
+//! the failed entries retried, full-jitter backoff, and never past the invocation's deadline.
+//! The call itself goes through the [`OutputStream`] port.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use streamops_shared::AwsCallError;
 use tokio::time::Instant;
 
 use crate::pipeline::EnrichedRecord;
+use crate::ports::OutputStream;
 
 /// PutRecords accepts at most 500 entries per call...
 pub const MAX_ENTRIES_PER_CALL: usize = 500;
@@ -67,151 +65,116 @@ pub struct EmitReport {
     pub retried_entries: usize,
 }
 
-pub struct EnrichedStream {
-    client: Client,
-    stream_name: String,
-}
-
-impl EnrichedStream {
-    pub fn new(client: Client, stream_name: &str) -> Self {
-        Self {
-            client,
-            stream_name: stream_name.to_string(),
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.stream_name
-    }
-
-    /// Writes every record, retrying failed entries until `deadline`; what is still unwritten is
-    /// returned by index into `records`.
-    pub async fn put_all(&self, records: &[&EnrichedRecord], deadline: Instant) -> EmitReport {
-        let mut report = EmitReport::default();
-        let mut last_error: HashMap<usize, (String, String)> = HashMap::new();
-        let mut pending: Vec<usize> = (0..records.len()).collect();
-        let mut attempt = 0u32;
-        let unwritten = loop {
-            let batch: Vec<&EnrichedRecord> = pending.iter().map(|i| records[*i]).collect();
-            let mut failed_now = Vec::new();
-            for chunk in plan_chunks(&batch) {
-                let indices: Vec<usize> = chunk.iter().map(|c| pending[*c]).collect();
-                if Instant::now() >= deadline {
+/// Writes every record, retrying failed entries until `deadline`; what is still unwritten is
+/// returned by index into `records`.
+pub async fn put_all(
+    stream: &impl OutputStream,
+    records: &[&EnrichedRecord],
+    deadline: Instant,
+) -> EmitReport {
+    let mut report = EmitReport::default();
+    let mut last_error: HashMap<usize, (String, String)> = HashMap::new();
+    let mut pending: Vec<usize> = (0..records.len()).collect();
+    let mut attempt = 0u32;
+    let unwritten = loop {
+        let batch: Vec<&EnrichedRecord> = pending.iter().map(|i| records[*i]).collect();
+        let mut failed_now = Vec::new();
+        for chunk in plan_chunks(&batch) {
+            let indices: Vec<usize> = chunk.iter().map(|c| pending[*c]).collect();
+            if Instant::now() >= deadline {
+                for i in &indices {
+                    last_error.entry(*i).or_insert_with(|| {
+                        (
+                            "DeadlineReached".into(),
+                            "not attempted before the invocation deadline".into(),
+                        )
+                    });
+                }
+                failed_now.extend(indices);
+                continue;
+            }
+            report.calls += 1;
+            match put_chunk(stream, records, &indices).await {
+                Ok(failures) => {
+                    report.written += indices.len() - failures.len();
+                    for (i, code, message) in failures {
+                        last_error.insert(i, (code, message));
+                        failed_now.push(i);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(stream = %stream.name(), entries = indices.len(), error = %e, "PutRecords call failed");
+                    let code = e.code.clone().unwrap_or_else(|| e.class.to_string());
                     for i in &indices {
-                        last_error.entry(*i).or_insert_with(|| {
-                            (
-                                "DeadlineReached".into(),
-                                "not attempted before the invocation deadline".into(),
-                            )
-                        });
+                        last_error.insert(*i, (code.clone(), e.message.clone()));
                     }
                     failed_now.extend(indices);
-                    continue;
-                }
-                report.calls += 1;
-                match self.put_chunk(records, &indices).await {
-                    Ok(failures) => {
-                        report.written += indices.len() - failures.len();
-                        for (i, code, message) in failures {
-                            last_error.insert(i, (code, message));
-                            failed_now.push(i);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(stream = %self.stream_name, entries = indices.len(), error = %e, "PutRecords call failed");
-                        let code = e.code.clone().unwrap_or_else(|| e.class.to_string());
-                        for i in &indices {
-                            last_error.insert(*i, (code.clone(), e.message.clone()));
-                        }
-                        failed_now.extend(indices);
-                    }
                 }
             }
-            if failed_now.is_empty() {
-                break Vec::new();
+        }
+        if failed_now.is_empty() {
+            break Vec::new();
+        }
+        failed_now.sort_unstable();
+        let wait = backoff(attempt);
+        attempt += 1;
+        if Instant::now() + wait >= deadline {
+            break failed_now;
+        }
+        report.retried_entries += failed_now.len();
+        tracing::info!(
+            stream = %stream.name(),
+            entries = failed_now.len(),
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            "retrying failed PutRecords entries"
+        );
+        tokio::time::sleep(wait).await;
+        pending = failed_now;
+    };
+    report.failed = unwritten
+        .into_iter()
+        .map(|index| {
+            let (code, message) = last_error.remove(&index).unwrap_or_default();
+            EntryFailure {
+                index,
+                code,
+                message,
             }
-            failed_now.sort_unstable();
-            let wait = backoff(attempt);
-            attempt += 1;
-            if Instant::now() + wait >= deadline {
-                break failed_now;
-            }
-            report.retried_entries += failed_now.len();
-            tracing::info!(
-                stream = %self.stream_name,
-                entries = failed_now.len(),
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "retrying failed PutRecords entries"
-            );
-            tokio::time::sleep(wait).await;
-            pending = failed_now;
-        };
-        report.failed = unwritten
-            .into_iter()
-            .map(|index| {
-                let (code, message) = last_error.remove(&index).unwrap_or_default();
-                EntryFailure {
-                    index,
-                    code,
-                    message,
-                }
-            })
-            .collect();
-        report
-    }
+        })
+        .collect();
+    report
+}
 
-    /// One PutRecords call; per-entry failures come back as (index, code, message).
-    async fn put_chunk(
-        &self,
-        records: &[&EnrichedRecord],
-        indices: &[usize],
-    ) -> Result<Vec<(usize, String, String)>, AwsCallError> {
-        let entries = indices
-            .iter()
-            .map(|i| {
-                PutRecordsRequestEntry::builder()
-                    .data(Blob::new(records[*i].data.clone()))
-                    .partition_key(records[*i].partition_key.clone())
-                    .build()
-                    .expect("data and partition key are set")
-            })
-            .collect();
-        let out = self
-            .client
-            .put_records()
-            .stream_name(&self.stream_name)
-            .set_records(Some(entries))
-            .send()
-            .await
-            .map_err(|e| AwsCallError::from_sdk("PutRecords", &self.stream_name, &e))?;
-        let results = out.records();
-        if results.len() != indices.len() {
-            // Should not happen; treat the unmatched tail as failed rather than guess.
-            tracing::error!(
-                sent = indices.len(),
-                answered = results.len(),
-                "PutRecords answered a different number of entries"
-            );
-        }
-        let mut failures = Vec::new();
-        for (pos, i) in indices.iter().enumerate() {
-            match results.get(pos) {
-                Some(r) if r.error_code().is_none() => {}
-                Some(r) => failures.push((
-                    *i,
-                    r.error_code().unwrap_or_default().to_string(),
-                    r.error_message().unwrap_or_default().to_string(),
-                )),
-                None => failures.push((
-                    *i,
-                    "MissingResult".into(),
-                    "no result for this entry".into(),
-                )),
-            }
-        }
-        Ok(failures)
+/// One PutRecords call; per-entry failures come back as (index, code, message).
+async fn put_chunk(
+    stream: &impl OutputStream,
+    records: &[&EnrichedRecord],
+    indices: &[usize],
+) -> Result<Vec<(usize, String, String)>, streamops_shared::AwsCallError> {
+    let entries: Vec<&EnrichedRecord> = indices.iter().map(|i| records[*i]).collect();
+    let results = stream.put_records(&entries).await?;
+    if results.len() != indices.len() {
+        // Should not happen; treat the unmatched tail as failed rather than guess.
+        tracing::error!(
+            sent = indices.len(),
+            answered = results.len(),
+            "PutRecords answered a different number of entries"
+        );
     }
+    let mut failures = Vec::new();
+    for (pos, i) in indices.iter().enumerate() {
+        match results.get(pos) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => failures.push((*i, e.code.clone(), e.message.clone())),
+            None => failures.push((
+                *i,
+                "MissingResult".into(),
+                "no result for this entry".into(),
+            )),
+        }
+    }
+    Ok(failures)
 }
 
 #[cfg(test)]

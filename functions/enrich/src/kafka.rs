@@ -28,7 +28,9 @@ pub struct KafkaWire {
     pub partition: i64,
     pub offset: i64,
     pub timestamp: KafkaTimestamp,
+    // Not used, but read as aws_lambda_events reads it: a record is held to the same schema.
     #[serde(default)]
+    #[allow(dead_code)]
     pub timestamp_type: Option<String>,
     pub key: Option<String>,
     pub value: Option<String>,

@@ -1,4 +1,5 @@
-//! Where a record came from, and the poison verdict when it cannot be enriched.
+//! Where a record came from: its source, stream or topic, shard or partition, position and
+//! arrival; the lane (shard or topic-partition) it belongs to; its stable event id.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -66,7 +67,7 @@ impl RecordOrigin {
             h.update([0x1f]);
         }
         let mut out = [0u8; 32];
-        crate::pipeline::hex_lower_into(&mut out, &h.finalize()[..16]);
+        crate::encoding::hex_lower_into(&mut out, &h.finalize()[..16]);
         EventIdHex(out)
     }
 }
@@ -112,59 +113,6 @@ pub fn cmp_position(a: &str, b: &str) -> Ordering {
 /// True for a non-empty string of ASCII digits (what Kinesis and Kafka positions are).
 pub fn is_position(p: &str) -> bool {
     !p.is_empty() && p.len() <= 128 && p.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Why a record can never be enriched. Poison is quarantined once, never retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PoisonReason {
-    MalformedRecord,
-    InvalidBase64,
-    EmptyRecord,
-    InvalidUtf8,
-    InvalidJson,
-    NotAnObject,
-    Oversize,
-    MissingField,
-    WrongType,
-    InvalidEventTime,
-    MissingPartitionKey,
-    OutputOversize,
-}
-
-impl PoisonReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PoisonReason::MalformedRecord => "malformed_record",
-            PoisonReason::InvalidBase64 => "invalid_base64",
-            PoisonReason::EmptyRecord => "empty_record",
-            PoisonReason::InvalidUtf8 => "invalid_utf8",
-            PoisonReason::InvalidJson => "invalid_json",
-            PoisonReason::NotAnObject => "not_an_object",
-            PoisonReason::Oversize => "oversize",
-            PoisonReason::MissingField => "missing_field",
-            PoisonReason::WrongType => "wrong_type",
-            PoisonReason::InvalidEventTime => "invalid_event_time",
-            PoisonReason::MissingPartitionKey => "missing_partition_key",
-            PoisonReason::OutputOversize => "output_oversize",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Poison {
-    pub reason: PoisonReason,
-    /// Precise and safe to log: names fields and positions, never field values.
-    pub message: String,
-}
-
-impl Poison {
-    pub fn new(reason: PoisonReason, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-        }
-    }
 }
 
 #[cfg(test)]

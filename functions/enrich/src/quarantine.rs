@@ -1,18 +1,17 @@
 //! The quarantine: poison records, one S3 object per batch, NDJSON. Each line carries the
 //! original bytes (base64), the source coordinates and the reason, enough to replay the record
-//! after a fix. Poison is written once and never retried by Lambda.
+//! after a fix. Poison is written once and never retried by Lambda. Pure: the
+//! [`crate::ports::Quarantine`] port stores the objects.
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use streamops_shared::AwsCallError;
 
 use crate::input::{InputRecord, Original};
-use crate::origin::{Poison, PoisonReason, RecordOrigin};
+use crate::origin::RecordOrigin;
+use crate::poison::{Poison, PoisonReason};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuarantineEntry {
@@ -138,82 +137,6 @@ pub fn parse_ndjson(bytes: &[u8]) -> Result<Vec<QuarantineEntry>, String> {
                 .map_err(|e| format!("line {}: not a quarantine entry: {e}", i + 1))
         })
         .collect()
-}
-
-pub struct QuarantineStore {
-    client: Client,
-    bucket: String,
-    prefix: String,
-}
-
-impl QuarantineStore {
-    pub fn new(client: Client, bucket: &str, prefix: &str) -> Self {
-        Self {
-            client,
-            bucket: bucket.to_string(),
-            prefix: prefix.to_string(),
-        }
-    }
-
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// Writes a new quarantine object into the configured bucket.
-    pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), AwsCallError> {
-        self.put_in(&self.bucket, key, body).await
-    }
-
-    /// Writes `bucket/key`: a replay rewrites the object it read, in the bucket it read it from.
-    pub async fn put_in(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsCallError> {
-        self.client
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_type("application/x-ndjson")
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| AwsCallError::from_sdk("PutObject", format!("s3://{bucket}/{key}"), &e))
-    }
-
-    pub async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsCallError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| AwsCallError::from_sdk("GetObject", format!("s3://{bucket}/{key}"), &e))?;
-        out.body
-            .collect()
-            .await
-            .map(|b| b.into_bytes().to_vec())
-            .map_err(|e| AwsCallError {
-                operation: "GetObject",
-                resource: format!("s3://{bucket}/{key}"),
-                class: streamops_shared::ErrorClass::Retryable,
-                code: None,
-                message: e.to_string(),
-            })
-    }
-
-    pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), AwsCallError> {
-        self.client
-            .delete_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| AwsCallError::from_sdk("DeleteObject", format!("s3://{bucket}/{key}"), &e))
-    }
 }
 
 #[cfg(test)]

@@ -1,28 +1,25 @@
-//! The PII HMAC key, read once at cold start from Secrets Manager. Never logged.
+//! The PII HMAC key, read once at cold start through the [`SecretSource`] port (Secrets
+//! Manager in production). Never logged.
 
-use aws_sdk_secretsmanager::Client;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use streamops_shared::AwsCallError;
+
+use crate::ports::{SecretSource, SecretValue};
 
 /// Reads the secret. A `SecretString` of the form `base64:<...>` is decoded; any other string is
 /// used as UTF-8 bytes; a binary secret is used as is.
-pub async fn load_hmac_key(client: &Client, secret_id: &str) -> Result<Vec<u8>, String> {
-    let out = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
+pub async fn load_hmac_key(source: &impl SecretSource, secret_id: &str) -> Result<Vec<u8>, String> {
+    match source
+        .secret_value(secret_id)
         .await
-        .map_err(|e| AwsCallError::from_sdk("GetSecretValue", secret_id, &e).to_string())?;
-    if let Some(s) = out.secret_string() {
-        return key_from_string(s).map_err(|e| format!("secret {secret_id}: {e}"));
+        .map_err(|e| e.to_string())?
+    {
+        SecretValue::Text(s) => key_from_string(&s).map_err(|e| format!("secret {secret_id}: {e}")),
+        SecretValue::Binary(b) => Ok(b),
+        SecretValue::Empty => Err(format!(
+            "secret {secret_id} has neither a string nor a binary value"
+        )),
     }
-    if let Some(b) = out.secret_binary() {
-        return Ok(b.as_ref().to_vec());
-    }
-    Err(format!(
-        "secret {secret_id} has neither a string nor a binary value"
-    ))
 }
 
 pub fn key_from_string(s: &str) -> Result<Vec<u8>, String> {

@@ -13,8 +13,8 @@
 
 use enrich::input::{Invocation, parse_invocation};
 use enrich::ops::parse_command;
-use enrich::origin::PoisonReason;
 use enrich::pipeline::Enricher;
+use enrich::poison::PoisonReason;
 use enrich::spec::{DEFAULT_SPEC, EnrichmentSpec};
 use streamops_test_support::event_files;
 

@@ -28,11 +28,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 
-use enrich::emit::EnrichedStream;
-use enrich::ledger::LedgerStore;
+use enrich::adapters::{EnrichedStream, LedgerStore, QuarantineStore, ReferenceTable};
 use enrich::pipeline::Enricher;
-use enrich::quarantine::{QuarantineStore, parse_ndjson};
-use enrich::reference::{ReferenceCache, ReferenceTable};
+use enrich::quarantine::parse_ndjson;
+use enrich::reference::ReferenceCache;
 use enrich::service::{EnrichError, EnrichService, InvocationContext};
 use enrich::spec::{DEFAULT_SPEC, EnrichmentSpec};
 use serde_json::{Value, json};

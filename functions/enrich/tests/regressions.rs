@@ -3,7 +3,7 @@
 //! they fail: a panic, a rejected `-1`, an arrival 1 ms early).
 
 use enrich::input::{Invocation, StreamBatch, parse_invocation};
-use enrich::origin::PoisonReason;
+use enrich::poison::PoisonReason;
 use serde_json::{Value, json};
 use streamops_test_support::fixture;
 

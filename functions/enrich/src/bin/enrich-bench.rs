@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
@@ -166,6 +166,18 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// What one timed iteration measured and produced.
+struct Iteration {
+    total: Duration,
+    /// Event parse + decode, validate, enrich + encode, PutRecords entries.
+    phases: [Duration; 4],
+    records: usize,
+    entries: usize,
+    poison: usize,
+    output_bytes: usize,
+    payload_bytes: usize,
+}
+
 fn main() {
     // As the function does at start-up (see enrich::memory).
     enrich::memory::keep_freed_memory();
@@ -173,105 +185,128 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(2);
     });
-    let event = match &args.event {
+    let event = load_event(&args);
+    let spec = EnrichmentSpec::parse(DEFAULT_SPEC, "specs/clickstream.json").expect("shipped spec");
+    let enricher = Enricher::new(spec, Some(b"bench-hmac-key-0123456789abcdef")).expect("enricher");
+    let reference = warm_reference();
+    let rss_before = peak_rss().unwrap_or(0);
+    let runs: Vec<Iteration> = (0..args.iterations)
+        .map(|_| iteration(&event, &enricher, &reference))
+        .collect();
+    report(&args, event.len(), &runs, rss_before);
+}
+
+fn load_event(args: &Args) -> String {
+    match &args.event {
         Some(path) => std::fs::read_to_string(path).unwrap_or_else(|e| {
             eprintln!("cannot read {path}: {e}");
             std::process::exit(2)
         }),
         None if args.msk => generated_msk_event(args.records),
         None => generated_event(args.records),
-    };
-    let spec = EnrichmentSpec::parse(DEFAULT_SPEC, "specs/clickstream.json").expect("shipped spec");
-    let enricher = Enricher::new(spec, Some(b"bench-hmac-key-0123456789abcdef")).expect("enricher");
-    // The warm cache: every product the generator uses, as the service's cache would hold it.
-    let reference: HashMap<String, Arc<Map<String, Value>>> = (0..200)
+    }
+}
+
+/// The warm cache: every product the generator uses, as the service's cache would hold it.
+fn warm_reference() -> HashMap<String, Arc<Map<String, Value>>> {
+    (0..200)
         .map(|i| {
             let attrs = json!({"category": format!("cat-{}", i % 12), "brand": "acme", "price_band": i % 5});
             (format!("p-{i}"), Arc::new(attrs.as_object().unwrap().clone()))
         })
+        .collect()
+}
+
+/// One timed pass over the event, in the service's order of work.
+fn iteration(
+    event: &str,
+    enricher: &Enricher,
+    reference: &HashMap<String, Arc<Map<String, Value>>>,
+) -> Iteration {
+    let start = Instant::now();
+    let Invocation::Stream(batch) = parse_invocation(event).expect("a stream event") else {
+        eprintln!("the event is an ops command, not a batch");
+        std::process::exit(2);
+    };
+    let t_parse = start.elapsed();
+    // The service's order of work: chunk by chunk, prepare then finish.
+    let ctx = BatchContext::new(chrono::Utc::now());
+    let mut stages = Vec::with_capacity(batch.records.len());
+    let (mut prepare_time, mut finish_time) = (Duration::ZERO, Duration::ZERO);
+    for chunk in batch.records.chunks(PIPELINE_CHUNK) {
+        let t = Instant::now();
+        let prepared = enricher.prepare_batch(chunk, |_| false);
+        prepare_time += t.elapsed();
+        let t = Instant::now();
+        stages.extend(enricher.finish_batch(
+            chunk,
+            prepared,
+            |k| {
+                reference
+                    .get(k)
+                    .map_or(Lookup::Missing, |a| Lookup::Found(a.clone()))
+            },
+            &ctx,
+        ));
+        finish_time += t.elapsed();
+    }
+    let t_prepare = t_parse + prepare_time;
+    let t_finish = t_prepare + finish_time;
+    let enriched: Vec<&EnrichedRecord> = stages
+        .iter()
+        .filter_map(|s| match s {
+            Stage::Enriched(e) => Some(e),
+            _ => None,
+        })
         .collect();
-    let rss_before = peak_rss().unwrap_or(0);
-    let mut timings = Vec::new();
-    let mut phases = Vec::new();
-    let mut counts = (0usize, 0usize, 0usize);
-    let mut output_bytes = 0usize;
-    let mut payload_bytes = 0usize;
-    for _ in 0..args.iterations {
-        let start = Instant::now();
-        let Invocation::Stream(batch) = parse_invocation(&event).expect("a stream event") else {
-            eprintln!("the event is an ops command, not a batch");
-            std::process::exit(2);
-        };
-        let t_parse = start.elapsed();
-        // The service's order of work: chunk by chunk, prepare then finish.
-        let ctx = BatchContext::new(chrono::Utc::now());
-        let mut stages = Vec::with_capacity(batch.records.len());
-        let (mut prepare_time, mut finish_time) =
-            (std::time::Duration::ZERO, std::time::Duration::ZERO);
-        for chunk in batch.records.chunks(PIPELINE_CHUNK) {
-            let t = Instant::now();
-            let prepared = enricher.prepare_batch(chunk, |_| false);
-            prepare_time += t.elapsed();
-            let t = Instant::now();
-            stages.extend(enricher.finish_batch(
-                chunk,
-                prepared,
-                |k| {
-                    reference
-                        .get(k)
-                        .map_or(Lookup::Missing, |a| Lookup::Found(a.clone()))
-                },
-                &ctx,
-            ));
-            finish_time += t.elapsed();
-        }
-        let t_prepare = t_parse + prepare_time;
-        let t_finish = t_prepare + finish_time;
-        let enriched: Vec<&EnrichedRecord> = stages
-            .iter()
-            .filter_map(|s| match s {
-                Stage::Enriched(e) => Some(e),
-                _ => None,
-            })
-            .collect();
-        let mut entries = 0usize;
-        for chunk in plan_chunks(&enriched) {
-            let request: Vec<PutRecordsRequestEntry> = chunk
-                .iter()
-                .map(|i| {
-                    PutRecordsRequestEntry::builder()
-                        .data(Blob::new(enriched[*i].data.clone()))
-                        .partition_key(enriched[*i].partition_key.clone())
-                        .build()
-                        .expect("entry")
-                })
-                .collect();
-            entries += request.len();
-            std::hint::black_box(request);
-        }
-        let total = start.elapsed();
-        phases.push([
+    let entries = put_records_entries(&enriched);
+    let total = start.elapsed();
+    Iteration {
+        total,
+        phases: [
             t_parse,
             t_prepare - t_parse,
             t_finish - t_prepare,
             total - t_finish,
-        ]);
-        timings.push(total);
-        counts = (
-            batch.records.len(),
-            entries,
-            stages
-                .iter()
-                .filter(|s| matches!(s, Stage::Poison(_)))
-                .count(),
-        );
-        output_bytes = enriched.iter().map(|e| e.data.len()).sum();
-        payload_bytes = batch.records.iter().map(|r| r.bytes().len()).sum();
+        ],
+        records: batch.records.len(),
+        entries,
+        poison: stages
+            .iter()
+            .filter(|s| matches!(s, Stage::Poison(_)))
+            .count(),
+        output_bytes: enriched.iter().map(|e| e.data.len()).sum(),
+        payload_bytes: batch.records.iter().map(|r| r.bytes().len()).sum(),
     }
+}
+
+/// The PutRecords request entries, chunk by chunk, as the Kinesis adapter builds them.
+fn put_records_entries(enriched: &[&EnrichedRecord]) -> usize {
+    let mut entries = 0usize;
+    for chunk in plan_chunks(enriched) {
+        let request: Vec<PutRecordsRequestEntry> = chunk
+            .iter()
+            .map(|i| {
+                PutRecordsRequestEntry::builder()
+                    .data(Blob::new(enriched[*i].data.clone()))
+                    .partition_key(enriched[*i].partition_key.clone())
+                    .build()
+                    .expect("entry")
+            })
+            .collect();
+        entries += request.len();
+        std::hint::black_box(request);
+    }
+    entries
+}
+
+fn report(args: &Args, input_bytes: usize, runs: &[Iteration], rss_before: u64) {
+    let last = runs.last().expect("at least one iteration");
     let peak = peak_rss().unwrap_or(0);
-    let per_record = |d: std::time::Duration| d.as_secs_f64() * 1e6 / counts.0 as f64;
+    let n = last.records;
+    let per_record = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
     // Each phase's fastest iteration: the figure least disturbed by other work on the machine.
-    let fastest = |i: usize| phases.iter().map(|p| p[i]).min().unwrap_or_default();
+    let fastest = |i: usize| runs.iter().map(|r| r.phases[i]).min().unwrap_or_default();
     let phase_line = format!(
         "event parse + decode {:.2}, validate {:.2}, enrich + encode {:.2}, PutRecords entries {:.2}",
         per_record(fastest(0)),
@@ -279,21 +314,22 @@ fn main() {
         per_record(fastest(2)),
         per_record(fastest(3))
     );
+    let mut timings: Vec<Duration> = runs.iter().map(|r| r.total).collect();
     timings.sort();
     let best = timings[0];
     let median = timings[timings.len() / 2];
-    let (n, out, poison) = counts;
-    let per_sec = |d: std::time::Duration| n as f64 / d.as_secs_f64();
-    let input_bytes = event.len();
+    let per_sec = |d: Duration| n as f64 / d.as_secs_f64();
     let budget = 3 * input_bytes as u64 + 20 * 1024 * 1024;
     println!(
-        "enrich-bench: {n} records in, {out} PutRecords entries, {poison} poison; event {:.1} MB, output {:.1} MB",
+        "enrich-bench: {n} records in, {} PutRecords entries, {} poison; event {:.1} MB, output {:.1} MB",
+        last.entries,
+        last.poison,
         input_bytes as f64 / 1e6,
-        output_bytes as f64 / 1e6
+        last.output_bytes as f64 / 1e6
     );
     println!(
         "  record payload  {:.0} bytes on average (decoded JSON)",
-        payload_bytes as f64 / n as f64
+        last.payload_bytes as f64 / n as f64
     );
     println!("  iterations      {}", args.iterations);
     println!(

@@ -1,10 +1,13 @@
 //! Ops commands, invoked by hand: `{"command": "dry-run", ...}` or `{"command": "replay", ...}`.
+//! This file reads them; `run.rs` carries them out through the service's pipeline and ports.
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::input::{InputRecord, Invocation, Original, parse_invocation};
 use crate::origin::{RecordOrigin, SourceKind};
+
+mod run;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]

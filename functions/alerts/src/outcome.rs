@@ -1,0 +1,119 @@
+//! What an invocation works with and reports: the runtime facts it is given, the outcome of
+//! each alert, and the error it fails with.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use streamops_shared::harness::Classified;
+use streamops_shared::{AwsCallError, ErrorClass};
+
+use crate::dedup::SuppressReason;
+use crate::model::{Alert, Severity};
+
+/// Per-invocation facts the handler needs from the runtime.
+pub struct InvocationContext {
+    pub request_id: String,
+    pub now: DateTime<Utc>,
+    /// Until when a claim taken now should hold (the invocation's deadline).
+    pub claim_until: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertsError {
+    #[error("{0}")]
+    Aws(#[from] AwsCallError),
+    #[error("{0}")]
+    BadCommand(String),
+    #[error("alert {fingerprint} ({resource}): {message}")]
+    Alert {
+        fingerprint: String,
+        resource: String,
+        message: String,
+    },
+}
+
+impl AlertsError {
+    /// The alert could not be settled now (another delivery holds it, or its record kept
+    /// changing): the retry settles it.
+    pub(crate) fn contended(alert: &Alert, message: impl Into<String>) -> Self {
+        AlertsError::Alert {
+            fingerprint: alert.fingerprint.clone(),
+            resource: alert.resource.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Classified for AlertsError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            AlertsError::Aws(e) => e.class,
+            AlertsError::BadCommand(_) => ErrorClass::Permanent,
+            // A concurrent delivery or a state that kept changing: the retry publishes.
+            AlertsError::Alert { .. } => ErrorClass::Retryable,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            AlertsError::Aws(_) => "AwsCall",
+            AlertsError::BadCommand(_) => "BadCommand",
+            AlertsError::Alert { .. } => "AlertContended",
+        }
+    }
+}
+
+/// Whether an alert was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Published,
+    Suppressed,
+}
+
+/// What happened to one alert, returned to the caller and logged.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertOutcome {
+    pub fingerprint: String,
+    pub resource: String,
+    pub severity: Severity,
+    pub title: String,
+    pub decision: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SuppressReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silence_id: Option<String>,
+}
+
+impl AlertOutcome {
+    pub(crate) fn published(alert: &Alert, message_id: String) -> Self {
+        Self::new(alert, Verdict::Published, None, Some(message_id), None)
+    }
+
+    pub(crate) fn suppressed(
+        alert: &Alert,
+        reason: SuppressReason,
+        silence_id: Option<String>,
+    ) -> Self {
+        Self::new(alert, Verdict::Suppressed, Some(reason), None, silence_id)
+    }
+
+    fn new(
+        alert: &Alert,
+        decision: Verdict,
+        reason: Option<SuppressReason>,
+        message_id: Option<String>,
+        silence_id: Option<String>,
+    ) -> Self {
+        Self {
+            fingerprint: alert.fingerprint.clone(),
+            resource: alert.resource.clone(),
+            severity: alert.severity,
+            title: alert.title.clone(),
+            decision,
+            reason,
+            message_id,
+            silence_id,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The outside systems the service talks to, one small trait each: the state store (dedup
+//! records, publish claims, silences) and the publisher. [`crate::store::AlertStore`]
+//! (DynamoDB) and [`crate::publisher::AlertPublisher`] (SNS) are the production adapters; the
+//! tests' in-memory fakes (`tests/support`) script their faults.
+//!
+//! Methods return `Send` futures (written `fn .. -> impl Future + Send`, implemented with
+//! `async fn`), so a service built on any adapter can run on a multi-threaded runtime.
+
+use std::future::Future;
+
+use streamops_shared::AwsCallError;
+use streamops_shared::dynamo::WriteOutcome;
+
+pub use crate::dedup::{Claim, StoredState};
+pub use crate::model::Alert;
+pub use crate::render::SnsMessage;
+pub use crate::silence::Silence;
+
+/// Dedup state per fingerprint (with its publish claim) and the operators' silences.
+///
+/// The contract the service relies on, which every adapter keeps:
+/// - a stored state carries a version; [`StateStore::write_state`] stores `expected + 1`
+///   (1 for a new record) only if the stored version is still `expected` (`None`: no record);
+/// - [`StateStore::release_claim`] drops the claim only if it is still this event's, and
+///   bumps the version; a claim taken over by another event is left alone (not an error);
+/// - [`StateStore::roll_back_claim`] puts back the record as it was before the claim (version
+///   `previous + 2`, or no record at all) only if the claim is still this event's.
+pub trait StateStore {
+    fn load_state(
+        &self,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Option<StoredState>, AwsCallError>> + Send;
+
+    /// Writes `state` if the stored version is still `expected` (None: no item yet).
+    fn write_state(
+        &self,
+        alert: &Alert,
+        state: &StoredState,
+        expected: Option<u64>,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<WriteOutcome, AwsCallError>> + Send;
+
+    /// After a successful publish: drop our claim (only ours) and bump the version.
+    fn release_claim(
+        &self,
+        fingerprint: &str,
+        event_id: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// After a failed publish: put back what was there before our claim.
+    fn roll_back_claim(
+        &self,
+        alert: &Alert,
+        previous: Option<&StoredState>,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// Stores a new silence (its id must not exist yet).
+    fn put_silence(
+        &self,
+        silence: &Silence,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// Every stored silence, active or not.
+    fn list_silences(&self) -> impl Future<Output = Result<Vec<Silence>, AwsCallError>> + Send;
+
+    /// `true` if the silence existed.
+    fn delete_silence(&self, id: &str) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+}
+
+/// Where alerts go.
+pub trait Publisher {
+    /// Publishes and returns the message id.
+    fn publish(
+        &self,
+        message: &SnsMessage,
+    ) -> impl Future<Output = Result<String, AwsCallError>> + Send;
+}

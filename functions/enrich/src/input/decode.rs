@@ -1,0 +1,219 @@
+//! Decoding one record: a Kinesis record (aws_lambda_events' type, with the exact arrival
+//! time) or a Kafka record ([`KafkaWire`]) to an [`InputRecord`]; a record that does not match
+//! its schema still gets its coordinates, recovered by hand, and is poison for itself alone.
+
+use std::cell::Cell;
+
+use aws_lambda_events::kinesis::KinesisEventRecord;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::de::DeserializeSeed;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::batch::{InputError, InputRecord, Original};
+use crate::arrival::{ArrivalSeed, from_epoch_seconds};
+use crate::kafka::{KafkaTimestamp, KafkaWire};
+use crate::origin::{LaneNames, RecordOrigin, SourceKind, is_position};
+use crate::poison::{Poison, PoisonReason};
+
+/// The `eventSource` of a Kafka batch (MSK, self-managed Kafka, or none given).
+pub(super) fn is_kafka_source(event_source: Option<&str>) -> bool {
+    matches!(event_source, Some("aws:kafka" | "SelfManagedKafka") | None)
+}
+
+pub(super) fn kinesis_record(
+    raw: &RawValue,
+    names: &mut LaneNames,
+) -> Result<InputRecord, InputError> {
+    let arrival = Cell::new(None);
+    let read = ArrivalSeed::<KinesisEventRecord>::new(&arrival)
+        .deserialize(&mut serde_json::Deserializer::from_str(raw.get()));
+    match read {
+        Ok(rec) => from_kinesis(rec, arrival.get(), names),
+        Err(e) => {
+            // Recover the coordinates by hand so the record can still be quarantined and reported.
+            let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            let k = &v["kinesis"];
+            let data = k["data"].as_str();
+            let reason = match data {
+                Some(d) if STANDARD.decode(d).is_err() => PoisonReason::InvalidBase64,
+                _ => PoisonReason::MalformedRecord,
+            };
+            let origin = RecordOrigin {
+                source: SourceKind::Kinesis,
+                stream: names.get(stream_from_arn(v["eventSourceARN"].as_str())),
+                shard: names.get(shard_from_event_id(v["eventID"].as_str())),
+                position: k["sequenceNumber"].as_str().unwrap_or_default().to_string(),
+                arrival: k["approximateArrivalTimestamp"]
+                    .as_f64()
+                    .and_then(from_epoch_seconds),
+                key: k["partitionKey"].as_str().map(str::to_string),
+            };
+            let message = match reason {
+                PoisonReason::InvalidBase64 => "kinesis.data is not valid base64".to_string(),
+                _ => format!("Kinesis record does not match the event schema: {e}"),
+            };
+            Ok(InputRecord {
+                origin,
+                original: Original::Undecoded(data.unwrap_or_default().to_string()),
+                poison: Some(Poison::new(reason, message)),
+                headers: Vec::new(),
+            })
+        }
+    }
+}
+
+/// `arrival_seconds` is the arrival timestamp as [`ArrivalSeed`] noted it: exact, where the
+/// type's own reading is not (see [`crate::arrival`]).
+pub(super) fn from_kinesis(
+    rec: KinesisEventRecord,
+    arrival_seconds: Option<f64>,
+    names: &mut LaneNames,
+) -> Result<InputRecord, InputError> {
+    if let Some(src) = rec.event_source.as_deref()
+        && src != "aws:kinesis"
+    {
+        return Err(InputError::ForeignRecord(src.to_string()));
+    }
+    let origin = RecordOrigin {
+        source: SourceKind::Kinesis,
+        stream: names.get(stream_from_arn(rec.event_source_arn.as_deref())),
+        shard: names.get(shard_from_event_id(rec.event_id.as_deref())),
+        position: rec.kinesis.sequence_number,
+        arrival: arrival_seconds
+            .and_then(from_epoch_seconds)
+            .or(Some(*rec.kinesis.approximate_arrival_timestamp)),
+        key: Some(rec.kinesis.partition_key),
+    };
+    let poison = (!is_position(&origin.position)).then(|| {
+        Poison::new(
+            PoisonReason::MalformedRecord,
+            "kinesis.sequenceNumber is missing or not a decimal number",
+        )
+    });
+    Ok(InputRecord {
+        origin,
+        original: Original::Bytes(rec.kinesis.data.0),
+        poison,
+        headers: Vec::new(),
+    })
+}
+
+/// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` to `NAME`.
+fn stream_from_arn(arn: Option<&str>) -> &str {
+    arn.and_then(|a| a.rsplit_once(":stream/").map(|(_, n)| n))
+        .unwrap_or("unknown-stream")
+}
+
+/// `shardId-000000000000:SEQUENCE` to `shardId-000000000000`.
+fn shard_from_event_id(id: Option<&str>) -> &str {
+    id.and_then(|id| id.split_once(':').map(|(s, _)| s))
+        .unwrap_or("unknown-shard")
+}
+
+pub(super) fn from_kafka(lane: &str, rec: KafkaWire, names: &mut LaneNames) -> InputRecord {
+    let origin = RecordOrigin {
+        source: SourceKind::Msk,
+        stream: match rec.topic.as_deref() {
+            Some(topic) => names.get(topic),
+            None => names.get(&topic_from_lane(lane)),
+        },
+        shard: names.get(&rec.partition.to_string()),
+        position: rec.offset.to_string(),
+        arrival: rec.timestamp.arrival(),
+        key: rec.key,
+    };
+    let (original, poison) = match rec.value.as_deref() {
+        None => (
+            Original::Bytes(Vec::new()),
+            Some(Poison::new(
+                PoisonReason::EmptyRecord,
+                "Kafka record has no value (a tombstone)",
+            )),
+        ),
+        // SIMD decoding (the value is our own to decode, unlike Kinesis `data`); the base64
+        // crate judges and words a failure.
+        Some(text) => match base64_simd::STANDARD
+            .decode_to_vec(text)
+            .or_else(|_| STANDARD.decode(text))
+        {
+            Ok(bytes) => (Original::Bytes(bytes), None),
+            Err(e) => (
+                Original::Undecoded(text.to_string()),
+                Some(Poison::new(
+                    PoisonReason::InvalidBase64,
+                    format!("Kafka value is not valid base64: {e}"),
+                )),
+            ),
+        },
+    };
+    let poison = poison
+        .or_else(|| {
+            (rec.offset < 0)
+                .then(|| Poison::new(PoisonReason::MalformedRecord, "Kafka offset is negative"))
+        })
+        .or_else(|| match &rec.timestamp {
+            KafkaTimestamp::Invalid(seen) => Some(Poison::new(
+                PoisonReason::MalformedRecord,
+                format!("Kafka timestamp {seen} is not epoch milliseconds (a whole number, or -1 for none)"),
+            )),
+            KafkaTimestamp::At(_) | KafkaTimestamp::None => None,
+        });
+    InputRecord {
+        origin,
+        original,
+        poison,
+        headers: rec.headers,
+    }
+}
+
+pub(super) fn kafka_record(lane: &str, raw: &RawValue, names: &mut LaneNames) -> InputRecord {
+    match serde_json::from_str::<KafkaWire>(raw.get()) {
+        Ok(rec) => from_kafka(lane, rec, names),
+        Err(e) => {
+            let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            let origin = RecordOrigin {
+                source: SourceKind::Msk,
+                stream: match v["topic"].as_str() {
+                    Some(topic) => names.get(topic),
+                    None => names.get(&topic_from_lane(lane)),
+                },
+                shard: names.get(
+                    &v["partition"]
+                        .as_i64()
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| partition_from_lane(lane)),
+                ),
+                position: v["offset"]
+                    .as_i64()
+                    .map(|o| o.to_string())
+                    .unwrap_or_default(),
+                arrival: KafkaTimestamp::from_value(&v["timestamp"]).arrival(),
+                key: v["key"].as_str().map(str::to_string),
+            };
+            InputRecord {
+                origin,
+                original: Original::Undecoded(v["value"].as_str().unwrap_or_default().to_string()),
+                poison: Some(Poison::new(
+                    PoisonReason::MalformedRecord,
+                    format!("Kafka record does not match the event schema: {e}"),
+                )),
+                headers: Vec::new(),
+            }
+        }
+    }
+}
+
+/// Lambda keys Kafka records by `<topic>-<partition>`; topics may contain dashes.
+pub(super) fn topic_from_lane(lane: &str) -> String {
+    lane.rsplit_once('-')
+        .map(|(t, _)| t.to_string())
+        .unwrap_or_else(|| lane.to_string())
+}
+
+fn partition_from_lane(lane: &str) -> String {
+    lane.rsplit_once('-')
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default()
+}
