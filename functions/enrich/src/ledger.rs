@@ -99,7 +99,7 @@ impl LaneLedger {
         };
         if pending.len() > MAX_PENDING {
             // Keep the lowest entries; records above the cut are re-processed on retry (the
-            // at-least-once case the README describes, identifiable by `_event_id`).
+            // at-least-once case docs/enrich.md describes, identifiable by `_event_id`).
             pending.truncate(MAX_PENDING + 1);
             high_water = pending.last().cloned();
         }

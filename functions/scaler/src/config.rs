@@ -8,7 +8,7 @@ use crate::policy::Policies;
 pub struct ScalerConfig {
     /// `SCALER_TABLE`: state, claims and audit trail.
     pub table: String,
-    /// `SCALER_POLICIES`: JSON `{"targets": [...], "rules": [...]}` (see README), validated here.
+    /// `SCALER_POLICIES`: JSON `{"targets": [...], "rules": [...]}` (see docs/scaler.md), validated here.
     pub policies: Policies,
     /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda; default `scaler`): named in every
     /// notification, so the alerts function of this stack takes this stack's decisions only.
