@@ -19,7 +19,7 @@ help:
 	@echo "make lint       rustfmt and clippy"
 	@echo "make shape      longest files and functions, module cycles (scripts/shape_report.py)"
 	@echo "make bench      benchmarks (release build)"
-	@echo "make coldstart  measure the alerts binary's init time (release build)"
+	@echo "make coldstart  every function's init time against a do-nothing baseline (release builds)"
 	@echo "make sam-build  sam build --beta-features for arm64 (slow)"
 
 setup:
@@ -55,8 +55,8 @@ bench:
 	$(CARGO_TARGET_DIR)/release/enrich-bench $(BENCH_ARGS)
 
 coldstart: setup
-	cargo build --release -p alerts
-	$(PY) scripts/coldstart.py --binary $(CARGO_TARGET_DIR)/release/alerts --runs 30
+	cargo build --release -p alerts -p enrich -p partitions -p checkpoints -p scaler -p streamops-test-support --bin alerts --bin enrich --bin partitions --bin checkpoints --bin scaler --bin coldstart-baseline
+	$(PY) scripts/coldstart.py --bin-dir $(CARGO_TARGET_DIR)/release --runs 30
 
 sam-build: setup
 	rustup target add aarch64-unknown-linux-gnu

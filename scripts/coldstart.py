@@ -4,7 +4,12 @@ API for its first event (GET /2018-06-01/runtime/invocation/next). A fake Runtim
 127.0.0.1 records the moment; the process is then stopped. Nothing else is contacted: client
 construction is lazy about the network, so no AWS endpoint is needed.
 
-  python scripts/coldstart.py --binary target/release/alerts --runs 30
+  python scripts/coldstart.py --bin-dir target/release --runs 30     # make coldstart
+
+Every function (with its environment from template.yaml) and a do-nothing lambda_runtime binary
+(the baseline, built with the same release profile) are measured in the same run, interleaved,
+and each median is given as a multiple of the baseline's. enrich reads its PII key from Secrets
+Manager during init, so a local moto server (127.0.0.1) holds one.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class RuntimeApi(ThreadingHTTPServer):
@@ -57,32 +65,97 @@ def measure(binary: str, env: dict) -> float:
         api.server_close()
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--binary", required=True)
-    p.add_argument("--runs", type=int, default=30)
-    args = p.parse_args()
+FUNCTIONS = ["alerts", "enrich", "partitions", "checkpoints", "scaler"]
+BASELINE = "coldstart-baseline"
+
+
+def function_env(binary: str, endpoint: str, secret_arn: str) -> dict:
+    """What Lambda gives the function: its template environment, credentials, the platform's
+    variables; the endpoint is a local moto (only enrich calls AWS during init: its PII key)."""
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from scripts.stack.cfn import Evaluator, load_template
+
     env = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
-        "AWS_SECRET_ACCESS_KEY": "example",
-        "AWS_SESSION_TOKEN": "example",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_LAMBDA_FUNCTION_NAME": "streamops-alerts",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/streamops-alerts",
         "AWS_LAMBDA_LOG_STREAM_NAME": "local",
-        "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:streamops-alerts",
-        "ALERTS_TABLE_NAME": "streamops-alerts-state",
+        "AWS_LAMBDA_FUNCTION_NAME": binary,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{binary}",
+        "AWS_ENDPOINT_URL": endpoint,
     }
-    measure(args.binary, env)  # warm the page cache
-    samples = sorted(measure(args.binary, env) for _ in range(args.runs))
-    size = os.path.getsize(args.binary) / 1e6
-    print(f"{os.path.basename(args.binary)}: {size:.1f} MB; init (process start -> first /invocation/next) over {args.runs} runs: "
-          f"min {samples[0]:.1f} ms, median {statistics.median(samples):.1f} ms, "
-          f"p90 {samples[int(len(samples) * 0.9) - 1]:.1f} ms, max {samples[-1]:.1f} ms")
+    if binary == BASELINE:
+        return env
+    fns = {f["binary"]: f for f in Evaluator(load_template(ROOT / "template.yaml"), "streamops").functions().values()}
+    env.update(fns[binary]["env"])
+    env["AWS_LAMBDA_FUNCTION_NAME"] = fns[binary]["name"]
+    if binary == "enrich":
+        env["ENRICH_PII_KEY_SECRET_ARN"] = secret_arn
+    return env
+
+
+def start_moto() -> tuple[subprocess.Popen, str, str]:
+    import socket
+    import boto3
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    venv = Path(os.environ.get("STREAMOPS_VENV", ROOT / ".venv"))
+    proc = subprocess.Popen([str(venv / "bin" / "python"), "-m", "scripts.stack.moto_ext", "-H", "127.0.0.1", "-p", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+            arn = sm.create_secret(Name="streamops-pii-key", SecretString="k" * 64)["ARN"]
+            return proc, endpoint, arn
+        except Exception:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.2)
+
+
+def summary(samples: list[float]) -> dict:
+    return {"min": samples[0], "median": statistics.median(samples), "p90": samples[int(len(samples) * 0.9) - 1],
+            "max": samples[-1]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bin-dir", required=True, help="where the release binaries are (target/release)")
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--only", action="append", help="a function to measure (default: all five)")
+    args = p.parse_args()
+    names = [BASELINE] + (args.only or FUNCTIONS)
+    proc, endpoint, secret = start_moto()
+    try:
+        results = {}
+        for _round in range(2):  # the first round warms the page cache and is dropped
+            results = {n: [] for n in names}
+            # Interleaved, so a busy moment on the machine hits every binary alike.
+            for _ in range(args.runs):
+                for n in names:
+                    results[n].append(measure(str(Path(args.bin_dir) / n), function_env(n, endpoint, secret)))
+    finally:
+        proc.kill()
+        proc.wait()
+    base = summary(sorted(results[BASELINE]))["median"]
+    print(f"init (process start -> first /invocation/next), {args.runs} interleaved runs each, binaries in {args.bin_dir}:")
+    print(f"{'binary':<20} {'size':>8} {'min':>8} {'median':>8} {'p90':>8} {'max':>8} {'x baseline':>11}")
+    for n in names:
+        s = summary(sorted(results[n]))
+        size = os.path.getsize(Path(args.bin_dir) / n) / 1e6
+        print(f"{n:<20} {size:>6.1f}MB {s['min']:>6.1f}ms {s['median']:>6.1f}ms {s['p90']:>6.1f}ms {s['max']:>6.1f}ms"
+              f" {s['median'] / base:>10.1f}x")
 
 
 if __name__ == "__main__":
