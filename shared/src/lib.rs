@@ -13,6 +13,7 @@ pub mod lineage;
 pub mod logging;
 pub mod metrics;
 pub mod object_event;
+pub mod ops;
 pub mod s3key;
 pub mod text;
 

@@ -52,13 +52,7 @@ pub const COMMANDS: &str = "send-test-alert, create-silence, list-silences, remo
 /// `None` when the payload is not a command; `Some(Err)` with a clear message when it is one but
 /// does not parse.
 pub fn parse_command(payload: &Value) -> Option<Result<AlertsCommand, String>> {
-    let name = payload.get("command")?;
-    Some(
-        serde_json::from_value::<AlertsCommand>(payload.clone()).map_err(|e| {
-            let which = name.as_str().unwrap_or("<not a string>");
-            format!("invalid ops command {which:?}: {e} (commands: {COMMANDS})")
-        }),
-    )
+    streamops_shared::ops::parse_command(payload, "alerts", COMMANDS)
 }
 
 /// Carries out a command. `send-test-alert` publishes straight to the topic (no dedup, no

@@ -96,14 +96,7 @@ fn yes() -> bool {
 pub const COMMANDS: &str = "latest, list, register-job, pin, unpin, prune, verify, rescan";
 
 pub fn parse_command(payload: &Value) -> Option<Result<CheckpointsCommand, String>> {
-    let name = payload.get("command")?.as_str().unwrap_or("");
-    Some(serde_json::from_value(payload.clone()).map_err(|e| {
-        if COMMANDS.split(", ").any(|c| c == name) {
-            format!("invalid {name} command: {e}")
-        } else {
-            format!("unknown command {name:?}; checkpoints accepts: {COMMANDS}")
-        }
-    }))
+    streamops_shared::ops::parse_command(payload, "checkpoints", COMMANDS)
 }
 
 /// Exactly one of pipeline and job id.

@@ -69,13 +69,7 @@ pub const STATUS_MAX_PERIODS: i64 = 2_000;
 /// `None` when the payload is not a command; `Some(Err)` with a clear message when it is one but
 /// does not parse.
 pub fn parse_command(payload: &Value) -> Option<Result<PartitionsCommand, String>> {
-    let name = payload.get("command")?;
-    Some(
-        serde_json::from_value::<PartitionsCommand>(payload.clone()).map_err(|e| {
-            let which = name.as_str().unwrap_or("<not a string>");
-            format!("invalid ops command {which:?}: {e} (commands: {COMMANDS})")
-        }),
-    )
+    streamops_shared::ops::parse_command(payload, "partitions", COMMANDS)
 }
 
 /// A command checked against the configuration: what the service runs.

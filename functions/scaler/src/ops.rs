@@ -34,14 +34,7 @@ pub enum ScalerCommand {
 pub const COMMANDS: &str = "status, scale, pause, resume, explain, tick";
 
 pub fn parse_command(payload: &Value) -> Option<Result<ScalerCommand, String>> {
-    let name = payload.get("command")?.as_str().unwrap_or("");
-    Some(serde_json::from_value(payload.clone()).map_err(|e| {
-        if COMMANDS.split(", ").any(|c| c == name) {
-            format!("invalid {name} command: {e}")
-        } else {
-            format!("unknown command {name:?}; scaler accepts: {COMMANDS}")
-        }
-    }))
+    streamops_shared::ops::parse_command(payload, "scaler", COMMANDS)
 }
 
 #[cfg(test)]

@@ -38,15 +38,10 @@ pub enum EnrichCommand {
 
 pub const COMMANDS: &str = "dry-run, replay";
 
+/// The caller has seen a `command` field; without one this is an unknown (empty) command.
 pub fn parse_command(payload: &Value) -> Result<EnrichCommand, String> {
-    let name = payload.get("command").and_then(Value::as_str).unwrap_or("");
-    serde_json::from_value(payload.clone()).map_err(|e| {
-        if COMMANDS.split(", ").any(|c| c == name) {
-            format!("invalid {name} command: {e}")
-        } else {
-            format!("unknown command {name:?}; enrich accepts: {COMMANDS}")
-        }
-    })
+    streamops_shared::ops::parse_command(payload, "enrich", COMMANDS)
+        .unwrap_or_else(|| Err(format!("unknown command \"\"; enrich accepts: {COMMANDS}")))
 }
 
 /// The input records of a dry run, in order.
