@@ -22,63 +22,7 @@ pub const BUCKET: &str = "streamops-data-123456789012-us-east-1";
 
 // ------------------------------------------------------------------ fault script
 
-/// What a scripted call does instead of answering normally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// Fails before taking effect with a retryable error (throttling).
-    Throttled,
-    /// Fails before taking effect with a permanent error (access denied).
-    Denied,
-    /// Takes effect on the server, then the response is lost: the caller sees a retryable error.
-    LostResponse,
-}
-
-/// Scripted faults by operation name and call number (1-based), and a count of every call.
-#[derive(Clone, Default)]
-pub struct Script {
-    inner: Arc<Mutex<ScriptState>>,
-}
-
-#[derive(Default)]
-struct ScriptState {
-    calls: HashMap<&'static str, usize>,
-    faults: Vec<(&'static str, usize, Fault)>,
-}
-
-impl Script {
-    /// Call number `nth` (1-based) of `operation` meets `fault`.
-    pub fn fail(&self, operation: &'static str, nth: usize, fault: Fault) {
-        self.inner
-            .lock()
-            .unwrap()
-            .faults
-            .push((operation, nth, fault));
-    }
-
-    pub fn calls(&self, operation: &str) -> usize {
-        self.inner
-            .lock()
-            .unwrap()
-            .calls
-            .get(operation)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Counts the call and returns its scripted fault, if any.
-    fn next(&self, operation: &'static str) -> Option<Fault> {
-        let mut s = self.inner.lock().unwrap();
-        let n = {
-            let c = s.calls.entry(operation).or_default();
-            *c += 1;
-            *c
-        };
-        s.faults
-            .iter()
-            .find(|(op, nth, _)| *op == operation && *nth == n)
-            .map(|(_, _, f)| *f)
-    }
-}
+pub use streamops_test_support::faults::{Fault, Script};
 
 pub fn aws_error(operation: &'static str, fault: Fault) -> AwsCallError {
     let (class, code, message) = match fault {
