@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub mod fault_proxy;
 pub mod faults;
 
 /// The repository root: the nearest directory holding `template.yaml` above the package under
