@@ -8,11 +8,20 @@
 //! - [`put_if_newer`]: monotonic update; the write lands only if its order value is greater than
 //!   the stored one, so reordered and redelivered events cannot move a pointer backwards.
 //! - [`put_if_version`]: optimistic concurrency for read-decide-write cycles.
+//!
+//! A conditional put whose answer was lost (DynamoDB applied it, the connection dropped) is
+//! retried by the SDK with the same bytes, and that retry fails its own condition. To tell
+//! "our earlier attempt landed" from "another writer won", every put carries a random
+//! [`WRITE_ID_ATTRIBUTE`] and asks for the stored item on a failed condition: if the stored
+//! item has our write id, the write is ours and the outcome is `Written`.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::error::AwsCallError;
 
@@ -22,6 +31,8 @@ pub type Item = HashMap<String, AttributeValue>;
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// The version attribute used by [`put_if_version`].
 pub const VERSION_ATTRIBUTE: &str = "version";
+/// A random id per conditional put (see the module docs): how a retry recognises its own write.
+pub const WRITE_ID_ATTRIBUTE: &str = "write_id";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -64,17 +75,15 @@ pub async fn put_if_absent(
     item: Item,
     now_epoch_s: i64,
 ) -> Result<WriteOutcome, AwsCallError> {
-    let result = client
-        .put_item()
-        .table_name(table)
-        .set_item(Some(item))
+    let (request, write_id) = identified_put(client, table, item);
+    let result = request
         .condition_expression("attribute_not_exists(#k) OR #exp < :now")
         .expression_attribute_names("#k", key_attr)
         .expression_attribute_names("#exp", TTL_ATTRIBUTE)
         .expression_attribute_values(":now", n(now_epoch_s))
         .send()
         .await;
-    conditional_outcome(result, "PutItem (if absent)", table)
+    conditional_outcome(result, &write_id, "PutItem (if absent)", table)
 }
 
 /// Writes `item` if no item has the key yet or the stored `order_attr` is smaller than
@@ -89,17 +98,15 @@ pub async fn put_if_newer(
 ) -> Result<WriteOutcome, AwsCallError> {
     let mut item = item;
     item.insert(order_attr.to_string(), n(order_value));
-    let result = client
-        .put_item()
-        .table_name(table)
-        .set_item(Some(item))
+    let (request, write_id) = identified_put(client, table, item);
+    let result = request
         .condition_expression("attribute_not_exists(#k) OR #o < :v")
         .expression_attribute_names("#k", key_attr)
         .expression_attribute_names("#o", order_attr)
         .expression_attribute_values(":v", n(order_value))
         .send()
         .await;
-    conditional_outcome(result, "PutItem (if newer)", table)
+    conditional_outcome(result, &write_id, "PutItem (if newer)", table)
 }
 
 /// Writes `item` with `version = expected + 1` if the stored version is still `expected`
@@ -116,8 +123,8 @@ pub async fn put_if_version(
         VERSION_ATTRIBUTE.to_string(),
         n(expected.map_or(1, |v| v + 1)),
     );
-    let mut request = client.put_item().table_name(table).set_item(Some(item));
-    request = match expected {
+    let (request, write_id) = identified_put(client, table, item);
+    let request = match expected {
         None => request
             .condition_expression("attribute_not_exists(#k)")
             .expression_attribute_names("#k", key_attr),
@@ -126,7 +133,12 @@ pub async fn put_if_version(
             .expression_attribute_names("#ver", VERSION_ATTRIBUTE)
             .expression_attribute_values(":ver", n(v)),
     };
-    conditional_outcome(request.send().await, "PutItem (if version)", table)
+    conditional_outcome(
+        request.send().await,
+        &write_id,
+        "PutItem (if version)",
+        table,
+    )
 }
 
 /// Deletes the item at `key` only if `attr` still equals `value` (releasing a claim we own,
@@ -180,21 +192,39 @@ pub async fn get_item(
         .map_err(|e| AwsCallError::from_sdk("GetItem", format!("table {table}"), &e))
 }
 
+/// A put of `item` stamped with a fresh write id, asking for the stored item if its condition
+/// fails (so [`conditional_outcome`] can recognise a retry of our own landed write).
+fn identified_put(client: &Client, table: &str, item: Item) -> (PutItemFluentBuilder, String) {
+    let write_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+    let mut item = item;
+    item.insert(WRITE_ID_ATTRIBUTE.to_string(), s(write_id.clone()));
+    let request = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    (request, write_id)
+}
+
 fn conditional_outcome<T>(
-    result: Result<
-        T,
-        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>,
-    >,
+    result: Result<T, SdkError<PutItemError>>,
+    write_id: &str,
     operation: &'static str,
     table: &str,
 ) -> Result<WriteOutcome, AwsCallError> {
     match result {
         Ok(_) => Ok(WriteOutcome::Written),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
-            Ok(WriteOutcome::ConditionFailed)
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+            let PutItemError::ConditionalCheckFailedException(failed) = e.err() else {
+                unreachable!("checked just above");
+            };
+            // Our own earlier attempt landed (its answer was lost, the SDK retried): ours.
+            let stored = failed.item().and_then(|i| get_s(i, WRITE_ID_ATTRIBUTE));
+            Ok(if stored == Some(write_id) {
+                WriteOutcome::Written
+            } else {
+                WriteOutcome::ConditionFailed
+            })
         }
         Err(e) => Err(AwsCallError::from_sdk(
             operation,
