@@ -11,7 +11,7 @@ export AWS_EC2_METADATA_DISABLED := true
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help setup demo test test-rust test-e2e check-template lint shape bench coldstart sam-build clean
+.PHONY: help setup demo test test-rust test-e2e check-template lint shape bench coldstart soak sam-build clean
 
 help:
 	@echo "make demo       run the whole suite locally on moto and show what happens"
@@ -20,6 +20,7 @@ help:
 	@echo "make shape      longest files and functions, module cycles (scripts/shape_report.py)"
 	@echo "make bench      benchmarks (release build)"
 	@echo "make coldstart  every function's init time against a do-nothing baseline (release builds)"
+	@echo "make soak       every function's soak and crash runs at full size, with the table (long)"
 	@echo "make sam-build  sam build --beta-features for arm64 (slow)"
 
 setup:
@@ -36,7 +37,7 @@ test-rust:
 	cargo test --workspace --no-fail-fast --all-features
 
 test-e2e:
-	$(VENV)/bin/pytest -p no:cacheprovider tests/template tests/e2e -v
+	$(VENV)/bin/pytest -p no:cacheprovider tests/template tests/e2e tests/reliability -v
 
 check-template:
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
@@ -57,6 +58,10 @@ bench:
 coldstart: setup
 	cargo build --release -p alerts -p enrich -p partitions -p checkpoints -p scaler -p streamops-test-support --bin alerts --bin enrich --bin partitions --bin checkpoints --bin scaler --bin coldstart-baseline
 	$(PY) scripts/coldstart.py --bin-dir $(CARGO_TARGET_DIR)/release --runs 30
+
+# The full sizes of issue 16 (make test runs the short ones, tests/reliability/test_soak.py).
+soak: setup
+	$(PY) -m tests.reliability.soak --size full $(SOAK_ARGS)
 
 sam-build: setup
 	rustup target add aarch64-unknown-linux-gnu
