@@ -135,6 +135,15 @@ pub fn decide(prev: Option<&StoredState>, alert: &Alert, now_ms: i64, window_ms:
     Decision::Publish
 }
 
+/// Whether a [`SuppressReason::RepeatWithinWindow`] still moves the record: it reports the
+/// recorded state at a newer time, so the record takes that time (no publish is recorded).
+/// Otherwise a transition older than the repeat but newer than the first report, arriving
+/// after both, would be taken for news: a stale `OK` sent as resolved while the alarm is in
+/// `ALARM` again. Not while a claim is recorded: its claimant's publish must not be lost.
+pub fn repeat_moves_record(prev: Option<&StoredState>, alert: &Alert) -> bool {
+    prev.is_some_and(|p| p.claim.is_none() && alert.time.timestamp_millis() > p.state_time_ms)
+}
+
 /// The record after publishing `alert` (with a claim until `claim_until_ms`) or after a
 /// suppression that records state.
 pub fn next_state(

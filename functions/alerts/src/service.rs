@@ -17,7 +17,9 @@ use streamops_shared::dynamo::WriteOutcome;
 use streamops_shared::{AwsCallError, Metrics};
 
 use crate::config::AlertsConfig;
-use crate::dedup::{Decision, StoredState, SuppressReason, decide, next_state};
+use crate::dedup::{
+    Decision, StoredState, SuppressReason, decide, next_state, repeat_moves_record,
+};
 use crate::model::Alert;
 use crate::normalize::normalize;
 use crate::ops::parse_command;
@@ -144,7 +146,8 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
         })
     }
 
-    /// Records the state when the reason asks for it, counts and logs the suppression.
+    /// Records the state when the reason asks for it (or a repeat is newer than the record),
+    /// counts and logs the suppression.
     async fn suppress(
         &self,
         alert: &Alert,
@@ -154,7 +157,9 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
         ctx: &InvocationContext,
         metrics: &mut Metrics,
     ) -> Result<Step, AlertsError> {
-        if reason.records_state() {
+        let moves =
+            reason == SuppressReason::RepeatWithinWindow && repeat_moves_record(prev, alert);
+        if reason.records_state() || moves {
             let next = next_state(prev, alert, None, None);
             let expected = prev.map(|p| p.version);
             let expires_at = state_expiry(ctx.now, self.config.state_ttl);

@@ -470,6 +470,34 @@ async fn resolved_notices_follow_what_was_notified() {
     assert!(strict.topic.delivered().is_empty());
 }
 
+/// Found by the soak (tests/reliability/soak/alerts.py, reordered deliveries): ALARM, then
+/// ALARM again later (a repeat), then the OK between the two arriving last. The repeat is the
+/// newest news, so that OK is stale: it must not be sent as resolved while the alarm fires.
+#[tokio::test]
+async fn a_transition_older_than_a_later_repeat_is_out_of_order() {
+    let f = fakes();
+    f.handle(&fixture(ALARM), at(T0)).await.unwrap();
+    let mut later = fixture(ALARM);
+    later["id"] = json!("a-later-report-of-alarm");
+    later["detail"]["state"]["timestamp"] = json!("2026-11-23T10:40:13.250+0000");
+    let repeat = f.handle(&later, at("2026-11-23T10:40:20Z")).await.unwrap();
+    assert_eq!(
+        decision(&repeat),
+        ("suppressed", Some("repeat-within-window"))
+    );
+    let stale_ok = f
+        .handle(&fixture(OK), at("2026-11-23T10:41:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(decision(&stale_ok), ("suppressed", Some("out-of-order")));
+    assert_eq!(f.subjects(), vec![SUBJECT.to_string()]);
+    // A twin of the repeat (same state time) changes nothing more.
+    let writes = f.store.calls(StoreOp::WriteState);
+    let twin = f.handle(&later, at("2026-11-23T10:41:10Z")).await.unwrap();
+    assert_eq!(decision(&twin), ("suppressed", Some("redelivered")));
+    assert_eq!(f.store.calls(StoreOp::WriteState), writes);
+}
+
 /// `send-test-alert` goes straight to the topic: no state read or written.
 #[tokio::test]
 async fn test_alert_touches_no_state() {
