@@ -55,6 +55,11 @@ SCRIPTED = [
     {"service": "dynamodb", "operation": "BatchGetItem", "fault": "http503", "after": 1, "times": 2},
     {"service": "s3", "operation": "PutObject", "fault": "lost", "after": 1, "times": 1},
     {"service": "s3", "operation": "PutObject", "fault": "throttle", "after": 4, "times": 1},
+    # Bursts longer than the SDK's 3 attempts (spread over the 4 shards' calls), so the
+    # function itself fails and the mapping redelivers: an unreadable ledger fails the invocation (bisected, retried), a quarantine
+    # that cannot be written reports its poison as failures (resumed from there).
+    {"service": "dynamodb", "operation": "GetItem", "fault": "http503", "after": 6, "times": 9},
+    {"service": "s3", "operation": "PutObject", "fault": "http503", "after": 7, "times": 9},
 ]
 LOST_PUTRECORDS = [{"service": "kinesis", "operation": "PutRecords", "fault": "lost", "rate": 0.02}]
 
