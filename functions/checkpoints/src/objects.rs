@@ -37,7 +37,7 @@ impl CheckpointObjects for CheckpointBucket {
         &self.bucket
     }
 
-    async fn head_bytes(&self, key: &str) -> Result<Vec<u8>, AwsCallError> {
+    async fn head_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, AwsCallError> {
         let out = self
             .client
             .get_object()
@@ -50,7 +50,11 @@ impl CheckpointObjects for CheckpointBucket {
             Ok(o) => o,
             // A ranged GET of a zero-byte object is "416 Range Not Satisfiable".
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
-                return Ok(Vec::new());
+                return Ok(Some(Vec::new()));
+            }
+            // S3 reads are strongly consistent: no such key means it was deleted.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Ok(None);
             }
             Err(e) => {
                 return Err(AwsCallError::from_sdk(
@@ -69,7 +73,7 @@ impl CheckpointObjects for CheckpointBucket {
         })?;
         let mut bytes = body.into_bytes().to_vec();
         bytes.truncate(HEADER_BYTES);
-        Ok(bytes)
+        Ok(Some(bytes))
     }
 
     async fn list_objects(&self, prefix: &str) -> Result<Vec<ListedObject>, AwsCallError> {

@@ -115,8 +115,12 @@ pub fn is_protected(key: &str) -> bool {
 pub trait CheckpointObjects {
     fn name(&self) -> &str;
 
-    /// The first bytes of an object (fewer if it is shorter; empty if it is empty).
-    fn head_bytes(&self, key: &str) -> impl Future<Output = Result<Vec<u8>, AwsCallError>> + Send;
+    /// The first bytes of an object (fewer if it is shorter; empty if it is empty); `None` when
+    /// there is no such object (deleted since its event was sent, or since a listing).
+    fn head_bytes(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, AwsCallError>> + Send;
 
     /// Every object under `prefix`, with size and last-modified time.
     fn list_objects(

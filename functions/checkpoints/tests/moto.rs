@@ -260,6 +260,20 @@ async fn corrupt_and_unrelated_objects_are_never_restorable() {
     }
     let fixture_event = fixture("checkpoints/s3-shared-state-file.json");
     assert_eq!(actions(&run(&h, fixture_event).await), ["ignored"]);
+
+    // Found by the soak: a created event handled after Flink deleted the object (reordered)
+    // used to fail on NoSuchKey; the object is gone, so the event is ignored.
+    let subsumed = checkpoint(&h, JOB, 9, 9).await;
+    s3(&h.sdk)
+        .delete_object()
+        .bucket(BUCKET)
+        .key(format!("flink/checkpoints/{JOB}/chk-9/_metadata"))
+        .send()
+        .await
+        .unwrap();
+    let out = run(&h, subsumed).await;
+    assert_eq!(actions(&out), ["ignored"]);
+    assert_eq!(out["outcomes"][0]["detail"], "object_gone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -179,6 +179,24 @@ async fn a_failed_header_read_records_nothing_and_the_retry_records_it() {
     assert_eq!(actions(&run(&service, e).await), ["recorded_latest"]);
 }
 
+/// Found by the soak (tests/reliability/soak/checkpoints.py, reordered events): the created
+/// event of a checkpoint Flink has already subsumed arrives after its `_metadata` was deleted.
+/// It used to fail on NoSuchKey (permanent, retried twice by Lambda anyway, then an alert for
+/// nothing); there is nothing to restore from, so it is ignored, and the book stays as the
+/// bucket is.
+#[tokio::test]
+async fn a_created_event_for_an_object_already_deleted_is_ignored() {
+    let (service, fakes) = service();
+    let e = checkpoint(&fakes, JOB, 1, 1);
+    fakes
+        .bucket
+        .remove(&format!("{}_metadata", checkpoint_dir(JOB, 1)));
+    let out = run(&service, e).await;
+    assert_eq!(actions(&out), ["ignored"]);
+    assert_eq!(out["outcomes"][0]["detail"], "object_gone");
+    assert!(fakes.book.points().is_empty());
+}
+
 #[tokio::test]
 async fn every_delivery_shape_reaches_the_book() {
     let (service, fakes) = service();

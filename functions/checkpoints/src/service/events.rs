@@ -75,7 +75,11 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
             Ok(found) => found,
             Err(ignored) => return Ok(ignored),
         };
-        let header = self.read_header(s).await?;
+        let Some(header) = self.read_header(s).await? else {
+            // Deleted before this event was handled (a late or reordered delivery): there is
+            // nothing to restore from, and its removal event tells the book (or told it).
+            return Ok(Outcome::ignored(&s.key, "object_gone"));
+        };
         let pipeline = self
             .book
             .pipeline_of(&found.job_id)
@@ -155,13 +159,17 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         }))
     }
 
-    /// Reads the first bytes (unless the event says the object is empty) and judges them.
-    async fn read_header(&self, s: &Sighting) -> Result<Header, AwsCallError> {
+    /// Reads the first bytes (unless the event says the object is empty) and judges them;
+    /// `None` when the object is gone.
+    async fn read_header(&self, s: &Sighting) -> Result<Option<Header>, AwsCallError> {
         let size = s.size.unwrap_or(-1);
         let head = if size == 0 {
             Vec::new()
         } else {
-            self.bucket.head_bytes(&s.key).await?
+            match self.bucket.head_bytes(&s.key).await? {
+                Some(head) => head,
+                None => return Ok(None),
+            }
         };
         let known = if size < 0 { head.len() as i64 } else { size };
         let (status, checkpoint_id, detail) = match check_header(known, &head) {
@@ -184,12 +192,12 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
                 Some(format!("_metadata is only {n} bytes")),
             ),
         };
-        Ok(Header {
+        Ok(Some(Header {
             status,
             checkpoint_id,
             detail,
             size: size.max(head.len() as i64),
-        })
+        }))
     }
 
     /// Moves the job's and the pipeline's latest pointers to `record` where it is newer. Also on

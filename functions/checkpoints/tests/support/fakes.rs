@@ -13,7 +13,7 @@ use serde_json::Value;
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 
-use super::{BUCKET, Fault, Script, aws_error, scripted};
+use super::{BUCKET, Script, scripted};
 
 // ------------------------------------------------------------------ the book
 
@@ -272,6 +272,11 @@ impl FakeBucket {
         len
     }
 
+    /// An object deleted by someone else (Flink discarding a subsumed checkpoint).
+    pub fn remove(&self, key: &str) {
+        self.state.lock().unwrap().objects.remove(key);
+    }
+
     pub fn keys(&self) -> Vec<String> {
         self.state.lock().unwrap().objects.keys().cloned().collect()
     }
@@ -286,7 +291,7 @@ impl CheckpointObjects for FakeBucket {
         BUCKET
     }
 
-    async fn head_bytes(&self, key: &str) -> Result<Vec<u8>, AwsCallError> {
+    async fn head_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, AwsCallError> {
         let s = self.state.lock().unwrap();
         scripted(&self.script, "GetObject", || {
             s.objects.get(key).map(|(b, _)| {
@@ -294,8 +299,7 @@ impl CheckpointObjects for FakeBucket {
                 b.truncate(HEADER_BYTES);
                 b
             })
-        })?
-        .ok_or_else(|| aws_error("GetObject", Fault::Denied))
+        })
     }
 
     async fn list_objects(&self, prefix: &str) -> Result<Vec<ListedObject>, AwsCallError> {
