@@ -125,3 +125,21 @@ def test_rules_are_validated_over_http(proxy):
                                 data=json.dumps({"rules": [{"fault": "lost", "times": 1, "operation": "Nope"}]}).encode())
     assert json.loads(urllib.request.urlopen(ok).read()) == {"ok": True}
     assert proxy.stats()["rules"][0]["operation"] == "Nope"
+
+
+def test_partial_put_records_half_succeeds(proxy, moto):
+    kin = moto.client("kinesis")
+    kin.create_stream(StreamName="fp-partial", ShardCount=1)
+    kin.get_waiter("stream_exists").wait(StreamName="fp-partial", WaiterConfig={"Delay": 0.2})
+    proxy.set_rules([{"service": "kinesis", "operation": "PutRecords", "fault": "partial", "fraction": 0.5, "times": 1}])
+    out = client(proxy, "kinesis").put_records(
+        StreamName="fp-partial", Records=[{"Data": f"r{i}".encode(), "PartitionKey": "k"} for i in range(40)])
+    failed = [i for i, r in enumerate(out["Records"]) if r.get("ErrorCode")]
+    assert 0 < out["FailedRecordCount"] == len(failed) < 40
+    assert all(out["Records"][i]["ErrorCode"] == "ProvisionedThroughputExceededException" for i in failed)
+    it = kin.get_shard_iterator(StreamName="fp-partial", ShardId="shardId-000000000000",
+                                ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    stored = [r["Data"] for r in kin.get_records(ShardIterator=it)["Records"]]
+    assert stored == [f"r{i}".encode() for i in range(40) if i not in failed]
+    with pytest.raises(ValueError, match="partial is supported for"):
+        parse_rules({"rules": [{"service": "s3", "operation": "PutObject", "fault": "partial", "rate": 1}]})

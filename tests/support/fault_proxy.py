@@ -19,7 +19,10 @@ A rule: {"service": "dynamodb" | "*", "operation": "PutItem" | "*", "fault": KIN
 (skip the first `after` matches, then the next `times`: a script). KIND is one of
 `throttle`, `http500`, `http503`, `slow` (wait `delay_s`, default 12 s, then forward: a
 client with a shorter timeout has given up while the server may still apply it), `reset`
-(close the connection before forwarding) and `lost` (forward, then close without answering).
+(close the connection before forwarding), `lost` (forward, then close without answering) and
+`partial` (Kinesis PutRecords only: each entry fails with probability `fraction`, default
+0.3, as a throttled shard answers: only the other entries are forwarded, and the answer has
+ProvisionedThroughputExceededException for the failed ones, in their places).
 The first matching rule that fires wins. The service is read from the SigV4 credential
 scope, the operation from X-Amz-Target, the rpc-v2-cbor path, a query-protocol Action, or
 the S3 method and path.
@@ -44,7 +47,9 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CONTROL = "/__faults__/"
-KINDS = {"throttle", "http500", "http503", "slow", "reset", "lost"}
+KINDS = {"throttle", "http500", "http503", "slow", "reset", "lost", "partial"}
+# Operations `partial` can half-succeed: (service, operation) -> how.
+PARTIAL = {("kinesis", "PutRecords")}
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
 
@@ -70,7 +75,10 @@ def parse_rules(doc: dict) -> list[dict]:
             raise ValueError(f"rule {i}: times must be a non-negative integer")
         out.append({"service": str(r.get("service", "*")), "operation": str(r.get("operation", "*")),
                     "fault": kind, "rate": rate, "times": times, "after": int(r.get("after", 0)),
-                    "delay_s": float(r.get("delay_s", 12.0)), "matched": 0, "fired": 0})
+                    "delay_s": float(r.get("delay_s", 12.0)), "fraction": float(r.get("fraction", 0.3)),
+                    "matched": 0, "fired": 0})
+        if kind == "partial" and (out[-1]["service"], out[-1]["operation"]) not in PARTIAL:
+            raise ValueError(f"rule {i}: partial is supported for {sorted(PARTIAL)} only")
     return out
 
 
@@ -264,6 +272,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._abort()
         if fault == "slow":
             time.sleep(rule["delay_s"])
+        if fault == "partial":
+            return self._half_succeed(body, rule["fraction"])
         status, headers, data = self._forward(body)
         if fault == "lost":
             return self._abort()
@@ -278,6 +288,26 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
             except OSError:
                 self.close_connection = True  # the client gave up (its timeout): nothing to do
+
+    def _half_succeed(self, body: bytes, fraction: float) -> None:
+        """PutRecords with some entries throttled: forwards the rest, answers for all."""
+        doc = json.loads(body)
+        entries = doc.get("Records", [])
+        with self.server.state.lock:
+            failed = [self.server.state.rng.random() < fraction for _ in entries]
+        doc["Records"] = [e for e, f in zip(entries, failed) if not f]
+        if doc["Records"]:
+            status, headers, data = self._forward(json.dumps(doc).encode())
+            if status != 200:
+                return self._answer(status, dict(headers), data)
+            landed = iter(json.loads(data)["Records"])
+        else:
+            headers, landed = [("Content-Type", "application/x-amz-json-1.1")], iter(())
+        throttled = {"ErrorCode": "ProvisionedThroughputExceededException",
+                     "ErrorMessage": "Rate exceeded for shard (injected by fault_proxy)"}
+        records = [throttled if f else next(landed) for f in failed]
+        answer = {"FailedRecordCount": sum(failed), "Records": records}
+        self._answer(200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(answer).encode())
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _handle
 

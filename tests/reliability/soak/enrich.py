@@ -7,7 +7,7 @@ lowest failed sequence number), BisectBatchOnFunctionError, MaximumRetryAttempts
 batch goes to the on-failure destination. Ground truth is read from moto directly.
 
 Rows:
-- faults: 5% throttles and 5xx on Kinesis, DynamoDB and S3, and lost answers on DynamoDB and
+- faults: 5% throttles, 5xx and half-succeeded PutRecords (entries throttled) on Kinesis, DynamoDB and S3, and lost answers on DynamoDB and
   S3. Promise: exactly once.
 - lost-putrecords: also lost PutRecords answers. The SDK resends a PutRecords whose answer
   was lost, so its records can land twice: docs/enrich.md, at-least-once case (e). Counted in
@@ -50,6 +50,7 @@ FAULTS = [
 SCRIPTED = [
     {"service": "kinesis", "operation": "PutRecords", "fault": "throttle", "after": 1, "times": 1},
     {"service": "kinesis", "operation": "PutRecords", "fault": "http500", "after": 3, "times": 1},
+    {"service": "kinesis", "operation": "PutRecords", "fault": "partial", "after": 5, "times": 2, "fraction": 0.5},
     {"service": "dynamodb", "operation": "GetItem", "fault": "lost", "after": 2, "times": 1},
     {"service": "dynamodb", "operation": "PutItem", "fault": "lost", "after": 0, "times": 1},
     {"service": "dynamodb", "operation": "BatchGetItem", "fault": "http503", "after": 1, "times": 2},
