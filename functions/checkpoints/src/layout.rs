@@ -89,7 +89,8 @@ pub enum FlinkObject {
     Ignored(IgnoreReason),
 }
 
-fn is_job_id(s: &str) -> bool {
+/// 32 hex digits: a Flink job id.
+pub fn is_job_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

@@ -1,10 +1,11 @@
 //! Object events into the book: a `_metadata` created records its point (restorable or corrupt)
 //! and moves the latest pointers forward; a `_metadata` removed marks its point subsumed. `rescan`
-//! records what events never told.
+//! records what events never told, both ways: points the book misses, and points whose
+//! `_metadata` is gone though no removal event said so.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
@@ -13,8 +14,13 @@ use streamops_shared::object_event::{Change, Item, Skip};
 use super::outcome::{Action, Outcome};
 use super::{CheckpointsError, CheckpointsService};
 use crate::book::{CheckpointRecord, PointId, PointStatus, Scope};
-use crate::layout::{FlinkObject, MetadataVerdict, PointKind, check_header};
-use crate::ports::{BookStore, CheckpointObjects, FlinkRest};
+use crate::layout::{FlinkObject, MetadataVerdict, PointKind, check_header, is_job_id};
+use crate::ports::{BookStore, CheckpointObjects, FlinkRest, ListedObject};
+
+/// How much older than the invocation a point must be for a rescan to take its missing
+/// `_metadata` for gone: completion times are whole seconds (S3 event and LastModified
+/// times), and clocks differ a little.
+const VANISHED_MARGIN_SECONDS: i64 = 5;
 
 /// A `_metadata` seen, by an event or a listing.
 struct Sighting {
@@ -265,9 +271,14 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         })
     }
 
-    /// Lists the checkpoint (one job's, or all) and savepoint prefixes and records every
-    /// `_metadata` the book misses. Known points change nothing.
-    pub(super) async fn rescan(&self, job: Option<&str>) -> Result<Value, CheckpointsError> {
+    /// Lists the checkpoint (one job's, or all) and savepoint prefixes, records every
+    /// `_metadata` the book misses (known points change nothing), and marks subsumed the
+    /// restorable points of the listed jobs whose `_metadata` is no longer there.
+    pub(super) async fn rescan(
+        &self,
+        job: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Value, CheckpointsError> {
         let locations = &self.config.locations;
         let checkpoint_scope = match job {
             Some(j) => format!("{}{j}/", locations.checkpoint_prefix),
@@ -281,6 +292,8 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
                     .await?,
             );
         }
+        let present: HashSet<String> = listed.iter().map(|o| o.key.clone()).collect();
+        let jobs = self.listed_jobs(job, &listed).await?;
         let mut counts: BTreeMap<Action, usize> = BTreeMap::new();
         let mut found = Vec::new();
         for o in listed.into_iter().filter(|o| o.key.ends_with("/_metadata")) {
@@ -296,9 +309,71 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
                 found.push(outcome);
             }
         }
-        tracing::info!(?counts, "rescan done");
-        Ok(
-            json!({ "scanned": counts.values().sum::<usize>(), "counts": counts, "recorded": found }),
-        )
+        let vanished = self.mark_vanished(&jobs, &present, now).await?;
+        tracing::info!(?counts, vanished = vanished.len(), "rescan done");
+        Ok(json!({
+            "scanned": counts.values().sum::<usize>(), "counts": counts, "recorded": found,
+            "subsumed": vanished,
+        }))
+    }
+
+    /// The jobs a rescan answers for: the one asked, or every job with objects under the
+    /// checkpoint prefix (Flink keeps `shared/` and the retained `chk-<n>/` while a job has
+    /// state) or a savepoint in the listing.
+    async fn listed_jobs(
+        &self,
+        job: Option<&str>,
+        listed: &[ListedObject],
+    ) -> Result<BTreeSet<String>, AwsCallError> {
+        if let Some(j) = job {
+            return Ok(BTreeSet::from([j.to_string()]));
+        }
+        let locations = &self.config.locations;
+        let mut jobs = BTreeSet::new();
+        let mut prefixes = BTreeSet::new();
+        for o in listed {
+            if let Some(rest) = o.key.strip_prefix(locations.checkpoint_prefix.as_str())
+                && let Some(j) = rest.split('/').next().filter(|j| is_job_id(j))
+            {
+                jobs.insert(j.to_string());
+            }
+            if let FlinkObject::Savepoint { job_prefix, .. } = locations.classify(&o.key) {
+                prefixes.insert(job_prefix);
+            }
+        }
+        for p in prefixes {
+            jobs.insert(self.savepoint_job(&p).await?);
+        }
+        Ok(jobs)
+    }
+
+    /// Marks subsumed the restorable points of `jobs` whose `_metadata` is not in the listing
+    /// (their removal event was lost). Only points completed well before the invocation began,
+    /// hence before the listing: one whose object appeared after it is not taken for gone.
+    async fn mark_vanished(
+        &self,
+        jobs: &BTreeSet<String>,
+        present: &HashSet<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, AwsCallError> {
+        let listed_after = now - Duration::seconds(VANISHED_MARGIN_SECONDS);
+        let mut vanished = Vec::new();
+        for j in jobs {
+            for p in self.book.points(j).await? {
+                let gone = p.status == PointStatus::Restorable
+                    && p.completed_at < listed_after
+                    && !present.contains(&format!("{}_metadata", p.dir));
+                if gone
+                    && self
+                        .book
+                        .set_status(&p.id(), PointStatus::Restorable, PointStatus::Subsumed)
+                        .await?
+                {
+                    tracing::info!(location = %p.location, "no _metadata in the bucket: subsumed");
+                    vanished.push(p.location);
+                }
+            }
+        }
+        Ok(vanished)
     }
 }

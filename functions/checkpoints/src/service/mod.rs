@@ -100,7 +100,7 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
                     .await
             }
             Command::Pin { dir, pinned } => self.pin(&dir, pinned).await,
-            Command::Rescan { job_id } => self.rescan(job_id.as_deref()).await,
+            Command::Rescan { job_id } => self.rescan(job_id.as_deref(), now).await,
             Command::Verify {
                 job_id,
                 flink_rest_url,
