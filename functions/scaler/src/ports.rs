@@ -30,6 +30,15 @@ pub trait StateStore: Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
 
+    /// Gives a claim back: its transition was not decided (the evaluation failed before the
+    /// action was recorded), so a redelivery evaluates it rather than skipping a duplicate.
+    fn unclaim(
+        &self,
+        alarm: &str,
+        state_time: &str,
+        target: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
     /// Takes the target's lease for `owner` until `until` unless another holds an unexpired
     /// one; `Err(holder)` then.
     fn lease(

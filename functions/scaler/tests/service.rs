@@ -243,7 +243,8 @@ async fn a_dynamodb_fault_after_the_action_does_not_act_twice_on_redelivery() {
 async fn a_state_write_whose_response_was_lost_never_leads_to_a_second_action() {
     let (w, svc) = world(savepoint_job(json!({})));
     // The write recording the action lands, its answer does not: the invocation fails before
-    // acting, and at most once means this transition is not acted on again.
+    // acting and gives its claim back; the retry finds the recorded action's cooldown (no
+    // second action) and keeps the alarm open for the tick (claims.rs: it acts after it).
     w.store.faults.next("put_state", Fault::LostResponse, 1);
     let event = alarm(RAW_AGE, "2026-11-23T10:00:00.000+0000");
     assert!(
@@ -251,7 +252,7 @@ async fn a_state_write_whose_response_was_lost_never_leads_to_a_second_action() 
             .await
             .is_err()
     );
-    assert_eq!(said(&run(&svc, event, 1).await), ["skip duplicate"]);
+    assert_eq!(said(&run(&svc, event, 1).await), ["skip cooldown"]);
     assert!(w.kinesis.updates().is_empty());
     assert_eq!(w.store.state_of("raw-stream").last_size, Some(4));
     assert!(w.store.data().leases.is_empty(), "the lease was given back");

@@ -111,6 +111,25 @@ impl StateStore for DynamoStore {
         )
     }
 
+    async fn unclaim(
+        &self,
+        alarm: &str,
+        state_time: &str,
+        target: &str,
+    ) -> Result<(), AwsCallError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                format!("CLAIM#{alarm}#{state_time}#{target}"),
+                "CLAIM",
+            )))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsCallError::from_sdk("DeleteItem (claim)", &self.table, &e))
+    }
+
     async fn lease(
         &self,
         target: &str,

@@ -1,6 +1,8 @@
 //! Alarm handling: each rule an alarm state change matches leads to one decision for its
 //! target, recorded in order; an OK ends the decision its ALARM left open.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use streamops_shared::Metrics;
@@ -45,15 +47,37 @@ impl<P: Ports> ScalerService<P> {
                 recovered: recovered.as_deref(),
                 live,
             };
-            let (decision, progress) = self.alarm_decision(&asked, now, until, metrics).await?;
+            let (decision, progress, claimed) =
+                self.alarm_decision(&asked, now, until, metrics).await?;
+            let acted = matches!(decision, ScalingDecision::Act { .. });
             let entry = AuditEntry::decision(decision, now, Some(&alarm.name));
-            out.push(self.record(entry, out.len(), live, metrics).await?);
+            match self.record(entry, out.len(), live, metrics).await {
+                Ok(json) => out.push(json),
+                Err(e) => {
+                    // A decision that changed nothing but could not be audited: decided again
+                    // by the retry, so the trail shows it. An action's claim stays.
+                    if claimed && !acted {
+                        self.unclaim(alarm, &policy.id).await;
+                    }
+                    return Err(e);
+                }
+            }
             out.extend(progress);
         }
         Ok(out)
     }
 
-    /// What one rule's target makes of the alarm: an OK ends the decision it left open, a
+    /// Gives this invocation's claim of the transition back, so a redelivery evaluates it.
+    async fn unclaim(&self, alarm: &AlarmChange, target: &str) {
+        let store = self.ports.store();
+        if let Err(e) = store.unclaim(&alarm.name, &alarm.state_time, target).await {
+            tracing::warn!(alarm = %alarm.name, target = %target, error = %e,
+                "could not give the claim back; a redelivery of this transition is skipped");
+        }
+    }
+
+    /// What one rule's target makes of the alarm (and whether this invocation claimed the
+    /// transition): an OK ends the decision it left open, a
     /// suppressed ALARM is skipped (CloudWatch did not run its actions, and neither does the
     /// scaler; not claimed, so the same state delivered again once the actions do run is a
     /// transition of its own), a recovered one too, a duplicate is skipped; else decided.
@@ -63,7 +87,7 @@ impl<P: Ports> ScalerService<P> {
         now: DateTime<Utc>,
         until: Instant,
         metrics: &mut Metrics,
-    ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
+    ) -> Result<(ScalingDecision, Vec<Value>, bool), ScalerError> {
         let AlarmAsk {
             alarm,
             rule,
@@ -75,6 +99,7 @@ impl<P: Ports> ScalerService<P> {
             Ok((
                 ScalingDecision::skip(&policy.id, reason, detail),
                 Vec::new(),
+                false,
             ))
         };
         match alarm.disposition() {
@@ -120,8 +145,23 @@ impl<P: Ports> ScalerService<P> {
             why: format!("alarm {} ({})", alarm.name, alarm.short_reason()),
             check: alarm.check.clone(),
         };
-        self.evaluate(policy, Ask::Alarm(wakeup), now, until, live, metrics)
-            .await
+        if !live {
+            let (d, p) = self
+                .evaluate(policy, Ask::Alarm(wakeup), now, until, live, metrics)
+                .await?;
+            return Ok((d, p, false));
+        }
+        let acting = AtomicBool::new(false);
+        let result = self
+            .evaluate_claimed(policy, Ask::Alarm(wakeup), now, until, &acting, metrics)
+            .await;
+        if result.is_err() && !acting.load(Ordering::SeqCst) {
+            // Nothing was done for this transition: give the claim back, so the event source's
+            // retry evaluates it instead of skipping it as a duplicate (at most once would
+            // otherwise drop the alarm: EventBridge reports a transition once).
+            self.unclaim(alarm, &policy.id).await;
+        }
+        result.map(|(d, p)| (d, p, true))
     }
 
     /// An OK (or INSUFFICIENT_DATA) transition ends the decision its ALARM left open.

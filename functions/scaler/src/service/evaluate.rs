@@ -3,6 +3,7 @@
 //! target's state before it is made.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -35,8 +36,23 @@ impl<P: Ports> ScalerService<P> {
             let decision = self.decide_now(policy, &mut state, &ask, now).await?;
             return Ok((decision, Vec::new()));
         }
+        self.evaluate_claimed(policy, ask, now, until, &AtomicBool::new(false), metrics)
+            .await
+    }
+
+    /// [`Self::evaluate`], live; `acting` turns true once the action is about to be made (its
+    /// record written): a failure before that left the target as it was.
+    pub(crate) async fn evaluate_claimed(
+        &self,
+        policy: &TargetPolicy,
+        ask: Ask,
+        now: DateTime<Utc>,
+        until: Instant,
+        acting: &AtomicBool,
+        metrics: &mut Metrics,
+    ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
         // Boxed: the decision's future is large, and would otherwise live inline twice.
-        let work = Box::pin(self.evaluate_leased(policy, ask, now, until, metrics));
+        let work = Box::pin(self.evaluate_leased(policy, ask, now, until, acting, metrics));
         match self.leased(&policy.id, now, work).await? {
             Ok(result) => Ok(result),
             Err(holder) => Ok((
@@ -135,10 +151,13 @@ impl<P: Ports> ScalerService<P> {
         ask: Ask,
         now: DateTime<Utc>,
         until: Instant,
+        acting: &AtomicBool,
         metrics: &mut Metrics,
     ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
         let mut state = self.ports.store().state(&policy.id).await?;
         if state.memo.rescale.is_some() {
+            // A rescale under way is carried on: whatever fails from here has acted.
+            acting.store(true, Ordering::SeqCst);
             // Finish what is under way before deciding anything new.
             let progress = self
                 .drive_rescale(policy, &mut state, now, until, metrics)
@@ -167,6 +186,9 @@ impl<P: Ports> ScalerService<P> {
         if !self.save(&policy.id, &mut state, now).await? {
             return Ok((concurrent(&policy.id), Vec::new()));
         }
+        // From here a failure may have changed the target (a call whose answer was lost): the
+        // claim stays, and the retry is a duplicate, never a second action.
+        acting.store(true, Ordering::SeqCst);
         let progress = self
             .act(policy, &mut state, (from, to), now, until, metrics)
             .await?;

@@ -105,6 +105,7 @@ fn operation(op: &'static str) -> &'static str {
     match op {
         "claim" | "lease" => "PutItem (if absent)",
         "release" => "DeleteItem (if equals)",
+        "unclaim" => "DeleteItem (claim)",
         "state" => "GetItem",
         "put_state" => "PutItem (if version)",
         "audit" => "PutItem (audit)",

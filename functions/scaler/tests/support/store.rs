@@ -140,6 +140,20 @@ impl StateStore for FakeStore {
         })
     }
 
+    async fn unclaim(
+        &self,
+        alarm: &str,
+        state_time: &str,
+        target: &str,
+    ) -> Result<(), AwsCallError> {
+        self.enter("unclaim", target);
+        let data = self.data.clone();
+        let key = format!("{alarm}#{state_time}#{target}");
+        with_fault(&self.faults, "unclaim", || {
+            lock(&data).claims.remove(&key);
+        })
+    }
+
     async fn lease(
         &self,
         target: &str,
