@@ -151,17 +151,32 @@ impl<P: Ports> ScalerService<P> {
                 .await?;
             return Ok((d, p, false));
         }
+        self.evaluate_transition(alarm, policy, wakeup, now, until, metrics)
+            .await
+            .map(|(d, p)| (d, p, true))
+    }
+
+    /// A claimed transition decided under the target's lease; its claim given back when that
+    /// fails before anything was done, so the event source's retry evaluates it instead of
+    /// skipping it as a duplicate (at most once would otherwise drop the alarm: EventBridge
+    /// reports a transition once).
+    async fn evaluate_transition(
+        &self,
+        alarm: &AlarmChange,
+        policy: &TargetPolicy,
+        wakeup: Wakeup,
+        now: DateTime<Utc>,
+        until: Instant,
+        metrics: &mut Metrics,
+    ) -> Result<(ScalingDecision, Vec<Value>), ScalerError> {
         let acting = AtomicBool::new(false);
         let result = self
             .evaluate_claimed(policy, Ask::Alarm(wakeup), now, until, &acting, metrics)
             .await;
         if result.is_err() && !acting.load(Ordering::SeqCst) {
-            // Nothing was done for this transition: give the claim back, so the event source's
-            // retry evaluates it instead of skipping it as a duplicate (at most once would
-            // otherwise drop the alarm: EventBridge reports a transition once).
             self.unclaim(alarm, &policy.id).await;
         }
-        result.map(|(d, p)| (d, p, true))
+        result
     }
 
     /// An OK (or INSUFFICIENT_DATA) transition ends the decision its ALARM left open.
