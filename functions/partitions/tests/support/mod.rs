@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use partitions::{InvocationContext, PartitionsConfig, PartitionsError, PartitionsService};
 use serde_json::{Value, json};
-use streamops_shared::{AwsCallError, EnvReader, ErrorClass, Metrics};
+use streamops_shared::{EnvReader, Metrics};
 
 mod fakes;
 pub use fakes::*;
@@ -23,49 +23,6 @@ pub const BUCKET: &str = "streamops-data-123456789012-us-east-1";
 // ------------------------------------------------------------------ fault script
 
 pub use streamops_test_support::faults::{Fault, Script};
-
-pub fn aws_error(operation: &'static str, fault: Fault) -> AwsCallError {
-    let (class, code, message) = match fault {
-        Fault::Throttled => (
-            ErrorClass::Retryable,
-            "ThrottlingException",
-            "Rate exceeded",
-        ),
-        Fault::Denied => (
-            ErrorClass::Permanent,
-            "AccessDeniedException",
-            "not authorized",
-        ),
-        Fault::LostResponse => (
-            ErrorClass::Retryable,
-            "RequestTimeout",
-            "connection reset before the response arrived",
-        ),
-    };
-    AwsCallError {
-        operation,
-        resource: "fake".into(),
-        class,
-        code: Some(code.into()),
-        message: message.into(),
-    }
-}
-
-/// Runs `apply` unless the script says the call fails first; a lost response applies, then fails.
-pub(super) fn scripted<T>(
-    script: &Script,
-    operation: &'static str,
-    apply: impl FnOnce() -> T,
-) -> Result<T, AwsCallError> {
-    match script.next(operation) {
-        None => Ok(apply()),
-        Some(Fault::LostResponse) => {
-            apply();
-            Err(aws_error(operation, Fault::LostResponse))
-        }
-        Some(f) => Err(aws_error(operation, f)),
-    }
-}
 
 // ------------------------------------------------------------------ the service over the fakes
 
