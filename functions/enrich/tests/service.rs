@@ -246,7 +246,7 @@ async fn partial_put_records_failure_reports_exactly_those_records() {
 async fn throttled_call_mid_batch_is_retried_and_nothing_is_reported() {
     let f = fakes("fail-batch");
     let event = kinesis_batch(600);
-    f.stream.fail_call(2, Fault::Throttled);
+    f.stream.script.fail("PutRecords", 2, Fault::Throttled);
     let response = f.handle(&event, 5000).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
     assert_eq!(f.stream.calls(), 3, "500 + 104 entries, the 104 again");
@@ -263,7 +263,7 @@ async fn throttled_call_mid_batch_is_retried_and_nothing_is_reported() {
 async fn put_records_timeout_after_it_landed_is_at_least_once_with_one_event_id() {
     let f = fakes("fail-batch");
     let event = kinesis_batch(3);
-    f.stream.fail_call(1, Fault::TimeoutAfterApplying);
+    f.stream.script.fail("PutRecords", 1, Fault::LostResponse);
     let response = f.handle(&event, 5000).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
     let written = f.stream.written();
@@ -331,7 +331,9 @@ async fn ledger_write_that_landed_but_timed_out_still_skips_on_redelivery() {
     let f = fakes("fail-batch");
     let event = kinesis_batch(20);
     f.stream.reject(&["gen-0002"], ALWAYS);
-    f.ledger.fail_next_save(Fault::TimeoutAfterApplying);
+    f.ledger
+        .script
+        .fail_next("PutItem (ledger)", Fault::LostResponse);
     let failed = failures(&f.handle(&event, 400).await.unwrap());
     assert_eq!(failed.len(), 1);
     assert!(
@@ -358,7 +360,9 @@ async fn lost_ledger_write_makes_the_redelivery_at_least_once_with_stable_event_
     let f = fakes("fail-batch");
     let event = kinesis_batch(20);
     f.stream.reject(&["gen-0002"], ALWAYS);
-    f.ledger.fail_next_save(Fault::ServerError);
+    f.ledger
+        .script
+        .fail_next("PutItem (ledger)", Fault::ServerError);
     let failed = failures(&f.handle(&event, 400).await.unwrap());
     assert_eq!(failed.len(), 1);
     assert!(
@@ -407,7 +411,7 @@ async fn a_concurrent_ledger_writer_is_not_overwritten() {
 #[tokio::test]
 async fn unreadable_ledger_fails_the_invocation_before_any_write() {
     let f = fakes("fail-batch");
-    f.ledger.fail_next_load(Fault::Throttled);
+    f.ledger.script.fail_next("GetItem", Fault::Throttled);
     let err = f.handle(&kinesis_batch(3), 5000).await.unwrap_err();
     assert_eq!(Failure::of(&err).error_type, "Retryable.AwsCall");
     assert_eq!(f.stream.calls(), 0);
@@ -421,7 +425,9 @@ async fn unreadable_ledger_fails_the_invocation_before_any_write() {
 async fn failed_quarantine_write_reports_the_poison_and_the_retry_quarantines_it() {
     let f = fakes("fail-batch");
     let event = kinesis_batch(0);
-    f.quarantine.fail_next_put(Fault::ServerError);
+    f.quarantine
+        .script
+        .fail_next("PutObject", Fault::ServerError);
     let failed = failures(&f.handle(&event, 5000).await.unwrap());
     assert_eq!(failed.len(), 7, "the seven poison records");
     assert!(f.quarantine.objects().is_empty());
@@ -441,7 +447,9 @@ async fn failed_quarantine_write_reports_the_poison_and_the_retry_quarantines_it
 async fn failed_reference_lookup_fails_only_the_records_needing_it() {
     let f = fakes("fail-batch");
     let event = kinesis_batch(0);
-    f.reference.fail_next_fetch(Fault::ServerError);
+    f.reference
+        .script
+        .fail_next("BatchGetItem", Fault::ServerError);
     let failed = failures(&f.handle(&event, 5000).await.unwrap());
     let seqs = seqs_by_event_id(&event);
     let needing: BTreeSet<String> = ["evt-0001", "evt-0002", "evt-0011"]
