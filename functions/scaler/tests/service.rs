@@ -169,7 +169,7 @@ async fn an_alarm_whose_metric_recovered_is_not_claimed_and_acts_once_it_breache
 #[tokio::test]
 async fn a_throttled_metric_reread_fails_before_the_claim_so_the_redelivery_decides() {
     let (w, svc) = world(savepoint_job(json!({})));
-    w.metrics.faults.next("newest", Fault::Throttled, 1);
+    w.metrics.script.fail_next("newest", Fault::Throttled);
     let event = alarm(RAW_AGE, "2026-11-23T10:00:00.000+0000");
     let e = attempt(&svc, event.clone(), 0, &mut metrics())
         .await
@@ -201,8 +201,8 @@ async fn a_claim_taken_by_a_concurrent_invocation_is_a_duplicate() {
 async fn a_throttled_update_shard_count_is_audited_failed_and_the_redelivery_does_not_retry_it() {
     let (w, svc) = world(savepoint_job(json!({})));
     w.kinesis
-        .faults
-        .next("update_shard_count", Fault::Throttled, 1);
+        .script
+        .fail_next("update_shard_count", Fault::Throttled);
     let event = alarm(RAW_AGE, "2026-11-23T10:00:00.000+0000");
     let e = attempt(&svc, event.clone(), 0, &mut metrics())
         .await
@@ -227,7 +227,7 @@ async fn a_throttled_update_shard_count_is_audited_failed_and_the_redelivery_doe
 #[tokio::test]
 async fn a_dynamodb_fault_after_the_action_does_not_act_twice_on_redelivery() {
     let (w, svc) = world(savepoint_job(json!({})));
-    w.store.faults.next("audit", Fault::ServerError, 1);
+    w.store.script.fail_next("audit", Fault::ServerError);
     let event = alarm(RAW_AGE, "2026-11-23T10:00:00.000+0000");
     let e = attempt(&svc, event.clone(), 0, &mut metrics())
         .await
@@ -244,7 +244,7 @@ async fn a_state_write_whose_response_was_lost_never_leads_to_a_second_action() 
     let (w, svc) = world(savepoint_job(json!({})));
     // The write recording the action lands, its answer does not: the invocation fails before
     // acting, and at most once means this transition is not acted on again.
-    w.store.faults.next("put_state", Fault::LostResponse, 1);
+    w.store.script.fail_next("put_state", Fault::LostResponse);
     let event = alarm(RAW_AGE, "2026-11-23T10:00:00.000+0000");
     assert!(
         attempt(&svc, event.clone(), 0, &mut metrics())
@@ -260,7 +260,7 @@ async fn a_state_write_whose_response_was_lost_never_leads_to_a_second_action() 
 #[tokio::test]
 async fn a_notification_that_cannot_be_sent_is_counted_and_the_decision_stands() {
     let (w, svc) = world(savepoint_job(json!({})));
-    w.notifier.faults.next("publish", Fault::Throttled, 1);
+    w.notifier.script.fail_next("publish", Fault::Throttled);
     let mut m = metrics();
     let out = attempt(
         &svc,
@@ -339,7 +339,7 @@ async fn a_state_written_by_a_concurrent_invocation_between_read_and_write_is_co
 #[tokio::test]
 async fn a_lease_that_cannot_be_given_back_expires_and_the_action_stands() {
     let (w, svc) = world(savepoint_job(json!({})));
-    w.store.faults.next("release", Fault::ServerError, 1);
+    w.store.script.fail_next("release", Fault::ServerError);
     let out = run(&svc, alarm(RAW_AGE, "2026-11-23T10:00:00.000+0000"), 0).await;
     assert_eq!(said(&out), ["act"]);
     assert_eq!(w.store.data().leases.len(), 1);
@@ -384,7 +384,7 @@ async fn a_busy_stream_is_deferred_and_a_throttled_tick_leaves_it_open_for_the_n
     assert_eq!(w.notifier.told(), ["raw-stream: deferred"]);
     w.kinesis.edit("raw", |s| s.status = "ACTIVE".into());
     // The shard quota read is throttled: the tick fails, the decision stays open.
-    w.kinesis.faults.next("shard_quota", Fault::Throttled, 1);
+    w.kinesis.script.fail_next("shard_quota", Fault::Throttled);
     let e = attempt(&svc, tick(), 2, &mut metrics()).await.unwrap_err();
     assert_eq!(Failure::of(&e).error_type, "Retryable.AwsCall");
     assert!(w.store.state_of("raw-stream").memo.wakeup.is_some());
@@ -413,7 +413,7 @@ async fn a_scale_in_terminates_the_nodes_yarn_reports_empty_and_a_yarn_outage_fa
         containers,
     };
     *w.yarn.nodes.lock().unwrap() = vec![node("ip-i-1", 3), node("ip-i-2", 0)];
-    w.yarn.faults.next("nodes", Fault::ServerError, 1);
+    w.yarn.script.fail_next("nodes", Fault::ServerError);
     let idle = at_its_word("streamops-emr-memory-idle", "2026-11-23T10:00:00.000+0000");
     let e = attempt(&svc, idle, 0, &mut metrics()).await.unwrap_err();
     assert!(e.to_string().contains("YARN"), "{e}");
@@ -631,8 +631,8 @@ async fn a_failed_savepoint_or_a_refused_stop_keeps_the_job_running() {
             .contains("denied")
     );
     w.flink
-        .faults
-        .next("stop_with_savepoint", Fault::ServerError, 1);
+        .script
+        .fail_next("stop_with_savepoint", Fault::ServerError);
     let out = run(&svc, lag("2026-11-23T10:05:00.000+0000"), 5).await;
     assert_eq!(said(&out), ["act", "failed"]);
     assert!(
