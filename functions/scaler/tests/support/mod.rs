@@ -90,9 +90,11 @@ fn with_http_fault<T>(
 
 mod cluster;
 mod flink;
+mod setup;
 mod store;
 pub use cluster::*;
 pub use flink::*;
+pub use setup::*;
 pub use store::*;
 
 // ---------------------------------------------------------------- notifications
