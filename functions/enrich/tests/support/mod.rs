@@ -19,6 +19,11 @@ use streamops_test_support::faults::lock;
 
 pub use streamops_test_support::faults::{Fault, Interleave, Script};
 
+mod events;
+mod setup;
+pub use events::*;
+pub use setup::*;
+
 /// The input `event_id` an enriched record carries (how the tests name records).
 pub fn event_id_of(record: &EnrichedRecord) -> String {
     serde_json::from_slice::<Value>(&record.data)
