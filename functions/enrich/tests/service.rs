@@ -10,7 +10,6 @@ use enrich::ports::SecretValue;
 use enrich::quarantine::parse_ndjson;
 use enrich::secrets::load_hmac_key;
 use enrich::service::EnrichError;
-use enrich::spec::EnrichmentSpec;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use streamops_shared::harness::Failure;
@@ -357,13 +356,7 @@ async fn replay_delivers_the_repaired_and_keeps_the_rest() {
     f.handle(&kinesis_batch(0), 5000).await.unwrap();
     let (key, _) = f.quarantine.objects().into_iter().next().unwrap();
     let before = f.stream.written().len();
-    let relaxed = EnrichmentSpec::parse(
-        r#"{"name": "clickstream-v2", "fields": [{"name": "event_id", "type": "string"}],
-            "event_time": {"field": "ts", "formats": ["rfc3339", "epoch_millis", "epoch_seconds"]},
-            "partition_key": "event_id", "pii": [{"field": "email", "action": "hmac"}]}"#,
-        "relaxed",
-    )
-    .unwrap();
+    let relaxed = relaxed_spec();
     let fixed = with_fakes(
         "fail-batch",
         Some(relaxed),

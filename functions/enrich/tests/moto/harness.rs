@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use streamops_shared::EnvReader;
-use streamops_test_support::{MotoServer, create_table};
+use streamops_test_support::batch_item_failures;
+use streamops_test_support::{MotoServer, create_bucket, create_table};
 
 pub const OUTPUT: &str = "streamops-enriched";
 
@@ -61,12 +62,7 @@ pub async fn harness() -> Harness {
         .send()
         .await
         .unwrap();
-    s3(&sdk)
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
+    create_bucket(&sdk, BUCKET).await;
     Harness {
         _moto: moto,
         sdk,
@@ -190,10 +186,5 @@ pub async fn read_bucket(
 }
 
 pub fn failures(response: &Value) -> Vec<String> {
-    response["batchItemFailures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-        .collect()
+    batch_item_failures(response)
 }

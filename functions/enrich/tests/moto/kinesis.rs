@@ -98,21 +98,7 @@ async fn kinesis_batch_every_record_accounted_for_and_redelivery_adds_no_duplica
 
     // Lambda re-delivers from the lowest reported sequence number; the fault has cleared.
     h.faults.set(&[]);
-    let lowest = failed
-        .iter()
-        .min_by(|a, b| enrich::origin::cmp_position(a, b))
-        .unwrap()
-        .clone();
-    let mut retry = event.clone();
-    retry["Records"] = Value::Array(
-        inputs
-            .iter()
-            .filter(|r| {
-                enrich::origin::cmp_position(&seq_of(r), &lowest) != std::cmp::Ordering::Less
-            })
-            .cloned()
-            .collect(),
-    );
+    let retry = redelivery(&event, &failed);
     let response = svc
         .handle(&retry.to_string(), &ctx(5000), &mut m)
         .await

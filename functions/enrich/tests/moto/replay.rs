@@ -1,8 +1,8 @@
 //! The ops commands over the quarantine: replay after a spec fix, replay from a custom bucket,
 //! the dry run.
 
+use crate::events::relaxed_spec;
 use crate::harness::*;
-use enrich::spec::EnrichmentSpec;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use streamops_shared::Metrics;
@@ -25,13 +25,7 @@ async fn replay_after_a_spec_fix_delivers_the_repaired_and_keeps_the_rest() {
     let before = read_output(&h.sdk).await.len();
 
     // The fix: user_id and event_type are no longer required or typed; partition by event_id.
-    let relaxed = EnrichmentSpec::parse(
-        r#"{"name": "clickstream-v2", "fields": [{"name": "event_id", "type": "string"}],
-            "event_time": {"field": "ts", "formats": ["rfc3339", "epoch_millis", "epoch_seconds"]},
-            "partition_key": "event_id", "pii": [{"field": "email", "action": "hmac"}]}"#,
-        "relaxed",
-    )
-    .unwrap();
+    let relaxed = relaxed_spec();
     let fixed = service(&h, relaxed, "fail-batch");
     let dry = fixed
         .handle(
@@ -86,7 +80,7 @@ async fn replay_from_a_custom_bucket_rewrites_that_bucket_and_leaves_the_configu
     const ARCHIVE: &str = "streamops-quarantine-archive";
     let h = harness().await;
     let c = s3(&h.sdk);
-    c.create_bucket().bucket(ARCHIVE).send().await.unwrap();
+    streamops_test_support::create_bucket(&h.sdk, ARCHIVE).await;
     let svc = service(&h, default_spec(), "fail-batch");
     let mut m = Metrics::with_sink("streamops", "enrich", |_: &str| {});
     svc.handle(
@@ -141,13 +135,7 @@ async fn replay_from_a_custom_bucket_rewrites_that_bucket_and_leaves_the_configu
     );
 
     // A fix that repairs two of them: those are delivered once, and the object keeps the rest.
-    let relaxed = EnrichmentSpec::parse(
-        r#"{"name": "clickstream-v2", "fields": [{"name": "event_id", "type": "string"}],
-            "event_time": {"field": "ts", "formats": ["rfc3339", "epoch_millis", "epoch_seconds"]},
-            "partition_key": "event_id", "pii": [{"field": "email", "action": "hmac"}]}"#,
-        "relaxed",
-    )
-    .unwrap();
+    let relaxed = relaxed_spec();
     let fixed = service(&h, relaxed, "fail-batch");
     let before = read_output(&h.sdk).await.len();
     for _ in 0..2 {

@@ -1,7 +1,10 @@
 //! Input events built from the `events/enrich` fixtures, for the fake-backed and the moto tests.
 
+use std::collections::BTreeSet;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use enrich::spec::EnrichmentSpec;
 use serde_json::{Value, json};
 use streamops_test_support::fixture;
 
@@ -33,4 +36,38 @@ pub fn kinesis_batch(extra: usize) -> Value {
 /// A Kinesis record's sequence number.
 pub fn seq_of(r: &Value) -> String {
     r["kinesis"]["sequenceNumber"].as_str().unwrap().to_string()
+}
+
+/// What Lambda re-delivers after a partial failure: the records from the lowest reported one.
+pub fn redelivery(event: &Value, failed: &BTreeSet<String>) -> Value {
+    let lowest = failed
+        .iter()
+        .min_by(|a, b| enrich::origin::cmp_position(a, b))
+        .unwrap()
+        .clone();
+    let mut retry = event.clone();
+    retry["Records"] = Value::Array(
+        event["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                enrich::origin::cmp_position(&seq_of(r), &lowest) != std::cmp::Ordering::Less
+            })
+            .cloned()
+            .collect(),
+    );
+    retry
+}
+
+/// The spec fix the replay tests make: `user_id` and `event_type` no longer required or typed,
+/// partitioned by `event_id`.
+pub fn relaxed_spec() -> EnrichmentSpec {
+    EnrichmentSpec::parse(
+        r#"{"name": "clickstream-v2", "fields": [{"name": "event_id", "type": "string"}],
+            "event_time": {"field": "ts", "formats": ["rfc3339", "epoch_millis", "epoch_seconds"]},
+            "partition_key": "event_id", "pii": [{"field": "email", "action": "hmac"}]}"#,
+        "relaxed",
+    )
+    .unwrap()
 }

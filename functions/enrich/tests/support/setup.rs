@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use streamops_shared::{EnvReader, Metrics};
+use streamops_test_support::batch_item_failures;
 
 pub const KEY: &[u8] = b"test-hmac-key-0123456789abcdef";
 
@@ -132,34 +133,7 @@ pub fn seqs_by_event_id(event: &Value) -> HashMap<String, String> {
 }
 
 pub fn failures(response: &Value) -> BTreeSet<String> {
-    response["batchItemFailures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// What Lambda re-delivers after a partial failure: the records from the lowest reported one.
-pub fn redelivery(event: &Value, failed: &BTreeSet<String>) -> Value {
-    let lowest = failed
-        .iter()
-        .min_by(|a, b| enrich::origin::cmp_position(a, b))
-        .unwrap()
-        .clone();
-    let mut retry = event.clone();
-    retry["Records"] = Value::Array(
-        event["Records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| {
-                enrich::origin::cmp_position(&seq_of(r), &lowest) != std::cmp::Ordering::Less
-            })
-            .cloned()
-            .collect(),
-    );
-    retry
+    batch_item_failures(response).into_iter().collect()
 }
 
 pub fn unique(ids: &[String]) -> BTreeSet<String> {

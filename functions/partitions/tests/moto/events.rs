@@ -4,6 +4,7 @@ use crate::harness::BUCKET;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use streamops_test_support::batch_item_failures;
 
 // ------------------------------------------------------------------ events
 
@@ -55,12 +56,7 @@ pub fn burst_keys(prefix: &str, n: usize) -> Vec<String> {
 }
 
 pub fn failures(resp: &Value) -> BTreeSet<String> {
-    resp["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no batchItemFailures in {resp}"))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-        .collect()
+    batch_item_failures(resp).into_iter().collect()
 }
 
 pub fn partition_clauses(sql: &str) -> usize {

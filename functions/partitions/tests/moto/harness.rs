@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use streamops_shared::{EnvReader, Metrics};
-use streamops_test_support::{MotoServer, create_table};
+use streamops_test_support::{MotoServer, create_bucket, create_table};
 
 pub const BUCKET: &str = "streamops-data-123456789012-us-east-1";
 
@@ -103,7 +103,7 @@ pub async fn harness(mode: &str) -> Harness {
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     create_table(&sdk, REGISTRY, None).await;
     let s3 = streamops_shared::aws::s3_client(&sdk, true);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    create_bucket(&sdk, BUCKET).await;
     let glue = aws_sdk_glue::Client::new(&sdk);
     glue.create_database()
         .database_input(

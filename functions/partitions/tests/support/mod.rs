@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use partitions::{InvocationContext, PartitionsConfig, PartitionsError, PartitionsService};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
+use streamops_test_support::batch_item_failures;
 
 mod fakes;
 pub use fakes::*;
@@ -140,12 +141,7 @@ pub fn sqs_batch(messages: &[(&str, Vec<String>)]) -> Value {
 
 /// The message ids an SQS answer reports as failed.
 pub fn failures(answer: &Value) -> BTreeSet<String> {
-    answer["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not an SQS answer: {answer}"))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-        .collect()
+    batch_item_failures(answer).into_iter().collect()
 }
 
 /// A data object of the Hive table at `dt`, `hour`.

@@ -3,8 +3,8 @@
 //! fleet, a stub YARN ResourceManager, the state table and an on-call queue; the service over
 //! them with the policies the tests drive, and readers of what it did.
 
+use crate::clusters::{emr_cluster, emr_fleet_cluster};
 use aws_config::SdkConfig;
-use aws_sdk_emr::types::{InstanceGroupConfig, InstanceRoleType, JobFlowInstancesConfig};
 use chrono::{DateTime, Duration, Utc};
 use scaler::adapters::AwsPorts;
 use scaler::config::ScalerConfig;
@@ -12,7 +12,7 @@ use scaler::service::ScalerService;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use streamops_shared::{EnvReader, Metrics};
-use streamops_test_support::{MotoServer, create_table, fixture};
+use streamops_test_support::{MotoServer, create_table, drain_queue, fixture};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const TABLE: &str = "streamops-scaler";
@@ -30,99 +30,6 @@ pub struct Harness {
     /// An SQS queue a default-bus rule sends the scaler's events to (as the template's rule
     /// sends them to the alerts function): what on-call would be told about.
     pub subscriber: String,
-}
-
-pub async fn emr_cluster(sdk: &SdkConfig) -> (String, String) {
-    let emr = aws_sdk_emr::Client::new(sdk);
-    let group = |name: &str, role: InstanceRoleType, n: i32| {
-        InstanceGroupConfig::builder()
-            .name(name)
-            .instance_role(role)
-            .instance_type("m5.xlarge")
-            .instance_count(n)
-            .build()
-    };
-    let cluster = emr
-        .run_job_flow()
-        .name("flink")
-        .release_label("emr-7.5.0")
-        .job_flow_role("EMR_EC2_DefaultRole")
-        .service_role("EMR_DefaultRole")
-        .instances(
-            JobFlowInstancesConfig::builder()
-                .instance_groups(group("master", InstanceRoleType::Master, 1))
-                .instance_groups(group("core", InstanceRoleType::Core, 2))
-                .instance_groups(group("task", InstanceRoleType::Task, 2))
-                .keep_job_flow_alive_when_no_steps(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .job_flow_id()
-        .unwrap()
-        .to_string();
-    let groups = emr
-        .list_instance_groups()
-        .cluster_id(&cluster)
-        .send()
-        .await
-        .unwrap();
-    let task = groups
-        .instance_groups()
-        .iter()
-        .find(|g| g.name() == Some("task"))
-        .unwrap()
-        .id()
-        .unwrap()
-        .to_string();
-    (cluster, task)
-}
-
-/// A cluster with a spot task fleet (AddInstanceFleet: the moto extension's fleets).
-pub async fn emr_fleet_cluster(sdk: &SdkConfig) -> (String, String) {
-    use aws_sdk_emr::types::{InstanceFleetConfig, InstanceFleetType, InstanceTypeConfig};
-    let emr = aws_sdk_emr::Client::new(sdk);
-    let cluster = emr
-        .run_job_flow()
-        .name("flink-fleets")
-        .release_label("emr-7.5.0")
-        .job_flow_role("EMR_EC2_DefaultRole")
-        .service_role("EMR_DefaultRole")
-        .instances(
-            JobFlowInstancesConfig::builder()
-                .master_instance_type("m5.xlarge")
-                .instance_count(1)
-                .keep_job_flow_alive_when_no_steps(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .job_flow_id()
-        .unwrap()
-        .to_string();
-    let fleet = emr
-        .add_instance_fleet()
-        .cluster_id(&cluster)
-        .instance_fleet(
-            InstanceFleetConfig::builder()
-                .instance_fleet_type(InstanceFleetType::Task)
-                .target_spot_capacity(4)
-                .instance_type_configs(
-                    InstanceTypeConfig::builder()
-                        .instance_type("m5.xlarge")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .instance_fleet_id()
-        .unwrap()
-        .to_string();
-    (cluster, fleet)
 }
 
 /// A stand-in for the YARN ResourceManager's REST API (YARN cannot run here): answers
@@ -341,25 +248,15 @@ pub fn alarm(name: &str, state_time: &str) -> Value {
 /// What on-call is told: the scaler's decision events a default-bus rule delivered to the
 /// queue, one line each.
 pub async fn told(h: &Harness) -> Vec<String> {
-    let sqs = aws_sdk_sqs::Client::new(&h.sdk);
     let mut told = Vec::new();
-    for _ in 0..5 {
-        let got = sqs
-            .receive_message()
-            .queue_url(&h.subscriber)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        for m in got.messages() {
-            let event: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            assert_eq!(
-                (event["source"].as_str(), event["detail-type"].as_str()),
-                (Some("streamops.scaler"), Some("Scaling Decision")),
-                "{event}"
-            );
-            told.push(told_of(&event["detail"]));
-        }
+    for body in drain_queue(&h.sdk, &h.subscriber).await {
+        let event: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (event["source"].as_str(), event["detail-type"].as_str()),
+            (Some("streamops.scaler"), Some("Scaling Decision")),
+            "{event}"
+        );
+        told.push(told_of(&event["detail"]));
     }
     told
 }

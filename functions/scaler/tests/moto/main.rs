@@ -5,6 +5,7 @@
 //! sizing from CloudWatch metrics, leases and concurrent invocations. One test binary: the
 //! stack in `harness`, the Kinesis targets' tests in `kinesis`, the EMR targets' in `emr`.
 
+mod clusters;
 mod emr;
 mod harness;
 mod kinesis;
