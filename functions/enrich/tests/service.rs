@@ -268,6 +268,34 @@ async fn failed_reference_lookup_fails_only_the_records_needing_it() {
     assert_eq!(first["product"]["category"], "books");
 }
 
+/// A panic while the reference cache is locked (a bug met by one invocation) poisons its
+/// mutex; the next invocation in the sandbox still enriches, the cache emptied and refilled.
+#[tokio::test]
+async fn a_panic_holding_the_reference_cache_does_not_fail_the_next_invocation() {
+    let f = fakes("fail-batch");
+    f.service.cache().insert(
+        "p-100".into(),
+        Some(Default::default()),
+        std::time::Instant::now(),
+    );
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _held = f.service.cache.lock().unwrap();
+        panic!("a bug met while the reference cache is held");
+    }));
+    assert!(panicked.is_err() && f.service.cache.is_poisoned());
+    let event = kinesis_batch(0);
+    let response = f.handle(&event, 5000).await.unwrap();
+    assert!(failures(&response).is_empty(), "{response}");
+    assert!(!f.service.cache.is_poisoned());
+    assert!(
+        f.reference.fetched_keys().contains(&"p-100".to_string()),
+        "the emptied cache fetched p-100 again"
+    );
+    let written = f.stream.written();
+    let first: Value = serde_json::from_slice(&written[0].data).unwrap();
+    assert_eq!(first["product"]["category"], "books");
+}
+
 /// Past the deadline nothing is attempted: every good record is reported, none written.
 #[tokio::test]
 async fn past_the_deadline_every_good_record_is_reported_unwritten() {
