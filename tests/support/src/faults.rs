@@ -174,11 +174,14 @@ impl Script {
 /// What another invocation does on a fake's state `S`, given the key our call is about.
 type Hook<S> = Box<dyn FnOnce(&mut S, &str) + Send>;
 
+/// The hooks waiting, by operation, each run once in order.
+type Hooks<S> = HashMap<&'static str, VecDeque<Hook<S>>>;
+
 /// Hooks run once, just before the next call of an operation: another invocation acting in
 /// between our read and our write (a concurrent writer moving an item's version on, taking a
 /// lease, a claim). A cheap clone sharing its queue.
 pub struct Interleave<S> {
-    hooks: Arc<Mutex<HashMap<&'static str, VecDeque<Hook<S>>>>>,
+    hooks: Arc<Mutex<Hooks<S>>>,
 }
 
 impl<S> Clone for Interleave<S> {
