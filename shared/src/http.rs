@@ -136,11 +136,16 @@ pub fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
         if size == 0 {
             return Ok((status, out));
         }
-        if rest.len() < size + 2 {
+        // The size comes from the peer: `size + 2` must not overflow (a chunk size of
+        // `ffffffffffffffff` would wrap and pass the length check, then panic in the slice).
+        let (Some(chunk), Some(after)) = (rest.get(..size), size.checked_add(2)) else {
             return Err("truncated chunk".into());
-        }
-        out.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
+        };
+        let Some(next) = rest.get(after..) else {
+            return Err("truncated chunk".into());
+        };
+        out.extend_from_slice(chunk);
+        rest = next;
     }
 }
 
@@ -186,5 +191,37 @@ mod tests {
             404
         );
         assert!(parse_response(b"garbage").is_err());
+    }
+
+    const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+    /// A chunk size near `usize::MAX` from the peer used to overflow `size + 2` (a panic in
+    /// debug builds, a wrapped length check and an out-of-range slice in release): an error now.
+    #[test]
+    fn a_huge_chunk_size_is_a_truncated_chunk_not_a_panic() {
+        for size in ["ffffffffffffffff", "fffffffffffffffe", "7fffffffffffffff"] {
+            let raw = [CHUNKED, size.as_bytes(), b"\r\nab\r\n0\r\n\r\n"].concat();
+            assert_eq!(
+                parse_response(&raw),
+                Err("truncated chunk".to_string()),
+                "{size}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever chunk size and bytes a peer sends, the parser answers without panicking,
+        /// and what it decodes is the status sent and no more than the bytes that came.
+        #[test]
+        fn any_chunked_body_parses_or_fails_without_panicking(
+            size in "[0-9a-fA-F]{1,17}",
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let raw = [CHUNKED, size.as_bytes(), b"\r\n", &data].concat();
+            if let Ok((status, body)) = parse_response(&raw) {
+                proptest::prop_assert_eq!(status, 200);
+                proptest::prop_assert!(body.len() <= data.len());
+            }
+        }
     }
 }

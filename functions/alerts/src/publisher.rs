@@ -32,6 +32,7 @@ impl Publisher for AlertPublisher {
             .subject(&message.subject)
             .message(&message.body);
         for (name, value) in &message.attributes {
+            // The builder fails only without data_type, set here.
             let attr = MessageAttributeValue::builder()
                 .data_type("String")
                 .string_value(value)

@@ -193,6 +193,7 @@ impl StateStore for AlertStore {
             ("sk".to_string(), s(&silence.id)),
             (
                 "body".to_string(),
+                // Strings and timestamps only: serializing cannot fail.
                 s(serde_json::to_string(silence).expect("silence serializes")),
             ),
             // Kept a day after it ends so `list-silences include_expired` can show it.

@@ -9,7 +9,9 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
-use streamops_test_support::{MotoServer, create_table, fixture, free_port, sdk_config_for};
+use streamops_test_support::{
+    MotoServer, create_table, drain_queue, fixture, free_port, sdk_config_for,
+};
 
 struct Harness {
     _moto: MotoServer,
@@ -110,30 +112,11 @@ impl Harness {
 
     /// Every SNS envelope the subscriber queue received so far.
     async fn received(&self) -> Vec<Value> {
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        let mut out = Vec::new();
-        loop {
-            let resp = sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let msgs = resp.messages.unwrap_or_default();
-            if msgs.is_empty() {
-                return out;
-            }
-            for m in msgs {
-                out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
-                sqs.delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(m.receipt_handle.unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        drain_queue(&self.sdk, &self.queue_url)
+            .await
+            .iter()
+            .map(|body| serde_json::from_str(body).unwrap())
+            .collect()
     }
 }
 

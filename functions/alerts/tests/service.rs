@@ -194,7 +194,7 @@ async fn a_live_claim_by_another_delivery_fails_this_one_retryably_without_publi
 #[tokio::test]
 async fn sns_failure_rolls_back_the_claim_and_the_retry_publishes() {
     let f = fakes();
-    f.topic.fail_next(Fault::ServerError);
+    f.topic.script.fail_next("Publish", Fault::ServerError);
     let err = f.handle(&fixture(ALARM), at(T0)).await.unwrap_err();
     assert_eq!(Failure::of(&err).error_type, "Retryable.AwsCall");
     assert!(err.to_string().contains("Publish"), "{err}");
@@ -223,7 +223,7 @@ async fn throttled_resolved_notice_restores_the_previous_record_and_the_retry_se
     let out = f.handle(&fixture(ALARM), at(T0)).await.unwrap();
     let fp = fingerprint_of(&out);
     let before = f.store.record(&fp).unwrap();
-    f.topic.fail_next(Fault::Throttled);
+    f.topic.script.fail_next("Publish", Fault::Throttled);
     let resolved_at = at("2026-11-23T10:25:20Z");
     f.handle(&fixture(OK), resolved_at).await.unwrap_err();
     let restored = f.store.record(&fp).unwrap();
@@ -256,7 +256,7 @@ async fn throttled_resolved_notice_restores_the_previous_record_and_the_retry_se
 #[tokio::test]
 async fn timeout_after_the_publish_is_at_least_once_with_one_fingerprint() {
     let f = fakes();
-    f.topic.fail_next(Fault::TimeoutAfterApplying);
+    f.topic.script.fail_next("Publish", Fault::LostResponse);
     let err = f.handle(&fixture(ALARM), at(T0)).await.unwrap_err();
     assert_eq!(Failure::of(&err).error_type, "Retryable.AwsCall");
     assert_eq!(f.topic.delivered().len(), 1, "SNS did take it");
@@ -291,7 +291,8 @@ async fn timeout_after_the_publish_is_at_least_once_with_one_fingerprint() {
 async fn claim_written_but_its_answer_lost_publishes_once_after_the_claim_expires() {
     let f = fakes();
     f.store
-        .fail_next(StoreOp::WriteState, Fault::TimeoutAfterApplying);
+        .script
+        .fail_next(StoreOp::WriteState.name(), Fault::LostResponse);
     let err = f.handle(&fixture(ALARM), at(T0)).await.unwrap_err();
     assert_eq!(Failure::of(&err).error_type, "Retryable.AwsCall");
     assert_eq!(f.topic.attempts(), 0);
@@ -314,7 +315,8 @@ async fn claim_written_but_its_answer_lost_publishes_once_after_the_claim_expire
 async fn release_timeout_after_the_publish_does_not_publish_twice() {
     let f = fakes();
     f.store
-        .fail_next(StoreOp::ReleaseClaim, Fault::TimeoutAfterApplying);
+        .script
+        .fail_next(StoreOp::ReleaseClaim.name(), Fault::LostResponse);
     let err = f.handle(&fixture(ALARM), at(T0)).await.unwrap_err();
     assert_eq!(Failure::of(&err).error_type, "Retryable.AwsCall");
     let retry = f
@@ -330,7 +332,9 @@ async fn release_timeout_after_the_publish_does_not_publish_twice() {
 #[tokio::test]
 async fn throttled_claim_write_publishes_nothing_and_the_retry_publishes() {
     let f = fakes();
-    f.store.fail_next(StoreOp::WriteState, Fault::Throttled);
+    f.store
+        .script
+        .fail_next(StoreOp::WriteState.name(), Fault::Throttled);
     let err = f.handle(&fixture(ALARM), at(T0)).await.unwrap_err();
     assert_eq!(Failure::of(&err).error_type, "Retryable.AwsCall");
     assert!(err.to_string().contains("ThrottlingException"), "{err}");
@@ -419,7 +423,9 @@ async fn silences_mute_matching_alerts_until_removed() {
 #[tokio::test]
 async fn a_failed_silence_lookup_claims_nothing() {
     let f = fakes();
-    f.store.fail_next(StoreOp::ListSilences, Fault::Throttled);
+    f.store
+        .script
+        .fail_next(StoreOp::ListSilences.name(), Fault::Throttled);
     let err = f.handle(&fixture(ALARM), at(T0)).await.unwrap_err();
     assert_eq!(Failure::of(&err).error_type, "Retryable.AwsCall");
     assert_eq!(f.store.calls(StoreOp::WriteState), 0);

@@ -253,7 +253,9 @@ pub fn plan_retention(
         .take(policy.keep_savepoints)
         .map(|p| p.location.as_str())
         .collect();
-    let min_age = Duration::hours(policy.min_age_hours);
+    // `Duration::hours` panics past about 2.5e12 hours; the configuration refuses such ages,
+    // and one that got through anyway keeps everything (the safe reading of "very old").
+    let min_age = Duration::try_hours(policy.min_age_hours).unwrap_or(Duration::MAX);
     points
         .iter()
         .map(|p| {
@@ -386,6 +388,28 @@ mod tests {
         );
         assert_eq!(verdict(5), (false, Some(KeepReason::LatestRestorable)));
         assert_eq!(verdict(6), (false, Some(KeepReason::Corrupt)));
+    }
+
+    /// `Duration::hours(i64::MAX)` panics: a minimum age past what a duration holds keeps
+    /// every point (too young to prune) instead.
+    #[test]
+    fn a_minimum_age_past_what_a_duration_holds_keeps_everything() {
+        let pts = vec![point(
+            A,
+            PointKind::Savepoint,
+            1,
+            100,
+            PointStatus::Restorable,
+        )];
+        let policy = RetentionPolicy {
+            keep_savepoints: 0,
+            min_age_hours: i64::MAX,
+        };
+        let d = plan_retention(&pts, &[], &HashSet::new(), &policy, now());
+        assert_eq!(
+            (d[0].prune, d[0].kept_because.clone()),
+            (false, Some(KeepReason::YoungerThanMinimumAge))
+        );
     }
 
     #[test]

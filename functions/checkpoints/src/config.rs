@@ -18,9 +18,22 @@ pub struct RetentionConfig {
     pub pipelines: BTreeMap<String, RetentionPolicy>,
 }
 
+/// The longest minimum age accepted: ten years. Far below where a duration overflows.
+const MAX_MIN_AGE_HOURS: i64 = 10 * 366 * 24;
+
+const RETENTION_RANGE: &str = "min_age_hours from 0 to 87840 (ten years)";
+
 impl RetentionConfig {
     pub fn for_pipeline(&self, pipeline: &str) -> &RetentionPolicy {
         self.pipelines.get(pipeline).unwrap_or(&self.default)
+    }
+
+    /// The first policy whose minimum age is negative or over ten years, named.
+    fn problem(&self) -> Option<String> {
+        std::iter::once(("default", &self.default))
+            .chain(self.pipelines.iter().map(|(k, v)| (k.as_str(), v)))
+            .find(|(_, p)| !(0..=MAX_MIN_AGE_HOURS).contains(&p.min_age_hours))
+            .map(|(name, p)| format!("{name}: min_age_hours {}", p.min_age_hours))
     }
 }
 
@@ -82,6 +95,15 @@ impl CheckpointsConfig {
                 "a JSON object {\"default\": {\"keep_savepoints\": N, \"min_age_hours\": H}, \"pipelines\": {...}}",
             )
             .unwrap_or_default();
+        if let Some(problem) = retention.problem() {
+            let raw = r.optional("CHECKPOINTS_RETENTION").unwrap_or_default();
+            r.invalid(
+                "CHECKPOINTS_RETENTION",
+                RETENTION_RANGE,
+                &raw,
+                Some(problem),
+            );
+        }
         let flink_rest_url = r
             .optional("CHECKPOINTS_FLINK_REST_URL")
             .filter(|u| !u.is_empty());
@@ -96,6 +118,8 @@ impl CheckpointsConfig {
             );
         }
         let s3_force_path_style = r.flag_or("S3_FORCE_PATH_STYLE", false);
+        // A problem with the prefixes is already recorded, so `finish` refuses the config and
+        // these placeholder locations are never used; empty prefixes always parse.
         let locations = locations
             .unwrap_or_else(|| Locations::new("", "", None).expect("empty prefixes are valid"));
         r.finish(CheckpointsConfig {
@@ -141,5 +165,32 @@ mod tests {
         ] {
             assert!(e.contains(v), "{v} missing from {e}");
         }
+    }
+
+    /// A minimum age past what a duration holds used to panic at every prune; negative or
+    /// over ten years is a configuration error now, naming the policy.
+    #[test]
+    fn a_minimum_age_out_of_range_is_refused_at_cold_start() {
+        let base = [("CHECKPOINTS_TABLE", "t"), ("CHECKPOINTS_BUCKET", "b")];
+        for (retention, named) in [
+            (
+                r#"{"default": {"min_age_hours": 9223372036854775807}}"#,
+                "default",
+            ),
+            (
+                r#"{"pipelines": {"clicks": {"min_age_hours": -1}}}"#,
+                "clicks",
+            ),
+        ] {
+            let e = read(&[base[0], base[1], ("CHECKPOINTS_RETENTION", retention)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("CHECKPOINTS_RETENTION") && e.contains(named),
+                "{e}"
+            );
+        }
+        let ok = r#"{"default": {"min_age_hours": 87840}}"#;
+        assert!(read(&[base[0], base[1], ("CHECKPOINTS_RETENTION", ok)]).is_ok());
     }
 }

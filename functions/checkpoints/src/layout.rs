@@ -265,8 +265,9 @@ pub fn check_header(size: i64, head: &[u8]) -> MetadataVerdict {
     }
     let version = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
     // The serializers of format versions 2 and later write the checkpoint id first.
-    let checkpoint_id = (head.len() >= 16 && version >= 2)
-        .then(|| u64::from_be_bytes(head[8..16].try_into().unwrap()));
+    let checkpoint_id = (version >= 2)
+        .then(|| head.get(8..16)?.try_into().ok().map(u64::from_be_bytes))
+        .flatten();
     MetadataVerdict::Valid {
         version,
         checkpoint_id,

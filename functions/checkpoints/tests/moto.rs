@@ -9,7 +9,7 @@ use checkpoints::{
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
-use streamops_test_support::{MotoServer, create_table, fixture};
+use streamops_test_support::{MotoServer, create_bucket, create_table, fixture};
 
 const BUCKET: &str = "streamops-checkpoints-123456789012-us-east-1";
 const TABLE: &str = "streamops-checkpoints";
@@ -26,12 +26,7 @@ async fn harness() -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     create_table(&sdk, TABLE, Some("sk")).await;
-    s3(&sdk)
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
+    create_bucket(&sdk, BUCKET).await;
     let env = EnvReader::from_map(
         [
             ("CHECKPOINTS_TABLE", TABLE),

@@ -281,6 +281,7 @@ struct ShortText {
 
 impl ShortText {
     fn as_str(&self) -> &str {
+        // `buf[..len]` is only ever copied from a &str (see `push`), whole characters.
         std::str::from_utf8(&self.buf[..self.len]).expect("written from a str")
     }
 }

@@ -117,6 +117,7 @@ impl EnrichConfig {
             reference_cache_max_entries,
             pii_key_secret,
             spec: spec.unwrap_or_else(|| {
+                // The spec compiled into the binary; a unit test parses it.
                 EnrichmentSpec::parse(DEFAULT_SPEC, "shipped").expect("shipped spec is valid")
             }),
             msk_failure_mode,

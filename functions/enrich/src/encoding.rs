@@ -15,6 +15,7 @@ pub(crate) fn push_json_str(buf: &mut Vec<u8>, s: &str) {
         buf.extend_from_slice(s.as_bytes());
         buf.push(b'"');
     } else {
+        // A str into a Vec: neither the value nor the writer can fail.
         serde_json::to_writer(buf, s).expect("writing to a Vec");
     }
 }
@@ -77,6 +78,8 @@ impl ObjectWriter {
 
     pub(crate) fn value<T: serde::Serialize + ?Sized>(&mut self, k: &str, v: &T) {
         let buf = self.key(k);
+        // Writing to a Vec cannot fail, and the values written here (numbers, strings, JSON
+        // values) have no map with non-string keys, serde_json's only serialization error.
         serde_json::to_writer(buf, v).expect("writing to a Vec");
     }
 
@@ -146,6 +149,7 @@ impl Rfc3339Millis {
     }
 
     pub fn as_str(&self) -> &str {
+        // Built from ASCII digits and separators only (see `new`).
         std::str::from_utf8(&self.0).expect("ASCII digits and separators")
     }
 }

@@ -77,6 +77,7 @@ pub struct EventIdHex([u8; 32]);
 
 impl EventIdHex {
     pub fn as_str(&self) -> &str {
+        // Filled by hex_lower_into: 0-9a-f only.
         std::str::from_utf8(&self.0).expect("hex digits are ASCII")
     }
 }

@@ -120,6 +120,7 @@ pub fn object_key(
 pub fn render_ndjson(entries: &[QuarantineEntry]) -> Vec<u8> {
     let mut out = Vec::new();
     for e in entries {
+        // Strings, numbers and JSON values into a Vec: nothing here can fail to serialize.
         serde_json::to_writer(&mut out, e).expect("entries always serialize");
         out.push(b'\n');
     }

@@ -80,6 +80,11 @@ impl ReferenceCache {
         );
     }
 
+    /// Forgets every entry: the next lookups fetch again.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

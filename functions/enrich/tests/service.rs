@@ -6,214 +6,15 @@
 
 mod support;
 
-use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
-
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use chrono::Utc;
-use enrich::config::EnrichConfig;
 use enrich::ports::SecretValue;
 use enrich::quarantine::parse_ndjson;
 use enrich::secrets::load_hmac_key;
-use enrich::service::{EnrichError, EnrichService, InvocationContext};
-use enrich::spec::EnrichmentSpec;
+use enrich::service::EnrichError;
 use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap};
 use streamops_shared::harness::Failure;
-use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::fixture;
-use support::{
-    FakeLedger, FakeQuarantine, FakeReference, FakeSecrets, FakeStream, Fault, event_id_of,
-};
-
-const KEY: &[u8] = b"test-hmac-key-0123456789abcdef";
-const ALWAYS: usize = usize::MAX;
-
-type Service = EnrichService<FakeStream, FakeLedger, FakeReference, FakeQuarantine>;
-
-struct Fixture {
-    service: Service,
-    stream: FakeStream,
-    ledger: FakeLedger,
-    reference: FakeReference,
-    quarantine: FakeQuarantine,
-}
-
-fn config(msk_mode: &str, spec: Option<EnrichmentSpec>) -> EnrichConfig {
-    let env = EnvReader::from_map(
-        [
-            ("ENRICH_OUTPUT_STREAM", "streamops-enriched"),
-            ("ENRICH_QUARANTINE_BUCKET", "fake-quarantine"),
-            ("ENRICH_LEDGER_TABLE", "streamops-enrich-ledger"),
-            ("ENRICH_REFERENCE_TABLE", "streamops-reference"),
-            ("ENRICH_PII_KEY_SECRET_ARN", "unused-here"),
-            ("ENRICH_MSK_FAILURE_MODE", msk_mode),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-    );
-    let mut config = EnrichConfig::read(env, |_| Err("no files".into())).unwrap();
-    if let Some(spec) = spec {
-        config.spec = spec;
-    }
-    config
-}
-
-fn fakes(msk_mode: &str) -> Fixture {
-    let reference = FakeReference::with_items(&[
-        (
-            "p-100",
-            json!({"category": "books", "brand": "acme", "price_band": 3, "internal_cost": 12}),
-        ),
-        (
-            "p-200",
-            json!({"category": "games", "brand": "globex", "price_band": 3}),
-        ),
-    ]);
-    let (stream, ledger, quarantine) = Default::default();
-    with_fakes(msk_mode, None, stream, ledger, reference, quarantine)
-}
-
-fn with_fakes(
-    msk_mode: &str,
-    spec: Option<EnrichmentSpec>,
-    stream: FakeStream,
-    ledger: FakeLedger,
-    reference: FakeReference,
-    quarantine: FakeQuarantine,
-) -> Fixture {
-    let service = EnrichService::new(
-        config(msk_mode, spec),
-        Some(KEY),
-        stream.clone(),
-        ledger.clone(),
-        Some(reference.clone()),
-        quarantine.clone(),
-    )
-    .unwrap();
-    Fixture {
-        service,
-        stream,
-        ledger,
-        reference,
-        quarantine,
-    }
-}
-
-fn ctx(deadline_ms: u64) -> InvocationContext {
-    InvocationContext {
-        request_id: format!("req-{}", fastrand::u32(..)),
-        now: Utc::now(),
-        deadline: tokio::time::Instant::now() + Duration::from_millis(deadline_ms),
-    }
-}
-
-impl Fixture {
-    async fn handle(&self, event: &Value, deadline_ms: u64) -> Result<Value, EnrichError> {
-        let mut m = Metrics::with_sink("streamops", "enrich", |_: &str| {});
-        self.service
-            .handle(&event.to_string(), &ctx(deadline_ms), &mut m)
-            .await
-    }
-
-    /// Every quarantine entry's position, over all objects.
-    fn quarantined(&self) -> Vec<String> {
-        self.quarantine
-            .objects()
-            .values()
-            .flat_map(|body| parse_ndjson(body).unwrap())
-            .map(|e| e.origin.position)
-            .collect()
-    }
-}
-
-/// The fixture batch plus `extra` generated good records (`gen-NNNN`) on the same shard.
-fn kinesis_batch(extra: usize) -> Value {
-    let mut ev = fixture("enrich/kinesis-mixed-batch.json");
-    let records = ev["Records"].as_array_mut().unwrap();
-    let template = records[0].clone();
-    let last: u128 = records.last().unwrap()["kinesis"]["sequenceNumber"]
-        .as_str()
-        .unwrap()[30..]
-        .parse()
-        .unwrap();
-    let prefix = records[0]["kinesis"]["sequenceNumber"].as_str().unwrap()[..30].to_string();
-    for i in 0..extra {
-        let mut r = template.clone();
-        let seq = format!("{prefix}{:026}", last + 1000 * (i as u128 + 1));
-        let body = json!({"event_id": format!("gen-{i:04}"), "event_type": "click", "user_id": format!("user-{}", i % 5),
-                          "product_id": if i % 2 == 0 { "p-200" } else { "p-404" }, "email": format!("g{i}@example.com"),
-                          "ts": 1_795_425_400_000i64 + i as i64});
-        r["kinesis"]["sequenceNumber"] = json!(seq);
-        r["eventID"] = json!(format!("shardId-000000000000:{seq}"));
-        r["kinesis"]["data"] = json!(STANDARD.encode(body.to_string()));
-        records.push(r);
-    }
-    ev
-}
-
-fn seq_of(r: &Value) -> String {
-    r["kinesis"]["sequenceNumber"].as_str().unwrap().to_string()
-}
-
-/// Input event id (where the payload is readable JSON with one) to sequence number.
-fn seqs_by_event_id(event: &Value) -> HashMap<String, String> {
-    event["Records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| {
-            let data = STANDARD.decode(r["kinesis"]["data"].as_str()?).ok()?;
-            let v: Value = serde_json::from_slice(&data).ok()?;
-            Some((v["event_id"].as_str()?.to_string(), seq_of(r)))
-        })
-        .collect()
-}
-
-fn failures(response: &Value) -> BTreeSet<String> {
-    response["batchItemFailures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// What Lambda re-delivers after a partial failure: the records from the lowest reported one.
-fn redelivery(event: &Value, failed: &BTreeSet<String>) -> Value {
-    let lowest = failed
-        .iter()
-        .min_by(|a, b| enrich::origin::cmp_position(a, b))
-        .unwrap()
-        .clone();
-    let mut retry = event.clone();
-    retry["Records"] = Value::Array(
-        event["Records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| {
-                enrich::origin::cmp_position(&seq_of(r), &lowest) != std::cmp::Ordering::Less
-            })
-            .cloned()
-            .collect(),
-    );
-    retry
-}
-
-fn unique(ids: &[String]) -> BTreeSet<String> {
-    ids.iter().cloned().collect()
-}
-
-/// The four good records of the fixture, and `extra` generated ones.
-fn good_ids(extra: usize) -> BTreeSet<String> {
-    ["evt-0001", "evt-0002", "evt-0003", "evt-0011"]
-        .into_iter()
-        .map(str::to_string)
-        .chain((0..extra).map(|i| format!("gen-{i:04}")))
-        .collect()
-}
+use support::*;
 
 /// Entries PutRecords keeps refusing: exactly those records are reported, by sequence number;
 /// every other record is delivered or quarantined, once.
@@ -246,7 +47,7 @@ async fn partial_put_records_failure_reports_exactly_those_records() {
 async fn throttled_call_mid_batch_is_retried_and_nothing_is_reported() {
     let f = fakes("fail-batch");
     let event = kinesis_batch(600);
-    f.stream.fail_call(2, Fault::Throttled);
+    f.stream.script.fail("PutRecords", 2, Fault::Throttled);
     let response = f.handle(&event, 5000).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
     assert_eq!(f.stream.calls(), 3, "500 + 104 entries, the 104 again");
@@ -263,7 +64,7 @@ async fn throttled_call_mid_batch_is_retried_and_nothing_is_reported() {
 async fn put_records_timeout_after_it_landed_is_at_least_once_with_one_event_id() {
     let f = fakes("fail-batch");
     let event = kinesis_batch(3);
-    f.stream.fail_call(1, Fault::TimeoutAfterApplying);
+    f.stream.script.fail("PutRecords", 1, Fault::LostResponse);
     let response = f.handle(&event, 5000).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
     let written = f.stream.written();
@@ -331,7 +132,9 @@ async fn ledger_write_that_landed_but_timed_out_still_skips_on_redelivery() {
     let f = fakes("fail-batch");
     let event = kinesis_batch(20);
     f.stream.reject(&["gen-0002"], ALWAYS);
-    f.ledger.fail_next_save(Fault::TimeoutAfterApplying);
+    f.ledger
+        .script
+        .fail_next("PutItem (ledger)", Fault::LostResponse);
     let failed = failures(&f.handle(&event, 400).await.unwrap());
     assert_eq!(failed.len(), 1);
     assert!(
@@ -358,7 +161,9 @@ async fn lost_ledger_write_makes_the_redelivery_at_least_once_with_stable_event_
     let f = fakes("fail-batch");
     let event = kinesis_batch(20);
     f.stream.reject(&["gen-0002"], ALWAYS);
-    f.ledger.fail_next_save(Fault::ServerError);
+    f.ledger
+        .script
+        .fail_next("PutItem (ledger)", Fault::ServerError);
     let failed = failures(&f.handle(&event, 400).await.unwrap());
     assert_eq!(failed.len(), 1);
     assert!(
@@ -407,7 +212,7 @@ async fn a_concurrent_ledger_writer_is_not_overwritten() {
 #[tokio::test]
 async fn unreadable_ledger_fails_the_invocation_before_any_write() {
     let f = fakes("fail-batch");
-    f.ledger.fail_next_load(Fault::Throttled);
+    f.ledger.script.fail_next("GetItem", Fault::Throttled);
     let err = f.handle(&kinesis_batch(3), 5000).await.unwrap_err();
     assert_eq!(Failure::of(&err).error_type, "Retryable.AwsCall");
     assert_eq!(f.stream.calls(), 0);
@@ -421,7 +226,9 @@ async fn unreadable_ledger_fails_the_invocation_before_any_write() {
 async fn failed_quarantine_write_reports_the_poison_and_the_retry_quarantines_it() {
     let f = fakes("fail-batch");
     let event = kinesis_batch(0);
-    f.quarantine.fail_next_put(Fault::ServerError);
+    f.quarantine
+        .script
+        .fail_next("PutObject", Fault::ServerError);
     let failed = failures(&f.handle(&event, 5000).await.unwrap());
     assert_eq!(failed.len(), 7, "the seven poison records");
     assert!(f.quarantine.objects().is_empty());
@@ -441,7 +248,9 @@ async fn failed_quarantine_write_reports_the_poison_and_the_retry_quarantines_it
 async fn failed_reference_lookup_fails_only_the_records_needing_it() {
     let f = fakes("fail-batch");
     let event = kinesis_batch(0);
-    f.reference.fail_next_fetch(Fault::ServerError);
+    f.reference
+        .script
+        .fail_next("BatchGetItem", Fault::ServerError);
     let failed = failures(&f.handle(&event, 5000).await.unwrap());
     let seqs = seqs_by_event_id(&event);
     let needing: BTreeSet<String> = ["evt-0001", "evt-0002", "evt-0011"]
@@ -456,6 +265,34 @@ async fn failed_reference_lookup_fails_only_the_records_needing_it() {
     let first: Value = serde_json::from_slice(&written[1].data).unwrap();
     assert_eq!(first["event_id"], "evt-0001");
     assert_eq!(first["_ingest"]["reference"], "found");
+    assert_eq!(first["product"]["category"], "books");
+}
+
+/// A panic while the reference cache is locked (a bug met by one invocation) poisons its
+/// mutex; the next invocation in the sandbox still enriches, the cache emptied and refilled.
+#[tokio::test]
+async fn a_panic_holding_the_reference_cache_does_not_fail_the_next_invocation() {
+    let f = fakes("fail-batch");
+    f.service.cache().insert(
+        "p-100".into(),
+        Some(Default::default()),
+        std::time::Instant::now(),
+    );
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _held = f.service.cache.lock().unwrap();
+        panic!("a bug met while the reference cache is held");
+    }));
+    assert!(panicked.is_err() && f.service.cache.is_poisoned());
+    let event = kinesis_batch(0);
+    let response = f.handle(&event, 5000).await.unwrap();
+    assert!(failures(&response).is_empty(), "{response}");
+    assert!(!f.service.cache.is_poisoned());
+    assert!(
+        f.reference.fetched_keys().contains(&"p-100".to_string()),
+        "the emptied cache fetched p-100 again"
+    );
+    let written = f.stream.written();
+    let first: Value = serde_json::from_slice(&written[0].data).unwrap();
     assert_eq!(first["product"]["category"], "books");
 }
 
@@ -547,13 +384,7 @@ async fn replay_delivers_the_repaired_and_keeps_the_rest() {
     f.handle(&kinesis_batch(0), 5000).await.unwrap();
     let (key, _) = f.quarantine.objects().into_iter().next().unwrap();
     let before = f.stream.written().len();
-    let relaxed = EnrichmentSpec::parse(
-        r#"{"name": "clickstream-v2", "fields": [{"name": "event_id", "type": "string"}],
-            "event_time": {"field": "ts", "formats": ["rfc3339", "epoch_millis", "epoch_seconds"]},
-            "partition_key": "event_id", "pii": [{"field": "email", "action": "hmac"}]}"#,
-        "relaxed",
-    )
-    .unwrap();
+    let relaxed = relaxed_spec();
     let fixed = with_fakes(
         "fail-batch",
         Some(relaxed),

@@ -115,6 +115,8 @@ impl PartitionsConfig {
             s3_force_path_style,
         });
         match r.finish(()) {
+            // `read_tables` records a problem whenever it returns None, so no problem means
+            // the tables were parsed.
             Ok(()) => Ok(config.expect("tables parsed when there is no problem")),
             Err(e) => Err(e),
         }

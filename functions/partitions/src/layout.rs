@@ -38,6 +38,7 @@ impl Granularity {
             Granularity::Hour => t.hour(),
             Granularity::Day => 0,
         };
+        // `hour` is the hour of an existing time (0-23), or 0.
         t.date().and_hms_opt(hour, 0, 0).expect("valid hour")
     }
 

@@ -36,6 +36,7 @@ pub fn parse_time(s: &str) -> Result<NaiveDateTime, String> {
         }
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        // 00:00:00 exists on every date.
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight"));
     }
     Err(format!(

@@ -157,6 +157,7 @@ pub fn validate_table(index: usize, input: TableSpecInput) -> Result<TableDef, V
     if !p.list.is_empty() {
         return Err(p.list);
     }
+    // `parse_layout` adds a problem whenever it returns None, and problems returned above.
     let layout = layout.expect("checked");
     let granularity = if layout.has_hour() {
         Granularity::Hour
@@ -298,7 +299,7 @@ fn parse_column(
             format!("column `{}` uses {{HH}} but the layout has no hour", c.name),
         );
     }
-    // A sample value must pass the column's own type check.
+    // A sample value must pass the column's own type check (a constant time that exists).
     let sample = chrono::NaiveDate::from_ymd_opt(2026, 1, 2)
         .and_then(|d| d.and_hms_opt(3, 0, 0))
         .expect("valid sample");

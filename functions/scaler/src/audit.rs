@@ -125,6 +125,7 @@ impl AuditEntry {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
+        // Strings, numbers and JSON values: serializing cannot fail.
         serde_json::to_value(self).expect("audit entries serialize")
     }
 }

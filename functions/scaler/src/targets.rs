@@ -174,6 +174,7 @@ pub async fn resize<P: Ports>(
     to: u32,
 ) -> Result<Vec<String>, AwsCallError> {
     match kind {
+        // `act` sends Flink jobs to their own rescale before it ever calls `resize`.
         TargetKind::FlinkJob { .. } => unreachable!("Flink rescales go through the service"),
         TargetKind::KinesisStream { stream } => ports
             .kinesis()

@@ -62,7 +62,7 @@ fn said(out: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_throttled_observation_after_the_claim_gives_it_back_and_the_retry_acts() {
     let (w, svc) = world();
-    w.kinesis.faults.next("stream_summary", Fault::Throttled, 1);
+    w.kinesis.script.fail_next("stream_summary", Fault::Throttled);
     let e = attempt(&svc, alarm(), 0).await.unwrap_err();
     assert!(e.contains("DescribeStreamSummary"), "{e}");
     assert!(w.kinesis.updates().is_empty());
@@ -81,7 +81,7 @@ async fn a_throttled_observation_after_the_claim_gives_it_back_and_the_retry_act
 #[tokio::test]
 async fn a_failed_state_read_after_the_claim_gives_it_back_and_the_retry_acts() {
     let (w, svc) = world();
-    w.store.faults.next("state", Fault::ServerError, 1);
+    w.store.script.fail_next("state", Fault::ServerError);
     assert!(attempt(&svc, alarm(), 0).await.is_err());
     assert_eq!(said(&attempt(&svc, alarm(), 1).await.unwrap()), ["act"]);
     assert_eq!(w.kinesis.updates(), [("raw".to_string(), 4)]);
@@ -93,7 +93,7 @@ async fn a_state_write_lost_before_acting_is_not_dropped_the_tick_acts_after_the
     // The write recording the action lands, its answer does not: the invocation fails before
     // acting. The retry finds the recorded action's cooldown and keeps the alarm open; the
     // tick acts once the cooldown is over. One action, late; not none.
-    w.store.faults.next("put_state", Fault::LostResponse, 1);
+    w.store.script.fail_next("put_state", Fault::LostResponse);
     assert!(attempt(&svc, alarm(), 0).await.is_err());
     assert!(w.kinesis.updates().is_empty());
     assert_eq!(
@@ -108,8 +108,7 @@ async fn a_state_write_lost_before_acting_is_not_dropped_the_tick_acts_after_the
 async fn a_failure_after_the_action_was_recorded_keeps_the_claim_never_a_second_action() {
     let (w, svc) = world();
     w.kinesis
-        .faults
-        .next("update_shard_count", Fault::Throttled, 1);
+        .script.fail_next("update_shard_count", Fault::Throttled);
     assert!(attempt(&svc, alarm(), 0).await.is_err());
     assert_eq!(
         said(&attempt(&svc, alarm(), 1).await.unwrap()),
@@ -127,7 +126,7 @@ async fn a_decision_that_changed_nothing_and_could_not_be_audited_is_decided_aga
     attempt(&svc, alarm(), 0).await.unwrap();
     let mut second = alarm();
     second["detail"]["state"]["timestamp"] = json!("2026-11-23T10:01:00.000+0000");
-    w.store.faults.next("audit", Fault::ServerError, 1);
+    w.store.script.fail_next("audit", Fault::ServerError);
     assert!(attempt(&svc, second.clone(), 1).await.is_err());
     assert_eq!(
         said(&attempt(&svc, second, 2).await.unwrap()),

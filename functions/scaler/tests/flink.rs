@@ -7,6 +7,10 @@
 //! last two put a fault-injecting HTTP proxy between the scaler and the real JobManager.
 //! The tests fail, never skip, when Java or the jars are missing.
 
+// The master-only EMR cluster the moto tests use too.
+#[path = "moto/clusters.rs"]
+mod clusters;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -450,30 +454,11 @@ fn run_emr_steps(sdk: aws_config::SdkConfig, cluster: String, rest: String, jar_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn savepoint_mode_resubmits_through_an_emr_step() {
-    use aws_sdk_emr::types::JobFlowInstancesConfig;
     let flink = Flink::start(false);
     let rest = flink.info["rest"].as_str().unwrap().to_string();
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    let cluster = aws_sdk_emr::Client::new(&sdk)
-        .run_job_flow()
-        .name("flink")
-        .release_label("emr-7.5.0")
-        .job_flow_role("EMR_EC2_DefaultRole")
-        .service_role("EMR_DefaultRole")
-        .instances(
-            JobFlowInstancesConfig::builder()
-                .master_instance_type("m5.xlarge")
-                .instance_count(1)
-                .keep_job_flow_alive_when_no_steps(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .job_flow_id()
-        .unwrap()
-        .to_string();
+    let cluster = clusters::master_only_cluster(&sdk, "flink").await;
     let target = json!({"id": "flink", "kind": "flink_job", "rest_url": rest, "job_name": flink.info["name"],
         "mode": "savepoint", "entry_class": flink.info["entry_class"], "pipeline": "counting",
         "emr_step": {"cluster_id": cluster, "jar": "s3://artifacts/counting-job.jar"},

@@ -168,6 +168,68 @@ pub async fn create_table(sdk: &SdkConfig, name: &str, sort_key: Option<&str>) {
         .unwrap_or_else(|e| panic!("create table {name}: {e:?}"));
 }
 
+/// Creates an S3 bucket on moto (path-style addressing: moto serves every bucket on one host).
+pub async fn create_bucket(sdk: &SdkConfig, name: &str) {
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket {name}: {e:?}"));
+}
+
+/// Every message body waiting in an SQS queue, in the order received: receives (10 at a time,
+/// as SQS allows) and deletes each message, so a later call sees only what arrived since, until
+/// an answer comes back empty; at most 20 rounds, so a queue that keeps filling cannot hang a
+/// test.
+pub async fn drain_queue(sdk: &SdkConfig, queue_url: &str) -> Vec<String> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut bodies = Vec::new();
+    for _ in 0..20 {
+        let got = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("receive from {queue_url}: {e:?}"));
+        if got.messages().is_empty() {
+            break;
+        }
+        for m in got.messages() {
+            bodies.extend(m.body().map(str::to_string));
+            if let Some(handle) = m.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("delete from {queue_url}: {e:?}"));
+            }
+        }
+    }
+    bodies
+}
+
+/// The item identifiers a Lambda partial-batch answer (`batchItemFailures`) reports, in order;
+/// panics naming the answer when it is not one.
+pub fn batch_item_failures(answer: &serde_json::Value) -> Vec<String> {
+    answer["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a partial-batch answer: {answer}"))
+        .iter()
+        .map(|f| {
+            f["itemIdentifier"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a failure without an identifier: {answer}"))
+                .to_string()
+        })
+        .collect()
+}
+
 /// Every `events/<function>/*.json` file with its parsed contents, sorted by name; panics naming
 /// a file that is not JSON. The fixture tests of each function check these are its valid inputs.
 pub fn event_files(function: &str) -> Vec<(PathBuf, serde_json::Value)> {

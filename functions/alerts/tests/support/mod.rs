@@ -1,49 +1,20 @@
 //! In-memory fakes of the alerts ports, with scripted faults: what DynamoDB and SNS do to the
 //! service, without moto. The store keeps the conditional-write contract of
-//! `alerts::ports::StateStore` (versions, claims, roll-back); faults are queued per operation
-//! and consumed by its next calls.
+//! `alerts::ports::StateStore` (versions, claims, roll-back); faults come from the shared fault
+//! script (`streamops_test_support::faults`), by operation name ([`StoreOp::name`]).
 
 #![allow(dead_code)] // each test binary uses a part
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use alerts::ports::{Alert, Publisher, Silence, SnsMessage, StateStore, StoredState};
+use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
-use streamops_shared::{AwsCallError, ErrorClass};
+use streamops_test_support::faults::{lock, outcome};
 use tokio::sync::Notify;
 
-/// What an injected fault does to one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// Refused before anything happened (`ThrottlingException`, retryable).
-    Throttled,
-    /// A 5xx: nothing happened (`InternalServerError`, retryable).
-    ServerError,
-    /// The call took effect on the server, but its answer was lost (a timeout, retryable).
-    TimeoutAfterApplying,
-}
-
-impl Fault {
-    fn error(self, operation: &'static str) -> AwsCallError {
-        let (code, message) = match self {
-            Fault::Throttled => (Some("ThrottlingException"), "Rate exceeded (injected)"),
-            Fault::ServerError => (Some("InternalServerError"), "500 (injected)"),
-            Fault::TimeoutAfterApplying => (None, "timed out waiting for the answer (injected)"),
-        };
-        AwsCallError {
-            operation,
-            resource: "fake".into(),
-            class: ErrorClass::Retryable,
-            code: code.map(str::to_string),
-            message: message.into(),
-        }
-    }
-
-    fn applies_first(self) -> bool {
-        self == Fault::TimeoutAfterApplying
-    }
-}
+pub use streamops_test_support::faults::{Fault, Interleave, Script};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StoreOp {
@@ -57,7 +28,8 @@ pub enum StoreOp {
 }
 
 impl StoreOp {
-    fn name(self) -> &'static str {
+    /// The operation's name in the fault script (and in the errors it injects).
+    pub fn name(self) -> &'static str {
         match self {
             StoreOp::LoadState => "GetItem",
             StoreOp::WriteState => "PutItem (if version)",
@@ -90,86 +62,68 @@ impl Gate {
 }
 
 #[derive(Default)]
-struct StoreState {
+pub struct StoreState {
     records: HashMap<String, StoredState>,
     silences: BTreeMap<String, Silence>,
-    faults: HashMap<StoreOp, VecDeque<Fault>>,
-    /// Records written by "another invocation" just before our next writes are judged.
-    interference: VecDeque<StoredState>,
     gates: HashMap<StoreOp, Gate>,
-    calls: Vec<StoreOp>,
 }
 
 /// The state table, in memory.
 #[derive(Clone, Default)]
 pub struct FakeStore {
     inner: Arc<Mutex<StoreState>>,
+    pub script: Script,
+    /// Another invocation's writes, run just before one of ours is judged.
+    pub interleave: Interleave<StoreState>,
 }
 
 impl FakeStore {
-    /// The next call of `op` fails with `fault` (queued after any fault already scripted).
-    pub fn fail_next(&self, op: StoreOp, fault: Fault) {
-        let mut s = self.inner.lock().unwrap();
-        s.faults.entry(op).or_default().push_back(fault);
-    }
-
     /// Just before our next write is judged, another invocation writes `state` for its
     /// fingerprint (the version moves on), as a concurrent writer would.
     pub fn concurrent_write_before_next_write(&self, state: StoredState) {
-        self.inner.lock().unwrap().interference.push_back(state);
+        self.interleave
+            .before_next(StoreOp::WriteState.name(), move |s, fingerprint| {
+                let mut other = state;
+                other.version = s.records.get(fingerprint).map_or(0, |r| r.version) + 1;
+                s.records.insert(fingerprint.to_string(), other);
+            });
     }
 
     /// Holds the next call of `op` until the returned gate is opened.
     pub fn hold_next(&self, op: StoreOp) -> Gate {
         let gate = Gate::default();
-        self.inner.lock().unwrap().gates.insert(op, gate.clone());
+        lock(&self.inner).gates.insert(op, gate.clone());
         gate
     }
 
     pub fn record(&self, fingerprint: &str) -> Option<StoredState> {
-        self.inner.lock().unwrap().records.get(fingerprint).cloned()
+        lock(&self.inner).records.get(fingerprint).cloned()
     }
 
     pub fn put_record(&self, fingerprint: &str, state: StoredState) {
-        let mut s = self.inner.lock().unwrap();
-        s.records.insert(fingerprint.to_string(), state);
+        lock(&self.inner)
+            .records
+            .insert(fingerprint.to_string(), state);
     }
 
     pub fn calls(&self, op: StoreOp) -> usize {
-        let s = self.inner.lock().unwrap();
-        s.calls.iter().filter(|c| **c == op).count()
+        self.script.calls(op.name())
     }
 
-    /// Notes the call and takes its fault, if one is scripted.
-    fn begin(&self, op: StoreOp) -> (Option<Fault>, Option<Gate>) {
-        let mut s = self.inner.lock().unwrap();
-        s.calls.push(op);
-        let fault = s.faults.get_mut(&op).and_then(VecDeque::pop_front);
-        (fault, s.gates.remove(&op))
-    }
-
-    /// Runs `apply` on the table unless the fault refuses the call; a fault that lets the call
-    /// apply still fails it afterwards.
+    /// Runs `apply` on the table as the script says for this call of `op` (see
+    /// `faults::outcome`), after a held call's gate opens.
     async fn call<T>(
         &self,
         op: StoreOp,
         apply: impl FnOnce(&mut StoreState) -> T,
     ) -> Result<T, AwsCallError> {
-        let (fault, gate) = self.begin(op);
+        let fault = self.script.next(op.name());
+        let gate = lock(&self.inner).gates.remove(&op);
         if let Some(gate) = gate {
             gate.reached.notify_one();
             gate.open.notified().await;
         }
-        match fault {
-            Some(f) if !f.applies_first() => Err(f.error(op.name())),
-            fault => {
-                let out = apply(&mut self.inner.lock().unwrap());
-                match fault {
-                    Some(f) => Err(f.error(op.name())),
-                    None => Ok(out),
-                }
-            }
-        }
+        outcome(fault, || apply(&mut lock(&self.inner))).map_err(|f| f.aws_error(op.name()))
     }
 }
 
@@ -179,11 +133,6 @@ fn write_if_version(
     state: &StoredState,
     expected: Option<u64>,
 ) -> WriteOutcome {
-    if let Some(mut other) = s.interference.pop_front() {
-        let version = s.records.get(fingerprint).map_or(0, |r| r.version);
-        other.version = version + 1;
-        s.records.insert(fingerprint.to_string(), other);
-    }
     let current = s.records.get(fingerprint).map(|r| r.version);
     if current != expected {
         return WriteOutcome::ConditionFailed;
@@ -215,6 +164,8 @@ impl StateStore for FakeStore {
         _expires_at: i64,
     ) -> Result<WriteOutcome, AwsCallError> {
         self.call(StoreOp::WriteState, |s| {
+            self.interleave
+                .run(StoreOp::WriteState.name(), s, &alert.fingerprint);
             write_if_version(s, &alert.fingerprint, state, expected)
         })
         .await
@@ -275,47 +226,30 @@ impl StateStore for FakeStore {
     }
 }
 
-#[derive(Default)]
-struct PublisherState {
-    delivered: Vec<SnsMessage>,
-    faults: VecDeque<Fault>,
-    attempts: usize,
-}
-
 /// The topic, in memory: what subscribers would receive.
 #[derive(Clone, Default)]
 pub struct FakePublisher {
-    inner: Arc<Mutex<PublisherState>>,
+    delivered: Arc<Mutex<Vec<SnsMessage>>>,
+    pub script: Script,
 }
 
 impl FakePublisher {
-    pub fn fail_next(&self, fault: Fault) {
-        self.inner.lock().unwrap().faults.push_back(fault);
-    }
-
     /// Every message the topic accepted, in order.
     pub fn delivered(&self) -> Vec<SnsMessage> {
-        self.inner.lock().unwrap().delivered.clone()
+        lock(&self.delivered).clone()
     }
 
     pub fn attempts(&self) -> usize {
-        self.inner.lock().unwrap().attempts
+        self.script.calls("Publish")
     }
 }
 
 impl Publisher for FakePublisher {
     async fn publish(&self, message: &SnsMessage) -> Result<String, AwsCallError> {
-        let mut s = self.inner.lock().unwrap();
-        s.attempts += 1;
-        let fault = s.faults.pop_front();
-        if let Some(f) = fault.filter(|f| !f.applies_first()) {
-            return Err(f.error("Publish"));
-        }
-        s.delivered.push(message.clone());
-        let id = format!("msg-{}", s.delivered.len());
-        match fault {
-            Some(f) => Err(f.error("Publish")),
-            None => Ok(id),
-        }
+        self.script.call("Publish", || {
+            let mut delivered = lock(&self.delivered);
+            delivered.push(message.clone());
+            format!("msg-{}", delivered.len())
+        })
     }
 }

@@ -38,6 +38,7 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         let mut changed = Vec::new();
         if !dry_run {
             for d in decisions.iter().filter(|d| d.prune) {
+                // plan_retention makes one decision per point, with its location.
                 let p = points
                     .iter()
                     .find(|p| p.location == d.location)

@@ -13,7 +13,7 @@ use serde_json::Value;
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 
-use super::{BUCKET, Script, scripted};
+use super::{BUCKET, Script};
 
 // ------------------------------------------------------------------ the book
 
@@ -82,15 +82,14 @@ fn prefix6(job: &str) -> String {
 impl BookStore for FakeBook {
     async fn record(&self, r: &CheckpointRecord) -> Result<WriteOutcome, AwsCallError> {
         let mut s = self.state.lock().unwrap();
-        scripted(&self.script, "PutItem (record)", || {
-            match s.points.entry(r.id()) {
+        self.script
+            .call("PutItem (record)", || match s.points.entry(r.id()) {
                 Entry::Occupied(_) => WriteOutcome::ConditionFailed,
                 Entry::Vacant(v) => {
                     v.insert(r.clone());
                     WriteOutcome::Written
                 }
-            }
-        })
+            })
     }
 
     async fn advance_latest(
@@ -99,7 +98,7 @@ impl BookStore for FakeBook {
         r: &CheckpointRecord,
     ) -> Result<WriteOutcome, AwsCallError> {
         let mut s = self.state.lock().unwrap();
-        scripted(&self.script, "PutItem (latest)", || {
+        self.script.call("PutItem (latest)", || {
             if s.latest.get(of).is_some_and(|(o, _)| *o >= r.order()) {
                 return WriteOutcome::ConditionFailed;
             }
@@ -114,21 +113,20 @@ impl BookStore for FakeBook {
 
     async fn latest(&self, of: &Scope) -> Result<Option<LatestPointer>, AwsCallError> {
         let s = self.state.lock().unwrap();
-        scripted(&self.script, "GetItem (latest)", || {
+        self.script.call("GetItem (latest)", || {
             s.latest.get(of).map(|(_, p)| p.clone())
         })
     }
 
     async fn point(&self, id: &PointId) -> Result<Option<CheckpointRecord>, AwsCallError> {
         let s = self.state.lock().unwrap();
-        scripted(&self.script, "GetItem (point)", || {
-            s.points.get(id).cloned()
-        })
+        self.script
+            .call("GetItem (point)", || s.points.get(id).cloned())
     }
 
     async fn points(&self, job: &str) -> Result<Vec<CheckpointRecord>, AwsCallError> {
         let s = self.state.lock().unwrap();
-        scripted(&self.script, "Query (points)", || {
+        self.script.call("Query (points)", || {
             s.points
                 .values()
                 .filter(|p| p.job_id == job)
@@ -144,7 +142,7 @@ impl BookStore for FakeBook {
         to: PointStatus,
     ) -> Result<bool, AwsCallError> {
         let mut s = self.state.lock().unwrap();
-        scripted(&self.script, "UpdateItem (status)", || {
+        self.script.call("UpdateItem (status)", || {
             match s.points.get_mut(id).filter(|p| p.status == from) {
                 Some(p) => {
                     p.status = to;
@@ -166,7 +164,7 @@ impl BookStore for FakeBook {
                 Interference::Status(st) => p.status = st,
             }
         }
-        scripted(&self.script, "UpdateItem (prune)", || {
+        self.script.call("UpdateItem (prune)", || {
             match s
                 .points
                 .get_mut(id)
@@ -183,20 +181,19 @@ impl BookStore for FakeBook {
 
     async fn set_pinned(&self, id: &PointId, pinned: bool) -> Result<bool, AwsCallError> {
         let mut s = self.state.lock().unwrap();
-        scripted(&self.script, "UpdateItem (pin)", || {
-            match s.points.get_mut(id) {
+        self.script
+            .call("UpdateItem (pin)", || match s.points.get_mut(id) {
                 Some(p) => {
                     p.pinned = pinned;
                     true
                 }
                 None => false,
-            }
-        })
+            })
     }
 
     async fn register_job(&self, j: &JobLineage) -> Result<(), AwsCallError> {
         let mut s = self.state.lock().unwrap();
-        scripted(&self.script, "PutItem (lineage)", || {
+        self.script.call("PutItem (lineage)", || {
             s.lineage
                 .entry(j.pipeline.clone())
                 .or_default()
@@ -211,7 +208,7 @@ impl BookStore for FakeBook {
 
     async fn index_job(&self, job: &str) -> Result<(), AwsCallError> {
         let mut s = self.state.lock().unwrap();
-        scripted(&self.script, "PutItem (job index)", || {
+        self.script.call("PutItem (job index)", || {
             s.prefixes
                 .entry(prefix6(job))
                 .or_default()
@@ -221,7 +218,7 @@ impl BookStore for FakeBook {
 
     async fn jobs_with_prefix(&self, prefix: &str) -> Result<Vec<String>, AwsCallError> {
         let s = self.state.lock().unwrap();
-        scripted(&self.script, "Query (job prefix)", || {
+        self.script.call("Query (job prefix)", || {
             s.prefixes
                 .get(prefix)
                 .map(|j| j.iter().cloned().collect())
@@ -231,14 +228,13 @@ impl BookStore for FakeBook {
 
     async fn pipeline_of(&self, job: &str) -> Result<Option<String>, AwsCallError> {
         let s = self.state.lock().unwrap();
-        scripted(&self.script, "GetItem (pipeline)", || {
-            s.owners.get(job).cloned()
-        })
+        self.script
+            .call("GetItem (pipeline)", || s.owners.get(job).cloned())
     }
 
     async fn lineage(&self, pipeline: &str) -> Result<Vec<JobLineage>, AwsCallError> {
         let s = self.state.lock().unwrap();
-        scripted(&self.script, "Query (lineage)", || {
+        self.script.call("Query (lineage)", || {
             s.lineage
                 .get(pipeline)
                 .map(|m| m.values().cloned().collect())
@@ -293,7 +289,7 @@ impl CheckpointObjects for FakeBucket {
 
     async fn head_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, AwsCallError> {
         let s = self.state.lock().unwrap();
-        scripted(&self.script, "GetObject", || {
+        self.script.call("GetObject", || {
             s.objects.get(key).map(|(b, _)| {
                 let mut b = b.clone();
                 b.truncate(HEADER_BYTES);
@@ -304,7 +300,7 @@ impl CheckpointObjects for FakeBucket {
 
     async fn list_objects(&self, prefix: &str) -> Result<Vec<ListedObject>, AwsCallError> {
         let s = self.state.lock().unwrap();
-        scripted(&self.script, "ListObjectsV2", || {
+        self.script.call("ListObjectsV2", || {
             s.objects
                 .iter()
                 .filter(|(k, _)| k.starts_with(prefix))
@@ -325,7 +321,7 @@ impl CheckpointObjects for FakeBucket {
         );
         let mut guard = self.state.lock().unwrap();
         let s = &mut *guard;
-        scripted(&self.script, "DeleteObjects", || {
+        self.script.call("DeleteObjects", || {
             let keys: Vec<String> = s
                 .objects
                 .keys()

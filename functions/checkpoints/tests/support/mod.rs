@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use checkpoints::{CheckpointsConfig, CheckpointsError, CheckpointsService, METADATA_MAGIC};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
-use streamops_shared::{AwsCallError, EnvReader, ErrorClass, Metrics};
+use streamops_shared::{EnvReader, Metrics};
 
 mod fakes;
 pub use fakes::*;
@@ -22,36 +22,6 @@ pub const JOB2: &str = "ffeedd00112233445566778899aabbcc";
 // ------------------------------------------------------------------ fault script
 
 pub use streamops_test_support::faults::{Fault, Script};
-
-pub fn aws_error(operation: &'static str, fault: Fault) -> AwsCallError {
-    let (class, code) = match fault {
-        Fault::Throttled => (ErrorClass::Retryable, "ThrottlingException"),
-        Fault::Denied => (ErrorClass::Permanent, "AccessDeniedException"),
-        Fault::LostResponse => (ErrorClass::Retryable, "RequestTimeout"),
-    };
-    AwsCallError {
-        operation,
-        resource: "fake".into(),
-        class,
-        code: Some(code.into()),
-        message: "injected".into(),
-    }
-}
-
-pub(super) fn scripted<T>(
-    script: &Script,
-    operation: &'static str,
-    apply: impl FnOnce() -> T,
-) -> Result<T, AwsCallError> {
-    match script.next(operation) {
-        None => Ok(apply()),
-        Some(Fault::LostResponse) => {
-            apply();
-            Err(aws_error(operation, Fault::LostResponse))
-        }
-        Some(f) => Err(aws_error(operation, f)),
-    }
-}
 
 // ------------------------------------------------------------------ the service over the fakes
 

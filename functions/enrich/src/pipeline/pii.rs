@@ -59,6 +59,7 @@ impl Enricher {
     pub(super) fn hmac_hex(&self, text: &str) -> String {
         let mut out = Vec::with_capacity(64);
         push_hex_lower(&mut out, &self.hmac_digest(text));
+        // push_hex_lower writes 0-9a-f only.
         String::from_utf8(out).expect("hex digits are ASCII")
     }
 

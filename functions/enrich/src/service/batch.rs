@@ -116,6 +116,7 @@ where
                 for (r, _) in &failed {
                     response.add_failure(r.origin.position.clone());
                 }
+                // A list of strings: serializing cannot fail.
                 Ok(serde_json::to_value(response).expect("response serializes"))
             }
             SourceKind::Msk => self.respond_kafka(&failed, records.len()),

@@ -1,6 +1,8 @@
 //! Records through the pipeline in chunks, with the chunk's reference keys fetched through the
 //! cache in between the two phases. No writes.
 
+use std::sync::MutexGuard;
+
 use streamops_shared::{Metrics, Unit};
 
 use super::{EnrichService, InvocationContext, PIPELINE_CHUNK};
@@ -8,6 +10,23 @@ use crate::input::InputRecord;
 use crate::pipeline::{BatchContext, Lookup, Prepared, Stage};
 use crate::poison::Poison;
 use crate::ports::ReferenceSource;
+use crate::reference::ReferenceCache;
+
+impl<W, L, R, Q> EnrichService<W, L, R, Q> {
+    /// The reference cache, locked. The lock is held while a chunk is finished (the pipeline
+    /// reads the cache for every record), so a panic there poisons it; with `lock().expect`
+    /// every later invocation in this sandbox would then fail. The cache is only a copy of the
+    /// reference table, so a poisoned one is emptied (a half-done insert cannot be trusted; the
+    /// next lookups fetch again) and the poison cleared.
+    pub fn cache(&self) -> MutexGuard<'_, ReferenceCache> {
+        self.cache.lock().unwrap_or_else(|poisoned| {
+            let mut cache = poisoned.into_inner();
+            cache.clear();
+            self.cache.clear_poison();
+            cache
+        })
+    }
+}
 
 impl<W, L, R: ReferenceSource, Q> EnrichService<W, L, R, Q> {
     /// Decode, validate, look up reference data, enrich. `skip` marks records a previous
@@ -29,7 +48,7 @@ impl<W, L, R: ReferenceSource, Q> EnrichService<W, L, R, Q> {
             let (lookup_failure, h, m) = self.load_reference(&prepared, metrics).await;
             hits += h;
             misses += m;
-            let cache = self.cache.lock().expect("reference cache lock");
+            let cache = self.cache();
             let now = std::time::Instant::now();
             let unavailable = lookup_failure.unwrap_or_else(|| {
                 (
@@ -84,9 +103,7 @@ impl<W, L, R: ReferenceSource, Q> EnrichService<W, L, R, Q> {
             return (None, 0, 0);
         }
         let to_fetch = self
-            .cache
-            .lock()
-            .expect("reference cache lock")
+            .cache()
             .keys_to_fetch(keys.iter().copied(), std::time::Instant::now());
         let fetched: std::collections::HashSet<&str> =
             to_fetch.iter().map(String::as_str).collect();
@@ -97,7 +114,7 @@ impl<W, L, R: ReferenceSource, Q> EnrichService<W, L, R, Q> {
         }
         match table.fetch(&to_fetch).await {
             Ok(mut found) => {
-                let mut cache = self.cache.lock().expect("reference cache lock");
+                let mut cache = self.cache();
                 let now = std::time::Instant::now();
                 for key in to_fetch {
                     let value = found.remove(&key);

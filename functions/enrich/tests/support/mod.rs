@@ -1,11 +1,11 @@
 //! In-memory fakes of the enrich ports, with scripted faults: what Kinesis, DynamoDB, S3 and
 //! Secrets Manager do to the service, without moto. The ledger keeps the conditional-write
-//! contract (a save lands only at the version it was read at); faults are queued per
-//! operation and consumed by its next calls.
+//! contract (a save lands only at the version it was read at); whole-call faults come from the
+//! shared fault script (`streamops_test_support::faults`), one per fake, by AWS operation name.
 
 #![allow(dead_code)] // each test binary uses a part
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -15,38 +15,14 @@ use enrich::ports::{
 };
 use serde_json::{Map, Value};
 use streamops_shared::{AwsCallError, ErrorClass};
+use streamops_test_support::faults::lock;
 
-/// What an injected fault does to one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// Refused before anything happened (`ThrottlingException`, retryable).
-    Throttled,
-    /// A 5xx: nothing happened (`InternalServerError`, retryable).
-    ServerError,
-    /// The call took effect on the server, but its answer was lost (a timeout, retryable).
-    TimeoutAfterApplying,
-}
+pub use streamops_test_support::faults::{Fault, Interleave, Script};
 
-impl Fault {
-    pub fn error(self, operation: &'static str) -> AwsCallError {
-        let (code, message) = match self {
-            Fault::Throttled => (Some("ThrottlingException"), "Rate exceeded (injected)"),
-            Fault::ServerError => (Some("InternalServerError"), "500 (injected)"),
-            Fault::TimeoutAfterApplying => (None, "timed out waiting for the answer (injected)"),
-        };
-        AwsCallError {
-            operation,
-            resource: "fake".into(),
-            class: ErrorClass::Retryable,
-            code: code.map(str::to_string),
-            message: message.into(),
-        }
-    }
-
-    fn applies_first(self) -> bool {
-        self == Fault::TimeoutAfterApplying
-    }
-}
+mod events;
+mod setup;
+pub use events::*;
+pub use setup::*;
 
 /// The input `event_id` an enriched record carries (how the tests name records).
 pub fn event_id_of(record: &EnrichedRecord) -> String {
@@ -59,50 +35,42 @@ pub fn event_id_of(record: &EnrichedRecord) -> String {
 #[derive(Default)]
 struct StreamState {
     written: Vec<EnrichedRecord>,
-    /// Call number (1-based) to the fault it gets.
-    call_faults: HashMap<usize, Fault>,
     /// Entries (by input event id) refused as throttled, with how many more times.
     rejected: HashMap<String, usize>,
     /// Answer this many results fewer than entries sent on the next call.
     short_answer: usize,
-    calls: usize,
 }
 
-/// The enriched stream, in memory.
+/// The enriched stream, in memory. Whole `PutRecords` calls fail by the script; entries are
+/// refused one by one by [`FakeStream::reject`].
 #[derive(Clone, Default)]
 pub struct FakeStream {
     inner: Arc<Mutex<StreamState>>,
+    pub script: Script,
 }
 
 impl FakeStream {
-    /// The `n`th PutRecords call from now on (1 = the next) fails as a whole with `fault`.
-    pub fn fail_call(&self, n: usize, fault: Fault) {
-        let mut s = self.inner.lock().unwrap();
-        let at = s.calls + n;
-        s.call_faults.insert(at, fault);
-    }
-
     /// Entries with these input event ids are answered
     /// `ProvisionedThroughputExceededException` the next `times` times they are sent.
     pub fn reject(&self, event_ids: &[&str], times: usize) {
-        let mut s = self.inner.lock().unwrap();
+        let mut s = lock(&self.inner);
         for id in event_ids {
             s.rejected.insert(id.to_string(), times);
         }
     }
 
     pub fn clear_rejections(&self) {
-        self.inner.lock().unwrap().rejected.clear();
+        lock(&self.inner).rejected.clear();
     }
 
     /// The next call answers `missing` results fewer than it was sent (its tail unanswered).
     pub fn answer_short(&self, missing: usize) {
-        self.inner.lock().unwrap().short_answer = missing;
+        lock(&self.inner).short_answer = missing;
     }
 
     /// Everything the stream holds, in write order.
     pub fn written(&self) -> Vec<EnrichedRecord> {
-        self.inner.lock().unwrap().written.clone()
+        lock(&self.inner).written.clone()
     }
 
     pub fn written_ids(&self) -> Vec<String> {
@@ -110,7 +78,7 @@ impl FakeStream {
     }
 
     pub fn calls(&self) -> usize {
-        self.inner.lock().unwrap().calls
+        self.script.calls("PutRecords")
     }
 }
 
@@ -123,89 +91,73 @@ impl OutputStream for FakeStream {
         &self,
         records: &[&EnrichedRecord],
     ) -> Result<Vec<Result<(), EntryError>>, AwsCallError> {
-        let mut guard = self.inner.lock().unwrap();
-        let s = &mut *guard;
-        s.calls += 1;
-        let fault = s.call_faults.remove(&s.calls);
-        if let Some(f) = fault.filter(|f| !f.applies_first()) {
-            return Err(f.error("PutRecords"));
-        }
-        let mut results = Vec::with_capacity(records.len());
-        for r in records {
-            let id = event_id_of(r);
-            match s.rejected.get_mut(&id).filter(|left| **left > 0) {
-                Some(left) => {
-                    *left -= 1;
-                    results.push(Err(EntryError {
-                        code: "ProvisionedThroughputExceededException".into(),
-                        message: "Rate exceeded for shard (injected)".into(),
-                    }));
-                }
-                None => {
-                    s.written.push((*r).clone());
-                    results.push(Ok(()));
+        self.script.call("PutRecords", || {
+            let mut guard = lock(&self.inner);
+            let s = &mut *guard;
+            let mut results = Vec::with_capacity(records.len());
+            for r in records {
+                let id = event_id_of(r);
+                match s.rejected.get_mut(&id).filter(|left| **left > 0) {
+                    Some(left) => {
+                        *left -= 1;
+                        results.push(Err(EntryError {
+                            code: "ProvisionedThroughputExceededException".into(),
+                            message: "Rate exceeded for shard (injected)".into(),
+                        }));
+                    }
+                    None => {
+                        s.written.push((*r).clone());
+                        results.push(Ok(()));
+                    }
                 }
             }
-        }
-        let short = std::mem::take(&mut s.short_answer);
-        results.truncate(results.len().saturating_sub(short));
-        match fault {
-            Some(f) => Err(f.error("PutRecords")),
-            None => Ok(results),
-        }
+            let short = std::mem::take(&mut s.short_answer);
+            results.truncate(results.len().saturating_sub(short));
+            results
+        })
     }
 }
 
-#[derive(Default)]
-struct LedgerState {
-    lanes: HashMap<String, LaneLedger>,
-    save_faults: VecDeque<Fault>,
-    load_faults: VecDeque<Fault>,
-    /// Lanes another invocation writes just before our next save of them.
-    races: HashSet<String>,
-    saves: usize,
-}
-
-/// The ledger table, in memory.
+/// The ledger table, in memory: `GetItem` loads, `PutItem (ledger)` saves, both scripted.
 #[derive(Clone, Default)]
 pub struct FakeLedger {
-    inner: Arc<Mutex<LedgerState>>,
+    lanes: Arc<Mutex<HashMap<String, LaneLedger>>>,
+    pub script: Script,
+    /// Another invocation's saves, run just before one of ours is judged.
+    pub interleave: Interleave<HashMap<String, LaneLedger>>,
 }
 
 impl FakeLedger {
-    pub fn fail_next_save(&self, fault: Fault) {
-        self.inner.lock().unwrap().save_faults.push_back(fault);
-    }
-
-    pub fn fail_next_load(&self, fault: Fault) {
-        self.inner.lock().unwrap().load_faults.push_back(fault);
-    }
-
     /// Another invocation writes this lane's (empty) ledger between our read and our next
     /// save: the version moves on under us.
     pub fn concurrent_save_before_next_save(&self, lane: &str) {
-        self.inner.lock().unwrap().races.insert(lane.to_string());
+        let lane = lane.to_string();
+        self.interleave.before_next(SAVE, move |lanes, _| {
+            let theirs = lanes.entry(lane).or_default();
+            theirs.version = Some(theirs.version.map_or(1, |v| v + 1));
+        });
     }
 
     pub fn lane(&self, lane: &str) -> Option<LaneLedger> {
-        self.inner.lock().unwrap().lanes.get(lane).cloned()
+        lock(&self.lanes).get(lane).cloned()
     }
 
     pub fn saves(&self) -> usize {
-        self.inner.lock().unwrap().saves
+        self.script.calls(SAVE)
     }
 }
 
+const SAVE: &str = "PutItem (ledger)";
+
 impl Ledger for FakeLedger {
     async fn load(&self, lanes: &[String]) -> Result<HashMap<String, LaneLedger>, AwsCallError> {
-        let mut s = self.inner.lock().unwrap();
-        if let Some(f) = s.load_faults.pop_front() {
-            return Err(f.error("GetItem"));
-        }
-        Ok(lanes
-            .iter()
-            .map(|l| (l.clone(), s.lanes.get(l).cloned().unwrap_or_default()))
-            .collect())
+        self.script.call("GetItem", || {
+            let stored = lock(&self.lanes);
+            lanes
+                .iter()
+                .map(|l| (l.clone(), stored.get(l).cloned().unwrap_or_default()))
+                .collect()
+        })
     }
 
     async fn save(
@@ -214,47 +166,38 @@ impl Ledger for FakeLedger {
         ledger: &LaneLedger,
         _now: DateTime<Utc>,
     ) -> Result<(), AwsCallError> {
-        let mut s = self.inner.lock().unwrap();
-        s.saves += 1;
-        let fault = s.save_faults.pop_front();
-        if let Some(f) = fault.filter(|f| !f.applies_first()) {
-            return Err(f.error("PutItem (ledger)"));
-        }
-        if s.races.remove(lane) {
-            let theirs = s.lanes.entry(lane.to_string()).or_default();
-            theirs.version = Some(theirs.version.map_or(1, |v| v + 1));
-        }
-        let stored = s.lanes.get(lane).and_then(|l| l.version);
-        if stored != ledger.version {
-            return Err(AwsCallError {
-                operation: "PutItem (ledger)",
-                resource: lane.to_string(),
-                class: ErrorClass::Permanent,
-                code: Some("ConditionalCheckFailedException".into()),
-                message: "another invocation updated this lane's ledger concurrently".into(),
-            });
-        }
-        let mut next = ledger.clone();
-        next.version = Some(stored.map_or(1, |v| v + 1));
-        s.lanes.insert(lane.to_string(), next);
-        match fault {
-            Some(f) => Err(f.error("PutItem (ledger)")),
-            None => Ok(()),
-        }
+        self.script.call(SAVE, || {
+            let mut lanes = lock(&self.lanes);
+            self.interleave.run(SAVE, &mut lanes, lane);
+            let stored = lanes.get(lane).and_then(|l| l.version);
+            if stored != ledger.version {
+                return Err(AwsCallError {
+                    operation: SAVE,
+                    resource: lane.to_string(),
+                    class: ErrorClass::Permanent,
+                    code: Some("ConditionalCheckFailedException".into()),
+                    message: "another invocation updated this lane's ledger concurrently".into(),
+                });
+            }
+            let mut next = ledger.clone();
+            next.version = Some(stored.map_or(1, |v| v + 1));
+            lanes.insert(lane.to_string(), next);
+            Ok(())
+        })?
     }
 }
 
 #[derive(Default)]
 struct ReferenceState {
     items: HashMap<String, Map<String, Value>>,
-    faults: VecDeque<Fault>,
     fetched_keys: Vec<String>,
 }
 
-/// The reference table, in memory.
+/// The reference table, in memory (`BatchGetItem` scripted).
 #[derive(Clone, Default)]
 pub struct FakeReference {
     inner: Arc<Mutex<ReferenceState>>,
+    pub script: Script,
 }
 
 impl FakeReference {
@@ -270,12 +213,8 @@ impl FakeReference {
         r
     }
 
-    pub fn fail_next_fetch(&self, fault: Fault) {
-        self.inner.lock().unwrap().faults.push_back(fault);
-    }
-
     pub fn fetched_keys(&self) -> Vec<String> {
-        self.inner.lock().unwrap().fetched_keys.clone()
+        lock(&self.inner).fetched_keys.clone()
     }
 }
 
@@ -288,29 +227,27 @@ impl ReferenceSource for FakeReference {
         &self,
         keys: &[String],
     ) -> Result<HashMap<String, Map<String, Value>>, AwsCallError> {
-        let mut s = self.inner.lock().unwrap();
-        if let Some(f) = s.faults.pop_front() {
-            return Err(f.error("BatchGetItem"));
-        }
-        s.fetched_keys.extend(keys.iter().cloned());
-        Ok(keys
-            .iter()
-            .filter_map(|k| s.items.get(k).map(|v| (k.clone(), v.clone())))
-            .collect())
+        self.script.call("BatchGetItem", || {
+            let mut s = lock(&self.inner);
+            s.fetched_keys.extend(keys.iter().cloned());
+            keys.iter()
+                .filter_map(|k| s.items.get(k).map(|v| (k.clone(), v.clone())))
+                .collect()
+        })
     }
 }
 
 #[derive(Default)]
 struct QuarantineState {
     objects: BTreeMap<(String, String), Vec<u8>>,
-    put_faults: VecDeque<Fault>,
 }
 
-/// The quarantine bucket, in memory.
+/// The quarantine bucket, in memory (`PutObject` scripted).
 #[derive(Clone)]
 pub struct FakeQuarantine {
     bucket: String,
     inner: Arc<Mutex<QuarantineState>>,
+    pub script: Script,
 }
 
 impl Default for FakeQuarantine {
@@ -318,22 +255,19 @@ impl Default for FakeQuarantine {
         Self {
             bucket: "fake-quarantine".into(),
             inner: Arc::default(),
+            script: Script::default(),
         }
     }
 }
 
 impl FakeQuarantine {
-    pub fn fail_next_put(&self, fault: Fault) {
-        self.inner.lock().unwrap().put_faults.push_back(fault);
-    }
-
     /// Every object in the configured bucket: key to its NDJSON body.
     pub fn objects(&self) -> BTreeMap<String, Vec<u8>> {
         self.objects_in(&self.bucket)
     }
 
     pub fn objects_in(&self, bucket: &str) -> BTreeMap<String, Vec<u8>> {
-        let s = self.inner.lock().unwrap();
+        let s = lock(&self.inner);
         s.objects
             .iter()
             .filter(|((b, _), _)| b == bucket)
@@ -343,7 +277,7 @@ impl FakeQuarantine {
 
     /// Moves an object to another bucket, as an operator might before a replay.
     pub fn move_to(&self, bucket: &str, key: &str) {
-        let mut s = self.inner.lock().unwrap();
+        let mut s = lock(&self.inner);
         let body = s
             .objects
             .remove(&(self.bucket.clone(), key.to_string()))
@@ -363,21 +297,15 @@ impl Quarantine for FakeQuarantine {
     }
 
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsCallError> {
-        let mut s = self.inner.lock().unwrap();
-        let fault = s.put_faults.pop_front();
-        if let Some(f) = fault.filter(|f| !f.applies_first()) {
-            return Err(f.error("PutObject"));
-        }
-        s.objects
-            .insert((bucket.to_string(), key.to_string()), body);
-        match fault {
-            Some(f) => Err(f.error("PutObject")),
-            None => Ok(()),
-        }
+        self.script.call("PutObject", || {
+            lock(&self.inner)
+                .objects
+                .insert((bucket.to_string(), key.to_string()), body);
+        })
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsCallError> {
-        let s = self.inner.lock().unwrap();
+        let s = lock(&self.inner);
         s.objects
             .get(&(bucket.to_string(), key.to_string()))
             .cloned()
@@ -391,7 +319,7 @@ impl Quarantine for FakeQuarantine {
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), AwsCallError> {
-        let mut s = self.inner.lock().unwrap();
+        let mut s = lock(&self.inner);
         s.objects.remove(&(bucket.to_string(), key.to_string()));
         Ok(())
     }
@@ -405,7 +333,9 @@ pub struct FakeSecrets {
 
 impl SecretSource for FakeSecrets {
     async fn secret_value(&self, secret_id: &str) -> Result<SecretValue, AwsCallError> {
-        self.asked.lock().unwrap().insert(secret_id.to_string());
-        self.value.clone().map_err(|f| f.error("GetSecretValue"))
+        lock(&self.asked).insert(secret_id.to_string());
+        self.value
+            .clone()
+            .map_err(|f| f.aws_error("GetSecretValue"))
     }
 }

@@ -120,10 +120,12 @@ where
                     f.item_identifier = id.clone();
                     response.batch_item_failures.push(f);
                 }
+                // A list of strings: serializing cannot fail.
                 Ok(serde_json::to_value(response).expect("serializable"))
             }
             Source::S3 | Source::Sns | Source::EventBridge => match summary.not_registered() {
                 Some(what) => Err(PartitionsError::Registration(what)),
+                // Strings, numbers and maps keyed by strings or unit enums: cannot fail.
                 None => Ok(serde_json::to_value(&summary).expect("serializable")),
             },
         }

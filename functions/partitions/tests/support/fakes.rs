@@ -12,7 +12,7 @@ use partitions::{
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 
-use super::{Script, scripted};
+use super::Script;
 
 // ------------------------------------------------------------------ registry
 
@@ -107,7 +107,7 @@ impl RegistryStore for FakeRegistry {
         if let Some(theirs) = s.before_claim.remove(&key) {
             s.marks.insert(key.clone(), theirs);
         }
-        scripted(&self.script, "PutItem (claim)", || {
+        self.script.call("PutItem (claim)", || {
             match s.marks.get(&key) {
                 // As `put_if_absent`: an expired mark counts as absent.
                 Some(m) if m.expires_at >= now => {
@@ -138,7 +138,7 @@ impl RegistryStore for FakeRegistry {
         if let Some(theirs) = s.before_confirm.remove(&key) {
             s.marks.insert(key.clone(), theirs);
         }
-        scripted(&self.script, "UpdateItem (confirm)", || {
+        self.script.call("UpdateItem (confirm)", || {
             if let Some(m) = s.marks.get_mut(&key).filter(|m| m.token == token) {
                 *m = Mark::registered(token, expires_at);
             }
@@ -152,7 +152,7 @@ impl RegistryStore for FakeRegistry {
     ) -> Result<WriteOutcome, AwsCallError> {
         let key = spec.registry_key();
         let mut s = self.state.lock().unwrap();
-        scripted(&self.script, "DeleteItem (release)", || {
+        self.script.call("DeleteItem (release)", || {
             if s.marks.get(&key).is_some_and(|m| m.token == token) {
                 s.marks.remove(&key);
                 WriteOutcome::Written
@@ -170,7 +170,7 @@ impl RegistryStore for FakeRegistry {
         _now: i64,
     ) -> Result<(), AwsCallError> {
         let mut s = self.state.lock().unwrap();
-        scripted(&self.script, "BatchWriteItem", || {
+        self.script.call("BatchWriteItem", || {
             for spec in specs {
                 s.marks
                     .insert(spec.registry_key(), Mark::registered(token, expires_at));
@@ -258,7 +258,7 @@ impl DdlRunner for FakeAthena {
     ) -> Result<QueryReport, AwsCallError> {
         let mut s = self.state.lock().unwrap();
         let token = format!("{idempotency}\n{sql}");
-        let outcome = scripted(&self.script, "StartQueryExecution", || {
+        let outcome = self.script.call("StartQueryExecution", || {
             if let Some(id) = s.by_token.get(&token) {
                 return (id.clone(), QueryScript::Succeed, false);
             }
@@ -368,7 +368,7 @@ impl PartitionCatalog for FakeGlue {
     ) -> Result<Vec<EntryResult>, AwsCallError> {
         let mut guard = self.state.lock().unwrap();
         let s = &mut *guard;
-        scripted(&self.script, "BatchCreatePartition", || {
+        self.script.call("BatchCreatePartition", || {
             s.batches.push(specs.len());
             let existing = s
                 .partitions
@@ -403,7 +403,7 @@ impl PartitionCatalog for FakeGlue {
         table: &str,
     ) -> Result<BTreeSet<Vec<String>>, AwsCallError> {
         let s = self.state.lock().unwrap();
-        scripted(&self.script, "GetPartitions", || {
+        self.script.call("GetPartitions", || {
             s.partitions
                 .get(&(database.to_string(), table.to_string()))
                 .map(|p| p.keys().cloned().collect())
@@ -432,7 +432,7 @@ impl FakeData {
 impl DataListing for FakeData {
     async fn has_objects(&self, bucket: &str, prefix: &str) -> Result<bool, AwsCallError> {
         let keys = self.keys.lock().unwrap();
-        scripted(&self.script, "ListObjectsV2", || {
+        self.script.call("ListObjectsV2", || {
             keys.iter()
                 .any(|(b, k)| b == bucket && k.starts_with(prefix))
         })

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use partitions::{InvocationContext, PartitionsConfig, PartitionsError, PartitionsService};
 use serde_json::{Value, json};
-use streamops_shared::{AwsCallError, EnvReader, ErrorClass, Metrics};
+use streamops_shared::{EnvReader, Metrics};
+use streamops_test_support::batch_item_failures;
 
 mod fakes;
 pub use fakes::*;
@@ -23,49 +24,6 @@ pub const BUCKET: &str = "streamops-data-123456789012-us-east-1";
 // ------------------------------------------------------------------ fault script
 
 pub use streamops_test_support::faults::{Fault, Script};
-
-pub fn aws_error(operation: &'static str, fault: Fault) -> AwsCallError {
-    let (class, code, message) = match fault {
-        Fault::Throttled => (
-            ErrorClass::Retryable,
-            "ThrottlingException",
-            "Rate exceeded",
-        ),
-        Fault::Denied => (
-            ErrorClass::Permanent,
-            "AccessDeniedException",
-            "not authorized",
-        ),
-        Fault::LostResponse => (
-            ErrorClass::Retryable,
-            "RequestTimeout",
-            "connection reset before the response arrived",
-        ),
-    };
-    AwsCallError {
-        operation,
-        resource: "fake".into(),
-        class,
-        code: Some(code.into()),
-        message: message.into(),
-    }
-}
-
-/// Runs `apply` unless the script says the call fails first; a lost response applies, then fails.
-pub(super) fn scripted<T>(
-    script: &Script,
-    operation: &'static str,
-    apply: impl FnOnce() -> T,
-) -> Result<T, AwsCallError> {
-    match script.next(operation) {
-        None => Ok(apply()),
-        Some(Fault::LostResponse) => {
-            apply();
-            Err(aws_error(operation, Fault::LostResponse))
-        }
-        Some(f) => Err(aws_error(operation, f)),
-    }
-}
 
 // ------------------------------------------------------------------ the service over the fakes
 
@@ -183,12 +141,7 @@ pub fn sqs_batch(messages: &[(&str, Vec<String>)]) -> Value {
 
 /// The message ids an SQS answer reports as failed.
 pub fn failures(answer: &Value) -> BTreeSet<String> {
-    answer["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not an SQS answer: {answer}"))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-        .collect()
+    batch_item_failures(answer).into_iter().collect()
 }
 
 /// A data object of the Hive table at `dt`, `hour`.

@@ -86,6 +86,7 @@ fn state_item(target: &str, st: &TargetState, now: DateTime<Utc>) -> Item {
     item.insert("kinesis_calls".into(), AttributeValue::L(recent));
     item.insert(
         "memo".into(),
+        // Strings, numbers and timestamps: serializing cannot fail.
         s(serde_json::to_string(&st.memo).expect("memo serializes")),
     );
     item.insert("updated_at".into(), s(now.to_rfc3339()));

@@ -18,6 +18,7 @@ pub struct EventBridgeNotifier {
 
 impl Notifier for EventBridgeNotifier {
     async fn publish(&self, event: &DecisionEvent) -> Result<(), AwsCallError> {
+        // A decision event is strings and numbers: serializing cannot fail.
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(EVENT_BUS)
             .source(SOURCE)

@@ -396,6 +396,31 @@ mod tests {
         );
     }
 
+    /// A cooldown past what `chrono::Duration::seconds` holds used to panic at every decision
+    /// for the target; over a year is refused when the policies are read.
+    #[test]
+    fn cooldowns_delays_and_timeouts_over_a_year_are_refused() {
+        let target = |extra: &str| {
+            format!(
+                r#"{{"targets": [{{"id": "raw", "kind": "kinesis_stream", "stream": "s", "min": 1, "max": 4{extra}}}],
+                     "rules": [{{"alarm": "a", "target": "raw", "direction": "out"}}]}}"#
+            )
+        };
+        for field in [
+            "scale_out_cooldown_seconds",
+            "scale_in_cooldown_seconds",
+            "scale_in_delay_seconds",
+        ] {
+            let e = Policies::parse(&target(&format!(", \"{field}\": 9223372036854775807")))
+                .unwrap_err();
+            assert!(
+                e.contains("target raw") && e.contains("a year"),
+                "{field}: {e}"
+            );
+            assert!(Policies::parse(&target(&format!(", \"{field}\": 31622400"))).is_ok());
+        }
+    }
+
     #[test]
     fn policies_validate_with_clear_errors() {
         let ok = r#"{"targets": [{"id": "raw", "kind": "kinesis_stream", "stream": "s", "min": 1, "max": 4}],

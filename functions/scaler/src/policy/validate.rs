@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 
 use super::config::{EmrStepSubmit, FlinkRescaleMode, Policies, Sizing, TargetKind, TargetPolicy};
 
+/// The longest cooldown, delay or timeout accepted: a year.
+const MAX_WAIT_SECONDS: i64 = 366 * 86_400;
+
 impl Policies {
     pub fn validate(&self) -> Result<(), String> {
         let mut ids = BTreeSet::new();
@@ -40,11 +43,17 @@ fn validate_target(t: &TargetPolicy) -> Result<(), String> {
         validate_sizing(what, s, t.load.is_some())?;
     }
     validate_kind(&t.kind)?;
-    if t.scale_out_cooldown_seconds < 0
-        || t.scale_in_cooldown_seconds < 0
-        || t.scale_in_delay_seconds < 0
-    {
-        return Err("cooldowns and delays cannot be negative".into());
+    // The upper bound matters as much: `Duration::seconds` panics past about 9.2e15 seconds,
+    // and a timestamp plus a cooldown past year 262143 overflows, at every decision.
+    let waits = [
+        t.scale_out_cooldown_seconds,
+        t.scale_in_cooldown_seconds,
+        t.scale_in_delay_seconds,
+    ];
+    if waits.iter().any(|s| !(0..=MAX_WAIT_SECONDS).contains(s)) {
+        return Err(format!(
+            "cooldowns and delays must be from 0 to {MAX_WAIT_SECONDS} seconds (a year)"
+        ));
     }
     if !(0.0..=1.0).contains(&t.min_effectiveness) {
         return Err(format!(
@@ -97,8 +106,10 @@ fn validate_kind(kind: &TargetKind) -> Result<(), String> {
             if emr_step.as_ref().is_some_and(incomplete_step) {
                 return Err("emr_step needs cluster_id, jar and a command".into());
             }
-            if *savepoint_timeout_seconds < 1 {
-                return Err("savepoint_timeout_seconds must be at least 1".into());
+            if !(1..=MAX_WAIT_SECONDS).contains(savepoint_timeout_seconds) {
+                return Err(format!(
+                    "savepoint_timeout_seconds must be from 1 to {MAX_WAIT_SECONDS}"
+                ));
             }
             Ok(())
         }

@@ -144,6 +144,7 @@ impl<P: Ports> ScalerService<P> {
             ..
         } = &policy.kind
         else {
+            // The only caller, `act`, comes here from its `TargetKind::FlinkJob` branch.
             unreachable!("a savepoint rescale is of a Flink job")
         };
         let trigger = flink::trigger_id(&policy.id, job_id, now);

@@ -35,11 +35,11 @@ impl<P: Ports> ScalerService<P> {
             _ => None,
         };
         for rule in rules {
-            let policy = self
-                .config
-                .policies
-                .target(&rule.target)
-                .expect("validated at cold start");
+            // Every rule's target was checked to exist when the policies were read; should one
+            // be missing anyway, the invocation fails with its name instead of a panic.
+            let policy = self.config.policies.target(&rule.target).ok_or_else(|| {
+                ScalerError::Input(format!("rule names unknown target {:?}", rule.target))
+            })?;
             let asked = AlarmAsk {
                 alarm,
                 rule,

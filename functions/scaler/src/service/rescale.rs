@@ -98,6 +98,7 @@ impl<P: Ports> ScalerService<P> {
         let (target, from, to) = (policy.id.clone(), rescale.from, rescale.to);
         let phase = rescale.phase.clone();
         Ok(match outcome {
+            // `advance` loops while a step says Advanced and hands over the first other outcome.
             StepOutcome::Advanced => unreachable!("advance runs until the machine stops"),
             StepOutcome::Waiting(detail) => {
                 state.memo.rescale = Some(rescale.clone());

@@ -15,7 +15,7 @@ pub struct KinesisData {
 #[derive(Clone, Default)]
 pub struct FakeKinesis {
     pub data: Arc<Mutex<KinesisData>>,
-    pub faults: Faults,
+    pub script: Script,
 }
 
 impl FakeKinesis {
@@ -51,7 +51,7 @@ impl FakeKinesis {
 impl KinesisApi for FakeKinesis {
     async fn stream_summary(&self, stream: &str) -> Result<StreamSummary, AwsCallError> {
         let data = self.data.clone();
-        with_fault(&self.faults, "stream_summary", || {
+        with_fault(&self.script, "stream_summary", || {
             lock(&data).streams.get(stream).cloned()
         })?
         .ok_or_else(|| scaler::ports::not_in_answer("DescribeStreamSummary", stream))
@@ -59,7 +59,7 @@ impl KinesisApi for FakeKinesis {
 
     async fn shard_quota(&self, _stream: &str) -> Result<ShardQuota, AwsCallError> {
         let data = self.data.clone();
-        with_fault(&self.faults, "shard_quota", || {
+        with_fault(&self.script, "shard_quota", || {
             lock(&data).quota.unwrap_or(ShardQuota {
                 limit: 500,
                 open: 10,
@@ -70,7 +70,7 @@ impl KinesisApi for FakeKinesis {
     async fn update_shard_count(&self, stream: &str, to: u32) -> Result<(), AwsCallError> {
         lock(&self.data).updates.push((stream.into(), to));
         let data = self.data.clone();
-        with_fault(&self.faults, "update_shard_count", || {
+        with_fault(&self.script, "update_shard_count", || {
             if let Some(s) = lock(&data).streams.get_mut(stream) {
                 s.open_shards = to as i32;
             }
@@ -104,7 +104,7 @@ pub struct EmrData {
 #[derive(Clone, Default)]
 pub struct FakeEmr {
     pub data: Arc<Mutex<EmrData>>,
-    pub faults: Faults,
+    pub script: Script,
     on_step: Arc<Mutex<Option<StepHook>>>,
 }
 
@@ -156,7 +156,7 @@ fn no_cluster(op: &'static str, id: &str) -> AwsCallError {
 
 impl EmrApi for FakeEmr {
     async fn cluster_state(&self, cluster_id: &str) -> Result<Option<String>, AwsCallError> {
-        with_fault(&self.faults, "cluster_state", || {
+        with_fault(&self.script, "cluster_state", || {
             self.with_cluster(cluster_id, |c| Some(c.state.clone()))
         })?
         .ok_or_else(|| no_cluster("DescribeCluster", cluster_id))
@@ -166,21 +166,21 @@ impl EmrApi for FakeEmr {
         &self,
         cluster_id: &str,
     ) -> Result<Option<ManagedScaling>, AwsCallError> {
-        with_fault(&self.faults, "managed_scaling", || {
+        with_fault(&self.script, "managed_scaling", || {
             self.with_cluster(cluster_id, |c| c.managed.clone())
         })?
         .ok_or_else(|| no_cluster("GetManagedScalingPolicy", cluster_id))
     }
 
     async fn instance_groups(&self, cluster_id: &str) -> Result<Vec<GroupView>, AwsCallError> {
-        with_fault(&self.faults, "instance_groups", || {
+        with_fault(&self.script, "instance_groups", || {
             self.with_cluster(cluster_id, |c| c.groups.clone())
         })?
         .ok_or_else(|| no_cluster("ListInstanceGroups", cluster_id))
     }
 
     async fn instance_fleets(&self, cluster_id: &str) -> Result<Vec<FleetView>, AwsCallError> {
-        with_fault(&self.faults, "instance_fleets", || {
+        with_fault(&self.script, "instance_fleets", || {
             self.with_cluster(cluster_id, |c| c.fleets.clone())
         })?
         .ok_or_else(|| no_cluster("ListInstanceFleets", cluster_id))
@@ -191,7 +191,7 @@ impl EmrApi for FakeEmr {
         cluster_id: &str,
         group_id: &str,
     ) -> Result<Vec<InstanceView>, AwsCallError> {
-        with_fault(&self.faults, "instances", || {
+        with_fault(&self.script, "instances", || {
             self.with_cluster(cluster_id, |c| {
                 c.instances.get(group_id).cloned().unwrap_or_default()
             })
@@ -201,7 +201,7 @@ impl EmrApi for FakeEmr {
 
     async fn modify_instance_group(&self, resize: &GroupResize) -> Result<(), AwsCallError> {
         lock(&self.data).resizes.push(resize.clone());
-        with_fault(&self.faults, "modify_instance_group", || {
+        with_fault(&self.script, "modify_instance_group", || {
             self.with_cluster(&resize.cluster_id, |c| {
                 if let Some(g) = c.groups.iter_mut().find(|g| g.id == resize.group_id) {
                     g.requested = resize.count as i32;
@@ -220,7 +220,7 @@ impl EmrApi for FakeEmr {
         lock(&self.data)
             .fleet_resizes
             .push((fleet_id.into(), market, to));
-        with_fault(&self.faults, "modify_instance_fleet", || {
+        with_fault(&self.script, "modify_instance_fleet", || {
             self.with_cluster(cluster_id, |c| {
                 if let Some(f) = c.fleets.iter_mut().find(|f| f.id == fleet_id) {
                     let (target, provisioned) = match market {
@@ -240,7 +240,7 @@ impl EmrApi for FakeEmr {
         cluster_id: &str,
         name: &str,
     ) -> Result<Option<String>, AwsCallError> {
-        with_fault(&self.faults, "step_state", || {
+        with_fault(&self.script, "step_state", || {
             lock(&self.data)
                 .steps
                 .iter()
@@ -256,7 +256,7 @@ impl EmrApi for FakeEmr {
         name: &str,
         args: Vec<String>,
     ) -> Result<(), AwsCallError> {
-        with_fault(&self.faults, "add_step", || {
+        with_fault(&self.script, "add_step", || {
             lock(&self.data).steps.push((
                 cluster_id.into(),
                 name.into(),
@@ -278,7 +278,7 @@ impl EmrApi for FakeEmr {
 pub struct FakeMetrics {
     /// (namespace, name) -> the newest datapoint, unscaled.
     pub values: Arc<Mutex<HashMap<(String, String), f64>>>,
-    pub faults: Faults,
+    pub script: Script,
     pub reads: Arc<Mutex<usize>>,
 }
 
@@ -300,7 +300,7 @@ impl MetricsApi for FakeMetrics {
         _end: DateTime<Utc>,
     ) -> Result<Vec<Option<f64>>, AwsCallError> {
         *lock(&self.reads) += 1;
-        with_fault(&self.faults, "newest", || {
+        with_fault(&self.script, "newest", || {
             let values = lock(&self.values);
             metrics
                 .iter()

@@ -45,7 +45,7 @@ pub struct FlinkData {
 #[derive(Clone, Default)]
 pub struct FakeFlink {
     pub data: Arc<Mutex<FlinkData>>,
-    pub faults: Faults,
+    pub script: Script,
 }
 
 impl FakeFlink {
@@ -107,7 +107,7 @@ impl FakeFlink {
 
 impl FlinkApi for FakeFlink {
     async fn jobs(&self, _rest_url: &str) -> Result<Vec<JobOverview>, String> {
-        with_http_fault(&self.faults, "jobs", || {
+        with_http_fault(&self.script, "jobs", || {
             Ok(lock(&self.data)
                 .jobs
                 .iter()
@@ -122,7 +122,7 @@ impl FlinkApi for FakeFlink {
     }
 
     async fn vertices(&self, _rest_url: &str, job_id: &str) -> Result<Vec<Vertex>, String> {
-        with_http_fault(&self.faults, "vertices", || {
+        with_http_fault(&self.script, "vertices", || {
             let d = lock(&self.data);
             let j = d
                 .jobs
@@ -143,13 +143,13 @@ impl FlinkApi for FakeFlink {
         _rest_url: &str,
         _job_id: &str,
     ) -> Result<Vec<(String, String)>, String> {
-        with_http_fault(&self.faults, "job_config", || {
+        with_http_fault(&self.script, "job_config", || {
             Ok(lock(&self.data).config.clone())
         })
     }
 
     async fn set_parallelism(&self, _rest_url: &str, job_id: &str, to: u32) -> Result<(), String> {
-        with_http_fault(&self.faults, "set_parallelism", || {
+        with_http_fault(&self.script, "set_parallelism", || {
             let mut d = lock(&self.data);
             let j = d
                 .jobs
@@ -168,7 +168,7 @@ impl FlinkApi for FakeFlink {
         trigger: &str,
         savepoint_dir: Option<&str>,
     ) -> Result<(), String> {
-        with_http_fault(&self.faults, "stop_with_savepoint", || {
+        with_http_fault(&self.script, "stop_with_savepoint", || {
             let mut d = lock(&self.data);
             d.stops.push((
                 job_id.into(),
@@ -189,7 +189,7 @@ impl FlinkApi for FakeFlink {
         job_id: &str,
         trigger: &str,
     ) -> Result<SavepointStatus, String> {
-        with_http_fault(&self.faults, "savepoint", || {
+        with_http_fault(&self.script, "savepoint", || {
             let mut d = lock(&self.data);
             if d.forgot_triggers {
                 return Err(format!(
@@ -228,7 +228,7 @@ impl FlinkApi for FakeFlink {
         parallelism: u32,
         entry_class: Option<&str>,
     ) -> Result<(), String> {
-        with_http_fault(&self.faults, "run_jar", || {
+        with_http_fault(&self.script, "run_jar", || {
             {
                 let mut d = lock(&self.data);
                 d.runs.push((
@@ -254,11 +254,11 @@ impl FlinkApi for FakeFlink {
 #[derive(Clone, Default)]
 pub struct FakeYarn {
     pub nodes: Arc<Mutex<Vec<YarnNode>>>,
-    pub faults: Faults,
+    pub script: Script,
 }
 
 impl YarnApi for FakeYarn {
     async fn nodes(&self, _rm_url: &str) -> Result<Vec<YarnNode>, String> {
-        with_http_fault(&self.faults, "nodes", || Ok(lock(&self.nodes).clone()))
+        with_http_fault(&self.script, "nodes", || Ok(lock(&self.nodes).clone()))
     }
 }

@@ -1,4 +1,5 @@
-//! In-memory fakes of every port the scaler uses, with scripted faults: throttling, server
+//! In-memory fakes of every port the scaler uses, with scripted faults (the shared
+//! `streamops_test_support::faults` script, by the fake's operation name): throttling, server
 //! errors, a write that succeeded but whose response was lost, and hooks that let a concurrent
 //! invocation act between two calls (take a lease or a claim, write the state). Each fake is a
 //! cheap handle on shared state: a test keeps a clone to script it and to look at what the
@@ -6,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
@@ -38,67 +39,7 @@ pub type FakePorts = Adapters<
 
 // ---------------------------------------------------------------- faults
 
-/// What a scripted call does instead of (or after) its work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// Refused with a throttling error (retryable); nothing is done.
-    Throttled,
-    /// A 5xx (retryable); nothing is done.
-    ServerError,
-    /// Done, but the answer never arrived: the caller sees a retryable error.
-    LostResponse,
-    /// Access denied (permanent); nothing is done.
-    Denied,
-}
-
-impl Fault {
-    pub fn aws(self, operation: &'static str) -> AwsCallError {
-        let (class, code) = match self {
-            Fault::Throttled => (ErrorClass::Retryable, Some("ThrottlingException")),
-            Fault::ServerError => (ErrorClass::Retryable, Some("InternalServerError")),
-            Fault::LostResponse => (ErrorClass::Retryable, None),
-            Fault::Denied => (ErrorClass::Permanent, Some("AccessDeniedException")),
-        };
-        AwsCallError {
-            operation,
-            resource: "fake".into(),
-            class,
-            code: code.map(str::to_string),
-            message: format!("injected: {self:?}"),
-        }
-    }
-
-    pub fn http(self, what: &str) -> String {
-        match self {
-            Fault::Throttled => format!("{what}: HTTP 429: injected"),
-            Fault::ServerError => format!("{what}: HTTP 503: injected"),
-            Fault::LostResponse => format!("{what}: connection reset: injected"),
-            Fault::Denied => format!("{what}: HTTP 403: injected"),
-        }
-    }
-
-    /// Whether the call's work is done despite the error.
-    pub fn applies(self) -> bool {
-        self == Fault::LostResponse
-    }
-}
-
-/// Faults queued per operation: each call takes the next one.
-#[derive(Clone, Default)]
-pub struct Faults(Arc<Mutex<HashMap<String, VecDeque<Fault>>>>);
-
-impl Faults {
-    /// The next `times` calls of `op` fail with `fault`.
-    pub fn next(&self, op: &str, fault: Fault, times: usize) {
-        let mut f = self.0.lock().unwrap();
-        let q = f.entry(op.to_string()).or_default();
-        q.extend(std::iter::repeat_n(fault, times));
-    }
-
-    fn take(&self, op: &str) -> Option<Fault> {
-        self.0.lock().unwrap().get_mut(op)?.pop_front()
-    }
-}
+pub use streamops_test_support::faults::{Fault, Interleave, Script, lock};
 
 /// The AWS operation a fake's call stands for, as errors name it.
 fn operation(op: &'static str) -> &'static str {
@@ -129,46 +70,32 @@ fn operation(op: &'static str) -> &'static str {
     }
 }
 
-/// Runs `work` unless a fault is scripted for `op`; a lost response runs it and then fails.
+/// Runs `work` as the script says for this call of `op` (`faults::outcome`); a fault is the
+/// error of the AWS operation the call stands for.
 fn with_fault<T>(
-    faults: &Faults,
+    script: &Script,
     op: &'static str,
     work: impl FnOnce() -> T,
 ) -> Result<T, AwsCallError> {
-    match faults.take(op) {
-        None => Ok(work()),
-        Some(f) if f.applies() => {
-            work();
-            Err(f.aws(operation(op)))
-        }
-        Some(f) => Err(f.aws(operation(op))),
-    }
+    script.run(op, work).map_err(|f| f.aws_error(operation(op)))
 }
 
+/// The same for a plain HTTP call (Flink REST, YARN), whose errors are lines of text.
 fn with_http_fault<T>(
-    faults: &Faults,
+    script: &Script,
     op: &'static str,
     work: impl FnOnce() -> Result<T, String>,
 ) -> Result<T, String> {
-    match faults.take(op) {
-        None => work(),
-        Some(f) if f.applies() => {
-            let _ = work();
-            Err(f.http(op))
-        }
-        Some(f) => Err(f.http(op)),
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap()
+    script.run(op, work).map_err(|f| f.http_error(op))?
 }
 
 mod cluster;
 mod flink;
+mod setup;
 mod store;
 pub use cluster::*;
 pub use flink::*;
+pub use setup::*;
 pub use store::*;
 
 // ---------------------------------------------------------------- notifications
@@ -176,7 +103,7 @@ pub use store::*;
 #[derive(Clone, Default)]
 pub struct FakeNotifier {
     pub events: Arc<Mutex<Vec<DecisionEvent>>>,
-    pub faults: Faults,
+    pub script: Script,
 }
 
 impl FakeNotifier {
@@ -199,7 +126,7 @@ impl FakeNotifier {
 impl Notifier for FakeNotifier {
     async fn publish(&self, event: &DecisionEvent) -> Result<(), AwsCallError> {
         let events = self.events.clone();
-        with_fault(&self.faults, "publish", || {
+        with_fault(&self.script, "publish", || {
             lock(&events).push(event.clone())
         })
     }

@@ -1,12 +1,9 @@
 //! Fakes of the scaler's state store and of the checkpoints book it registers resubmitted jobs in.
 
 use super::*;
+use streamops_test_support::faults::outcome;
 
 // ---------------------------------------------------------------- the state store
-
-/// A hook run once, just before the next call of an operation: another invocation acting in
-/// between.
-type Hook = Box<dyn FnOnce(&mut StoreData) + Send>;
 
 #[derive(Default)]
 pub struct StoreData {
@@ -32,8 +29,9 @@ impl StoreData {
 #[derive(Clone, Default)]
 pub struct FakeStore {
     pub data: Arc<Mutex<StoreData>>,
-    pub faults: Faults,
-    hooks: Arc<Mutex<HashMap<String, VecDeque<Hook>>>>,
+    pub script: Script,
+    /// Another invocation acting just before one of our calls.
+    pub interleave: Interleave<StoreData>,
 }
 
 impl FakeStore {
@@ -42,19 +40,13 @@ impl FakeStore {
     }
 
     /// Runs `hook` on the store just before the next call of `op`.
-    pub fn before(&self, op: &str, hook: impl FnOnce(&mut StoreData) + Send + 'static) {
-        lock(&self.hooks)
-            .entry(op.to_string())
-            .or_default()
-            .push_back(Box::new(hook));
+    pub fn before(&self, op: &'static str, hook: impl FnOnce(&mut StoreData) + Send + 'static) {
+        self.interleave.before_next(op, move |d, _target| hook(d));
     }
 
     fn enter(&self, op: &str, target: &str) {
-        let hook = lock(&self.hooks).get_mut(op).and_then(VecDeque::pop_front);
         let mut d = self.data();
-        if let Some(h) = hook {
-            h(&mut d);
-        }
+        self.interleave.run(op, &mut d, target);
         d.calls.push(format!("{op} {target}"));
     }
 
@@ -113,22 +105,13 @@ impl StateStore for FakeStore {
         let key = format!("{alarm}#{state_time}#{target}");
         let expires = (now + Duration::days(7)).timestamp();
         let data = self.data.clone();
+        let fault = self.script.next("claim");
         // A lost response on a conditional write: the SDK's retry finds the item written.
-        let lost = matches!(
-            self.faults
-                .0
-                .lock()
-                .unwrap()
-                .get("claim")
-                .and_then(|q| q.front()),
-            Some(Fault::LostResponse)
-        );
-        if lost {
-            self.faults.take("claim");
+        if fault == Some(Fault::LostResponse) {
             lock(&data).claims.insert(key, expires);
             return Ok(false);
         }
-        with_fault(&self.faults, "claim", || {
+        outcome(fault, || {
             let mut d = lock(&data);
             match d.claims.get(&key) {
                 Some(exp) if *exp >= now.timestamp() => false,
@@ -138,6 +121,7 @@ impl StateStore for FakeStore {
                 }
             }
         })
+        .map_err(|f| f.aws_error(operation("claim")))
     }
 
     async fn unclaim(
@@ -149,7 +133,7 @@ impl StateStore for FakeStore {
         self.enter("unclaim", target);
         let data = self.data.clone();
         let key = format!("{alarm}#{state_time}#{target}");
-        with_fault(&self.faults, "unclaim", || {
+        with_fault(&self.script, "unclaim", || {
             lock(&data).claims.remove(&key);
         })
     }
@@ -163,7 +147,7 @@ impl StateStore for FakeStore {
     ) -> Result<Result<(), String>, AwsCallError> {
         self.enter("lease", target);
         let data = self.data.clone();
-        with_fault(&self.faults, "lease", || {
+        with_fault(&self.script, "lease", || {
             let mut d = lock(&data);
             match d.leases.get(target) {
                 Some((holder, exp)) if exp.timestamp() >= now.timestamp() => {
@@ -181,7 +165,7 @@ impl StateStore for FakeStore {
     async fn release(&self, target: &str, owner: &str) -> Result<(), AwsCallError> {
         self.enter("release", target);
         let data = self.data.clone();
-        with_fault(&self.faults, "release", || {
+        with_fault(&self.script, "release", || {
             let mut d = lock(&data);
             if d.leases.get(target).is_some_and(|(o, _)| o == owner) {
                 d.leases.remove(target);
@@ -192,7 +176,7 @@ impl StateStore for FakeStore {
     async fn state(&self, target: &str) -> Result<TargetState, AwsCallError> {
         self.enter("state", target);
         let data = self.data.clone();
-        with_fault(&self.faults, "state", || {
+        with_fault(&self.script, "state", || {
             lock(&data).states.get(target).cloned().unwrap_or_default()
         })
     }
@@ -205,7 +189,7 @@ impl StateStore for FakeStore {
     ) -> Result<bool, AwsCallError> {
         self.enter("put_state", target);
         let data = self.data.clone();
-        with_fault(&self.faults, "put_state", || {
+        with_fault(&self.script, "put_state", || {
             let mut d = lock(&data);
             let stored = d.states.get(target).and_then(|s| s.version);
             if stored != state.version {
@@ -228,7 +212,7 @@ impl StateStore for FakeStore {
     ) -> Result<(), AwsCallError> {
         self.enter("audit", target);
         let data = self.data.clone();
-        with_fault(&self.faults, "audit", || {
+        with_fault(&self.script, "audit", || {
             lock(&data)
                 .audit
                 .insert((target.to_string(), audit_key(now, seq)), entry.clone());
@@ -238,7 +222,7 @@ impl StateStore for FakeStore {
     async fn recent_audit(&self, target: &str, limit: i32) -> Result<Vec<Value>, AwsCallError> {
         self.enter("recent_audit", target);
         let data = self.data.clone();
-        with_fault(&self.faults, "recent_audit", || {
+        with_fault(&self.script, "recent_audit", || {
             let d = lock(&data);
             d.audit
                 .iter()
@@ -259,7 +243,7 @@ pub type Registration = (String, String, String, String);
 #[derive(Clone, Default)]
 pub struct FakeBook {
     pub jobs: Arc<Mutex<Vec<Registration>>>,
-    pub faults: Faults,
+    pub script: Script,
 }
 
 impl CheckpointsBook for FakeBook {
@@ -272,7 +256,7 @@ impl CheckpointsBook for FakeBook {
         _now: DateTime<Utc>,
     ) -> Result<(), AwsCallError> {
         let jobs = self.jobs.clone();
-        with_fault(&self.faults, "register_job", || {
+        with_fault(&self.script, "register_job", || {
             lock(&jobs).push((
                 pipeline.into(),
                 job_id.into(),

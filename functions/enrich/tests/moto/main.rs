@@ -1,0 +1,16 @@
+//! enrich against a real moto server (Kinesis, DynamoDB, S3), with PutRecords failures injected
+//! by an SDK interceptor (`faults`).
+//!
+//! The accounting checked: every input record is in exactly one of enriched stream, quarantine,
+//! reported failures; re-delivering from the lowest reported failure (as Lambda does) completes
+//! the batch with no loss and no duplicate. One test binary: the stack in `harness`, the tests
+//! by input in `kinesis`, `msk` and `replay` (the ops commands).
+
+// The event builders the fake-backed service tests use too.
+#[path = "../support/events.rs"]
+mod events;
+mod faults;
+mod harness;
+mod kinesis;
+mod msk;
+mod replay;
