@@ -136,7 +136,8 @@ pub fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
         if size == 0 {
             return Ok((status, out));
         }
-        if rest.len() < size + 2 {
+        // A size line is outside input: one near usize::MAX must not overflow the check.
+        if size.checked_add(2).is_none_or(|needed| rest.len() < needed) {
             return Err("truncated chunk".into());
         }
         out.extend_from_slice(&rest[..size]);
