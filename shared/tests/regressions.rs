@@ -1,7 +1,7 @@
 //! The minimal inputs of the bugs the generated-input tests (`tests/properties/`) found, each a
 //! plain test named for what it checks, so the bug stays fixed whatever the property's seeds.
 
-use streamops_shared::http::parse_response;
+use streamops_shared::http::{parse_endpoint, parse_response};
 
 /// Found by `misc::any_response_reads_or_fails_without_panicking`: a chunk size of
 /// `ffffffffffffffff` overflowed `size + 2` (a panic in debug builds, a slice out of range in
@@ -16,4 +16,27 @@ fn a_chunk_size_near_usize_max_is_a_truncated_chunk_not_a_panic() {
             "{size}"
         );
     }
+}
+
+/// Found by `misc::endpoints_are_plain_hosts_or_errors_that_quote_them`: `http://':0/` read as
+/// host `'`; any text up to the last colon was a host, CR/LF included, and went into the `Host:`
+/// header of the request (`verify` takes its endpoint from an ops command).
+#[test]
+fn endpoint_hosts_with_quotes_spaces_line_breaks_or_user_info_are_errors() {
+    for url in [
+        "http://':0/",
+        "http://job manager:8081",
+        "http://jm\r\nX-Injected: 1:8081",
+        "http://user@jm:8081",
+        "http://jm:8081:8082",
+        "http://[::1:8081",
+    ] {
+        let e = parse_endpoint(url).unwrap_err();
+        assert!(e.contains(&format!("{url:?}")), "{url}: {e}");
+    }
+    assert_eq!(parse_endpoint("http://[::1]:8081"), Ok(("[::1]".into(), 8081)));
+    assert_eq!(
+        parse_endpoint("http://ip-10-0-3-7.ec2.internal:8081/"),
+        Ok(("ip-10-0-3-7.ec2.internal".into(), 8081))
+    );
 }
