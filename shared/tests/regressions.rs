@@ -1,6 +1,7 @@
 //! The minimal inputs of the bugs the generated-input tests (`tests/properties/`) found, each a
 //! plain test named for what it checks, so the bug stays fixed whatever the property's seeds.
 
+use streamops_shared::alarm::region_code;
 use streamops_shared::http::{parse_endpoint, parse_response};
 
 /// Found by `misc::any_response_reads_or_fails_without_panicking`: a chunk size of
@@ -39,4 +40,15 @@ fn endpoint_hosts_with_quotes_spaces_line_breaks_or_user_info_are_errors() {
         parse_endpoint("http://ip-10-0-3-7.ec2.internal:8081/"),
         Ok(("ip-10-0-3-7.ec2.internal".into(), 8081))
     );
+}
+
+/// Found by `alarm::region_names_and_arns`: display names matched in any case except the newer
+/// "Europe (...)" spelling, whose prefix was rewritten only when spelled exactly so.
+#[test]
+fn europe_display_names_match_in_any_case_like_the_others() {
+    for name in ["Europe (Frankfurt)", "EUROPE (FRANKFURT)", "europe (frankfurt)", "EU (FRANKFURT)"] {
+        assert_eq!(region_code(name), Some("eu-central-1"), "{name}");
+    }
+    assert_eq!(region_code("US EAST (N. VIRGINIA)"), Some("us-east-1"));
+    assert_eq!(region_code("Europe (Atlantis)"), None);
 }
