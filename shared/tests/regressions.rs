@@ -1,8 +1,10 @@
 //! The minimal inputs of the bugs the generated-input tests (`tests/properties/`) found, each a
 //! plain test named for what it checks, so the bug stays fixed whatever the property's seeds.
 
+use serde_json::json;
 use streamops_shared::alarm::region_code;
 use streamops_shared::http::{parse_endpoint, parse_response};
+use streamops_shared::object_event::{self, Item, ParseError, Skip};
 
 /// Found by `misc::any_response_reads_or_fails_without_panicking`: a chunk size of
 /// `ffffffffffffffff` overflowed `size + 2` (a panic in debug builds, a slice out of range in
@@ -51,4 +53,35 @@ fn europe_display_names_match_in_any_case_like_the_others() {
     }
     assert_eq!(region_code("US EAST (N. VIRGINIA)"), Some("us-east-1"));
     assert_eq!(region_code("Europe (Atlantis)"), None);
+}
+
+/// Found by `object_event::edited_fixtures_read_as_objects_and_skips_or_fail_clearly`: serde reads
+/// a struct from a JSON array field by field, so an SQS record `["m-1"]` read as a message with
+/// id `m-1` (and `[]` as one without), and an S3 record array likewise.
+#[test]
+fn event_records_that_are_arrays_are_malformed_not_read_by_position() {
+    let sqs = json!({"Records": [
+        {"messageId": "m-0", "eventSource": "aws:sqs", "body": "{}"},
+        ["m-1", "rh", "{}"]
+    ]});
+    match object_event::parse(sqs) {
+        Err(ParseError::Malformed { what, error }) => {
+            assert_eq!((what, error.as_str()), ("SQS event", "record #2 is not a JSON object"))
+        }
+        other => panic!("{other:?}"),
+    }
+    let s3 = json!({"Records": [{"eventSource": "aws:s3"}, ["2.1", "aws:s3"]]});
+    assert!(matches!(
+        object_event::parse(s3),
+        Err(ParseError::Malformed { what: "S3 event", .. })
+    ));
+    // Inside a queue message the same notification is a skip, the other messages still read.
+    let batch = object_event::parse(json!({"Records": [
+        {"messageId": "m-0", "eventSource": "aws:sqs", "body": "{\"Records\": [[]]}"}
+    ]}))
+    .unwrap();
+    assert_eq!(
+        batch.messages[0].items,
+        vec![Item::Skipped(Skip::UnrecognizedMessage)]
+    );
 }
