@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use chrono::Datelike;
 use serde::Deserialize;
 
 use crate::columns::{Column, ColumnType, validate_value, value_char};
@@ -298,11 +299,7 @@ fn parse_column(
             format!("column `{}` uses {{HH}} but the layout has no hour", c.name),
         );
     }
-    // A sample value must pass the column's own type check.
-    let sample = chrono::NaiveDate::from_ymd_opt(2026, 1, 2)
-        .and_then(|d| d.and_hms_opt(3, 0, 0))
-        .expect("valid sample");
-    if let Err(e) = validate_value(kind, &value.render(sample)) {
+    if let Some(e) = first_bad_value(kind, &value) {
         p.add(
             "columns",
             format!("column `{}`: template {:?} renders {e}", c.name, c.value),
@@ -313,6 +310,36 @@ fn parse_column(
         kind,
         value,
     })
+}
+
+/// Why a column's values would fail its own type check, if they ever would. Strings and integers
+/// pass for every period when they pass for one (digits and literals of a fixed width); a date
+/// can be a date on some days only (`{yyyy}-{dd}-{MM}` renders 2026-02-01 on 2 January), so a
+/// date template is rendered for every day of a leap year and of a common one, at hours 0 and 23.
+fn first_bad_value(kind: ColumnType, value: &Template) -> Option<String> {
+    let at = |y: i32, m: u32, d: u32, h: u32| {
+        chrono::NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(h, 0, 0))
+    };
+    let sample = at(2026, 1, 2, 3).expect("valid sample");
+    if let Err(e) = validate_value(kind, &value.render(sample)) {
+        return Some(e);
+    }
+    if kind != ColumnType::Date {
+        return None;
+    }
+    let days = [2024, 2026].into_iter().flat_map(|y| {
+        let first = at(y, 1, 1, 0).expect("valid");
+        (0..366).filter_map(move |n| {
+            let t = first + chrono::Duration::days(n);
+            (t.year() == y).then_some(t)
+        })
+    });
+    days.flat_map(|t| [t, t + chrono::Duration::hours(23)])
+        .find_map(|t| {
+            validate_value(kind, &value.render(t))
+                .err()
+                .map(|e| format!("{e} on {}", t.format("%Y-%m-%d %H:00")))
+        })
 }
 
 impl Tables {

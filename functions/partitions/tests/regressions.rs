@@ -1,0 +1,37 @@
+//! The minimal inputs of the bugs the generated-input tests (`tests/properties/`) found, each a
+//! plain test named for what it checks, so the bug stays fixed whatever the property's seeds.
+
+use partitions::Tables;
+
+fn table_with_date_column(template: &str) -> Result<Tables, Vec<String>> {
+    Tables::from_json(&format!(
+        r#"[{{"bucket":"b-1","prefix":"d/","database":"db","table":"t","layout":"{{yyyy}}/{{MM}}/{{dd}}/{{HH}}/",
+             "columns":[{{"name":"day","type":"date","value":"{template}"}}]}}]"#
+    ))
+}
+
+/// Found by `keys_sql::keys_of_configured_tables_read_as_their_partition`: a date column
+/// `{yyyy}-{dd}-{MM}` passed the cold-start check (its sample, 2 January, renders 2026-02-01)
+/// and every key from the 13th of a month on was then poison (`2068-19-09` is no date).
+#[test]
+fn a_date_column_that_is_a_date_on_some_days_only_is_a_configuration_error() {
+    let e = table_with_date_column("{yyyy}-{dd}-{MM}").unwrap_err();
+    assert!(
+        e[0].contains(
+            "field `columns`: column `day`: template \"{yyyy}-{dd}-{MM}\" renders \"2024-13-01\" is not a date (yyyy-MM-dd) on 2024-01-13 00:00"
+        ),
+        "{e:?}"
+    );
+    let e = table_with_date_column("{yyyy}-{MM}-{HH}").unwrap_err();
+    assert!(e[0].contains("\"2024-01-00\" is not a date"), "{e:?}");
+    let e = table_with_date_column("{yyyy}-02-{dd}").unwrap_err();
+    assert!(e[0].contains("\"2024-02-30\" is not a date"), "{e:?}");
+    // Templates that are a date on every day still are.
+    for ok in ["{yyyy}-{MM}-{dd}", "{yyyy}-{MM}-01"] {
+        let t = table_with_date_column(ok).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+        assert!(matches!(
+            t.classify("b-1", "d/2026/11/23/10/x.gz", Some(1)),
+            partitions::KeyOutcome::Partition(_)
+        ));
+    }
+}
