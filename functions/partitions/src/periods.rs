@@ -67,7 +67,10 @@ impl PeriodRange {
         let start = granularity.truncate(from);
         let mut end = granularity.truncate(to);
         if end < to {
-            end += granularity.step();
+            // `to` comes from a command: the last hour or day chrono holds has no end.
+            end = end.checked_add_signed(granularity.step()).ok_or_else(|| {
+                format!("`to` ({to}) is too late: its {granularity} ends after the last time there is")
+            })?;
         }
         let range = Self {
             start,

@@ -35,3 +35,25 @@ fn a_date_column_that_is_a_date_on_some_days_only_is_a_configuration_error() {
         ));
     }
 }
+
+/// Found by `ops::ranges_cover_every_period_once_or_are_refused` and
+/// `ops::commands_are_planned_within_limits_or_rejected_naming_the_field`: a `to` in chrono's
+/// last hour (`+262142-12-31T23:59:59`) overflowed rounding the range's end up — a `status` or
+/// `backfill` command panicked the function.
+#[test]
+fn a_range_ending_in_the_last_hour_there_is_is_refused_not_a_panic() {
+    let tables = Tables::from_json(
+        r#"[{"bucket":"b-1","prefix":"h/","database":"db","table":"h","layout":"hive"}]"#,
+    )
+    .unwrap();
+    for command in ["status", "backfill"] {
+        let cmd = serde_json::json!({"command": command, "table": "db.h",
+            "from": "2000-01-01", "to": "+262142-12-31T23:59:59"});
+        let e = partitions::check_command(&cmd, &tables).unwrap().unwrap_err();
+        assert!(e.contains("`to`") && e.contains("too late"), "{command}: {e}");
+    }
+    let last = chrono::NaiveDateTime::MAX;
+    let e = partitions::PeriodRange::new(last - chrono::Duration::days(3), last, partitions::Granularity::Day)
+        .unwrap_err();
+    assert!(e.contains("too late"), "{e}");
+}
