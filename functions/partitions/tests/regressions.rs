@@ -49,11 +49,45 @@ fn a_range_ending_in_the_last_hour_there_is_is_refused_not_a_panic() {
     for command in ["status", "backfill"] {
         let cmd = serde_json::json!({"command": command, "table": "db.h",
             "from": "2000-01-01", "to": "+262142-12-31T23:59:59"});
+        // Refused naming `to` (since years past 9999 are refused, before the range is built).
         let e = partitions::check_command(&cmd, &tables).unwrap().unwrap_err();
-        assert!(e.contains("`to`") && e.contains("too late"), "{command}: {e}");
+        assert!(e.contains(&format!("{command} `to`: ")), "{command}: {e}");
     }
     let last = chrono::NaiveDateTime::MAX;
     let e = partitions::PeriodRange::new(last - chrono::Duration::days(3), last, partitions::Granularity::Day)
         .unwrap_err();
     assert!(e.contains("too late"), "{e}");
+}
+
+/// Found by `ops::commands_are_planned_within_limits_or_rejected_naming_the_field`: a status or
+/// backfill of year -1 (or 10000) planned partitions at `dt=-001-11-26/hour=23/`, a location the
+/// table's own layout does not match — registered, they would hold no key ever written.
+#[test]
+fn times_outside_the_four_digit_years_are_refused() {
+    let tables = Tables::from_json(
+        r#"[{"bucket":"b-1","prefix":"h/","database":"db","table":"h","layout":"hive"}]"#,
+    )
+    .unwrap();
+    for (from, to) in [
+        ("-0001-11-26T23:00:00", "-0001-11-27T00:00:00"),
+        ("+10000-01-01T00:00:00", "+10000-01-02T00:00:00"),
+    ] {
+        let cmd = serde_json::json!({"command": "status", "table": "db.h", "from": from, "to": to});
+        let e = partitions::check_command(&cmd, &tables).unwrap().unwrap_err();
+        assert!(
+            e.starts_with("status `from`: ") && e.contains("outside the years 0000 to 9999"),
+            "{e}"
+        );
+    }
+    let year_minus_one = chrono::NaiveDate::from_ymd_opt(-1, 11, 26)
+        .unwrap()
+        .and_hms_opt(23, 0, 0)
+        .unwrap();
+    let e = tables.tables[0].spec_for(year_minus_one).unwrap_err();
+    assert!(e.contains("outside the years 0000 to 9999"), "{e}");
+    // The edges are fine: year 0 and the last hour of 9999.
+    for t in ["0000-01-01T00", "9999-12-31T23"] {
+        let p = partitions::parse_time(t).unwrap();
+        assert!(tables.tables[0].spec_for(p).is_ok(), "{t}");
+    }
 }
