@@ -91,3 +91,25 @@ fn times_outside_the_four_digit_years_are_refused() {
         assert!(tables.tables[0].spec_for(p).is_ok(), "{t}");
     }
 }
+
+/// Found by `config::every_bad_variable_is_named`: `PARTITIONS_REGISTRY_TTL_DAYS` of
+/// 213503982334602 overflowed turning days into seconds — a panic at cold start instead of a
+/// configuration error (and, in a release build, a wrapped TTL).
+#[test]
+fn a_registry_ttl_too_long_to_count_in_seconds_is_a_configuration_error() {
+    let tables = r#"[{"bucket":"b-1","prefix":"h/","database":"db","table":"h","layout":"hive"}]"#;
+    for days in ["213503982334602", "18446744073709551615", "36501", "0"] {
+        let vars = std::collections::HashMap::from([
+            ("PARTITIONS_TABLES".to_string(), tables.to_string()),
+            ("PARTITIONS_REGISTRY_TABLE".to_string(), "reg".to_string()),
+            ("PARTITIONS_REGISTRY_TTL_DAYS".to_string(), days.to_string()),
+        ]);
+        let e = partitions::PartitionsConfig::read(streamops_shared::EnvReader::from_map(vars))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("PARTITIONS_REGISTRY_TTL_DAYS has invalid value \"{days}\"")),
+            "{e}"
+        );
+    }
+}
