@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use chrono::Datelike;
 use serde::Deserialize;
 
 use crate::columns::{Column, ColumnType, validate_value, value_char};
@@ -314,8 +313,12 @@ fn parse_column(
 
 /// Why a column's values would fail its own type check, if they ever would. Strings and integers
 /// pass for every period when they pass for one (digits and literals of a fixed width); a date
-/// can be a date on some days only (`{yyyy}-{dd}-{MM}` renders 2026-02-01 on 2 January), so a
-/// date template is rendered for every day of a leap year and of a common one, at hours 0 and 23.
+/// can be a date on some days only (`{yyyy}-{dd}-{MM}` renders 2026-02-01 on 2 January). A date
+/// is ten characters, so its month and day are each one field or two literal digits, and whether
+/// it exists depends on the month, the day and whether the year is a leap year: the days 1, 12,
+/// 13 and 28 to 31 of every month of a leap and a common year, at hours 0 and 23, meet every way
+/// a field can fail (a day or hour as the month, an hour as the day, a literal day past the
+/// month's end, a year built of other fields that is not a leap year on 29 February).
 fn first_bad_value(kind: ColumnType, value: &Template) -> Option<String> {
     let at = |y: i32, m: u32, d: u32, h: u32| {
         chrono::NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(h, 0, 0))
@@ -327,19 +330,18 @@ fn first_bad_value(kind: ColumnType, value: &Template) -> Option<String> {
     if kind != ColumnType::Date {
         return None;
     }
-    let days = [2024, 2026].into_iter().flat_map(|y| {
-        let first = at(y, 1, 1, 0).expect("valid");
-        (0..366).filter_map(move |n| {
-            let t = first + chrono::Duration::days(n);
-            (t.year() == y).then_some(t)
+    let samples = [2024, 2026].into_iter().flat_map(move |y| {
+        (1..=12).flat_map(move |m| {
+            [1, 12, 13, 28, 29, 30, 31]
+                .into_iter()
+                .flat_map(move |d| [0, 23].into_iter().filter_map(move |h| at(y, m, d, h)))
         })
     });
-    days.flat_map(|t| [t, t + chrono::Duration::hours(23)])
-        .find_map(|t| {
-            validate_value(kind, &value.render(t))
-                .err()
-                .map(|e| format!("{e} on {}", t.format("%Y-%m-%d %H:00")))
-        })
+    samples.into_iter().find_map(|t| {
+        validate_value(kind, &value.render(t))
+            .err()
+            .map(|e| format!("{e} on {}", t.format("%Y-%m-%d %H:00")))
+    })
 }
 
 impl Tables {
