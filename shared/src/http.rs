@@ -31,7 +31,26 @@ pub fn parse_endpoint(url: &str) -> Result<(String, u16), String> {
     if host.is_empty() {
         return Err(format!("no host in {url:?}"));
     }
+    // The host goes into the `Host:` header and the connect call as it is: a quote, a space, a
+    // CR/LF (header injection), user info or a second colon is an error here, not a request.
+    if !is_plain_host(host) {
+        return Err(format!(
+            "bad host {host:?} in {url:?} (a DNS name, an IPv4 address or a bracketed IPv6 address)"
+        ));
+    }
     Ok((host.to_string(), port))
+}
+
+/// `[A-Za-z0-9._-]+`, or `[` hex digits, colons and dots `]`.
+fn is_plain_host(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return !inner.is_empty()
+            && inner
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+    }
+    host.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// Sends `method path` with an optional JSON body; returns the status and the parsed body

@@ -219,7 +219,21 @@ fn is_test_event(v: &Value) -> bool {
     v.get("Event").and_then(Value::as_str) == Some("s3:TestEvent")
 }
 
+/// Serde reads a struct from a JSON array too, field by field in declaration order: a record
+/// `["m-1", ...]` would read as a message whose id is `m-1`. Records are objects or an error.
+fn records_are_objects(v: &Value, what: &'static str) -> Result<(), ParseError> {
+    let records = v.get("Records").and_then(Value::as_array);
+    match records.and_then(|r| r.iter().position(|r| !r.is_object())) {
+        Some(i) => Err(ParseError::Malformed {
+            what,
+            error: format!("record #{} is not a JSON object", i + 1),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn parse_sqs(payload: Value) -> Result<Batch, ParseError> {
+    records_are_objects(&payload, "SQS event")?;
     let event: SqsEvent = serde_json::from_value(payload).map_err(|e| ParseError::Malformed {
         what: "SQS event",
         error: e.to_string(),
@@ -311,6 +325,7 @@ fn complete_s3_records(mut v: Value) -> Value {
 }
 
 fn s3_items(v: Value, source: SourceKind) -> Result<Vec<Item>, ParseError> {
+    records_are_objects(&v, "S3 event")?;
     let event: S3Event =
         serde_json::from_value(complete_s3_records(v)).map_err(|e| ParseError::Malformed {
             what: "S3 event",

@@ -72,18 +72,17 @@ impl PartitionsConfig {
             "PARTITIONS_REGISTRY_TABLE",
             "the name of the DynamoDB partition registry table",
         );
-        let ttl_days: u64 = r.parsed_or(
-            "PARTITIONS_REGISTRY_TTL_DAYS",
-            "a whole number of days (1 or more)",
-            35,
-        );
-        if ttl_days == 0 {
+        // At most 100 years: the TTL becomes seconds and an epoch time, which must not overflow.
+        const TTL_DAYS: &str = "a whole number of days (1 or more, at most 36500)";
+        let mut ttl_days: u64 = r.parsed_or("PARTITIONS_REGISTRY_TTL_DAYS", TTL_DAYS, 35);
+        if !(1..=36_500).contains(&ttl_days) {
             r.invalid(
                 "PARTITIONS_REGISTRY_TTL_DAYS",
-                "a whole number of days (1 or more)",
-                "0",
+                TTL_DAYS,
+                &ttl_days.to_string(),
                 None,
             );
+            ttl_days = 35;
         }
         let mode = r.parsed_or("PARTITIONS_MODE", "athena or glue", Mode::Athena);
         let (workgroup, output_location) = read_athena(&mut r);

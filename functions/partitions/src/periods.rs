@@ -4,7 +4,7 @@
 //! periods; each chunk ends with a cursor (the first period not yet done) that a later call
 //! passes back as `resume_from`.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 
 use crate::layout::Granularity;
 
@@ -13,7 +13,20 @@ pub const MAX_PERIODS: i64 = 100_000;
 
 /// Parses `2026-11-23`, `2026-11-23T10`, `2026-11-23T10:00`, `2026-11-23T10:00:00` or RFC 3339
 /// (`2026-11-23T10:00:00Z`, offsets converted to UTC).
+/// Years outside 0000 to 9999 are refused: a layout's `{yyyy}` is four digits, so a partition of
+/// year -1 or 10000 would be registered at a location no key of the table can match.
 pub fn parse_time(s: &str) -> Result<NaiveDateTime, String> {
+    let t = parse_any_year(s)?;
+    if !(0..=9999).contains(&t.year()) {
+        return Err(format!(
+            "{:?} is outside the years 0000 to 9999 that partition layouts can name",
+            s.trim()
+        ));
+    }
+    Ok(t)
+}
+
+fn parse_any_year(s: &str) -> Result<NaiveDateTime, String> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc).naive_utc());
@@ -68,7 +81,10 @@ impl PeriodRange {
         let start = granularity.truncate(from);
         let mut end = granularity.truncate(to);
         if end < to {
-            end += granularity.step();
+            // `to` comes from a command: the last hour or day chrono holds has no end.
+            end = end.checked_add_signed(granularity.step()).ok_or_else(|| {
+                format!("`to` ({to}) is too late: its {granularity} ends after the last time there is")
+            })?;
         }
         let range = Self {
             start,

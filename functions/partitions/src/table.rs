@@ -5,7 +5,7 @@
 //! from that hour with each column's own template, then validated against the column's type, so
 //! nothing from an object key reaches SQL except digits that parsed as a real date and hour.
 
-use chrono::NaiveDateTime;
+use chrono::{Datelike, NaiveDateTime};
 use serde::Serialize;
 
 use crate::columns::{Column, ColumnType, validate_value};
@@ -77,6 +77,13 @@ impl TableDef {
     /// The partition of `period` (truncated to the table's granularity).
     pub fn spec_for(&self, period: NaiveDateTime) -> Result<PartitionSpec, String> {
         let period = self.granularity.truncate(period);
+        // `{yyyy}` is four digits: another year renders a location no key can match.
+        if !(0..=9999).contains(&period.year()) {
+            return Err(format!(
+                "{period} is outside the years 0000 to 9999 that layout {:?} can name",
+                self.layout.source()
+            ));
+        }
         let mut values = Vec::with_capacity(self.columns.len());
         let mut int_columns = Vec::with_capacity(self.columns.len());
         for c in &self.columns {

@@ -299,11 +299,7 @@ fn parse_column(
             format!("column `{}` uses {{HH}} but the layout has no hour", c.name),
         );
     }
-    // A sample value must pass the column's own type check (a constant time that exists).
-    let sample = chrono::NaiveDate::from_ymd_opt(2026, 1, 2)
-        .and_then(|d| d.and_hms_opt(3, 0, 0))
-        .expect("valid sample");
-    if let Err(e) = validate_value(kind, &value.render(sample)) {
+    if let Some(e) = first_bad_value(kind, &value) {
         p.add(
             "columns",
             format!("column `{}`: template {:?} renders {e}", c.name, c.value),
@@ -313,6 +309,39 @@ fn parse_column(
         name: c.name,
         kind,
         value,
+    })
+}
+
+/// Why a column's values would fail its own type check, if they ever would. Strings and integers
+/// pass for every period when they pass for one (digits and literals of a fixed width); a date
+/// can be a date on some days only (`{yyyy}-{dd}-{MM}` renders 2026-02-01 on 2 January). A date
+/// is ten characters, so its month and day are each one field or two literal digits, and whether
+/// it exists depends on the month, the day and whether the year is a leap year: the days 1, 12,
+/// 13 and 28 to 31 of every month of a leap and a common year, at hours 0 and 23, meet every way
+/// a field can fail (a day or hour as the month, an hour as the day, a literal day past the
+/// month's end, a year built of other fields that is not a leap year on 29 February).
+fn first_bad_value(kind: ColumnType, value: &Template) -> Option<String> {
+    let at = |y: i32, m: u32, d: u32, h: u32| {
+        chrono::NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(h, 0, 0))
+    };
+    let sample = at(2026, 1, 2, 3).expect("valid sample");
+    if let Err(e) = validate_value(kind, &value.render(sample)) {
+        return Some(e);
+    }
+    if kind != ColumnType::Date {
+        return None;
+    }
+    let samples = [2024, 2026].into_iter().flat_map(move |y| {
+        (1..=12).flat_map(move |m| {
+            [1, 12, 13, 28, 29, 30, 31]
+                .into_iter()
+                .flat_map(move |d| [0, 23].into_iter().filter_map(move |h| at(y, m, d, h)))
+        })
+    });
+    samples.into_iter().find_map(|t| {
+        validate_value(kind, &value.render(t))
+            .err()
+            .map(|e| format!("{e} on {}", t.format("%Y-%m-%d %H:00")))
     })
 }
 

@@ -249,9 +249,15 @@ pub fn region_code(name: &str) -> Option<&'static str> {
         ("China (Ningxia)", "cn-northwest-1"),
     ];
     let name = name.trim();
-    // Newer messages say "Europe (...)" where older ones say "EU (...)".
+    // Newer messages say "Europe (...)" where older ones say "EU (...)"; display names match
+    // in any case, so this prefix does too.
+    const EUROPE: &str = "Europe (";
     let eu;
-    let name = match name.strip_prefix("Europe (") {
+    let rest = name
+        .get(..EUROPE.len())
+        .filter(|p| p.eq_ignore_ascii_case(EUROPE))
+        .map(|_| &name[EUROPE.len()..]);
+    let name = match rest {
         Some(rest) => {
             eu = format!("EU ({rest}");
             eu.as_str()

@@ -11,6 +11,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub mod fault_proxy;
 pub mod faults;
+#[cfg(feature = "proptest")]
+pub mod generate;
 
 /// The repository root: the nearest directory holding `template.yaml` above the package under
 /// test. Read from `CARGO_MANIFEST_DIR` at run time (cargo sets it for every test it runs), not
