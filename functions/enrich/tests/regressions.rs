@@ -1,6 +1,7 @@
 //! Issue 14: Kafka record timestamps as MSK delivers them. Written against `parse_invocation`
 //! (the crate's long-standing API), so they run against the code before the fix too (where
-//! they fail: a panic, a rejected `-1`, an arrival 1 ms early).
+//! they fail: a panic, a rejected `-1`, an arrival 1 ms early). Issue 16: what the
+//! generated-input tests (tests/properties) found, below.
 
 use enrich::input::{Invocation, StreamBatch, parse_invocation};
 use enrich::poison::PoisonReason;
@@ -72,5 +73,37 @@ fn msk_arrival_times_are_exact_on_both_paths() {
         for (r, t) in b.records.iter().zip(&stamps) {
             assert_eq!(r.origin.arrival.unwrap().timestamp_millis(), *t);
         }
+    }
+}
+
+// Issue 16: defects the generated-input tests (tests/properties) found, each with the
+// minimal input they shrank to.
+
+fn shipped_enricher() -> enrich::pipeline::Enricher {
+    let spec = enrich::spec::EnrichmentSpec::parse(enrich::spec::DEFAULT_SPEC, "shipped").unwrap();
+    enrich::pipeline::Enricher::new(spec, Some(b"regression-hmac-key-0123")).unwrap()
+}
+
+/// Found by `every_kinesis_record_is_enriched_or_poison_with_its_reason_on_both_paths`: an
+/// RFC 3339 time whose offset takes it into year 10000 in UTC was enriched with
+/// `event_time` "9999-01-01T00:00:00.000Z" and `dt` "9999-01-01" beside an `event_time_ms`
+/// of 253402300800000; it is an unusable event time, as the epoch formats already had it.
+#[test]
+fn an_rfc3339_time_beyond_year_9999_in_utc_is_an_invalid_event_time() {
+    let e = shipped_enricher();
+    for ts in ["9999-12-31T12:12:00-11:48", "0000-01-01T00:30:00+01:00"] {
+        let text = format!(r#"{{"event_id":"","event_type":"","ts":"{ts}","user_id":"_"}}"#);
+        let p = e.prepare(text.as_bytes()).unwrap_err();
+        assert_eq!(p.reason, PoisonReason::InvalidEventTime, "{ts}");
+        assert!(p.message.contains("out of range"), "{}", p.message);
+    }
+    // The ends themselves are fine.
+    for ts in [
+        "9999-12-31T23:59:59.999Z",
+        "0000-01-01T00:00:00Z",
+        "1969-07-20T20:17:40Z",
+    ] {
+        let text = format!(r#"{{"event_id":"","event_type":"","ts":"{ts}","user_id":"_"}}"#);
+        assert!(e.prepare(text.as_bytes()).is_ok(), "{ts}");
     }
 }
