@@ -107,3 +107,27 @@ fn an_rfc3339_time_beyond_year_9999_in_utc_is_an_invalid_event_time() {
         assert!(e.prepare(text.as_bytes()).is_ok(), "{ts}");
     }
 }
+
+/// Found by `a_spec_by_the_rules_parses_and_enriches_any_object_as_it_promises`: a PII rule on
+/// the branch that holds the partition key (here `meta` for the key `meta.user`) protected the
+/// output, while the key, read from the event as it came, went to Kinesis in the clear (and
+/// was not what the output held). Such a spec is refused, naming both.
+#[test]
+fn a_pii_rule_on_the_partition_keys_branch_is_refused() {
+    for action in ["hmac", "mask", "drop"] {
+        let spec = format!(
+            r#"{{"name": "g", "event_time": {{"field": "a", "formats": ["epoch_millis"]}},
+                "partition_key": "meta.user", "pii": [{{"field": "meta", "action": "{action}"}}]}}"#
+        );
+        let e = enrich::spec::EnrichmentSpec::parse(&spec, "g.json").unwrap_err();
+        assert!(
+            e.contains("\"meta\"") && e.contains("partition key \"meta.user\""),
+            "{action}: {e}"
+        );
+    }
+    // A rule on the key's own field is fine: the key is what the output holds.
+    let spec = r#"{"name": "g", "event_time": {"field": "a", "formats": ["epoch_millis"]},
+        "partition_key": "meta.user", "pii": [{"field": "meta.user", "action": "hmac"},
+        {"field": "metadata", "action": "drop"}]}"#;
+    assert!(enrich::spec::EnrichmentSpec::parse(spec, "g.json").is_ok());
+}
