@@ -131,3 +131,28 @@ fn a_pii_rule_on_the_partition_keys_branch_is_refused() {
         {"field": "metadata", "action": "drop"}]}"#;
     assert!(enrich::spec::EnrichmentSpec::parse(spec, "g.json").is_ok());
 }
+
+/// Found by `kinesis_records_read_as_aws_lambda_events_reads_them`: a record whose arrival
+/// timestamp is a numeric string (which the Kinesis type reads) lost its arrival time when
+/// another member made it poison (here `data` not base64): the record-by-record salvage read
+/// numbers only. The quarantine entry now has it either way.
+#[test]
+fn a_refused_kinesis_record_keeps_an_arrival_written_as_a_string() {
+    let record = |data: &str| {
+        json!({"kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "", "sequenceNumber": "1",
+            "data": data, "approximateArrivalTimestamp": "1500000000"},
+            "eventSource": "aws:kinesis", "eventID": "shardId-000000000000:1",
+            "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/streamops-raw"})
+    };
+    let b = batch(&json!({"Records": [record("e30="), record("%e30=!")]}));
+    for r in &b.records {
+        assert_eq!(
+            r.origin.arrival.map(|t| t.timestamp_millis()),
+            Some(1_500_000_000_000)
+        );
+    }
+    assert_eq!(
+        b.records[1].poison.as_ref().map(|p| p.reason),
+        Some(PoisonReason::InvalidBase64)
+    );
+}
