@@ -156,3 +156,35 @@ fn a_refused_kinesis_record_keeps_an_arrival_written_as_a_string() {
         Some(PoisonReason::InvalidBase64)
     );
 }
+
+/// Found by `a_kafka_lane_named_twice_reads_the_same_on_both_paths`: with a topic-partition
+/// key twice in `records`, the one-pass path delivered both lanes' records and the
+/// record-by-record path (a map) only the last: the same payload read two ways. Both keep the
+/// last now.
+#[test]
+fn a_kafka_lane_named_twice_keeps_its_last_records_on_both_paths() {
+    let rec = |offset: i64| {
+        json!({"topic": "t", "partition": 0, "offset": offset, "timestamp": 1, "timestampType": "CREATE_TIME",
+            "key": null, "value": "e30=", "headers": []})
+    };
+    let lane = |offset: i64| json!([rec(offset)]).to_string();
+    let json = format!(
+        r#"{{"eventSource":"aws:kafka","records":{{"t-0":{},"t-0":{}}}}}"#,
+        lane(1),
+        lane(2)
+    );
+    for b in [
+        enrich::input::parse_one_pass(&json).unwrap(),
+        match enrich::input::parse_record_by_record(&json).unwrap() {
+            Invocation::Stream(b) => b,
+            other => panic!("{other:?}"),
+        },
+    ] {
+        let offsets: Vec<&str> = b
+            .records
+            .iter()
+            .map(|r| r.origin.position.as_str())
+            .collect();
+        assert_eq!(offsets, ["2"]);
+    }
+}
