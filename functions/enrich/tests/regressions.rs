@@ -188,3 +188,29 @@ fn a_kafka_lane_named_twice_keeps_its_last_records_on_both_paths() {
         assert_eq!(offsets, ["2"]);
     }
 }
+
+/// Found by `kafka_headers_survive_their_json` and
+/// `a_quarantined_record_comes_back_as_it_was_delivered`: the quarantine kept Kafka headers as
+/// one JSON object, so a replayed record got them back in name order (`b` then `a` came back
+/// `a`, `b`), a repeated name once, and a text header that starts with `base64:` decoded as
+/// base64 (or dropped when it did not decode).
+#[test]
+fn kafka_headers_come_back_from_the_quarantine_as_delivered() {
+    use enrich::input::{kafka_headers_from_json, kafka_headers_json};
+    use std::collections::HashMap;
+    let h = |name: &str, text: &str| {
+        HashMap::from([(name.to_string(), text.bytes().map(|b| b as i8).collect())])
+    };
+    for headers in [
+        vec![h("b", ""), h("a", "")],
+        vec![h("trace", "1"), h("trace", "2")],
+        vec![h("note", "base64:AAAA")],
+        vec![h("note", "base64:!!")],
+    ] {
+        let json = kafka_headers_json(&headers);
+        assert_eq!(kafka_headers_from_json(json.as_ref()), headers, "{json:?}");
+    }
+    // Distinct names in name order stay one readable object, as entries already written are.
+    let json = kafka_headers_json(&vec![h("a", "x"), h("b", "y")]).unwrap();
+    assert_eq!(json, json!({"a": "x", "b": "y"}));
+}
