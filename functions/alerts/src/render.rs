@@ -62,7 +62,7 @@ fn attributes_size(attributes: &[(&'static str, String)]) -> usize {
 pub fn render(alert: &Alert, format: MessageFormat) -> SnsMessage {
     let attributes = vec![
         ("severity", alert.severity.as_str().to_string()),
-        ("source", ascii_only(&alert.source, 256)),
+        ("source", attribute_text(&alert.source)),
         ("fingerprint", alert.fingerprint.clone()),
     ];
     let limit = MAX_PUBLISH_BYTES - attributes_size(&attributes);
@@ -77,6 +77,17 @@ pub fn render(alert: &Alert, format: MessageFormat) -> SnsMessage {
         subject: subject(alert),
         body,
         attributes,
+    }
+}
+
+/// An attribute value SNS takes: printable ASCII for filter policies, and never empty (SNS
+/// refuses a message with an empty attribute value, and the alert would not be sent).
+fn attribute_text(raw: &str) -> String {
+    let text = ascii_only(raw, 256);
+    if text.is_empty() {
+        "unknown".into()
+    } else {
+        text
     }
 }
 
