@@ -234,3 +234,31 @@ fn an_empty_source_still_gives_a_source_attribute_sns_accepts() {
             .contains(&("source", "unknown".to_string()))
     );
 }
+
+/// Found by `any_payload_becomes_alerts_that_render_within_sns_limits` (and
+/// `any_alert_renders_within_sns_limits`): an event whose first resource is as long as an event
+/// may be became an alert whose title, resource and summary all hold it; the JSON and Chatbot
+/// formats shortened only the summary and the details, so the message stayed over SNS's
+/// 256 KB (262150 bytes here) and could not be published. The long one-line fields are cut too.
+#[test]
+fn an_alert_about_a_very_long_resource_fits_in_one_sns_message_in_every_format() {
+    let event = json!({"account": "123456789012", "detail": ["2026-11-23T10:00:13.250+0000", 10_000_000_000_000_000i64],
+        "detail-type": "", "id": "e-1", "region": null, "resources": ["a".repeat(250_000)],
+        "source": "aws.cloudwatch", "time": "2026-11-23T10:00:13Z", "version": "0"});
+    let a = one(&event);
+    for format in [
+        MessageFormat::Text,
+        MessageFormat::Json,
+        MessageFormat::Chatbot,
+    ] {
+        let m = render(&a, format);
+        assert!(
+            m.size() <= alerts::render::MAX_PUBLISH_BYTES,
+            "{format:?}: {} bytes",
+            m.size()
+        );
+        if format != MessageFormat::Text {
+            serde_json::from_str::<Value>(&m.body).unwrap();
+        }
+    }
+}
