@@ -69,3 +69,42 @@ fn a_bad_timestamp_error_names_the_field() {
     let e = parse_alarms(&v).unwrap_err();
     assert!(e.contains("state.timestamp"), "{e}");
 }
+
+// Issue 16: defects the generated-input tests (tests/properties) found, each with the minimal
+// input they shrank to.
+
+fn kinesis_target(extra: Value) -> Value {
+    let mut t = json!({"id": "t", "kind": "kinesis_stream", "stream": "s", "min": 1, "max": 1});
+    t.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    t
+}
+
+/// Found by `a_decision_keeps_every_guarantee_the_policy_states` (and
+/// `a_waiting_scale_in_never_lowers_its_target`): `"scale_in_cooldown_seconds":
+/// 2891685170613708426` parsed, and the first decision after an action panicked
+/// (`TimeDelta::seconds out of bounds`) adding it to the last action's time. Cooldowns, delays
+/// and the savepoint timeout are refused past ten years.
+#[test]
+fn a_cooldown_beyond_any_date_is_refused_not_a_panic_later() {
+    use scaler::policy::Policies;
+    for (key, value) in [
+        ("scale_in_cooldown_seconds", 2_891_685_170_613_708_426i64),
+        ("scale_out_cooldown_seconds", i64::MAX),
+        ("scale_in_delay_seconds", 315_360_001),
+    ] {
+        let p = json!({"targets": [kinesis_target(json!({key: value}))], "rules": []});
+        let e = Policies::parse(&p.to_string()).unwrap_err();
+        assert!(
+            e.contains("target t") && e.contains("ten years"),
+            "{key}: {e}"
+        );
+    }
+    let flink = json!({"id": "t", "kind": "flink_job", "rest_url": "http://127.0.0.1:8081", "job_name": "j",
+        "mode": "adaptive", "min": 1, "max": 2, "savepoint_timeout_seconds": i64::MAX});
+    let e = Policies::parse(&json!({"targets": [flink], "rules": []}).to_string()).unwrap_err();
+    assert!(e.contains("savepoint_timeout_seconds"), "{e}");
+    let ok = json!({"targets": [kinesis_target(json!({"scale_in_cooldown_seconds": 315_360_000}))], "rules": []});
+    assert!(Policies::parse(&ok.to_string()).is_ok());
+}

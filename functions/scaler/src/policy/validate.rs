@@ -29,6 +29,11 @@ impl Policies {
     }
 }
 
+/// The longest cooldown, delay or timeout: ten years. Times are added to instants, and an
+/// instant beyond chrono's range (a policy of `i64::MAX` seconds) would end the decision in a
+/// panic; nothing real waits longer.
+const MAX_SECONDS: i64 = 10 * 365 * 86_400;
+
 fn validate_target(t: &TargetPolicy) -> Result<(), String> {
     if t.min == 0 || t.min > t.max {
         return Err(format!(
@@ -40,11 +45,15 @@ fn validate_target(t: &TargetPolicy) -> Result<(), String> {
         validate_sizing(what, s, t.load.is_some())?;
     }
     validate_kind(&t.kind)?;
-    if t.scale_out_cooldown_seconds < 0
-        || t.scale_in_cooldown_seconds < 0
-        || t.scale_in_delay_seconds < 0
-    {
-        return Err("cooldowns and delays cannot be negative".into());
+    let periods = [
+        t.scale_out_cooldown_seconds,
+        t.scale_in_cooldown_seconds,
+        t.scale_in_delay_seconds,
+    ];
+    if periods.iter().any(|s| !(0..=MAX_SECONDS).contains(s)) {
+        return Err(format!(
+            "cooldowns and delays cannot be negative or longer than ten years ({MAX_SECONDS} s)"
+        ));
     }
     if !(0.0..=1.0).contains(&t.min_effectiveness) {
         return Err(format!(
@@ -97,8 +106,10 @@ fn validate_kind(kind: &TargetKind) -> Result<(), String> {
             if emr_step.as_ref().is_some_and(incomplete_step) {
                 return Err("emr_step needs cluster_id, jar and a command".into());
             }
-            if *savepoint_timeout_seconds < 1 {
-                return Err("savepoint_timeout_seconds must be at least 1".into());
+            if !(1..=MAX_SECONDS).contains(savepoint_timeout_seconds) {
+                return Err(format!(
+                    "savepoint_timeout_seconds must be at least 1 and at most {MAX_SECONDS}"
+                ));
             }
             Ok(())
         }
