@@ -108,3 +108,49 @@ fn a_cooldown_beyond_any_date_is_refused_not_a_panic_later() {
     let ok = json!({"targets": [kinesis_target(json!({"scale_in_cooldown_seconds": 315_360_000}))], "rules": []});
     assert!(Policies::parse(&ok.to_string()).is_ok());
 }
+
+/// Found by `an_alarm_on_a_stream_ends_in_a_call_kinesis_takes` (the service over fakes; also
+/// `a_decision_keeps_every_guarantee_the_policy_states`): a stream of 99 shards under a policy
+/// with max 1 (resharded by hand, or the policy lowered) was sent UpdateShardCount 99 -> 1,
+/// which Kinesis refuses (at least half per call), past the 40% scale-in floor too: the
+/// policy's bounds were applied after the step limits and overrode them. Likewise 3 -> 10
+/// (more than double) under min 10, and 1 -> 2 on a stream with no shard quota left. The
+/// bounds are now approached within the limits of one step.
+#[test]
+fn a_target_outside_its_bounds_gets_there_in_steps_its_service_takes() {
+    use chrono::{DateTime, Utc};
+    use scaler::policy::{Alignment, Direction, Observed, ScalingDecision, TargetState, decide};
+    let now: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
+    let policy = |min: u32, max: u32| {
+        serde_json::from_value::<scaler::policy::TargetPolicy>(kinesis_target(
+            json!({"min": min, "max": max,
+            "scale_in": {"step": 1}, "scale_out": {"step": 1}, "scale_in_delay_seconds": 0}),
+        ))
+        .unwrap()
+    };
+    let stream = |size: u32, max_size: u32| Observed::Ready {
+        size,
+        alignment: Alignment::QuarterSteps { current: size },
+        max_size: Some(max_size),
+        hdfs_percent: None,
+    };
+    let run = |p, o, d| decide(&p, &mut TargetState::default(), &o, d, None, "x", now);
+    let to = |d: ScalingDecision| match d {
+        ScalingDecision::Act { to, .. } => Some(to),
+        _ => None,
+    };
+    assert_eq!(
+        to(run(policy(1, 1), stream(99, 10_000), Direction::In)),
+        Some(50)
+    );
+    assert_eq!(
+        to(run(policy(10, 20), stream(3, 10_000), Direction::Out)),
+        Some(6)
+    );
+    assert_eq!(to(run(policy(2, 4), stream(1, 1), Direction::Out)), None);
+    // Inside the bounds nothing changes: 8 shards, step 1, quarter steps: 10.
+    assert_eq!(
+        to(run(policy(1, 100), stream(8, 10_000), Direction::Out)),
+        Some(10)
+    );
+}
