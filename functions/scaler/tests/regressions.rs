@@ -154,3 +154,15 @@ fn a_target_outside_its_bounds_gets_there_in_steps_its_service_takes() {
         Some(10)
     );
 }
+
+/// Found by `a_target_that_breaks_a_rule_is_refused_naming_it`: a Flink target with
+/// `"rest_url": "ftp://x"` was refused with `target t: endpoint "ftp://x" must start with
+/// http://`, naming the value but not the member (`yarn_rm_url` errors named theirs).
+#[test]
+fn a_bad_rest_url_is_refused_naming_the_member() {
+    let flink = json!({"id": "t", "kind": "flink_job", "rest_url": "ftp://x", "job_name": "j",
+        "mode": "adaptive", "min": 1, "max": 2});
+    let e = scaler::policy::Policies::parse(&json!({"targets": [flink], "rules": []}).to_string())
+        .unwrap_err();
+    assert!(e.contains("target t: rest_url: "), "{e}");
+}

@@ -93,7 +93,8 @@ fn validate_kind(kind: &TargetKind) -> Result<(), String> {
             emr_step,
             ..
         } => {
-            streamops_shared::http::parse_endpoint(rest_url)?;
+            streamops_shared::http::parse_endpoint(rest_url)
+                .map_err(|e| format!("rest_url: {e}"))?;
             if *mode == FlinkRescaleMode::Savepoint
                 && jar_id.as_deref().is_none_or(str::is_empty)
                 && emr_step.is_none()
