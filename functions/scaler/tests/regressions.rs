@@ -166,3 +166,34 @@ fn a_bad_rest_url_is_refused_naming_the_member() {
         .unwrap_err();
     assert!(e.contains("target t: rest_url: "), "{e}");
 }
+
+/// Found by `a_decision_keeps_every_guarantee_the_policy_states`: quarter-step alignment of a
+/// stream of 2^29 shards or more multiplied the shard count by up to 8 in u32 (a panic in a
+/// debug build, a wrapped size otherwise). Only a hypothetical stream is that large; the
+/// arithmetic is in u64 now.
+#[test]
+fn quarter_steps_of_a_huge_stream_do_not_overflow() {
+    use chrono::{DateTime, Utc};
+    use scaler::policy::{Alignment, Direction, Observed, TargetState, decide};
+    let now: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
+    let p: scaler::policy::TargetPolicy = serde_json::from_value(kinesis_target(json!({
+        "scale_out": {"step": 1}, "scale_out_cooldown_seconds": 0})))
+    .unwrap();
+    let huge = Observed::Ready {
+        size: 0,
+        alignment: Alignment::QuarterSteps {
+            current: 536_870_912,
+        },
+        max_size: None,
+        hdfs_percent: None,
+    };
+    decide(
+        &p,
+        &mut TargetState::default(),
+        &huge,
+        Direction::Out,
+        None,
+        "x",
+        now,
+    );
+}
