@@ -197,3 +197,46 @@ fn quarter_steps_of_a_huge_stream_do_not_overflow() {
         now,
     );
 }
+
+/// Found by `a_decision_keeps_every_guarantee_the_policy_states`: a scale-out with load from
+/// a task group at 0 instances recorded its expected rate as the current rate times 1/0
+/// (NaN or infinite), which serde_json writes as `null`; the stored memo then no longer read
+/// back (`invalid type: null, expected f64`) and the store's reader replaced the whole memo
+/// (open decision, blocks, a rescale in progress) with an empty one. From 0 nothing is
+/// recorded; the memo reads back.
+#[test]
+fn a_scale_out_from_zero_leaves_a_memo_that_reads_back() {
+    use chrono::{DateTime, Utc};
+    use scaler::policy::{
+        Direction, LoadSample, Memo, Observed, ScalingDecision, TargetState, decide,
+    };
+    let now: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
+    let p: scaler::policy::TargetPolicy = serde_json::from_value(json!({"id": "t", "kind": "emr_instance_group",
+        "cluster_id": "j-1", "instance_group_id": "ig-1", "min": 1, "max": 1, "scale_out": {"step": 1},
+        "min_effectiveness": 0.0})).unwrap();
+    for rate in [0.0, 500.0] {
+        let load = LoadSample {
+            input_rate: rate,
+            processing_rate: rate,
+            busy_ratio: None,
+            backlog_records: 0.0,
+        };
+        let mut state = TargetState::default();
+        let d = decide(
+            &p,
+            &mut state,
+            &Observed::ready(0),
+            Direction::Out,
+            Some(&load),
+            "x",
+            now,
+        );
+        assert!(
+            matches!(d, ScalingDecision::Act { from: 0, to: 1, .. }),
+            "{d:?}"
+        );
+        let text = serde_json::to_string(&state.memo).unwrap();
+        let back: Memo = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(back, state.memo);
+    }
+}

@@ -465,15 +465,19 @@ fn act(
 ) -> ScalingDecision {
     let (current, to) = (ready.current, plan.to);
     state.memo.pending_scale_in = None;
+    // What the scale-up should achieve, per unit added; from nothing (a task group at 0)
+    // there is no rate per unit to expect, and no record (its rate would be infinite or NaN,
+    // which the stored JSON cannot hold: the whole memo would no longer read back).
     state.memo.last_scale_up = match (ask.direction, ask.load) {
-        (Direction::Out, Some(load)) => Some(ScaleUpRecord {
+        (Direction::Out, Some(load)) if current > 0 => Some(ScaleUpRecord {
             at: ask.now,
             from: current,
             to,
             rate_before: load.true_processing_rate(),
             expected_rate: load.true_processing_rate() * to as f64 / current as f64,
             checked: false,
-        }),
+        })
+        .filter(|up| up.rate_before.is_finite() && up.expected_rate.is_finite()),
         _ => None,
     };
     let mut reason = why.to_string();
