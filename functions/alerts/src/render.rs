@@ -9,6 +9,7 @@ use serde_json::json;
 use streamops_shared::text::clean_inline;
 
 use crate::model::Alert;
+use crate::normalize::truncate;
 
 pub const MAX_SUBJECT_CHARS: usize = 99;
 /// SNS's limit for one publish: message plus attribute names, types and values.
@@ -62,7 +63,7 @@ fn attributes_size(attributes: &[(&'static str, String)]) -> usize {
 pub fn render(alert: &Alert, format: MessageFormat) -> SnsMessage {
     let attributes = vec![
         ("severity", alert.severity.as_str().to_string()),
-        ("source", ascii_only(&alert.source, 256)),
+        ("source", attribute_text(&alert.source)),
         ("fingerprint", alert.fingerprint.clone()),
     ];
     let limit = MAX_PUBLISH_BYTES - attributes_size(&attributes);
@@ -77,6 +78,17 @@ pub fn render(alert: &Alert, format: MessageFormat) -> SnsMessage {
         subject: subject(alert),
         body,
         attributes,
+    }
+}
+
+/// An attribute value SNS takes: printable ASCII for filter policies, and never empty (SNS
+/// refuses a message with an empty attribute value, and the alert would not be sent).
+fn attribute_text(raw: &str) -> String {
+    let text = ascii_only(raw, 256);
+    if text.is_empty() {
+        "unknown".into()
+    } else {
+        text
     }
 }
 
@@ -256,7 +268,53 @@ fn fit_json(alert: &Alert, limit: usize, render: impl Fn(&Alert) -> String) -> S
         "truncated".into(),
         "details omitted: the alert exceeded the SNS size limit".into(),
     )];
+    // Still over: a title, resource or state from outside can be as long as an event. The
+    // longest such field is cut, again and again, until the document fits (each cut takes at
+    // least the excess, so it does in a few rounds; at the end, every field is cut short).
+    for round in 0..=16 {
+        let body = render(&shrunk);
+        if body.len() <= limit {
+            return body;
+        }
+        let mut fields = one_line_fields(&mut shrunk);
+        if round == 16 {
+            for f in fields {
+                *f = truncate(f, 1024);
+            }
+            break;
+        }
+        let longest = fields
+            .iter_mut()
+            .max_by_key(|f| f.len())
+            .expect("an alert has one-line fields");
+        let keep = longest.len().saturating_sub(body.len() - limit + 64);
+        **longest = truncate(longest, keep);
+    }
     render(&shrunk)
+}
+
+/// The text fields of an alert other than the summary and the details.
+fn one_line_fields(a: &mut Alert) -> Vec<&mut String> {
+    let mut fields = vec![
+        &mut a.title,
+        &mut a.resource,
+        &mut a.state,
+        &mut a.source,
+        &mut a.detail_type,
+        &mut a.event_id,
+    ];
+    fields.extend(
+        [
+            a.previous_state.as_mut(),
+            a.region.as_mut(),
+            a.account.as_mut(),
+            a.console_url.as_mut(),
+            a.runbook_url.as_mut(),
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    fields
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Issue 14: real AWS event shapes that were misread. Each test names the defect it guards and
 //! uses only the crate's long-standing public API (normalize, decide, render), so it runs
-//! against the code before the fix too (where it fails).
+//! against the code before the fix too (where it fails). Issue 16: what the generated-input
+//! tests (tests/properties) found, at the end.
 
 use alerts::dedup::{Decision, decide};
 use alerts::model::{Alert, AlertKind, Severity, fingerprint};
@@ -198,5 +199,66 @@ fn alarm_names_in_bodies_lose_line_breaks_and_bidi_overrides() {
             assert!(!body.contains(c), "{format:?}: {body:?}");
         }
         assert!(!body.contains("\nSeverity: resolved"), "{format:?}: {body}");
+    }
+}
+
+// Issue 16: defects the generated-input tests (tests/properties) found, each with the minimal
+// input they shrank to.
+
+/// Found by `any_payload_becomes_alerts_that_render_within_sns_limits` (and
+/// `any_alert_renders_within_sns_limits`): an event with `"source": ""` (or only white space)
+/// rendered a `source` message attribute with an empty value, which SNS refuses, so the alert
+/// could never be published. The attribute says `unknown` instead.
+#[test]
+fn an_empty_source_still_gives_a_source_attribute_sns_accepts() {
+    let event = json!({"account": "123456789012", "detail": null,
+        "detail-type": "EMR Auto Scaling Policy State Change", "id": "e-1", "region": null,
+        "resources": [], "source": "", "time": "2026-11-23T10:00:13Z", "version": "0"});
+    let a = one(&event);
+    for format in [
+        MessageFormat::Text,
+        MessageFormat::Json,
+        MessageFormat::Chatbot,
+    ] {
+        let m = render(&a, format);
+        for (name, value) in &m.attributes {
+            assert!(!value.is_empty(), "{format:?}: attribute {name} is empty");
+        }
+        assert!(m.attributes.contains(&("source", "unknown".to_string())));
+    }
+    let mut spaced = a.clone();
+    spaced.source = " \t ".into();
+    assert!(
+        render(&spaced, MessageFormat::Text)
+            .attributes
+            .contains(&("source", "unknown".to_string()))
+    );
+}
+
+/// Found by `any_payload_becomes_alerts_that_render_within_sns_limits` (and
+/// `any_alert_renders_within_sns_limits`): an event whose first resource is as long as an event
+/// may be became an alert whose title, resource and summary all hold it; the JSON and Chatbot
+/// formats shortened only the summary and the details, so the message stayed over SNS's
+/// 256 KB (262150 bytes here) and could not be published. The long one-line fields are cut too.
+#[test]
+fn an_alert_about_a_very_long_resource_fits_in_one_sns_message_in_every_format() {
+    let event = json!({"account": "123456789012", "detail": ["2026-11-23T10:00:13.250+0000", 10_000_000_000_000_000i64],
+        "detail-type": "", "id": "e-1", "region": null, "resources": ["a".repeat(250_000)],
+        "source": "aws.cloudwatch", "time": "2026-11-23T10:00:13Z", "version": "0"});
+    let a = one(&event);
+    for format in [
+        MessageFormat::Text,
+        MessageFormat::Json,
+        MessageFormat::Chatbot,
+    ] {
+        let m = render(&a, format);
+        assert!(
+            m.size() <= alerts::render::MAX_PUBLISH_BYTES,
+            "{format:?}: {} bytes",
+            m.size()
+        );
+        if format != MessageFormat::Text {
+            serde_json::from_str::<Value>(&m.body).unwrap();
+        }
     }
 }

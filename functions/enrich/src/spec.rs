@@ -215,6 +215,14 @@ impl EnrichmentSpec {
                     rule.field
                 ));
             }
+            // The key is read from the event as it came: a rule on a branch that holds it
+            // would protect the output and send the key in the clear.
+            if is_within(&self.partition_key, &rule.field) {
+                return Err(format!(
+                    "pii field {:?} holds the partition key {:?}, which would be sent                      unprotected: put the rule on {:?} itself",
+                    rule.field, self.partition_key, self.partition_key
+                ));
+            }
         }
         Ok(())
     }
@@ -222,6 +230,12 @@ impl EnrichmentSpec {
     pub fn needs_hmac_key(&self) -> bool {
         self.pii.iter().any(|r| r.action == PiiAction::Hmac)
     }
+}
+
+/// Whether `path` lies inside the branch `ancestor` (and is not `ancestor` itself).
+fn is_within(path: &str, ancestor: &str) -> bool {
+    path.strip_prefix(ancestor)
+        .is_some_and(|rest| rest.starts_with('.'))
 }
 
 fn check_path(path: &str, what: &str) -> Result<(), String> {

@@ -163,10 +163,11 @@ pub fn align(size: u32, alignment: Alignment, upper: u32) -> u32 {
             if current < 4 {
                 return size;
             }
-            (2..=8)
-                .map(|k| (current * k).div_ceil(4))
-                .find(|&c| c >= size && c <= upper)
-                .unwrap_or(size)
+            // In u64: eight times a (hypothetical) 2^29-shard stream is past u32.
+            (2..=8u64)
+                .map(|k| (u64::from(current) * k).div_ceil(4))
+                .find(|&c| c >= u64::from(size) && c <= u64::from(upper))
+                .map_or(size, |c| c as u32)
         }
     }
 }

@@ -45,8 +45,7 @@ pub(super) fn kinesis_record(
                 stream: names.get(stream_from_arn(v["eventSourceARN"].as_str())),
                 shard: names.get(shard_from_event_id(v["eventID"].as_str())),
                 position: k["sequenceNumber"].as_str().unwrap_or_default().to_string(),
-                arrival: k["approximateArrivalTimestamp"]
-                    .as_f64()
+                arrival: epoch_seconds(&k["approximateArrivalTimestamp"])
                     .and_then(from_epoch_seconds),
                 key: k["partitionKey"].as_str().map(str::to_string),
             };
@@ -98,6 +97,15 @@ pub(super) fn from_kinesis(
         poison,
         headers: Vec::new(),
     })
+}
+
+/// The arrival timestamp of a record the type refused, read as the type reads it: a number
+/// or a string holding one (see [`ArrivalSeed`]).
+fn epoch_seconds(v: &Value) -> Option<f64> {
+    match v {
+        Value::String(s) => s.trim().parse().ok(),
+        other => other.as_f64(),
+    }
 }
 
 /// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` to `NAME`.

@@ -50,22 +50,42 @@ struct Probe<'a> {
 /// Classifies and decodes a payload. Lanes and records keep their delivered order; Kafka lanes
 /// (topic-partitions) are sorted by name so results are deterministic.
 pub fn parse_invocation(json: &str) -> Result<Invocation, InputError> {
-    if !json.trim_start().starts_with('{') {
-        // serde would happily read a struct from a JSON array; only objects are events.
-        return Err(match serde_json::from_str::<Value>(json) {
-            Ok(v) => InputError::Unrecognized(describe_keys(&v)),
-            Err(e) => InputError::NotJson(e.to_string()),
-        });
-    }
+    not_an_object(json)?;
     if let Some(batch) = one_pass::one_pass(json) {
         return Ok(Invocation::Stream(batch));
     }
+    parse_record_by_record(json)
+}
+
+/// The one-pass path alone: the batch when it takes the payload, `None` where it leaves it
+/// to the record-by-record path. For the tests that hold the two paths to each other.
+#[doc(hidden)]
+pub fn parse_one_pass(json: &str) -> Option<StreamBatch> {
+    one_pass::one_pass(json)
+}
+
+/// [`parse_invocation`] without the one-pass path: what a payload the one-pass path declines
+/// comes to (and what any payload would come to, had it declined it).
+#[doc(hidden)]
+pub fn parse_record_by_record(json: &str) -> Result<Invocation, InputError> {
+    not_an_object(json)?;
     if let Ok(k) = serde_json::from_str::<KinesisProbe>(json)
         && k.command.is_none()
     {
         return kinesis_batch(k.records).map(Invocation::Stream);
     }
     by_probe(json)
+}
+
+/// serde would happily read a struct from a JSON array; only objects are events.
+fn not_an_object(json: &str) -> Result<(), InputError> {
+    if json.trim_start().starts_with('{') {
+        return Ok(());
+    }
+    Err(match serde_json::from_str::<Value>(json) {
+        Ok(v) => InputError::Unrecognized(describe_keys(&v)),
+        Err(e) => InputError::NotJson(e.to_string()),
+    })
 }
 
 /// The record-by-record path for whatever the faster ones did not take.

@@ -119,7 +119,12 @@ impl<'de> Deserialize<'de> for KafkaLanes {
                         name: &name,
                         names: &mut names,
                     })?;
-                    lanes.push((name, records));
+                    // A lane named twice keeps its last records, as a map read by the
+                    // record-by-record path keeps the last value of a key.
+                    match lanes.iter_mut().find(|(seen, _)| *seen == name) {
+                        Some(lane) => lane.1 = records,
+                        None => lanes.push((name, records)),
+                    }
                 }
                 lanes.sort_by(|a, b| a.0.cmp(&b.0));
                 Ok(KafkaLanes(

@@ -16,6 +16,10 @@ use crate::spec::TimeFormat;
 /// Epoch values at or above this are read as milliseconds when both units are accepted
 /// (1e11 seconds is the year 5138; 1e11 milliseconds is March 1973).
 const MILLIS_THRESHOLD: f64 = 1e11;
+/// Event times are written as `YYYY-MM-DDTHH:MM:SS.mmmZ`: from 0000-01-01T00:00:00Z to before
+/// 10000-01-01T00:00:00Z (epoch seconds).
+const FIRST_SECOND: i64 = -62_167_219_200;
+const END_SECOND: i64 = 253_402_300_800;
 
 impl Enricher {
     /// Decodes and validates one payload.
@@ -147,11 +151,21 @@ impl Enricher {
                 s.parse::<f64>().ok()
             }
             (None, Some(s)) => {
-                return DateTime::parse_from_rfc3339(&s)
+                let t = DateTime::parse_from_rfc3339(&s)
                     .map(|t| t.with_timezone(&Utc))
                     .map_err(|e| {
                         invalid(format!(
                             "event time field {:?} is not RFC 3339 ({e})",
+                            spec.field
+                        ))
+                    })?;
+                // Its offset can take a four-digit local time to year -1 or 10000 in UTC,
+                // which `event_time` and `dt` cannot write.
+                return Some(t)
+                    .filter(|t| (FIRST_SECOND..END_SECOND).contains(&t.timestamp()))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "event time field {:?} is out of range (years 0 to 9999 in UTC)",
                             spec.field
                         ))
                     });
@@ -185,7 +199,7 @@ impl Enricher {
             }
         };
         DateTime::<Utc>::from_timestamp_millis(millis.round() as i64)
-            .filter(|t| t.timestamp() < 253_402_300_800) // before year 10000
+            .filter(|t| t.timestamp() < END_SECOND)
             .ok_or_else(|| invalid(format!("event time field {:?} is out of range", spec.field)))
     }
 }

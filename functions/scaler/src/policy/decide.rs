@@ -105,12 +105,25 @@ struct Recommendation {
 struct Plan {
     to: u32,
     limits: Vec<String>,
+    /// The sizes one step may go to at all (the 40% floor, HDFS, the target's ceiling,
+    /// Kinesis' half to double): the policy's bounds are approached within them, a step at a
+    /// time, never by a step the target or its service refuses.
+    lowest: u32,
+    highest: u32,
 }
 
 impl Plan {
     fn limit(&mut self, to: u32, why: impl Into<String>) {
         self.limits.push(why.into());
         self.to = to;
+    }
+
+    fn at_least(&mut self, lowest: u32) {
+        self.lowest = self.lowest.max(lowest);
+    }
+
+    fn at_most(&mut self, highest: u32) {
+        self.highest = self.highest.min(highest);
     }
 }
 
@@ -148,6 +161,8 @@ fn stages(
     let mut plan = Plan {
         to: rec.recommended,
         limits: Vec::new(),
+        lowest: 0,
+        highest: u32::MAX,
     };
     if ask.direction == Direction::In {
         scale_in_limits(ask, state, &ready, &mut plan)?;
@@ -281,6 +296,7 @@ fn scale_in_limits(
         }
     }
     let floor = (current as f64 * SCALE_IN_FLOOR).ceil() as u32;
+    plan.at_least(floor);
     if plan.to < floor {
         plan.limit(floor, "40% floor");
     }
@@ -311,6 +327,7 @@ fn hdfs_limit(ask: &Ask, ready: &Ready, plan: &mut Plan) -> Stage<()> {
             ),
         ));
     }
+    plan.at_least(hdfs_floor);
     if plan.to < hdfs_floor {
         plan.limit(hdfs_floor, format!("HDFS at {pct:.0}%"));
     }
@@ -355,18 +372,21 @@ fn service_limits(ask: &Ask, state: &TargetState, ready: &Ready, plan: &mut Plan
         ready.alignment,
         ready.max_size.unwrap_or(policy.max).min(policy.max),
     );
-    if let Some(m) = ready.max_size
-        && plan.to > m
-    {
-        plan.limit(
-            m,
-            format!("the target's own ceiling {m} (max parallelism, or shard quota)"),
-        );
+    if let Some(m) = ready.max_size {
+        plan.at_most(m);
+        if plan.to > m {
+            plan.limit(
+                m,
+                format!("the target's own ceiling {m} (max parallelism, or shard quota)"),
+            );
+        }
     }
     if let TargetKind::KinesisStream { .. } = policy.kind {
         // UpdateShardCount: at most double, at least half the open shards per call.
         let current = ready.current;
         let (lo, hi) = (current.div_ceil(2), current.saturating_mul(2));
+        plan.at_least(lo);
+        plan.at_most(hi);
         if plan.to > hi || plan.to < lo {
             plan.limits
                 .push("UpdateShardCount allows half to double per call".into());
@@ -389,13 +409,24 @@ fn service_limits(ask: &Ask, state: &TargetState, ready: &Ready, plan: &mut Plan
     Ok(())
 }
 
-/// The policy's bounds; ends the decision when they leave no move in the asked direction.
+/// The policy's bounds, approached within what one step may do (a target far outside them,
+/// after a resize by hand or a changed policy, gets there in steps the service takes); ends
+/// the decision when they leave no move in the asked direction.
 fn bounds(ask: &Ask, ready: &Ready, plan: &mut Plan) -> Stage<()> {
     let (policy, current) = (ask.policy, ready.current);
-    let bounded = plan.to.clamp(policy.min, policy.max);
+    let mut bounded = plan.to.clamp(policy.min, policy.max);
     if bounded != plan.to {
         let which = if bounded < plan.to { "max" } else { "min" };
         plan.limit(bounded, which);
+    }
+    // On the way down the floors hold, on the way up the ceilings.
+    let within = match ask.direction {
+        Direction::In => bounded.max(plan.lowest),
+        Direction::Out => bounded.min(plan.highest),
+    };
+    if within != bounded {
+        plan.limit(within, "one step toward the bounds");
+        bounded = within;
     }
     if bounded == current {
         return Err(ask.skip(
@@ -434,15 +465,19 @@ fn act(
 ) -> ScalingDecision {
     let (current, to) = (ready.current, plan.to);
     state.memo.pending_scale_in = None;
+    // What the scale-up should achieve, per unit added; from nothing (a task group at 0)
+    // there is no rate per unit to expect, and no record (its rate would be infinite or NaN,
+    // which the stored JSON cannot hold: the whole memo would no longer read back).
     state.memo.last_scale_up = match (ask.direction, ask.load) {
-        (Direction::Out, Some(load)) => Some(ScaleUpRecord {
+        (Direction::Out, Some(load)) if current > 0 => Some(ScaleUpRecord {
             at: ask.now,
             from: current,
             to,
             rate_before: load.true_processing_rate(),
             expected_rate: load.true_processing_rate() * to as f64 / current as f64,
             checked: false,
-        }),
+        })
+        .filter(|up| up.rate_before.is_finite() && up.expected_rate.is_finite()),
         _ => None,
     };
     let mut reason = why.to_string();

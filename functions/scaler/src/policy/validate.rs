@@ -5,9 +5,6 @@ use std::collections::BTreeSet;
 
 use super::config::{EmrStepSubmit, FlinkRescaleMode, Policies, Sizing, TargetKind, TargetPolicy};
 
-/// The longest cooldown, delay or timeout accepted: a year.
-const MAX_WAIT_SECONDS: i64 = 366 * 86_400;
-
 impl Policies {
     pub fn validate(&self) -> Result<(), String> {
         let mut ids = BTreeSet::new();
@@ -32,6 +29,11 @@ impl Policies {
     }
 }
 
+/// The longest cooldown, delay or timeout: ten years. Times are added to instants, and an
+/// instant beyond chrono's range (a policy of `i64::MAX` seconds) would end the decision in a
+/// panic; nothing real waits longer.
+const MAX_SECONDS: i64 = 10 * 365 * 86_400;
+
 fn validate_target(t: &TargetPolicy) -> Result<(), String> {
     if t.min == 0 || t.min > t.max {
         return Err(format!(
@@ -43,16 +45,14 @@ fn validate_target(t: &TargetPolicy) -> Result<(), String> {
         validate_sizing(what, s, t.load.is_some())?;
     }
     validate_kind(&t.kind)?;
-    // The upper bound matters as much: `Duration::seconds` panics past about 9.2e15 seconds,
-    // and a timestamp plus a cooldown past year 262143 overflows, at every decision.
-    let waits = [
+    let periods = [
         t.scale_out_cooldown_seconds,
         t.scale_in_cooldown_seconds,
         t.scale_in_delay_seconds,
     ];
-    if waits.iter().any(|s| !(0..=MAX_WAIT_SECONDS).contains(s)) {
+    if periods.iter().any(|s| !(0..=MAX_SECONDS).contains(s)) {
         return Err(format!(
-            "cooldowns and delays must be from 0 to {MAX_WAIT_SECONDS} seconds (a year)"
+            "cooldowns and delays cannot be negative or longer than ten years ({MAX_SECONDS} s)"
         ));
     }
     if !(0.0..=1.0).contains(&t.min_effectiveness) {
@@ -93,7 +93,8 @@ fn validate_kind(kind: &TargetKind) -> Result<(), String> {
             emr_step,
             ..
         } => {
-            streamops_shared::http::parse_endpoint(rest_url)?;
+            streamops_shared::http::parse_endpoint(rest_url)
+                .map_err(|e| format!("rest_url: {e}"))?;
             if *mode == FlinkRescaleMode::Savepoint
                 && jar_id.as_deref().is_none_or(str::is_empty)
                 && emr_step.is_none()
@@ -106,9 +107,9 @@ fn validate_kind(kind: &TargetKind) -> Result<(), String> {
             if emr_step.as_ref().is_some_and(incomplete_step) {
                 return Err("emr_step needs cluster_id, jar and a command".into());
             }
-            if !(1..=MAX_WAIT_SECONDS).contains(savepoint_timeout_seconds) {
+            if !(1..=MAX_SECONDS).contains(savepoint_timeout_seconds) {
                 return Err(format!(
-                    "savepoint_timeout_seconds must be from 1 to {MAX_WAIT_SECONDS}"
+                    "savepoint_timeout_seconds must be at least 1 and at most {MAX_SECONDS}"
                 ));
             }
             Ok(())
