@@ -12,7 +12,9 @@ use streamops_shared::object_event::{self, Item, ParseError, Skip};
 #[test]
 fn a_chunk_size_near_usize_max_is_a_truncated_chunk_not_a_panic() {
     for size in ["ffffffffffffffff", "fffffffffffffffe", "fffffffffffffffd"] {
-        let raw = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nabc\r\n0\r\n\r\n");
+        let raw = format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nabc\r\n0\r\n\r\n"
+        );
         assert_eq!(
             parse_response(raw.as_bytes()),
             Err("truncated chunk".to_string()),
@@ -37,7 +39,10 @@ fn endpoint_hosts_with_quotes_spaces_line_breaks_or_user_info_are_errors() {
         let e = parse_endpoint(url).unwrap_err();
         assert!(e.contains(&format!("{url:?}")), "{url}: {e}");
     }
-    assert_eq!(parse_endpoint("http://[::1]:8081"), Ok(("[::1]".into(), 8081)));
+    assert_eq!(
+        parse_endpoint("http://[::1]:8081"),
+        Ok(("[::1]".into(), 8081))
+    );
     assert_eq!(
         parse_endpoint("http://ip-10-0-3-7.ec2.internal:8081/"),
         Ok(("ip-10-0-3-7.ec2.internal".into(), 8081))
@@ -48,7 +53,12 @@ fn endpoint_hosts_with_quotes_spaces_line_breaks_or_user_info_are_errors() {
 /// "Europe (...)" spelling, whose prefix was rewritten only when spelled exactly so.
 #[test]
 fn europe_display_names_match_in_any_case_like_the_others() {
-    for name in ["Europe (Frankfurt)", "EUROPE (FRANKFURT)", "europe (frankfurt)", "EU (FRANKFURT)"] {
+    for name in [
+        "Europe (Frankfurt)",
+        "EUROPE (FRANKFURT)",
+        "europe (frankfurt)",
+        "EU (FRANKFURT)",
+    ] {
         assert_eq!(region_code(name), Some("eu-central-1"), "{name}");
     }
     assert_eq!(region_code("US EAST (N. VIRGINIA)"), Some("us-east-1"));
@@ -66,14 +76,20 @@ fn event_records_that_are_arrays_are_malformed_not_read_by_position() {
     ]});
     match object_event::parse(sqs) {
         Err(ParseError::Malformed { what, error }) => {
-            assert_eq!((what, error.as_str()), ("SQS event", "record #2 is not a JSON object"))
+            assert_eq!(
+                (what, error.as_str()),
+                ("SQS event", "record #2 is not a JSON object")
+            )
         }
         other => panic!("{other:?}"),
     }
     let s3 = json!({"Records": [{"eventSource": "aws:s3"}, ["2.1", "aws:s3"]]});
     assert!(matches!(
         object_event::parse(s3),
-        Err(ParseError::Malformed { what: "S3 event", .. })
+        Err(ParseError::Malformed {
+            what: "S3 event",
+            ..
+        })
     ));
     // Inside a queue message the same notification is a skip, the other messages still read.
     let batch = object_event::parse(json!({"Records": [

@@ -65,3 +65,18 @@ def test_every_alarm_has_a_runbook_section():
         assert name.startswith("${AWS::StackName}-"), logical
         section = "streamops-" + name.removeprefix("${AWS::StackName}-")
         assert section in sections, f"alarm {logical} ({section}) has no section in docs/runbook.md"
+
+
+# `path::name` in the guarantees table: the test file exists and defines that test.
+PROOF = re.compile(r"`((?:functions|shared|tests)/[\w/.\-]+\.(?:rs|py))::(\w+)`")
+
+
+def test_every_guarantee_names_a_test_that_exists():
+    page = ROOT / "docs" / "reliability.md"
+    proofs = PROOF.findall(page.read_text())
+    assert len(proofs) >= 10, "the guarantees table names its tests as `path::test_name`"
+    for path, name in proofs:
+        source = ROOT / path
+        assert source.is_file(), f"docs/reliability.md: {path} does not exist"
+        defined = re.search(rf"(?:async fn|fn|def) {name}\b", source.read_text())
+        assert defined, f"docs/reliability.md: {path} has no test {name}"

@@ -58,6 +58,10 @@ pub enum PointStatus {
     Pruning,
     /// Deleted by our prune.
     Pruned,
+    /// Another job was restored from it, or from a checkpoint sharing its state, in CLAIM mode:
+    /// that job's Flink owns the files now. Derived from the lineage when read (`claims`),
+    /// never stored; never offered for restore and never pruned by us.
+    Claimed,
 }
 
 impl PointStatus {
@@ -68,6 +72,7 @@ impl PointStatus {
             PointStatus::Subsumed => "subsumed",
             PointStatus::Pruning => "pruning",
             PointStatus::Pruned => "pruned",
+            PointStatus::Claimed => "claimed",
         }
     }
 }
@@ -81,6 +86,7 @@ impl FromStr for PointStatus {
             "subsumed" => Ok(Self::Subsumed),
             "pruning" => Ok(Self::Pruning),
             "pruned" => Ok(Self::Pruned),
+            "claimed" => Ok(Self::Claimed),
             other => Err(format!("unknown status {other:?}")),
         }
     }
@@ -205,6 +211,9 @@ pub enum KeepReason {
     RestoreSource,
     /// A job restored in LEGACY mode may still reference this job's files.
     LegacyRestoreDependency,
+    /// A job restored in CLAIM mode owns its files (from this point or one sharing its state):
+    /// that job's Flink deletes them when it no longer needs them.
+    ClaimedByAnotherJob,
     AlreadyPruned,
     /// Corrupt points are kept for investigation; they are never offered for restore.
     Corrupt,
@@ -228,19 +237,21 @@ pub fn plan_retention(
     policy: &RetentionPolicy,
     now: DateTime<Utc>,
 ) -> Vec<RetentionDecision> {
-    let restore_sources: BTreeMap<&str, RestoreMode> = lineage
+    let restore_sources: BTreeMap<String, RestoreMode> = lineage
         .iter()
         .filter_map(|j| {
             Some((
-                j.restored_from.as_deref()?,
+                point_directory(j.restored_from.as_deref()?),
                 j.restore_mode.unwrap_or(RestoreMode::Legacy),
             ))
         })
         .collect();
+    let claimed = crate::claims::claimed_points(points, lineage);
+    let source_mode = |p: &CheckpointRecord| restore_sources.get(&point_directory(&p.location));
     // Jobs whose files a LEGACY restore may still reference: the job that wrote the source.
     let legacy_jobs: HashSet<&str> = points
         .iter()
-        .filter(|p| restore_sources.get(p.location.as_str()) == Some(&RestoreMode::Legacy))
+        .filter(|p| source_mode(p) == Some(&RestoreMode::Legacy))
         .map(|p| p.job_id.as_str())
         .collect();
     let mut savepoints: Vec<&CheckpointRecord> = points
@@ -270,8 +281,10 @@ pub fn plan_retention(
                 Some(KeepReason::LatestRestorable)
             } else if p.pinned {
                 Some(KeepReason::Pinned)
-            } else if restore_sources.contains_key(p.location.as_str()) {
+            } else if source_mode(p).is_some() {
                 Some(KeepReason::RestoreSource)
+            } else if claimed.contains_key(&p.location) {
+                Some(KeepReason::ClaimedByAnotherJob)
             } else if legacy_jobs.contains(p.job_id.as_str()) && p.kind == PointKind::Checkpoint {
                 Some(KeepReason::LegacyRestoreDependency)
             } else if now - p.completed_at < min_age {
@@ -291,6 +304,20 @@ pub fn plan_retention(
             }
         })
         .collect()
+}
+
+/// A point's location as the book writes it (`s3://bucket/dir/`), from any way Flink and its
+/// users write a restore path: without the trailing `/` (Flink's REST, `flink run -s`), as the
+/// `_metadata` file itself, or with Hadoop's `s3a://`/`s3n://` or EMR's `s3p://` scheme.
+pub fn point_directory(location: &str) -> String {
+    let trimmed = location.trim();
+    let rest = ["s3a://", "s3n://", "s3p://"]
+        .iter()
+        .find_map(|scheme| trimmed.strip_prefix(scheme))
+        .map_or_else(|| trimmed.to_string(), |rest| format!("s3://{rest}"));
+    let dir = rest.strip_suffix("_metadata").unwrap_or(&rest);
+    let dir = dir.trim_end_matches('/');
+    format!("{dir}/")
 }
 
 /// `chk-<n>` directories that have files but no `_metadata` and are older than the newest
@@ -409,6 +436,52 @@ mod tests {
         assert_eq!(
             (d[0].prune, d[0].kept_because.clone()),
             (false, Some(KeepReason::YoungerThanMinimumAge))
+        );
+    }
+
+    /// Flink's REST and `flink run -s` name a point without the trailing `/`, or by its
+    /// `_metadata` file, or with another S3 scheme: each still protects the point.
+    #[test]
+    fn a_restore_source_written_any_way_flink_writes_it_stays() {
+        let pts = vec![point(
+            B,
+            PointKind::Savepoint,
+            7,
+            98,
+            PointStatus::Restorable,
+        )];
+        let dir = pts[0].location.clone();
+        assert!(dir.ends_with('/'));
+        let bare = dir.trim_end_matches('/').to_string();
+        for restored_from in [
+            bare.clone(),
+            format!("{bare}/_metadata"),
+            bare.replacen("s3://", "s3a://", 1),
+            format!("{}/", bare.replacen("s3://", "s3p://", 1)),
+            format!(" {dir} "),
+        ] {
+            let lineage = vec![JobLineage {
+                pipeline: "clicks".into(),
+                job_id: "dddd".into(),
+                restored_from: Some(restored_from.clone()),
+                restore_mode: Some(RestoreMode::NoClaim),
+                registered_at: now(),
+            }];
+            let policy = RetentionPolicy {
+                keep_savepoints: 0,
+                min_age_hours: 0,
+            };
+            let d = plan_retention(&pts, &lineage, &HashSet::new(), &policy, now());
+            assert_eq!(
+                d[0].kept_because,
+                Some(KeepReason::RestoreSource),
+                "{restored_from}"
+            );
+        }
+        assert_eq!(point_directory("s3://b/x/chk-1"), "s3://b/x/chk-1/");
+        assert_eq!(
+            point_directory("s3://b/x/chk-1/_metadata"),
+            "s3://b/x/chk-1/"
         );
     }
 

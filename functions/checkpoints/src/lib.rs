@@ -2,12 +2,14 @@
 //! restorable point per job and pipeline, history, lineage, pins) with safe retention.
 //!
 //! Pure core: [`layout`] (which Flink object a key is, the metadata header), [`book`] (records,
-//! the retention plan), [`input`] (event shapes, parsed by `streamops_shared::object_event`),
-//! [`ops`] (command parsing and checking), [`config`]. Ports: [`ports`]; their adapters:
+//! the retention plan), [`claims`] (ownership after CLAIM restores), [`input`] (event shapes,
+//! parsed by `streamops_shared::object_event`), [`ops`] (command parsing and checking),
+//! [`config`]. Ports: [`ports`]; their adapters:
 //! [`store`] (DynamoDB), [`objects`] (S3), [`flink_rest`] (the JobManager). [`service`]
 //! orchestrates them per invocation.
 
 mod book;
+mod claims;
 mod config;
 mod flink_rest;
 mod input;

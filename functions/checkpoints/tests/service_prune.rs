@@ -122,6 +122,44 @@ async fn prune_deletes_only_what_the_plan_lets_go() {
     }
 }
 
+/// A second job restored from the oldest savepoint, registered as Flink's REST and `flink run
+/// -s` write the path (no trailing `/`): a prune scoped by the first job's id keeps that
+/// savepoint as a restore source, as the pipeline-scoped prune does.
+#[tokio::test]
+async fn a_job_scoped_prune_keeps_a_savepoint_another_job_was_restored_from() {
+    let (service, fakes) = service();
+    let sp = history(&service, &fakes).await;
+    let restored_from = sp[0].trim_end_matches('/');
+    run(
+        &service,
+        json!({"command": "register-job", "pipeline": "clicks", "job_id": JOB2,
+               "restored_from": restored_from, "restore_mode": "NO_CLAIM"}),
+    )
+    .await;
+    for scope in [
+        json!({"command": "prune", "job_id": JOB, "dry_run": true}),
+        prune(true),
+    ] {
+        let plan = run(&service, scope.clone()).await;
+        assert!(
+            kept(&plan).contains(&(sp[0].clone(), "restore_source".into())),
+            "{scope}: {plan}"
+        );
+        assert!(plan["prune"].as_array().unwrap().contains(&json!(sp[1])));
+    }
+    let done = run(
+        &service,
+        json!({"command": "prune", "job_id": JOB, "dry_run": false}),
+    )
+    .await;
+    assert!(!done["prune"].as_array().unwrap().contains(&json!(sp[0])));
+    assert_eq!(
+        fakes.book.at(&sp[0]).unwrap().status,
+        PointStatus::Restorable
+    );
+    assert_eq!(fakes.book.at(&sp[1]).unwrap().status, PointStatus::Pruned);
+}
+
 #[tokio::test]
 async fn a_pin_or_a_status_change_after_the_plan_keeps_the_point() {
     let (service, fakes) = service();

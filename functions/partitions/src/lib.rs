@@ -45,11 +45,11 @@ pub use table::{KeyOutcome, PartitionSpec, TableDef, Tables};
 
 // The pure cores' entry points, public for the generated-input tests (`tests/properties/`):
 // SQL rendering, ranges and times of the ops commands, and the checked ops commands.
+pub use layout::Granularity;
 pub use ops::{
     BackfillPlan, COMMANDS, Command as CheckedCommand, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
     STATUS_MAX_PERIODS, StatusPlan, parse as check_command,
 };
-pub use layout::Granularity;
 pub use periods::{Chunk, MAX_PERIODS, PeriodRange, format_cursor, parse_time};
 pub use sql::{
     MAX_STATEMENT_BYTES, Statement, StatementTooLarge, escape_literal, quote_ident,

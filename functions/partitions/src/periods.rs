@@ -83,7 +83,9 @@ impl PeriodRange {
         if end < to {
             // `to` comes from a command: the last hour or day chrono holds has no end.
             end = end.checked_add_signed(granularity.step()).ok_or_else(|| {
-                format!("`to` ({to}) is too late: its {granularity} ends after the last time there is")
+                format!(
+                    "`to` ({to}) is too late: its {granularity} ends after the last time there is"
+                )
             })?;
         }
         let range = Self {

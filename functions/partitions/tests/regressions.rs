@@ -50,12 +50,18 @@ fn a_range_ending_in_the_last_hour_there_is_is_refused_not_a_panic() {
         let cmd = serde_json::json!({"command": command, "table": "db.h",
             "from": "2000-01-01", "to": "+262142-12-31T23:59:59"});
         // Refused naming `to` (since years past 9999 are refused, before the range is built).
-        let e = partitions::check_command(&cmd, &tables).unwrap().unwrap_err();
+        let e = partitions::check_command(&cmd, &tables)
+            .unwrap()
+            .unwrap_err();
         assert!(e.contains(&format!("{command} `to`: ")), "{command}: {e}");
     }
     let last = chrono::NaiveDateTime::MAX;
-    let e = partitions::PeriodRange::new(last - chrono::Duration::days(3), last, partitions::Granularity::Day)
-        .unwrap_err();
+    let e = partitions::PeriodRange::new(
+        last - chrono::Duration::days(3),
+        last,
+        partitions::Granularity::Day,
+    )
+    .unwrap_err();
     assert!(e.contains("too late"), "{e}");
 }
 
@@ -73,7 +79,9 @@ fn times_outside_the_four_digit_years_are_refused() {
         ("+10000-01-01T00:00:00", "+10000-01-02T00:00:00"),
     ] {
         let cmd = serde_json::json!({"command": "status", "table": "db.h", "from": from, "to": to});
-        let e = partitions::check_command(&cmd, &tables).unwrap().unwrap_err();
+        let e = partitions::check_command(&cmd, &tables)
+            .unwrap()
+            .unwrap_err();
         assert!(
             e.starts_with("status `from`: ") && e.contains("outside the years 0000 to 9999"),
             "{e}"
@@ -108,7 +116,9 @@ fn a_registry_ttl_too_long_to_count_in_seconds_is_a_configuration_error() {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains(&format!("PARTITIONS_REGISTRY_TTL_DAYS has invalid value \"{days}\"")),
+            e.contains(&format!(
+                "PARTITIONS_REGISTRY_TTL_DAYS has invalid value \"{days}\""
+            )),
             "{e}"
         );
     }

@@ -137,26 +137,61 @@ pub enum Alignment {
     },
 }
 
-/// The smallest aligned size at or above `size` (never above `upper`), or `size` itself when no
-/// aligned size fits.
-pub fn align(size: u32, alignment: Alignment, upper: u32) -> u32 {
-    let first_divisor = |n: u32, from: u32, to: u32| (from..=to.min(n)).find(|p| n % p == 0);
+/// The sizes a target may take in one decision: from `current` towards the recommendation,
+/// within the policy's `lower..=upper`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeWindow {
+    pub current: u32,
+    pub lower: u32,
+    pub upper: u32,
+}
+
+impl SizeWindow {
+    /// The sizes on the decision's side of `current`: a scale-in never aligns back up to (or
+    /// past) the current size, a scale-out never back down to it.
+    fn side_of(&self, size: u32) -> (u32, u32) {
+        let (lower, upper) = (self.lower.max(1), self.upper.max(1));
+        match size.cmp(&self.current) {
+            std::cmp::Ordering::Less => (lower, upper.min(self.current.saturating_sub(1))),
+            std::cmp::Ordering::Greater => (lower.max(self.current.saturating_add(1)), upper),
+            std::cmp::Ordering::Equal => (size, size),
+        }
+    }
+}
+
+/// `size` lined up with the target's structure, in the direction of the decision: the smallest
+/// aligned size at or above `size` on the decision's side of the current size; failing that,
+/// for divisor alignments, the fewest units that leave the busiest unit no more to do than
+/// `size` would (the Flink operator's downward search); failing that, `size` itself.
+pub fn align(size: u32, alignment: Alignment, window: SizeWindow) -> u32 {
+    let (lo, hi) = window.side_of(size);
+    if size == window.current || lo > hi {
+        return size;
+    }
+    let up = |aligned: &dyn Fn(u32) -> bool, ceiling: u32| {
+        (size.max(lo)..=hi.min(ceiling)).find(|&c| aligned(c))
+    };
     match alignment {
         Alignment::None => size,
         Alignment::KeyGroups { max_parallelism } => {
-            // Like the operator: search up to half the max parallelism, else take the size.
-            first_divisor(max_parallelism, size, upper.min(max_parallelism / 2))
+            // Like the operator: search up to half the max parallelism.
+            let divides = |c: u32| max_parallelism % c == 0;
+            up(&divides, max_parallelism / 2)
+                .or_else(|| same_busiest(max_parallelism, size, lo))
                 .unwrap_or(size)
-                .min(max_parallelism)
+                .min(max_parallelism.max(1))
         }
         Alignment::Shards {
             shards,
             max_parallelism,
         } => {
             if size >= shards {
-                size.min(max_parallelism)
+                size.min(max_parallelism.max(1))
             } else {
-                first_divisor(shards, size, upper).unwrap_or(size)
+                let divides = |c: u32| shards % c == 0;
+                up(&divides, shards)
+                    .or_else(|| same_busiest(shards, size, lo))
+                    .unwrap_or(size)
             }
         }
         Alignment::QuarterSteps { current } => {
@@ -166,10 +201,22 @@ pub fn align(size: u32, alignment: Alignment, upper: u32) -> u32 {
             // In u64: eight times a (hypothetical) 2^29-shard stream is past u32.
             (2..=8u64)
                 .map(|k| (u64::from(current) * k).div_ceil(4))
-                .find(|&c| c >= u64::from(size) && c <= u64::from(upper))
+                .find(|&c| c >= u64::from(size.max(lo)) && c <= u64::from(hi))
                 .map_or(size, |c| c as u32)
         }
     }
+}
+
+/// The fewest units, not below `lo`, whose busiest unit holds as many of `parts` (shards, key
+/// groups) as the busiest of `size` units would: fewer units at no extra load on any one.
+/// `None` when that is `size` itself or below `lo`.
+fn same_busiest(parts: u32, size: u32, lo: u32) -> Option<u32> {
+    if size == 0 || parts == 0 {
+        return None;
+    }
+    let busiest = parts.div_ceil(size);
+    let fewest = parts.div_ceil(busiest);
+    (fewest < size && fewest >= lo).then_some(fewest)
 }
 
 #[cfg(test)]
@@ -223,27 +270,164 @@ mod tests {
         assert!(draining.saturated());
     }
 
+    fn out(current: u32, upper: u32) -> SizeWindow {
+        SizeWindow {
+            current,
+            lower: 1,
+            upper,
+        }
+    }
+
     #[test]
     fn sizes_align_to_key_groups_shards_and_quarters() {
         let kg = Alignment::KeyGroups {
             max_parallelism: 128,
         };
-        assert_eq!(align(5, kg, 1000), 8);
-        assert_eq!(align(3, kg, 1000), 4);
-        assert_eq!(align(5, kg, 6), 5, "no divisor within the upper bound");
-        assert_eq!(align(70, kg, 1000), 70, "above half the max: taken as is");
-        assert_eq!(align(200, kg, 1000), 128);
+        assert_eq!(align(5, kg, out(2, 1000)), 8);
+        assert_eq!(align(3, kg, out(2, 1000)), 4);
+        assert_eq!(
+            align(5, kg, out(2, 6)),
+            5,
+            "no divisor within the upper bound"
+        );
+        assert_eq!(
+            align(70, kg, out(2, 1000)),
+            64,
+            "above half the max: 64 do as much each"
+        );
+        assert_eq!(align(200, kg, out(2, 1000)), 128);
         let shards = Alignment::Shards {
             shards: 12,
             max_parallelism: 128,
         };
-        assert_eq!(align(5, shards, 100), 6);
-        assert_eq!(align(7, shards, 100), 12);
-        assert_eq!(align(15, shards, 100), 15);
+        assert_eq!(align(5, shards, out(2, 100)), 6);
+        assert_eq!(align(7, shards, out(2, 100)), 12);
+        assert_eq!(align(15, shards, out(2, 100)), 15);
         let q = Alignment::QuarterSteps { current: 8 };
-        assert_eq!(align(9, q, 16), 10);
-        assert_eq!(align(11, q, 16), 12);
-        assert_eq!(align(5, q, 16), 6, "scale-in: 75%");
-        assert_eq!(align(3, Alignment::QuarterSteps { current: 2 }, 4), 3);
+        assert_eq!(align(9, q, out(8, 16)), 10);
+        assert_eq!(align(11, q, out(8, 16)), 12);
+        let scale_in = SizeWindow {
+            current: 8,
+            lower: 1,
+            upper: 16,
+        };
+        assert_eq!(align(5, q, scale_in), 6, "scale-in: 75%");
+        let two = Alignment::QuarterSteps { current: 2 };
+        assert_eq!(align(3, two, out(2, 4)), 3);
+    }
+
+    /// A prime source stream: the scale-in to 3 used to align up to 7 and be cancelled.
+    #[test]
+    fn a_scale_in_below_a_prime_shard_count_stays_a_scale_in() {
+        let shards = Alignment::Shards {
+            shards: 7,
+            max_parallelism: 128,
+        };
+        let window = SizeWindow {
+            current: 7,
+            lower: 1,
+            upper: 32,
+        };
+        assert_eq!(
+            align(3, shards, window),
+            3,
+            "3 subtasks: at most 3 shards each"
+        );
+        assert_eq!(align(4, shards, window), 4);
+        let twelve = Alignment::Shards {
+            shards: 12,
+            max_parallelism: 128,
+        };
+        let from_twelve = SizeWindow {
+            current: 12,
+            lower: 1,
+            upper: 32,
+        };
+        assert_eq!(
+            align(5, twelve, from_twelve),
+            6,
+            "a divisor above, below 12"
+        );
+        assert_eq!(
+            align(7, twelve, from_twelve),
+            6,
+            "no divisor in 7..12: 6 subtasks do as much each"
+        );
+        let kg = Alignment::KeyGroups {
+            max_parallelism: 128,
+        };
+        let from_64 = SizeWindow {
+            current: 64,
+            lower: 1,
+            upper: 128,
+        };
+        assert_eq!(align(40, kg, from_64), 32, "never back up to 64");
+    }
+
+    /// Every mode, both directions, prime, power-of-two and odd counts: the aligned size is on
+    /// the decision's side of the current size and within bounds (or the size asked for), and
+    /// a divisor alignment never gives a unit more to do than the size asked for would.
+    #[test]
+    fn every_alignment_keeps_the_direction_of_the_decision() {
+        let counts = [
+            1u32, 2, 3, 4, 5, 7, 8, 9, 12, 13, 15, 16, 31, 32, 64, 97, 128,
+        ];
+        for &n in &counts {
+            let modes = [
+                Alignment::None,
+                Alignment::KeyGroups { max_parallelism: n },
+                Alignment::Shards {
+                    shards: n,
+                    max_parallelism: 128,
+                },
+                Alignment::QuarterSteps { current: n },
+            ];
+            for mode in modes {
+                for current in 1..=40u32 {
+                    for size in 1..=40u32 {
+                        let bounds = [(1, 40), (2, 20), (size.min(current), size.max(current))];
+                        for (lower, upper) in bounds {
+                            // A job's parallelism never exceeds its max parallelism.
+                            let ceiling = match mode {
+                                Alignment::KeyGroups { max_parallelism } => max_parallelism,
+                                _ => u32::MAX,
+                            };
+                            let upper = upper.min(ceiling);
+                            if lower > upper || size > upper || current > upper || size < lower {
+                                continue;
+                            }
+                            let window = SizeWindow {
+                                current,
+                                lower,
+                                upper,
+                            };
+                            let got = align(size, mode, window);
+                            let what = format!("{mode:?} {window:?} size {size} -> {got}");
+                            if got == size {
+                                continue;
+                            }
+                            assert!(got >= lower && got <= upper, "out of bounds: {what}");
+                            if size < current {
+                                assert!(got < current, "a scale-in undone: {what}");
+                            } else {
+                                assert!(got > current, "a scale-out undone: {what}");
+                            }
+                            if let Alignment::KeyGroups {
+                                max_parallelism: parts,
+                            }
+                            | Alignment::Shards { shards: parts, .. } = mode
+                            {
+                                if size < parts && got < size {
+                                    assert!(
+                                        parts.div_ceil(got) <= parts.div_ceil(size),
+                                        "a busier unit than asked for: {what}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

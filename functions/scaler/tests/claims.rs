@@ -62,7 +62,9 @@ fn said(out: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_throttled_observation_after_the_claim_gives_it_back_and_the_retry_acts() {
     let (w, svc) = world();
-    w.kinesis.script.fail_next("stream_summary", Fault::Throttled);
+    w.kinesis
+        .script
+        .fail_next("stream_summary", Fault::Throttled);
     let e = attempt(&svc, alarm(), 0).await.unwrap_err();
     assert!(e.contains("DescribeStreamSummary"), "{e}");
     assert!(w.kinesis.updates().is_empty());
@@ -108,7 +110,8 @@ async fn a_state_write_lost_before_acting_is_not_dropped_the_tick_acts_after_the
 async fn a_failure_after_the_action_was_recorded_keeps_the_claim_never_a_second_action() {
     let (w, svc) = world();
     w.kinesis
-        .script.fail_next("update_shard_count", Fault::Throttled);
+        .script
+        .fail_next("update_shard_count", Fault::Throttled);
     assert!(attempt(&svc, alarm(), 0).await.is_err());
     assert_eq!(
         said(&attempt(&svc, alarm(), 1).await.unwrap()),

@@ -71,9 +71,8 @@ fn state() -> impl Strategy<Value = AlarmState> {
 
 /// Instants between 1990 and 2100 at millisecond precision (what CloudWatch writes).
 fn instant() -> impl Strategy<Value = DateTime<Utc>> {
-    (631_152_000_000i64..4_102_444_800_000).prop_map(|ms| {
-        DateTime::from_timestamp_millis(ms).expect("in range")
-    })
+    (631_152_000_000i64..4_102_444_800_000)
+        .prop_map(|ms| DateTime::from_timestamp_millis(ms).expect("in range"))
 }
 
 /// Every spelling of a time CloudWatch and EventBridge use: `+0000` without a colon, RFC 3339 with
@@ -141,10 +140,14 @@ fn write_alarm_data(data: &mut Value, a: &Alarm) {
     match a.previous {
         Some(p) => data["previousState"]["value"] = json!(p.as_str()),
         None => {
-            data.as_object_mut().expect("object").remove("previousState");
+            data.as_object_mut()
+                .expect("object")
+                .remove("previousState");
         }
     }
-    let config = data["configuration"].as_object_mut().expect("configuration");
+    let config = data["configuration"]
+        .as_object_mut()
+        .expect("configuration");
     config.insert("description".into(), json!(a.description));
     if a.composite {
         config.insert("alarmRule".into(), json!("ALARM(\"child\")"));
@@ -158,7 +161,11 @@ fn eventbridge(a: &Alarm) -> Value {
     let mut e = fixture("alerts/alarm-iterator-age-alarm.json");
     e["account"] = json!(a.account);
     e["region"] = json!(a.region_code());
-    e["resources"] = if a.with_arn { json!([a.arn()]) } else { json!([]) };
+    e["resources"] = if a.with_arn {
+        json!([a.arn()])
+    } else {
+        json!([])
+    };
     write_alarm_data(&mut e["detail"], a);
     e
 }
@@ -179,8 +186,9 @@ fn lambda_action(a: &Alarm) -> Value {
 /// The `Message` of the SNS fixture, rewritten for `a`.
 fn sns_message(a: &Alarm) -> String {
     let record = fixture("alerts/sns-alarm-notification.json");
-    let mut m: Value = serde_json::from_str(record["Records"][0]["Sns"]["Message"].as_str().unwrap())
-        .expect("fixture message");
+    let mut m: Value =
+        serde_json::from_str(record["Records"][0]["Sns"]["Message"].as_str().unwrap())
+            .expect("fixture message");
     m["AlarmName"] = json!(a.name);
     m["NewStateValue"] = json!(a.state.as_str());
     m["NewStateReason"] = json!(a.reason);
@@ -224,7 +232,9 @@ fn assert_reads_as(t: &AlarmTransition, a: &Alarm) {
 fn assert_names_a_field(e: &AlarmParseError, allowed: &[&str]) {
     assert!(!e.problem.trim().is_empty(), "{e:?}");
     assert!(
-        allowed.iter().any(|f| e.field == *f || e.field.starts_with(&format!("{f}."))),
+        allowed
+            .iter()
+            .any(|f| e.field == *f || e.field.starts_with(&format!("{f}."))),
         "{e:?} names no field of {allowed:?}"
     );
     assert!(e.to_string().starts_with(&format!("{}: ", e.field)), "{e}");

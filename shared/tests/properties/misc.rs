@@ -7,13 +7,11 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use streamops_shared::book_keys::{
-    checkpoint_sk, job_of_sk, job_prefix_pk, job_sk, savepoint_sk,
-};
+use streamops_shared::EnvReader;
+use streamops_shared::book_keys::{checkpoint_sk, job_of_sk, job_prefix_pk, job_sk, savepoint_sk};
 use streamops_shared::http::{parse_endpoint, parse_response};
 use streamops_shared::ops::parse_command;
 use streamops_shared::text::{ELLIPSIS, clean_inline, is_unsafe_inline, shorten_at_word};
-use streamops_shared::EnvReader;
 use streamops_test_support::generate::{json_value_with, nasty, text};
 
 // ------------------------------------------------------------------ REST endpoints
@@ -38,7 +36,10 @@ fn endpoint_junk() -> impl Strategy<Value = String> {
     prop_oneof![
         text(),
         (text(), text()).prop_map(|(a, b)| format!("http://{a}:{b}")),
-        (prop::collection::vec(prop_oneof!["[a-z0-9.]{1,8}", nasty()], 1..4), any::<u16>())
+        (
+            prop::collection::vec(prop_oneof!["[a-z0-9.]{1,8}", nasty()], 1..4),
+            any::<u16>()
+        )
             .prop_map(|(parts, port)| format!("http://{}:{port}/", parts.concat())),
     ]
 }
@@ -83,7 +84,11 @@ fn chunk_junk() -> impl Strategy<Value = Vec<u8>> {
         text(),
     ];
     prop::collection::vec(
-        (line, prop::collection::vec(any::<u8>(), 0..8), any::<bool>()),
+        (
+            line,
+            prop::collection::vec(any::<u8>(), 0..8),
+            any::<bool>(),
+        ),
         0..4,
     )
     .prop_map(|chunks| {

@@ -37,11 +37,19 @@ impl Object {
     }
 
     fn s3_event_name(&self) -> &'static str {
-        ["ObjectCreated:Put", "ObjectRemoved:Delete", "ObjectRestore:Completed"][self.change as usize]
+        [
+            "ObjectCreated:Put",
+            "ObjectRemoved:Delete",
+            "ObjectRestore:Completed",
+        ][self.change as usize]
     }
 
     fn eventbridge_detail_type(&self) -> &'static str {
-        ["Object Created", "Object Deleted", "Object Restore Completed"][self.change as usize]
+        [
+            "Object Created",
+            "Object Deleted",
+            "Object Restore Completed",
+        ][self.change as usize]
     }
 }
 
@@ -140,7 +148,11 @@ const WAYS: &[(&str, Envelope, SourceKind)] = &[
     ("sns", Envelope::Sns, SourceKind::Sns),
     ("sqs", Envelope::Sqs, SourceKind::S3),
     ("sqs-sns", Envelope::Sqs, SourceKind::Sns),
-    ("eventbridge", Envelope::EventBridge, SourceKind::EventBridge),
+    (
+        "eventbridge",
+        Envelope::EventBridge,
+        SourceKind::EventBridge,
+    ),
     ("sqs-eventbridge", Envelope::Sqs, SourceKind::EventBridge),
 ];
 
@@ -181,7 +193,11 @@ fn expected(o: &Object, source: SourceKind) -> Item {
         _ => o.time,
     };
     Item::Object(streamops_shared::object_event::ObjectEvent {
-        change: if change == 0 { Change::Created } else { Change::Removed },
+        change: if change == 0 {
+            Change::Created
+        } else {
+            Change::Removed
+        },
         bucket: o.bucket.clone(),
         key: o.key.clone(),
         raw_key: o.raw_key(),

@@ -1,11 +1,11 @@
 """partitions under a burst: objects land in the data bucket under the template's layout
 (`enriched/dt=YYYY-MM-DD/hour=HH/`, hive), moto's S3 notifies PartitionsQueue, and the SQS
-event source mapping (s2_sqs) drives the real binary, with Athena and DynamoDB faults, with
+event source mapping (sqs_mapping) drives the real binary, with Athena and DynamoDB faults, with
 none, and with processes killed inside invocations.
 
 Ground truth, read from moto, never from the function's answers:
 - the catalog: every StartQueryExecution in the function's workgroup, grouped by its client
-  request token (s2_lambda.AthenaStarts: Athena runs a retried start once, moto twice), each
+  request token (traced_lambda.AthenaStarts: Athena runs a retried start once, moto twice), each
   statement's partitions read from its SQL; a partition is in the catalog when a statement
   names it;
 - the registry: its items, and a sampler that notes when each partition's mark was first seen
@@ -30,8 +30,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .report import Row
-from .s2_lambda import AthenaStarts, traced_sandbox
-from .s2_sqs import Mapping, configure_queue, dead_letters, max_receives
+from .traced_lambda import AthenaStarts, traced_sandbox
+from .sqs_mapping import Mapping, configure_queue, dead_letters, max_receives
 from .world import World
 
 SIZES = {
@@ -41,7 +41,7 @@ SIZES = {
              "crash": {"objects": 2_000, "hours": 40, "crash_rate": 0.3, "max_crashes": 8, "budget_s": 900}},
 }
 TABLE_ID = "streamops.enriched_events"
-# The function's timeout in the soak and the queue's compressed visibility timeout (s2_sqs:
+# The function's timeout in the soak and the queue's compressed visibility timeout (sqs_mapping:
 # longer than an invocation, the redrive threshold scaled to match). Crash runs wait for the
 # claims a killed invocation leaves (its deadline plus 60 s), so they run with a shorter one.
 TIMING = {"faults": (15, 22), "crash": (8, 12)}

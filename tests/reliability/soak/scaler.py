@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .report import Row
-from .s2_lambda import TracedSandbox, traced_sandbox
+from .traced_lambda import TracedSandbox, traced_sandbox
 from .world import ROOT, World
 
 EVENTS = ROOT / "events" / "scaler"

@@ -14,6 +14,7 @@ use streamops_shared::dynamo::WriteOutcome;
 use streamops_test_support::faults::{lock, outcome};
 use tokio::sync::Notify;
 
+#[allow(unused_imports)] // each test binary uses part of the support
 pub use streamops_test_support::faults::{Fault, Interleave, Script};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -7,6 +7,7 @@ use streamops_shared::AwsCallError;
 
 use super::{CheckpointsError, CheckpointsService};
 use crate::book::{CheckpointRecord, JobLineage, PointStatus, RestoreMode, Scope};
+use crate::claims::apply_claims;
 use crate::flink_rest::{flink_view, relative_to};
 use crate::layout::PointKind;
 use crate::ports::{BookStore, CheckpointObjects, FlinkRest};
@@ -34,9 +35,18 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         limit: usize,
     ) -> Result<Value, CheckpointsError> {
         let mut points = self.points(scope).await?;
+        let (_, lineage) = self.jobs(scope).await?;
+        let claimed = apply_claims(&mut points, &lineage);
         points.sort_by_key(|p| std::cmp::Reverse(p.order()));
         points.truncate(limit);
-        Ok(json!({ "points": points }))
+        let claimed: Vec<Value> = points
+            .iter()
+            .filter_map(|p| {
+                let by = claimed.get(&p.location)?;
+                Some(json!({"location": p.location, "claimed_by": by}))
+            })
+            .collect();
+        Ok(json!({ "points": points, "claimed": claimed }))
     }
 
     pub(super) async fn register_job(
@@ -133,16 +143,20 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         }))
     }
 
-    /// The pipeline a scope belongs to, and its registered jobs (none for a job scope).
+    /// The pipeline a scope belongs to, and its registered jobs: a job scope plans with its
+    /// pipeline's whole lineage too, so a point another job was restored from stays.
     pub(super) async fn jobs(
         &self,
         scope: &Scope,
     ) -> Result<(String, Vec<JobLineage>), AwsCallError> {
         match scope {
-            Scope::Job(j) => {
-                let pipeline = self.book.pipeline_of(j).await?.unwrap_or_else(|| j.clone());
-                Ok((pipeline, Vec::new()))
-            }
+            Scope::Job(j) => match self.book.pipeline_of(j).await? {
+                Some(pipeline) => {
+                    let lineage = self.book.lineage(&pipeline).await?;
+                    Ok((pipeline, lineage))
+                }
+                None => Ok((j.clone(), Vec::new())),
+            },
             Scope::Pipeline(p) => Ok((p.clone(), self.book.lineage(p).await?)),
         }
     }
@@ -177,21 +191,28 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
 
     /// The pointer when it still names a restorable point of the wanted kind; otherwise the
     /// newest restorable point in the history (e.g. after the pointed-to directory was removed).
+    /// With a CLAIM restore in the lineage, always the history with the claims applied: the
+    /// pointer may name a point another job now owns.
     pub(super) async fn latest(
         &self,
         scope: &Scope,
         kind: Option<PointKind>,
     ) -> Result<Option<CheckpointRecord>, AwsCallError> {
+        let (_, lineage) = self.jobs(scope).await?;
+        let any_claim = lineage
+            .iter()
+            .any(|j| j.restore_mode == Some(RestoreMode::Claim));
         if kind.is_none()
+            && !any_claim
             && let Some(pointer) = self.book.latest(scope).await?
             && let Some(p) = self.book.point(&pointer.point).await?
             && p.status == PointStatus::Restorable
         {
             return Ok(Some(p));
         }
-        Ok(self
-            .points(scope)
-            .await?
+        let mut points = self.points(scope).await?;
+        apply_claims(&mut points, &lineage);
+        Ok(points
             .into_iter()
             .filter(|p| p.status == PointStatus::Restorable && kind.is_none_or(|k| p.kind == k))
             .max_by_key(CheckpointRecord::order))

@@ -21,6 +21,7 @@ pub const JOB2: &str = "ffeedd00112233445566778899aabbcc";
 
 // ------------------------------------------------------------------ fault script
 
+#[allow(unused_imports)] // each test binary uses part of the support
 pub use streamops_test_support::faults::{Fault, Script};
 
 // ------------------------------------------------------------------ the service over the fakes

@@ -5,16 +5,24 @@
 
 use std::collections::HashMap;
 
+use partitions::{KeyOutcome, PartitionsConfig, Tables};
 use proptest::prelude::*;
 use serde_json::Value;
-use partitions::{KeyOutcome, PartitionsConfig, Tables};
 use streamops_shared::EnvReader;
 use streamops_test_support::generate::{json_value_with, mutate, mutations, text};
 
 use crate::generate::{period, tables, tables_json};
 
 const TABLE_KEYS: &[&str] = &[
-    "bucket", "prefix", "database", "table", "layout", "columns", "error_prefix", "name", "type",
+    "bucket",
+    "prefix",
+    "database",
+    "table",
+    "layout",
+    "columns",
+    "error_prefix",
+    "name",
+    "type",
     "value",
 ];
 

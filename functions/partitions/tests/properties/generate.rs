@@ -66,9 +66,37 @@ pub fn truncate(t: NaiveDateTime, hourly: bool) -> NaiveDateTime {
 pub fn preset(name: &str) -> Vec<Tok> {
     use Tok::*;
     match name {
-        "hive" => vec![lit("dt="), Year, lit("-"), Month, lit("-"), Day, lit("/hour="), Hour, lit("/")],
-        "firehose" => vec![Year, lit("/"), Month, lit("/"), Day, lit("/"), Hour, lit("/")],
-        _ => vec![Year, lit("-"), Month, lit("-"), Day, lit("--"), Hour, lit("/")],
+        "hive" => vec![
+            lit("dt="),
+            Year,
+            lit("-"),
+            Month,
+            lit("-"),
+            Day,
+            lit("/hour="),
+            Hour,
+            lit("/"),
+        ],
+        "firehose" => vec![
+            Year,
+            lit("/"),
+            Month,
+            lit("/"),
+            Day,
+            lit("/"),
+            Hour,
+            lit("/"),
+        ],
+        _ => vec![
+            Year,
+            lit("-"),
+            Month,
+            lit("-"),
+            Day,
+            lit("--"),
+            Hour,
+            lit("/"),
+        ],
     }
 }
 
@@ -122,7 +150,10 @@ fn column(hourly: bool) -> impl Strategy<Value = (&'static str, Vec<Tok>)> {
         prop::sample::select(fields)
     };
     let string = prop::collection::vec(
-        prop_oneof![field().boxed(), "[A-Za-z0-9 _.:=-]{1,4}".prop_map(Tok::Lit).boxed()],
+        prop_oneof![
+            field().boxed(),
+            "[A-Za-z0-9 _.:=-]{1,4}".prop_map(Tok::Lit).boxed()
+        ],
         1..5,
     );
     let int = prop::collection::vec(field(), 1..4);
@@ -196,8 +227,11 @@ impl TableGen {
 /// One table, in bucket `bucket_suffix` (distinct suffixes keep tables from overlapping).
 pub fn table(bucket_suffix: usize) -> impl Strategy<Value = TableGen> {
     let layout = prop_oneof![
-        prop::sample::select(&["hive", "firehose", "flink"][..])
-            .prop_map(|p| (p.to_string(), preset(p), true)),
+        prop::sample::select(&["hive", "firehose", "flink"][..]).prop_map(|p| (
+            p.to_string(),
+            preset(p),
+            true
+        )),
         custom_layout().prop_map(|t| (source(&t), t, false)),
     ];
     (
@@ -208,28 +242,30 @@ pub fn table(bucket_suffix: usize) -> impl Strategy<Value = TableGen> {
         layout,
         any::<bool>(),
     )
-        .prop_flat_map(move |(bucket, prefix, database, table, (name, layout, preset), ep)| {
-            let columns = prop::collection::vec(column(has_hour(&layout)), 1..4);
-            let columns = if preset {
-                prop::option::of(columns).boxed()
-            } else {
-                columns.prop_map(Some).boxed()
-            };
-            let prefix: String = prefix.iter().map(|p| format!("{p}/")).collect();
-            (
-                Just(TableGen {
-                    bucket: format!("{bucket}-{bucket_suffix}"),
-                    prefix,
-                    database,
-                    table: format!("{table}_{bucket_suffix}"),
-                    layout_name: name,
-                    layout,
-                    columns: None,
-                    error_prefix: ep.then(|| "firehose-errors/".to_string()),
-                }),
-                columns,
-            )
-        })
+        .prop_flat_map(
+            move |(bucket, prefix, database, table, (name, layout, preset), ep)| {
+                let columns = prop::collection::vec(column(has_hour(&layout)), 1..4);
+                let columns = if preset {
+                    prop::option::of(columns).boxed()
+                } else {
+                    columns.prop_map(Some).boxed()
+                };
+                let prefix: String = prefix.iter().map(|p| format!("{p}/")).collect();
+                (
+                    Just(TableGen {
+                        bucket: format!("{bucket}-{bucket_suffix}"),
+                        prefix,
+                        database,
+                        table: format!("{table}_{bucket_suffix}"),
+                        layout_name: name,
+                        layout,
+                        columns: None,
+                        error_prefix: ep.then(|| "firehose-errors/".to_string()),
+                    }),
+                    columns,
+                )
+            },
+        )
         .prop_map(|(mut t, columns)| {
             t.columns = columns.map(|cs| {
                 cs.into_iter()
@@ -273,7 +309,11 @@ pub fn period() -> impl Strategy<Value = NaiveDateTime> {
         3 => timestamp(2000, 1, 1, 0)..timestamp(2100, 12, 31, 23),
         1 => timestamp(0, 1, 1, 0)..timestamp(9999, 12, 31, 23),
     ]
-    .prop_map(|s| chrono::DateTime::from_timestamp(s, 0).expect("in range").naive_utc())
+    .prop_map(|s| {
+        chrono::DateTime::from_timestamp(s, 0)
+            .expect("in range")
+            .naive_utc()
+    })
 }
 
 /// Any second chrono can hold, for the readers that must refuse what no layout can name.

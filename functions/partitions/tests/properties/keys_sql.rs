@@ -4,18 +4,16 @@
 //! holds only validated values; statements split under the limit without losing a partition;
 //! identifiers and literals escape any text.
 
-use proptest::prelude::*;
-use serde_json::json;
 use partitions::{
     Item, KeyOutcome, MAX_STATEMENT_BYTES, PartitionSpec, SkipReason, Tables, escape_literal,
     parse_payload, quote_ident, render_statements,
 };
+use proptest::prelude::*;
+use serde_json::json;
 use streamops_test_support::fixture;
 use streamops_test_support::generate::{form_encode, nasty, text};
 
-use crate::generate::{
-    TableGen, file_name, period, render, tables, tables_json, truncate,
-};
+use crate::generate::{TableGen, file_name, period, render, tables, tables_json, truncate};
 
 /// The skip a file name gets whatever the table.
 fn name_skip(name: &str) -> Option<SkipReason> {
@@ -49,7 +47,8 @@ fn admissible(kind: &str, v: &str) -> bool {
         _ => {
             !v.is_empty()
                 && v.len() <= 256
-                && v.chars().all(|c| c.is_ascii_alphanumeric() || " _.:=-".contains(c))
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || " _.:=-".contains(c))
         }
     }
 }
@@ -96,7 +95,10 @@ fn key_of(t: &TableGen, p: chrono::NaiveDateTime, name: &str) -> String {
 /// `text` inserted at char `at` (modulo the length) of `key`.
 fn splice(key: &mut String, at: usize, text: &str) {
     let n = key.chars().count();
-    let at = key.char_indices().nth(at % (n + 1)).map_or(key.len(), |(i, _)| i);
+    let at = key
+        .char_indices()
+        .nth(at % (n + 1))
+        .map_or(key.len(), |(i, _)| i);
     key.insert_str(at, text);
 }
 

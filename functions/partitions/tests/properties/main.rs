@@ -8,9 +8,9 @@
 //! (default 256). Shrunk failures are kept in `tests/proptest-regressions/` and replayed first;
 //! each real bug found also has a named test in `tests/regressions.rs`.
 
+mod config;
 mod generate;
 mod keys_sql;
-mod config;
 mod ops;
 mod service;
 #[path = "../support/mod.rs"]

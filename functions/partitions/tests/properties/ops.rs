@@ -4,12 +4,12 @@
 //! naming the field; never a panic, whatever the dates.
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
+use partitions::{
+    CheckedCommand, Granularity, KeyOutcome, MAX_CHUNK_SIZE, MAX_PERIODS, PeriodRange,
+    STATUS_MAX_PERIODS, Tables, check_command, format_cursor, parse_time,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use partitions::{
-    CheckedCommand, Granularity, KeyOutcome, MAX_CHUNK_SIZE, MAX_PERIODS, PeriodRange, STATUS_MAX_PERIODS,
-    Tables, check_command, format_cursor, parse_time,
-};
 use streamops_test_support::fixture;
 use streamops_test_support::generate::{json_value_with, mutate, mutations, text};
 
@@ -34,13 +34,15 @@ fn spell(t: NaiveDateTime, how: u8) -> (String, NaiveDateTime) {
     match how % 6 {
         0 => (t.format("%Y-%m-%d").to_string(), truncate(t, false)),
         1 => (t.format("%Y-%m-%dT%H").to_string(), truncate(t, true)),
-        2 => (t.format("%Y-%m-%dT%H:%M").to_string(), t.with_second(0).unwrap()),
+        2 => (
+            t.format("%Y-%m-%dT%H:%M").to_string(),
+            t.with_second(0).unwrap(),
+        ),
         3 => (t.format("%Y-%m-%dT%H:%M:%S").to_string(), t),
         4 => (t.format("%Y-%m-%dT%H:%M:%SZ").to_string(), t),
         _ => (format_cursor(t), t),
     }
 }
-
 
 /// `t` as a command may carry it (years outside 0 to 9999 with their sign).
 fn spelled(t: NaiveDateTime, how: u8) -> String {
@@ -64,7 +66,9 @@ fn from_to() -> impl Strategy<Value = (String, String)> {
     prop_oneof![
         (time_text(), time_text()),
         (any_time(), 1i64..2000, any::<u8>(), any::<u8>()).prop_map(|(from, hours, a, b)| {
-            let to = from.checked_add_signed(chrono::Duration::hours(hours)).unwrap_or(from);
+            let to = from
+                .checked_add_signed(chrono::Duration::hours(hours))
+                .unwrap_or(from);
             (spelled(from, a), spelled(to, b))
         }),
     ]
@@ -94,29 +98,35 @@ fn command() -> impl Strategy<Value = Value> {
         chunk,
         prop::option::of(mutations(2)),
     )
-        .prop_map(|(backfill, table, (from, to), resume, gran, chunk, edits)| {
-            let mut cmd = fixture(if backfill { "partitions/ops-backfill.json" } else { "partitions/ops-status.json" });
-            cmd["table"] = table;
-            cmd["from"] = json!(from);
-            cmd["to"] = json!(to);
-            if backfill {
-                let o = cmd.as_object_mut().unwrap();
-                o.remove("granularity");
-                if let Some(g) = gran {
-                    o.insert("granularity".into(), json!(g));
+        .prop_map(
+            |(backfill, table, (from, to), resume, gran, chunk, edits)| {
+                let mut cmd = fixture(if backfill {
+                    "partitions/ops-backfill.json"
+                } else {
+                    "partitions/ops-status.json"
+                });
+                cmd["table"] = table;
+                cmd["from"] = json!(from);
+                cmd["to"] = json!(to);
+                if backfill {
+                    let o = cmd.as_object_mut().unwrap();
+                    o.remove("granularity");
+                    if let Some(g) = gran {
+                        o.insert("granularity".into(), json!(g));
+                    }
+                    if let Some(r) = resume {
+                        o.insert("resume_from".into(), json!(r));
+                    }
+                    if !chunk.is_null() {
+                        o.insert("chunk_size".into(), chunk);
+                    }
                 }
-                if let Some(r) = resume {
-                    o.insert("resume_from".into(), json!(r));
+                match edits {
+                    Some(e) => mutate(&cmd, &e),
+                    None => cmd,
                 }
-                if !chunk.is_null() {
-                    o.insert("chunk_size".into(), chunk);
-                }
-            }
-            match edits {
-                Some(e) => mutate(&cmd, &e),
-                None => cmd,
-            }
-        })
+            },
+        )
 }
 
 /// A period a command plans has a partition whose location holds objects that read back as it.

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeSet;
 
+use partitions::KeyOutcome;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use partitions::KeyOutcome;
 use streamops_test_support::generate::{form_encode, nasty, text};
 
 use crate::generate::period;

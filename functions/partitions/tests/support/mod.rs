@@ -23,6 +23,7 @@ pub const BUCKET: &str = "streamops-data-123456789012-us-east-1";
 
 // ------------------------------------------------------------------ fault script
 
+#[allow(unused_imports)] // each test binary uses part of the support
 pub use streamops_test_support::faults::{Fault, Script};
 
 // ------------------------------------------------------------------ the service over the fakes

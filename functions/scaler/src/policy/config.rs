@@ -397,9 +397,9 @@ mod tests {
     }
 
     /// A cooldown past what `chrono::Duration::seconds` holds used to panic at every decision
-    /// for the target; over a year is refused when the policies are read.
+    /// for the target; over ten years is refused when the policies are read.
     #[test]
-    fn cooldowns_delays_and_timeouts_over_a_year_are_refused() {
+    fn cooldowns_delays_and_timeouts_over_ten_years_are_refused() {
         let target = |extra: &str| {
             format!(
                 r#"{{"targets": [{{"id": "raw", "kind": "kinesis_stream", "stream": "s", "min": 1, "max": 4{extra}}}],
@@ -414,7 +414,7 @@ mod tests {
             let e = Policies::parse(&target(&format!(", \"{field}\": 9223372036854775807")))
                 .unwrap_err();
             assert!(
-                e.contains("target raw") && e.contains("a year"),
+                e.contains("target raw") && e.contains("ten years"),
                 "{field}: {e}"
             );
             assert!(Policies::parse(&target(&format!(", \"{field}\": 31622400"))).is_ok());

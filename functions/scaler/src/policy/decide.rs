@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::config::{Direction, Sizing, TargetKind, TargetPolicy};
 use super::decision::{Observed, ScalingDecision, SkipReason};
 use super::state::{PendingScaleIn, ScaleUpRecord, TargetState};
-use crate::sizing::{Alignment, LoadSample, align, proportional_size};
+use crate::sizing::{Alignment, LoadSample, SizeWindow, align, proportional_size};
 
 /// Kinesis allows 10 `UpdateShardCount` calls per stream in a rolling 24 hours.
 pub const KINESIS_CALLS_PER_DAY: usize = 10;
@@ -367,11 +367,12 @@ fn delay_window(ask: &Ask, state: &mut TargetState, plan: &mut Plan) -> Stage<()
 /// double per call and 10 calls a day.
 fn service_limits(ask: &Ask, state: &TargetState, ready: &Ready, plan: &mut Plan) -> Stage<()> {
     let policy = ask.policy;
-    plan.to = align(
-        plan.to,
-        ready.alignment,
-        ready.max_size.unwrap_or(policy.max).min(policy.max),
-    );
+    let window = SizeWindow {
+        current: ready.current,
+        lower: policy.min,
+        upper: ready.max_size.unwrap_or(policy.max).min(policy.max),
+    };
+    plan.to = align(plan.to, ready.alignment, window);
     if let Some(m) = ready.max_size {
         plan.at_most(m);
         if plan.to > m {

@@ -95,6 +95,7 @@ mod setup;
 mod store;
 pub use cluster::*;
 pub use flink::*;
+#[allow(unused_imports)] // each test binary uses part of the support
 pub use setup::*;
 pub use store::*;
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
-from .s2_lambda import TracedSandbox
+from .traced_lambda import TracedSandbox
 
 ARN = "arn:aws:sqs:us-east-1:123456789012:{}"
 
