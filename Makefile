@@ -11,7 +11,7 @@ export AWS_EC2_METADATA_DISABLED := true
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help setup demo test test-rust test-e2e check-template lint shape bench coldstart soak sam-build clean
+.PHONY: help setup demo test test-rust test-e2e check-template lint shape bench bench-partitions coldstart soak sam-build clean
 
 help:
 	@echo "make demo       run the whole suite locally on moto and show what happens"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint       rustfmt and clippy"
 	@echo "make shape      longest files and functions, module cycles (scripts/shape_report.py)"
 	@echo "make bench      benchmarks (release build)"
+	@echo "make bench-partitions  5,000 distinct hours in one SQS batch, registry writes sequential vs concurrent"
 	@echo "make coldstart  every function's init time against a do-nothing baseline (release builds)"
 	@echo "make soak       every function's soak and crash runs at full size, with the table (long)"
 	@echo "make sam-build  sam build --beta-features for arm64 (slow)"
@@ -54,6 +55,11 @@ shape:
 bench:
 	cargo build --release -p enrich --bin enrich-bench
 	$(CARGO_TARGET_DIR)/release/enrich-bench $(BENCH_ARGS)
+
+# One SQS batch naming 5,000 distinct hours through Athena on moto: registry writes one at a
+# time (the baseline) and 32 in flight, interleaved (functions/partitions/tests/moto/bench.rs).
+bench-partitions: setup
+	cargo test -p partitions --features integration --test moto -- --ignored --nocapture bench_
 
 coldstart: setup
 	cargo build --release -p alerts -p enrich -p partitions -p checkpoints -p scaler -p streamops-test-support --bin alerts --bin enrich --bin partitions --bin checkpoints --bin scaler --bin coldstart-baseline

@@ -212,24 +212,24 @@ fn conditional_outcome<T>(
     operation: &'static str,
     table: &str,
 ) -> Result<WriteOutcome, AwsCallError> {
-    match result {
-        Ok(_) => Ok(WriteOutcome::Written),
-        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-            let PutItemError::ConditionalCheckFailedException(failed) = e.err() else {
-                unreachable!("checked just above");
-            };
-            // Our own earlier attempt landed (its answer was lost, the SDK retried): ours.
-            let stored = failed.item().and_then(|i| get_s(i, WRITE_ID_ATTRIBUTE));
-            Ok(if stored == Some(write_id) {
-                WriteOutcome::Written
-            } else {
-                WriteOutcome::ConditionFailed
-            })
-        }
-        Err(e) => Err(AwsCallError::from_sdk(
-            operation,
-            format!("table {table}"),
-            &e,
-        )),
+    let e = match result {
+        Ok(_) => return Ok(WriteOutcome::Written),
+        Err(e) => e,
+    };
+    if let SdkError::ServiceError(service) = &e
+        && let PutItemError::ConditionalCheckFailedException(failed) = service.err()
+    {
+        // Our own earlier attempt landed (its answer was lost, the SDK retried): ours.
+        let stored = failed.item().and_then(|i| get_s(i, WRITE_ID_ATTRIBUTE));
+        return Ok(if stored == Some(write_id) {
+            WriteOutcome::Written
+        } else {
+            WriteOutcome::ConditionFailed
+        });
     }
+    Err(AwsCallError::from_sdk(
+        operation,
+        format!("table {table}"),
+        &e,
+    ))
 }

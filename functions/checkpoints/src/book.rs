@@ -229,10 +229,12 @@ pub struct RetentionDecision {
 }
 
 /// What a prune may remove among `points` (all of one pipeline), and why everything else stays.
-/// `latest` holds the locations the latest pointers name.
+/// `latest` holds the locations the latest pointers name; `claimed` the points other jobs
+/// took over by CLAIM restores (`claims::claimed_points`).
 pub fn plan_retention(
     points: &[CheckpointRecord],
     lineage: &[JobLineage],
+    claimed: &BTreeMap<String, String>,
     latest: &HashSet<String>,
     policy: &RetentionPolicy,
     now: DateTime<Utc>,
@@ -246,7 +248,6 @@ pub fn plan_retention(
             ))
         })
         .collect();
-    let claimed = crate::claims::claimed_points(points, lineage);
     let source_mode = |p: &CheckpointRecord| restore_sources.get(&point_directory(&p.location));
     // Jobs whose files a LEGACY restore may still reference: the job that wrote the source.
     let legacy_jobs: HashSet<&str> = points
@@ -398,7 +399,7 @@ mod tests {
             keep_savepoints: 1,
             min_age_hours: 24,
         };
-        let d = plan_retention(&pts, &[], &latest, &policy, now());
+        let d = plan_retention(&pts, &[], &BTreeMap::new(), &latest, &policy, now());
         let verdict = |i: usize| (d[i].prune, d[i].kept_because.clone());
         assert_eq!(
             verdict(0),
@@ -432,7 +433,7 @@ mod tests {
             keep_savepoints: 0,
             min_age_hours: i64::MAX,
         };
-        let d = plan_retention(&pts, &[], &HashSet::new(), &policy, now());
+        let d = plan_retention(&pts, &[], &BTreeMap::new(), &HashSet::new(), &policy, now());
         assert_eq!(
             (d[0].prune, d[0].kept_because.clone()),
             (false, Some(KeepReason::YoungerThanMinimumAge))
@@ -471,7 +472,7 @@ mod tests {
                 keep_savepoints: 0,
                 min_age_hours: 0,
             };
-            let d = plan_retention(&pts, &lineage, &HashSet::new(), &policy, now());
+            let d = plan_retention(&pts, &lineage, &BTreeMap::new(), &HashSet::new(), &policy, now());
             assert_eq!(
                 d[0].kept_because,
                 Some(KeepReason::RestoreSource),
@@ -513,6 +514,7 @@ mod tests {
         let d = plan_retention(
             &pts,
             &lineage,
+            &BTreeMap::new(),
             &HashSet::new(),
             &RetentionPolicy {
                 keep_savepoints: 0,
@@ -536,7 +538,7 @@ mod tests {
         ];
         pts[0].pinned = true;
         let latest = HashSet::new();
-        let d = plan_retention(&pts, &[], &latest, &RetentionPolicy::default(), now());
+        let d = plan_retention(&pts, &[], &BTreeMap::new(), &latest, &RetentionPolicy::default(), now());
         assert_eq!((d[0].prune, d[0].kept_because.clone()), (true, None));
         assert_eq!(d[1].kept_because, Some(KeepReason::AlreadyPruned));
         assert_eq!("pruning".parse::<PointStatus>(), Ok(Pruning));

@@ -72,6 +72,10 @@ pub trait BookStore {
         pinned: bool,
     ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
 
+    /// Deletes a point's entry (idempotent): a savepoint booked under `unresolved-<prefix>`
+    /// once its job is known and the point is booked under it.
+    fn forget(&self, id: &PointId) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
     /// Registers a job of a pipeline (idempotent: the last registration wins).
     fn register_job(&self, j: &JobLineage)
     -> impl Future<Output = Result<(), AwsCallError>> + Send;

@@ -203,6 +203,17 @@ impl BookStore for Book {
         .await
     }
 
+    async fn forget(&self, id: &PointId) -> Result<(), AwsCallError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(point_key(id)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsCallError::from_sdk("DeleteItem (forget)", &self.table, &e))
+    }
+
     async fn register_job(&self, j: &JobLineage) -> Result<(), AwsCallError> {
         streamops_shared::lineage::register_job(
             &self.client,

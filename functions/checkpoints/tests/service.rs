@@ -278,6 +278,37 @@ async fn savepoints_resolve_their_job_by_prefix_or_stay_unresolved() {
         (sp["job_id"].as_str(), sp["checkpoint_id"].as_i64()),
         (Some(JOB), Some(11))
     );
+    // The registration adopted the savepoint booked before it: one entry, under the job.
+    let points = fakes.book.points();
+    assert!(points.iter().all(|p| p.job_id == JOB), "{points:?}");
+    assert_eq!(points.len(), 2);
+}
+
+/// Found by the checkpoints crash soak: a savepoint whose event came before its job's
+/// registration stayed booked under `unresolved-<prefix>` next to the job's own entry (a
+/// rescan booked it again under the job). The registration and a rescan both adopt it.
+#[tokio::test]
+async fn a_savepoint_booked_before_its_job_was_registered_is_adopted() {
+    let (service, fakes) = service();
+    run(&service, savepoint(&fakes, "00000000000a", 10, 1)).await;
+    // The registration's own adoption fails half-way (the forget is throttled): the rescan
+    // finishes it.
+    fakes
+        .book
+        .script
+        .fail("DeleteItem (forget)", 1, Fault::Throttled);
+    let register = json!({"command": "register-job", "pipeline": "clicks", "job_id": JOB});
+    assert!(call(&service, register).await.is_err());
+    let rescan = run(&service, json!({"command": "rescan"})).await;
+    assert_eq!(rescan["adopted"], 1, "{rescan}");
+    let points = fakes.book.points();
+    assert_eq!(points.len(), 1, "{points:?}");
+    assert_eq!(
+        (points[0].job_id.as_str(), points[0].pipeline.as_str()),
+        (JOB, "clicks")
+    );
+    let latest = run(&service, json!({"command": "latest", "pipeline": "clicks"})).await;
+    assert_eq!(latest["location"], location(&savepoint_dir("00000000000a")));
 }
 
 // ------------------------------------------------------------------ rescan

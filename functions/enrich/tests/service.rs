@@ -242,6 +242,22 @@ async fn failed_quarantine_write_reports_the_poison_and_the_retry_quarantines_it
     assert_eq!(written.len(), 4, "no good record twice");
 }
 
+/// Found by the enrich soak: S3 stored the quarantine object but its answer was lost (every
+/// attempt). The object is read back: our bytes are there, so the poison counts as
+/// quarantined, is not retried, and never lands in a second object.
+#[tokio::test]
+async fn a_quarantine_write_whose_answer_was_lost_is_not_written_twice() {
+    let f = fakes("fail-batch");
+    let event = kinesis_batch(0);
+    f.quarantine
+        .script
+        .fail_next("PutObject", Fault::LostResponse);
+    let response = f.handle(&event, 5000).await.unwrap();
+    assert!(failures(&response).is_empty(), "{response}");
+    assert_eq!(f.quarantine.objects().len(), 1);
+    assert_eq!(f.quarantined().len(), 7, "each poison record once");
+}
+
 /// The reference lookup fails: exactly the records that need it are reported (a record
 /// without a key goes through); the retry joins the data.
 #[tokio::test]

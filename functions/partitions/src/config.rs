@@ -57,6 +57,10 @@ pub struct PartitionsConfig {
     pub query_timeout: Duration,
     /// `PARTITIONS_MAX_STATEMENT_BYTES` (default and maximum 262144, Athena's limit).
     pub max_statement_bytes: usize,
+    /// `PARTITIONS_REGISTRY_CONCURRENCY` (default 32, 1 to 256): registry writes (claims,
+    /// confirms, releases) in flight at once, so a batch naming thousands of hours claims them
+    /// within one invocation's budget.
+    pub registry_concurrency: usize,
     /// `S3_FORCE_PATH_STYLE` (default false): path-style S3 addressing for S3-compatible endpoints.
     pub s3_force_path_style: bool,
 }
@@ -101,6 +105,18 @@ impl PartitionsConfig {
                 None,
             );
         }
+        const CONCURRENCY: &str = "a whole number from 1 to 256";
+        let mut registry_concurrency: usize =
+            r.parsed_or("PARTITIONS_REGISTRY_CONCURRENCY", CONCURRENCY, 32);
+        if !(1..=256).contains(&registry_concurrency) {
+            r.invalid(
+                "PARTITIONS_REGISTRY_CONCURRENCY",
+                CONCURRENCY,
+                &registry_concurrency.to_string(),
+                None,
+            );
+            registry_concurrency = 32;
+        }
         let s3_force_path_style = r.flag_or("S3_FORCE_PATH_STYLE", false);
         let config = tables.map(|tables| PartitionsConfig {
             tables,
@@ -111,6 +127,7 @@ impl PartitionsConfig {
             output_location,
             query_timeout,
             max_statement_bytes,
+            registry_concurrency,
             s3_force_path_style,
         });
         match r.finish(()) {

@@ -210,7 +210,7 @@ def account(row: Row, world: World, inputs: dict, pollers: list[ShardPoller]) ->
     row.faults = world.proxy.injected_total()
     extra = unexplained = 0
     crashed = {(p.shard, seq) for p in pollers for seq in p.in_crashed}
-    missing = []
+    missing, doubled = [], []
     for shard, recs in inputs.items():
         for seq, _pk, _data in recs:
             k = (shard, seq)
@@ -223,6 +223,10 @@ def account(row: Row, world: World, inputs: dict, pollers: list[ShardPoller]) ->
                 extra += n - 1
                 if k not in crashed:
                     unexplained += n - 1
+                    if n > 1:
+                        doubled.append(f"{shard}:{seq[-6:]} enriched x{enriched[k]}, quarantined x{quarantined[k]}")
+    if doubled:
+        row.notes.append(f"written twice outside a crash: {', '.join(doubled[:5])}")
     if missing:
         row.notes.append(f"lost: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     stats = world.proxy.stats()["injected"]

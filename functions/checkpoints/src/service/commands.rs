@@ -65,7 +65,8 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
             registered_at: now,
         };
         self.book.register_job(&lineage).await?;
-        Ok(json!({ "registered": lineage }))
+        let adopted = self.adopt_unresolved(&lineage.job_id).await?;
+        Ok(json!({ "registered": lineage, "adopted_savepoints": adopted }))
     }
 
     pub(super) async fn pin(&self, dir: &str, pinned: bool) -> Result<Value, CheckpointsError> {

@@ -271,6 +271,38 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         })
     }
 
+    /// Books under `job` the savepoints booked under `unresolved-<its prefix>` (their events
+    /// came before the job was registered, or raced its registration), once `job` is the one
+    /// registered job with that prefix: recorded under it (pointers moved as by their event),
+    /// then the unresolved entry forgotten. Returns how many moved.
+    pub(super) async fn adopt_unresolved(&self, job: &str) -> Result<usize, AwsCallError> {
+        let Some(prefix) = job.get(..6).filter(|_| is_job_id(job)) else {
+            return Ok(0);
+        };
+        let orphans = self.book.points(&format!("unresolved-{prefix}")).await?;
+        if orphans.is_empty() || self.savepoint_job(prefix).await? != job {
+            return Ok(0);
+        }
+        let pipeline = self
+            .book
+            .pipeline_of(job)
+            .await?
+            .unwrap_or_else(|| job.to_string());
+        for orphan in &orphans {
+            let mut record = orphan.clone();
+            record.job_id = job.to_string();
+            record.pipeline = pipeline.clone();
+            // Already booked under the job (a rescan saw it): the job's entry stands.
+            self.book.record(&record).await?;
+            if record.status == PointStatus::Restorable {
+                self.advance_pointers(&record).await?;
+            }
+            self.book.forget(&orphan.id()).await?;
+            tracing::info!(location = %record.location, job, "savepoint adopted by its job");
+        }
+        Ok(orphans.len())
+    }
+
     /// Lists the checkpoint (one job's, or all) and savepoint prefixes, records every
     /// `_metadata` the book misses (known points change nothing), and marks subsumed the
     /// restorable points of the listed jobs whose `_metadata` is no longer there.
@@ -310,10 +342,14 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
             }
         }
         let vanished = self.mark_vanished(&jobs, &present, now).await?;
-        tracing::info!(?counts, vanished = vanished.len(), "rescan done");
+        let mut adopted = 0;
+        for j in &jobs {
+            adopted += self.adopt_unresolved(j).await?;
+        }
+        tracing::info!(?counts, vanished = vanished.len(), adopted, "rescan done");
         Ok(json!({
             "scanned": counts.values().sum::<usize>(), "counts": counts, "recorded": found,
-            "subsumed": vanished,
+            "subsumed": vanished, "adopted": adopted,
         }))
     }
 

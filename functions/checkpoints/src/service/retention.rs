@@ -14,6 +14,7 @@ use streamops_shared::AwsCallError;
 
 use super::{CheckpointsError, CheckpointsService};
 use crate::book::{CheckpointRecord, PointStatus, Scope, orphaned_checkpoints, plan_retention};
+use crate::claims::claimed_points;
 use crate::layout::FlinkObject;
 use crate::ports::{BookStore, CheckpointObjects, FlinkRest};
 
@@ -31,7 +32,8 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         jobs.dedup();
         let latest = self.latest_locations(&jobs, &pipeline).await?;
         let policy = self.config.retention.for_pipeline(&pipeline).clone();
-        let decisions = plan_retention(&points, &lineage, &latest, &policy, now);
+        let claimed = claimed_points(&points, &lineage);
+        let decisions = plan_retention(&points, &lineage, &claimed, &latest, &policy, now);
         let orphans = self.orphans(&jobs).await?;
 
         let mut deleted_objects = 0usize;

@@ -179,6 +179,13 @@ impl BookStore for FakeBook {
         })
     }
 
+    async fn forget(&self, id: &PointId) -> Result<(), AwsCallError> {
+        let mut s = self.state.lock().unwrap();
+        self.script.call("DeleteItem (forget)", || {
+            s.points.remove(id);
+        })
+    }
+
     async fn set_pinned(&self, id: &PointId, pinned: bool) -> Result<bool, AwsCallError> {
         let mut s = self.state.lock().unwrap();
         self.script

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use streamops_shared::Metrics;
+use streamops_shared::{AwsCallError, Metrics};
 
 use super::{Disposition, EnrichService, InvocationContext};
 use crate::emit::put_all;
@@ -81,11 +81,7 @@ impl<W: OutputStream, L, R, Q: Quarantine> EnrichService<W, L, R, Q> {
             ctx.now,
             &ctx.request_id,
         );
-        if let Err(e) = self
-            .quarantine
-            .put(self.quarantine.bucket(), &key, render_ndjson(&entries))
-            .await
-        {
+        if let Err(e) = self.put_quarantine(&key, render_ndjson(&entries)).await {
             tracing::error!(error = %e, records = poison.len(), "quarantine write failed; poison records are reported as failed so they are retried");
             for (i, _) in poison {
                 out[*i] = Some(Disposition::Failed {
@@ -115,6 +111,24 @@ impl<W: OutputStream, L, R, Q: Quarantine> EnrichService<W, L, R, Q> {
             });
         }
         Some(key)
+    }
+
+    /// Writes a new quarantine object. A write whose answer was lost (a timeout or a reset
+    /// after S3 stored it) is recognised by reading the object back: our exact bytes under our
+    /// key (request id and time) mean it landed, so its records are not retried into a second
+    /// object (found by the enrich soak).
+    async fn put_quarantine(&self, key: &str, body: Vec<u8>) -> Result<(), AwsCallError> {
+        let bucket = self.quarantine.bucket();
+        let Err(e) = self.quarantine.put(bucket, key, body.clone()).await else {
+            return Ok(());
+        };
+        match self.quarantine.get(bucket, key).await {
+            Ok(stored) if stored == body => {
+                tracing::warn!(error = %e, key, "the quarantine write's answer was lost; the object is there");
+                Ok(())
+            }
+            _ => Err(e),
+        }
     }
 
     /// PutRecords for the enriched records; what is still unwritten at the deadline is failed.

@@ -2,7 +2,8 @@
 //! 1. every object is mapped to its table's partition (skip rules applied, each skip counted by
 //!    reason); invalid keys are poison and never reach SQL;
 //! 2. the batch collapses to distinct partitions, each remembering the messages that named it;
-//! 3. each partition is claimed in the registry; already registered ones stop here;
+//! 3. each partition is claimed in the registry (many claims in flight at once); already
+//!    registered ones stop here;
 //! 4. the claimed ones are registered per table ([`super::catalog`]): one
 //!    `ALTER TABLE ... ADD IF NOT EXISTS` with many `PARTITION` clauses (split under the statement
 //!    limit), or Glue `BatchCreatePartition`;
@@ -12,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
 use streamops_shared::{Metrics, Unit};
 
 use super::catalog::Registered;
@@ -184,7 +186,8 @@ where
         }
     }
 
-    /// Step 3: claims one table's partitions; returns the ones this invocation now holds.
+    /// Step 3: claims one table's partitions, `registry_concurrency` at a time; returns the
+    /// ones this invocation now holds, in the order given.
     async fn claim<'p>(
         &self,
         partitions: Vec<&'p Pending>,
@@ -194,10 +197,17 @@ where
     ) -> Vec<&'p Pending> {
         let now_s = ctx.now.timestamp();
         let expires_at = now_s + ctx.remaining().as_secs() as i64 + CLAIM_MARGIN_SECONDS;
+        let token = &ctx.request_id;
+        let claims = partitions
+            .iter()
+            .map(|p| self.registry.claim(&p.spec, token, expires_at, now_s));
+        let outcomes: Vec<_> = stream::iter(claims)
+            .buffered(self.config.registry_concurrency)
+            .collect()
+            .await;
         let mut claimed = Vec::new();
-        for p in partitions {
-            let token = &ctx.request_id;
-            match self.registry.claim(&p.spec, token, expires_at, now_s).await {
+        for (p, outcome) in partitions.into_iter().zip(outcomes) {
+            match outcome {
                 Ok(ClaimOutcome::Claimed) => claimed.push(p),
                 Ok(ClaimOutcome::AlreadyRegistered) => report.already_present(p, None, metrics),
                 Ok(ClaimOutcome::InFlight) => report.in_flight(p),
@@ -210,7 +220,8 @@ where
         claimed
     }
 
-    /// Step 5: confirms what was registered, releases what was not.
+    /// Step 5: confirms what was registered, releases what was not (`registry_concurrency` at
+    /// a time), then reports each partition.
     async fn settle(
         &self,
         claimed: &[&Pending],
@@ -222,14 +233,20 @@ where
         let now_s = ctx.now.timestamp();
         let ttl_expiry = now_s + self.config.registry_ttl.as_secs() as i64;
         let token = &ctx.request_id;
-        for (p, result) in claimed.iter().zip(results) {
+        let writes = claimed.iter().zip(&results).map(|(p, result)| async move {
+            match result {
+                Ok(_) => self.registry.confirm(&p.spec, token, ttl_expiry, now_s).await,
+                Err(_) => self.registry.release(&p.spec, token).await.map(|_| ()),
+            }
+        });
+        let written: Vec<_> = stream::iter(writes)
+            .buffered(self.config.registry_concurrency)
+            .collect()
+            .await;
+        for ((p, result), write) in claimed.iter().zip(results).zip(written) {
             match result {
                 Ok(created) => {
-                    if let Err(e) = self
-                        .registry
-                        .confirm(&p.spec, token, ttl_expiry, now_s)
-                        .await
-                    {
+                    if let Err(e) = write {
                         // Registered all the same; the claim expires and a later object re-runs an idempotent ADD.
                         tracing::warn!(partition = %p.spec.registry_key(), error = %e, "partition registered but its registry mark was not confirmed");
                     }
@@ -240,7 +257,7 @@ where
                     }
                 }
                 Err(reason) => {
-                    if let Err(e) = self.registry.release(&p.spec, token).await {
+                    if let Err(e) = write {
                         tracing::error!(partition = %p.spec.registry_key(), error = %e, "could not release the registry claim; it expires after the invocation deadline");
                     }
                     report.failed(p, reason, metrics);

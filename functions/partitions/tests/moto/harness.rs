@@ -2,7 +2,12 @@
 //! the Glue tables, the data bucket), the service over it with Athena faults injected, and
 //! readers of what it did.
 
-use crate::faults::Faults;
+use crate::faults::{Faults, operation};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_config::SdkConfig;
 use aws_sdk_glue::types::{Column, SerDeInfo, StorageDescriptor, TableInput};
 use chrono::Utc;
@@ -11,10 +16,11 @@ use partitions::{
     PollPolicy, Registry,
 };
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use streamops_shared::{EnvReader, Metrics};
+use streamops_test_support::fault_proxy::FaultProxy;
 use streamops_test_support::{MotoServer, create_bucket, create_table};
 
 pub const BUCKET: &str = "streamops-data-123456789012-us-east-1";
@@ -28,11 +34,45 @@ pub const MAX_STATEMENT: usize = 262_144;
 // ------------------------------------------------------------------ harness
 
 pub struct Harness {
+    /// Dropped before moto: it forwards to it.
+    pub _proxy: Option<FaultProxy>,
     pub _moto: MotoServer,
     pub sdk: SdkConfig,
     pub faults: Faults,
     pub service: PartitionsService,
     pub metrics: Arc<Mutex<Vec<String>>>,
+    /// The service's DynamoDB requests (attempts), by operation.
+    pub ddb_calls: DynamoCalls,
+}
+
+/// Counts the DynamoDB requests the service sends, by operation (each attempt once).
+#[derive(Debug, Clone, Default)]
+pub struct DynamoCalls(Arc<Mutex<BTreeMap<String, usize>>>);
+
+impl DynamoCalls {
+    pub fn total(&self) -> usize {
+        self.0.lock().unwrap().values().sum()
+    }
+
+    pub fn by_operation(&self) -> BTreeMap<String, usize> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Intercept for DynamoCalls {
+    fn name(&self) -> &'static str {
+        "DynamoCalls"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        *self.0.lock().unwrap().entry(operation(cfg)).or_default() += 1;
+        Ok(())
+    }
 }
 
 pub fn tables_json() -> String {
@@ -46,8 +86,9 @@ pub fn tables_json() -> String {
     .to_string()
 }
 
-pub fn config(mode: &str) -> PartitionsConfig {
-    let vars: HashMap<String, String> = [
+/// The stack's configuration with some variables added or replaced.
+pub fn config_with(mode: &str, extra: &[(&str, &str)]) -> PartitionsConfig {
+    let mut vars: HashMap<String, String> = [
         ("PARTITIONS_TABLES", tables_json()),
         ("PARTITIONS_REGISTRY_TABLE", REGISTRY.to_string()),
         ("PARTITIONS_MODE", mode.to_string()),
@@ -62,6 +103,7 @@ pub fn config(mode: &str) -> PartitionsConfig {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     PartitionsConfig::read(EnvReader::from_map(vars)).unwrap()
 }
 
@@ -98,9 +140,31 @@ pub async fn create_glue_table(glue: &aws_sdk_glue::Client, name: &str, prefix: 
 }
 
 pub async fn harness(mode: &str) -> Harness {
+    harness_with(mode, &[], None).await
+}
+
+/// The stack, with some configuration variables added or replaced, and optionally every
+/// DynamoDB request of the service's registry answered `latency` late (through the fault
+/// proxy's `slow` rule: the round trip to a real DynamoDB, which moto on loopback does not have).
+pub async fn harness_with(
+    mode: &str,
+    extra: &[(&str, &str)],
+    latency: Option<Duration>,
+) -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let ddb_calls = DynamoCalls::default();
+    let mut ddb_config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(ddb_calls.clone());
+    let proxy = latency.map(|delay| {
+        let proxy = FaultProxy::start(&moto);
+        proxy.set_rules(json!([{"service": "dynamodb", "operation": "*", "fault": "slow",
+                                "rate": 1.0, "delay_s": delay.as_secs_f64()}]));
+        proxy
+    });
+    if let Some(p) = &proxy {
+        ddb_config = ddb_config.endpoint_url(p.endpoint());
+    }
+    let ddb = aws_sdk_dynamodb::Client::from_conf(ddb_config.build());
     create_table(&sdk, REGISTRY, None).await;
     let s3 = streamops_shared::aws::s3_client(&sdk, true);
     create_bucket(&sdk, BUCKET).await;
@@ -136,7 +200,7 @@ pub async fn harness(mode: &str) -> Harness {
         initial: Duration::from_millis(5),
         max: Duration::from_millis(40),
     };
-    let config = config(mode);
+    let config = config_with(mode, extra);
     let service = PartitionsService {
         registry: Registry::new(ddb, REGISTRY),
         athena: AthenaRunner::new(athena, WORKGROUP, config.output_location.clone(), policy),
@@ -145,11 +209,13 @@ pub async fn harness(mode: &str) -> Harness {
         config,
     };
     Harness {
+        _proxy: proxy,
         _moto: moto,
         sdk,
         faults,
         service,
         metrics: Arc::new(Mutex::new(Vec::new())),
+        ddb_calls,
     }
 }
 

@@ -5,6 +5,7 @@
 //! (`faults`). One test binary: the stack in `harness`, the events in `events`, the tests in
 //! `register` (registration through Athena) and `ops` (backfills, Glue mode, status).
 
+mod bench;
 mod events;
 mod faults;
 mod harness;
