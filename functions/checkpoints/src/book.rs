@@ -472,7 +472,14 @@ mod tests {
                 keep_savepoints: 0,
                 min_age_hours: 0,
             };
-            let d = plan_retention(&pts, &lineage, &BTreeMap::new(), &HashSet::new(), &policy, now());
+            let d = plan_retention(
+                &pts,
+                &lineage,
+                &BTreeMap::new(),
+                &HashSet::new(),
+                &policy,
+                now(),
+            );
             assert_eq!(
                 d[0].kept_because,
                 Some(KeepReason::RestoreSource),
@@ -538,7 +545,14 @@ mod tests {
         ];
         pts[0].pinned = true;
         let latest = HashSet::new();
-        let d = plan_retention(&pts, &[], &BTreeMap::new(), &latest, &RetentionPolicy::default(), now());
+        let d = plan_retention(
+            &pts,
+            &[],
+            &BTreeMap::new(),
+            &latest,
+            &RetentionPolicy::default(),
+            now(),
+        );
         assert_eq!((d[0].prune, d[0].kept_because.clone()), (true, None));
         assert_eq!(d[1].kept_because, Some(KeepReason::AlreadyPruned));
         assert_eq!("pruning".parse::<PointStatus>(), Ok(Pruning));

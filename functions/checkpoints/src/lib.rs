@@ -22,12 +22,15 @@ mod store;
 
 pub use book::{
     CheckpointRecord, JobLineage, KeepReason, PointId, PointStatus, RestoreMode, RetentionPolicy,
-    Scope,
+    Scope, plan_retention, point_directory,
 };
+pub use claims::claimed_points;
 pub use config::CheckpointsConfig;
 pub use flink_rest::FlinkHttp;
 pub use input::parse_events;
-pub use layout::{HEADER_BYTES, METADATA_MAGIC, PointKind};
+pub use layout::{
+    FlinkObject, HEADER_BYTES, Locations, METADATA_MAGIC, MetadataVerdict, PointKind, check_header,
+};
 pub use objects::CheckpointBucket;
 pub use ops::{Command, parse_command};
 pub use ports::{

@@ -235,7 +235,11 @@ where
         let token = &ctx.request_id;
         let writes = claimed.iter().zip(&results).map(|(p, result)| async move {
             match result {
-                Ok(_) => self.registry.confirm(&p.spec, token, ttl_expiry, now_s).await,
+                Ok(_) => {
+                    self.registry
+                        .confirm(&p.spec, token, ttl_expiry, now_s)
+                        .await
+                }
                 Err(_) => self.registry.release(&p.spec, token).await.map(|_| ()),
             }
         });

@@ -55,8 +55,16 @@ async fn one_run(concurrency: &'static str, latency_ms: u64) -> Run {
     assert_eq!(resp["batchItemFailures"], serde_json::json!([]), "{resp}");
     assert_eq!(h.metric("PartitionsRegistered", None), HOURS as f64);
     let calls = h.ddb_calls.by_operation();
-    assert_eq!(calls.get("PutItem"), Some(&HOURS), "one claim per hour: {calls:?}");
-    assert_eq!(calls.get("UpdateItem"), Some(&HOURS), "one confirm per hour: {calls:?}");
+    assert_eq!(
+        calls.get("PutItem"),
+        Some(&HOURS),
+        "one claim per hour: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("UpdateItem"),
+        Some(&HOURS),
+        "one confirm per hour: {calls:?}"
+    );
     let queries = h.queries().await;
     let bytes: usize = queries.iter().map(String::len).sum();
     assert!(queries.iter().all(|q| q.len() <= MAX_STATEMENT));
@@ -85,7 +93,9 @@ async fn bench_one_batch_naming_5000_distinct_hours() {
             }
         }
     }
-    println!("| added DynamoDB latency | registry concurrency | wall time | DynamoDB requests | statements |");
+    println!(
+        "| added DynamoDB latency | registry concurrency | wall time | DynamoDB requests | statements |"
+    );
     println!("|---|---|---|---|---|");
     for r in &runs {
         println!(

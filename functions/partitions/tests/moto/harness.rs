@@ -3,13 +3,13 @@
 //! readers of what it did.
 
 use crate::faults::{Faults, operation};
+use aws_config::SdkConfig;
+use aws_sdk_glue::types::{Column, SerDeInfo, StorageDescriptor, TableInput};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use aws_config::SdkConfig;
-use aws_sdk_glue::types::{Column, SerDeInfo, StorageDescriptor, TableInput};
 use chrono::Utc;
 use partitions::{
     AthenaRunner, DataBucket, GlueCatalog, InvocationContext, PartitionsConfig, PartitionsService,
@@ -154,11 +154,14 @@ pub async fn harness_with(
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     let ddb_calls = DynamoCalls::default();
-    let mut ddb_config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(ddb_calls.clone());
+    let mut ddb_config =
+        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(ddb_calls.clone());
     let proxy = latency.map(|delay| {
         let proxy = FaultProxy::start(&moto);
-        proxy.set_rules(json!([{"service": "dynamodb", "operation": "*", "fault": "slow",
-                                "rate": 1.0, "delay_s": delay.as_secs_f64()}]));
+        proxy.set_rules(
+            json!([{"service": "dynamodb", "operation": "*", "fault": "slow",
+                                "rate": 1.0, "delay_s": delay.as_secs_f64()}]),
+        );
         proxy
     });
     if let Some(p) = &proxy {
