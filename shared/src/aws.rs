@@ -6,7 +6,15 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig, timeout::TimeoutConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
+use aws_credential_types::Credentials;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::{ConnectorBuilder, tls};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 /// Connect and per-attempt timeouts sized for Lambda: a hung connection must fail fast enough
 /// that the SDK's standard retry (3 attempts, exponential backoff with jitter) still fits in
@@ -15,16 +23,79 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Loads region, credentials and endpoint overrides from the environment, once.
+///
+/// Cold start (`make coldstart`): most of a function's init time above a bare runtime's went
+/// to TLS set-up. Every SDK client built its own default HTTP client, and each one, when the
+/// client was constructed, built a connector and parsed the whole trust store (on Debian, the
+/// bundle and every file of `/etc/ssl/certs`); the default credential and region chains built
+/// IMDS and container clients that did the same. Now one HTTP client serves every SDK client
+/// of the process ([`shared_https_client`]) and sets up TLS once, on the first request; and
+/// Lambda's own environment gives the region and the role's credentials (`AWS_REGION`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) directly, without the
+/// chains. Elsewhere (a developer's profile, SSO), the default chains as usual.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    load_sdk_config_from(&|name| std::env::var(name).ok()).await
+}
+
+/// [`load_sdk_config`] reading the variables through `var` (a test's own environment).
+pub async fn load_sdk_config_from(var: &dyn Fn(&str) -> Option<String>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared_https_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
                 .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .build(),
-        )
-        .load()
-        .await
+        );
+    let set = |name: &str| var(name).filter(|v| !v.is_empty());
+    if let Some(region) = set("AWS_REGION").or_else(|| set("AWS_DEFAULT_REGION")) {
+        loader = loader.region(Region::new(region));
+    }
+    if let (Some(key), Some(secret)) = (set("AWS_ACCESS_KEY_ID"), set("AWS_SECRET_ACCESS_KEY")) {
+        let credentials =
+            Credentials::new(key, secret, set("AWS_SESSION_TOKEN"), None, "Environment");
+        loader = loader.credentials_provider(credentials);
+    }
+    loader.load().await
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, the proxy settings from the
+/// environment, as `default-https-client` builds it), one for every SDK client built from
+/// the same [`SdkConfig`]: connectors are cached per connector settings, so all clients with
+/// our timeouts share one connection pool and one TLS set-up, made on the first request.
+pub fn shared_https_client() -> SharedHttpClient {
+    let inner =
+        aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+            let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ));
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector.build()
+        });
+    SharedHttpClient::new(SetUpOnFirstUse(inner))
+}
+
+/// The wrapped client without the check at client construction, which builds and throws
+/// away a connector (a whole trust store parsed) for every SDK client constructed.
+#[derive(Debug)]
+struct SetUpOnFirstUse(SharedHttpClient);
+
+impl HttpClient for SetUpOnFirstUse {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -39,4 +110,41 @@ pub fn s3_client(sdk: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client 
         .force_path_style(force_path_style)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::provider::ProvideCredentials;
+    use std::collections::HashMap;
+
+    /// What Lambda sets is what the clients use, without the default chains.
+    #[tokio::test]
+    async fn lambdas_environment_gives_the_region_and_the_role_credentials() {
+        let env: HashMap<&str, &str> = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ]
+        .into();
+        let sdk = load_sdk_config_from(&|n| env.get(n).map(|v| v.to_string())).await;
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        let creds = sdk
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                creds.session_token()
+            ),
+            ("AKIDEXAMPLE", "secret", Some("token"))
+        );
+        let timeouts = sdk.timeout_config().unwrap();
+        assert_eq!(timeouts.connect_timeout(), Some(CONNECT_TIMEOUT));
+    }
 }
