@@ -223,53 +223,9 @@ pub fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    out.push(at.clone());
-    let escape = |k: &str| k.replace('~', "~0").replace('/', "~1");
-    match v {
-        Value::Object(m) => m
-            .iter()
-            .for_each(|(k, c)| pointers(c, format!("{at}/{}", escape(k)), out)),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .for_each(|(i, c)| pointers(c, format!("{at}/{i}"), out)),
-        _ => {}
-    }
-}
+pub use streamops_test_support::generate::{Mutation, mutation};
 
-/// Replace (or, with `None`, remove) the value at the `index`th pointer of `v`.
-#[derive(Debug, Clone)]
-pub struct Mutation(usize, Option<Value>);
-
-pub fn mutation() -> impl Strategy<Value = Mutation> {
-    (any::<usize>(), prop::option::weighted(0.7, json_value())).prop_map(|(i, v)| Mutation(i, v))
-}
-
-pub fn mutate(mut v: Value, mutations: &[Mutation]) -> Value {
-    for Mutation(i, new) in mutations {
-        let mut all = Vec::new();
-        pointers(&v, String::new(), &mut all);
-        let at = all[i % all.len()].clone();
-        match new {
-            Some(new) if at.is_empty() => v = new.clone(),
-            Some(new) => {
-                if let Some(slot) = v.pointer_mut(&at) {
-                    *slot = new.clone();
-                }
-            }
-            None => {
-                let Some((parent, last)) = at.rsplit_once('/') else {
-                    continue;
-                };
-                let last = last.replace("~1", "/").replace("~0", "~");
-                match v.pointer_mut(parent) {
-                    Some(Value::Object(o)) => drop(o.remove(&last)),
-                    Some(Value::Array(a)) => drop(last.parse().map(|i: usize| a.remove(i))),
-                    _ => {}
-                }
-            }
-        }
-    }
-    v
+/// `v` with the mutations applied (members removed, replaced, retyped, strings cut or spliced).
+pub fn mutate(v: Value, mutations: &[Mutation]) -> Value {
+    streamops_test_support::generate::mutate(&v, mutations)
 }
