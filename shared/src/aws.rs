@@ -8,13 +8,8 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
 use aws_credential_types::Credentials;
-use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::{ConnectorBuilder, tls};
-use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
+use crate::https::{TrustRoots, shared_https_client};
 
 /// Connect and per-attempt timeouts sized for Lambda: a hung connection must fail fast enough
 /// that the SDK's standard retry (3 attempts, exponential backoff with jitter) still fits in
@@ -29,7 +24,9 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// client was constructed, built a connector and parsed the whole trust store (on Debian, the
 /// bundle and every file of `/etc/ssl/certs`); the default credential and region chains built
 /// IMDS and container clients that did the same. Now one HTTP client serves every SDK client
-/// of the process ([`shared_https_client`]) and sets up TLS once, on the first request; and
+/// of the process ([`shared_https_client`]) and sets up TLS once, on the first request, from
+/// trust anchors compiled in (nothing read from disk, `STREAMOPS_TLS_ROOTS=native` for the OS
+/// store); and
 /// Lambda's own environment gives the region and the role's credentials (`AWS_REGION`,
 /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) directly, without the
 /// chains. Elsewhere (a developer's profile, SSO), the default chains as usual.
@@ -39,8 +36,9 @@ pub async fn load_sdk_config() -> SdkConfig {
 
 /// [`load_sdk_config`] reading the variables through `var` (a test's own environment).
 pub async fn load_sdk_config_from(var: &dyn Fn(&str) -> Option<String>) -> SdkConfig {
+    let roots = TrustRoots::from_setting(var("STREAMOPS_TLS_ROOTS").as_deref());
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(shared_https_client())
+        .http_client(shared_https_client(roots))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -57,45 +55,6 @@ pub async fn load_sdk_config_from(var: &dyn Fn(&str) -> Option<String>) -> SdkCo
         loader = loader.credentials_provider(credentials);
     }
     loader.load().await
-}
-
-/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, the proxy settings from the
-/// environment, as `default-https-client` builds it), one for every SDK client built from
-/// the same [`SdkConfig`]: connectors are cached per connector settings, so all clients with
-/// our timeouts share one connection pool and one TLS set-up, made on the first request.
-pub fn shared_https_client() -> SharedHttpClient {
-    let inner =
-        aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
-            let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ));
-            connector.set_connector_settings(settings.cloned());
-            if let Some(components) = components {
-                connector.set_sleep_impl(components.sleep_impl());
-            }
-            connector.set_proxy_config(Some(ProxyConfig::from_env()));
-            connector.build()
-        });
-    SharedHttpClient::new(SetUpOnFirstUse(inner))
-}
-
-/// The wrapped client without the check at client construction, which builds and throws
-/// away a connector (a whole trust store parsed) for every SDK client constructed.
-#[derive(Debug)]
-struct SetUpOnFirstUse(SharedHttpClient);
-
-impl HttpClient for SetUpOnFirstUse {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        self.0.http_connector(settings, components)
-    }
-
-    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-        self.0.connector_metadata()
-    }
 }
 
 pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {

@@ -8,6 +8,7 @@ pub mod dynamo;
 pub mod error;
 pub mod harness;
 pub mod http;
+pub mod https;
 pub mod invocation;
 pub mod lineage;
 pub mod logging;
