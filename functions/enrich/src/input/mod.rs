@@ -185,6 +185,19 @@ mod tests {
     }
 
     #[test]
+    fn arrays_are_not_batches_on_either_path() {
+        // serde and sonic-rs both read a struct from an array: `[[]]` would be an empty
+        // Kinesis batch. Found by the junk property test.
+        for json in ["[[]]", " [[], null]", "[{\"Records\": []}]"] {
+            assert!(one_pass::one_pass(json).is_none(), "{json}");
+            assert!(matches!(
+                parse_record_by_record(json),
+                Err(InputError::Unrecognized(_))
+            ));
+        }
+    }
+
+    #[test]
     fn kinesis_record_coordinates() {
         let b = stream(parse_invocation(&kinesis_event("eyJhIjoxfQ==", "4959")).unwrap());
         assert_eq!(b.source, SourceKind::Kinesis);

@@ -138,6 +138,11 @@ impl<'de> Deserialize<'de> for KafkaLanes {
 
 /// The batch, when the payload is a well-formed Kinesis or Kafka batch (and no command).
 pub(super) fn one_pass(json: &str) -> Option<StreamBatch> {
+    // sonic-rs, like serde, reads a struct from a JSON array (`[[]]` would be a batch with no
+    // records); only objects are events.
+    if !json.trim_start().starts_with('{') {
+        return None;
+    }
     let batch = sonic_rs::from_str::<StreamBatchFast>(json)
         .ok()
         .filter(|b| b.command.is_none())?;
