@@ -98,3 +98,26 @@ async fn a_no_claim_restore_leaves_the_old_job_its_checkpoints() {
     );
     assert_eq!(list["claimed"], json!([]));
 }
+
+#[tokio::test]
+async fn each_read_command_reads_the_lineage_and_each_jobs_points_once() {
+    let (service, fakes, _) = claimed_world("CLAIM").await;
+    let lineage_reads = || fakes.book.script.calls("Query (lineage)");
+    let point_reads = || fakes.book.script.calls("Query (points)");
+    for command in [
+        json!({"command": "list", "pipeline": "clicks"}),
+        json!({"command": "latest", "pipeline": "clicks"}),
+        json!({"command": "list", "job_id": JOB}),
+    ] {
+        let (lineage, points) = (lineage_reads(), point_reads());
+        run(&service, command.clone()).await;
+        assert_eq!(lineage_reads() - lineage, 1, "{command}");
+        // The pipeline's two jobs, or the one job.
+        let jobs = if command.get("pipeline").is_some() {
+            2
+        } else {
+            1
+        };
+        assert_eq!(point_reads() - points, jobs, "{command}");
+    }
+}

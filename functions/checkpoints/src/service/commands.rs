@@ -34,8 +34,8 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         scope: &Scope,
         limit: usize,
     ) -> Result<Value, CheckpointsError> {
-        let mut points = self.points(scope).await?;
         let (_, lineage) = self.jobs(scope).await?;
+        let mut points = self.points(scope, &lineage).await?;
         let claimed = apply_claims(&mut points, &lineage);
         points.sort_by_key(|p| std::cmp::Reverse(p.order()));
         points.truncate(limit);
@@ -105,8 +105,16 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
             .map_err(CheckpointsError::Flink)?;
         let flink = flink_view(&stats);
         let scope = Scope::Job(job.to_string());
-        let cp = self.latest(&scope, Some(PointKind::Checkpoint)).await?;
-        let sp = self.latest(&scope, Some(PointKind::Savepoint)).await?;
+        // One read of the book for both kinds.
+        let restorable = self.restorable(&scope, &self.jobs(&scope).await?.1).await?;
+        let newest = |kind: PointKind| {
+            restorable
+                .iter()
+                .filter(|p| p.kind == kind)
+                .max_by_key(|p| p.order())
+                .cloned()
+        };
+        let (cp, sp) = (newest(PointKind::Checkpoint), newest(PointKind::Savepoint));
         let cp_anchor = &self.config.locations.checkpoint_prefix;
         let sp_anchor = &self.config.locations.savepoint_prefix;
         let cp_id = cp.as_ref().and_then(|p| p.checkpoint_id);
@@ -162,26 +170,18 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         }
     }
 
-    /// Every point of the scope: of the job, or of every registered job of the pipeline.
+    /// Every point of the scope: of the job, or of every job in the pipeline's `lineage` (as
+    /// [`Self::jobs`] read it: the book's lineage is read once per command).
     pub(super) async fn points(
         &self,
         scope: &Scope,
+        lineage: &[JobLineage],
     ) -> Result<Vec<CheckpointRecord>, AwsCallError> {
         let job_ids: Vec<String> = match scope {
             Scope::Job(j) => vec![j.clone()],
-            Scope::Pipeline(p) => {
-                let mut ids: Vec<String> = self
-                    .book
-                    .lineage(p)
-                    .await?
-                    .into_iter()
-                    .map(|j| j.job_id)
-                    .collect();
-                if ids.is_empty() {
-                    ids.push(p.clone()); // an unregistered job is its own pipeline
-                }
-                ids
-            }
+            // An unregistered job is its own pipeline.
+            Scope::Pipeline(p) if lineage.is_empty() => vec![p.clone()],
+            Scope::Pipeline(_) => lineage.iter().map(|j| j.job_id.clone()).collect(),
         };
         let mut out = Vec::new();
         for j in job_ids {
@@ -211,11 +211,23 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         {
             return Ok(Some(p));
         }
-        let mut points = self.points(scope).await?;
-        apply_claims(&mut points, &lineage);
-        Ok(points
+        Ok(self
+            .restorable(scope, &lineage)
+            .await?
             .into_iter()
-            .filter(|p| p.status == PointStatus::Restorable && kind.is_none_or(|k| p.kind == k))
+            .filter(|p| kind.is_none_or(|k| p.kind == k))
             .max_by_key(CheckpointRecord::order))
+    }
+
+    /// The scope's points that can be restored once the claims in `lineage` are applied.
+    async fn restorable(
+        &self,
+        scope: &Scope,
+        lineage: &[JobLineage],
+    ) -> Result<Vec<CheckpointRecord>, AwsCallError> {
+        let mut points = self.points(scope, lineage).await?;
+        apply_claims(&mut points, lineage);
+        points.retain(|p| p.status == PointStatus::Restorable);
+        Ok(points)
     }
 }

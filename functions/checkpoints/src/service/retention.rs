@@ -26,7 +26,7 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         now: DateTime<Utc>,
     ) -> Result<Value, CheckpointsError> {
         let (pipeline, lineage) = self.jobs(scope).await?;
-        let points = self.points(scope).await?;
+        let points = self.points(scope, &lineage).await?;
         let mut jobs: Vec<String> = points.iter().map(|p| p.job_id.clone()).collect();
         jobs.sort();
         jobs.dedup();
