@@ -217,9 +217,18 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
             started.elapsed().as_secs_f64() * 1000.0,
         );
         metrics.count_by("AlertsPublished", "severity", alert.severity.as_str(), 1);
-        self.store
+        // The alert is out: failing the invocation now would have its retry (a minute later,
+        // past the claim's expiry) publish it again. A claim left behind expires at this
+        // invocation's deadline; until then other deliveries back off, after it they are judged
+        // against the record the claim wrote (state and publish time included).
+        if let Err(e) = self
+            .store
             .release_claim(&alert.fingerprint, &alert.event_id)
-            .await?;
+            .await
+        {
+            tracing::warn!(fingerprint = %alert.fingerprint, error = %e,
+                "published, but the claim was not released; it expires at the invocation deadline");
+        }
         tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
             severity = alert.severity.as_str(), message_id = %message_id, "alert published");
         Ok(Step::Settled(AlertOutcome::published(alert, message_id)))

@@ -309,22 +309,33 @@ async fn claim_written_but_its_answer_lost_publishes_once_after_the_claim_expire
     assert_eq!(f.subjects(), [SUBJECT]);
 }
 
-/// Published, then the claim release timed out after it landed: the invocation fails, and
-/// its retry is a redelivery. Exactly one message.
+/// Published, then the claim release failed (its answer lost after it landed, or refused):
+/// the alert is out, so the invocation succeeds and Lambda has nothing to retry; a twin
+/// delivery (SNS) later, past the claim's expiry, is judged against the record the claim wrote
+/// and sends nothing. Exactly one message.
 #[tokio::test]
-async fn release_timeout_after_the_publish_does_not_publish_twice() {
-    let f = fakes();
-    f.store
-        .script
-        .fail_next(StoreOp::ReleaseClaim.name(), Fault::LostResponse);
-    let err = f.handle(&fixture(ALARM), at(T0)).await.unwrap_err();
-    assert_eq!(Failure::of(&err).error_type, "Retryable.AwsCall");
-    let retry = f
-        .handle(&fixture(ALARM), at(T0) + Duration::seconds(60))
-        .await
-        .unwrap();
-    assert_eq!(decision(&retry), ("suppressed", Some("redelivered")));
-    assert_eq!(f.subjects(), [SUBJECT]);
+async fn a_failed_claim_release_after_the_publish_does_not_publish_twice() {
+    for fault in [Fault::LostResponse, Fault::Throttled, Fault::ServerError] {
+        let f = fakes();
+        f.store
+            .script
+            .fail_next(StoreOp::ReleaseClaim.name(), fault);
+        let first = f.handle(&fixture(ALARM), at(T0)).await.unwrap();
+        assert_eq!(decision(&first), ("published", None), "{fault:?}");
+        let twin = f
+            .handle(
+                &fixture("alerts/sns-alarm-notification.json"),
+                at(T0) + Duration::seconds(90),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            decision(&twin),
+            ("suppressed", Some("repeat-within-window")),
+            "{fault:?}"
+        );
+        assert_eq!(f.subjects(), [SUBJECT], "{fault:?}");
+    }
 }
 
 /// DynamoDB throttles the claim write: nothing is published, the invocation fails retryably,

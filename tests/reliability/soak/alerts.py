@@ -9,8 +9,10 @@ and then dead-lettered, and the runbook replays dead letters.
 Ground truth is an SQS queue subscribed to the alerts topic: every transition docs/alerts.md
 says must be sent arrives exactly once (resolved notices included), nothing else arrives. The
 one declared exception: a Publish whose answer was lost is retried and may reach the topic
-twice (same `fingerprint`); such a duplicate is excused only if the proxy's wiretap (publish_tap)
-saw a lost Publish answer for that very alert, and is reported in the notes.
+twice (same `fingerprint`), and so may one whose invocation was killed or timed out after SNS
+took it; such a duplicate is excused only if the proxy's wiretap (publish_tap) saw a lost Publish
+answer for that very alert, or saw its Publish arrive during such an invocation, and is reported
+in the notes.
 
 Each lane (one alarm, one scaler target, one EMR step) sends its next transition only when
 every copy of the previous one has settled: which transitions are news then depends only on
@@ -133,12 +135,13 @@ def _lost_answers(tapped: Tap, since: float) -> Counter:
     return Counter(_alert_key(a) for t, a in tapped.lost if t >= since and "resource" in a)
 
 
-def _crash_published(source: AsyncSource, tapped: Tap) -> Counter:
-    """Per alert, the crashed invocations of one of its copies during which a Publish of that
-    alert reached SNS: the process died after publishing, before releasing its claim."""
+def _died_after_publishing(source: AsyncSource, tapped: Tap) -> Counter:
+    """Per alert, the invocations of one of its copies that ended without an answer (killed,
+    or timed out) during which a Publish of that alert reached SNS: the process died after
+    publishing, before releasing its claim, so the retry publishes again (docs/alerts.md)."""
     out: Counter = Counter()
     for start, end, d, kind in list(source.log):
-        if kind != "crashed":
+        if kind not in ("crashed", "timeout"):
             continue
         key = d.tag[1].key
         if any(start <= t <= end and _alert_key(a) == key for t, a in tapped.forwarded if "resource" in a):
@@ -212,15 +215,17 @@ def _soak(world: World, tapped: Tap, queue_url: str, p: dict, seed: int, boxes: 
                                                    queue_url, tapped)
     finally:
         world.proxy.set_rules([])
-    _judge(row, expected(feeder.settled), got, _lost_answers(tapped, started),
-           "SNS took a Publish whose answer was lost; the retry published again (same fingerprint)")
+    _judge(row, expected(feeder.settled), got,
+           _lost_answers(tapped, started) + _died_after_publishing(source, tapped),
+           "SNS took a Publish whose answer was lost, or the invocation timed out after SNS took it; "
+           "the retry published again (same fingerprint)")
     return row
 
 
 def _crash(world: World, tapped: Tap, queue_url: str, p: dict, seed: int, boxes: list) -> Row:
     row, source, feeder, got, started = _drive(world, "crash", p, seed, p["crash_events"], 0.35, boxes,
                                                queue_url, tapped)
-    _judge(row, expected(feeder.settled), got, _crash_published(source, tapped),
+    _judge(row, expected(feeder.settled), got, _died_after_publishing(source, tapped),
            "killed after SNS took the Publish, before the claim was released; the redelivery published again")
     return row
 

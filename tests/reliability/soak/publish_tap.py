@@ -33,14 +33,18 @@ def _publish_message(body: bytes) -> dict | None:
 class Tap:
     def __init__(self):
         self.lock = threading.Lock()
-        self.forwarded: list[tuple[float, dict]] = []   # (monotonic time, alert) SNS received
+        # (monotonic time the proxy received the Publish, alert): SNS received it. The time is
+        # the request's arrival, not its answer's: a process killed while its Publish is in
+        # flight has still published (moto finishes the request), and that Publish belongs to
+        # the invocation that sent it, which has ended by the time the answer comes back.
+        self.forwarded: list[tuple[float, dict]] = []
         self.lost: list[tuple[float, dict]] = []        # of those, whose answer was dropped
 
-    def record(self, which: list, body: bytes) -> None:
+    def record(self, which: list, body: bytes, at: float) -> None:
         alert = _publish_message(body)
         if alert is not None:
             with self.lock:
-                which.append((time.monotonic(), alert))
+                which.append((at, alert))
 
 
 class _TapHandler(fault_proxy.Handler):
@@ -49,14 +53,15 @@ class _TapHandler(fault_proxy.Handler):
         super()._handle()
 
     def _forward(self, body: bytes):
+        sent_at = time.monotonic()
         answer = super()._forward(body)
-        self._tap_body = body
-        self.server.tap.record(self.server.tap.forwarded, body)
+        self._tap_body, self._tap_sent_at = body, sent_at
+        self.server.tap.record(self.server.tap.forwarded, body, sent_at)
         return answer
 
     def _abort(self) -> None:
         if self._tap_body is not None:  # forwarded, then dropped: a `lost` fault
-            self.server.tap.record(self.server.tap.lost, self._tap_body)
+            self.server.tap.record(self.server.tap.lost, self._tap_body, self._tap_sent_at)
         super()._abort()
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _handle
