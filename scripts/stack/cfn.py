@@ -159,6 +159,9 @@ class Evaluator:
             "AWS::SNS::Topic": f"arn:aws:sns:{self.region}:{self.account}:{n}",
             "AWS::IAM::Role": f"arn:aws:iam::{self.account}:role/{n}",
             "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:{n}",
+            "AWS::KinesisFirehose::DeliveryStream": f"arn:aws:firehose:{self.region}:{self.account}:deliverystream/{n}",
+            # A log group's Arn attribute ends in :* (CloudFormation documents it so).
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{self.region}:{self.account}:log-group:{n}:*",
         }
         if attr in ("Arn", "StreamArn", "TopicArn") and typ in arns:
             return arns[typ]

@@ -1,6 +1,7 @@
 """Parameter sets the deploy rehearsal and the static checks run the template with: the defaults,
-and every optional feature (in two sets, because some options exclude each other: an instance
-group or a fleet, jar or EMR-step resubmission, enhanced fan-out or polling)."""
+every optional feature (in two sets, because some options exclude each other: an instance
+group or a fleet, jar or EMR-step resubmission, enhanced fan-out or polling), and the log archive
+on its own (LogArchive: its delivery stream, subscriptions, roles and Glue table)."""
 
 ACCOUNT = "123456789012"
 # Every optional feature, in two sets (some options exclude each other: instance group or fleet,
@@ -26,5 +27,6 @@ WITH_MSK_FLEET_EMR_STEP = {
     "ExistingAlarmTopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:existing-alarms",
     "ExistingPiiKeySecretArn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:old-pii-key-AbCdEf",
 }
+WITH_LOG_ARCHIVE = {"LogArchive": "true", "LogArchiveRetentionDays": "90"}
 PARAMETER_SETS = {"defaults": {}, "vpc-flink-emr-group": WITH_VPC_FLINK_EMR_GROUP,
-                  "msk-fleet-emr-step": WITH_MSK_FLEET_EMR_STEP}
+                  "msk-fleet-emr-step": WITH_MSK_FLEET_EMR_STEP, "log-archive": WITH_LOG_ARCHIVE}

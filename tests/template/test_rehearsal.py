@@ -9,6 +9,7 @@ unsupported), so those are covered by the static checks in test_deploy_static.py
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -124,5 +125,14 @@ def test_the_default_deploy_wires_what_the_functions_read(moto, body):
         assert any("/consumer/" in m["EventSourceArn"] for m in mappings), mappings
         # (moto's CloudFormation has no Glue types: the database name is checked with the evaluator
         # in test_deploy_static.py.)
+        # The pipeline dashboard, its body JSON with the stack's names substituted
+        # (tests/template/test_dashboard.py checks what its widgets read).
+        board = boto3.client("cloudwatch", **moto).get_dashboard(DashboardName="streamops-pipeline")
+        widgets = json.loads(board["DashboardBody"])["widgets"]
+        metrics = [m for w in widgets for m in w["properties"].get("metrics", []) if isinstance(m, list)]
+        assert ["AWS/Kinesis", "IncomingRecords", "StreamName", out["RawStreamName"]] in [m[:4] for m in metrics]
+        # moto's CloudFormation has no Firehose type: only the delivery stream's name stays unresolved.
+        unresolved = set(re.findall(r"\$\{[^}]*\}", board["DashboardBody"]))
+        assert unresolved <= {"${EnrichedDeliveryStream}"}, unresolved
     finally:
         delete(cf, "streamops")

@@ -55,6 +55,48 @@ async fn created_events_record_points_and_move_the_latest_forward_only() {
     assert_eq!(ids(&list), [3, 2]);
 }
 
+/// The dashboard's checkpoint age per pipeline reads `LatestAdvanced` (by `pipeline`): one per
+/// event that moved the pipeline's pointer, none for an older point or a redelivery.
+#[tokio::test]
+async fn the_latest_advanced_metric_counts_pipeline_pointer_moves_only() {
+    let (service, fakes) = service();
+    run(
+        &service,
+        json!({"command": "register-job", "pipeline": "clicks", "job_id": JOB}),
+    )
+    .await;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let mut m = streamops_shared::Metrics::with_sink("streamops", "checkpoints", move |l: &str| {
+        sink.lock().unwrap().push(l.to_string())
+    });
+    for (id, minute) in [(1, 1), (3, 3), (2, 2), (3, 3)] {
+        let event = checkpoint(&fakes, JOB, id, minute);
+        service.handle(event, now(), &mut m).await.unwrap();
+    }
+    m.flush();
+    let docs: Vec<Value> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let advanced: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d.get("LatestAdvanced").is_some())
+        .collect();
+    assert_eq!(advanced.len(), 1, "{docs:?}");
+    assert_eq!(advanced[0]["pipeline"], "clicks");
+    assert_eq!(
+        advanced[0]["LatestAdvanced"], 2.0,
+        "the older point and the redelivery move nothing"
+    );
+    assert_eq!(
+        advanced[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["service", "pipeline"]])
+    );
+}
+
 #[tokio::test]
 async fn removed_events_mark_points_subsumed_once_and_latest_falls_back() {
     let (service, fakes) = service();

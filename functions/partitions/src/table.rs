@@ -212,6 +212,31 @@ mod tests {
         assert_eq!(p.location_key_prefix(), "enriched/2026/11/23/10/");
     }
 
+    /// The template's PARTITIONS_TABLES with LogArchive=true: the log archive's lines beside
+    /// the enriched events, both with Firehose's error output under firehose-errors/.
+    #[test]
+    fn the_log_archive_table_beside_enriched_events() {
+        let t = tables(
+            r#"[{"bucket":"data-bucket","prefix":"enriched/","database":"streamops","table":"enriched_events","layout":"hive","error_prefix":"firehose-errors/"},
+                {"bucket":"data-bucket","prefix":"logs/","database":"streamops","table":"suite_logs","layout":"hive","error_prefix":"firehose-errors/"}]"#,
+        );
+        let p = partition(t.classify(
+            "data-bucket",
+            "logs/dt=2026-11-23/hour=10/streamops-log-archive-1-2026-11-23-10-05-00-uuid.gz",
+            Some(100),
+        ));
+        assert_eq!(
+            p.registry_key(),
+            "streamops.suite_logs/dt=2026-11-23/hour=10"
+        );
+        assert_eq!(p.location, "s3://data-bucket/logs/dt=2026-11-23/hour=10/");
+        let error = "firehose-errors/logs/processing-failed/dt=2026-11-23/hour=10/x.gz";
+        assert!(matches!(
+            t.classify("data-bucket", error, Some(5)),
+            KeyOutcome::Skip(SkipReason::FirehoseErrorOutput, _)
+        ));
+    }
+
     #[test]
     fn hive_and_flink_layouts_and_custom_columns() {
         let t = tables(

@@ -124,14 +124,16 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
             };
             return Ok(Outcome::new(&s.key, action, record.detail));
         }
-        let moved = self.advance_pointers(&record).await?;
-        let action = match (first, moved) {
+        let (job_moved, pipeline_moved) = self.advance_pointers(&record).await?;
+        let action = match (first, job_moved || pipeline_moved) {
             (true, true) => Action::RecordedLatest,
             (true, false) => Action::Recorded,
             (false, true) => Action::LatestRepaired,
             (false, false) => Action::AlreadyRecorded,
         };
-        Ok(Outcome::new(&s.key, action, Some(record.location)))
+        let mut outcome = Outcome::new(&s.key, action, Some(record.location));
+        outcome.advanced_pipeline = pipeline_moved.then_some(record.pipeline);
+        Ok(outcome)
     }
 
     /// The point a key is the `_metadata` of, or the outcome saying why it is ignored.
@@ -208,14 +210,18 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
 
     /// Moves the job's and the pipeline's latest pointers to `record` where it is newer. Also on
     /// a redelivery: if the first delivery died between the writes, this one completes it;
-    /// `put_if_newer` makes a repeat a no-op. Whether either pointer moved.
-    async fn advance_pointers(&self, record: &CheckpointRecord) -> Result<bool, AwsCallError> {
+    /// `put_if_newer` makes a repeat a no-op. Whether the job's and whether the pipeline's
+    /// pointer moved.
+    async fn advance_pointers(
+        &self,
+        record: &CheckpointRecord,
+    ) -> Result<(bool, bool), AwsCallError> {
         let job = Scope::Job(record.job_id.clone());
         let pipeline = Scope::Pipeline(record.pipeline.clone());
         let job_moved = self.book.advance_latest(&job, record).await? == WriteOutcome::Written;
         let pipeline_moved =
             self.book.advance_latest(&pipeline, record).await? == WriteOutcome::Written;
-        Ok(job_moved || pipeline_moved)
+        Ok((job_moved, pipeline_moved))
     }
 
     async fn removed(&self, key: &str) -> Result<Outcome, AwsCallError> {

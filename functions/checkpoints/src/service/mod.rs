@@ -80,6 +80,9 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         for item in items {
             let o = self.object_event(item).await?;
             metrics.count_by("ObjectEvents", "action", o.action.as_str(), 1);
+            if let Some(pipeline) = &o.advanced_pipeline {
+                metrics.count_by("LatestAdvanced", "pipeline", pipeline, 1);
+            }
             tracing::info!(key = %o.key, action = o.action.as_str(), detail = o.detail.as_deref().unwrap_or(""), "object event");
             outcomes.push(o);
         }

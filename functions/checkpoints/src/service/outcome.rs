@@ -44,6 +44,10 @@ pub struct Outcome {
     pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The pipeline whose latest pointer the event moved (the `LatestAdvanced` metric's
+    /// `pipeline`); not part of the answer.
+    #[serde(skip)]
+    pub advanced_pipeline: Option<String>,
 }
 
 impl Outcome {
@@ -52,6 +56,7 @@ impl Outcome {
             key: key.to_string(),
             action,
             detail,
+            advanced_pipeline: None,
         }
     }
 
