@@ -183,7 +183,7 @@ proptest! {
         match PeriodRange::new(from, to, granularity) {
             Ok(range) => {
                 prop_assert!(from < to);
-                prop_assert!(range.len() >= 1 && range.len() <= MAX_PERIODS);
+                prop_assert!(!range.is_empty() && range.len() <= MAX_PERIODS);
                 prop_assert!(range.start <= from && to <= range.end);
                 let all = walk(&range, size);
                 prop_assert_eq!(all, range.periods().collect::<Vec<_>>());
