@@ -111,11 +111,30 @@ impl Function {
             .function_name(&self.name)
             .payload(Blob::new(payload.to_string()))
             .send()
-            .await
-            .map_err(|e| {
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                // `cargo lambda watch` (the local stack) answers a function's error as HTTP 500
+                // with the error payload, where Lambda answers 200 with `X-Amz-Function-Error`.
+                let raw = e.raw_response().and_then(|r| r.body().bytes());
+                if let Some(Answer::Failed {
+                    error_type,
+                    message,
+                }) = raw
+                    .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+                    .filter(|v| v.get("errorType").is_some())
+                    .map(|v| failure("Unhandled", &v))
+                {
+                    return Ok(Answer::Failed {
+                        error_type,
+                        message,
+                    });
+                }
                 let e = aws_sdk_lambda::error::DisplayErrorContext(e);
-                CliError::Call(format!("invoking {}: {e}", self.name))
-            })?;
+                return Err(CliError::Call(format!("invoking {}: {e}", self.name)));
+            }
+        };
         let body = out.payload().map(|b| b.as_ref()).unwrap_or_default();
         let value: Value = serde_json::from_slice(body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));

@@ -5,6 +5,8 @@ use serde_json::{Map, Value};
 
 /// The widest a table cell gets; longer values end in `…` (`--output json` has them whole).
 const MAX_CELL: usize = 60;
+/// Wider tables are shown as one block per row.
+const MAX_TABLE_WIDTH: usize = 160;
 
 pub fn render(value: &Value) -> String {
     match value {
@@ -15,12 +17,12 @@ pub fn render(value: &Value) -> String {
             let mut out = aligned(&rows);
             for (name, items) in tables {
                 out.push_str(&format!("\n{name} ({}):\n", items.len()));
-                out.push_str(&table(items));
+                out.push_str(&listing(name.as_str(), items));
             }
             out
         }
         Value::Array(items) if items.iter().all(Value::is_object) && !items.is_empty() => {
-            table(items)
+            listing("", items)
         }
         other => format!("{}\n", scalar(other)),
     }
@@ -49,15 +51,34 @@ fn fields<'v>(
     }
 }
 
+/// Values of several lines go on indented under their first.
 fn aligned(rows: &[(String, String)]) -> String {
     let width = rows
         .iter()
         .map(|(k, _)| k.chars().count())
         .max()
         .unwrap_or(0);
+    let indent = format!("\n{:width$}  ", "");
     rows.iter()
-        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+        .map(|(k, v)| format!("{k:<width$}  {}\n", v.replace('\n', &indent)))
         .collect()
+}
+
+/// A table, or, when it would be wider than a terminal (objects with many or nested fields,
+/// like the scaler's targets), one block of aligned fields per object.
+fn listing(name: &str, items: &[Value]) -> String {
+    let t = table(items);
+    if t.lines().all(|l| l.chars().count() <= MAX_TABLE_WIDTH) {
+        return t;
+    }
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        out.push_str(&format!("{name}[{i}]:\n"));
+        for line in render(item).lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
 }
 
 /// One column per key (in the order first seen: serde_json's maps are sorted), one row per
@@ -161,6 +182,22 @@ mod tests {
              ENDS_AT  ID      COMMENT\n\
              t1       sil-1\n\
              \x20        sil-22  c\n"
+        );
+    }
+
+    #[test]
+    fn wide_rows_become_blocks() {
+        let wide = json!({"targets": [{"target": "raw-stream", "policy": {"min": 1, "max": 8},
+            "a": "x".repeat(50), "b": "y".repeat(50), "c": "z".repeat(50)}]});
+        let text = render(&wide);
+        assert!(text.starts_with("\ntargets (1):\ntargets[0]:\n"), "{text}");
+        assert!(
+            text.contains("\n  policy.max  8\n") && text.contains("\n  target      raw-stream\n"),
+            "{text}"
+        );
+        assert_eq!(
+            render(&json!({"sql": "a\nb", "n": 1})),
+            "n    1\nsql  a\n     b\n"
         );
     }
 

@@ -14,7 +14,7 @@ pub enum ScalerCmd {
     Scale {
         target: String,
         size: u32,
-        /// Why (recorded in the audit trail; default: by hand from the streamops CLI).
+        /// Why (recorded in the audit trail; default: streamops CLI and $USER).
         #[arg(long)]
         reason: Option<String>,
         #[arg(long)]
@@ -74,7 +74,7 @@ impl ScalerCmd {
 
 fn default_reason() -> String {
     match std::env::var("USER") {
-        Ok(user) => format!("by hand from the streamops CLI ({user})"),
-        Err(_) => "by hand from the streamops CLI".into(),
+        Ok(user) => format!("streamops CLI ({user})"),
+        Err(_) => "streamops CLI".into(),
     }
 }
