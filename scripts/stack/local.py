@@ -445,6 +445,14 @@ class LocalStack:
             started.append((binary, port, proc))
         for binary, port, proc in started:
             wait_for_port(port, 120, proc, f"cargo lambda watch ({binary})")
+        # Where the streamops CLI finds the functions (`streamops --local FILE`, docs/cli.md).
+        self.endpoints_file.write_text(json.dumps(
+            {b: f"http://127.0.0.1:{p}" for b, p in sorted(self.watch_ports.items())}, indent=1))
+
+    @property
+    def endpoints_file(self) -> Path:
+        """binary -> the URL of its `cargo lambda watch` (the Lambda Invoke API), for the CLI."""
+        return self.log_dir / "endpoints.json"
 
     def invoke(self, binary: str, payload: dict | str | bytes, timeout: float = 300) -> tuple[bool, object]:
         """`cargo lambda invoke BINARY` on that binary's watch: returns (ok, parsed response or error text)."""

@@ -18,3 +18,6 @@ pub mod render;
 pub mod service;
 mod silence;
 pub mod store;
+
+// The ops CLI (cli/) checks a silence exactly as `create-silence` will before sending it.
+pub use silence::{CreateSilenceRequest, MAX_SILENCE_DAYS, Silence, create_silence};

@@ -32,7 +32,7 @@ pub use layout::{
     FlinkObject, HEADER_BYTES, Locations, METADATA_MAGIC, MetadataVerdict, PointKind, check_header,
 };
 pub use objects::CheckpointBucket;
-pub use ops::{Command, parse_command};
+pub use ops::{COMMANDS, CheckpointsCommand, Command, parse as check_command, parse_command};
 pub use ports::{
     BookStore, CheckpointObjects, FlinkRest, LatestPointer, ListedObject, is_protected,
 };

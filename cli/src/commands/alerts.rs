@@ -1,0 +1,164 @@
+//! `streamops alerts ...`: the alerts function's commands (functions/alerts/src/ops.rs).
+
+use alerts::model::Severity;
+use alerts::ops::{AlertsCommand, parse_command};
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::{Effect, FunctionKind, Request, parsed, payload, serde_word, string};
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCmd {
+    /// Mute alerts whose alarm name starts with a prefix, or one fingerprint, for a while.
+    Silence(SilenceArgs),
+    /// Active silences, soonest to end first.
+    Silences {
+        /// Also those that have ended but are still in the table.
+        #[arg(long)]
+        include_expired: bool,
+    },
+    /// Lift a silence before it ends (its id from `alerts silences`); needs --apply.
+    Unsilence {
+        id: String,
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Publish a test alert straight to the topic (no dedup, no silences) to check delivery.
+    TestAlert {
+        /// critical, error, warning, info or resolved (default info).
+        #[arg(long, value_parser = serde_word::<Severity>)]
+        severity: Option<Severity>,
+        #[arg(long)]
+        message: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["alarm_prefix", "fingerprint"]))]
+#[command(group = clap::ArgGroup::new("end").required(true).args(["duration", "until"]))]
+pub struct SilenceArgs {
+    /// Alarm names starting with this (e.g. streamops-raw-).
+    #[arg(long)]
+    alarm_prefix: Option<String>,
+    /// One alert's fingerprint (the `fingerprint` attribute of a published alert).
+    #[arg(long)]
+    fingerprint: Option<String>,
+    /// How long: 90m, 2h, 1d, 1h30m.
+    #[arg(long = "for", value_parser = minutes)]
+    duration: Option<i64>,
+    /// When it ends (RFC 3339, e.g. 2026-11-23T18:00:00Z).
+    #[arg(long, value_parser = serde_word::<DateTime<Utc>>)]
+    until: Option<DateTime<Utc>>,
+    /// Why (shown with the silence).
+    #[arg(long)]
+    comment: Option<String>,
+    /// Who (default: $USER).
+    #[arg(long)]
+    created_by: Option<String>,
+}
+
+impl AlertsCmd {
+    pub fn request(&self) -> Result<Request, String> {
+        let (payload, effect) = match self {
+            AlertsCmd::Silence(a) => (a.payload(), Effect::Write),
+            AlertsCmd::Silences { include_expired } => (
+                payload(
+                    "list-silences",
+                    [("include_expired", Some(json!(include_expired)))],
+                ),
+                Effect::Read,
+            ),
+            AlertsCmd::Unsilence { id, apply } => (
+                payload("remove-silence", [("id", Some(json!(id)))]),
+                Effect::Guarded { apply: *apply },
+            ),
+            AlertsCmd::TestAlert { severity, message } => (
+                payload(
+                    "send-test-alert",
+                    [
+                        ("severity", severity.map(|s| json!(s))),
+                        ("message", string(message)),
+                    ],
+                ),
+                Effect::Write,
+            ),
+        };
+        if let AlertsCommand::CreateSilence(req) = parsed(parse_command(&payload))? {
+            // The function's own check (a prefix or a fingerprint, an end in the future, at most
+            // 90 days), with a placeholder id: the function names the silence.
+            alerts::create_silence(req, String::new(), Utc::now())?;
+        }
+        Ok(Request::new(FunctionKind::Alerts, payload, effect))
+    }
+}
+
+impl SilenceArgs {
+    fn payload(&self) -> Value {
+        let created_by = self
+            .created_by
+            .clone()
+            .or_else(|| std::env::var("USER").ok());
+        payload(
+            "create-silence",
+            [
+                ("alarm_name_prefix", string(&self.alarm_prefix)),
+                ("fingerprint", string(&self.fingerprint)),
+                ("duration_minutes", self.duration.map(|m| json!(m))),
+                ("until", self.until.map(|t| json!(t))),
+                ("comment", string(&self.comment)),
+                ("created_by", string(&created_by)),
+            ],
+        )
+    }
+}
+
+/// `90m`, `2h`, `1d`, `1h30m` (or a bare number of minutes) as minutes.
+fn minutes(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?} is not a duration (e.g. 90m, 2h, 1d, 1h30m)");
+    if let Ok(m) = text.parse::<i64>() {
+        return Ok(m);
+    }
+    let (mut total, mut digits) = (0i64, String::new());
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let per = match c {
+            'm' => 1,
+            'h' => 60,
+            'd' => 24 * 60,
+            _ => return Err(bad()),
+        };
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(per)
+            .and_then(|m| total.checked_add(m))
+            .ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || total == 0 && text.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(minutes("2h"), Ok(120));
+        assert_eq!(minutes("1h30m"), Ok(90));
+        assert_eq!(minutes("1d"), Ok(1440));
+        assert_eq!(minutes("45"), Ok(45));
+        for bad in ["", "2x", "h", "2h3"] {
+            assert!(
+                minutes(bad).unwrap_err().contains("not a duration"),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `streamops partitions ...`: the partitions function's commands
+//! (functions/partitions/src/ops.rs).
+
+use clap::{Args, Subcommand};
+use partitions::{
+    Granularity, MAX_CHUNK_SIZE, PartitionsCommand, PeriodRange, parse_command, parse_time,
+};
+use serde_json::{Value, json};
+
+use super::{Effect, Follow, FunctionKind, Request, parsed, payload, serde_word, string};
+
+#[derive(Debug, Args)]
+pub struct RangeArgs {
+    /// `database.table`, or the table name alone when it is unambiguous.
+    #[arg(long)]
+    table: String,
+    /// Start of the range, included: 2026-11-01 or 2026-11-01T06.
+    #[arg(long)]
+    from: String,
+    /// End of the range, excluded.
+    #[arg(long)]
+    to: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartitionsCmd {
+    /// Register the partitions of a time range, chunk by chunk: plans unless --apply.
+    Backfill {
+        #[command(flatten)]
+        range: RangeArgs,
+        /// hour or day; must match the table's layout (default: the layout's).
+        #[arg(long, value_parser = serde_word::<Granularity>)]
+        granularity: Option<Granularity>,
+        /// Register only periods whose prefix has at least one object.
+        #[arg(long)]
+        confirm_data: bool,
+        /// Periods per chunk (the function's default: 500).
+        #[arg(long)]
+        chunk_size: Option<usize>,
+        /// Continue where an earlier backfill stopped (its `resume_from`).
+        #[arg(long)]
+        resume_from: Option<String>,
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Registered partitions of a range and the gaps where S3 has data.
+    Status {
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+}
+
+impl PartitionsCmd {
+    pub fn request(&self) -> Result<Request, String> {
+        let (payload, effect, follow) = match self {
+            PartitionsCmd::Backfill {
+                range,
+                granularity,
+                confirm_data,
+                chunk_size,
+                resume_from,
+                apply,
+            } => {
+                let fields = [
+                    ("granularity", granularity.map(|g| json!(g))),
+                    ("confirm_data", Some(json!(confirm_data))),
+                    ("chunk_size", chunk_size.map(|c| json!(c))),
+                    ("resume_from", string(resume_from)),
+                    ("dry_run", Some(json!(!apply))),
+                    // One chunk per invocation, so each chunk's answer is shown as it comes.
+                    ("max_chunks", Some(json!(1))),
+                ];
+                let p = range.payload("backfill", fields);
+                (p, Effect::Planned { apply: *apply }, Follow::Chunks)
+            }
+            PartitionsCmd::Status { range } => {
+                (range.payload("status", []), Effect::Read, Follow::Once)
+            }
+        };
+        check(parsed(parse_command(&payload))?)?;
+        let mut request = Request::new(FunctionKind::Partitions, payload, effect);
+        request.follow = follow;
+        Ok(request)
+    }
+}
+
+impl RangeArgs {
+    fn payload<const N: usize>(&self, command: &str, more: [(&str, Option<Value>); N]) -> Value {
+        let mut p = payload(
+            command,
+            [
+                ("table", Some(json!(self.table))),
+                ("from", Some(json!(self.from))),
+                ("to", Some(json!(self.to))),
+            ],
+        );
+        for (name, value) in more {
+            if let Some(v) = value {
+                p[name] = v;
+            }
+        }
+        p
+    }
+}
+
+/// What the function checks of a command without its table configuration, worded as it words
+/// it: the times, their order, the chunk size and the cursor. The table (and its granularity)
+/// the function checks against its configuration.
+fn check(command: PartitionsCommand) -> Result<(), String> {
+    let (verb, from, to, granularity) = match &command {
+        PartitionsCommand::Backfill(b) => ("backfill", &b.from, &b.to, b.granularity),
+        PartitionsCommand::Status(s) => ("status", &s.from, &s.to, None),
+    };
+    let bad = |field: &str, e: String| format!("{verb} `{field}`: {e}");
+    let from = parse_time(from).map_err(|e| bad("from", e))?;
+    let to = parse_time(to).map_err(|e| bad("to", e))?;
+    // Days when the table's granularity is not given: a range too long in days is too long in
+    // hours too, and `to` must follow `from` either way.
+    let range = PeriodRange::new(from, to, granularity.unwrap_or(Granularity::Day))
+        .map_err(|e| bad("to", e))?;
+    if let PartitionsCommand::Backfill(b) = &command {
+        if b.chunk_size.is_some_and(|c| c == 0 || c > MAX_CHUNK_SIZE) {
+            return Err(format!("chunk_size must be between 1 and {MAX_CHUNK_SIZE}"));
+        }
+        if let Some(cursor) = &b.resume_from {
+            let c = parse_time(cursor).map_err(|e| bad("resume_from", e))?;
+            if c < range.start || c >= range.end {
+                return Err(bad(
+                    "resume_from",
+                    format!("{cursor:?} is outside the range"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

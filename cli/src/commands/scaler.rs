@@ -1,0 +1,80 @@
+//! `streamops scaler ...`: the scaler function's commands (functions/scaler/src/ops.rs).
+
+use clap::Subcommand;
+use scaler::ops::parse_command;
+use serde_json::json;
+
+use super::{Effect, FunctionKind, Request, json_file, parsed, payload};
+
+#[derive(Debug, Subcommand)]
+pub enum ScalerCmd {
+    /// Every target: size, bounds, last action, cooldowns, pause, open decisions.
+    Status,
+    /// Scale a target to a size (bounds apply, cooldowns do not): plans unless --apply.
+    Scale {
+        target: String,
+        size: u32,
+        /// Why (recorded in the audit trail; default: streamops CLI and $USER).
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Stop the scaler acting on a target.
+    Pause { target: String },
+    /// Let it act again (also lifts a block after an ineffective scale-up).
+    Resume { target: String },
+    /// What an alarm event (a JSON file, `-` for standard input) would do, without doing it.
+    Explain { file: String },
+    /// The schedule's pass by hand (resumes rescales, re-evaluates waiting decisions, may
+    /// scale); needs --apply.
+    Tick {
+        #[arg(long)]
+        apply: bool,
+    },
+}
+
+impl ScalerCmd {
+    pub fn request(&self) -> Result<Request, String> {
+        let (payload, effect) = match self {
+            ScalerCmd::Status => (payload("status", []), Effect::Read),
+            ScalerCmd::Scale {
+                target,
+                size,
+                reason,
+                apply,
+            } => {
+                let reason = reason.clone().unwrap_or_else(default_reason);
+                let fields = [
+                    ("target", Some(json!(target))),
+                    ("size", Some(json!(size))),
+                    ("reason", Some(json!(reason))),
+                    ("dry_run", Some(json!(!apply))),
+                ];
+                (payload("scale", fields), Effect::Planned { apply: *apply })
+            }
+            ScalerCmd::Pause { target } => (
+                payload("pause", [("target", Some(json!(target)))]),
+                Effect::Write,
+            ),
+            ScalerCmd::Resume { target } => (
+                payload("resume", [("target", Some(json!(target)))]),
+                Effect::Write,
+            ),
+            ScalerCmd::Explain { file } => (
+                payload("explain", [("event", Some(json_file(file)?))]),
+                Effect::Read,
+            ),
+            ScalerCmd::Tick { apply } => (payload("tick", []), Effect::Guarded { apply: *apply }),
+        };
+        parsed(parse_command(&payload))?;
+        Ok(Request::new(FunctionKind::Scaler, payload, effect))
+    }
+}
+
+fn default_reason() -> String {
+    match std::env::var("USER") {
+        Ok(user) => format!("streamops CLI ({user})"),
+        Err(_) => "streamops CLI".into(),
+    }
+}

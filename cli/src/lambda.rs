@@ -1,0 +1,220 @@
+//! Where the functions are (a deployed stack's outputs, a name given, the local stack's
+//! endpoints file) and invoking one with the Lambda Invoke API.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_smithy_types::Blob;
+use serde_json::Value;
+
+use crate::args::TargetArgs;
+use crate::commands::FunctionKind;
+use crate::error::CliError;
+
+/// Which deployment the command goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Stack(String),
+    Function(String),
+    /// The endpoints file of the local stack: binary -> its `cargo lambda watch` URL.
+    Local(PathBuf),
+}
+
+impl Target {
+    pub fn from_args(a: &TargetArgs) -> Result<Self, CliError> {
+        match (&a.stack, &a.function_name, &a.local) {
+            (Some(s), None, None) => Ok(Target::Stack(s.clone())),
+            (None, Some(f), None) => Ok(Target::Function(f.clone())),
+            (None, None, Some(l)) => Ok(Target::Local(l.clone())),
+            (None, None, None) => Err(CliError::Invalid(
+                "say where the functions are: --stack NAME (a deployed stack), --function NAME, or --local FILE (the local stack)".into(),
+            )),
+            _ => Err(CliError::Invalid(
+                "give only one of --stack, --function and --local".into(),
+            )),
+        }
+    }
+}
+
+/// One function, ready to invoke.
+pub struct Function {
+    client: aws_sdk_lambda::Client,
+    pub name: String,
+}
+
+/// What a function answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Ok(Value),
+    /// Lambda's `FunctionError`, with the payload's `errorType` and `errorMessage`.
+    Failed {
+        error_type: String,
+        message: String,
+    },
+}
+
+impl Function {
+    /// Finds the function for `kind` on the target and builds its client.
+    pub async fn find(target: &Target, kind: FunctionKind) -> Result<Self, CliError> {
+        match target {
+            Target::Function(name) => {
+                let sdk = streamops_shared::aws::load_sdk_config().await;
+                Ok(Self::with(&sdk, None, name.clone()))
+            }
+            Target::Stack(stack) => {
+                let sdk = streamops_shared::aws::load_sdk_config().await;
+                let name = stack_function(&sdk, stack, kind).await?;
+                Ok(Self::with(&sdk, None, name))
+            }
+            Target::Local(file) => {
+                let endpoint = local_endpoint(file, kind)?;
+                // The local stack checks no signature, but the SDK signs: moto's dummy keys
+                // and its region when the environment has none.
+                let sdk = streamops_shared::aws::load_sdk_config_from(&|n| {
+                    std::env::var(n).ok().or_else(|| local_default(n))
+                })
+                .await;
+                Ok(Self::with(&sdk, Some(endpoint), kind.binary().to_string()))
+            }
+        }
+    }
+
+    fn with(sdk: &SdkConfig, endpoint: Option<String>, name: String) -> Self {
+        // An invocation runs as long as the function does (up to Lambda's 15 minutes), and is
+        // not retried: a command that timed out on the way back may have run, and running a
+        // backfill or a scale twice is the operator's decision, not the SDK's.
+        let mut conf = aws_sdk_lambda::config::Builder::from(sdk)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(16 * 60))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(1));
+        if let Some(url) = endpoint {
+            conf = conf.endpoint_url(url);
+        }
+        Self {
+            client: aws_sdk_lambda::Client::from_conf(conf.build()),
+            name,
+        }
+    }
+
+    pub async fn invoke(&self, payload: &Value) -> Result<Answer, CliError> {
+        let out = self
+            .client
+            .invoke()
+            .function_name(&self.name)
+            .payload(Blob::new(payload.to_string()))
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                // `cargo lambda watch` (the local stack) answers a function's error as HTTP 500
+                // with the error payload, where Lambda answers 200 with `X-Amz-Function-Error`.
+                let raw = e.raw_response().and_then(|r| r.body().bytes());
+                if let Some(Answer::Failed {
+                    error_type,
+                    message,
+                }) = raw
+                    .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+                    .filter(|v| v.get("errorType").is_some())
+                    .map(|v| failure("Unhandled", &v))
+                {
+                    return Ok(Answer::Failed {
+                        error_type,
+                        message,
+                    });
+                }
+                let e = aws_sdk_lambda::error::DisplayErrorContext(e);
+                return Err(CliError::Call(format!("invoking {}: {e}", self.name)));
+            }
+        };
+        let body = out.payload().map(|b| b.as_ref()).unwrap_or_default();
+        let value: Value = serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+        Ok(match out.function_error() {
+            None => Answer::Ok(value),
+            Some(kind) => failure(kind, &value),
+        })
+    }
+}
+
+/// A `FunctionError` answer: the harness's `errorType` (`Retryable.*`, `Permanent.*`) and
+/// `errorMessage`, or Lambda's own kind (`Unhandled`) and the raw payload when it has neither.
+fn failure(kind: &str, payload: &Value) -> Answer {
+    let field = |name: &str| {
+        payload
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    Answer::Failed {
+        error_type: field("errorType").unwrap_or_else(|| kind.to_string()),
+        message: field("errorMessage").unwrap_or_else(|| payload.to_string()),
+    }
+}
+
+fn local_default(name: &str) -> Option<String> {
+    match name {
+        "AWS_REGION" => Some("us-east-1".into()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("testing".into()),
+        _ => None,
+    }
+}
+
+/// The function's name from the stack's outputs (template.yaml `Outputs`: `<Name>FunctionName`).
+async fn stack_function(
+    sdk: &SdkConfig,
+    stack: &str,
+    kind: FunctionKind,
+) -> Result<String, CliError> {
+    let cfn = aws_sdk_cloudformation::Client::new(sdk);
+    let out = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| {
+            let e = aws_sdk_cloudformation::error::DisplayErrorContext(e);
+            CliError::Call(format!("describing stack {stack}: {e}"))
+        })?;
+    let key = kind.stack_output();
+    out.stacks()
+        .iter()
+        .flat_map(|s| s.outputs())
+        .find(|o| o.output_key() == Some(key))
+        .and_then(|o| o.output_value())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            CliError::Call(format!(
+                "stack {stack} has no {key} output (is it a streamops stack, with the {} function enabled?)",
+                kind.binary()
+            ))
+        })
+}
+
+/// The function's URL from the local stack's endpoints file.
+fn local_endpoint(file: &Path, kind: FunctionKind) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        CliError::Call(format!(
+            "{}: {e} (is the local stack running? `make demo` or the e2e tests write it)",
+            file.display()
+        ))
+    })?;
+    let endpoints: BTreeMap<String, String> = serde_json::from_str(&text)
+        .map_err(|e| CliError::Call(format!("{} is not an endpoints file: {e}", file.display())))?;
+    endpoints.get(kind.binary()).cloned().ok_or_else(|| {
+        CliError::Call(format!(
+            "the local stack ({}) does not serve {}; it serves: {}",
+            file.display(),
+            kind.binary(),
+            endpoints.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })
+}

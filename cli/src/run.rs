@@ -1,0 +1,144 @@
+//! One run: check the command, find the function, confirm, invoke (chunk after chunk for a
+//! backfill), and print the answers.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::{Value, json};
+
+use crate::args::{Cli, Output};
+use crate::commands::{Effect, Follow, Request};
+use crate::error::CliError;
+use crate::lambda::{Answer, Function, Target};
+use crate::render::render;
+
+/// The answer's counts a backfill adds up over its chunks.
+const BACKFILL_TOTALS: [&str; 8] = [
+    "chunks",
+    "periods_done",
+    "periods_without_data",
+    "partitions",
+    "partitions_registered",
+    "partitions_already_present",
+    "statements",
+    "queries_run",
+];
+
+pub async fn run(cli: &Cli) -> Result<(), CliError> {
+    // Everything about the arguments is checked before anything is looked up or sent.
+    let request = cli.function.request().map_err(CliError::Invalid)?;
+    let target = Target::from_args(&cli.target)?;
+    if request.effect == (Effect::Guarded { apply: false }) {
+        print(cli.output, &not_sent(&request));
+        return Ok(());
+    }
+    let function = Function::find(&target, request.function).await?;
+    if request.effect.acts() && !cli.yes && std::io::stdin().is_terminal() {
+        confirm(&request, &function.name)?;
+    }
+    match request.follow {
+        Follow::Once => {
+            let answer = answered(function.invoke(&request.payload).await?)?;
+            print(cli.output, &answer);
+        }
+        Follow::Chunks => chunks(cli.output, &function, request.payload).await?,
+    }
+    Ok(())
+}
+
+/// A command the function has no dry run for, without `--apply`: what would be sent.
+fn not_sent(request: &Request) -> Value {
+    json!({
+        "dry_run": true,
+        "sent": false,
+        "note": format!("nothing was sent: {} changes things and has no dry run of its own; add --apply to send it", request.command()),
+        "payload": request.payload,
+    })
+}
+
+fn answered(answer: Answer) -> Result<Value, CliError> {
+    match answer {
+        Answer::Ok(v) => Ok(v),
+        Answer::Failed {
+            error_type,
+            message,
+        } => Err(CliError::Function {
+            error_type,
+            message,
+        }),
+    }
+}
+
+fn print(output: Output, v: &Value) {
+    match output {
+        Output::Json => println!("{v}"),
+        Output::Table => print!("{}", render(v)),
+    }
+}
+
+fn confirm(request: &Request, function: &str) -> Result<(), CliError> {
+    eprint!(
+        "{} on {function}: this changes things ({}). Go ahead? [y/N] ",
+        request.command(),
+        request.payload
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Invalid(format!("reading the answer: {e}")))?;
+    match line.trim() {
+        "y" | "Y" | "yes" => Ok(()),
+        _ => Err(CliError::Declined),
+    }
+}
+
+/// A backfill, one chunk per invocation, each resumed from the last one's `resume_from` until
+/// the answer says `done`; each chunk is printed as it comes, then the totals.
+async fn chunks(output: Output, function: &Function, mut payload: Value) -> Result<(), CliError> {
+    let mut totals = [0u64; BACKFILL_TOTALS.len()];
+    let mut last = Value::Null;
+    for n in 1.. {
+        let answer = answered(function.invoke(&payload).await?)?;
+        for (total, field) in totals.iter_mut().zip(BACKFILL_TOTALS) {
+            *total += answer[field].as_u64().unwrap_or(0);
+        }
+        match output {
+            Output::Json => println!("{answer}"),
+            Output::Table => println!("{}", chunk_line(n, &answer)),
+        }
+        let next = answer["resume_from"].as_str().map(str::to_string);
+        let done = answer["done"].as_bool().unwrap_or(true);
+        last = answer;
+        match next {
+            Some(cursor) if !done => {
+                if payload.get("resume_from").and_then(Value::as_str) == Some(&cursor) {
+                    return Err(CliError::Call(format!(
+                        "the backfill did not move past {cursor}; stopping"
+                    )));
+                }
+                payload["resume_from"] = Value::String(cursor);
+            }
+            _ => break,
+        }
+    }
+    if output == Output::Table {
+        for (field, total) in BACKFILL_TOTALS.iter().zip(totals) {
+            last[*field] = json!(total);
+        }
+        println!();
+        print(output, &last);
+    }
+    Ok(())
+}
+
+fn chunk_line(n: usize, a: &Value) -> String {
+    let from = a["resume_from"].as_str().unwrap_or("the end");
+    format!(
+        "chunk {n}: {} periods, {} partitions planned, {} registered, {} already present; next: {from}",
+        a["periods_done"],
+        a["partitions"],
+        a["partitions_registered"],
+        a["partitions_already_present"]
+    )
+}

@@ -1,0 +1,128 @@
+"""The `streamops` ops CLI end to end: the built binary against the local stack (the functions
+under `cargo lambda watch`, which serves the Lambda Invoke API; moto behind them), found through
+the endpoints file the stack writes. Each test checks what the function did, not only what the
+CLI printed: the DDL Athena was sent, a silence in the alerts function's list, a
+quarantine object left as it was."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "streamops" / "target"))
+BINARY = TARGET / "debug" / "streamops"
+TABLE = "enriched_events"
+
+
+def cli(stack, *args: str) -> subprocess.CompletedProcess:
+    """The binary with the local stack as its target and no AWS setting of the environment's."""
+    if not BINARY.exists():
+        pytest.fail(f"{BINARY} is missing (the stack fixture builds it with cargo build --workspace --bins)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("STREAMOPS_")}
+    return subprocess.run([str(BINARY), "--local", str(stack.endpoints_file), *args],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+
+
+def json_lines(r: subprocess.CompletedProcess) -> list[dict]:
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def registered_hours(stack, day: str) -> list[str]:
+    """The hours of `day` the partitions function registered: the ALTER TABLE ... ADD PARTITION
+    statements moto's Athena recorded (moto runs no query, so the catalog stays as it was)."""
+    athena = stack.client("athena")
+    wg = stack.cfn.ref("PartitionsWorkGroup")
+    ids = athena.list_query_executions(WorkGroup=wg).get("QueryExecutionIds", [])
+    sql = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
+    return sorted(re.findall(rf"`dt` = '{day}', `hour` = '(\d\d)'", "\n".join(sql)))
+
+
+def test_scaler_status_lists_every_configured_target(stack):
+    (answer,) = json_lines(cli(stack, "scaler", "status", "--output", "json"))
+    targets = {t["target"]: t for t in answer["targets"]}
+    assert set(targets) == {"raw-stream", "enriched-stream", "emr-task"}
+    assert targets["raw-stream"]["policy"]["stream"] == stack.cfn.physical_name("RawStream")
+    assert targets["raw-stream"]["observed"]["size"] >= 1
+    table = cli(stack, "scaler", "status")
+    assert table.returncode == 0 and "policy.stream" in table.stdout and "raw-stream" in table.stdout
+
+
+def test_a_backfill_plans_unless_applied_and_shows_every_chunk(stack):
+    window = ["--table", TABLE, "--from", "2031-03-01", "--to", "2031-03-02", "--chunk-size", "10"]
+    plans = json_lines(cli(stack, "partitions", "backfill", *window, "-o", "json"))
+    # 24 hours in chunks of 10: three invocations, each resumed from the last one's cursor.
+    assert [p["periods_done"] for p in plans] == [10, 10, 4]
+    assert [p["done"] for p in plans] == [False, False, True]
+    assert all(p["dry_run"] and p["partitions_registered"] == 0 for p in plans), plans
+    assert registered_hours(stack, "2031-03-01") == [], "a dry run ran DDL"
+
+    applied = cli(stack, "partitions", "backfill", *window, "--apply", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    chunk_lines = [line for line in applied.stdout.splitlines() if line.startswith("chunk ")]
+    assert [line.split(":")[0] for line in chunk_lines] == ["chunk 1", "chunk 2", "chunk 3"], applied.stdout
+    assert "partitions_registered       24" in applied.stdout, applied.stdout
+    assert registered_hours(stack, "2031-03-01") == [f"{h:02d}" for h in range(24)]
+
+
+def test_a_silence_is_created_and_listed(stack):
+    (created,) = json_lines(cli(stack, "alerts", "silence", "--alarm-prefix", "streamops-cli-test-",
+                                "--for", "2h", "--comment", "cli e2e", "--created-by", "e2e", "-o", "json"))
+    silence = created["silence"]
+    assert silence["alarm_name_prefix"] == "streamops-cli-test-" and silence["comment"] == "cli e2e"
+    (listed,) = json_lines(cli(stack, "alerts", "silences", "-o", "json"))
+    assert silence["id"] in [s["id"] for s in listed["silences"]]
+    # Lifting it without --apply sends nothing: it is still listed.
+    kept = cli(stack, "alerts", "unsilence", silence["id"])
+    assert kept.returncode == 0 and "nothing was sent" in kept.stdout
+    (listed,) = json_lines(cli(stack, "alerts", "silences", "-o", "json"))
+    assert silence["id"] in [s["id"] for s in listed["silences"]]
+
+
+@pytest.fixture
+def quarantined(stack):
+    """A quarantine object made by enrich itself (one record that is not JSON, invoked as a
+    Kinesis batch), removed afterwards so the enrich tests see the bucket as they left it."""
+    bucket = stack.cfn.physical_name("QuarantineBucket")
+    s3 = stack.client("s3")
+    before = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    event = json.loads((ROOT / "events" / "enrich" / "kinesis-docs-sample.json").read_text())
+    event["Records"] = event["Records"][:1]
+    event["Records"][0]["kinesis"]["data"] = base64.b64encode(b"{not json, from the cli test").decode()
+    ok, out = stack.invoke("enrich", event)
+    assert ok and out == {"batchItemFailures": []}, out
+    (key,) = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])} - before
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    yield bucket, key, body
+    s3.delete_object(Bucket=bucket, Key=key)
+
+
+def test_a_replay_dry_run_reports_and_changes_nothing(stack, quarantined):
+    bucket, key, body = quarantined
+    (answer,) = json_lines(cli(stack, "enrich", "replay", f"s3://{bucket}/{key}", "-o", "json"))
+    assert answer["dry_run"] is True and answer["object"] == f"s3://{bucket}/{key}"
+    assert [r["decision"] for r in answer["records"]] == ["quarantine"]
+    assert answer["records"][0]["reason"] == "invalid_json"
+    assert stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read() == body
+
+
+def test_a_function_error_shows_its_type_and_message(stack):
+    r = cli(stack, "scaler", "scale", "no-such-target", "3")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "Permanent.BadCommand: unknown target \"no-such-target\"" in r.stderr
+    assert "raw-stream" in r.stderr  # the function names the targets it has
+
+
+def test_bad_arguments_are_refused_without_invoking(stack):
+    log = stack.watch_log("partitions")
+    size = log.stat().st_size
+    r = cli(stack, "partitions", "backfill", "--table", TABLE, "--from", "2031-02-30", "--to", "2031-03-02")
+    assert r.returncode == 2 and "backfill `from`: \"2031-02-30\" is not a time" in r.stderr, r.stderr
+    assert log.stat().st_size == size, "the function was invoked"
