@@ -31,7 +31,8 @@ SECTIONS = ["alerts", "enrich", "checkpoints", "partitions", "scaler"]
 def build(sections: list[str]) -> None:
     ui.step("Building the functions (cargo build; the first build of the AWS SDK takes several minutes)")
     started = time.monotonic()
-    packages = [arg for s in sections for arg in ("-p", s)]
+    # The streamops CLI too: the partitions section asks for status with it.
+    packages = [arg for s in sections for arg in ("-p", s)] + ["-p", "streamops-cli"]
     r = subprocess.run(["cargo", "build", "--bins", *packages], cwd=ROOT)
     if r.returncode != 0:
         raise SystemExit("cargo build failed")

@@ -1,11 +1,13 @@
 """Demo of the partitions function: Firehose-shaped objects land in the local data bucket, S3
 notifies the partitions queue, the function registers each hour once with one ALTER TABLE
 statement, a second burst of the same hours runs no query, and the ops commands plan a backfill
-and report gaps."""
+and, from the streamops CLI, report gaps."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import uuid
 from urllib.parse import quote_plus
 from datetime import datetime, timedelta, timezone
@@ -132,13 +134,21 @@ def run(stack) -> None:
     else:
         ui.warn(str(resp))
 
-    cmd = json.loads((EVENTS / "ops-status.json").read_text())
-    cmd.update({"from": start, "to": end})
-    ok, resp = invoke(stack, cmd, "ops: status of the same range (registered partitions from the Glue catalog, gaps from S3)")
-    if ok and isinstance(resp, dict):
-        ui.detail(f"registered: {resp['registered_count']}, gaps (data but no partition): {resp['gap_count']}, "
-                  f"hours without data: {resp['periods_without_data']}", 6)
+    # The operator's way to ask: the streamops CLI (cli/, docs/cli.md) against this stack.
+    ui.step(f"ops from the terminal: streamops partitions status --table enriched_events --from {start} --to {end}")
+    r = streamops_cli(stack, "partitions", "status", "--table", "enriched_events", "--from", start, "--to", end)
+    if r.returncode == 0:
+        for line in r.stdout.splitlines():
+            ui.detail(line, 6)
         ui.detail("moto's Athena records DDL without applying it to its Glue catalog, so locally the hours registered "
                   "through Athena show as gaps; with PARTITIONS_MODE=glue (or in AWS) they show as registered.", 6)
     else:
-        ui.warn(str(resp))
+        ui.warn(f"streamops exited {r.returncode}: {r.stderr.strip()}")
+
+
+def streamops_cli(stack, *args: str) -> subprocess.CompletedProcess:
+    """The `streamops` binary (built with the functions) with the local stack as its target."""
+    target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "streamops" / "target"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run([str(target / "debug" / "streamops"), "--local", str(stack.endpoints_file), *args],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
