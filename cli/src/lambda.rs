@@ -181,8 +181,16 @@ async fn stack_function(
         .send()
         .await
         .map_err(|e| {
-            let e = aws_sdk_cloudformation::error::DisplayErrorContext(e);
-            CliError::Call(format!("describing stack {stack}: {e}"))
+            // The service's own words when it answered ("Stack with id x does not exist"), the
+            // whole chain when it did not (no network, no credentials).
+            let said = e
+                .as_service_error()
+                .and_then(|s| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s))
+                .map(str::to_string);
+            let why = said.unwrap_or_else(|| {
+                aws_sdk_cloudformation::error::DisplayErrorContext(&e).to_string()
+            });
+            CliError::Call(format!("describing stack {stack}: {why}"))
         })?;
     let key = kind.stack_output();
     out.stacks()

@@ -72,3 +72,34 @@ def test_translated_template_creates_in_moto_cloudformation(moto):
     assert enrich["ENRICH_OUTPUT_STREAM"] == "streamops-enriched"
     assert enrich["ENRICH_LEDGER_TABLE"] == "streamops-enrich-ledger"
     assert "streamops-enriched" in boto3.client("kinesis", **moto).list_streams()["StreamNames"]
+
+
+def test_the_cli_finds_the_functions_of_a_stack_by_its_outputs(moto):
+    """`streamops --stack NAME` reads the function's name from the stack's outputs and invokes
+    it: moto's Lambda, which cannot run the code here (no Docker), answers the invocation of
+    exactly that function; a stack that does not exist is named in a clear error."""
+    cf = boto3.client("cloudformation", **moto)
+    if not any(s["StackName"] == "streamops" for s in cf.describe_stacks()["Stacks"]):
+        pytest.skip("needs the stack of test_translated_template_creates_in_moto_cloudformation")
+    target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "streamops" / "target"))
+    binary = target / "debug" / "streamops"
+    if not binary.exists():
+        subprocess.run(["cargo", "build", "-p", "streamops-cli"], cwd=ROOT, check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STREAMOPS_"))}
+    env.update(AWS_ENDPOINT_URL=moto["endpoint_url"], AWS_REGION="us-east-1",
+               AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+
+    def cli(*args):
+        return subprocess.run([str(binary), *args], capture_output=True, text=True, env=env, timeout=120)
+
+    r = cli("--stack", "streamops", "scaler", "status")
+    # moto found the function the outputs name and tried to run it (in Docker, absent here): an
+    # answer only an existing function gets, unlike a name nobody deployed.
+    assert r.returncode == 1, r.stderr
+    assert "the function answered with an error" in r.stderr and "docker" in r.stderr.lower(), r.stderr
+    r = cli("--function", "streamops-nosuch", "scaler", "status")
+    assert r.returncode == 3 and "docker" not in r.stderr.lower(), r.stderr
+
+    r = cli("--stack", "nosuch", "scaler", "status")
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip() == "streamops: describing stack nosuch: Stack with id nosuch does not exist", r.stderr
