@@ -338,7 +338,10 @@ fn s3_items(v: Value, source: SourceKind) -> Result<Vec<Item>, ParseError> {
             let name = r.event_name.unwrap_or_default();
             let change = if name.starts_with("ObjectCreated:") {
                 Change::Created
-            } else if name.starts_with("ObjectRemoved:") {
+            } else if name.starts_with("ObjectRemoved:") || name.starts_with("LifecycleExpiration:")
+            {
+                // S3 Lifecycle expiring an object (`LifecycleExpiration:Delete`, or
+                // `:DeleteMarkerCreated` in a versioned bucket) removes it as a delete does.
                 Change::Removed
             } else {
                 return Item::Skipped(Skip::NotAnObjectChange);
@@ -494,6 +497,14 @@ mod tests {
         assert_eq!(b.envelope, Envelope::EventBridge);
         assert_eq!(objects(&b)[0].change, Change::Removed);
         assert_eq!(objects(&b)[0].source, SourceKind::EventBridge);
+        for name in [
+            "ObjectRemoved:DeleteMarkerCreated",
+            "LifecycleExpiration:Delete",
+            "LifecycleExpiration:DeleteMarkerCreated",
+        ] {
+            let b = parse(json!({"Records": [s3_record(name, "enriched/x.gz")]})).unwrap();
+            assert_eq!(objects(&b)[0].change, Change::Removed, "{name}");
+        }
         let e = parse(json!({"hello": 1})).unwrap_err();
         assert!(e.to_string().contains("hello"), "{e}");
     }

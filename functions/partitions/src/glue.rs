@@ -1,12 +1,13 @@
 //! Glue Data Catalog adapter: the table's storage descriptor, `BatchCreatePartition` (100 per
-//! call, per-entry errors inspected) and the registered partitions of a table.
+//! call, per-entry errors inspected), `BatchDeletePartition` (25 per call) and the registered
+//! partitions of a table.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 use aws_sdk_glue::Client;
-use aws_sdk_glue::types::{PartitionInput, StorageDescriptor};
-use streamops_shared::AwsCallError;
+use aws_sdk_glue::types::{PartitionInput, PartitionValueList, StorageDescriptor};
+use streamops_shared::{AwsCallError, ErrorClass};
 
 use crate::poll::{PollPolicy, retry_throttled};
 use crate::ports::{EntryResult, PartitionCatalog};
@@ -14,6 +15,8 @@ use crate::table::PartitionSpec;
 
 /// Glue's limit for `BatchCreatePartition`.
 pub const BATCH_CREATE_MAX: usize = 100;
+/// Glue's limit for `BatchDeletePartition`.
+pub const BATCH_DELETE_MAX: usize = 25;
 
 #[derive(Clone)]
 pub struct GlueCatalog {
@@ -126,6 +129,70 @@ impl PartitionCatalog for GlueCatalog {
     ) -> Result<Vec<EntryResult>, AwsCallError> {
         let sd = self.storage_descriptor(database, table).await?;
         self.batch_create(specs, &sd, deadline).await
+    }
+
+    async fn delete_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        specs: &[&PartitionSpec],
+        deadline: Instant,
+    ) -> Result<Vec<Result<(), String>>, AwsCallError> {
+        let mut results = Vec::with_capacity(specs.len());
+        for chunk in specs.chunks(BATCH_DELETE_MAX) {
+            let values: Vec<PartitionValueList> = chunk
+                .iter()
+                .map(|p| {
+                    PartitionValueList::builder()
+                        .set_values(Some(p.value_list()))
+                        .build()
+                        // Only a missing value list fails the build: our bug, never retried.
+                        .map_err(|e| AwsCallError {
+                            operation: "BatchDeletePartition",
+                            resource: format!("table {database}.{table}"),
+                            class: ErrorClass::Permanent,
+                            code: None,
+                            message: e.to_string(),
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            let (errors, _) = retry_throttled(self.policy, deadline, || async {
+                self.client
+                    .batch_delete_partition()
+                    .database_name(database)
+                    .table_name(table)
+                    .set_partitions_to_delete(Some(values.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        let what = format!("table {database}.{table}");
+                        AwsCallError::from_sdk("BatchDeletePartition", what, &e)
+                    })
+                    .map(|out| out.errors.unwrap_or_default())
+            })
+            .await?;
+            for p in chunk {
+                let values = p.value_list();
+                let error = errors
+                    .iter()
+                    .find(|e| e.partition_values.as_deref() == Some(values.as_slice()));
+                let detail = error.and_then(|e| e.error_detail.as_ref());
+                let code = detail.and_then(|d| d.error_code.as_deref());
+                results.push(match (error, code) {
+                    (None, _) => Ok(()),
+                    // Already gone is what a drop wants.
+                    (Some(_), Some("EntityNotFoundException")) => Ok(()),
+                    (Some(_), _) => Err(format!(
+                        "{}: {}",
+                        code.unwrap_or_default(),
+                        detail
+                            .and_then(|d| d.error_message.as_deref())
+                            .unwrap_or_default()
+                    )),
+                });
+            }
+        }
+        Ok(results)
     }
 
     /// The value lists of every registered partition of a table.

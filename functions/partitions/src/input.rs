@@ -13,7 +13,11 @@ pub use streamops_shared::object_event::{Envelope as Source, ObjectEvent};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
+    /// An object created: its partition is registered.
     Object(ObjectEvent),
+    /// An object removed (a delete, a delete marker, S3 Lifecycle expiring it): its partition is
+    /// dropped once its directory holds nothing.
+    Removed(ObjectEvent),
     Skipped(SkipReason),
 }
 
@@ -68,11 +72,11 @@ pub fn parse_payload(payload: Value) -> Result<Batch, InputError> {
     })
 }
 
-/// Registration wants created objects; everything else is a counted skip.
+/// Created and removed objects; everything else is a counted skip.
 fn item(i: EventItem) -> Item {
     match i {
         EventItem::Object(o) if o.is_created() => Item::Object(o),
-        EventItem::Object(_) => Item::Skipped(SkipReason::NotObjectCreated),
+        EventItem::Object(o) => Item::Removed(o),
         EventItem::Skipped(skip) => Item::Skipped(match skip {
             Skip::TestEvent => SkipReason::TestEvent,
             Skip::NotAnObjectChange => SkipReason::NotObjectCreated,
@@ -105,7 +109,7 @@ mod tests {
             .flat_map(|m| &m.items)
             .filter_map(|i| match i {
                 Item::Object(o) => Some(o),
-                Item::Skipped(_) => None,
+                Item::Removed(_) | Item::Skipped(_) => None,
             })
             .collect()
     }
@@ -189,9 +193,9 @@ mod tests {
         assert!(e.to_string().contains("aws:kinesis"), "{e}");
         let removed = parse_payload(json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectRemoved:Delete", "eventTime": "2026-11-23T10:00:00Z",
             "userIdentity": {}, "requestParameters": {}, "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}}]})).unwrap();
-        assert_eq!(
-            removed.messages[0].items,
-            vec![Item::Skipped(SkipReason::NotObjectCreated)]
+        assert!(
+            matches!(&removed.messages[0].items[..], [Item::Removed(o)] if o.key == "k"),
+            "{removed:?}"
         );
     }
 }

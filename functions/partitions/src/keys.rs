@@ -16,7 +16,7 @@ use serde::Serialize;
 pub enum SkipReason {
     /// The `s3:TestEvent` S3 sends when a notification configuration is saved.
     TestEvent,
-    /// An event that is not an object creation (e.g. `ObjectRemoved:*` on a shared queue).
+    /// An S3 event that is neither an object creation nor a removal (restore, tagging, ACL, ...).
     NotObjectCreated,
     /// A queue message whose body is not JSON.
     UnparseableMessage,

@@ -50,6 +50,11 @@ pub trait RegistryStore {
         token: &str,
     ) -> impl Future<Output = Result<WriteOutcome, AwsCallError>> + Send;
 
+    /// Deletes the partition's mark, whatever it holds: the partition is being dropped, and an
+    /// object landing from now on must claim and register it afresh.
+    fn forget(&self, spec: &PartitionSpec)
+    -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
     /// Records partitions a backfill registered (unconditionally).
     fn record_registered(
         &self,
@@ -139,6 +144,16 @@ pub trait PartitionCatalog {
         specs: &[&PartitionSpec],
         deadline: Instant,
     ) -> impl Future<Output = Result<Vec<EntryResult>, AwsCallError>> + Send;
+
+    /// Deletes `specs` (one table); one result per spec, in order. A partition the catalog
+    /// does not have counts as deleted.
+    fn delete_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        specs: &[&PartitionSpec],
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Vec<Result<(), String>>, AwsCallError>> + Send;
 
     /// The value lists of every registered partition of a table.
     fn partition_values(

@@ -8,6 +8,8 @@
 //!    long TTL (`PARTITIONS_REGISTRY_TTL_DAYS`).
 //! 3. **release** if registration failed: delete the mark only if it still carries our token,
 //!    so the retry registers it.
+//! 4. **forget** when the partition is dropped (its data is gone): delete the mark, so the next
+//!    object landing there claims and registers it again.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
@@ -138,6 +140,19 @@ impl RegistryStore for Registry {
             s(token),
         )
         .await
+    }
+
+    async fn forget(&self, spec: &PartitionSpec) -> Result<(), AwsCallError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&spec.registry_key())))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                AwsCallError::from_sdk("DeleteItem (forget)", format!("table {}", self.table), &e)
+            })
     }
 
     /// Records partitions registered by a backfill (unconditional, 25 per `BatchWriteItem`,

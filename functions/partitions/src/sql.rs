@@ -82,14 +82,52 @@ pub fn render_statements(
         return Ok(Vec::new());
     };
     let head = statement_head(&first.database, &first.table);
+    render(partitions, max_bytes, &head, partition_clause, "\n")
+}
+
+/// Statements dropping `partitions` (all of one table): `ALTER TABLE ... DROP IF EXISTS
+/// PARTITION (...), PARTITION (...)`, each at most `max_bytes` long, as [`render_statements`].
+pub fn render_drop_statements(
+    partitions: &[PartitionSpec],
+    max_bytes: usize,
+) -> Result<Vec<Statement>, StatementTooLarge> {
+    let Some(first) = partitions.first() else {
+        return Ok(Vec::new());
+    };
+    let head = format!(
+        "ALTER TABLE {}.{} DROP IF EXISTS",
+        quote_ident(&first.database),
+        quote_ident(&first.table)
+    );
+    render(partitions, max_bytes, &head, partition_values_clause, ",\n")
+}
+
+/// `PARTITION (`dt` = '2026-11-23', `hour` = '10')`: the values alone, as DROP names them.
+fn partition_values_clause(p: &PartitionSpec) -> String {
+    let full = partition_clause(p);
+    match full.rsplit_once(") LOCATION ") {
+        Some((values, _)) => format!("{values})"),
+        None => full,
+    }
+}
+
+/// `head`, then each partition's clause on its own line (`separator` between clauses after the
+/// first), split into statements of at most `max_bytes`.
+fn render(
+    partitions: &[PartitionSpec],
+    max_bytes: usize,
+    head: &str,
+    clause_of: fn(&PartitionSpec) -> String,
+    separator: &str,
+) -> Result<Vec<Statement>, StatementTooLarge> {
+    let first = &partitions[0];
     let mut out = Vec::new();
-    let mut sql = head.clone();
+    let mut sql = head.to_string();
     let mut members = Vec::new();
     for (i, p) in partitions.iter().enumerate() {
         debug_assert_eq!((&p.database, &p.table), (&first.database, &first.table));
-        let clause = partition_clause(p);
-        // "\n" before every clause.
-        let needed = clause.len() + 1;
+        let clause = clause_of(p);
+        let needed = clause.len() + separator.len();
         if head.len() + needed > max_bytes {
             return Err(StatementTooLarge {
                 registry_key: p.registry_key(),
@@ -99,11 +137,13 @@ pub fn render_statements(
         }
         if sql.len() + needed > max_bytes {
             out.push(Statement {
-                sql: std::mem::replace(&mut sql, head.clone()),
+                sql: std::mem::replace(&mut sql, head.to_string()),
                 partitions: std::mem::take(&mut members),
             });
         }
-        sql.push('\n');
+        // The first clause of a statement follows the head on a new line; later ones after
+        // the separator (which ends in the new line).
+        sql.push_str(if members.is_empty() { "\n" } else { separator });
         sql.push_str(&clause);
         members.push(i);
     }
@@ -162,6 +202,28 @@ mod tests {
              PARTITION (`dt` = '2024-01-01', `hour` = '02') LOCATION 's3://streamops-data-123456789012-us-east-1/enriched/2024/01/01/02/'"
         );
         assert_eq!(s[0].partitions, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn drops_name_the_values_only_comma_separated_and_split_under_the_limit() {
+        let s = render_drop_statements(&specs(2), MAX_STATEMENT_BYTES).unwrap();
+        assert_eq!(
+            s[0].sql,
+            "ALTER TABLE `streamops`.`enriched_events` DROP IF EXISTS\n\
+             PARTITION (`dt` = '2024-01-01', `hour` = '00'),\n\
+             PARTITION (`dt` = '2024-01-01', `hour` = '01')"
+        );
+        let all = specs(20_000);
+        let s = render_drop_statements(&all, MAX_STATEMENT_BYTES).unwrap();
+        assert!(s.len() >= 2);
+        let mut seen: Vec<usize> = s.iter().flat_map(|st| st.partitions.clone()).collect();
+        seen.sort();
+        assert_eq!(seen, (0..20_000).collect::<Vec<_>>());
+        for st in &s {
+            assert!(st.sql.len() <= MAX_STATEMENT_BYTES);
+            assert!(!st.sql.contains("LOCATION") && !st.sql.ends_with(','));
+            assert_eq!(st.sql.matches("PARTITION (").count(), st.partitions.len());
+        }
     }
 
     #[test]

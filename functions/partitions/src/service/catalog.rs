@@ -110,7 +110,7 @@ where
 }
 
 /// What one statement's run means for its partitions: `Ok(true)` added, `Err(reason)` not.
-fn statement_result(
+pub(super) fn statement_result(
     table_id: &str,
     statement: &Statement,
     outcome: Result<QueryReport, AwsCallError>,

@@ -2,12 +2,14 @@
 //!
 //! The service is generic over its ports ([`crate::ports`]): the SDK adapters in production, the
 //! in-memory fakes in `tests/service.rs`. Its parts: [`registration`] (one event batch),
+//! [`removal`] (partitions whose directory emptied),
 //! [`catalog`] (one table's partitions through Athena DDL or Glue), [`backfill`] and [`status`]
 //! (the ops commands, parsed and checked in [`crate::ops`]), [`summary`] (what a batch did).
 
 mod backfill;
 mod catalog;
 mod registration;
+mod removal;
 mod status;
 mod summary;
 

@@ -28,16 +28,16 @@ use crate::table::{KeyOutcome, PartitionSpec};
 const CLAIM_MARGIN_SECONDS: i64 = 60;
 
 /// One distinct partition of the batch.
-struct Pending {
-    spec: PartitionSpec,
+pub(super) struct Pending {
+    pub(super) spec: PartitionSpec,
     first_event: DateTime<Utc>,
     /// Indexes of the messages that named it.
     messages: BTreeSet<usize>,
 }
 
 /// The summary and the messages to report as failed.
-struct Report {
-    summary: Summary,
+pub(super) struct Report {
+    pub(super) summary: Summary,
     failed_messages: BTreeSet<usize>,
 }
 
@@ -64,7 +64,18 @@ impl Report {
         );
     }
 
-    fn failed(&mut self, p: &Pending, reason: String, metrics: &mut Metrics) {
+    pub(super) fn kept(&mut self, p: &Pending, why: &str, metrics: &mut Metrics) {
+        metrics.count("PartitionsKept", 1);
+        self.summary.push(&p.spec, Outcome::Kept, Some(why.into()));
+    }
+
+    pub(super) fn dropped(&mut self, p: &Pending, metrics: &mut Metrics) {
+        metrics.count("PartitionsDropped", 1);
+        tracing::info!(partition = %p.spec.registry_key(), location = %p.spec.location, "partition dropped: its directory is empty");
+        self.summary.push(&p.spec, Outcome::Dropped, None);
+    }
+
+    pub(super) fn failed(&mut self, p: &Pending, reason: String, metrics: &mut Metrics) {
         metrics.count("PartitionsFailed", 1);
         self.failed_messages.extend(&p.messages);
         self.summary.push(&p.spec, Outcome::Failed, Some(reason));
@@ -97,9 +108,9 @@ where
             summary: Summary::new(batch.source),
             failed_messages: BTreeSet::new(),
         };
-        let pending = self.collect(batch, &mut report, metrics);
+        let (pending, removed) = self.collect(batch, &mut report, metrics);
         metrics.count("ObjectsReceived", report.summary.objects);
-        report.summary.partitions = pending.len() as u64;
+        report.summary.partitions = (pending.len() + removed.len()) as u64;
         let mut by_table: BTreeMap<String, Vec<&Pending>> = BTreeMap::new();
         for p in pending.values() {
             by_table.entry(p.spec.table_id()).or_default().push(p);
@@ -116,21 +127,29 @@ where
             self.settle(&claimed, results, ctx, &mut report, metrics)
                 .await;
         }
+        // After the creations: a batch that adds and removes in one directory ends with what
+        // the listing says is there.
+        if !removed.is_empty() {
+            self.drop_emptied(removed, ctx, &mut report, metrics).await;
+        }
         (report.summary, report.failed_messages)
     }
 
-    /// Steps 1 and 2: the distinct partitions of the batch, by registry key.
+    /// Steps 1 and 2: the distinct partitions of the batch by registry key, those created
+    /// objects name and those removed objects name.
     fn collect(
         &self,
         batch: Batch,
         report: &mut Report,
         metrics: &mut Metrics,
-    ) -> BTreeMap<String, Pending> {
+    ) -> (BTreeMap<String, Pending>, BTreeMap<String, Pending>) {
         let mut pending: BTreeMap<String, Pending> = BTreeMap::new();
+        let mut removed: BTreeMap<String, Pending> = BTreeMap::new();
         for (mi, message) in batch.messages.into_iter().enumerate() {
             for item in message.items {
-                let object = match item {
-                    Item::Object(o) => o,
+                let (object, into) = match item {
+                    Item::Object(o) => (o, &mut pending),
+                    Item::Removed(o) => (o, &mut removed),
                     // An object all the same (counted as received), whose key cannot be read.
                     Item::Skipped(SkipReason::UndecodableKey) => {
                         report.summary.objects += 1;
@@ -149,19 +168,17 @@ where
                 };
                 report.summary.objects += 1;
                 if let Some(spec) = self.partition_of(&object, report, metrics) {
-                    let entry = pending
-                        .entry(spec.registry_key())
-                        .or_insert_with(|| Pending {
-                            spec,
-                            first_event: object.event_time,
-                            messages: BTreeSet::new(),
-                        });
+                    let entry = into.entry(spec.registry_key()).or_insert_with(|| Pending {
+                        spec,
+                        first_event: object.event_time,
+                        messages: BTreeSet::new(),
+                    });
                     entry.first_event = entry.first_event.min(object.event_time);
                     entry.messages.insert(mi);
                 }
             }
         }
-        pending
+        (pending, removed)
     }
 
     /// The partition an object belongs to, or `None` (counted and logged) when it is skipped.

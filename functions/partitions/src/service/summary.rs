@@ -20,6 +20,11 @@ pub enum Outcome {
     /// Another invocation holds the claim; the messages come back later.
     InFlight,
     Failed,
+    /// An object was removed and the partition's directory is empty: dropped from the catalog.
+    Dropped,
+    /// An object was removed but the directory still holds data (or new data landed while it
+    /// was being dropped, and the partition was registered again): kept.
+    Kept,
 }
 
 impl Outcome {
@@ -29,6 +34,8 @@ impl Outcome {
             Outcome::AlreadyPresent => "already_present",
             Outcome::InFlight => "in_flight",
             Outcome::Failed => "failed",
+            Outcome::Dropped => "dropped",
+            Outcome::Kept => "kept",
         }
     }
 }
@@ -52,6 +59,9 @@ pub struct Summary {
     pub already_present: u64,
     pub in_flight: u64,
     pub failed: u64,
+    /// Partitions named by removed objects: dropped (directory empty) or kept (data remains).
+    pub dropped: u64,
+    pub kept: u64,
     pub queries_run: u64,
     pub outcomes: Vec<PartitionOutcome>,
 }
@@ -67,6 +77,8 @@ impl Summary {
             already_present: 0,
             in_flight: 0,
             failed: 0,
+            dropped: 0,
+            kept: 0,
             queries_run: 0,
             outcomes: Vec::new(),
         }
@@ -79,6 +91,8 @@ impl Summary {
             Outcome::AlreadyPresent => &mut self.already_present,
             Outcome::InFlight => &mut self.in_flight,
             Outcome::Failed => &mut self.failed,
+            Outcome::Dropped => &mut self.dropped,
+            Outcome::Kept => &mut self.kept,
         } += 1;
         if self.outcomes.len() < MAX_LISTED {
             self.outcomes.push(PartitionOutcome {
@@ -111,7 +125,7 @@ impl Summary {
             })
             .collect();
         Some(format!(
-            "{} of {} partitions not registered; the event will be retried: {}",
+            "{} of {} partitions not registered or dropped; the event will be retried: {}",
             self.failed + self.in_flight,
             self.partitions,
             what.join("; ")
@@ -127,6 +141,8 @@ impl Summary {
             already_present = self.already_present,
             in_flight = self.in_flight,
             failed = self.failed,
+            dropped = self.dropped,
+            kept = self.kept,
             queries_run = self.queries_run,
             skipped = %serde_json::to_string(&self.skipped).unwrap_or_default(),
             "batch processed"

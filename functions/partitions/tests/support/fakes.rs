@@ -162,6 +162,14 @@ impl RegistryStore for FakeRegistry {
         })
     }
 
+    async fn forget(&self, spec: &PartitionSpec) -> Result<(), AwsCallError> {
+        let key = spec.registry_key();
+        let mut s = self.state.lock().unwrap();
+        self.script.call("DeleteItem (forget)", || {
+            s.marks.remove(&key);
+        })
+    }
+
     async fn record_registered(
         &self,
         specs: &[&PartitionSpec],
@@ -397,6 +405,36 @@ impl PartitionCatalog for FakeGlue {
         })
     }
 
+    async fn delete_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        specs: &[&PartitionSpec],
+        _deadline: Instant,
+    ) -> Result<Vec<Result<(), String>>, AwsCallError> {
+        let mut guard = self.state.lock().unwrap();
+        let s = &mut *guard;
+        self.script.call("BatchDeletePartition", || {
+            let existing = s
+                .partitions
+                .entry((database.into(), table.into()))
+                .or_default();
+            specs
+                .iter()
+                .map(|p| {
+                    let values = p.value_list();
+                    match s.failing.get(&values) {
+                        Some(code) => Err(format!("{code}: injected entry failure")),
+                        None => {
+                            existing.remove(&values);
+                            Ok(())
+                        }
+                    }
+                })
+                .collect()
+        })
+    }
+
     async fn partition_values(
         &self,
         database: &str,
@@ -417,6 +455,8 @@ impl PartitionCatalog for FakeGlue {
 #[derive(Clone, Default)]
 pub struct FakeData {
     keys: Arc<Mutex<BTreeSet<(String, String)>>>,
+    /// Objects that land just before listing number N: (N, bucket, key).
+    landing: Arc<Mutex<Vec<(usize, String, String)>>>,
     pub script: Script,
 }
 
@@ -429,9 +469,36 @@ impl FakeData {
     }
 }
 
+impl FakeData {
+    pub fn remove(&self, bucket: &str, key: &str) {
+        self.keys
+            .lock()
+            .unwrap()
+            .remove(&(bucket.to_string(), key.to_string()));
+    }
+
+    /// `key` lands in `bucket` just before the `nth` listing (counting from 1): an object
+    /// arriving while a partition is being dropped.
+    pub fn put_before_listing(&self, nth: usize, bucket: &str, key: &str) {
+        self.landing
+            .lock()
+            .unwrap()
+            .push((nth, bucket.into(), key.into()));
+    }
+}
+
 impl DataListing for FakeData {
     async fn has_objects(&self, bucket: &str, prefix: &str) -> Result<bool, AwsCallError> {
-        let keys = self.keys.lock().unwrap();
+        let mut keys = self.keys.lock().unwrap();
+        let nth = self.script.calls("ListObjectsV2") + 1;
+        for (_, b, k) in self
+            .landing
+            .lock()
+            .unwrap()
+            .extract_if(.., |(n, _, _)| *n == nth)
+        {
+            keys.insert((b, k));
+        }
         self.script.call("ListObjectsV2", || {
             keys.iter()
                 .any(|(b, k)| b == bucket && k.starts_with(prefix))

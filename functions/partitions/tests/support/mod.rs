@@ -128,6 +128,22 @@ pub fn s3_record(key: &str) -> Value {
                "object": {"key": key.replace('=', "%3D"), "size": 100}}})
 }
 
+/// A removal record (`ObjectRemoved:Delete`, `LifecycleExpiration:Delete`, ...): no size.
+pub fn s3_removal(key: &str, event_name: &str) -> Value {
+    json!({"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-23T11:59:30Z", "eventName": event_name,
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": BUCKET},
+               "object": {"key": key.replace('=', "%3D")}}})
+}
+
+/// An SQS batch: each message (id, records) carries one S3 notification of those records.
+pub fn sqs_records(messages: &[(&str, Vec<Value>)]) -> Value {
+    json!({"Records": messages.iter().map(|(id, records)| json!({
+        "messageId": id, "eventSource": "aws:sqs", "receiptHandle": "rh",
+        "body": json!({"Records": records}).to_string(),
+    })).collect::<Vec<_>>()})
+}
+
 pub fn s3_event(keys: &[&str]) -> Value {
     json!({"Records": keys.iter().map(|k| s3_record(k)).collect::<Vec<_>>()})
 }

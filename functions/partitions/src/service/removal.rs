@@ -1,0 +1,249 @@
+//! Partitions whose data is gone. An object removal (a delete, a delete marker, S3 Lifecycle
+//! expiring it) names a partition; once the partition's directory holds no object the partition
+//! is dropped from the catalog, as a Glue crawler would, so planning and `status` stop counting
+//! an empty prefix.
+//!
+//! Per table of the batch:
+//! 1. each named partition's directory is listed (one key): data left means the partition stays;
+//! 2. for the empty ones the registry mark is forgotten first, so that an object landing from
+//!    now on claims and registers the partition afresh;
+//! 3. they are dropped: `ALTER TABLE ... DROP IF EXISTS PARTITION (...)` (Athena) or Glue
+//!    `BatchDeletePartition`, an absent partition counting as dropped;
+//! 4. each directory is listed again: an object that landed meanwhile, and whose creation was
+//!    handled before the drop (it found the mark and stopped, or registered the partition the
+//!    drop then removed), would leave data without a partition, so those are registered again.
+//!
+//! A failure at any step reports the messages that named the partition; the redelivery starts
+//! again at step 1.
+
+use std::collections::BTreeMap;
+
+use futures_util::stream::{self, StreamExt};
+use streamops_shared::Metrics;
+
+use super::registration::{Pending, Report};
+use super::{InvocationContext, PartitionsService};
+use crate::config::Mode;
+use crate::ports::{DataListing, DdlRunner, PartitionCatalog, RegistryStore};
+use crate::sql::render_drop_statements;
+use crate::table::PartitionSpec;
+
+impl<R, A, G, D> PartitionsService<R, A, G, D>
+where
+    R: RegistryStore,
+    A: DdlRunner,
+    G: PartitionCatalog,
+    D: DataListing,
+{
+    /// Steps 1 to 4 for the partitions the batch's removals named.
+    pub(super) async fn drop_emptied(
+        &self,
+        removed: BTreeMap<String, Pending>,
+        ctx: &InvocationContext,
+        report: &mut Report,
+        metrics: &mut Metrics,
+    ) {
+        let mut by_table: BTreeMap<String, Vec<&Pending>> = BTreeMap::new();
+        for p in removed.values() {
+            by_table.entry(p.spec.table_id()).or_default().push(p);
+        }
+        for (table_id, partitions) in by_table {
+            let empty = self.empty_ones(partitions, report, metrics).await;
+            if empty.is_empty() {
+                continue;
+            }
+            let dropped = self
+                .forget_and_drop(&table_id, &empty, ctx, report, metrics)
+                .await;
+            self.register_refilled(&table_id, dropped, ctx, report, metrics)
+                .await;
+        }
+    }
+
+    /// Whether each partition's directory holds an object, `registry_concurrency` at a time.
+    async fn listed<'p>(
+        &self,
+        partitions: &[&'p Pending],
+    ) -> Vec<(&'p Pending, Result<bool, String>)> {
+        let lists = partitions.iter().map(|p| async move {
+            let (bucket, prefix) = directory(&p.spec);
+            let listed = self.data.has_objects(bucket, prefix).await;
+            (*p, listed.map_err(|e| e.to_string()))
+        });
+        stream::iter(lists)
+            .buffered(self.config.registry_concurrency)
+            .collect()
+            .await
+    }
+
+    /// Step 1: the partitions whose directory is empty; the others are kept or failed.
+    async fn empty_ones<'p>(
+        &self,
+        partitions: Vec<&'p Pending>,
+        report: &mut Report,
+        metrics: &mut Metrics,
+    ) -> Vec<&'p Pending> {
+        let mut empty = Vec::new();
+        for (p, listed) in self.listed(&partitions).await {
+            match listed {
+                Ok(false) => empty.push(p),
+                Ok(true) => report.kept(p, "its directory still holds data", metrics),
+                Err(e) => report.failed(p, e, metrics),
+            }
+        }
+        empty
+    }
+
+    /// Steps 2 and 3: the registry marks forgotten, then the partitions dropped; returns the
+    /// ones dropped (the others are reported failed).
+    async fn forget_and_drop<'p>(
+        &self,
+        table_id: &str,
+        empty: &[&'p Pending],
+        ctx: &InvocationContext,
+        report: &mut Report,
+        metrics: &mut Metrics,
+    ) -> Vec<&'p Pending> {
+        let forgets = empty.iter().map(|p| self.registry.forget(&p.spec));
+        let forgotten: Vec<_> = stream::iter(forgets)
+            .buffered(self.config.registry_concurrency)
+            .collect()
+            .await;
+        let mut ready = Vec::new();
+        for (p, f) in empty.iter().zip(forgotten) {
+            match f {
+                Ok(()) => ready.push(*p),
+                Err(e) => report.failed(p, e.to_string(), metrics),
+            }
+        }
+        let specs: Vec<&PartitionSpec> = ready.iter().map(|p| &p.spec).collect();
+        let results = self
+            .drop_table(table_id, &specs, ctx, report, metrics)
+            .await;
+        let mut dropped = Vec::new();
+        for (p, result) in ready.into_iter().zip(results) {
+            match result {
+                Ok(()) => dropped.push(p),
+                Err(reason) => {
+                    tracing::error!(partition = %p.spec.registry_key(), error = %reason, "partition not dropped");
+                    report.failed(p, reason, metrics);
+                }
+            }
+        }
+        dropped
+    }
+
+    /// Step 3 the configured way: one result per spec, in order.
+    async fn drop_table(
+        &self,
+        table_id: &str,
+        specs: &[&PartitionSpec],
+        ctx: &InvocationContext,
+        report: &mut Report,
+        metrics: &mut Metrics,
+    ) -> Vec<Result<(), String>> {
+        let Some(first) = specs.first() else {
+            return Vec::new();
+        };
+        if self.config.mode == Mode::Glue {
+            let deadline = self.query_deadline(ctx);
+            return match self
+                .glue
+                .delete_partitions(&first.database, &first.table, specs, deadline)
+                .await
+            {
+                Ok(results) => results,
+                Err(e) => vec![Err(e.to_string()); specs.len()],
+            };
+        }
+        let owned: Vec<PartitionSpec> = specs.iter().map(|s| (*s).clone()).collect();
+        let statements = match render_drop_statements(&owned, self.config.max_statement_bytes) {
+            Ok(s) => s,
+            Err(e) => return vec![Err(e.to_string()); specs.len()],
+        };
+        let mut results = vec![Err("not attempted".to_string()); specs.len()];
+        for (n, statement) in statements.iter().enumerate() {
+            let idempotency = format!("{}#{table_id}#drop#{n}", ctx.request_id);
+            let outcome = self
+                .athena
+                .run(
+                    &statement.sql,
+                    &first.database,
+                    &idempotency,
+                    self.query_deadline(ctx),
+                )
+                .await;
+            report.summary.queries_run += 1;
+            metrics.count("QueriesRun", 1);
+            let result = super::catalog::statement_result(table_id, statement, outcome).map(|_| ());
+            if result.is_err() {
+                metrics.count("QueriesFailed", 1);
+            }
+            for &i in &statement.partitions {
+                results[i] = result.clone();
+            }
+        }
+        results
+    }
+
+    /// Step 4: a dropped partition whose directory filled again is registered again (and its
+    /// mark recorded); the others are reported dropped.
+    async fn register_refilled(
+        &self,
+        table_id: &str,
+        dropped: Vec<&Pending>,
+        ctx: &InvocationContext,
+        report: &mut Report,
+        metrics: &mut Metrics,
+    ) {
+        let mut refilled = Vec::new();
+        for (p, listed) in self.listed(&dropped).await {
+            match listed {
+                Ok(false) => report.dropped(p, metrics),
+                Ok(true) => refilled.push(p),
+                // Dropped, and unknown whether data landed: the redelivery lists it again.
+                Err(e) => report.failed(p, e, metrics),
+            }
+        }
+        if refilled.is_empty() {
+            return;
+        }
+        let specs: Vec<&PartitionSpec> = refilled.iter().map(|p| &p.spec).collect();
+        let results = self
+            .register_table(table_id, &specs, ctx, metrics, &mut report.summary)
+            .await;
+        let now_s = ctx.now.timestamp();
+        let ttl_expiry = now_s + self.config.registry_ttl.as_secs() as i64;
+        let again: Vec<&PartitionSpec> = specs
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(s, _)| *s)
+            .collect();
+        if let Err(e) = self
+            .registry
+            .record_registered(&again, &ctx.request_id, ttl_expiry, now_s)
+            .await
+        {
+            // Registered all the same; a later object re-runs an idempotent ADD.
+            tracing::warn!(table = table_id, error = %e, "partitions registered again but their marks were not recorded");
+        }
+        for (p, result) in refilled.into_iter().zip(results) {
+            match result {
+                Ok(_) => report.kept(
+                    p,
+                    "new data landed while it was dropped: registered again",
+                    metrics,
+                ),
+                Err(reason) => report.failed(p, reason, metrics),
+            }
+        }
+    }
+}
+
+/// The bucket and key prefix of a partition's directory.
+fn directory(spec: &PartitionSpec) -> (&str, &str) {
+    let path = spec.location.trim_start_matches("s3://");
+    let bucket = path.split('/').next().unwrap_or_default();
+    (bucket, spec.location_key_prefix())
+}
