@@ -1,7 +1,7 @@
 """Demo of the partitions function: Firehose-shaped objects land in the local data bucket, S3
 notifies the partitions queue, the function registers each hour once with one ALTER TABLE
 statement, a second burst of the same hours runs no query, and the ops commands plan a backfill
-and, from the streamops CLI, report gaps."""
+and, from the streamops CLI, report gaps; an hour whose data expires is dropped."""
 
 from __future__ import annotations
 
@@ -144,6 +144,34 @@ def run(stack) -> None:
                   "through Athena show as gaps; with PARTITIONS_MODE=glue (or in AWS) they show as registered.", 6)
     else:
         ui.warn(f"streamops exited {r.returncode}: {r.stderr.strip()}")
+
+    expire_hour(stack, bucket, queue_url, queue_arn, workgroup, hours[0])
+
+
+def expire_hour(stack, bucket: str, queue_url: str, queue_arn: str, workgroup: str, hour: datetime) -> None:
+    """Every object of one hour deleted (as S3 Lifecycle expiring it would): the removal
+    notifications reach the function, which lists the directory, finds it empty and drops it."""
+    ui.step(f"The data of {hour:%Y-%m-%d} {hour:%H}:00 expires (its objects deleted): the removals drop its partition")
+    s3 = stack.client("s3")
+    prefix = f"enriched/dt={hour:%Y-%m-%d}/hour={hour:%H}/"
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])]
+    for k in keys:
+        s3.delete_object(Bucket=bucket, Key=k)
+    records = queue_batch(stack, queue_url, queue_arn, len(keys))
+    ui.detail(f"{len(keys)} objects deleted; S3 sent {len(records)} removal notifications to the partitions queue", 6)
+    if not records:
+        ui.warn("no removal notifications arrived; nothing to show")
+        return
+    before = len(ddl(stack, workgroup))
+    ok, resp = invoke(stack, {"Records": records}, None)
+    if not ok:
+        ui.warn(f"invocation failed: {resp}")
+        return
+    drops = [q for q in ddl(stack, workgroup)[before:] if "DROP IF EXISTS" in q]
+    ui.ok(f"{len(drops)} statement dropped the emptied hour; the other hours keep their partitions")
+    for q in drops:
+        ui.detail(q, 8)
 
 
 def streamops_cli(stack, *args: str) -> subprocess.CompletedProcess:

@@ -87,3 +87,41 @@ def test_ops_commands(stack):
     assert [g["partition"] for g in status["gaps"]] == ["dt=2025-06-01/hour=03", "dt=2025-06-01/hour=07"], status
     ok, err = stack.invoke("partitions", {"command": "backfill", "table": "nope", "from": "2025-06-01", "to": "2025-06-02"})
     assert not ok and "no table \"nope\" is configured" in err, err
+
+
+def test_a_removal_drops_the_hour_only_once_its_directory_is_empty(stack):
+    """Through the binary with IAM enforced: a removal whose hour still holds an object keeps the
+    partition; once the last object is gone the removal drops it (one DROP IF EXISTS) and
+    forgets its registry mark."""
+    bucket = stack.cfn.ref("DataBucket")
+    s3 = stack.client("s3")
+    keys = [f"enriched/dt=2025-04-01/hour=07/streamops-enriched-1-{i}.gz" for i in range(2)]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=b'{"event_id": 1}\n')
+    ok, resp = stack.invoke("partitions", sqs_event(bucket, [k.replace("=", "%3D") for k in keys]))
+    assert ok and resp == {"batchItemFailures": []}, resp
+
+    def removal(key: str) -> dict:
+        event = sqs_event(bucket, [key.replace("=", "%3D")])
+        body = json.loads(event["Records"][0]["body"])
+        body["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+        del body["Records"][0]["s3"]["object"]["size"]
+        event["Records"][0]["body"] = json.dumps(body)
+        return event
+
+    s3.delete_object(Bucket=bucket, Key=keys[0])
+    before = len(statements(stack))
+    ok, resp = stack.invoke("partitions", removal(keys[0]))
+    assert ok and resp == {"batchItemFailures": []}, resp
+    assert len(statements(stack)) == before, "an hour with data left runs no DDL"
+
+    s3.delete_object(Bucket=bucket, Key=keys[1])
+    ok, resp = stack.invoke("partitions", removal(keys[1]))
+    assert ok and resp == {"batchItemFailures": []}, resp
+    new = statements(stack)[before:]
+    assert new == ["ALTER TABLE `streamops`.`enriched_events` DROP IF EXISTS\n"
+                   "PARTITION (`dt` = '2025-04-01', `hour` = '07')"], new
+    ddb = stack.client("dynamodb")
+    item = ddb.get_item(TableName=stack.cfn.physical_name("PartitionsRegistryTable"),
+                        Key={"pk": {"S": "streamops.enriched_events/dt=2025-04-01/hour=07"}}, ConsistentRead=True)
+    assert "Item" not in item, item

@@ -286,6 +286,7 @@ def platform_actions(ev: Evaluator, fn: str) -> set[str]:
         # The queue's mapping; Athena runs the DDL with the caller's rights on Glue and the results.
         out |= {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                 "glue:GetDatabase", "glue:GetTable", "glue:CreatePartition", "glue:BatchCreatePartition",
+                "glue:DeletePartition", "glue:BatchDeletePartition",
                 "s3:GetBucketLocation", "s3:ListBucket", "s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}
     if fn == "AlertsFunction":
         out.add("sqs:SendMessage")  # its on-failure destination

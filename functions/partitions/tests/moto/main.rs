@@ -3,7 +3,8 @@
 //!
 //! Faults moto cannot produce are injected by an SDK interceptor on the Athena client
 //! (`faults`). One test binary: the stack in `harness`, the events in `events`, the tests in
-//! `register` (registration through Athena) and `ops` (backfills, Glue mode, status).
+//! `register` (registration through Athena), `removal` (drops in Glue mode) and `ops` (backfills,
+//! Glue mode, status).
 
 mod bench;
 mod events;
@@ -11,3 +12,4 @@ mod faults;
 mod harness;
 mod ops;
 mod register;
+mod removal;
