@@ -228,6 +228,7 @@ fn every_command_of_every_function_is_covered() {
         "enrich replay quarantine/kinesis/streamops-raw/dt=2026-11-23/x.ndjson",
         "partitions backfill --table streamops.enriched_events --from 2026-11-22T00 --to 2026-11-23T00 --granularity hour",
         "partitions status --table streamops.enriched_events --from 2026-11-23T00 --to 2026-11-24T00",
+        "partitions prune --table streamops.enriched_events --from 2026-01-01 --to 2026-06-01",
         "scaler status",
         "scaler scale raw-stream 4 --reason load-test",
         "scaler pause raw-stream",
@@ -293,4 +294,14 @@ fn payloads_match_the_example_events() {
         "enrich replay quarantine/kinesis/streamops-raw/dt=2026-11-23/101530250-3b1f0c2e-demo.ndjson",
     );
     assert_eq!(r.payload, fixture("enrich/ops-replay-dry-run.json"));
+    let r = request(
+        "partitions prune --table streamops.enriched_events --from 2026-01-01 --to 2026-06-01",
+    );
+    assert_eq!(
+        (r.effect, r.payload),
+        (
+            Effect::Planned { apply: false },
+            fixture("partitions/ops-prune.json")
+        )
+    );
 }

@@ -48,6 +48,13 @@ pub enum PartitionsCmd {
         #[command(flatten)]
         range: RangeArgs,
     },
+    /// Drop every registered partition of a range (a retention in one go): lists unless --apply.
+    Prune {
+        #[command(flatten)]
+        range: RangeArgs,
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 impl PartitionsCmd {
@@ -75,6 +82,10 @@ impl PartitionsCmd {
             }
             PartitionsCmd::Status { range } => {
                 (range.payload("status", []), Effect::Read, Follow::Once)
+            }
+            PartitionsCmd::Prune { range, apply } => {
+                let p = range.payload("prune", [("dry_run", Some(json!(!apply)))]);
+                (p, Effect::Planned { apply: *apply }, Follow::Once)
             }
         };
         check(parsed(parse_command(&payload))?)?;
@@ -110,6 +121,7 @@ fn check(command: PartitionsCommand) -> Result<(), String> {
     let (verb, from, to, granularity) = match &command {
         PartitionsCommand::Backfill(b) => ("backfill", &b.from, &b.to, b.granularity),
         PartitionsCommand::Status(s) => ("status", &s.from, &s.to, None),
+        PartitionsCommand::Prune(p) => ("prune", &p.from, &p.to, None),
     };
     let bad = |field: &str, e: String| format!("{verb} `{field}`: {e}");
     let from = parse_time(from).map_err(|e| bad("from", e))?;

@@ -17,6 +17,9 @@ pub enum PartitionsCommand {
     Backfill(BackfillRequest),
     /// Registered partitions of a range (from the Glue catalog) and the gaps where S3 has data.
     Status(StatusRequest),
+    /// Drop every registered partition of a range (a retention applied in one go); dry run
+    /// unless told otherwise.
+    Prune(PruneRequest),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,7 +63,20 @@ pub struct StatusRequest {
     pub to: String,
 }
 
-pub const COMMANDS: &str = "backfill, status";
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneRequest {
+    pub table: String,
+    /// Start of the range (included): the oldest partition to consider.
+    pub from: String,
+    /// End of the range (excluded): the retention's cut-off.
+    pub to: String,
+    /// List what would be dropped without dropping it (default true).
+    #[serde(default = "default_true")]
+    pub dry_run: bool,
+}
+
+pub const COMMANDS: &str = "backfill, status, prune";
 pub const DEFAULT_CHUNK_SIZE: usize = 500;
 pub const MAX_CHUNK_SIZE: usize = 50_000;
 /// The most periods one `status` command checks (each missing one costs a one-key listing).
@@ -77,6 +93,7 @@ pub fn parse_command(payload: &Value) -> Option<Result<PartitionsCommand, String
 pub enum Command<'t> {
     Backfill(BackfillPlan<'t>),
     Status(StatusPlan<'t>),
+    Prune(PrunePlan<'t>),
 }
 
 #[derive(Debug, Clone)]
@@ -98,12 +115,20 @@ pub struct StatusPlan<'t> {
     pub range: PeriodRange,
 }
 
+#[derive(Debug, Clone)]
+pub struct PrunePlan<'t> {
+    pub table: &'t TableDef,
+    pub range: PeriodRange,
+    pub dry_run: bool,
+}
+
 /// `None` when the payload is not a command; `Some(Err)` with a clear message when it is one but
 /// does not parse or does not fit the configured tables.
 pub fn parse<'t>(payload: &Value, tables: &'t Tables) -> Option<Result<Command<'t>, String>> {
     Some(parse_command(payload)?.and_then(|command| match command {
         PartitionsCommand::Backfill(req) => req.plan(tables).map(Command::Backfill),
         PartitionsCommand::Status(req) => req.plan(tables).map(Command::Status),
+        PartitionsCommand::Prune(req) => req.plan(tables).map(Command::Prune),
     }))
 }
 
@@ -179,6 +204,21 @@ impl StatusRequest {
     }
 }
 
+impl PruneRequest {
+    pub fn plan(self, tables: &Tables) -> Result<PrunePlan<'_>, String> {
+        let table = find_table(tables, &self.table)?;
+        let bad = |field: &str, e: String| format!("prune `{field}`: {e}");
+        let from = parse_time(&self.from).map_err(|e| bad("from", e))?;
+        let to = parse_time(&self.to).map_err(|e| bad("to", e))?;
+        let range = PeriodRange::new(from, to, table.granularity).map_err(|e| bad("to", e))?;
+        Ok(PrunePlan {
+            table,
+            range,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,7 +226,11 @@ mod tests {
 
     #[test]
     fn commands_parse_from_their_event_files() {
-        for (file, expect) in [("backfill", "Backfill"), ("status", "Status")] {
+        for (file, expect) in [
+            ("backfill", "Backfill"),
+            ("status", "Status"),
+            ("prune", "Prune"),
+        ] {
             let v = streamops_test_support::fixture(&format!("partitions/ops-{file}.json"));
             let cmd = parse_command(&v).unwrap().unwrap();
             assert!(format!("{cmd:?}").starts_with(expect), "{file}: {cmd:?}");

@@ -224,3 +224,62 @@ async fn a_batch_that_adds_and_removes_in_one_directory_ends_with_what_is_there(
         .collect();
     assert_eq!(left, vec![vec![DT.to_string(), "14".to_string()]]);
 }
+
+#[tokio::test]
+async fn prune_lists_then_drops_the_registered_hours_of_its_range_and_nothing_else() {
+    let (service, fakes) = service("glue");
+    let keys: Vec<String> = (8..12).map(|h| hive_key(DT, h, "a.gz")).collect();
+    invoke(&service, sqs_batch(&[("m1", keys)]), "req-1")
+        .await
+        .unwrap();
+    let prune = |dry_run: bool| {
+        serde_json::json!({"command": "prune", "table": "enriched_events",
+                           "from": "2026-11-23T00", "to": "2026-11-23T10", "dry_run": dry_run})
+    };
+    let plan = invoke(&service, prune(true), "req-2").await.unwrap();
+    assert_eq!(plan["partitions"], 2, "{plan}");
+    assert_eq!(
+        plan["listed"][0],
+        format!("s3://{BUCKET}/enriched/dt={DT}/hour=08/")
+    );
+    assert_eq!(
+        fakes.glue.partitions("streamops", "enriched_events").len(),
+        4,
+        "a dry run drops nothing"
+    );
+
+    let done = invoke(&service, prune(false), "req-3").await.unwrap();
+    assert_eq!(done["dropped"], 2, "{done}");
+    let left: Vec<Vec<String>> = fakes
+        .glue
+        .partitions("streamops", "enriched_events")
+        .into_keys()
+        .collect();
+    assert_eq!(
+        left,
+        vec![
+            vec![DT.to_string(), "10".into()],
+            vec![DT.to_string(), "11".into()]
+        ]
+    );
+    assert!(fakes.registry.mark(&hive_partition(DT, 8)).is_none());
+    assert!(fakes.registry.mark(&hive_partition(DT, 10)).is_some());
+
+    // A failed drop fails the command retryably, naming the partition; running it again finishes.
+    let (service, fakes) = support::service("glue");
+    invoke(
+        &service,
+        sqs_batch(&[("m1", vec![hive_key(DT, 8, "a.gz")])]),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    fakes
+        .glue
+        .script
+        .fail_next("BatchDeletePartition", Fault::Throttled);
+    let err = invoke(&service, prune(false), "req-2").await.unwrap_err();
+    assert!(err.to_string().contains("dt=2026-11-23/hour=08"), "{err}");
+    let done = invoke(&service, prune(false), "req-3").await.unwrap();
+    assert_eq!(done["dropped"], 1, "{done}");
+}

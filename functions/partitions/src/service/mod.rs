@@ -3,11 +3,12 @@
 //! The service is generic over its ports ([`crate::ports`]): the SDK adapters in production, the
 //! in-memory fakes in `tests/service.rs`. Its parts: [`registration`] (one event batch),
 //! [`removal`] (partitions whose directory emptied),
-//! [`catalog`] (one table's partitions through Athena DDL or Glue), [`backfill`] and [`status`]
-//! (the ops commands, parsed and checked in [`crate::ops`]), [`summary`] (what a batch did).
+//! [`catalog`] (one table's partitions through Athena DDL or Glue), [`backfill`], [`status`] and
+//! [`prune`] (the ops commands, parsed and checked in [`crate::ops`]), [`summary`] (what a batch did).
 
 mod backfill;
 mod catalog;
+mod prune;
 mod registration;
 mod removal;
 mod status;
@@ -106,6 +107,7 @@ where
             return match command.map_err(PartitionsError::BadCommand)? {
                 Command::Backfill(plan) => self.backfill(plan, ctx, metrics).await,
                 Command::Status(plan) => self.status(plan).await,
+                Command::Prune(plan) => self.prune(plan, ctx, metrics).await,
             };
         }
         let batch = parse_payload(payload)?;

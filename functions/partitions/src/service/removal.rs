@@ -117,8 +117,9 @@ where
             }
         }
         let specs: Vec<&PartitionSpec> = ready.iter().map(|p| &p.spec).collect();
+        let queries = &mut report.summary.queries_run;
         let results = self
-            .drop_table(table_id, &specs, ctx, report, metrics)
+            .drop_table(table_id, &specs, ctx, queries, metrics)
             .await;
         let mut dropped = Vec::new();
         for (p, result) in ready.into_iter().zip(results) {
@@ -133,13 +134,13 @@ where
         dropped
     }
 
-    /// Step 3 the configured way: one result per spec, in order.
-    async fn drop_table(
+    /// Step 3 the configured way (also the `prune` command's): one result per spec, in order.
+    pub(super) async fn drop_table(
         &self,
         table_id: &str,
         specs: &[&PartitionSpec],
         ctx: &InvocationContext,
-        report: &mut Report,
+        queries_run: &mut u64,
         metrics: &mut Metrics,
     ) -> Vec<Result<(), String>> {
         let Some(first) = specs.first() else {
@@ -173,7 +174,7 @@ where
                     self.query_deadline(ctx),
                 )
                 .await;
-            report.summary.queries_run += 1;
+            *queries_run += 1;
             metrics.count("QueriesRun", 1);
             let result = super::catalog::statement_result(table_id, statement, outcome).map(|_| ());
             if result.is_err() {
