@@ -90,7 +90,7 @@ fn command() -> impl Strategy<Value = Value> {
         Just(json!(-1)),
     ];
     (
-        any::<bool>(),
+        0u8..3,
         table,
         from_to(),
         prop::option::of(time_text()),
@@ -98,35 +98,34 @@ fn command() -> impl Strategy<Value = Value> {
         chunk,
         prop::option::of(mutations(2)),
     )
-        .prop_map(
-            |(backfill, table, (from, to), resume, gran, chunk, edits)| {
-                let mut cmd = fixture(if backfill {
-                    "partitions/ops-backfill.json"
-                } else {
-                    "partitions/ops-status.json"
-                });
-                cmd["table"] = table;
-                cmd["from"] = json!(from);
-                cmd["to"] = json!(to);
-                if backfill {
-                    let o = cmd.as_object_mut().unwrap();
-                    o.remove("granularity");
-                    if let Some(g) = gran {
-                        o.insert("granularity".into(), json!(g));
-                    }
-                    if let Some(r) = resume {
-                        o.insert("resume_from".into(), json!(r));
-                    }
-                    if !chunk.is_null() {
-                        o.insert("chunk_size".into(), chunk);
-                    }
+        .prop_map(|(which, table, (from, to), resume, gran, chunk, edits)| {
+            let backfill = which == 0;
+            let mut cmd = fixture(match which {
+                0 => "partitions/ops-backfill.json",
+                1 => "partitions/ops-status.json",
+                _ => "partitions/ops-prune.json",
+            });
+            cmd["table"] = table;
+            cmd["from"] = json!(from);
+            cmd["to"] = json!(to);
+            if backfill {
+                let o = cmd.as_object_mut().unwrap();
+                o.remove("granularity");
+                if let Some(g) = gran {
+                    o.insert("granularity".into(), json!(g));
                 }
-                match edits {
-                    Some(e) => mutate(&cmd, &e),
-                    None => cmd,
+                if let Some(r) = resume {
+                    o.insert("resume_from".into(), json!(r));
                 }
-            },
-        )
+                if !chunk.is_null() {
+                    o.insert("chunk_size".into(), chunk);
+                }
+            }
+            match edits {
+                Some(e) => mutate(&cmd, &e),
+                None => cmd,
+            }
+        })
 }
 
 /// A period a command plans has a partition whose location holds objects that read back as it.
@@ -217,6 +216,12 @@ proptest! {
                     assert_partition_reads_back(tables, plan.table, p);
                 }
             }
+            Ok(CheckedCommand::Prune(plan)) => {
+                prop_assert!(plan.range.len() <= MAX_PERIODS);
+                if let Some(p) = plan.range.periods().last() {
+                    assert_partition_reads_back(tables, plan.table, p);
+                }
+            }
             Err(e) => {
                 let named = ["`from`", "`to`", "`resume_from`", "chunk_size", "no table", "granularity", "invalid"];
                 prop_assert!(named.iter().any(|n| e.contains(n)), "{}", e);
@@ -227,7 +232,7 @@ proptest! {
     #[test]
     fn junk_commands_are_errors_not_panics(
         junk in json_value_with(&["command", "table", "from", "to", "granularity", "chunk_size", "resume_from", "dry_run"]),
-        name in prop::sample::select(&["backfill", "status", "repair"][..]),
+        name in prop::sample::select(&["backfill", "status", "prune", "repair"][..]),
     ) {
         let tables = &*DEPLOYED;
         let mut cmd = match junk { Value::Object(o) => Value::Object(o), _ => json!({}) };

@@ -491,14 +491,11 @@ impl DataListing for FakeData {
     async fn has_objects(&self, bucket: &str, prefix: &str) -> Result<bool, AwsCallError> {
         let mut keys = self.keys.lock().unwrap();
         let nth = self.script.calls("ListObjectsV2") + 1;
-        for (_, b, k) in self
-            .landing
-            .lock()
-            .unwrap()
-            .extract_if(.., |(n, _, _)| *n == nth)
-        {
-            keys.insert((b, k));
+        let mut landing = self.landing.lock().unwrap();
+        for (_, b, k) in landing.iter().filter(|(n, _, _)| *n == nth) {
+            keys.insert((b.clone(), k.clone()));
         }
+        landing.retain(|(n, _, _)| *n != nth);
         self.script.call("ListObjectsV2", || {
             keys.iter()
                 .any(|(b, k)| b == bucket && k.starts_with(prefix))
