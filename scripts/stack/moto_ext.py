@@ -10,6 +10,9 @@ It is an emulator extension (a mock of those five actions), not AWS: a fleet res
 at once, and fleets are created only through AddInstanceFleet (RunJobFlow ignores them).
 Used by the local demo and by the Rust integration tests (tests/support).
 
+It also keeps moto's SQS counting fast with thousands of messages in a queue (same answers),
+and makes Kinesis' record numbering atomic (moto could give two records one number).
+
 For the local stack's IAM enforcement it also checks signatures of form-encoded requests over
 the bytes sent (check_signatures_over_the_sent_body) and, with STREAMOPS_MOTO_IAM_LOG=<file>,
 logs every authorization decision there (log_iam_decisions).
@@ -231,6 +234,37 @@ def _shard_put_record_atomically(self: _KinesisShard, *args: Any, **kwargs: Any)
 
 
 _KinesisShard.put_record = _shard_put_record_atomically
+
+
+# moto's SQS recounts the whole queue on every SendMessage (it builds the queue's attributes,
+# three approximate counts, to read one FIFO flag) and on every ReceiveMessage, reading the
+# clock through datetime conversions once per message for each count. With the thousands of
+# messages in flight a burst of S3 notifications leaves in the partitions queue, each S3 put
+# then took tens of milliseconds and the full soak could not finish. Same answers, one clock
+# read per call and plain comparisons (a message is visible after `visible_at` and delayed
+# before `delayed_until`, as moto's own properties define them).
+from moto.core.utils import unix_time_millis as _unix_time_millis  # noqa: E402
+from moto.sqs.models import Queue as _SqsQueue  # noqa: E402
+
+
+def _sqs_visible_messages(self: _SqsQueue) -> list:
+    now = _unix_time_millis()
+    return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _sqs_count_delayed(self: _SqsQueue) -> int:
+    now = _unix_time_millis()
+    return sum(1 for m in self._messages if now < m.delayed_until)
+
+
+def _sqs_count_not_visible(self: _SqsQueue) -> int:
+    now = _unix_time_millis()
+    return sum(1 for m in self._messages if not now > m.visible_at)
+
+
+_SqsQueue.messages = property(_sqs_visible_messages)
+_SqsQueue.approximate_number_of_messages_delayed = property(_sqs_count_delayed)
+_SqsQueue.approximate_number_of_messages_not_visible = property(_sqs_count_not_visible)
 
 
 def check_signatures_over_the_sent_body() -> None:

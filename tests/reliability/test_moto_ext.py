@@ -32,3 +32,20 @@ def test_concurrent_put_records_keep_every_record(moto):
             seen.update(r["Data"] for r in got["Records"])
             it = got.get("NextShardIterator") if got["Records"] else None
     assert len(seen) == writers * calls * per_call
+
+
+def test_queue_counts_and_receives_stay_right_with_the_fast_counting(moto):
+    sqs = moto.client("sqs")
+    url = sqs.create_queue(QueueName="moto-ext-counts", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    for i in range(30):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", **({"DelaySeconds": 60} if i < 5 else {}))
+    taken = []
+    while len(taken) < 25:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        assert got, f"only {len(taken)} of the 25 undelayed messages were received"
+        taken += got
+    assert len(taken) == 25 and not {m["Body"] for m in taken} & {f"m{i}" for i in range(5)}
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (attrs["ApproximateNumberOfMessages"], attrs["ApproximateNumberOfMessagesNotVisible"],
+            attrs["ApproximateNumberOfMessagesDelayed"]) == ("0", "25", "5")
+    assert not sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages")
