@@ -197,6 +197,8 @@ def verdict(row: Row, world: World, all_keys: list[str], stmts: dict[str, dict],
         row.duplicated += extra
         row.notes.append(f"statements per batch: {max(counts.values(), default=0)} at most "
                          f"({len(counts)} batches ran one; {extra} ran more than one statement per table)")
+    if mapping.budget_exhausted:
+        row.notes.append("STOPPED AT THE TIME BUDGET before the queue was empty: objects still queued count as lost")
     dlq = dead_letters(world.client("sqs"), world.stack.cfn.ref("PartitionsDeadLetterQueue"))
     if dlq:
         row.notes.append(f"{len(dlq)} messages in the dead-letter queue")

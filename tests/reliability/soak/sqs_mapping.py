@@ -62,6 +62,9 @@ class Mapping:
     receives: int = 0
     redeliveries: int = 0
     crashes_planned: int = 0
+    # The pollers stopped at the run's time budget, not on an empty queue (the row then counts
+    # what was still queued as lost, and says so).
+    budget_exhausted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def batch(self) -> list[dict]:
@@ -158,6 +161,7 @@ class Mapping:
             t.join()
         if errors:
             raise errors[0]
+        self.budget_exhausted = time.monotonic() >= deadline
 
 
 def max_receives(timeout_s: float, visibility_s: float, claim_margin_s: float = 62, template: int = 5) -> int:
