@@ -150,6 +150,7 @@ mod tests {
             details: vec![],
             fingerprint: fp.into(),
             suppressed_by: None,
+            labels: Default::default(),
         }
     }
 
