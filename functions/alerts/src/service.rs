@@ -118,6 +118,8 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
                 Decision::Publish => self.publish(alert, prev.as_ref(), ctx, metrics).await?,
             };
             if let Step::Settled(outcome) = step {
+                self.end_silences_resolved_by(alert, &outcome, ctx.now, metrics)
+                    .await?;
                 return Ok(outcome);
             }
         }
@@ -146,7 +148,10 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
                 None,
             ));
         }
-        if let Some(s) = self.matching_silence(alert, now).await? {
+        let problem_sent_at = prev
+            .filter(|p| p.problem_notified)
+            .and_then(|p| p.published_at_ms);
+        if let Some(s) = self.matching_silence(alert, problem_sent_at, now).await? {
             return Ok((
                 Decision::Suppress(SuppressReason::Silenced),
                 Some(Mute::Silence(s.id)),
@@ -323,6 +328,7 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
     async fn matching_silence(
         &self,
         alert: &Alert,
+        problem_sent_at_ms: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<Option<Silence>, AwsCallError> {
         Ok(self
@@ -330,7 +336,33 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
             .list_silences()
             .await?
             .into_iter()
-            .find(|s| s.matches(alert, now)))
+            .find(|s| s.mutes(alert, problem_sent_at_ms, now)))
+    }
+
+    /// Ends the "until resolved" silences of an alert that resolved, whatever became of its
+    /// notice; after the alert was judged, so the silence still covered its resolution. Not
+    /// for a stale (out-of-order) recovery. A redelivery ends them again (idempotent), so an
+    /// invocation that failed here settles on its retry.
+    async fn end_silences_resolved_by(
+        &self,
+        alert: &Alert,
+        outcome: &AlertOutcome,
+        now: DateTime<Utc>,
+        metrics: &mut Metrics,
+    ) -> Result<(), AwsCallError> {
+        if alert.severity != crate::model::Severity::Resolved
+            || outcome.reason == Some(SuppressReason::OutOfOrder)
+        {
+            return Ok(());
+        }
+        for silence in self.store.list_silences().await? {
+            if silence.ended_by(alert, now) && self.store.delete_silence(&silence.id).await? {
+                metrics.count("SilencesEnded", 1);
+                tracing::info!(silence = %silence.id, fingerprint = %alert.fingerprint,
+                    resource = %alert.resource, "silence ended: its alert resolved");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -115,6 +115,7 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("lambda-action-metric-alarm.json", alert(MetricAlarm, Critical, "ALARM", RAW_AGE, RAW_AGE, PUBLISH)),
     ("lambda-destination-failure.json", alert(FunctionFailure, Error, "FAILURE", "streamops-enrich", "function", PUBLISH)),
     ("ops-create-silence.json", Outcome::Command),
+    ("ops-create-silence-until-resolved.json", Outcome::Command),
     ("ops-inhibitions.json", Outcome::Command),
     ("ops-list-silences.json", Outcome::Command),
     ("ops-remove-silence.json", Outcome::Command),

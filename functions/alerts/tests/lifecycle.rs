@@ -346,3 +346,106 @@ async fn inhibition_holds_only_while_its_source_fires_on_the_same_cluster() {
     assert_eq!(outcome(&out).0, "published", "{out}");
     assert_eq!(f.subjects().len(), 5, "{:?}", f.subjects());
 }
+
+/// The complaint about Alertmanager: a problem that paged, then a silence, then its recovery
+/// is swallowed and the incident stays open. Here the resolved notice is delivered unless the
+/// silence says `notify_resolved: false`; a problem first seen while silenced stays unheard.
+#[tokio::test]
+async fn a_resolved_notice_passes_a_silence_that_began_after_its_problem_was_sent() {
+    for (notify_resolved, delivered) in [(None, true), (Some(true), true), (Some(false), false)] {
+        let f = fakes(&[]);
+        let t = at("2026-11-23T10:00:20Z");
+        f.handle(
+            &alarm(
+                "streamops-enrich-errors",
+                "ALARM",
+                "2026-11-23T10:00:13Z",
+                None,
+            ),
+            t,
+        )
+        .await
+        .unwrap();
+        let mut silence = json!({"command": "create-silence", "alarm_name_prefix": "streamops-", "duration_minutes": 120});
+        if let Some(n) = notify_resolved {
+            silence["notify_resolved"] = json!(n);
+        }
+        f.handle(&silence, t + Duration::minutes(1)).await.unwrap();
+        // Another alarm fires while silenced: muted, and so is its recovery.
+        let other = alarm(
+            "streamops-enrich-throttles",
+            "ALARM",
+            "2026-11-23T10:02:00Z",
+            None,
+        );
+        let out = f.handle(&other, t + Duration::minutes(2)).await.unwrap();
+        assert_eq!(outcome(&out).1.as_deref(), Some("silenced"));
+        let ok = alarm(
+            "streamops-enrich-errors",
+            "OK",
+            "2026-11-23T10:20:00Z",
+            None,
+        );
+        let out = f.handle(&ok, t + Duration::minutes(20)).await.unwrap();
+        let other_ok = alarm(
+            "streamops-enrich-throttles",
+            "OK",
+            "2026-11-23T10:21:00Z",
+            None,
+        );
+        let quiet = f
+            .handle(&other_ok, t + Duration::minutes(21))
+            .await
+            .unwrap();
+        assert_eq!(outcome(&quiet).1.as_deref(), Some("not-a-recovery"));
+        let mut want = vec!["CRITICAL: ALARM streamops-enrich-errors (us-east-1)".to_string()];
+        if delivered {
+            assert_eq!(
+                outcome(&out),
+                ("published".into(), None),
+                "{notify_resolved:?}"
+            );
+            want.push("RESOLVED: OK streamops-enrich-errors (us-east-1)".into());
+        } else {
+            assert_eq!(outcome(&out).1.as_deref(), Some("silenced"));
+        }
+        assert_eq!(f.subjects(), want, "{notify_resolved:?}");
+    }
+}
+
+/// "Silence until resolved": the silence of one alarm mutes it, and its recovery ends the
+/// silence (the recovery of an unheard problem is not sent); the alarm's next problem pages.
+/// A stale recovery (older than the recorded problem) ends nothing.
+#[tokio::test]
+async fn a_silence_until_resolved_ends_when_its_alert_resolves() {
+    let f = fakes(&[]);
+    let t = at("2026-11-23T10:00:20Z");
+    let created = f
+        .handle(&fixture("alerts/ops-create-silence-until-resolved.json"), t)
+        .await
+        .unwrap();
+    assert_eq!(created["silence"]["until_resolved"], true);
+    let name = created["silence"]["alarm_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fire = alarm(&name, "ALARM", "2026-11-23T10:01:00Z", None);
+    let out = f.handle(&fire, t + Duration::minutes(1)).await.unwrap();
+    assert_eq!(outcome(&out).1.as_deref(), Some("silenced"));
+    let stale = alarm(&name, "OK", "2026-11-23T09:59:00Z", None);
+    f.handle(&stale, t + Duration::minutes(2)).await.unwrap();
+    assert_eq!(f.store.silences().len(), 1, "a stale recovery ends nothing");
+    let ok = alarm(&name, "OK", "2026-11-23T10:30:00Z", None);
+    let out = f.handle(&ok, t + Duration::minutes(30)).await.unwrap();
+    assert_eq!(outcome(&out).1.as_deref(), Some("not-a-recovery"));
+    assert!(f.store.silences().is_empty(), "ended by the resolution");
+    // Redelivered: still nothing sent, nothing to end.
+    f.handle(&ok, t + Duration::minutes(31)).await.unwrap();
+    let again = alarm(&name, "ALARM", "2026-11-23T11:00:00Z", None);
+    let out = f.handle(&again, t + Duration::minutes(60)).await.unwrap();
+    assert_eq!(outcome(&out), ("published".into(), None));
+    assert_eq!(
+        f.subjects(),
+        [format!("CRITICAL: ALARM {name} (us-east-1)")]
+    );
+}
