@@ -15,15 +15,19 @@ use support::{FakePublisher, FakeStore};
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:streamops-alerts";
 const CLUSTER: &str = "j-2AXXXXXXGAPLF";
 
-/// The template's default rule (template.yaml, `ALERTS_INHIBIT_RULES`) for a stack named
-/// `streamops`, and its labels tying the stream and Flink alarms to the cluster.
-const RULES: &str = r#"[{"name": "emr-cluster-failed",
-    "source": {"kind": "emr-cluster", "state": "TERMINATED_WITH_ERRORS"},
-    "target": {"kind": ["metric-alarm", "composite-alarm"],
-               "resource_prefix": ["streamops-flink-lag", "streamops-raw-iterator-age", "streamops-emr-"]},
-    "equal": ["account", "region", "cluster_id"], "max_minutes": 360}]"#;
-const LABELS: &str = r#"{"streamops-flink-lag": {"cluster_id": "j-2AXXXXXXGAPLF"},
-    "streamops-raw-iterator-age": {"cluster_id": "j-2AXXXXXXGAPLF"}}"#;
+/// The template's default rules (template.yaml, `ALERTS_INHIBIT_RULES`) for a stack named
+/// `streamops`, and its labels tying the stack's alarms to the cluster (`EmrClusterId`).
+const RULES: &str = r#"[
+  {"name": "emr-cluster-failed",
+   "source": {"kind": "emr-cluster", "state": "TERMINATED_WITH_ERRORS"},
+   "target": {"kind": ["metric-alarm", "composite-alarm"], "namespace": "AWS/ElasticMapReduce"},
+   "equal": ["account", "region", "cluster_id"], "max_minutes": 360},
+  {"name": "emr-cluster-failed-lag",
+   "source": {"kind": "emr-cluster", "state": "TERMINATED_WITH_ERRORS"},
+   "target": {"kind": ["metric-alarm", "composite-alarm"],
+              "metric": ["GetRecords.IteratorAgeMilliseconds", "records-lag-max"], "resource_prefix": "streamops-"},
+   "equal": ["account", "region", "cluster_id"], "max_minutes": 360}]"#;
+const LABELS: &str = r#"{"streamops-": {"cluster_id": "j-2AXXXXXXGAPLF"}}"#;
 
 struct Fixture {
     service: AlertsService<FakeStore, FakePublisher>,
@@ -126,16 +130,22 @@ fn alarm(name: &str, state: &str, time: &str, cluster: Option<&str>) -> Value {
     )]);
     v["detail"]["alarmName"] = json!(name);
     v["detail"]["state"]["timestamp"] = json!(time.replace('Z', ".000+0000"));
+    let metric = &mut v["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"];
     if let Some(c) = cluster {
-        let metric = &mut v["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"];
         metric["namespace"] = json!("AWS/ElasticMapReduce");
+        metric["name"] = json!("YARNMemoryAvailablePercentage");
         metric["dimensions"] = json!({ "JobFlowId": c });
+    } else if name.ends_with("flink-lag") {
+        metric["namespace"] = json!("streamops/flink");
+        metric["name"] = json!("records-lag-max");
+        metric["dimensions"] = json!({ "JobName": "sessionizer" });
     }
     v
 }
 
 /// The 20 symptoms of the cluster's loss: the Flink lag and stream iterator age (tied to the
-/// cluster by `ALERTS_RESOURCE_LABELS`) and 18 EMR alarms on the cluster, within a minute.
+/// cluster by `ALERTS_RESOURCE_LABELS`) and 18 EMR alarms on the cluster (its `JobFlowId`),
+/// within a minute.
 fn symptoms(state: &str, minute: &str) -> Vec<Value> {
     let mut out = vec![
         alarm("streamops-flink-lag", state, &format!("{minute}:02Z"), None),
@@ -197,10 +207,20 @@ async fn an_outage_pages_once_for_its_root_cause_and_mutes_its_symptoms() {
             "{event}"
         );
         assert_eq!(out["alerts"][0]["inhibited_by"], root_fp.as_str());
-        assert_eq!(out["alerts"][0]["inhibit_rule"], "emr-cluster-failed");
+        let rule = out["alerts"][0]["inhibit_rule"].as_str().unwrap();
+        assert!(rule.starts_with("emr-cluster-failed"), "{rule}");
     }
     assert_eq!(f.subjects(), [ROOT_SUBJECT]);
-    assert_eq!(f.counted("AlertsInhibited", "emr-cluster-failed"), 20);
+    assert_eq!(
+        f.counted("AlertsInhibited", "emr-cluster-failed"),
+        18,
+        "the EMR alarms"
+    );
+    assert_eq!(
+        f.counted("AlertsInhibited", "emr-cluster-failed-lag"),
+        2,
+        "lag, iterator age"
+    );
     assert_eq!(f.counted("AlertsSuppressed", "inhibited"), 20);
 
     let listed = f
@@ -208,9 +228,14 @@ async fn an_outage_pages_once_for_its_root_cause_and_mutes_its_symptoms() {
         .await
         .unwrap();
     let active = listed["inhibitions"].as_array().unwrap();
-    assert_eq!(active.len(), 1, "{listed}");
-    assert_eq!(active[0]["source_fingerprint"], root_fp.as_str());
-    assert_eq!(active[0]["muted_count"], 20);
+    assert_eq!(active.len(), 2, "the root cause, under each rule: {listed}");
+    let mut muted = 0;
+    for inhibition in active {
+        assert_eq!(inhibition["source_fingerprint"], root_fp.as_str());
+        assert_eq!(inhibition["firing"], true);
+        muted += inhibition["muted_count"].as_u64().unwrap();
+    }
+    assert_eq!(muted, 20);
 
     let recovery = shuffled(&symptoms("OK", "2026-11-23T10:40"), 5);
     let later = at("2026-11-23T10:41:00Z");
