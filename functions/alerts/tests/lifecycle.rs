@@ -8,9 +8,10 @@ use alerts::config::AlertsConfig;
 use alerts::service::{AlertsError, AlertsService, InvocationContext};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
+use streamops_shared::harness::Failure;
 use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::fixture;
-use support::{FakePublisher, FakeStore};
+use support::{FakePublisher, FakeStore, Fault, StoreOp};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:streamops-alerts";
 const CLUSTER: &str = "j-2AXXXXXXGAPLF";
@@ -473,4 +474,31 @@ async fn a_silence_until_resolved_ends_when_its_alert_resolves() {
         f.subjects(),
         [format!("CRITICAL: ALARM {name} (us-east-1)")]
     );
+}
+
+/// DynamoDB throttles the source's inhibitor write: the invocation fails retryably before the
+/// source's state is recorded or anything is sent, and the retry pages once; a lookup of
+/// firing sources that fails leaves the target unsent and unrecorded until its retry.
+#[tokio::test]
+async fn a_failed_inhibitor_write_or_lookup_fails_retryably_and_the_retry_settles_once() {
+    let f = fakes(&[]);
+    let t = at("2026-11-23T10:05:50Z");
+    let root = fixture("alerts/emr-cluster-terminated-with-errors.json");
+    f.store
+        .script
+        .fail_next(StoreOp::PutInhibitor.name(), Fault::Throttled);
+    let err = f.handle(&root, t).await.unwrap_err();
+    assert_eq!(Failure::of(&err).error_type, "Retryable.AwsCall");
+    assert!(f.subjects().is_empty());
+    let out = f.handle(&root, t + Duration::minutes(1)).await.unwrap();
+    assert_eq!(outcome(&out), ("published".into(), None));
+    let lag = alarm("streamops-flink-lag", "ALARM", "2026-11-23T10:06:30Z", None);
+    f.store
+        .script
+        .fail_next(StoreOp::ListInhibitors.name(), Fault::ServerError);
+    let err = f.handle(&lag, t + Duration::minutes(2)).await.unwrap_err();
+    assert_eq!(Failure::of(&err).error_type, "Retryable.AwsCall");
+    let out = f.handle(&lag, t + Duration::minutes(3)).await.unwrap();
+    assert_eq!(outcome(&out).1.as_deref(), Some("inhibited"));
+    assert_eq!(f.subjects(), [ROOT_SUBJECT]);
 }
