@@ -116,12 +116,12 @@ pub(crate) async fn run(
         }
         AlertsCommand::Inhibitions(req) => {
             let inhibitions = inhibitions(store, req.include_ended, ctx.now).await?;
-            let rules: Vec<&str> = config
-                .inhibit_rules
-                .iter()
-                .map(|r| r.name.as_str())
-                .collect();
-            Ok(json!({ "command": "inhibitions", "rules": rules, "inhibitions": inhibitions }))
+            // The rules as they were read, so what is configured is seen next to what fires.
+            Ok(json!({
+                "command": "inhibitions",
+                "rules": config.inhibit_rules,
+                "inhibitions": inhibitions,
+            }))
         }
     }
 }

@@ -7,6 +7,7 @@ mod support;
 use alerts::config::AlertsConfig;
 use alerts::service::{AlertsError, AlertsService, InvocationContext};
 use chrono::{DateTime, Duration, Utc};
+use proptest::prelude::*;
 use serde_json::{Value, json};
 use streamops_shared::harness::Failure;
 use streamops_shared::{EnvReader, Metrics};
@@ -501,4 +502,42 @@ async fn a_failed_inhibitor_write_or_lookup_fails_retryably_and_the_retry_settle
     let out = f.handle(&lag, t + Duration::minutes(3)).await.unwrap();
     assert_eq!(outcome(&out).1.as_deref(), Some("inhibited"));
     assert_eq!(f.subjects(), [ROOT_SUBJECT]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Whatever the order of the symptoms after their root cause, and whatever is redelivered
+    /// afterwards (any order, any repeats, recoveries included), the outage is one message and
+    /// its 20 symptoms are inhibited.
+    #[test]
+    fn any_order_of_symptoms_and_redeliveries_is_one_message(
+        storm_seed in 1u64..u64::MAX,
+        replay_seed in 1u64..u64::MAX,
+        repeats in proptest::collection::vec(0usize..40, 0..12),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let f = fakes(&[]);
+            let t = at("2026-11-23T10:05:50Z");
+            let root = fixture("alerts/emr-cluster-terminated-with-errors.json");
+            f.handle(&root, t).await.unwrap();
+            let storm = shuffled(&symptoms("ALARM", "2026-11-23T10:06"), storm_seed);
+            let mut inhibited = 0;
+            for (i, event) in storm.iter().enumerate() {
+                let out = f.handle(event, t + Duration::seconds(i as i64 + 12)).await.unwrap();
+                inhibited += usize::from(outcome(&out).1.as_deref() == Some("inhibited"));
+            }
+            let recovery = symptoms("OK", "2026-11-23T10:40");
+            let everything: Vec<Value> = storm.iter().chain(&recovery).cloned().collect();
+            let mut replay = everything.clone();
+            replay.extend(repeats.iter().map(|i| everything[i % everything.len()].clone()));
+            let later = at("2026-11-23T10:41:00Z");
+            for (i, event) in shuffled(&replay, replay_seed).iter().enumerate() {
+                f.handle(event, later + Duration::seconds(i as i64)).await.unwrap();
+            }
+            assert_eq!(inhibited, 20);
+            assert_eq!(f.subjects(), [ROOT_SUBJECT]);
+        });
+    }
 }

@@ -534,7 +534,11 @@ async fn an_emr_termination_mutes_its_cluster_alarms_and_silences_end_when_resol
         .handle(json!({"command": "inhibitions"}), now)
         .await
         .unwrap();
-    assert_eq!(listed["rules"], json!(["emr-cluster-failed"]));
+    assert_eq!(listed["rules"][0]["name"], "emr-cluster-failed");
+    assert_eq!(
+        listed["rules"][0]["target"]["labels"]["namespace"],
+        json!(["AWS/ElasticMapReduce"])
+    );
     let active = &listed["inhibitions"][0];
     assert_eq!(active["source_resource"], "j-2AXXXXXXGAPLF");
     assert_eq!(active["muted_count"], 1);
