@@ -215,6 +215,7 @@ fn every_command_of_every_function_is_covered() {
         "alerts silences",
         "alerts unsilence sil-0123456789ab --apply",
         "alerts test-alert --severity warning",
+        "alerts inhibitions",
         "checkpoints latest --pipeline clickstream-sessionizer --prefer savepoint",
         "checkpoints list --pipeline clickstream-sessionizer --limit 10",
         "checkpoints register-job --pipeline clickstream-sessionizer --job-id a1b2c3d4e5f60718293a4b5c6d7e8f90 --restore-mode NO_CLAIM",
@@ -303,5 +304,30 @@ fn payloads_match_the_example_events() {
             Effect::Planned { apply: false },
             fixture("partitions/ops-prune.json")
         )
+    );
+}
+
+#[test]
+fn alerts_silences_until_resolved_and_resolved_notices_reach_the_function_as_it_reads_them() {
+    let r =
+        request("alerts silence --alarm streamops-flink-lag --until-resolved --created-by oncall");
+    assert_eq!(
+        r.payload,
+        json!({"command": "create-silence", "alarm_name": "streamops-flink-lag",
+               "until_resolved": true, "created_by": "oncall"})
+    );
+    let r = request(
+        "alerts silence --alarm-prefix streamops-raw- --for 2h --no-notify-resolved --created-by oncall",
+    );
+    assert_eq!(r.payload["notify_resolved"], false);
+    assert_eq!(r.payload["duration_minutes"], 120);
+    // The function's own check: a prefix silence cannot end with "its" alert.
+    let e = refused("alerts silence --alarm-prefix streamops- --until-resolved");
+    assert!(e.contains("`until_resolved` silences one alert"), "{e}");
+    let e = usage_error("alerts silence --alarm streamops-flink-lag");
+    assert!(e.contains("required"), "{e}");
+    assert_eq!(
+        request("alerts inhibitions --include-ended").payload,
+        json!({"command": "inhibitions", "include_ended": true})
     );
 }

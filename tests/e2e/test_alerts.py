@@ -138,3 +138,43 @@ def test_real_aws_alarm_and_emr_shapes_through_the_binary(stack, subscriber):
         "WARNING: EMR instance group ig-3KXXXXXXTASK1 (TASK) ARRESTED (us-east-1)",
         "CRITICAL: ALARM e2e-lambda-action (us-east-1)",
     ]), subjects
+
+
+def test_a_cluster_failure_mutes_the_lag_alarms_of_its_cluster(stack, subscriber):
+    """Issue 17, through the binary with the template's default rules: the stack's EMR cluster
+    (EmrClusterId) terminating with errors is sent; an iterator-age alarm of the stack, tied to
+    that cluster by ALERTS_RESOURCE_LABELS, is recorded as inhibited and listed by
+    `inhibitions`; its recovery is not sent (never heard). Last in the file: the source fires
+    for the rest of the session."""
+    from datetime import datetime, timezone
+
+    cluster = stack.cfn.params["EmrClusterId"]
+    now = datetime.now(timezone.utc)
+    root = copy.deepcopy(load("emr-cluster-terminated-with-errors.json"))
+    root["id"] = str(uuid.uuid4())
+    root["time"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    root["detail"]["clusterId"] = cluster
+    ok, resp = stack.invoke("alerts", root)
+    assert ok and decisions(resp) == [("published", None)], resp
+    source = resp["alerts"][0]["fingerprint"]
+
+    lag = renamed(load("alarm-iterator-age-alarm.json"), "streamops-e2e-iterator-age")
+    lag["detail"]["state"]["timestamp"] = now.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    ok, resp = stack.invoke("alerts", lag)
+    assert ok and decisions(resp) == [("suppressed", "inhibited")], resp
+    assert resp["alerts"][0]["inhibited_by"] == source
+    assert resp["alerts"][0]["inhibit_rule"] == "emr-cluster-failed-lag"
+
+    ok, listed = stack.invoke("alerts", load("ops-inhibitions.json"))
+    assert ok, listed
+    mine = [i for i in listed["inhibitions"] if i["source_fingerprint"] == source]
+    assert [i["rule"] for i in mine if i["muted_count"]] == ["emr-cluster-failed-lag"], listed
+    assert mine[0]["firing"] is True
+
+    recovered = renamed(load("alarm-iterator-age-ok.json"), "streamops-e2e-iterator-age")
+    recovered["detail"]["state"]["timestamp"] = now.strftime("%Y-%m-%dT%H:%M:%S.500+0000")
+    ok, resp = stack.invoke("alerts", recovered)
+    assert ok and decisions(resp) == [("suppressed", "not-a-recovery")], resp
+    msgs = stack.drain(subscriber, expect_at_least=1)
+    assert [m["Subject"] for m in msgs] == [
+        f"CRITICAL: EMR cluster {cluster} (streamops-flink) TERMINATED_WITH_ERRORS (us-east-1)"]

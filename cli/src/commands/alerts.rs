@@ -10,7 +10,8 @@ use super::{Effect, FunctionKind, Request, parsed, payload, serde_word, string};
 
 #[derive(Debug, Subcommand)]
 pub enum AlertsCmd {
-    /// Mute alerts whose alarm name starts with a prefix, or one fingerprint, for a while.
+    /// Mute alerts whose alarm name starts with a prefix, one alarm, or one fingerprint, for a
+    /// while or until it resolves.
     Silence(SilenceArgs),
     /// Active silences, soonest to end first.
     Silences {
@@ -24,6 +25,12 @@ pub enum AlertsCmd {
         #[arg(long)]
         apply: bool,
     },
+    /// Inhibition sources in effect (a root cause muting its symptoms) and what each muted.
+    Inhibitions {
+        /// Also sources that no longer fire but are still in the table.
+        #[arg(long)]
+        include_ended: bool,
+    },
     /// Publish a test alert straight to the topic (no dedup, no silences) to check delivery.
     TestAlert {
         /// critical, error, warning, info or resolved (default info).
@@ -35,12 +42,15 @@ pub enum AlertsCmd {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("what").required(true).args(["alarm_prefix", "fingerprint"]))]
-#[command(group = clap::ArgGroup::new("end").required(true).args(["duration", "until"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["alarm_prefix", "alarm", "fingerprint"]))]
+#[command(group = clap::ArgGroup::new("end").required(true).args(["duration", "until", "until_resolved"]).multiple(true))]
 pub struct SilenceArgs {
     /// Alarm names starting with this (e.g. streamops-raw-).
     #[arg(long)]
     alarm_prefix: Option<String>,
+    /// One alarm, by its exact name.
+    #[arg(long)]
+    alarm: Option<String>,
     /// One alert's fingerprint (the `fingerprint` attribute of a published alert).
     #[arg(long)]
     fingerprint: Option<String>,
@@ -50,6 +60,14 @@ pub struct SilenceArgs {
     /// When it ends (RFC 3339, e.g. 2026-11-23T18:00:00Z).
     #[arg(long, value_parser = serde_word::<DateTime<Utc>>)]
     until: Option<DateTime<Utc>>,
+    /// End when the silenced alert (--alarm or --fingerprint) resolves; --for/--until then
+    /// bound it (default: the longest silence, 90 days).
+    #[arg(long)]
+    until_resolved: bool,
+    /// Mute the resolved notice too, even of a problem that paged before the silence (by
+    /// default it is delivered, so the incident closes).
+    #[arg(long)]
+    no_notify_resolved: bool,
     /// Why (shown with the silence).
     #[arg(long)]
     comment: Option<String>,
@@ -72,6 +90,13 @@ impl AlertsCmd {
             AlertsCmd::Unsilence { id, apply } => (
                 payload("remove-silence", [("id", Some(json!(id)))]),
                 Effect::Guarded { apply: *apply },
+            ),
+            AlertsCmd::Inhibitions { include_ended } => (
+                payload(
+                    "inhibitions",
+                    [("include_ended", Some(json!(include_ended)))],
+                ),
+                Effect::Read,
             ),
             AlertsCmd::TestAlert { severity, message } => (
                 payload(
@@ -103,9 +128,15 @@ impl SilenceArgs {
             "create-silence",
             [
                 ("alarm_name_prefix", string(&self.alarm_prefix)),
+                ("alarm_name", string(&self.alarm)),
                 ("fingerprint", string(&self.fingerprint)),
                 ("duration_minutes", self.duration.map(|m| json!(m))),
                 ("until", self.until.map(|t| json!(t))),
+                ("until_resolved", self.until_resolved.then_some(json!(true))),
+                (
+                    "notify_resolved",
+                    self.no_notify_resolved.then_some(json!(false)),
+                ),
                 ("comment", string(&self.comment)),
                 ("created_by", string(&created_by)),
             ],

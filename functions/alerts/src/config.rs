@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use streamops_shared::{ConfigError, EnvReader};
 
+use crate::inhibit::{InhibitRule, parse_rules};
 use crate::model::Severity;
 use crate::normalize::NormalizeOptions;
 use crate::render::MessageFormat;
@@ -26,6 +27,9 @@ pub struct AlertsConfig {
     /// `ALERTS_RUNBOOK_URLS` (JSON object, resource prefix to URL, `*` default) and
     /// `ALERTS_DETAIL_MAX_BYTES` (default 4096).
     pub normalize: NormalizeOptions,
+    /// `ALERTS_INHIBIT_RULES` (JSON array, default none): while a source fires, its targets
+    /// with the same `equal` labels are recorded, not sent (see `inhibit.rs`).
+    pub inhibit_rules: Vec<InhibitRule>,
 }
 
 impl AlertsConfig {
@@ -81,6 +85,13 @@ impl AlertsConfig {
                 None,
             );
         }
+        let resource_labels: BTreeMap<String, BTreeMap<String, String>> = r
+            .json_optional(
+                "ALERTS_RESOURCE_LABELS",
+                "a JSON object mapping resource-name prefixes to objects of label names to values",
+            )
+            .unwrap_or_default();
+        let inhibit_rules = read_inhibit_rules(&mut r);
         let state_ttl = Duration::from_secs(ttl_days * 86_400);
         if state_ttl <= dedup_window {
             r.invalid(
@@ -100,8 +111,31 @@ impl AlertsConfig {
             normalize: NormalizeOptions {
                 runbooks,
                 detail_max_bytes,
+                resource_labels,
             },
+            inhibit_rules,
         })
+    }
+}
+
+const INHIBIT_RULES_EXPECTED: &str =
+    "a JSON array of {name, source, target, equal, max_minutes} inhibition rules";
+
+fn read_inhibit_rules(r: &mut EnvReader) -> Vec<InhibitRule> {
+    let Some(raw) = r.optional("ALERTS_INHIBIT_RULES") else {
+        return vec![];
+    };
+    match parse_rules(&raw) {
+        Ok(rules) => rules,
+        Err(problem) => {
+            r.invalid(
+                "ALERTS_INHIBIT_RULES",
+                INHIBIT_RULES_EXPECTED,
+                &raw,
+                Some(problem),
+            );
+            vec![]
+        }
     }
 }
 
@@ -129,6 +163,40 @@ mod tests {
         assert_eq!(c.format, MessageFormat::Text);
         assert_eq!(c.min_severity, Severity::Info);
         assert_eq!(c.normalize.detail_max_bytes, 4096);
+        assert!(c.inhibit_rules.is_empty());
+    }
+
+    #[test]
+    fn inhibit_rules_and_resource_labels_are_read_and_their_errors_name_rule_and_field() {
+        let base = [
+            ("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+            ("ALERTS_TABLE_NAME", "t"),
+        ];
+        let rules = r#"[{"name": "emr-down", "source": {"kind": "emr-cluster"},
+            "target": {"resource_prefix": "streamops-"}, "equal": ["cluster_id"]}]"#;
+        let labels = r#"{"streamops-": {"cluster_id": "j-1"}}"#;
+        let mut vars = base.to_vec();
+        vars.extend([
+            ("ALERTS_INHIBIT_RULES", rules),
+            ("ALERTS_RESOURCE_LABELS", labels),
+        ]);
+        let c = read(&vars).unwrap();
+        assert_eq!(c.inhibit_rules[0].name, "emr-down");
+        assert_eq!(c.inhibit_rules[0].equal, ["cluster_id"]);
+        assert_eq!(
+            c.normalize.resource_labels["streamops-"]["cluster_id"],
+            "j-1"
+        );
+        let bad =
+            r#"[{"name": "emr-down", "source": {"kind": "emr"}, "target": {"state": "ALARM"}}]"#;
+        let mut vars = base.to_vec();
+        vars.push(("ALERTS_INHIBIT_RULES", bad));
+        let text = read(&vars).unwrap_err().to_string();
+        assert!(
+            text.contains("ALERTS_INHIBIT_RULES")
+                && text.contains(r#"rule "emr-down" (#1): source.kind: unknown kind "emr""#),
+            "{text}"
+        );
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub enum SuppressReason {
     Silenced,
     BelowMinimumSeverity,
     ActionsSuppressed,
+    /// A source alert of an inhibition rule is firing (see `inhibit.rs`).
+    Inhibited,
 }
 
 impl SuppressReason {
@@ -66,6 +68,7 @@ impl SuppressReason {
             SuppressReason::Silenced => "silenced",
             SuppressReason::BelowMinimumSeverity => "below-minimum-severity",
             SuppressReason::ActionsSuppressed => "actions-suppressed",
+            SuppressReason::Inhibited => "inhibited",
         }
     }
 
@@ -79,6 +82,7 @@ impl SuppressReason {
                 | SuppressReason::Silenced
                 | SuppressReason::BelowMinimumSeverity
                 | SuppressReason::ActionsSuppressed
+                | SuppressReason::Inhibited
         )
     }
 }
@@ -210,6 +214,7 @@ mod tests {
             details: vec![],
             fingerprint: "fp".into(),
             suppressed_by: None,
+            labels: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod dedup;
+pub mod inhibit;
 pub mod model;
 pub mod normalize;
 pub mod ops;

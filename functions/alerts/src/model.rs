@@ -1,5 +1,6 @@
 //! The normalized alert every input becomes, and its severity.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -84,6 +85,35 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    pub const ALL: [AlertKind; 10] = [
+        AlertKind::MetricAlarm,
+        AlertKind::CompositeAlarm,
+        AlertKind::EmrCluster,
+        AlertKind::EmrStep,
+        AlertKind::EmrInstanceGroup,
+        AlertKind::EmrInstanceFleet,
+        AlertKind::EmrAutoScalingPolicy,
+        AlertKind::FunctionFailure,
+        AlertKind::Generic,
+        AlertKind::Test,
+    ];
+
+    /// The kebab-case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::MetricAlarm => "metric-alarm",
+            AlertKind::CompositeAlarm => "composite-alarm",
+            AlertKind::EmrCluster => "emr-cluster",
+            AlertKind::EmrStep => "emr-step",
+            AlertKind::EmrInstanceGroup => "emr-instance-group",
+            AlertKind::EmrInstanceFleet => "emr-instance-fleet",
+            AlertKind::EmrAutoScalingPolicy => "emr-auto-scaling-policy",
+            AlertKind::FunctionFailure => "function-failure",
+            AlertKind::Generic => "generic",
+            AlertKind::Test => "test",
+        }
+    }
+
     pub fn is_alarm(self) -> bool {
         matches!(self, AlertKind::MetricAlarm | AlertKind::CompositeAlarm)
     }
@@ -119,6 +149,32 @@ pub struct Alert {
     /// actions suppressor): it is recorded, not paged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppressed_by: Option<SuppressedBy>,
+    /// Facts inhibition rules match on, besides the built-in ones ([`Alert::label`]): e.g.
+    /// `cluster_id` (EMR events, alarm dimensions `JobFlowId`/`ClusterId`), `namespace` and
+    /// `metric` (an alarm's first metric), and those `ALERTS_RESOURCE_LABELS` gives.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Label names every alert answers from its own fields.
+pub const BUILT_IN_LABELS: &[&str] = &[
+    "kind", "severity", "state", "source", "resource", "account", "region",
+];
+
+impl Alert {
+    /// The value of a label: a built-in one (see [`BUILT_IN_LABELS`]) or one of `labels`.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        match name {
+            "kind" => Some(self.kind.as_str()),
+            "severity" => Some(self.severity.as_str()),
+            "state" => Some(&self.state),
+            "source" => Some(&self.source),
+            "resource" => Some(&self.resource),
+            "account" => self.account.as_deref(),
+            "region" => self.region.as_deref(),
+            other => self.labels.get(other).map(String::as_str),
+        }
+    }
 }
 
 /// Dedup identity of "the same thing": account, region, source and resource. Two deliveries of
@@ -170,6 +226,13 @@ mod tests {
             fingerprint(Some("1"), Some("us"), "x", "ab"),
             fingerprint(Some("1"), Some("us"), "xa", "b")
         );
+    }
+
+    #[test]
+    fn kind_names_are_their_serialized_names() {
+        for kind in AlertKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
     }
 
     #[test]

@@ -22,6 +22,17 @@ pub enum AlertsCommand {
     CreateSilence(CreateSilenceRequest),
     ListSilences(ListSilencesRequest),
     RemoveSilence(RemoveSilenceRequest),
+    /// The inhibition sources in effect and the targets each has muted.
+    Inhibitions(InhibitionsRequest),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InhibitionsRequest {
+    /// Also list sources that no longer fire (resolved, or past their rule's bound) but are
+    /// still in the table.
+    #[serde(default)]
+    pub include_ended: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -47,7 +58,8 @@ pub struct RemoveSilenceRequest {
     pub id: String,
 }
 
-pub const COMMANDS: &str = "send-test-alert, create-silence, list-silences, remove-silence";
+pub const COMMANDS: &str =
+    "send-test-alert, create-silence, list-silences, remove-silence, inhibitions";
 
 /// `None` when the payload is not a command; `Some(Err)` with a clear message when it is one but
 /// does not parse.
@@ -102,7 +114,57 @@ pub(crate) async fn run(
             tracing::info!(silence = %req.id, "silence removed");
             Ok(json!({ "command": "remove-silence", "removed": req.id }))
         }
+        AlertsCommand::Inhibitions(req) => {
+            let inhibitions = inhibitions(store, req.include_ended, ctx.now).await?;
+            // The rules as they were read, so what is configured is seen next to what fires.
+            Ok(json!({
+                "command": "inhibitions",
+                "rules": config.inhibit_rules,
+                "inhibitions": inhibitions,
+            }))
+        }
     }
+}
+
+/// Every stored inhibition source, judged against its state record as the service judges it,
+/// with the targets it muted; firing ones first, then by when they began.
+async fn inhibitions(
+    store: &impl StateStore,
+    include_ended: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Value>, AlertsError> {
+    let mut out = Vec::new();
+    for inhibitor in store.list_inhibitors("").await? {
+        let record = store.load_state(&inhibitor.source_fingerprint).await?;
+        let firing = inhibitor.is_firing(record.as_ref(), now);
+        if !firing && !include_ended {
+            continue;
+        }
+        let muted: Vec<_> = store
+            .list_muted(&inhibitor.source_fingerprint)
+            .await?
+            .into_iter()
+            .filter(|m| m.rule == inhibitor.rule)
+            .collect();
+        out.push((
+            firing,
+            inhibitor.source_time,
+            json!({
+                "rule": inhibitor.rule,
+                "source_fingerprint": inhibitor.source_fingerprint,
+                "source_resource": inhibitor.source_resource,
+                "source_state": inhibitor.source_state,
+                "since": inhibitor.source_time,
+                "until": inhibitor.until,
+                "equal": inhibitor.equal,
+                "firing": firing,
+                "muted_count": muted.len(),
+                "muted": muted,
+            }),
+        ));
+    }
+    out.sort_by_key(|(firing, since, _)| (!*firing, *since));
+    Ok(out.into_iter().map(|(_, _, v)| v).collect())
 }
 
 fn silence_id(request_id: &str) -> String {
@@ -138,6 +200,7 @@ fn test_alert(
         runbook_url: None,
         details: vec![("request id".into(), ctx.request_id.clone())],
         suppressed_by: None,
+        labels: Default::default(),
     }
 }
 
@@ -153,6 +216,7 @@ mod tests {
             ("create-silence", "CreateSilence"),
             ("list-silences", "ListSilences"),
             ("remove-silence", "RemoveSilence"),
+            ("inhibitions", "Inhibitions"),
         ] {
             let v = streamops_test_support::fixture(&format!("alerts/ops-{file}.json"));
             let cmd = parse_command(&v).unwrap().unwrap();

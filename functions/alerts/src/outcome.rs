@@ -7,6 +7,7 @@ use streamops_shared::harness::Classified;
 use streamops_shared::{AwsCallError, ErrorClass};
 
 use crate::dedup::SuppressReason;
+use crate::inhibit::Inhibitor;
 use crate::model::{Alert, Severity};
 
 /// Per-invocation facts the handler needs from the runtime.
@@ -83,19 +84,36 @@ pub struct AlertOutcome {
     pub message_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub silence_id: Option<String>,
+    /// The fingerprint of the firing source that inhibited it, and the rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inhibited_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inhibit_rule: Option<String>,
+}
+
+/// What muted an alert besides its own history: an operator's silence or a firing source.
+#[derive(Debug, Clone)]
+pub(crate) enum Mute {
+    Silence(String),
+    Inhibitor(Inhibitor),
 }
 
 impl AlertOutcome {
     pub(crate) fn published(alert: &Alert, message_id: String) -> Self {
-        Self::new(alert, Verdict::Published, None, Some(message_id), None)
+        Self::new(alert, Verdict::Published, None, Some(message_id))
     }
 
-    pub(crate) fn suppressed(
-        alert: &Alert,
-        reason: SuppressReason,
-        silence_id: Option<String>,
-    ) -> Self {
-        Self::new(alert, Verdict::Suppressed, Some(reason), None, silence_id)
+    pub(crate) fn suppressed(alert: &Alert, reason: SuppressReason, mute: Option<&Mute>) -> Self {
+        let mut out = Self::new(alert, Verdict::Suppressed, Some(reason), None);
+        match mute {
+            Some(Mute::Silence(id)) => out.silence_id = Some(id.clone()),
+            Some(Mute::Inhibitor(i)) => {
+                out.inhibited_by = Some(i.source_fingerprint.clone());
+                out.inhibit_rule = Some(i.rule.clone());
+            }
+            None => {}
+        }
+        out
     }
 
     fn new(
@@ -103,7 +121,6 @@ impl AlertOutcome {
         decision: Verdict,
         reason: Option<SuppressReason>,
         message_id: Option<String>,
-        silence_id: Option<String>,
     ) -> Self {
         Self {
             fingerprint: alert.fingerprint.clone(),
@@ -113,7 +130,9 @@ impl AlertOutcome {
             decision,
             reason,
             message_id,
-            silence_id,
+            silence_id: None,
+            inhibited_by: None,
+            inhibit_rule: None,
         }
     }
 }

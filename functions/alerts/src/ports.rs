@@ -1,5 +1,5 @@
 //! The outside systems the service talks to, one small trait each: the state store (dedup
-//! records, publish claims, silences) and the publisher. [`crate::store::AlertStore`]
+//! records, publish claims, silences, firing inhibition sources) and the publisher. [`crate::store::AlertStore`]
 //! (DynamoDB) and [`crate::publisher::AlertPublisher`] (SNS) are the production adapters; the
 //! tests' in-memory fakes (`tests/support`) script their faults.
 //!
@@ -12,6 +12,7 @@ use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 
 pub use crate::dedup::{Claim, StoredState};
+pub use crate::inhibit::{Inhibitor, MutedTarget};
 pub use crate::model::Alert;
 pub use crate::render::SnsMessage;
 pub use crate::silence::Silence;
@@ -66,6 +67,33 @@ pub trait StateStore {
 
     /// `true` if the silence existed.
     fn delete_silence(&self, id: &str) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+
+    /// Stores (or overwrites, idempotently) a firing source under [`Inhibitor::sort_key`].
+    fn put_inhibitor(
+        &self,
+        inhibitor: &Inhibitor,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// The stored inhibitors whose sort key starts with `prefix` (`""`: all), firing or not.
+    fn list_inhibitors(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<Inhibitor>, AwsCallError>> + Send;
+
+    /// Records that `target` was muted by the source `source_fingerprint` (once per target).
+    fn put_muted(
+        &self,
+        source_fingerprint: &str,
+        target: &MutedTarget,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// The targets muted by one source.
+    fn list_muted(
+        &self,
+        source_fingerprint: &str,
+    ) -> impl Future<Output = Result<Vec<MutedTarget>, AwsCallError>> + Send;
 }
 
 /// Where alerts go.

@@ -341,6 +341,7 @@ mod tests {
             details: vec![("threshold".into(), "60000".into())],
             fingerprint: "0123456789abcdef0123456789abcdef".into(),
             suppressed_by: None,
+            labels: Default::default(),
         }
     }
 

@@ -20,6 +20,7 @@ use crate::config::AlertsConfig;
 use crate::dedup::{
     Decision, StoredState, SuppressReason, decide, next_state, repeat_moves_record,
 };
+use crate::inhibit::{Inhibitor, MutedTarget};
 use crate::model::Alert;
 use crate::normalize::normalize;
 use crate::ops::parse_command;
@@ -29,6 +30,7 @@ use crate::render::render;
 use crate::silence::Silence;
 use crate::store::AlertStore;
 
+use crate::outcome::Mute;
 pub use crate::outcome::{AlertOutcome, AlertsError, InvocationContext, Verdict};
 
 /// How often a read-decide-write cycle is retried when another invocation wrote in between.
@@ -96,7 +98,11 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
     ) -> Result<AlertOutcome, AlertsError> {
         for _ in 0..MAX_VERSION_CONFLICTS {
             let prev = self.store.load_state(&alert.fingerprint).await?;
-            let (decision, silence_id) = self.judge(prev.as_ref(), alert, ctx.now).await?;
+            let (decision, mute) = self.judge(prev.as_ref(), alert, ctx.now).await?;
+            if records_state(decision) {
+                // Before the state record: a record that says "firing" always has its inhibitors.
+                self.record_inhibitors(alert).await?;
+            }
             let step = match decision {
                 Decision::InFlight => {
                     return Err(AlertsError::contended(
@@ -106,12 +112,14 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
                 }
                 Decision::Suppress(reason) => {
                     let prev = prev.as_ref();
-                    self.suppress(alert, prev, reason, silence_id, ctx, metrics)
+                    self.suppress(alert, prev, reason, mute, ctx, metrics)
                         .await?
                 }
                 Decision::Publish => self.publish(alert, prev.as_ref(), ctx, metrics).await?,
             };
             if let Step::Settled(outcome) = step {
+                self.end_silences_resolved_by(alert, &outcome, ctx.now, metrics)
+                    .await?;
                 return Ok(outcome);
             }
         }
@@ -121,14 +129,14 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
         ))
     }
 
-    /// The dedup decision, then the minimum severity and the silences (on `Publish` only);
-    /// with the id of the silence that matched.
+    /// The dedup decision, then the minimum severity, the silences and the inhibitions (on
+    /// `Publish` only); with the silence or the firing source that muted it.
     async fn judge(
         &self,
         prev: Option<&StoredState>,
         alert: &Alert,
         now: DateTime<Utc>,
-    ) -> Result<(Decision, Option<String>), AwsCallError> {
+    ) -> Result<(Decision, Option<Mute>), AwsCallError> {
         let window_ms = self.config.dedup_window.as_millis() as i64;
         let decision = decide(prev, alert, now.timestamp_millis(), window_ms);
         if decision != Decision::Publish {
@@ -140,10 +148,57 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
                 None,
             ));
         }
-        Ok(match self.matching_silence(alert, now).await? {
-            Some(s) => (Decision::Suppress(SuppressReason::Silenced), Some(s.id)),
+        let problem_sent_at = prev
+            .filter(|p| p.problem_notified)
+            .and_then(|p| p.published_at_ms);
+        if let Some(s) = self.matching_silence(alert, problem_sent_at, now).await? {
+            return Ok((
+                Decision::Suppress(SuppressReason::Silenced),
+                Some(Mute::Silence(s.id)),
+            ));
+        }
+        Ok(match self.firing_source(alert, now).await? {
+            Some(i) => (
+                Decision::Suppress(SuppressReason::Inhibited),
+                Some(Mute::Inhibitor(i)),
+            ),
             None => (Decision::Publish, None),
         })
+    }
+
+    /// Stores `alert` as a firing source of every rule it is a source of (idempotent).
+    async fn record_inhibitors(&self, alert: &Alert) -> Result<(), AwsCallError> {
+        for rule in &self.config.inhibit_rules {
+            if let Some(inhibitor) = rule.inhibitor(alert) {
+                // Kept a day past the rule's bound, for `inhibitions` to show what just ended.
+                let expires_at = inhibitor.until.timestamp() + 86_400;
+                self.store.put_inhibitor(&inhibitor, expires_at).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A source that mutes `alert` and still fires by its own state record, if any.
+    async fn firing_source(
+        &self,
+        alert: &Alert,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Inhibitor>, AwsCallError> {
+        for rule in &self.config.inhibit_rules {
+            let Some(prefix) = rule.target_prefix(alert) else {
+                continue;
+            };
+            for inhibitor in self.store.list_inhibitors(&prefix).await? {
+                if inhibitor.source_fingerprint == alert.fingerprint {
+                    continue; // an alert never mutes itself
+                }
+                let record = self.store.load_state(&inhibitor.source_fingerprint).await?;
+                if inhibitor.is_firing(record.as_ref(), now) {
+                    return Ok(Some(inhibitor));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Records the state when the reason asks for it (or a repeat is newer than the record),
@@ -153,7 +208,7 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
         alert: &Alert,
         prev: Option<&StoredState>,
         reason: SuppressReason,
-        silence_id: Option<String>,
+        mute: Option<Mute>,
         ctx: &InvocationContext,
         metrics: &mut Metrics,
     ) -> Result<Step, AlertsError> {
@@ -172,11 +227,47 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
             }
         }
         metrics.count_by("AlertsSuppressed", "reason", reason.as_str(), 1);
-        tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
-            reason = reason.as_str(), silence = silence_id.as_deref().unwrap_or(""), "alert suppressed");
+        match &mute {
+            Some(Mute::Inhibitor(source)) => self.note_muted(alert, source, ctx, metrics).await,
+            Some(Mute::Silence(id)) => {
+                tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
+                    reason = reason.as_str(), silence = %id, "alert suppressed");
+            }
+            None => {
+                tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
+                    reason = reason.as_str(), "alert suppressed");
+            }
+        }
         Ok(Step::Settled(AlertOutcome::suppressed(
-            alert, reason, silence_id,
+            alert,
+            reason,
+            mute.as_ref(),
         )))
+    }
+
+    /// Counts and logs an inhibited target, and lists it under its source for `inhibitions`.
+    /// The target's state is recorded already: a failure to list it is logged, not retried
+    /// (the retry would be a redelivery and list nothing either).
+    async fn note_muted(
+        &self,
+        alert: &Alert,
+        source: &Inhibitor,
+        ctx: &InvocationContext,
+        metrics: &mut Metrics,
+    ) {
+        metrics.count_by("AlertsInhibited", "rule", &source.rule, 1);
+        tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
+            reason = "inhibited", rule = %source.rule, source_fingerprint = %source.source_fingerprint,
+            source_resource = %source.source_resource, "alert suppressed");
+        let muted = MutedTarget::of(alert, &source.rule);
+        let expires_at = state_expiry(ctx.now, self.config.state_ttl);
+        if let Err(e) = self
+            .store
+            .put_muted(&source.source_fingerprint, &muted, expires_at)
+            .await
+        {
+            tracing::warn!(fingerprint = %alert.fingerprint, error = %e, "inhibited, but not listed under its source");
+        }
     }
 
     /// Claims the record, publishes, releases the claim; rolls the claim back if SNS fails.
@@ -237,6 +328,7 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
     async fn matching_silence(
         &self,
         alert: &Alert,
+        problem_sent_at_ms: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<Option<Silence>, AwsCallError> {
         Ok(self
@@ -244,7 +336,42 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
             .list_silences()
             .await?
             .into_iter()
-            .find(|s| s.matches(alert, now)))
+            .find(|s| s.mutes(alert, problem_sent_at_ms, now)))
+    }
+
+    /// Ends the "until resolved" silences of an alert that resolved, whatever became of its
+    /// notice; after the alert was judged, so the silence still covered its resolution. Not
+    /// for a stale (out-of-order) recovery. A redelivery ends them again (idempotent), so an
+    /// invocation that failed here settles on its retry.
+    async fn end_silences_resolved_by(
+        &self,
+        alert: &Alert,
+        outcome: &AlertOutcome,
+        now: DateTime<Utc>,
+        metrics: &mut Metrics,
+    ) -> Result<(), AwsCallError> {
+        if alert.severity != crate::model::Severity::Resolved
+            || outcome.reason == Some(SuppressReason::OutOfOrder)
+        {
+            return Ok(());
+        }
+        for silence in self.store.list_silences().await? {
+            if silence.ended_by(alert, now) && self.store.delete_silence(&silence.id).await? {
+                metrics.count("SilencesEnded", 1);
+                tracing::info!(silence = %silence.id, fingerprint = %alert.fingerprint,
+                    resource = %alert.resource, "silence ended: its alert resolved");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the alert's state is recorded under this decision (and so a source it is fires).
+fn records_state(decision: Decision) -> bool {
+    match decision {
+        Decision::Publish => true,
+        Decision::Suppress(reason) => reason.records_state(),
+        Decision::InFlight => false,
     }
 }
 

@@ -1,10 +1,15 @@
-//! Silences: operator-created mutes matched on fingerprint or resource (alarm-name) prefix,
-//! until a time. Silenced alerts are counted and logged, never published.
+//! Silences: operator-created mutes matched on fingerprint, alarm name or resource (alarm-name)
+//! prefix, until a time. Silenced alerts are counted and logged, never published, with two
+//! exceptions for the incident lifecycle:
+//! - `notify_resolved` (default true): the resolved notice of a problem that was sent before
+//!   the silence began is still delivered, so the incident it opened in the pager closes;
+//! - `until_resolved`: a silence of one alert (fingerprint or alarm name) ends by itself when
+//!   that alert resolves, whether or not its resolved notice is sent.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::Alert;
+use crate::model::{Alert, Severity};
 
 /// The longest silence accepted: anything longer is a decision to delete the alarm, not to mute it.
 pub const MAX_SILENCE_DAYS: i64 = 90;
@@ -16,12 +21,24 @@ pub struct Silence {
     pub fingerprint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alarm_name_prefix: Option<String>,
+    /// One alarm (resource), exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_name: Option<String>,
     pub ends_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// Silences stored before this field existed deliver resolved notices too.
+    #[serde(default = "yes")]
+    pub notify_resolved: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub until_resolved: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Silence {
@@ -41,7 +58,31 @@ impl Silence {
             .alarm_name_prefix
             .as_deref()
             .is_some_and(|p| alert.resource.starts_with(p));
-        by_fingerprint || by_prefix
+        let by_name = self.alarm_name.as_deref() == Some(alert.resource.as_str());
+        by_fingerprint || by_prefix || by_name
+    }
+
+    /// Whether the silence keeps `alert` from being sent. `problem_sent_at_ms`: when the
+    /// problem this alert resolves was last sent, if it was (the state record's publish time
+    /// while it says a problem was notified).
+    pub fn mutes(
+        &self,
+        alert: &Alert,
+        problem_sent_at_ms: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if !self.matches(alert, now) {
+            return false;
+        }
+        let heard_before =
+            problem_sent_at_ms.is_some_and(|sent| sent <= self.created_at.timestamp_millis());
+        let delivers = self.notify_resolved && alert.severity == Severity::Resolved && heard_before;
+        !delivers
+    }
+
+    /// Whether `alert` ends this silence: it is the silenced alert, resolved.
+    pub fn ended_by(&self, alert: &Alert, now: DateTime<Utc>) -> bool {
+        self.until_resolved && alert.severity == Severity::Resolved && self.matches(alert, now)
     }
 }
 
@@ -53,6 +94,9 @@ pub struct CreateSilenceRequest {
     pub fingerprint: Option<String>,
     #[serde(default, alias = "resource_prefix")]
     pub alarm_name_prefix: Option<String>,
+    /// One alarm, by its exact name.
+    #[serde(default)]
+    pub alarm_name: Option<String>,
     /// End time (RFC 3339); or give `duration_minutes`.
     #[serde(default)]
     pub until: Option<DateTime<Utc>>,
@@ -62,6 +106,13 @@ pub struct CreateSilenceRequest {
     pub created_by: Option<String>,
     #[serde(default)]
     pub comment: Option<String>,
+    /// Deliver the resolved notice of a problem sent before the silence (default true).
+    #[serde(default)]
+    pub notify_resolved: Option<bool>,
+    /// End the silence when its alert resolves; needs `fingerprint` or `alarm_name`. The end
+    /// time is then optional: it defaults to the longest silence allowed.
+    #[serde(default)]
+    pub until_resolved: bool,
 }
 
 /// Validates the request and builds the silence.
@@ -75,10 +126,15 @@ pub fn create_silence(
         .map(|f| f.trim().to_ascii_lowercase())
         .filter(|f| !f.is_empty());
     let prefix = req.alarm_name_prefix.filter(|p| !p.trim().is_empty());
-    if fingerprint.is_none() && prefix.is_none() {
+    let name = req.alarm_name.filter(|n| !n.trim().is_empty());
+    if fingerprint.is_none() && prefix.is_none() && name.is_none() {
         return Err(
-            "a silence needs `fingerprint` or `alarm_name_prefix` (a non-empty prefix)".into(),
+            "a silence needs `fingerprint`, `alarm_name` or `alarm_name_prefix` (a non-empty prefix)"
+                .into(),
         );
+    }
+    if req.until_resolved && (prefix.is_some() || fingerprint.is_some() == name.is_some()) {
+        return Err("`until_resolved` silences one alert: give `fingerprint` or `alarm_name`, one of them, and no `alarm_name_prefix` (alarms under a prefix do not resolve together)".into());
     }
     if let Some(f) = &fingerprint {
         if f.len() != 32 || !f.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -91,8 +147,9 @@ pub fn create_silence(
         (Some(_), Some(_)) => {
             return Err("give either `until` or `duration_minutes`, not both".into());
         }
+        (None, None) if req.until_resolved => now + Duration::days(MAX_SILENCE_DAYS),
         (None, None) => {
-            return Err("a silence needs an end: `until` (RFC 3339) or `duration_minutes`".into());
+            return Err("a silence needs an end: `until` (RFC 3339) or `duration_minutes` (or `until_resolved`)".into());
         }
         (Some(t), None) => t,
         (None, Some(m)) if m <= 0 => {
@@ -114,10 +171,13 @@ pub fn create_silence(
         id,
         fingerprint,
         alarm_name_prefix: prefix,
+        alarm_name: name,
         ends_at,
         created_at: now,
         created_by: req.created_by,
         comment: req.comment,
+        notify_resolved: req.notify_resolved.unwrap_or(true),
+        until_resolved: req.until_resolved,
     })
 }
 
@@ -150,6 +210,7 @@ mod tests {
             details: vec![],
             fingerprint: fp.into(),
             suppressed_by: None,
+            labels: Default::default(),
         }
     }
 
@@ -198,7 +259,7 @@ mod tests {
                 duration_minutes: Some(5),
                 ..Default::default()
             })
-            .contains("needs `fingerprint` or `alarm_name_prefix`")
+            .contains("needs `fingerprint`, `alarm_name` or `alarm_name_prefix`")
         );
         assert!(
             err(CreateSilenceRequest {
@@ -231,5 +292,76 @@ mod tests {
             })
             .contains("at most 90 days")
         );
+    }
+
+    fn resolved(resource: &str, fp: &str) -> Alert {
+        Alert {
+            severity: Severity::Resolved,
+            state: "OK".into(),
+            ..alert(resource, fp)
+        }
+    }
+
+    #[test]
+    fn resolved_notices_pass_a_silence_when_their_problem_was_sent_before_it() {
+        let s = create_silence(
+            CreateSilenceRequest {
+                alarm_name_prefix: Some("streamops-raw".into()),
+                duration_minutes: Some(30),
+                ..Default::default()
+            },
+            "s1".into(),
+            now(),
+        )
+        .unwrap();
+        assert!(s.notify_resolved, "the default");
+        let before = Some(now().timestamp_millis() - 60_000);
+        let ok = resolved("streamops-raw-iterator-age", "x");
+        assert!(
+            !s.mutes(&ok, before, now()),
+            "heard before the silence: delivered"
+        );
+        assert!(s.mutes(&ok, None, now()), "never heard: muted");
+        let after = Some(now().timestamp_millis() + 60_000);
+        assert!(s.mutes(&ok, after, now()));
+        assert!(s.mutes(&alert("streamops-raw-iterator-age", "x"), before, now()));
+        let quiet = Silence {
+            notify_resolved: false,
+            ..s
+        };
+        assert!(quiet.mutes(&ok, before, now()));
+    }
+
+    #[test]
+    fn an_until_resolved_silence_is_of_one_alert_and_ends_with_its_resolution() {
+        let s = create_silence(
+            CreateSilenceRequest {
+                alarm_name: Some("streamops-flink-lag".into()),
+                until_resolved: true,
+                ..Default::default()
+            },
+            "s1".into(),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(s.ends_at, now() + Duration::days(MAX_SILENCE_DAYS));
+        assert!(s.matches(&alert("streamops-flink-lag", "x"), now()));
+        assert!(!s.matches(&alert("streamops-flink-lag-2", "x"), now()));
+        assert!(!s.ended_by(&alert("streamops-flink-lag", "x"), now()));
+        assert!(s.ended_by(&resolved("streamops-flink-lag", "x"), now()));
+        assert!(!s.ended_by(&resolved("streamops-raw", "x"), now()));
+        let refused = |r: CreateSilenceRequest| create_silence(r, "x".into(), now()).unwrap_err();
+        let e = refused(CreateSilenceRequest {
+            alarm_name_prefix: Some("streamops-".into()),
+            until_resolved: true,
+            ..Default::default()
+        });
+        assert!(e.contains("`until_resolved` silences one alert"), "{e}");
+        // An old payload (no new fields) still reads, and delivers resolved notices.
+        let old: Silence = serde_json::from_str(
+            r#"{"id":"s","alarm_name_prefix":"a","ends_at":"2026-11-23T13:00:00Z","created_at":"2026-11-23T12:00:00Z"}"#,
+        )
+        .unwrap();
+        assert!(old.notify_resolved && !old.until_resolved);
     }
 }

@@ -1,7 +1,11 @@
 //! DynamoDB adapter: dedup state per fingerprint and silences, in one table keyed by
 //! `pk` (hash) and `sk` (range):
 //! - `pk = "fp#<fingerprint>"`, `sk = "state"`: the [`StoredState`] of one fingerprint;
-//! - `pk = "silences"`, `sk = <silence id>`: one silence (a Query lists them all).
+//! - `pk = "silences"`, `sk = <silence id>`: one silence (a Query lists them all);
+//! - `pk = "inhibitors"`, `sk = <rule>#<equal-label digest>#<source fingerprint>`: a firing
+//!   inhibition source; a target's Query with `begins_with(sk, <rule>#<digest>#)` finds the
+//!   sources that may mute it (no index: the key is the query);
+//! - `pk = "muted#<source fingerprint>"`, `sk = <target fingerprint>`: a target it muted.
 //!
 //! Every item carries the `expires_at` TTL attribute.
 
@@ -13,11 +17,13 @@ use streamops_shared::dynamo::{
 };
 
 use crate::dedup::{Claim, StoredState};
+use crate::inhibit::{Inhibitor, MutedTarget};
 use crate::model::Alert;
 use crate::ports::StateStore;
 use crate::silence::Silence;
 
 const SILENCES_PK: &str = "silences";
+const INHIBITORS_PK: &str = "inhibitors";
 
 #[derive(Clone)]
 pub struct AlertStore {
@@ -63,6 +69,80 @@ impl AlertStore {
         item.insert("severity".into(), s(alert.severity.as_str()));
         item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
         item
+    }
+}
+
+impl AlertStore {
+    /// Puts `{pk, sk, body: <json>, expires_at}` unconditionally (the body is the whole truth
+    /// of the item, so a repeat write changes nothing).
+    async fn put_body(
+        &self,
+        pk: &str,
+        sk: &str,
+        body: &impl serde::Serialize,
+        expires_at: i64,
+        what: &'static str,
+    ) -> Result<(), AwsCallError> {
+        // Strings and timestamps only: serializing cannot fail.
+        let body = serde_json::to_string(body).expect("item body serializes");
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("body", s(body))
+            .item(TTL_ATTRIBUTE, n(expires_at))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsCallError::from_sdk(what, format!("table {}", self.table), &e))
+    }
+
+    /// Every readable `body` under `pk` whose sort key starts with `prefix`.
+    async fn query_bodies<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+        what: &'static str,
+    ) -> Result<Vec<T>, AwsCallError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(pk));
+            // DynamoDB refuses an empty string as a key condition value: no prefix, no condition.
+            query = if prefix.is_empty() {
+                query.key_condition_expression("pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let page = query
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsCallError::from_sdk(what, format!("table {}", self.table), &e))?;
+            for item in page.items() {
+                match get_s(item, "body").map(serde_json::from_str::<T>) {
+                    Some(Ok(v)) => out.push(v),
+                    _ => tracing::warn!(
+                        pk,
+                        sk = get_s(item, "sk").unwrap_or("?"),
+                        "skipping unreadable item"
+                    ),
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -265,5 +345,48 @@ impl StateStore for AlertStore {
                 AwsCallError::from_sdk("DeleteItem (silence)", format!("table {}", self.table), &e)
             })?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn put_inhibitor(
+        &self,
+        inhibitor: &Inhibitor,
+        expires_at: i64,
+    ) -> Result<(), AwsCallError> {
+        let sk = inhibitor.sort_key();
+        self.put_body(
+            INHIBITORS_PK,
+            &sk,
+            inhibitor,
+            expires_at,
+            "PutItem (inhibitor)",
+        )
+        .await
+    }
+
+    async fn list_inhibitors(&self, prefix: &str) -> Result<Vec<Inhibitor>, AwsCallError> {
+        self.query_bodies(INHIBITORS_PK, prefix, "Query (inhibitors)")
+            .await
+    }
+
+    async fn put_muted(
+        &self,
+        source_fingerprint: &str,
+        target: &MutedTarget,
+        expires_at: i64,
+    ) -> Result<(), AwsCallError> {
+        let pk = format!("muted#{source_fingerprint}");
+        self.put_body(
+            &pk,
+            &target.fingerprint,
+            target,
+            expires_at,
+            "PutItem (muted)",
+        )
+        .await
+    }
+
+    async fn list_muted(&self, source_fingerprint: &str) -> Result<Vec<MutedTarget>, AwsCallError> {
+        let pk = format!("muted#{source_fingerprint}");
+        self.query_bodies(&pk, "", "Query (muted)").await
     }
 }

@@ -98,6 +98,7 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("alarm-anomaly-band-alarm.json", alert(MetricAlarm, Critical, "ALARM", ANOMALY, ANOMALY, PUBLISH)),
     ("alarm-composite-alarm.json", alert(CompositeAlarm, Critical, "ALARM", DEGRADED, DEGRADED, PUBLISH)),
     ("alarm-composite-suppressed.json", alert(CompositeAlarm, Critical, "ALARM", DEGRADED, DEGRADED, SUPPRESSED)),
+    ("alarm-emr-yarn-memory-alarm.json", alert(MetricAlarm, Critical, "ALARM", "streamops-emr-yarn-memory", "yarn memory", PUBLISH)),
     ("alarm-insufficient-data.json", alert(MetricAlarm, Warning, "INSUFFICIENT_DATA", RAW_AGE, RAW_AGE, PUBLISH)),
     ("alarm-iterator-age-alarm.json", alert(MetricAlarm, Critical, "ALARM", RAW_AGE, RAW_AGE, PUBLISH)),
     ("alarm-iterator-age-ok.json", alert(MetricAlarm, Resolved, "OK", RAW_AGE, RAW_AGE, PUBLISH)),
@@ -114,6 +115,8 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("lambda-action-metric-alarm.json", alert(MetricAlarm, Critical, "ALARM", RAW_AGE, RAW_AGE, PUBLISH)),
     ("lambda-destination-failure.json", alert(FunctionFailure, Error, "FAILURE", "streamops-enrich", "function", PUBLISH)),
     ("ops-create-silence.json", Outcome::Command),
+    ("ops-create-silence-until-resolved.json", Outcome::Command),
+    ("ops-inhibitions.json", Outcome::Command),
     ("ops-list-silences.json", Outcome::Command),
     ("ops-remove-silence.json", Outcome::Command),
     ("ops-send-test-alert.json", Outcome::Command),
@@ -282,4 +285,75 @@ fn metric_math_alarms_list_their_expression_and_metrics() {
         assert_eq!(metrics, 2, "{f}: {:?}", a.details);
         assert_eq!(detail(&a, "threshold"), Some("5.0"), "{f}");
     }
+}
+
+/// The labels inhibition rules match on: an EMR event's cluster, an alarm's metric and the
+/// cluster its `JobFlowId` dimension names, and the operator's labels by resource prefix
+/// (which never override what the input says).
+#[test]
+fn alerts_carry_the_labels_inhibition_matches_on() {
+    let label = |a: &alerts::model::Alert, k: &str| a.label(k).map(str::to_string);
+    let emr = one("emr-cluster-terminated-with-errors.json");
+    assert_eq!(
+        label(&emr, "cluster_id").as_deref(),
+        Some("j-2AXXXXXXGAPLF")
+    );
+    assert_eq!(label(&emr, "kind").as_deref(), Some("emr-cluster"));
+    let step = one("emr-step-failed.json");
+    assert_eq!(
+        label(&step, "cluster_id").as_deref(),
+        Some("j-2AXXXXXXGAPLF")
+    );
+    let yarn = one("alarm-emr-yarn-memory-alarm.json");
+    assert_eq!(
+        label(&yarn, "cluster_id").as_deref(),
+        Some("j-2AXXXXXXGAPLF")
+    );
+    assert_eq!(
+        label(&yarn, "namespace").as_deref(),
+        Some("AWS/ElasticMapReduce")
+    );
+    assert_eq!(
+        label(&yarn, "metric").as_deref(),
+        Some("YARNMemoryAvailablePercentage")
+    );
+    let age = one("alarm-iterator-age-alarm.json");
+    assert_eq!(
+        label(&age, "cluster_id"),
+        None,
+        "a stream's alarm names no cluster"
+    );
+    let opts = NormalizeOptions {
+        resource_labels: [
+            (
+                "streamops-".to_string(),
+                [
+                    ("cluster_id".to_string(), "j-CONFIGURED".to_string()),
+                    ("pipeline".to_string(), String::new()),
+                ]
+                .into(),
+            ),
+            (
+                "streamops-raw-".to_string(),
+                [("cluster_id".to_string(), "j-RAW".to_string())].into(),
+            ),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let labelled =
+        |name: &str| normalize(&fixture(&format!("alerts/{name}")), now(), &opts).remove(0);
+    let age = labelled("alarm-iterator-age-alarm.json");
+    assert_eq!(
+        label(&age, "cluster_id").as_deref(),
+        Some("j-RAW"),
+        "the longest prefix wins"
+    );
+    assert_eq!(label(&age, "pipeline"), None, "an empty value is no label");
+    let yarn = labelled("alarm-emr-yarn-memory-alarm.json");
+    assert_eq!(
+        label(&yarn, "cluster_id").as_deref(),
+        Some("j-2AXXXXXXGAPLF"),
+        "the dimension wins"
+    );
 }

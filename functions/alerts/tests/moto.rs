@@ -21,6 +21,10 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_with(&[]).await
+}
+
+async fn harness_with(extra: &[(&str, &str)]) -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -60,7 +64,7 @@ async fn harness() -> Harness {
         .send()
         .await
         .unwrap();
-    let config = config(&topic);
+    let config = config(&topic, extra);
     let service = AlertsService {
         store: AlertStore::new(ddb, "alerts-state"),
         publisher: AlertPublisher::new(sns, topic),
@@ -74,8 +78,8 @@ async fn harness() -> Harness {
     }
 }
 
-fn config(topic: &str) -> AlertsConfig {
-    let vars: std::collections::HashMap<String, String> = [
+fn config(topic: &str, extra: &[(&str, &str)]) -> AlertsConfig {
+    let mut vars: std::collections::HashMap<String, String> = [
         ("ALERTS_TOPIC_ARN", topic),
         ("ALERTS_TABLE_NAME", "alerts-state"),
         ("ALERTS_DEDUP_WINDOW_SECONDS", "3600"),
@@ -83,6 +87,7 @@ fn config(topic: &str) -> AlertsConfig {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     AlertsConfig::read(EnvReader::from_map(vars)).unwrap()
 }
 
@@ -489,4 +494,83 @@ async fn real_alarm_shapes_publish_once_per_alarm_and_transition() {
             "{want} not in {subjects:#?}"
         );
     }
+}
+
+/// Inhibition on DynamoDB: the EMR termination is stored as a firing source, the YARN alarm on
+/// its cluster (a `JobFlowId` dimension) is found by the key query and muted, the same alarm
+/// on another cluster is not; `inhibitions` lists the source with what it muted. Then a
+/// silence until resolved ends with its alarm's recovery.
+#[tokio::test]
+async fn an_emr_termination_mutes_its_cluster_alarms_and_silences_end_when_resolved() {
+    let rules = r#"[{"name": "emr-cluster-failed",
+        "source": {"kind": "emr-cluster", "state": "TERMINATED_WITH_ERRORS"},
+        "target": {"namespace": "AWS/ElasticMapReduce"},
+        "equal": ["account", "region", "cluster_id"]}]"#;
+    let h = harness_with(&[("ALERTS_INHIBIT_RULES", rules)]).await;
+    let now = at("2026-11-23T10:06:10Z");
+    let root = h
+        .handle(
+            fixture("alerts/emr-cluster-terminated-with-errors.json"),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(decision(&root), ("published", None));
+    let yarn = fixture("alerts/alarm-emr-yarn-memory-alarm.json");
+    let out = h.handle(yarn.clone(), now).await.unwrap();
+    assert_eq!(decision(&out), ("suppressed", Some("inhibited")));
+    assert_eq!(
+        out["alerts"][0]["inhibited_by"],
+        root["alerts"][0]["fingerprint"]
+    );
+    let mut elsewhere = yarn;
+    elsewhere["id"] = json!("yarn-elsewhere");
+    elsewhere["detail"]["alarmName"] = json!("other-emr-yarn-memory");
+    elsewhere["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] =
+        json!({"JobFlowId": "j-OTHER"});
+    let out = h.handle(elsewhere, now).await.unwrap();
+    assert_eq!(decision(&out), ("published", None));
+    let listed = h
+        .handle(json!({"command": "inhibitions"}), now)
+        .await
+        .unwrap();
+    assert_eq!(listed["rules"][0]["name"], "emr-cluster-failed");
+    assert_eq!(
+        listed["rules"][0]["target"]["labels"]["namespace"],
+        json!(["AWS/ElasticMapReduce"])
+    );
+    let active = &listed["inhibitions"][0];
+    assert_eq!(active["source_resource"], "j-2AXXXXXXGAPLF");
+    assert_eq!(active["muted_count"], 1);
+    assert_eq!(active["muted"][0]["resource"], "streamops-emr-yarn-memory");
+    assert_eq!(h.received().await.len(), 2);
+
+    let created = h
+        .handle(
+            fixture("alerts/ops-create-silence-until-resolved.json"),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(created["silence"]["until_resolved"], true);
+    let mut lag = fixture("alerts/alarm-iterator-age-alarm.json");
+    lag["id"] = json!("lag-alarm");
+    lag["detail"]["alarmName"] = json!("streamops-flink-lag");
+    lag["detail"]["state"]["timestamp"] = json!("2026-11-23T10:06:00.000+0000");
+    let out = h.handle(lag.clone(), now).await.unwrap();
+    assert_eq!(decision(&out), ("suppressed", Some("silenced")));
+    let mut ok = fixture("alerts/alarm-iterator-age-ok.json");
+    ok["id"] = json!("lag-ok");
+    ok["detail"]["alarmName"] = json!("streamops-flink-lag");
+    ok["detail"]["state"]["timestamp"] = json!("2026-11-23T10:30:00.000+0000");
+    h.handle(ok, at("2026-11-23T10:30:05Z")).await.unwrap();
+    let listed = h
+        .handle(
+            json!({"command": "list-silences", "include_expired": true}),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed["silences"], json!([]), "ended by the recovery");
+    assert_eq!(h.received().await.len(), 0, "nothing more was sent");
 }

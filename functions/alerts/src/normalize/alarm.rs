@@ -179,6 +179,7 @@ pub(super) fn alarm_alert(t: &AlarmTransition, event_id: String, opts: &Normaliz
         event_id,
         details: alarm_details(t),
         suppressed_by: t.suppressed.as_ref().map(|s| s.by.clone()),
+        labels: super::labels::from_alarm(t),
     }
 }
 
@@ -326,5 +327,6 @@ pub(super) fn sns_notification(
         runbook_url: runbook_for(&msg.topic_arn, opts),
         details: vec![("message digest".into(), digest)],
         suppressed_by: None,
+        labels: Default::default(),
     }
 }

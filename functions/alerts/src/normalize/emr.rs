@@ -102,6 +102,7 @@ pub(super) fn from_emr_cluster(
             .unwrap_or_else(|| format!("{}@{}", d.cluster_id, now.timestamp_millis())),
         details,
         suppressed_by: None,
+        labels: Default::default(),
     })
 }
 
@@ -184,6 +185,7 @@ pub(super) fn from_emr_step(
         }),
         details,
         suppressed_by: None,
+        labels: Default::default(),
     })
 }
 
@@ -391,5 +393,6 @@ fn emr_part_alert(
         previous_state: None,
         details: p.details,
         suppressed_by: None,
+        labels: Default::default(),
     }
 }

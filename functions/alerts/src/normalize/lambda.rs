@@ -71,6 +71,7 @@ pub(super) fn from_lambda_failure(
             .unwrap_or_else(|| d.request_context.request_id.clone()),
         details: failure_details(&d),
         suppressed_by: None,
+        labels: Default::default(),
     })
 }
 

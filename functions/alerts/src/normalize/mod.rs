@@ -22,6 +22,7 @@ use crate::model::{Alert, AlertKind, Severity, fingerprint};
 
 mod alarm;
 mod emr;
+pub mod labels;
 mod lambda;
 mod scaler;
 
@@ -40,6 +41,8 @@ pub struct NormalizeOptions {
     pub runbooks: BTreeMap<String, String>,
     /// How much of an unknown event's detail is copied into the alert.
     pub detail_max_bytes: usize,
+    /// Resource-name prefix to labels added to its alerts; the longest matching prefix wins.
+    pub resource_labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Default for NormalizeOptions {
@@ -47,12 +50,21 @@ impl Default for NormalizeOptions {
         Self {
             runbooks: BTreeMap::new(),
             detail_max_bytes: 4096,
+            resource_labels: BTreeMap::new(),
         }
     }
 }
 
 /// Normalizes an EventBridge event, an SNS event or a Lambda alarm action into alerts.
 pub fn normalize(payload: &Value, now: DateTime<Utc>, opts: &NormalizeOptions) -> Vec<Alert> {
+    let mut alerts = read_alerts(payload, now, opts);
+    for alert in &mut alerts {
+        labels::attach(alert, opts);
+    }
+    alerts
+}
+
+fn read_alerts(payload: &Value, now: DateTime<Utc>, opts: &NormalizeOptions) -> Vec<Alert> {
     if is_sns_event(payload) {
         return match serde_json::from_value::<SnsEvent>(payload.clone()) {
             Ok(event) => event
@@ -219,6 +231,7 @@ fn generic(event: &EventBridgeEvent<Value>, now: DateTime<Utc>, opts: &Normalize
             .unwrap_or_else(|| format!("generic@{}", now.timestamp_millis())),
         details: vec![("detail".into(), detail)],
         suppressed_by: None,
+        labels: Default::default(),
     }
 }
 
@@ -282,6 +295,7 @@ fn malformed(
         }),
         details,
         suppressed_by: None,
+        labels: Default::default(),
     }
 }
 

@@ -86,6 +86,7 @@ pub(super) fn from_scaler(
         event_id: d.decision_id.clone(),
         details: details(&d),
         suppressed_by: None,
+        labels: Default::default(),
         resource: target,
     })
 }

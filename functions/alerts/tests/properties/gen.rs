@@ -192,6 +192,7 @@ pub fn alert() -> impl Strategy<Value = Alert> {
                 details,
                 fingerprint: "0123456789abcdef0123456789abcdef".into(),
                 suppressed_by: None,
+                labels: Default::default(),
             },
         )
 }

@@ -28,6 +28,7 @@ fn options(detail_max_bytes: usize) -> NormalizeOptions {
         ]
         .into(),
         detail_max_bytes,
+        resource_labels: Default::default(),
     }
 }
 

@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use alerts::ports::{Alert, Publisher, Silence, SnsMessage, StateStore, StoredState};
+use alerts::ports::{
+    Alert, Inhibitor, MutedTarget, Publisher, Silence, SnsMessage, StateStore, StoredState,
+};
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 use streamops_test_support::faults::{lock, outcome};
@@ -26,6 +28,10 @@ pub enum StoreOp {
     PutSilence,
     ListSilences,
     DeleteSilence,
+    PutInhibitor,
+    ListInhibitors,
+    PutMuted,
+    ListMuted,
 }
 
 impl StoreOp {
@@ -39,6 +45,10 @@ impl StoreOp {
             StoreOp::PutSilence => "PutItem (silence)",
             StoreOp::ListSilences => "Query (silences)",
             StoreOp::DeleteSilence => "DeleteItem (silence)",
+            StoreOp::PutInhibitor => "PutItem (inhibitor)",
+            StoreOp::ListInhibitors => "Query (inhibitors)",
+            StoreOp::PutMuted => "PutItem (muted)",
+            StoreOp::ListMuted => "Query (muted)",
         }
     }
 }
@@ -66,6 +76,9 @@ impl Gate {
 pub struct StoreState {
     records: HashMap<String, StoredState>,
     silences: BTreeMap<String, Silence>,
+    inhibitors: BTreeMap<String, Inhibitor>,
+    /// Source fingerprint to its muted targets, by target fingerprint.
+    muted: BTreeMap<String, BTreeMap<String, MutedTarget>>,
     gates: HashMap<StoreOp, Gate>,
 }
 
@@ -105,6 +118,11 @@ impl FakeStore {
         lock(&self.inner)
             .records
             .insert(fingerprint.to_string(), state);
+    }
+
+    /// Every silence stored, ended or not.
+    pub fn silences(&self) -> Vec<Silence> {
+        lock(&self.inner).silences.values().cloned().collect()
     }
 
     pub fn calls(&self, op: StoreOp) -> usize {
@@ -224,6 +242,53 @@ impl StateStore for FakeStore {
     async fn delete_silence(&self, id: &str) -> Result<bool, AwsCallError> {
         self.call(StoreOp::DeleteSilence, |s| s.silences.remove(id).is_some())
             .await
+    }
+
+    async fn put_inhibitor(
+        &self,
+        inhibitor: &Inhibitor,
+        _expires_at: i64,
+    ) -> Result<(), AwsCallError> {
+        self.call(StoreOp::PutInhibitor, |s| {
+            s.inhibitors.insert(inhibitor.sort_key(), inhibitor.clone());
+        })
+        .await
+    }
+
+    async fn list_inhibitors(&self, prefix: &str) -> Result<Vec<Inhibitor>, AwsCallError> {
+        self.call(StoreOp::ListInhibitors, |s| {
+            s.inhibitors
+                .range(prefix.to_string()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(_, v)| v.clone())
+                .collect()
+        })
+        .await
+    }
+
+    async fn put_muted(
+        &self,
+        source_fingerprint: &str,
+        target: &MutedTarget,
+        _expires_at: i64,
+    ) -> Result<(), AwsCallError> {
+        self.call(StoreOp::PutMuted, |s| {
+            s.muted
+                .entry(source_fingerprint.to_string())
+                .or_default()
+                .insert(target.fingerprint.clone(), target.clone());
+        })
+        .await
+    }
+
+    async fn list_muted(&self, source_fingerprint: &str) -> Result<Vec<MutedTarget>, AwsCallError> {
+        self.call(StoreOp::ListMuted, |s| {
+            s.muted
+                .get(source_fingerprint)
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default()
+        })
+        .await
     }
 }
 
