@@ -1,10 +1,14 @@
 """Demo of the alerts function: alarm, EMR and failure events in, SNS alerts out, with dedup,
-resolved notices, silences and a test alert, as a subscriber (an SQS queue) receives them."""
+resolved notices, silences and a test alert, as a subscriber (an SQS queue) receives them; then an
+alert storm (a cluster failure and 20 symptoms) collapsing into one notification."""
 
 from __future__ import annotations
 
 import copy
 import json
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 from . import ui
@@ -40,6 +44,42 @@ def invoke(stack, label: str, payload: dict | str) -> None:
         ui.as_json(resp)
 
 
+def storm(stack) -> None:
+    """Issue 17's outage: the stack's EMR cluster terminates, then 20 lag alarms on it fire.
+    The template's inhibition rules (ALERTS_INHIBIT_RULES) mute the symptoms of the root cause."""
+    queue = stack.subscribe_queue("AlertsTopic", "streamops-demo-storm-subscriber")
+    cluster = stack.cfn.params.get("EmrClusterId")
+    if not cluster:
+        ui.warn("the alert storm needs the stack's EMR cluster, which the scaler section creates (run it too)")
+        return
+    now = datetime.now(timezone.utc)
+    ui.step(f"An outage: EMR cluster {cluster} terminates with errors, then 20 lag alarms on it fire within a minute")
+    root = copy.deepcopy(load("emr-cluster-terminated-with-errors.json"))
+    root["id"], root["time"] = str(uuid.uuid4()), now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    root["detail"]["clusterId"] = cluster
+    ok, resp = stack.invoke("alerts", root)
+    if not ok:
+        ui.warn(f"invocation failed: {resp}")
+        return
+    decisions: Counter = Counter()
+    for i in range(20):
+        alarm = copy.deepcopy(load("alarm-iterator-age-alarm.json"))
+        alarm["id"] = str(uuid.uuid4())
+        alarm["detail"]["alarmName"] = f"streamops-storm-lag-{i:02d}"
+        alarm["detail"]["state"]["timestamp"] = now.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        ok, resp = stack.invoke("alerts", alarm)
+        for a in (resp.get("alerts", []) if ok and isinstance(resp, dict) else []):
+            decisions[(a["decision"], a.get("reason"))] += 1
+    ui.detail("the 20 alarms: " + ", ".join(f"{n} {d}{f' ({r})' if r else ''}" for (d, r), n in decisions.items()), 6)
+    ok, listed = stack.invoke("alerts", load("ops-inhibitions.json"))
+    if ok and isinstance(listed, dict):
+        for i in listed.get("inhibitions", []):
+            if i.get("muted_count"):
+                ui.detail(f"ops: inhibitions: rule {i['rule']} muted {i['muted_count']} alarm(s) while {i['source_fingerprint'][:12]}... fires", 6)
+    messages = stack.drain(queue, expect_at_least=1)
+    ui.ok(f"{len(messages)} notification for 21 events: " + "; ".join(m.get("Subject", "") for m in messages))
+
+
 def run(stack) -> None:
     queue = stack.subscribe_queue("AlertsTopic", "streamops-demo-alerts-subscriber")
     ui.detail(f"An SQS queue subscribes to {stack.cfn.ref('AlertsTopic')} and shows what subscribers receive.", 2)
@@ -67,3 +107,5 @@ def run(stack) -> None:
         body = m.get("Message", "").splitlines()
         ui.detail("\n".join(body[:14] + ([f"... ({len(body) - 14} more lines)"] if len(body) > 14 else [])), 6)
     ui.ok(f"{len(messages)} messages delivered for 14 invocations: the redelivery, the SNS duplicate, the initial OK and the silenced alarm sent nothing")
+
+    storm(stack)
