@@ -108,6 +108,13 @@ pub(super) fn from_kinesis(
         });
         return Ok(());
     }
+    push_framed(origin, data, out);
+    Ok(())
+}
+
+/// A Kinesis record's payload into `out`: as it is (plain), one input record per user record
+/// (a sound KPL aggregate), or the whole record as `corrupt_aggregate` poison.
+fn push_framed(origin: RecordOrigin, data: Vec<u8>, out: &mut Vec<InputRecord>) {
     match kpl::framing(&data) {
         Framing::Plain => out.push(InputRecord {
             origin,
@@ -144,7 +151,6 @@ pub(super) fn from_kinesis(
             });
         }
     }
-    Ok(())
 }
 
 /// The arrival timestamp of a record the type refused, read as the type reads it: a number
