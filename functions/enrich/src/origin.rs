@@ -33,8 +33,14 @@ pub struct RecordOrigin {
     pub stream: Arc<str>,
     /// Kinesis shard id, or the Kafka partition number as a string.
     pub shard: Arc<str>,
-    /// Kinesis sequence number (decimal, up to 128 bits) or Kafka offset.
+    /// Kinesis sequence number (decimal, up to 128 bits) or Kafka offset: what Lambda
+    /// checkpoints and `batchItemFailures` names. A user record of a KPL aggregate has the
+    /// aggregate's sequence number here and its index in [`RecordOrigin::sub_sequence`].
     pub position: String,
+    /// The index of a KPL user record in its aggregate (the KCL's sub-sequence number);
+    /// `None` for a plain record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_sequence: Option<u32>,
     /// Approximate arrival (Kinesis) or record timestamp (Kafka).
     pub arrival: Option<DateTime<Utc>>,
     /// Kinesis partition key or Kafka key (base64 as delivered), for the quarantine record.
@@ -46,6 +52,16 @@ impl RecordOrigin {
     /// The ledger key of this record's shard or topic-partition.
     pub fn lane(&self) -> String {
         format!("{}#{}#{}", self.source.as_str(), self.stream, self.shard)
+    }
+
+    /// The record's key in the ledger: the position, and for a KPL user record
+    /// `position.sub_sequence`, so each user record of an aggregate is remembered on its own
+    /// (see [`cmp_position`] for how the two forms order).
+    pub fn ledger_position(&self) -> std::borrow::Cow<'_, str> {
+        match self.sub_sequence {
+            None => std::borrow::Cow::Borrowed(&self.position),
+            Some(sub) => std::borrow::Cow::Owned(format!("{}.{sub}", self.position)),
+        }
     }
 
     /// Stable across retries and replays: the same input record always gets the same id, so a
@@ -64,6 +80,12 @@ impl RecordOrigin {
             &self.position,
         ] {
             h.update(part.as_bytes());
+            h.update([0x1f]);
+        }
+        // Only user records of an aggregate hash a sub-sequence number: plain records keep the
+        // ids they always had.
+        if let Some(sub) = self.sub_sequence {
+            h.update(sub.to_string().as_bytes());
             h.update([0x1f]);
         }
         let mut out = [0u8; 32];
@@ -103,9 +125,28 @@ impl LaneNames {
     }
 }
 
-/// Orders two decimal positions numerically. Kinesis sequence numbers have up to 56 digits
-/// (beyond u128), so they are compared as digit strings: fewer significant digits is smaller.
+/// Orders two positions numerically. Kinesis sequence numbers have up to 56 digits (beyond
+/// u128), so they are compared as digit strings: fewer significant digits is smaller. A ledger
+/// position of a KPL user record, `SEQUENCE.SUB`, orders by sequence number, then sub-sequence
+/// number, and after the bare `SEQUENCE` (which never occurs with it: a Kinesis record is
+/// either plain or an aggregate).
 pub fn cmp_position(a: &str, b: &str) -> Ordering {
+    let (a, a_sub) = split_sub(a);
+    let (b, b_sub) = split_sub(b);
+    cmp_digits(a, b).then_with(|| match (a_sub, b_sub) {
+        (Some(x), Some(y)) => cmp_digits(x, y),
+        (x, y) => x.is_some().cmp(&y.is_some()),
+    })
+}
+
+fn split_sub(p: &str) -> (&str, Option<&str>) {
+    match p.split_once('.') {
+        Some((seq, sub)) => (seq, Some(sub)),
+        None => (p, None),
+    }
+}
+
+fn cmp_digits(a: &str, b: &str) -> Ordering {
     let a = a.trim_start_matches('0');
     let b = b.trim_start_matches('0');
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
@@ -128,6 +169,7 @@ mod tests {
             position: position.into(),
             arrival: None,
             key: None,
+            sub_sequence: None,
         }
     }
 
@@ -147,5 +189,31 @@ mod tests {
         assert_eq!(cmp_position("9", "10"), Ordering::Less);
         assert_eq!(cmp_position("007", "7"), Ordering::Equal);
         assert!(is_position(a) && !is_position("") && !is_position("12a"));
+    }
+
+    #[test]
+    fn user_records_of_an_aggregate_order_after_their_sequence_number_and_by_index() {
+        let seq = "49590338271490256608559692538361571095921575989136588898";
+        let next = "49590338271490256608559692538361571095921575989136588899";
+        assert_eq!(cmp_position(seq, &format!("{seq}.0")), Ordering::Less);
+        assert_eq!(
+            cmp_position(&format!("{seq}.9"), &format!("{seq}.10")),
+            Ordering::Less
+        );
+        assert_eq!(cmp_position(&format!("{seq}.4000"), next), Ordering::Less);
+        assert_eq!(
+            cmp_position(&format!("{seq}.3"), &format!("{seq}.3")),
+            Ordering::Equal
+        );
+        let mut user = origin(seq);
+        user.sub_sequence = Some(3);
+        assert_eq!(user.ledger_position(), format!("{seq}.3"));
+        assert_eq!(origin(seq).ledger_position(), seq);
+        // Distinct ids per user record, and the plain record's id is what it always was.
+        assert_ne!(user.event_id(), origin(seq).event_id());
+        user.sub_sequence = Some(4);
+        let four = user.event_id();
+        user.sub_sequence = Some(3);
+        assert_ne!(user.event_id(), four);
     }
 }

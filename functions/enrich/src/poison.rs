@@ -19,6 +19,10 @@ pub enum PoisonReason {
     InvalidEventTime,
     MissingPartitionKey,
     OutputOversize,
+    /// A KPL aggregate that is not sound (bad MD5, truncated protobuf, an index out of range):
+    /// quarantined whole, as the Kinesis record it is, since none of its user records can be
+    /// trusted.
+    CorruptAggregate,
 }
 
 impl PoisonReason {
@@ -36,6 +40,7 @@ impl PoisonReason {
             PoisonReason::InvalidEventTime => "invalid_event_time",
             PoisonReason::MissingPartitionKey => "missing_partition_key",
             PoisonReason::OutputOversize => "output_oversize",
+            PoisonReason::CorruptAggregate => "corrupt_aggregate",
         }
     }
 }

@@ -154,6 +154,7 @@ mod tests {
                 position: "42".into(),
                 arrival: None,
                 key: Some("dTE=".into()),
+                sub_sequence: None,
             },
             original,
             poison: None,

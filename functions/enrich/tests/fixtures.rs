@@ -9,7 +9,8 @@
 //! "Using Lambda with self-managed Apache Kafka": `self-managed-kafka-docs-sample.json`), with
 //! the same members and value kinds; `msk-timestamp-edge-cases.json` has the timestamps Kafka
 //! can carry (CREATE_TIME, LOG_APPEND_TIME, -1 for none) and a fractional one between good
-//! records.
+//! records. `kinesis-kpl-aggregated.json` is made by a real KPL-format producer
+//! (aws-kinesis-agg, tests/support/kpl_fixture.py).
 
 use enrich::input::{Invocation, parse_invocation};
 use enrich::ops::parse_command;
@@ -78,6 +79,16 @@ static CORPUS: &[(&str, Outcome)] = &[
         (Poison(InvalidEventTime), Some(K + 570)), (Poison(InvalidUtf8), Some(K + 580)),
         (Poison(InvalidBase64), Some(K + 590)),
         (Valid, Some(K + 600)),
+    ])),
+    // One input record per user record of an aggregate (see tests/kpl.rs), each with the
+    // arrival of its Kinesis record; the damaged aggregate is one record, quarantined whole.
+    ("kinesis-kpl-aggregated.json", Outcome::Stream(&[
+        (Valid, Some(K + 1000)), (Valid, Some(K + 1000)), (Poison(InvalidJson), Some(K + 1000)),
+        (Valid, Some(K + 1000)),
+        (Valid, Some(K + 1010)),
+        (Valid, Some(K + 1020)), (Valid, Some(K + 1020)), (Valid, Some(K + 1020)),
+        (Valid, Some(K + 1030)), (Valid, Some(K + 1030)),
+        (Poison(CorruptAggregate), Some(K + 1040)),
     ])),
     ("msk-docs-sample.json", Outcome::Stream(&[
         (Poison(InvalidJson), Some(1_545_084_650_987)),

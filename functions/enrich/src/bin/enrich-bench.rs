@@ -2,10 +2,14 @@
 //! validate, enrich with a warm reference cache, protect PII, encode, and assemble the
 //! PutRecords entries. One thread, like a Lambda with one vCPU.
 //!
-//!     cargo run --release -p enrich --bin enrich-bench -- [--event FILE] [--records N] [--iterations K]
+//!     cargo run --release -p enrich --bin enrich-bench -- [--event FILE | --source kinesis|msk|kpl] [--records N] [--iterations K]
 //!
 //! Without `--event`, a Kinesis event of N (default 10,000) realistic ~1 KB records is generated.
 //! K (default 20) timed iterations: the median is robust to other work on a small machine.
+//! With neither `--event` nor `--source`, the JSON batch is followed by the same N records as
+//! KPL aggregates (packed to the KPL's default 51,200-byte aggregate), the two run in
+//! alternation, and the de-aggregation overhead is reported against the JSON batch of the same
+//! run.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use enrich::emit::plan_chunks;
+use enrich::input::kpl::encode_aggregate;
 use enrich::input::{Invocation, parse_invocation};
 use enrich::pipeline::{BatchContext, EnrichedRecord, Enricher, Lookup, Stage};
 use enrich::service::PIPELINE_CHUNK;
@@ -24,19 +29,28 @@ use serde_json::{Map, Value, json};
 
 struct Args {
     event: Option<String>,
-    /// The generated event's source: a Kinesis or an MSK (Kafka) batch.
-    msk: bool,
+    /// The generated event's source; `None`: the JSON batch, then the KPL comparison.
+    source: Option<Source>,
     records: usize,
     iterations: usize,
 }
 
+/// A generated batch: Kinesis JSON records, MSK (Kafka) records, or the same JSON records as
+/// KPL aggregates in Kinesis records.
+#[derive(Clone, Copy, PartialEq)]
+enum Source {
+    Kinesis,
+    Msk,
+    Kpl,
+}
+
 const USAGE: &str =
-    "usage: enrich-bench [--event FILE | --source kinesis|msk] [--records N] [--iterations K]";
+    "usage: enrich-bench [--event FILE | --source kinesis|msk|kpl] [--records N] [--iterations K]";
 
 fn args() -> Result<Args, String> {
     let mut out = Args {
         event: None,
-        msk: false,
+        source: None,
         records: 10_000,
         iterations: 20,
     };
@@ -46,11 +60,12 @@ fn args() -> Result<Args, String> {
         match a.as_str() {
             "--event" => out.event = Some(value("--event")?),
             "--source" => {
-                out.msk = match value("--source")?.as_str() {
-                    "kinesis" => false,
-                    "msk" => true,
-                    other => return Err(format!("--source: {other:?} is not kinesis or msk")),
-                }
+                out.source = Some(match value("--source")?.as_str() {
+                    "kinesis" => Source::Kinesis,
+                    "msk" => Source::Msk,
+                    "kpl" => Source::Kpl,
+                    other => return Err(format!("--source: {other:?} is not kinesis, msk or kpl")),
+                })
             }
             "--records" => {
                 out.records = value("--records")?
@@ -158,6 +173,51 @@ fn generated_event(n: usize) -> String {
     out
 }
 
+/// The KPL's default `AggregationMaxSize`: user records are packed until the next would not fit.
+const KPL_AGGREGATE_BYTES: usize = 51_200;
+
+/// The same records as [`generated_event`], packed into KPL aggregates as a KPL producer with
+/// default settings would (the aggregate's partition key is its first user record's).
+fn generated_kpl_event(n: usize) -> String {
+    let base = "4965673428901034762918145381730221148927093641";
+    let mut out = String::with_capacity(n * 1500);
+    out.push_str("{\"Records\":[");
+    let (mut aggregates, mut next) = (0usize, 0usize);
+    while next < n {
+        let mut users: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut size = 0;
+        while next < n {
+            let data = record(next).to_string().into_bytes();
+            // Per user record: its data, a partition key table entry at most, and framing.
+            let cost = data.len() + 24;
+            if !users.is_empty() && size + cost > KPL_AGGREGATE_BYTES {
+                break;
+            }
+            size += cost;
+            users.push((format!("user-{:06}", next % 5000), data));
+            next += 1;
+        }
+        let pairs: Vec<(&str, &[u8])> = users.iter().map(|(k, d)| (k.as_str(), &d[..])).collect();
+        if aggregates > 0 {
+            out.push(',');
+        }
+        let seq = format!("{base}{aggregates:010}");
+        let r = json!({
+            "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": users[0].0,
+                        "sequenceNumber": seq, "data": STANDARD.encode(encode_aggregate(&pairs)),
+                        "approximateArrivalTimestamp": 1_795_425_335.0 + (aggregates % 1000) as f64 / 1000.0},
+            "eventSource": "aws:kinesis", "eventVersion": "1.0",
+            "eventID": format!("shardId-000000000000:{seq}"), "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": "arn:aws:iam::123456789012:role/streamops-enrich", "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/streamops-raw"
+        });
+        out.push_str(&r.to_string());
+        aggregates += 1;
+    }
+    out.push_str("]}");
+    out
+}
+
 /// Peak resident set size of this process (Linux `VmHWM`), in bytes.
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -193,7 +253,83 @@ fn main() {
     let runs: Vec<Iteration> = (0..args.iterations)
         .map(|_| iteration(&event, &enricher, &reference))
         .collect();
-    report(&args, event.len(), &runs, rss_before);
+    report(&args, event.len(), &runs, Some(rss_before));
+    if args.event.is_none() && args.source.is_none() {
+        kpl_comparison(&args, &event, &enricher, &reference);
+    }
+}
+
+/// The same records as KPL aggregates, in alternation with the JSON batch so both see the same
+/// machine; the overhead is the KPL batch's time per user record over the JSON batch's.
+fn kpl_comparison(
+    args: &Args,
+    json_event: &str,
+    enricher: &Enricher,
+    reference: &HashMap<String, Arc<Map<String, Value>>>,
+) {
+    let kpl_event = generated_kpl_event(args.records);
+    let aggregates = kpl_event.matches("\"sequenceNumber\"").count();
+    let (mut json_runs, mut kpl_runs) = (Vec::new(), Vec::new());
+    for _ in 0..args.iterations {
+        json_runs.push(iteration(json_event, enricher, reference));
+        kpl_runs.push(iteration(&kpl_event, enricher, reference));
+    }
+    println!();
+    println!(
+        "KPL-aggregated Kinesis batch: the same records in {aggregates} aggregates, in alternation with the JSON batch"
+    );
+    // The process already held the JSON batch: its peak RSS says nothing of this batch alone.
+    report(args, kpl_event.len(), &kpl_runs, None);
+    let median = |runs: &[Iteration]| {
+        let mut t: Vec<Duration> = runs.iter().map(|r| r.total).collect();
+        t.sort();
+        t[t.len() / 2]
+    };
+    let best = |runs: &[Iteration]| runs.iter().map(|r| r.total).min().unwrap_or_default();
+    let parse = |runs: &[Iteration]| runs.iter().map(|r| r.phases[0]).min().unwrap_or_default();
+    let ratio = |a: Duration, b: Duration| 100.0 * (a.as_secs_f64() / b.as_secs_f64() - 1.0);
+    let (jm, km) = (median(&json_runs), median(&kpl_runs));
+    let md5 = md5_alone(&kpl_event, args.iterations);
+    println!(
+        "  KPL overhead    {:+.1}% (median {:.2} vs {:.2} us/record), {:+.1}% (best); event parse + decode + de-aggregation {:+.1}% (fastest); target under +10%",
+        ratio(km, jm),
+        km.as_secs_f64() * 1e6 / args.records as f64,
+        jm.as_secs_f64() * 1e6 / args.records as f64,
+        ratio(best(&kpl_runs), best(&json_runs)),
+        ratio(parse(&kpl_runs), parse(&json_runs)),
+    );
+    println!(
+        "  of which MD5    {:.2} us/record: the trailer check alone over the same aggregates (fastest of {})",
+        md5.as_secs_f64() * 1e6 / args.records as f64,
+        args.iterations
+    );
+}
+
+/// The MD5 check by itself over every aggregate of the event: the share of the overhead that
+/// verifying the trailer costs, whatever the reader does.
+fn md5_alone(kpl_event: &str, iterations: usize) -> Duration {
+    use md5::{Digest, Md5};
+    let event: Value = serde_json::from_str(kpl_event).expect("the generated event");
+    let aggregates: Vec<Vec<u8>> = event["Records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| {
+            STANDARD
+                .decode(r["kinesis"]["data"].as_str().expect("data"))
+                .expect("base64")
+        })
+        .collect();
+    (0..iterations)
+        .map(|_| {
+            let t = Instant::now();
+            for a in &aggregates {
+                std::hint::black_box(Md5::digest(&a[4..a.len() - 16]));
+            }
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
 }
 
 fn load_event(args: &Args) -> String {
@@ -202,8 +338,11 @@ fn load_event(args: &Args) -> String {
             eprintln!("cannot read {path}: {e}");
             std::process::exit(2)
         }),
-        None if args.msk => generated_msk_event(args.records),
-        None => generated_event(args.records),
+        None => match args.source {
+            Some(Source::Msk) => generated_msk_event(args.records),
+            Some(Source::Kpl) => generated_kpl_event(args.records),
+            Some(Source::Kinesis) | None => generated_event(args.records),
+        },
     }
 }
 
@@ -300,7 +439,9 @@ fn put_records_entries(enriched: &[&EnrichedRecord]) -> usize {
     entries
 }
 
-fn report(args: &Args, input_bytes: usize, runs: &[Iteration], rss_before: u64) {
+/// `rss_before`: the peak RSS before the loop, or `None` where the process's peak is not this
+/// batch's own.
+fn report(args: &Args, input_bytes: usize, runs: &[Iteration], rss_before: Option<u64>) {
     let last = runs.last().expect("at least one iteration");
     let peak = peak_rss().unwrap_or(0);
     let n = last.records;
@@ -343,11 +484,13 @@ fn report(args: &Args, input_bytes: usize, runs: &[Iteration], rss_before: u64) 
         best.as_secs_f64() * 1e6 / n as f64
     );
     println!("  us/record by phase (fastest iteration of each): {phase_line}");
-    println!(
-        "  peak RSS        {:.1} MB (before the loop {:.1} MB); budget 3 x event + 20 MB = {:.1} MB -> {}",
-        peak as f64 / 1e6,
-        rss_before as f64 / 1e6,
-        budget as f64 / 1e6,
-        if peak <= budget { "within" } else { "OVER" }
-    );
+    if let Some(rss_before) = rss_before {
+        println!(
+            "  peak RSS        {:.1} MB (before the loop {:.1} MB); budget 3 x event + 20 MB = {:.1} MB -> {}",
+            peak as f64 / 1e6,
+            rss_before as f64 / 1e6,
+            budget as f64 / 1e6,
+            if peak <= budget { "within" } else { "OVER" }
+        );
+    }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::batch::{InputError, InputRecord, Original};
+use super::kpl::{self, Framing};
 use crate::arrival::{ArrivalSeed, from_epoch_seconds};
 use crate::kafka::{KafkaTimestamp, KafkaWire};
 use crate::origin::{LaneNames, RecordOrigin, SourceKind, is_position};
@@ -22,15 +23,17 @@ pub(super) fn is_kafka_source(event_source: Option<&str>) -> bool {
     matches!(event_source, Some("aws:kafka" | "SelfManagedKafka") | None)
 }
 
+/// One Kinesis record into `out`: one input record, or one per user record of a KPL aggregate.
 pub(super) fn kinesis_record(
     raw: &RawValue,
     names: &mut LaneNames,
-) -> Result<InputRecord, InputError> {
+    out: &mut Vec<InputRecord>,
+) -> Result<(), InputError> {
     let arrival = Cell::new(None);
     let read = ArrivalSeed::<KinesisEventRecord>::new(&arrival)
         .deserialize(&mut serde_json::Deserializer::from_str(raw.get()));
     match read {
-        Ok(rec) => from_kinesis(rec, arrival.get(), names),
+        Ok(rec) => from_kinesis(rec, arrival.get(), names, out),
         Err(e) => {
             // Recover the coordinates by hand so the record can still be quarantined and reported.
             let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
@@ -48,28 +51,32 @@ pub(super) fn kinesis_record(
                 arrival: epoch_seconds(&k["approximateArrivalTimestamp"])
                     .and_then(from_epoch_seconds),
                 key: k["partitionKey"].as_str().map(str::to_string),
+                sub_sequence: None,
             };
             let message = match reason {
                 PoisonReason::InvalidBase64 => "kinesis.data is not valid base64".to_string(),
                 _ => format!("Kinesis record does not match the event schema: {e}"),
             };
-            Ok(InputRecord {
+            out.push(InputRecord {
                 origin,
                 original: Original::Undecoded(data.unwrap_or_default().to_string()),
                 poison: Some(Poison::new(reason, message)),
                 headers: Vec::new(),
-            })
+            });
+            Ok(())
         }
     }
 }
 
 /// `arrival_seconds` is the arrival timestamp as [`ArrivalSeed`] noted it: exact, where the
-/// type's own reading is not (see [`crate::arrival`]).
+/// type's own reading is not (see [`crate::arrival`]). Both input paths come through here, so
+/// they de-aggregate KPL records identically.
 pub(super) fn from_kinesis(
     rec: KinesisEventRecord,
     arrival_seconds: Option<f64>,
     names: &mut LaneNames,
-) -> Result<InputRecord, InputError> {
+    out: &mut Vec<InputRecord>,
+) -> Result<(), InputError> {
     if let Some(src) = rec.event_source.as_deref()
         && src != "aws:kinesis"
     {
@@ -84,19 +91,66 @@ pub(super) fn from_kinesis(
             .and_then(from_epoch_seconds)
             .or(Some(*rec.kinesis.approximate_arrival_timestamp)),
         key: Some(rec.kinesis.partition_key),
+        sub_sequence: None,
     };
-    let poison = (!is_position(&origin.position)).then(|| {
-        Poison::new(
-            PoisonReason::MalformedRecord,
-            "kinesis.sequenceNumber is missing or not a decimal number",
-        )
-    });
-    Ok(InputRecord {
-        origin,
-        original: Original::Bytes(rec.kinesis.data.0),
-        poison,
-        headers: Vec::new(),
-    })
+    let data = rec.kinesis.data.0;
+    if !is_position(&origin.position) {
+        // Without a sequence number no user record could be named or remembered: the
+        // Kinesis record is poison as it stands, aggregate or not.
+        out.push(InputRecord {
+            origin,
+            original: Original::Bytes(data),
+            poison: Some(Poison::new(
+                PoisonReason::MalformedRecord,
+                "kinesis.sequenceNumber is missing or not a decimal number",
+            )),
+            headers: Vec::new(),
+        });
+        return Ok(());
+    }
+    push_framed(origin, data, out);
+    Ok(())
+}
+
+/// A Kinesis record's payload into `out`: as it is (plain), one input record per user record
+/// (a sound KPL aggregate), or the whole record as `corrupt_aggregate` poison.
+fn push_framed(origin: RecordOrigin, data: Vec<u8>, out: &mut Vec<InputRecord>) {
+    match kpl::framing(&data) {
+        Framing::Plain => out.push(InputRecord {
+            origin,
+            original: Original::Bytes(data),
+            poison: None,
+            headers: Vec::new(),
+        }),
+        Framing::Aggregate(users) => {
+            out.reserve(users.len());
+            for (index, user) in users.iter().enumerate() {
+                out.push(InputRecord {
+                    origin: RecordOrigin {
+                        key: Some(user.partition_key.to_string()),
+                        // The KPL caps an aggregate at 1 MB, far below u32 records.
+                        sub_sequence: Some(index as u32),
+                        ..origin.clone()
+                    },
+                    original: Original::Bytes(user.data.to_vec()),
+                    poison: None,
+                    headers: Vec::new(),
+                });
+            }
+        }
+        Framing::Corrupt(why) => {
+            let poison = Poison::new(
+                PoisonReason::CorruptAggregate,
+                format!("KPL aggregate is corrupt: {why}"),
+            );
+            out.push(InputRecord {
+                origin,
+                original: Original::Bytes(data),
+                poison: Some(poison),
+                headers: Vec::new(),
+            });
+        }
+    }
 }
 
 /// The arrival timestamp of a record the type refused, read as the type reads it: a number
@@ -131,6 +185,7 @@ pub(super) fn from_kafka(lane: &str, rec: KafkaWire, names: &mut LaneNames) -> I
         position: rec.offset.to_string(),
         arrival: rec.timestamp.arrival(),
         key: rec.key,
+        sub_sequence: None,
     };
     let (original, poison) = match rec.value.as_deref() {
         None => (
@@ -199,6 +254,7 @@ pub(super) fn kafka_record(lane: &str, raw: &RawValue, names: &mut LaneNames) ->
                     .unwrap_or_default(),
                 arrival: KafkaTimestamp::from_value(&v["timestamp"]).arrival(),
                 key: v["key"].as_str().map(str::to_string),
+                sub_sequence: None,
             };
             InputRecord {
                 origin,

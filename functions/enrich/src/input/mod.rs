@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 mod batch;
 mod decode;
 mod headers;
+pub mod kpl;
 mod one_pass;
 
 pub use batch::{InputError, InputRecord, Invocation, KafkaHeaders, Original, StreamBatch};
@@ -128,7 +129,7 @@ fn kinesis_batch(records: Vec<&RawValue>) -> Result<StreamBatch, InputError> {
     let mut out = Vec::with_capacity(records.len());
     let mut names = LaneNames::default();
     for raw in records {
-        out.push(kinesis_record(raw, &mut names)?);
+        kinesis_record(raw, &mut names, &mut out)?;
     }
     Ok(StreamBatch {
         source: SourceKind::Kinesis,
@@ -219,9 +220,10 @@ mod tests {
         let fast = stream(parse_invocation(&ev).unwrap());
         let v: serde_json::Value = serde_json::from_str(&ev).unwrap();
         let raw = serde_json::value::to_raw_value(&v["Records"][0]).unwrap();
-        let slow = kinesis_record(&raw, &mut LaneNames::default()).unwrap();
-        assert_eq!(fast.records[0].origin, slow.origin);
-        assert_eq!(fast.records[0].original, slow.original);
+        let mut slow = Vec::new();
+        kinesis_record(&raw, &mut LaneNames::default(), &mut slow).unwrap();
+        assert_eq!(fast.records[0].origin, slow[0].origin);
+        assert_eq!(fast.records[0].original, slow[0].original);
         // One bad record sends the batch down the per-record path; the good one is still decoded.
         let mut v2 = v.clone();
         let mut bad = v["Records"][0].clone();

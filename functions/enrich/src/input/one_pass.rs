@@ -56,9 +56,8 @@ impl<'de> Deserialize<'de> for KinesisRecords {
                     };
                     // A foreign record fails this fast path; the record-by-record path below
                     // reports it properly.
-                    let input = from_kinesis(rec, arrival.get(), &mut names)
+                    from_kinesis(rec, arrival.get(), &mut names, &mut out)
                         .map_err(serde::de::Error::custom)?;
-                    out.push(input);
                 }
                 Ok(KinesisRecords(out))
             }

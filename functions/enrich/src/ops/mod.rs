@@ -69,6 +69,7 @@ pub fn dry_run_records(
                 position: i.to_string(),
                 arrival: None,
                 key: None,
+                sub_sequence: None,
             },
             original: Original::Bytes(bytes),
             poison: None,

@@ -101,6 +101,10 @@ impl Enricher {
         inner.str(stream_key, &origin.stream);
         inner.str(shard_key, &origin.shard);
         inner.str(position_key, &origin.position);
+        if let Some(sub) = origin.sub_sequence {
+            // A KPL user record: with the sequence number, what the KCL would call it.
+            inner.value("sub_sequence_number", &sub);
+        }
         if let Some(arrival) = origin.arrival {
             inner.plain("arrival_time", Rfc3339Millis::new(arrival).as_str());
         }

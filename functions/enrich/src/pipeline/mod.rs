@@ -271,6 +271,7 @@ mod tests {
             position: "49590338271490256608559692538361571095921575989136588898".into(),
             arrival: DateTime::<Utc>::from_timestamp_millis(1_795_428_000_500),
             key: Some("u1".into()),
+            sub_sequence: None,
         }
     }
 

@@ -39,7 +39,7 @@ where
             is_position(&r.origin.position)
                 && ledgers
                     .get(&r.origin.lane())
-                    .is_some_and(|l| l.already_handled(&r.origin.position))
+                    .is_some_and(|l| l.already_handled(&r.origin.ledger_position()))
         };
         let stages = self.run_pipeline(&records, skip, ctx, metrics).await;
         let (dispositions, quarantine_object) = self.deliver(&records, stages, ctx, metrics).await;
@@ -113,8 +113,15 @@ where
         match source {
             SourceKind::Kinesis => {
                 let mut response = KinesisEventResponse::default();
+                // Lambda checkpoints per Kinesis record: user records of one aggregate that
+                // failed are named once, by the aggregate's sequence number.
+                let mut named: Option<(&str, &str)> = None;
                 for (r, _) in &failed {
-                    response.add_failure(r.origin.position.clone());
+                    let here = (&*r.origin.shard, r.origin.position.as_str());
+                    if named != Some(here) {
+                        response.add_failure(r.origin.position.clone());
+                        named = Some(here);
+                    }
                 }
                 // A list of strings: serializing cannot fail.
                 Ok(serde_json::to_value(response).expect("response serializes"))
@@ -191,9 +198,12 @@ impl Tally {
             }
             if is_position(&r.origin.position) {
                 let a = tally.attempts.entry(r.origin.lane()).or_default();
-                a.observe(&r.origin.position);
+                // User records of a KPL aggregate each have their own ledger entry, so a retry
+                // of the aggregate skips the ones already written.
+                let position = r.origin.ledger_position();
+                a.observe(&position);
                 if matches!(d, Disposition::Failed { .. }) {
-                    a.failed.push(r.origin.position.clone());
+                    a.failed.push(position.into_owned());
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! The accounting checked: every input record is in exactly one of enriched stream, quarantine,
 //! reported failures; re-delivering from the lowest reported failure (as Lambda does) completes
 //! the batch with no loss and no duplicate. One test binary: the stack in `harness`, the tests
-//! by input in `kinesis`, `msk` and `replay` (the ops commands).
+//! by input in `kinesis`, `kpl` (KPL aggregates), `msk` and `replay` (the ops commands).
 
 // The event builders the fake-backed service tests use too.
 #[path = "../support/events.rs"]
@@ -12,5 +12,6 @@ mod events;
 mod faults;
 mod harness;
 mod kinesis;
+mod kpl;
 mod msk;
 mod replay;

@@ -56,6 +56,7 @@ fn record() -> impl Strategy<Value = InputRecord> {
                     position,
                     arrival: arrival.and_then(DateTime::<Utc>::from_timestamp_millis),
                     key: None,
+                    sub_sequence: None,
                 },
                 original,
                 poison: None,

@@ -54,7 +54,7 @@ pub fn paths_agree(json: &str) -> Result<Option<StreamBatch>, TestCaseError> {
     Ok(Some(fast))
 }
 
-fn kinesis_reference(r: &KinesisRecord, got: &InputRecord) -> Result<(), TestCaseError> {
+pub fn kinesis_reference(r: &KinesisRecord, got: &InputRecord) -> Result<(), TestCaseError> {
     let v = r.to_json();
     match serde_json::from_value::<KinesisEventRecord>(v.clone()) {
         Ok(typed) => {

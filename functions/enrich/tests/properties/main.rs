@@ -6,6 +6,7 @@
 //!
 //! - `input`: the one-pass path against the record-by-record path, and both against
 //!   aws_lambda_events' reading, on generated Kinesis and Kafka batches with random poison.
+//! - `kpl`: KPL aggregates (random user records, random corruption) mixed with plain records.
 //! - `junk`: the events/enrich files mutated, any JSON, any text.
 //! - `pipeline`: validate, enrich, protect PII; every record delivered or quarantined.
 //! - `spec`: the enrichment spec JSON; `commands`: ops commands, quarantine entries, config.
@@ -15,5 +16,6 @@ mod envelope;
 mod r#gen;
 mod input;
 mod junk;
+mod kpl;
 mod pipeline;
 mod spec;

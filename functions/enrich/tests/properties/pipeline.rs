@@ -273,5 +273,6 @@ pub fn dry_run_origin() -> enrich::origin::RecordOrigin {
         position: "0".into(),
         arrival: None,
         key: None,
+        sub_sequence: None,
     }
 }
