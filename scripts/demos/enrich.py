@@ -93,6 +93,46 @@ def seed_reference(stack) -> None:
         ddb.put_item(TableName=table, Item=item)
 
 
+def kpl_batch(stack, raw: str, enriched: str, bucket: str) -> None:
+    """A KPL producer's batch (aws-kinesis-agg, the KPL's aggregation format): 12 user records in
+    two Kinesis records, one of them poison; enrich de-aggregates them (docs/enrich.md)."""
+    import aws_kinesis_agg.aggregator as agg
+
+    ui.step(f"A KPL producer (aws-kinesis-agg) writes 12 user records to {raw} as 2 aggregated Kinesis records")
+    users = [json.dumps({"event_id": f"evt-kpl-{i:02}", "event_type": "page_view", "user_id": f"user-{i % 3}",
+                         "product_id": "p-100", "ts": f"2026-11-23T10:20:{i:02}.000Z"}).encode() for i in range(11)]
+    users.append(b'{"event_id": "evt-kpl-11", "event_type": ')  # a truncated one: poison inside an aggregate
+    kin = stack.client("kinesis")
+    sequences = set()
+    for half in (users[:6], users[6:]):
+        record = agg.AggRecord()
+        for i, data in enumerate(half):
+            record.add_user_record(f"user-{i % 3}", data)
+        key, _, body = record.get_contents()
+        sequences.add(kin.put_record(StreamName=raw, PartitionKey=key, Data=body)["SequenceNumber"])
+    before = {e["_event_id"] for e in read_stream(stack, enriched)}
+    quarantined_before = {k for k in quarantine(stack, bucket)}
+    for ev in esm_events(stack, raw):
+        ev["Records"] = [r for r in ev["Records"] if r["kinesis"]["sequenceNumber"] in sequences]
+        if not ev["Records"]:
+            continue
+        ok, out = stack.invoke("enrich", ev)
+        if not ok:
+            ui.warn(f"invocation failed: {out}")
+            return
+        ui.detail(f"{len(ev['Records'])} Kinesis records in; response: {json.dumps(out)}")
+    new = [e for e in read_stream(stack, enriched) if e["_event_id"] not in before]
+    subs = sorted((e["_ingest"]["sequence_number"][-8:], e["_ingest"].get("sub_sequence_number")) for e in new)
+    ui.detail(f"{len(new)} user records enriched, each with its sub-sequence number: "
+              + ", ".join(f"...{seq}.{sub}" for seq, sub in subs), 6)
+    poisoned = [e for k, v in quarantine(stack, bucket).items() if k not in quarantined_before for e in v]
+    for e in poisoned:
+        origin = e["origin"]
+        ui.detail(f"quarantined: {e['reason']} at ...{origin['position'][-8:]} sub-sequence "
+                  f"{origin.get('sub_sequence')}: {e['message']}", 6)
+    ui.ok(f"12 user records in: {len(new)} enriched, {len(poisoned)} quarantined")
+
+
 def run(stack) -> None:
     raw = stack.cfn.physical_name("RawStream")
     enriched = stack.cfn.physical_name("EnrichedStream")
@@ -152,3 +192,5 @@ def run(stack) -> None:
     quarantined = sum(len(v) for v in q.values())
     ui.ok(f"{len(records)} records in: {delivered} enriched, {quarantined} quarantined, {len(total_failures)} to retry "
           f"({datetime.now(timezone.utc):%H:%M:%S} UTC)")
+
+    kpl_batch(stack, raw, enriched, bucket)
