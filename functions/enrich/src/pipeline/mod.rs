@@ -423,6 +423,47 @@ mod tests {
     }
 
     #[test]
+    fn numbers_in_a_branch_a_rule_rewrites_keep_every_digit() {
+        // Found by the spec property test: serde_json's default float parsing is not always
+        // the nearest double, so a branch parsed to apply a rule wrote 461587199662646.44
+        // back as a neighbour, and a masked object's text lost a character.
+        let spec = EnrichmentSpec::parse(
+            r#"{"name": "n", "event_time": {"field": "ts", "formats": ["epoch_millis"]},
+                "partition_key": "id", "pii": [{"field": "user.email", "action": "hmac"},
+                {"field": "user.card", "action": "mask"}]}"#,
+            "n",
+        )
+        .unwrap();
+        let e = Enricher::new(spec, Some(KEY)).unwrap();
+        let numbers = [
+            "461587199662646.44",
+            "0.30000000000000004",
+            "2.2250738585072014e-308",
+        ];
+        let text = format!(
+            r#"{{"id": "r1", "ts": 1795425330250, "user": {{"email": "a@b.c", "score": {}, "tiny": {},
+               "card": {{"n": {}}}, "v": {}}}}}"#,
+            numbers[0], numbers[2], numbers[0], numbers[1]
+        );
+        let p = e.prepare(text.as_bytes()).unwrap();
+        let out = e
+            .finish(
+                p,
+                &origin(),
+                ReferenceJoin::NotConfigured,
+                &BatchContext::new(Utc::now()),
+            )
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.data).unwrap();
+        let written = |n: &Value| serde_json::to_string(n).unwrap();
+        assert_eq!(written(&v["user"]["score"]), numbers[0]);
+        assert_eq!(written(&v["user"]["v"]), numbers[1]);
+        assert_eq!(v["user"]["tiny"].as_f64(), Some(2.2250738585072014e-308));
+        let card = format!(r#"{{"n":{}}}"#, numbers[0]);
+        assert_eq!(v["user"]["card"], super::pii::mask(&card));
+    }
+
+    #[test]
     fn nested_paths_escaped_keys_and_reserved_input_members() {
         let spec = EnrichmentSpec::parse(
             r#"{"name": "nested", "fields": [{"name": "user.id", "type": "string"}, {"name": "n", "type": "integer"}],
