@@ -17,6 +17,15 @@ use crate::table::PartitionSpec;
 /// catalog (Glue `AlreadyExistsException`), `Err(reason)` not registered.
 pub(super) type Registered = Vec<Result<bool, String>>;
 
+/// Whose statements [`PartitionsService::run_statements`] runs: the table, its database, and
+/// what tells the statements' request tokens apart from another kind's (`""` for ADD,
+/// `"#drop"` for DROP).
+pub(super) struct StatementsOf<'a> {
+    pub(super) table_id: &'a str,
+    pub(super) database: &'a str,
+    pub(super) tag: &'a str,
+}
+
 impl<R, A, G, D> PartitionsService<R, A, G, D>
 where
     R: RegistryStore,
@@ -55,22 +64,39 @@ where
             Ok(s) => s,
             Err(e) => return vec![Err(e.to_string()); specs.len()],
         };
-        let mut results: Registered = vec![Err("not attempted".into()); specs.len()];
+        let on = StatementsOf {
+            table_id,
+            database: &specs[0].database,
+            tag: "",
+        };
+        let queries = &mut summary.queries_run;
+        self.run_statements(on, &statements, specs.len(), ctx, queries, metrics)
+            .await
+    }
+
+    /// Runs one table's `statements` one after another; one result per partition (`count` of
+    /// them), in order: `Ok(true)` the statement naming it succeeded, `Err(reason)` it did not.
+    pub(super) async fn run_statements(
+        &self,
+        on: StatementsOf<'_>,
+        statements: &[Statement],
+        count: usize,
+        ctx: &InvocationContext,
+        queries_run: &mut u64,
+        metrics: &mut Metrics,
+    ) -> Registered {
+        let mut results: Registered = vec![Err("not attempted".into()); count];
         for (n, statement) in statements.iter().enumerate() {
-            let database = &specs[0].database;
-            let idempotency = format!("{}#{table_id}#{n}", ctx.request_id);
+            // The start's client request token: a retried start never runs twice.
+            let idempotency = format!("{}#{}{}#{n}", ctx.request_id, on.table_id, on.tag);
+            let deadline = self.query_deadline(ctx);
             let outcome = self
                 .athena
-                .run(
-                    &statement.sql,
-                    database,
-                    &idempotency,
-                    self.query_deadline(ctx),
-                )
+                .run(&statement.sql, on.database, &idempotency, deadline)
                 .await;
-            summary.queries_run += 1;
+            *queries_run += 1;
             metrics.count("QueriesRun", 1);
-            let result = statement_result(table_id, statement, outcome);
+            let result = statement_result(on.table_id, statement, outcome);
             if result.is_err() {
                 metrics.count("QueriesFailed", 1);
             }

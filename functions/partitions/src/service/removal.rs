@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use futures_util::stream::{self, StreamExt};
 use streamops_shared::Metrics;
 
+use super::catalog::StatementsOf;
 use super::registration::{Pending, Report};
 use super::{InvocationContext, PartitionsService};
 use crate::config::Mode;
@@ -162,29 +163,16 @@ where
             Ok(s) => s,
             Err(e) => return vec![Err(e.to_string()); specs.len()],
         };
-        let mut results = vec![Err("not attempted".to_string()); specs.len()];
-        for (n, statement) in statements.iter().enumerate() {
-            let idempotency = format!("{}#{table_id}#drop#{n}", ctx.request_id);
-            let outcome = self
-                .athena
-                .run(
-                    &statement.sql,
-                    &first.database,
-                    &idempotency,
-                    self.query_deadline(ctx),
-                )
-                .await;
-            *queries_run += 1;
-            metrics.count("QueriesRun", 1);
-            let result = super::catalog::statement_result(table_id, statement, outcome).map(|_| ());
-            if result.is_err() {
-                metrics.count("QueriesFailed", 1);
-            }
-            for &i in &statement.partitions {
-                results[i] = result.clone();
-            }
-        }
-        results
+        let on = StatementsOf {
+            table_id,
+            database: &first.database,
+            tag: "#drop",
+        };
+        self.run_statements(on, &statements, specs.len(), ctx, queries_run, metrics)
+            .await
+            .into_iter()
+            .map(|r| r.map(|_| ()))
+            .collect()
     }
 
     /// Step 4: a dropped partition whose directory filled again is registered again (and its
