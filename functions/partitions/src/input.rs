@@ -197,5 +197,22 @@ mod tests {
             matches!(&removed.messages[0].items[..], [Item::Removed(o)] if o.key == "k"),
             "{removed:?}"
         );
+        // The example: a delete and an S3 Lifecycle expiration, both removals.
+        let b = parse_payload(fixture("s3-object-removed.json")).unwrap();
+        let keys: Vec<&str> = b.messages[0]
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Removed(o) => Some(o.key.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "enriched/dt=2026-11-23/hour=10/streamops-enriched-1-2026-11-23-10-05-00-6f1c.gz",
+                "enriched/dt=2026-11-23/hour=11/streamops-enriched-1-2026-11-23-11-00-00-9a2b.gz"
+            ]
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Every file in events/partitions/ is a valid input of this function: an ops command that
-//! parses, or an event whose objects map to partitions of the sample table configuration.
+//! parses, or an event whose objects (created or removed) map to partitions of the sample
+//! table configuration.
 
 use partitions::{Item, KeyOutcome, Tables, decode_key, parse_command, parse_payload};
 use streamops_test_support::event_files;
@@ -21,7 +22,8 @@ fn every_partitions_event_file_parses_as_partitions_input() {
         let batch = parse_payload(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut partitions = 0;
         for item in batch.messages.iter().flat_map(|m| &m.items) {
-            if let Item::Object(o) = item {
+            // Created objects are registered, removed ones dropped: both name a partition.
+            if let Item::Object(o) | Item::Removed(o) = item {
                 let key = decode_key(&o.raw_key).unwrap();
                 match tables.classify(&o.bucket, &key, o.size) {
                     KeyOutcome::Partition(_) => partitions += 1,
