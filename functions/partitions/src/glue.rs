@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use aws_sdk_glue::Client;
-use aws_sdk_glue::types::{PartitionInput, PartitionValueList, StorageDescriptor};
+use aws_sdk_glue::types::{PartitionError, PartitionInput, PartitionValueList, StorageDescriptor};
 use streamops_shared::{AwsCallError, ErrorClass};
 
 use crate::poll::{PollPolicy, retry_throttled};
@@ -91,27 +91,13 @@ impl GlueCatalog {
             })
             .await?;
             for p in chunk {
-                let values = p.value_list();
-                let error = errors
-                    .iter()
-                    .find(|e| e.partition_values.as_deref() == Some(values.as_slice()));
-                results.push(match error.and_then(|e| e.error_detail.as_ref()) {
-                    None if error.is_none() => EntryResult::Created,
-                    detail => {
-                        let code = detail
-                            .and_then(|d| d.error_code.clone())
-                            .unwrap_or_default();
-                        if code == "AlreadyExistsException" {
-                            EntryResult::AlreadyExists
-                        } else {
-                            EntryResult::Failed {
-                                message: detail
-                                    .and_then(|d| d.error_message.clone())
-                                    .unwrap_or_default(),
-                                code,
-                            }
-                        }
-                    }
+                results.push(match entry_error(&errors, &p.value_list()) {
+                    None => EntryResult::Created,
+                    Some(("AlreadyExistsException", _)) => EntryResult::AlreadyExists,
+                    Some((code, message)) => EntryResult::Failed {
+                        code: code.into(),
+                        message: message.into(),
+                    },
                 });
             }
         }
@@ -172,23 +158,11 @@ impl PartitionCatalog for GlueCatalog {
             })
             .await?;
             for p in chunk {
-                let values = p.value_list();
-                let error = errors
-                    .iter()
-                    .find(|e| e.partition_values.as_deref() == Some(values.as_slice()));
-                let detail = error.and_then(|e| e.error_detail.as_ref());
-                let code = detail.and_then(|d| d.error_code.as_deref());
-                results.push(match (error, code) {
-                    (None, _) => Ok(()),
+                results.push(match entry_error(&errors, &p.value_list()) {
+                    None => Ok(()),
                     // Already gone is what a drop wants.
-                    (Some(_), Some("EntityNotFoundException")) => Ok(()),
-                    (Some(_), _) => Err(format!(
-                        "{}: {}",
-                        code.unwrap_or_default(),
-                        detail
-                            .and_then(|d| d.error_message.as_deref())
-                            .unwrap_or_default()
-                    )),
+                    Some(("EntityNotFoundException", _)) => Ok(()),
+                    Some((code, message)) => Err(format!("{code}: {message}")),
                 });
             }
         }
@@ -226,4 +200,21 @@ impl PartitionCatalog for GlueCatalog {
             }
         }
     }
+}
+
+/// The per-entry error a batch call answered for the partition of `values`, as (code, message)
+/// (empty when Glue gave none); `None` when the entry succeeded.
+fn entry_error<'e>(errors: &'e [PartitionError], values: &[String]) -> Option<(&'e str, &'e str)> {
+    let error = errors
+        .iter()
+        .find(|e| e.partition_values.as_deref() == Some(values))?;
+    let detail = error.error_detail.as_ref();
+    Some((
+        detail
+            .and_then(|d| d.error_code.as_deref())
+            .unwrap_or_default(),
+        detail
+            .and_then(|d| d.error_message.as_deref())
+            .unwrap_or_default(),
+    ))
 }

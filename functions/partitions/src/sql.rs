@@ -39,6 +39,14 @@ pub fn statement_head(database: &str, table: &str) -> String {
 
 /// `PARTITION (`dt` = '2026-11-23', `hour` = '10') LOCATION 's3://.../'`
 pub fn partition_clause(p: &PartitionSpec) -> String {
+    let mut out = partition_values_clause(p);
+    out.push_str(" LOCATION ");
+    out.push_str(&escape_literal(&p.location));
+    out
+}
+
+/// `PARTITION (`dt` = '2026-11-23', `hour` = '10')`: the values alone, as DROP names them.
+fn partition_values_clause(p: &PartitionSpec) -> String {
     let mut out = String::from("PARTITION (");
     for (i, (column, value)) in p.values.iter().enumerate() {
         if i > 0 {
@@ -52,8 +60,7 @@ pub fn partition_clause(p: &PartitionSpec) -> String {
             out.push_str(&escape_literal(value));
         }
     }
-    out.push_str(") LOCATION ");
-    out.push_str(&escape_literal(&p.location));
+    out.push(')');
     out
 }
 
@@ -100,15 +107,6 @@ pub fn render_drop_statements(
         quote_ident(&first.table)
     );
     render(partitions, max_bytes, &head, partition_values_clause, ",\n")
-}
-
-/// `PARTITION (`dt` = '2026-11-23', `hour` = '10')`: the values alone, as DROP names them.
-fn partition_values_clause(p: &PartitionSpec) -> String {
-    let full = partition_clause(p);
-    match full.rsplit_once(") LOCATION ") {
-        Some((values, _)) => format!("{values})"),
-        None => full,
-    }
 }
 
 /// `head`, then each partition's clause on its own line (`separator` between clauses after the

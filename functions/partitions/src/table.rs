@@ -62,6 +62,12 @@ impl PartitionSpec {
         self.values.iter().map(|(_, v)| v.clone()).collect()
     }
 
+    /// The location's bucket.
+    pub fn location_bucket(&self) -> &str {
+        let rest = self.location.trim_start_matches("s3://");
+        rest.split_once('/').map(|(b, _)| b).unwrap_or(rest)
+    }
+
     /// The location's key prefix inside the bucket (`prefix/.../`).
     pub fn location_key_prefix(&self) -> &str {
         let rest = self.location.trim_start_matches("s3://");

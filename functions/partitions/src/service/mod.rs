@@ -14,7 +14,10 @@ mod removal;
 mod status;
 mod summary;
 
+use std::future::Future;
 use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use chrono::{DateTime, Utc};
@@ -133,6 +136,14 @@ where
                 None => Ok(serde_json::to_value(&summary).expect("serializable")),
             },
         }
+    }
+
+    /// Runs `calls` with at most `registry_concurrency` in flight; their results in order.
+    async fn bounded<T>(&self, calls: impl IntoIterator<Item = impl Future<Output = T>>) -> Vec<T> {
+        stream::iter(calls)
+            .buffered(self.config.registry_concurrency)
+            .collect()
+            .await
     }
 
     /// How long one query (or Glue call) may take: the configured timeout, within the

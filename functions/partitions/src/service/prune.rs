@@ -78,28 +78,19 @@ where
         ctx: &InvocationContext,
         metrics: &mut Metrics,
     ) -> (usize, Vec<String>) {
-        let mut failed = Vec::new();
-        let mut ready: Vec<&PartitionSpec> = Vec::new();
-        for spec in doomed {
-            match self.registry.forget(spec).await {
-                Ok(()) => ready.push(spec),
-                Err(e) => failed.push(format!("{} ({e})", spec.registry_key())),
-            }
-        }
+        let specs: Vec<&PartitionSpec> = doomed.iter().collect();
         let mut queries = 0;
         let results = self
-            .drop_table(table_id, &ready, ctx, &mut queries, metrics)
+            .forget_then_drop(table_id, &specs, ctx, &mut queries, metrics)
             .await;
-        let mut dropped = 0;
-        for (spec, result) in ready.iter().zip(results) {
+        let mut failed = Vec::new();
+        for (spec, result) in doomed.iter().zip(results) {
             match result {
-                Ok(()) => {
-                    dropped += 1;
-                    metrics.count("PartitionsDropped", 1);
-                }
+                Ok(()) => metrics.count("PartitionsDropped", 1),
                 Err(e) => failed.push(format!("{} ({e})", spec.registry_key())),
             }
         }
+        let dropped = doomed.len() - failed.len();
         tracing::info!(
             table = table_id,
             dropped,

@@ -13,7 +13,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::{self, StreamExt};
 use streamops_shared::{Metrics, Unit};
 
 use super::catalog::Registered;
@@ -218,10 +217,7 @@ where
         let claims = partitions
             .iter()
             .map(|p| self.registry.claim(&p.spec, token, expires_at, now_s));
-        let outcomes: Vec<_> = stream::iter(claims)
-            .buffered(self.config.registry_concurrency)
-            .collect()
-            .await;
+        let outcomes = self.bounded(claims).await;
         let mut claimed = Vec::new();
         for (p, outcome) in partitions.into_iter().zip(outcomes) {
             match outcome {
@@ -260,10 +256,7 @@ where
                 Err(_) => self.registry.release(&p.spec, token).await.map(|_| ()),
             }
         });
-        let written: Vec<_> = stream::iter(writes)
-            .buffered(self.config.registry_concurrency)
-            .collect()
-            .await;
+        let written = self.bounded(writes).await;
         for ((p, result), write) in claimed.iter().zip(results).zip(written) {
             match result {
                 Ok(created) => {

@@ -18,7 +18,6 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::stream::{self, StreamExt};
 use streamops_shared::Metrics;
 
 use super::catalog::StatementsOf;
@@ -67,14 +66,11 @@ where
         partitions: &[&'p Pending],
     ) -> Vec<(&'p Pending, Result<bool, String>)> {
         let lists = partitions.iter().map(|p| async move {
-            let (bucket, prefix) = directory(&p.spec);
+            let (bucket, prefix) = (p.spec.location_bucket(), p.spec.location_key_prefix());
             let listed = self.data.has_objects(bucket, prefix).await;
             (*p, listed.map_err(|e| e.to_string()))
         });
-        stream::iter(lists)
-            .buffered(self.config.registry_concurrency)
-            .collect()
-            .await
+        self.bounded(lists).await
     }
 
     /// Step 1: the partitions whose directory is empty; the others are kept or failed.
@@ -105,38 +101,54 @@ where
         report: &mut Report,
         metrics: &mut Metrics,
     ) -> Vec<&'p Pending> {
-        let forgets = empty.iter().map(|p| self.registry.forget(&p.spec));
-        let forgotten: Vec<_> = stream::iter(forgets)
-            .buffered(self.config.registry_concurrency)
-            .collect()
-            .await;
-        let mut ready = Vec::new();
-        for (p, f) in empty.iter().zip(forgotten) {
-            match f {
-                Ok(()) => ready.push(*p),
-                Err(e) => report.failed(p, e.to_string(), metrics),
-            }
-        }
-        let specs: Vec<&PartitionSpec> = ready.iter().map(|p| &p.spec).collect();
+        let specs: Vec<&PartitionSpec> = empty.iter().map(|p| &p.spec).collect();
         let queries = &mut report.summary.queries_run;
         let results = self
-            .drop_table(table_id, &specs, ctx, queries, metrics)
+            .forget_then_drop(table_id, &specs, ctx, queries, metrics)
             .await;
         let mut dropped = Vec::new();
-        for (p, result) in ready.into_iter().zip(results) {
+        for (p, result) in empty.iter().zip(results) {
             match result {
-                Ok(()) => dropped.push(p),
-                Err(reason) => {
-                    tracing::error!(partition = %p.spec.registry_key(), error = %reason, "partition not dropped");
-                    report.failed(p, reason, metrics);
-                }
+                Ok(()) => dropped.push(*p),
+                Err(reason) => report.failed(p, reason, metrics),
             }
         }
         dropped
     }
 
-    /// Step 3 the configured way (also the `prune` command's): one result per spec, in order.
-    pub(super) async fn drop_table(
+    /// The marks of `specs` forgotten (`registry_concurrency` at a time), then those forgotten
+    /// dropped; one result per spec, in order (also the `prune` command's).
+    pub(super) async fn forget_then_drop(
+        &self,
+        table_id: &str,
+        specs: &[&PartitionSpec],
+        ctx: &InvocationContext,
+        queries_run: &mut u64,
+        metrics: &mut Metrics,
+    ) -> Vec<Result<(), String>> {
+        let forgotten = self
+            .bounded(specs.iter().map(|s| self.registry.forget(s)))
+            .await;
+        let mut results: Vec<Result<(), String>> = forgotten
+            .into_iter()
+            .map(|f| f.map_err(|e| e.to_string()))
+            .collect();
+        let ready: Vec<usize> = (0..specs.len()).filter(|&i| results[i].is_ok()).collect();
+        let to_drop: Vec<&PartitionSpec> = ready.iter().map(|&i| specs[i]).collect();
+        let dropped = self
+            .drop_table(table_id, &to_drop, ctx, queries_run, metrics)
+            .await;
+        for (i, result) in ready.into_iter().zip(dropped) {
+            if let Err(reason) = &result {
+                tracing::error!(partition = %specs[i].registry_key(), error = %reason, "partition not dropped");
+            }
+            results[i] = result;
+        }
+        results
+    }
+
+    /// Step 3 the configured way: one result per spec, in order.
+    async fn drop_table(
         &self,
         table_id: &str,
         specs: &[&PartitionSpec],
@@ -228,11 +240,4 @@ where
             }
         }
     }
-}
-
-/// The bucket and key prefix of a partition's directory.
-fn directory(spec: &PartitionSpec) -> (&str, &str) {
-    let path = spec.location.trim_start_matches("s3://");
-    let bucket = path.split('/').next().unwrap_or_default();
-    (bucket, spec.location_key_prefix())
 }
