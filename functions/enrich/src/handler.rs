@@ -22,6 +22,7 @@ where
         ctx: &InvocationContext,
         metrics: &mut Metrics,
     ) -> Result<Value, EnrichError> {
+        self.begin_key_read();
         match parse_invocation(payload).map_err(|e| EnrichError::Input(e.to_string()))? {
             Invocation::Stream(batch) => self.handle_batch(batch, ctx, metrics).await,
             Invocation::Command(v) => {

@@ -2,7 +2,7 @@ use enrich::adapters::{
     EnrichedStream, LedgerStore, QuarantineStore, ReferenceTable, SecretsManager,
 };
 use enrich::config::EnrichConfig;
-use enrich::secrets::load_hmac_key;
+use enrich::secrets::{DeferredKey, load_hmac_key, read_at_init, read_hmac_key};
 use enrich::service::{EnrichService, InvocationContext};
 use lambda_runtime::Error;
 use serde_json::value::RawValue;
@@ -16,17 +16,7 @@ async fn main() -> Result<(), Error> {
     let config = EnrichConfig::from_env()
         .inspect_err(|e| tracing::error!(error = %e, "enrich cannot start"))?;
     let sdk = aws::load_sdk_config().await;
-    let pii_key = match &config.pii_key_secret {
-        Some(secret) => Some(
-            load_hmac_key(
-                &SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk)),
-                secret,
-            )
-            .await
-            .inspect_err(|e| tracing::error!(error = %e, "enrich cannot load its PII key"))?,
-        ),
-        None => None,
-    };
+    let pii_key = pii_key(&config, &sdk).await?;
     let dynamodb = aws::dynamodb_client(&sdk);
     let reference = match (&config.reference_table, &config.spec.reference) {
         (Some(table), Some(spec)) => Some(ReferenceTable::new(
@@ -48,15 +38,20 @@ async fn main() -> Result<(), Error> {
         &config.quarantine_bucket,
         &config.quarantine_prefix,
     );
-    let service = EnrichService::new(
-        config,
-        pii_key.as_deref(),
-        stream,
-        ledger,
-        reference,
-        quarantine,
-    )
-    .inspect_err(|e| tracing::error!(error = %e, "enrich cannot start"))?;
+    let service = match pii_key {
+        PiiKey::Read(key) => EnrichService::new(
+            config,
+            key.as_deref(),
+            stream,
+            ledger,
+            reference,
+            quarantine,
+        )
+        .inspect_err(|e| tracing::error!(error = %e, "enrich cannot start"))?,
+        PiiKey::Pending(pending) => {
+            EnrichService::with_pending_key(config, pending, stream, ledger, reference, quarantine)
+        }
+    };
     let service = &service;
     harness::run(
         "enrich",
@@ -67,4 +62,30 @@ async fn main() -> Result<(), Error> {
         },
     )
     .await
+}
+
+enum PiiKey {
+    Read(Option<Vec<u8>>),
+    Pending(DeferredKey),
+}
+
+/// The PII key: read now, or (an on-demand cold start) by the first invocation; see
+/// `enrich::secrets`.
+async fn pii_key(config: &EnrichConfig, sdk: &aws_config::SdkConfig) -> Result<PiiKey, Error> {
+    let Some(secret) = config.pii_key_secret.clone() else {
+        return Ok(PiiKey::Read(None));
+    };
+    let source = SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
+    let init_type = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").ok();
+    if read_at_init(init_type.as_deref()) {
+        let key = load_hmac_key(&source, &secret)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "enrich cannot load its PII key"))?;
+        return Ok(PiiKey::Read(Some(key)));
+    }
+    let source = std::sync::Arc::new(source);
+    Ok(PiiKey::Pending(DeferredKey::new(move || {
+        let (source, secret) = (source.clone(), secret.clone());
+        async move { read_hmac_key(&*source, &secret).await }
+    })))
 }

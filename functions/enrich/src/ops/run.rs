@@ -41,7 +41,7 @@ where
             EnrichCommand::DryRun { records, event } => {
                 let inputs =
                     dry_run_records(&records, event.as_ref()).map_err(EnrichError::BadCommand)?;
-                Ok(self.dry_run(&inputs, ctx, metrics).await)
+                self.dry_run(&inputs, ctx, metrics).await
             }
             EnrichCommand::Replay {
                 bucket,
@@ -56,8 +56,8 @@ where
         records: &[InputRecord],
         ctx: &InvocationContext,
         metrics: &mut Metrics,
-    ) -> Value {
-        let stages = self.run_pipeline(records, |_| false, ctx, metrics).await;
+    ) -> Result<Value, EnrichError> {
+        let stages = self.run_pipeline(records, |_| false, ctx, metrics).await?;
         let mut counts: BTreeMap<DryRunDecision, usize> = BTreeMap::new();
         let results: Vec<Value> = records
             .iter()
@@ -89,7 +89,9 @@ where
                 v
             })
             .collect();
-        json!({"dry_run": true, "spec": self.enricher.spec().name, "summary": counts, "records": results})
+        Ok(
+            json!({"dry_run": true, "spec": self.enricher.spec().name, "summary": counts, "records": results}),
+        )
     }
 
     /// Replays a quarantine object. Good records are written to the enriched stream; the
@@ -112,11 +114,11 @@ where
         let inputs: Vec<InputRecord> = entries.iter().map(QuarantineEntry::to_input).collect();
         tracing::info!(object = %format!("s3://{bucket}/{key}"), records = inputs.len(), dry_run, "replaying quarantined records");
         if dry_run {
-            let mut v = self.dry_run(&inputs, ctx, metrics).await;
+            let mut v = self.dry_run(&inputs, ctx, metrics).await?;
             v["object"] = json!(format!("s3://{bucket}/{key}"));
             return Ok(v);
         }
-        let stages = self.run_pipeline(&inputs, |_| false, ctx, metrics).await;
+        let stages = self.run_pipeline(&inputs, |_| false, ctx, metrics).await?;
         let mut sorted = Replayed::sort(&entries, stages);
         let refs: Vec<&EnrichedRecord> = sorted.to_write.iter().map(|(_, r)| r).collect();
         let report = put_all(&self.stream, &refs, ctx.deadline).await;

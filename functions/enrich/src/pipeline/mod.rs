@@ -13,6 +13,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -134,8 +135,9 @@ impl BatchContext {
 pub struct Enricher {
     spec: EnrichmentSpec,
     // (no Debug: the keyed HMAC state must never be printed)
-    /// Keyed once at cold start; cloned per value (cheaper than re-keying).
-    hmac: Option<Hmac<Sha256>>,
+    /// Keyed once per sandbox (at init, or when a key read at init arrives: see
+    /// [`Enricher::awaiting_key`]); cloned per value (cheaper than re-keying).
+    hmac: OnceLock<Hmac<Sha256>>,
     /// The top-level members nested paths of the spec read into, parsed for every record
     /// (worked out once here, not per record).
     nested_heads: Vec<String>,
@@ -144,32 +146,51 @@ pub struct Enricher {
 impl Enricher {
     /// `pii_key` is required when the spec has an `hmac` rule.
     pub fn new(spec: EnrichmentSpec, pii_key: Option<&[u8]>) -> Result<Self, String> {
-        let hmac = match pii_key {
-            Some(k) if k.len() < 16 => {
-                return Err(format!(
-                    "the PII HMAC key must be at least 16 bytes, got {}",
-                    k.len()
-                ));
-            }
-            Some(k) => Some(Hmac::<Sha256>::new_from_slice(k).map_err(|e| e.to_string())?),
-            None if spec.needs_hmac_key() => {
+        let enricher = Self::awaiting_key(spec);
+        match pii_key {
+            Some(k) => enricher.set_key(k)?,
+            None if enricher.spec.needs_hmac_key() => {
                 return Err(format!(
                     "enrichment spec {} has an hmac PII rule but no key was configured",
-                    spec.name
+                    enricher.spec.name
                 ));
             }
-            None => None,
-        };
+            None => {}
+        }
+        Ok(enricher)
+    }
+
+    /// An enricher whose key (if its spec needs one) is given later with [`Enricher::set_key`],
+    /// before any record is finished.
+    pub fn awaiting_key(spec: EnrichmentSpec) -> Self {
         let mut nested_heads: Vec<String> = spec_paths(&spec)
             .filter_map(|path| path.split_once('.').map(|(head, _)| head.to_string()))
             .collect();
         nested_heads.sort();
         nested_heads.dedup();
-        Ok(Self {
+        Self {
             spec,
-            hmac,
+            hmac: OnceLock::new(),
             nested_heads,
-        })
+        }
+    }
+
+    /// Keys the HMAC rules. A second call keeps the first key (one key per sandbox).
+    pub fn set_key(&self, key: &[u8]) -> Result<(), String> {
+        if key.len() < 16 {
+            return Err(format!(
+                "the PII HMAC key must be at least 16 bytes, got {}",
+                key.len()
+            ));
+        }
+        let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
+        let _ = self.hmac.set(mac);
+        Ok(())
+    }
+
+    /// Whether records cannot be finished yet: the spec hashes PII and no key is set.
+    pub fn awaits_key(&self) -> bool {
+        self.spec.needs_hmac_key() && self.hmac.get().is_none()
     }
 
     pub fn spec(&self) -> &EnrichmentSpec {

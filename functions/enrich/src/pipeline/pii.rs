@@ -73,8 +73,9 @@ impl Enricher {
     fn hmac_digest(&self, text: &str) -> [u8; 32] {
         let mut mac = self
             .hmac
-            .clone()
-            .expect("Enricher::new requires a key for hmac rules");
+            .get()
+            .cloned()
+            .expect("a spec with hmac rules is keyed before records are finished");
         mac.update(text.as_bytes());
         mac.finalize().into_bytes().into()
     }

@@ -41,7 +41,7 @@ where
                     .get(&r.origin.lane())
                     .is_some_and(|l| l.already_handled(&r.origin.ledger_position()))
         };
-        let stages = self.run_pipeline(&records, skip, ctx, metrics).await;
+        let stages = self.run_pipeline(&records, skip, ctx, metrics).await?;
         let (dispositions, quarantine_object) = self.deliver(&records, stages, ctx, metrics).await;
         let tally = Tally::of(&records, &dispositions, quarantine_object, ctx.now);
         let batch_retried = tally.summary.failed > 0;

@@ -5,7 +5,7 @@ use std::sync::MutexGuard;
 
 use streamops_shared::{Metrics, Unit};
 
-use super::{EnrichService, InvocationContext, PIPELINE_CHUNK};
+use super::{EnrichError, EnrichService, InvocationContext, PIPELINE_CHUNK};
 use crate::input::InputRecord;
 use crate::pipeline::{BatchContext, Lookup, Prepared, Stage};
 use crate::poison::Poison;
@@ -30,14 +30,16 @@ impl<W, L, R, Q> EnrichService<W, L, R, Q> {
 
 impl<W, L, R: ReferenceSource, Q> EnrichService<W, L, R, Q> {
     /// Decode, validate, look up reference data, enrich. `skip` marks records a previous
-    /// attempt already handled. No writes.
+    /// attempt already handled. No writes. Waits for the PII key first if it is still being
+    /// read (the one way this fails).
     pub async fn run_pipeline(
         &self,
         records: &[InputRecord],
         skip: impl Fn(&InputRecord) -> bool,
         ctx: &InvocationContext,
         metrics: &mut Metrics,
-    ) -> Vec<Stage> {
+    ) -> Result<Vec<Stage>, EnrichError> {
+        self.key_ready().await?;
         let batch = BatchContext::new(ctx.now);
         let mut stages = Vec::with_capacity(records.len());
         let (mut hits, mut misses) = (0usize, 0usize);
@@ -76,7 +78,7 @@ impl<W, L, R: ReferenceSource, Q> EnrichService<W, L, R, Q> {
                 100.0 * hits as f64 / (hits + misses) as f64,
             );
         }
-        stages
+        Ok(stages)
     }
 
     /// Fills the cache for a chunk's reference keys. Returns the error (code, message) when the

@@ -29,6 +29,7 @@ use crate::config::EnrichConfig;
 use crate::pipeline::Enricher;
 use crate::poison::PoisonReason;
 use crate::reference::ReferenceCache;
+use crate::secrets::{DeferredKey, KeyError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnrichError {
@@ -51,6 +52,9 @@ pub enum EnrichError {
         "{0} record(s) failed and cannot be reported individually (no valid position); failing the batch"
     )]
     Unreportable(usize),
+    /// The PII key read at init did not arrive (see [`crate::secrets`]).
+    #[error("the PII key is not available: {0}")]
+    PiiKey(#[from] KeyError),
 }
 
 impl Classified for EnrichError {
@@ -62,6 +66,7 @@ impl Classified for EnrichError {
             EnrichError::BatchIncomplete { .. } | EnrichError::Unreportable(_) => {
                 ErrorClass::Retryable
             }
+            EnrichError::PiiKey(e) => e.class(),
         }
     }
     fn kind(&self) -> &'static str {
@@ -71,6 +76,8 @@ impl Classified for EnrichError {
             EnrichError::BadCommand(_) => "BadCommand",
             EnrichError::BatchIncomplete { .. } => "BatchIncomplete",
             EnrichError::Unreportable(_) => "UnreportableFailures",
+            EnrichError::PiiKey(KeyError::Read(_)) => "PiiKeyUnavailable",
+            EnrichError::PiiKey(KeyError::Unusable(_)) => "PiiKeyUnusable",
         }
     }
 }
@@ -129,6 +136,8 @@ pub struct EnrichService<
 > {
     pub config: EnrichConfig,
     pub enricher: Enricher,
+    /// The PII key's read, when the enricher still awaits its key.
+    pub pending_key: Option<DeferredKey>,
     pub reference: Option<R>,
     pub cache: Mutex<ReferenceCache>,
     pub stream: W,
@@ -147,8 +156,46 @@ impl<W, L, R, Q> EnrichService<W, L, R, Q> {
         reference: Option<R>,
         quarantine: Q,
     ) -> Result<Self, String> {
-        Ok(Self {
-            enricher: Enricher::new(config.spec.clone(), pii_key)?,
+        let enricher = Enricher::new(config.spec.clone(), pii_key)?;
+        Ok(Self::assemble(
+            config, enricher, None, stream, ledger, reference, quarantine,
+        ))
+    }
+
+    /// The service with its PII key not read yet (an on-demand cold start): each invocation
+    /// [`begins`](DeferredKey::begin) the read, the first batch that protects PII waits for it.
+    pub fn with_pending_key(
+        config: EnrichConfig,
+        pending: DeferredKey,
+        stream: W,
+        ledger: L,
+        reference: Option<R>,
+        quarantine: Q,
+    ) -> Self {
+        let enricher = Enricher::awaiting_key(config.spec.clone());
+        Self::assemble(
+            config,
+            enricher,
+            Some(pending),
+            stream,
+            ledger,
+            reference,
+            quarantine,
+        )
+    }
+
+    fn assemble(
+        config: EnrichConfig,
+        enricher: Enricher,
+        pending_key: Option<DeferredKey>,
+        stream: W,
+        ledger: L,
+        reference: Option<R>,
+        quarantine: Q,
+    ) -> Self {
+        Self {
+            enricher,
+            pending_key,
             reference,
             cache: Mutex::new(ReferenceCache::new(
                 config.reference_cache_ttl,
@@ -158,7 +205,30 @@ impl<W, L, R, Q> EnrichService<W, L, R, Q> {
             ledger,
             quarantine,
             config,
-        })
+        }
+    }
+
+    /// Starts the PII key's read in the background if the enricher still needs it: called as an
+    /// invocation begins, so the read overlaps the work before the key is needed.
+    pub(crate) fn begin_key_read(&self) {
+        if let (Some(pending), true) = (&self.pending_key, self.enricher.awaits_key()) {
+            pending.begin();
+        }
+    }
+
+    /// Waits for the PII key if the enricher still needs it. A read that fails is tried again
+    /// by the next batch.
+    pub(crate) async fn key_ready(&self) -> Result<(), EnrichError> {
+        if !self.enricher.awaits_key() {
+            return Ok(());
+        }
+        let Some(pending) = &self.pending_key else {
+            // Enricher::new refuses a spec with hmac rules and no key; nothing can get here.
+            return Err(KeyError::Unusable("no PII key was configured".into()).into());
+        };
+        let key = pending.key().await?;
+        self.enricher.set_key(&key).map_err(KeyError::Unusable)?;
+        Ok(())
     }
 }
 

@@ -100,6 +100,7 @@ pub fn service(h: &Harness, spec: EnrichmentSpec, msk_mode: &str) -> EnrichServi
         .map(|r| ReferenceTable::new(ddb.clone(), REFERENCE, &r.table_key, &r.attributes));
     EnrichService {
         enricher: Enricher::new(spec, Some(KEY)).unwrap(),
+        pending_key: None,
         reference,
         cache: Mutex::new(ReferenceCache::new(Duration::from_secs(300), 1000)),
         stream: EnrichedStream::new(aws_sdk_kinesis::Client::from_conf(kinesis_conf), OUTPUT),
