@@ -76,6 +76,9 @@ pub enum Follow {
     Once,
     /// Re-invoke with the answer's `resume_from` until it says `done` (partitions' backfill).
     Chunks,
+    /// One invocation; a Flink rescale it leaves running is followed with the scaler's
+    /// `status` (scaler scale --apply).
+    Rescale(crate::follow::Wait),
 }
 
 /// A checked command, ready to send.

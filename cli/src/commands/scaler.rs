@@ -4,13 +4,16 @@ use clap::Subcommand;
 use scaler::ops::parse_command;
 use serde_json::json;
 
-use super::{Effect, FunctionKind, Request, json_file, parsed, payload};
+use super::{Effect, Follow, FunctionKind, Request, json_file, parsed, payload};
+use crate::follow::{Wait, duration};
 
 #[derive(Debug, Subcommand)]
 pub enum ScalerCmd {
     /// Every target: size, bounds, last action, cooldowns, pause, open decisions.
     Status,
-    /// Scale a target to a size (bounds apply, cooldowns do not): plans unless --apply.
+    /// Scale a target to a size (bounds apply, cooldowns do not): plans unless --apply. A
+    /// Flink rescale by savepoint still running when the answer comes is followed until it
+    /// is done, failed or the timeout passes (--no-wait returns at once).
     Scale {
         target: String,
         size: u32,
@@ -19,6 +22,15 @@ pub enum ScalerCmd {
         reason: Option<String>,
         #[arg(long)]
         apply: bool,
+        /// Do not follow a rescale left running: print the first answer and return.
+        #[arg(long)]
+        no_wait: bool,
+        /// The longest wait for a rescale left running (90s, 15m, 1h).
+        #[arg(long, value_parser = duration, default_value = "15m")]
+        timeout: std::time::Duration,
+        /// How often its status is read while it runs.
+        #[arg(long, value_parser = duration, default_value = "5s")]
+        interval: std::time::Duration,
     },
     /// Stop the scaler acting on a target.
     Pause { target: String },
@@ -43,6 +55,7 @@ impl ScalerCmd {
                 size,
                 reason,
                 apply,
+                ..
             } => {
                 let reason = reason.clone().unwrap_or_else(default_reason);
                 let fields = [
@@ -68,7 +81,21 @@ impl ScalerCmd {
             ScalerCmd::Tick { apply } => (payload("tick", []), Effect::Guarded { apply: *apply }),
         };
         parsed(parse_command(&payload))?;
-        Ok(Request::new(FunctionKind::Scaler, payload, effect))
+        let mut request = Request::new(FunctionKind::Scaler, payload, effect);
+        if let ScalerCmd::Scale {
+            apply: true,
+            no_wait: false,
+            timeout,
+            interval,
+            ..
+        } = self
+        {
+            request.follow = Follow::Rescale(Wait {
+                timeout: *timeout,
+                interval: *interval,
+            });
+        }
+        Ok(request)
     }
 }
 
