@@ -78,9 +78,9 @@ pub async fn check(request: &Request, source: &impl ConfigSource) -> Check {
         Ok(env) => env,
         Err(why) => return Check::Unchecked { named, why },
     };
-    match names(request.function, env) {
-        Ok((_, known)) if known.contains(&named.name) => Check::Known,
-        Ok((source, known)) => Check::Unknown {
+    match names(request.function, env, &named.name) {
+        Ok(Listed { knows: true, .. }) => Check::Known,
+        Ok(Listed { source, known, .. }) => Check::Unknown {
             named,
             known,
             source,
@@ -89,31 +89,44 @@ pub async fn check(request: &Request, source: &impl ConfigSource) -> Check {
     }
 }
 
-/// The names the function's configuration lists, read with the function's own reader, and
-/// the variable they come from. Every name a command may use counts: a partitions table is
-/// found by `database.table` or by its table name alone, as `Tables::find` finds it.
-fn names(kind: FunctionKind, env: Environment) -> Result<(&'static str, Vec<String>), String> {
-    let reader = || EnvReader::from_map(env.clone().into_iter().collect::<HashMap<_, _>>());
+/// What the configuration lists, read with the function's own reader.
+struct Listed {
+    /// The variable the names come from.
+    source: &'static str,
+    /// Its names, for the message.
+    known: Vec<String>,
+    /// Whether the function finds the name (its own lookup: `Policies::target`, `Tables::find`).
+    knows: bool,
+}
+
+/// The names the function's configuration lists and whether it finds `name` among them, as
+/// the function itself looks it up.
+fn names(kind: FunctionKind, env: Environment, name: &str) -> Result<Listed, String> {
+    let reader = EnvReader::from_map(env.into_iter().collect::<HashMap<_, _>>());
     let unreadable = |e: streamops_shared::ConfigError| {
         format!("its configuration does not read as the function reads it: {e}")
     };
     match kind {
         FunctionKind::Scaler => {
-            let config = ScalerConfig::read(reader()).map_err(unreadable)?;
-            let ids = config.policies.targets.iter().map(|t| t.id.clone());
-            Ok(("SCALER_POLICIES", ids.collect()))
+            let config = ScalerConfig::read(reader).map_err(unreadable)?;
+            let policies = &config.policies;
+            Ok(Listed {
+                source: "SCALER_POLICIES",
+                known: policies.targets.iter().map(|t| t.id.clone()).collect(),
+                knows: policies.target(name).is_some(),
+            })
         }
         FunctionKind::Partitions => {
-            let config = PartitionsConfig::read(reader()).map_err(unreadable)?;
-            let tables = &config.tables.tables;
-            let mut names: Vec<String> = tables.iter().map(|t| t.id()).collect();
-            // A bare table name only where it is unambiguous, as the function finds it first.
-            for t in tables {
-                if config.tables.find(&t.table).map(|f| f.id()) == Some(t.id()) {
-                    names.push(t.table.clone());
-                }
-            }
-            Ok(("PARTITIONS_TABLES", names))
+            let config = PartitionsConfig::read(reader).map_err(unreadable)?;
+            let tables = &config.tables;
+            // Both spellings a command may use: `database.table`, or the table name alone.
+            let ids = tables.tables.iter().map(|t| t.id());
+            let bare = tables.tables.iter().map(|t| t.table.clone());
+            Ok(Listed {
+                source: "PARTITIONS_TABLES",
+                known: ids.chain(bare).collect(),
+                knows: tables.find(name).is_some(),
+            })
         }
         other => Err(format!("{} names nothing checked here", other.binary())),
     }
