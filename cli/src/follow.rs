@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::commands::Wait;
 use crate::error::CliError;
 use crate::lambda::{Answer, Invoke};
 
@@ -29,13 +30,6 @@ impl Clock for Wall {
     async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await;
     }
-}
-
-/// How long to follow, and how often to ask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Wait {
-    pub timeout: Duration,
-    pub interval: Duration,
 }
 
 /// Where a target's rescale is, as one `status` answer shows it.
@@ -219,20 +213,4 @@ async fn look(
             message,
         }),
     }
-}
-
-/// `900`, `90s`, `15m` or `1h` as a duration (the wait's `--timeout`).
-pub fn duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration (e.g. 90s, 15m, 1h)");
-    let (digits, per) = match text.char_indices().last() {
-        Some((i, 's')) => (&text[..i], 1),
-        Some((i, 'm')) => (&text[..i], 60),
-        Some((i, 'h')) => (&text[..i], 3600),
-        _ => (text, 1),
-    };
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    n.checked_mul(per)
-        .filter(|s| *s > 0)
-        .map(Duration::from_secs)
-        .ok_or_else(bad)
 }

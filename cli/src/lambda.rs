@@ -143,8 +143,9 @@ impl Function {
                     .as_service_error()
                     .and_then(|s| aws_sdk_lambda::error::ProvideErrorMetadata::message(s))
                     .map(str::to_string);
-                let why = said
-                    .unwrap_or_else(|| aws_sdk_lambda::error::DisplayErrorContext(&e).to_string());
+                // Not DisplayErrorContext: for an answer that did not parse it holds the
+                // whole response, variables and all, which a warning should not print.
+                let why = said.unwrap_or_else(|| causes(&e));
                 format!("GetFunctionConfiguration: {why}")
             })?;
         let env = out.environment();
@@ -215,6 +216,20 @@ impl Invoke for Function {
             Some(kind) => failure(kind, &value),
         })
     }
+}
+
+/// An error and its sources, each once, in a line.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let said = err.to_string();
+        if !words.iter().any(|w| w.contains(&said)) {
+            words.push(said);
+        }
+        next = err.source();
+    }
+    words.join(": ")
 }
 
 /// A `FunctionError` answer: the harness's `errorType` (`Retryable.*`, `Permanent.*`) and

@@ -6,9 +6,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde_json::{Value, json};
 
 use crate::args::{Cli, Output};
-use crate::commands::{Effect, Follow, Request};
+use crate::commands::{Effect, Follow, Request, Wait};
 use crate::error::CliError;
-use crate::follow::{self, Clock, Wait, Wall};
+use crate::follow::{self, Clock, Wall};
 use crate::known::{self, ConfigSource};
 use crate::lambda::{Answer, Function, Invoke, Target};
 use crate::render::render;

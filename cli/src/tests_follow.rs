@@ -398,11 +398,17 @@ fn the_status_is_read_as_the_scaler_writes_it() {
         elapsed: Duration::from_secs(3),
     };
     assert_eq!(followed.to_json()["state"], "still_running");
-    assert_eq!(follow::duration("15m"), Ok(Duration::from_secs(900)));
-    assert_eq!(follow::duration("90"), Ok(Duration::from_secs(90)));
+    assert_eq!(
+        crate::commands::scaler::duration("15m"),
+        Ok(Duration::from_secs(900))
+    );
+    assert_eq!(
+        crate::commands::scaler::duration("90"),
+        Ok(Duration::from_secs(90))
+    );
     assert!(
-        follow::duration("0s").is_err()
-            && follow::duration("m").is_err()
-            && follow::duration("2x").is_err()
+        crate::commands::scaler::duration("0s").is_err()
+            && crate::commands::scaler::duration("m").is_err()
+            && crate::commands::scaler::duration("2x").is_err()
     );
 }

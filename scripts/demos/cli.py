@@ -31,8 +31,8 @@ def ops(stack, *args: str, label: str | None = None, stdin: str | None = None) -
     """Runs one ops command with `--output json` and shows it as a step (`label`, then the
     command line). Returns (ok, the answer) like `stack.invoke`: the last JSON document printed
     (a backfill prints one per chunk), or the CLI's error text."""
-    shown = "streamops " + " ".join(shlex.quote(a) for a in args)
-    ui.step(f"{label}: {shown}" if label else f"ops: {shown}")
+    ui.step(label or f"ops: {args[0]} {args[1]}")
+    ui.detail("$ streamops " + " ".join(shlex.quote(a) for a in args))
     r = run(stack, *args, "--output", "json", stdin=stdin)
     if r.returncode != 0:
         return False, f"streamops exited {r.returncode}: {r.stderr.strip()}"

@@ -173,7 +173,7 @@ def run(stack) -> None:
         for entry in entries:
             ui.detail(f"{entry['reason']:<20} seq=...{entry['origin']['position'][-8:]}  {entry['message']}", 8)
 
-    ok, out = cli.ops(stack, "enrich", "dry-run", str(EVENTS / "ops-dry-run-records.json"),
+    ok, out = cli.ops(stack, "enrich", "dry-run", "events/enrich/ops-dry-run-records.json",
                       label="ops: dry-run (events/enrich/ops-dry-run-records.json): the decisions, nothing written")
     if ok:
         for r in out["records"]:

@@ -78,7 +78,14 @@ pub enum Follow {
     Chunks,
     /// One invocation; a Flink rescale it leaves running is followed with the scaler's
     /// `status` (scaler scale --apply).
-    Rescale(crate::follow::Wait),
+    Rescale(Wait),
+}
+
+/// How long to follow a rescale, and how often to ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    pub timeout: std::time::Duration,
+    pub interval: std::time::Duration,
 }
 
 /// A checked command, ready to send.

@@ -4,8 +4,7 @@ use clap::Subcommand;
 use scaler::ops::parse_command;
 use serde_json::json;
 
-use super::{Effect, Follow, FunctionKind, Request, json_file, parsed, payload};
-use crate::follow::{Wait, duration};
+use super::{Effect, Follow, FunctionKind, Request, Wait, json_file, parsed, payload};
 
 #[derive(Debug, Subcommand)]
 pub enum ScalerCmd {
@@ -104,4 +103,20 @@ fn default_reason() -> String {
         Ok(user) => format!("streamops CLI ({user})"),
         Err(_) => "streamops CLI".into(),
     }
+}
+
+/// `900`, `90s`, `15m` or `1h` as a duration (the wait's `--timeout`).
+pub fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a duration (e.g. 90s, 15m, 1h)");
+    let (digits, per) = match text.char_indices().last() {
+        Some((i, 's')) => (&text[..i], 1),
+        Some((i, 'm')) => (&text[..i], 60),
+        Some((i, 'h')) => (&text[..i], 3600),
+        _ => (text, 1),
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(per)
+        .filter(|s| *s > 0)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(bad)
 }
