@@ -149,7 +149,7 @@ pub fn settle(check: Check, function: &str, warn: &mut impl FnMut(&str)) -> Resu
         }),
         Check::Unchecked { named, why } => {
             warn(&format!(
-                "warning: {} {:?} not checked before sending: could not read the {function} function's configuration ({why}); the function checks it",
+                "streamops: warning: {} {:?} not checked before sending: could not read the {function} function's configuration ({why}); the function checks it",
                 named.what, named.name
             ));
             Ok(())

@@ -193,7 +193,7 @@ fn a_configuration_that_cannot_be_read_is_said_and_the_function_checks() {
     assert_eq!(
         said,
         [
-            "warning: target \"raw-stream\" not checked before sending: could not read the scaler function's configuration (GetFunctionConfiguration: User is not authorized to perform: lambda:GetFunctionConfiguration); the function checks it"
+            "streamops: warning: target \"raw-stream\" not checked before sending: could not read the scaler function's configuration (GetFunctionConfiguration: User is not authorized to perform: lambda:GetFunctionConfiguration); the function checks it"
         ]
     );
     assert_eq!(fake.commands(), ["pause"]);

@@ -111,8 +111,8 @@ def test_the_cli_finds_the_functions_of_a_stack_by_its_outputs(moto):
     # and returns a numeric variable as a number (Lambda holds strings only): a configuration
     # that does not read is said in one line, and the command goes to the function.
     r = cli("--stack", "streamops", "partitions", "status", "--table", "enriched", "--from", "2026-11-01", "--to", "2026-11-02")
-    (warning,) = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
-    assert warning.startswith("warning: table \"enriched\" not checked before sending: could not read the "
+    (warning,) = [line for line in r.stderr.splitlines() if line.startswith("streamops: warning:")]
+    assert warning.startswith("streamops: warning: table \"enriched\" not checked before sending: could not read the "
                               "partitions function's configuration (GetFunctionConfiguration: "), warning
     assert "PARTITIONS_REGISTRY_TABLE" not in warning and len(warning) < 400, warning
     assert r.returncode == 1 and "docker" in r.stderr.lower(), r.stderr
