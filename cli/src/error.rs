@@ -17,17 +17,36 @@ pub enum CliError {
     /// The operator said no at the prompt: nothing was sent.
     #[error("not confirmed; nothing was sent")]
     Declined,
+    /// The command names a target or table the deployed configuration does not list: nothing
+    /// was sent.
+    #[error("unknown {what} {name:?}; known: {} (from {from}); nothing was sent", known.join(", "))]
+    Unknown {
+        what: &'static str,
+        name: String,
+        known: Vec<String>,
+        from: String,
+    },
+    /// A rescale the CLI followed failed or was left stranded (the function has audited it).
+    #[error("{0}")]
+    RescaleFailed(String),
+    /// A rescale the CLI followed was still running when the wait ran out: it may still finish.
+    #[error("{0}")]
+    RescaleTimedOut(String),
 }
 
 impl CliError {
     /// 1: the function's error; 2: the arguments (as clap's own usage errors); 3: the call;
-    /// 4: declined.
+    /// 4: declined; 5: a name the configuration does not know; 6: a followed rescale failed;
+    /// 7: a followed rescale was still running at the timeout.
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Function { .. } => 1,
             CliError::Invalid(_) => 2,
             CliError::Call(_) => 3,
             CliError::Declined => 4,
+            CliError::Unknown { .. } => 5,
+            CliError::RescaleFailed(_) => 6,
+            CliError::RescaleTimedOut(_) => 7,
         }
     }
 }

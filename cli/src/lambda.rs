@@ -2,6 +2,7 @@
 //! endpoints file) and invoking one with the Lambda Invoke API.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use serde_json::Value;
 use crate::args::TargetArgs;
 use crate::commands::FunctionKind;
 use crate::error::CliError;
+use crate::known::{ConfigSource, Environment, local_environment};
 
 /// Which deployment the command goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +42,27 @@ impl Target {
     }
 }
 
+/// Something that answers a function's commands: the Lambda Invoke API, or a fake in tests.
+pub trait Invoke {
+    /// The function's name, as invoked (the deployed name, or the local binary).
+    fn name(&self) -> &str;
+    fn invoke(&self, payload: &Value) -> impl Future<Output = Result<Answer, CliError>>;
+}
+
 /// One function, ready to invoke.
 pub struct Function {
     client: aws_sdk_lambda::Client,
     pub name: String,
+    /// Where its configuration is read: Lambda's, or the local stack's environment file.
+    config: ConfigFrom,
+}
+
+enum ConfigFrom {
+    /// `GetFunctionConfiguration` on the deployed function.
+    Lambda,
+    /// `cargo lambda watch` serves no `GetFunctionConfiguration`: the environment the local
+    /// stack launched the function with, from the file beside its endpoints file.
+    Local { endpoints: PathBuf, binary: String },
 }
 
 /// What a function answered.
@@ -63,12 +82,12 @@ impl Function {
         match target {
             Target::Function(name) => {
                 let sdk = streamops_shared::aws::load_sdk_config().await;
-                Ok(Self::with(&sdk, None, name.clone()))
+                Ok(Self::with(&sdk, None, name.clone(), ConfigFrom::Lambda))
             }
             Target::Stack(stack) => {
                 let sdk = streamops_shared::aws::load_sdk_config().await;
                 let name = stack_function(&sdk, stack, kind).await?;
-                Ok(Self::with(&sdk, None, name))
+                Ok(Self::with(&sdk, None, name, ConfigFrom::Lambda))
             }
             Target::Local(file) => {
                 let endpoint = local_endpoint(file, kind)?;
@@ -78,12 +97,17 @@ impl Function {
                     std::env::var(n).ok().or_else(|| local_default(n))
                 })
                 .await;
-                Ok(Self::with(&sdk, Some(endpoint), kind.binary().to_string()))
+                let binary = kind.binary().to_string();
+                let config = ConfigFrom::Local {
+                    endpoints: file.clone(),
+                    binary: binary.clone(),
+                };
+                Ok(Self::with(&sdk, Some(endpoint), binary, config))
             }
         }
     }
 
-    fn with(sdk: &SdkConfig, endpoint: Option<String>, name: String) -> Self {
+    fn with(sdk: &SdkConfig, endpoint: Option<String>, name: String, config: ConfigFrom) -> Self {
         // An invocation runs as long as the function does (up to Lambda's 15 minutes), and is
         // not retried: a command that timed out on the way back may have run, and running a
         // backfill or a scale twice is the operator's decision, not the SDK's.
@@ -101,10 +125,59 @@ impl Function {
         Self {
             client: aws_sdk_lambda::Client::from_conf(conf.build()),
             name,
+            config,
         }
     }
 
-    pub async fn invoke(&self, payload: &Value) -> Result<Answer, CliError> {
+    /// The deployed function's environment variables (`GetFunctionConfiguration`); why not
+    /// when Lambda refuses (no `lambda:GetFunctionConfiguration`) or cannot decrypt them.
+    async fn lambda_environment(&self) -> Result<Environment, String> {
+        let out = self
+            .client
+            .get_function_configuration()
+            .function_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| {
+                let said = e
+                    .as_service_error()
+                    .and_then(|s| aws_sdk_lambda::error::ProvideErrorMetadata::message(s))
+                    .map(str::to_string);
+                // Not DisplayErrorContext: for an answer that did not parse it holds the
+                // whole response, variables and all, which a warning should not print.
+                let why = said.unwrap_or_else(|| causes(&e));
+                format!("GetFunctionConfiguration: {why}")
+            })?;
+        let env = out.environment();
+        if let Some(e) = env.and_then(|e| e.error()) {
+            return Err(format!(
+                "its environment could not be decrypted: {} {}",
+                e.error_code().unwrap_or_default(),
+                e.message().unwrap_or_default()
+            ));
+        }
+        Ok(env
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+}
+
+impl ConfigSource for Function {
+    async fn environment(&self) -> Result<Environment, String> {
+        match &self.config {
+            ConfigFrom::Lambda => self.lambda_environment().await,
+            ConfigFrom::Local { endpoints, binary } => local_environment(endpoints, binary),
+        }
+    }
+}
+
+impl Invoke for Function {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn invoke(&self, payload: &Value) -> Result<Answer, CliError> {
         let out = self
             .client
             .invoke()
@@ -143,6 +216,20 @@ impl Function {
             Some(kind) => failure(kind, &value),
         })
     }
+}
+
+/// An error and its sources, each once, in a line.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let said = err.to_string();
+        if !words.iter().any(|w| w.contains(&said)) {
+            words.push(said);
+        }
+        next = err.source();
+    }
+    words.join(": ")
 }
 
 /// A `FunctionError` answer: the harness's `errorType` (`Retryable.*`, `Permanent.*`) and

@@ -5,6 +5,8 @@ use clap::Parser;
 mod args;
 mod commands;
 mod error;
+mod follow;
+mod known;
 mod lambda;
 mod render;
 mod run;
@@ -27,3 +29,5 @@ fn describe(e: &error::CliError) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_follow;

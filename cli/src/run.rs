@@ -6,9 +6,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde_json::{Value, json};
 
 use crate::args::{Cli, Output};
-use crate::commands::{Effect, Follow, Request};
+use crate::commands::{Effect, Follow, Request, Wait};
 use crate::error::CliError;
-use crate::lambda::{Answer, Function, Target};
+use crate::follow::{self, Clock, Wall};
+use crate::known::{self, ConfigSource};
+use crate::lambda::{Answer, Function, Invoke, Target};
 use crate::render::render;
 
 /// The answer's counts a backfill adds up over its chunks.
@@ -32,17 +34,66 @@ pub async fn run(cli: &Cli) -> Result<(), CliError> {
         return Ok(());
     }
     let function = Function::find(&target, request.function).await?;
+    let clock = Wall(std::time::Instant::now());
+    let mut say = |line: &str| eprintln!("{line}");
+    execute(cli, &request, &function, &clock, &mut say).await
+}
+
+/// The run once the function is found: its configuration checks the names the command gives
+/// (an unknown one sends nothing), then confirm, invoke, follow. `say` takes what goes to
+/// standard error (warnings, a rescale's progress).
+pub async fn execute<F: Invoke + ConfigSource>(
+    cli: &Cli,
+    request: &Request,
+    function: &F,
+    clock: &impl Clock,
+    say: &mut impl FnMut(&str),
+) -> Result<(), CliError> {
+    let check = known::check(request, function).await;
+    known::settle(check, request.function.binary(), say)?;
     if request.effect.acts() && !cli.yes && std::io::stdin().is_terminal() {
-        confirm(&request, &function.name)?;
+        confirm(request, function.name())?;
     }
     match request.follow {
         Follow::Once => {
             let answer = answered(function.invoke(&request.payload).await?)?;
             print(cli.output, &answer);
         }
-        Follow::Chunks => chunks(cli.output, &function, request.payload).await?,
+        Follow::Chunks => chunks(cli.output, function, request.payload.clone()).await?,
+        Follow::Rescale(wait) => rescale(cli.output, function, request, (clock, wait), say).await?,
     }
     Ok(())
+}
+
+/// A scale, and the Flink rescale it leaves running followed to its end: progress on standard
+/// error, the outcome in the answer's `rescale` field, an error when it did not finish done.
+async fn rescale(
+    output: Output,
+    scaler: &impl Invoke,
+    request: &Request,
+    (clock, wait): (&impl Clock, Wait),
+    say: &mut impl FnMut(&str),
+) -> Result<(), CliError> {
+    let mut answer = answered(scaler.invoke(&request.payload).await?)?;
+    if !follow::left_running(&answer) {
+        print(output, &answer);
+        return Ok(());
+    }
+    let target = request.payload["target"].as_str().unwrap_or_default();
+    // The decision's own time (the function's clock), so the outcome found is this rescale's.
+    let since = answer["decision"]["at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc())
+        .unwrap_or_else(chrono::Utc::now);
+    say(&format!(
+        "rescale of {target} still running: following it (at most {} s; --no-wait returns at once)",
+        wait.timeout.as_secs()
+    ));
+    let followed = follow::follow(scaler, clock, wait, (target, since), say).await?;
+    answer["rescale"] = followed.to_json();
+    print(output, &answer);
+    followed.result(target)
 }
 
 /// A command the function has no dry run for, without `--apply`: what would be sent.
@@ -95,7 +146,11 @@ fn confirm(request: &Request, function: &str) -> Result<(), CliError> {
 
 /// A backfill, one chunk per invocation, each resumed from the last one's `resume_from` until
 /// the answer says `done`; each chunk is printed as it comes, then the totals.
-async fn chunks(output: Output, function: &Function, mut payload: Value) -> Result<(), CliError> {
+async fn chunks(
+    output: Output,
+    function: &impl Invoke,
+    mut payload: Value,
+) -> Result<(), CliError> {
     let mut totals = [0u64; BACKFILL_TOTALS.len()];
     let mut last = Value::Null;
     for n in 1.. {

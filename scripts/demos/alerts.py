@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import ui
+from . import cli, ui
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "alerts"
 
@@ -32,7 +32,15 @@ def later_alarm() -> dict:
 
 def invoke(stack, label: str, payload: dict | str) -> None:
     ui.step(label)
-    ok, resp = stack.invoke("alerts", payload)
+    show(*stack.invoke("alerts", payload))
+
+
+def ops(stack, label: str, *args: str) -> None:
+    """An ops command, through the streamops CLI."""
+    show(*cli.ops(stack, "alerts", *args, label=label))
+
+
+def show(ok: bool, resp) -> None:
     if not ok:
         ui.warn(f"invocation failed: {resp}")
         return
@@ -93,10 +101,14 @@ def run(stack) -> None:
     invoke(stack, "An event type alerts has no special handling for (Glue job failed)", load("generic-event.json"))
     invoke(stack, "A newly created alarm's first evaluation: INSUFFICIENT_DATA -> OK", load("alarm-new-alarm-initial-ok.json"))
     invoke(stack, "streamops-raw-iterator-age recovers: ALARM -> OK", load("alarm-iterator-age-ok.json"))
-    invoke(stack, "ops: create-silence for alarms starting with streamops-raw- (events/alerts/ops-create-silence.json)", load("ops-create-silence.json"))
+    silence = load("ops-create-silence.json")
+    ops(stack, "ops: create-silence for alarms starting with streamops-raw- (events/alerts/ops-create-silence.json)",
+        "silence", "--alarm-prefix", silence["alarm_name_prefix"], "--for", f"{silence['duration_minutes']}m",
+        "--created-by", silence["created_by"], "--comment", silence["comment"])
     invoke(stack, "streamops-raw-iterator-age fires again while silenced", later_alarm())
-    invoke(stack, "ops: list-silences", load("ops-list-silences.json"))
-    invoke(stack, "ops: send-test-alert", load("ops-send-test-alert.json"))
+    ops(stack, "ops: list-silences", "silences")
+    test = load("ops-send-test-alert.json")
+    ops(stack, "ops: send-test-alert", "test-alert", "--severity", test["severity"], "--message", test["message"])
 
     ui.step("What the subscriber received")
     messages = stack.drain(queue, expect_at_least=8)

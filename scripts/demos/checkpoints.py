@@ -10,7 +10,7 @@ import struct
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from . import ui
+from . import cli, ui
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "checkpoints"
 JOB = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -61,8 +61,12 @@ def run(stack) -> None:
         return len(body)
 
     ui.detail(f"Flink writes to s3://{bucket}/flink/checkpoints/ and /flink/savepoints/ (stack outputs: CheckpointBucketName).", 2)
-    invoke(stack, f"ops: register-job {JOB[:8]}... as pipeline {PIPELINE}",
-           {"command": "register-job", "pipeline": PIPELINE, "job_id": JOB})
+    ok, out = cli.ops(stack, "checkpoints", "register-job", "--pipeline", PIPELINE, "--job-id", JOB,
+                      label=f"ops: register-job {JOB[:8]}... as pipeline {PIPELINE}")
+    if ok:
+        ui.as_json(out)
+    else:
+        ui.warn(f"invocation failed: {out}")
 
     events = {}
     for i in (1, 2, 3):
@@ -90,14 +94,14 @@ def run(stack) -> None:
         invoke(stack, f"A savepoint is taken (savepoint-a1b2c3-{suffix})",
                s3_event(stack, "ObjectCreated:Put", key, size, base - timedelta(days=3 - n)))
 
-    ui.step(f"ops: latest for {PIPELINE} (events/checkpoints/ops-latest.json)")
-    ok, out = stack.invoke("checkpoints", {"command": "latest", "pipeline": PIPELINE})
+    ok, out = cli.ops(stack, "checkpoints", "latest", "--pipeline", PIPELINE,
+                      label=f"ops: latest for {PIPELINE} (events/checkpoints/ops-latest.json)")
     ui.as_json(out if ok else {"error": out})
-    ui.step("ops: latest savepoint only")
-    ok, out = stack.invoke("checkpoints", {"command": "latest", "pipeline": PIPELINE, "prefer": "savepoint"})
+    ok, out = cli.ops(stack, "checkpoints", "latest", "--pipeline", PIPELINE, "--prefer", "savepoint",
+                      label="ops: latest savepoint only")
     ui.as_json(out if ok else {"error": out})
-    ui.step("ops: prune, dry run (the default), with retention keep_savepoints=5, min_age_hours=24")
-    ok, out = stack.invoke("checkpoints", {"command": "prune", "pipeline": PIPELINE})
+    ok, out = cli.ops(stack, "checkpoints", "prune", "--pipeline", PIPELINE,
+                      label="ops: prune, dry run (the default), with retention keep_savepoints=5, min_age_hours=24")
     if ok:
         for d in out["decisions"]:
             verdict = "PRUNE" if d["prune"] else f"keep ({d['kept_because']})"

@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import ui
+from . import cli, ui
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "enrich"
 
@@ -173,8 +173,8 @@ def run(stack) -> None:
         for entry in entries:
             ui.detail(f"{entry['reason']:<20} seq=...{entry['origin']['position'][-8:]}  {entry['message']}", 8)
 
-    ui.step("ops: dry-run (events/enrich/ops-dry-run-records.json): the decisions, nothing written")
-    ok, out = stack.invoke("enrich", json.loads((EVENTS / "ops-dry-run-records.json").read_text()))
+    ok, out = cli.ops(stack, "enrich", "dry-run", "events/enrich/ops-dry-run-records.json",
+                      label="ops: dry-run (events/enrich/ops-dry-run-records.json): the decisions, nothing written")
     if ok:
         for r in out["records"]:
             why = f" ({r['reason']}: {r['message']})" if r.get("reason") else ""
@@ -184,8 +184,8 @@ def run(stack) -> None:
 
     if q:
         key = next(iter(q))
-        ui.step(f"ops: replay {key} (nothing was fixed, so every record stays quarantined)")
-        ok, out = stack.invoke("enrich", {"command": "replay", "key": key, "dry_run": True})
+        ok, out = cli.ops(stack, "enrich", "replay", key,
+                          label=f"ops: replay {key} (nothing was fixed, so every record stays quarantined)")
         ui.detail(json.dumps(out.get("summary") if ok else out))
 
     delivered = len(read_stream(stack, enriched))

@@ -6,14 +6,12 @@ and, from the streamops CLI, report gaps; an hour whose data expires is dropped.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import uuid
 from urllib.parse import quote_plus
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from . import ui
+from . import cli, ui
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events" / "partitions"
@@ -125,8 +123,9 @@ def run(stack) -> None:
     start = (now - timedelta(hours=6)).strftime("%Y-%m-%dT%H")
     end = (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H")
     cmd = json.loads((EVENTS / "ops-backfill.json").read_text())
-    cmd.update({"from": start, "to": end})
-    ok, resp = invoke(stack, cmd, f"ops: backfill {start} .. {end}, confirm_data, dry run (events/partitions/ops-backfill.json)")
+    ok, resp = cli.ops(stack, "partitions", "backfill", "--table", cmd["table"], "--from", start, "--to", end,
+                       "--granularity", cmd["granularity"], "--confirm-data", "--chunk-size", str(cmd["chunk_size"]),
+                       label=f"ops: backfill {start} .. {end}, confirm_data, dry run (events/partitions/ops-backfill.json)")
     if ok and isinstance(resp, dict):
         ui.detail(f"{resp['range']['periods']} hours, {resp['partitions']} with data, {resp['statements']} statement(s) planned, "
                   f"nothing run (dry_run={resp['dry_run']})", 6)
@@ -136,7 +135,7 @@ def run(stack) -> None:
 
     # The operator's way to ask: the streamops CLI (cli/, docs/cli.md) against this stack.
     ui.step(f"ops from the terminal: streamops partitions status --table enriched_events --from {start} --to {end}")
-    r = streamops_cli(stack, "partitions", "status", "--table", "enriched_events", "--from", start, "--to", end)
+    r = cli.run(stack, "partitions", "status", "--table", "enriched_events", "--from", start, "--to", end)
     if r.returncode == 0:
         for line in r.stdout.splitlines():
             ui.detail(line, 6)
@@ -172,11 +171,3 @@ def expire_hour(stack, bucket: str, queue_url: str, queue_arn: str, workgroup: s
     ui.ok(f"{len(drops)} statement dropped the emptied hour; the other hours keep their partitions")
     for q in drops:
         ui.detail(q, 8)
-
-
-def streamops_cli(stack, *args: str) -> subprocess.CompletedProcess:
-    """The `streamops` binary (built with the functions) with the local stack as its target."""
-    target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "streamops" / "target"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run([str(target / "debug" / "streamops"), "--local", str(stack.endpoints_file), *args],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)

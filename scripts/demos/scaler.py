@@ -10,7 +10,7 @@ import copy
 import json
 from pathlib import Path
 
-from . import ui
+from . import cli, ui
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "scaler"
 
@@ -76,15 +76,17 @@ def run(stack) -> None:
     ui.detail(f"EMR task group now requests {task_instances(stack)} instances")
     invoke(stack, "Minutes later most memory is idle (events/scaler/alarm-emr-memory-idle.json): inside the stabilisation window", load("alarm-emr-memory-idle.json"))
     ui.detail(f"EMR task group still requests {task_instances(stack)} instances")
-    ui.step("The schedule's tick (events/scaler/ops-tick.json) re-evaluates the open scale-in while the alarm still fires")
-    ok, out = stack.invoke("scaler", {"command": "tick"})
+    # The tick has no dry run of its own: the CLI sends it only with --apply.
+    ok, out = cli.ops(stack, "scaler", "tick", "--apply", "--yes",
+                      label="The schedule's tick (events/scaler/ops-tick.json) re-evaluates the open scale-in while the alarm still fires")
     for d in (out.get("decisions", []) if ok else []):
         ui.detail(f"{d['decision'].upper():5} {d['target']}: {d.get('reason', '')}  ({d.get('detail', '')[:90]})")
-    ui.step("ops: explain what the first event would do now (nothing is claimed or changed)")
-    ok, out = stack.invoke("scaler", {"command": "explain", "event": again})
+    if not ok:
+        ui.warn(str(out))
+    ok, out = cli.ops(stack, "scaler", "explain", "-", stdin=json.dumps(again),
+                      label="ops: explain what the first event would do now (nothing is claimed or changed)")
     ui.as_json(out["decisions"] if ok else out)
-    ui.step("ops: status (events/scaler/ops-status.json)")
-    ok, out = stack.invoke("scaler", {"command": "status"})
+    ok, out = cli.ops(stack, "scaler", "status", label="ops: status (events/scaler/ops-status.json)")
     if ok:
         for t in out["targets"]:
             observed = t["observed"]

@@ -180,7 +180,8 @@ class LocalFlink:
         build.mkdir(exist_ok=True)
         subprocess.run(["javac", "-cp", self.classpath, "-d", str(build), str(JOB_SOURCE)], check=True, timeout=120)
         jar = self.work / "counting-job.jar"
-        subprocess.run(["jar", "cf", str(jar), "-C", str(build), "."], check=True, timeout=60)
+        # With its entry point in the manifest, as a jar the scaler resubmits with no entryClass.
+        subprocess.run(["jar", "cfe", str(jar), "CountingJob", "-C", str(build), "."], check=True, timeout=60)
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"jarfile\"; filename=\"{jar.name}\"\r\n"
                 f"Content-Type: application/x-java-archive\r\n\r\n").encode() + jar.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
@@ -189,10 +190,12 @@ class LocalFlink:
         with urllib.request.urlopen(req, timeout=60) as r:
             return json.loads(r.read())["filename"].rsplit("/", 1)[-1]
 
-    def run_job(self, jar_id: str, savepoint_path: str | None = None) -> str:
+    def run_job(self, jar_id: str, savepoint_path: str | None = None, snapshot_delay_ms: int = 0) -> str:
         body: dict = {"entryClass": "CountingJob"}
         if savepoint_path:
             body["savepointPath"] = savepoint_path
+        if snapshot_delay_ms:
+            body["programArgsList"] = [str(snapshot_delay_ms)]
         return self.post(f"/jars/{jar_id}/run", body)["jobid"]
 
     def wait_running(self, job: str, timeout: float = 60) -> None:

@@ -382,13 +382,17 @@ class LocalStack:
         self.cfn.actual[logical] = {"Ref": arn, "Id": arn}
 
     # ------------------------------------------------------------------ functions
-    def function_env(self, binary: str) -> dict[str, str]:
-        """One function's environment: its own from the template (nothing of the others'), the
-        local endpoint, and its principal's keys once IAM is enforced."""
+    def template_env(self, binary: str) -> dict[str, str]:
+        """One function's variables as the template sets them (what Lambda holds for it)."""
         f = next((f for f in self.cfn.functions().values() if f["binary"] == binary), None)
         if f is None:
             raise KeyError(f"no enabled function with binary {binary!r} in the template")
-        env = dict(f["env"])
+        return dict(f["env"])
+
+    def function_env(self, binary: str) -> dict[str, str]:
+        """One function's environment: its own from the template (nothing of the others'), the
+        local endpoint, and its principal's keys once IAM is enforced."""
+        env = self.template_env(binary)
         env.update(LOCAL_ENV)
         env["AWS_ENDPOINT_URL"] = self.endpoint
         if binary in self.principals:
@@ -448,6 +452,16 @@ class LocalStack:
         # Where the streamops CLI finds the functions (`streamops --local FILE`, docs/cli.md).
         self.endpoints_file.write_text(json.dumps(
             {b: f"http://127.0.0.1:{p}" for b, p in sorted(self.watch_ports.items())}, indent=1))
+        # And their configuration: `cargo lambda watch` serves no GetFunctionConfiguration, so
+        # the CLI reads what a deployed function's would return, its variables from the template
+        # (not the local endpoint and keys added above).
+        self.environment_file.write_text(json.dumps(
+            {b: self.template_env(b) for b in sorted(self.watch_ports)}, indent=1, sort_keys=True))
+
+    @property
+    def environment_file(self) -> Path:
+        """binary -> its environment variables from the template, beside the endpoints file."""
+        return self.log_dir / "environment.json"
 
     @property
     def endpoints_file(self) -> Path:

@@ -114,10 +114,54 @@ def test_a_replay_dry_run_reports_and_changes_nothing(stack, quarantined):
 
 
 def test_a_function_error_shows_its_type_and_message(stack):
-    r = cli(stack, "scaler", "scale", "no-such-target", "3")
+    # What only the function knows: the table's layout is hourly, so a day granularity is refused.
+    r = cli(stack, "partitions", "backfill", "--table", TABLE, "--from", "2031-03-01", "--to", "2031-03-02",
+            "--granularity", "day")
     assert r.returncode == 1, (r.stdout, r.stderr)
-    assert "Permanent.BadCommand: unknown target \"no-such-target\"" in r.stderr
-    assert "raw-stream" in r.stderr  # the function names the targets it has
+    assert "the function answered with an error: Permanent." in r.stderr, r.stderr
+    assert "granularity" in r.stderr, r.stderr
+
+
+def invocations(stack, binary: str) -> int:
+    """How many invocations of the function logged something: one request id per invocation in
+    its JSON logs (the harness puts `requestId` on every line, and logs every refused command)."""
+    text = stack.watch_log(binary).read_text(errors="replace")
+    return len(set(re.findall(r'"requestId":"([^"]+)"', text)))
+
+
+def test_unknown_targets_and_tables_are_refused_from_the_configuration_without_invoking(stack):
+    assert "AWS_SECRET_ACCESS_KEY" not in stack.environment_file.read_text(), "keys in the environment file"
+    before = {b: (invocations(stack, b), stack.watch_log(b).stat().st_size) for b in ("scaler", "partitions")}
+    r = cli(stack, "scaler", "scale", "no-such-target", "3", "--apply", "--yes")
+    assert r.returncode == 5, (r.stdout, r.stderr)
+    assert r.stderr.strip() == ("streamops: unknown target \"no-such-target\"; known: raw-stream, enriched-stream, "
+                                "emr-task (from the scaler function's SCALER_POLICIES); nothing was sent"), r.stderr
+    r = cli(stack, "scaler", "pause", "raw-stream-typo")
+    assert r.returncode == 5 and "unknown target \"raw-stream-typo\"" in r.stderr, r.stderr
+    r = cli(stack, "partitions", "backfill", "--table", "enriched", "--from", "2031-03-01", "--to", "2031-03-02")
+    assert r.returncode == 5, (r.stdout, r.stderr)
+    assert "unknown table \"enriched\"; known: streamops.enriched_events, enriched_events" in r.stderr, r.stderr
+    after = {b: (invocations(stack, b), stack.watch_log(b).stat().st_size) for b in ("scaler", "partitions")}
+    assert after == before, "a function was invoked"
+    # What the counter would have seen had the command been sent: the function refusing it.
+    ok, out = stack.invoke("scaler", {"command": "scale", "target": "no-such-target", "size": 3, "reason": "e2e"})
+    assert not ok and "unknown target" in str(out), out
+    assert invocations(stack, "scaler") == before["scaler"][0] + 1
+    # The same table spelled as the configuration knows it is sent and answered.
+    r = cli(stack, "partitions", "status", "--table", f"streamops.{TABLE}", "--from", "2031-03-01", "--to", "2031-03-02")
+    assert r.returncode == 0 and r.stderr == "" and "registered_count" in r.stdout, r.stderr
+
+
+def test_an_unreadable_configuration_is_a_warning_and_the_function_checks(stack, tmp_path):
+    # An endpoints file whose stack wrote no environment file: the names cannot be checked here.
+    endpoints = tmp_path / "endpoints.json"
+    endpoints.write_text(stack.endpoints_file.read_text())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("STREAMOPS_")}
+    r = subprocess.run([str(BINARY), "--local", str(endpoints), "scaler", "scale", "no-such-target", "3"],
+                       capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "warning: target \"no-such-target\" not checked before sending: could not read the scaler function's configuration" in r.stderr
+    assert "environment.json" in r.stderr and "Permanent.BadCommand: unknown target" in r.stderr, r.stderr
 
 
 def test_bad_arguments_are_refused_without_invoking(stack):

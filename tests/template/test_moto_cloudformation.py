@@ -100,6 +100,26 @@ def test_the_cli_finds_the_functions_of_a_stack_by_its_outputs(moto):
     r = cli("--function", "streamops-nosuch", "scaler", "status")
     assert r.returncode == 3 and "docker" not in r.stderr.lower(), r.stderr
 
+    # Names the deployment knows: the deployed scaler's SCALER_POLICIES, read with Lambda
+    # GetFunctionConfiguration and the scaler's own reader, refuse a target before any invoke
+    # (an invoke would have reached moto's Docker-less runner, as above).
+    r = cli("--stack", "streamops", "scaler", "pause", "no-such-target")
+    assert r.returncode == 5, (r.stdout, r.stderr)
+    assert r.stderr.strip() == ("streamops: unknown target \"no-such-target\"; known: raw-stream, enriched-stream "
+                                "(from the scaler function's SCALER_POLICIES); nothing was sent"), r.stderr
+    # moto's CloudFormation leaves PARTITIONS_TABLES's nested ${PartitionsGlueDatabase} unresolved
+    # and returns a numeric variable as a number (Lambda holds strings only): a configuration
+    # that does not read is said in one line, and the command goes to the function.
+    r = cli("--stack", "streamops", "partitions", "status", "--table", "enriched", "--from", "2026-11-01", "--to", "2026-11-02")
+    (warning,) = [line for line in r.stderr.splitlines() if line.startswith("streamops: warning:")]
+    assert warning.startswith("streamops: warning: table \"enriched\" not checked before sending: could not read the "
+                              "partitions function's configuration (GetFunctionConfiguration: "), warning
+    assert "PARTITIONS_REGISTRY_TABLE" not in warning and len(warning) < 400, warning
+    assert r.returncode == 1 and "docker" in r.stderr.lower(), r.stderr
+    # A known one is sent (and reaches moto's runner).
+    r = cli("--stack", "streamops", "scaler", "pause", "raw-stream")
+    assert r.returncode == 1 and "docker" in r.stderr.lower() and "warning" not in r.stderr, r.stderr
+
     r = cli("--stack", "nosuch", "scaler", "status")
     assert r.returncode == 3, r.stderr
     assert r.stderr.strip() == "streamops: describing stack nosuch: Stack with id nosuch does not exist", r.stderr

@@ -76,6 +76,16 @@ pub enum Follow {
     Once,
     /// Re-invoke with the answer's `resume_from` until it says `done` (partitions' backfill).
     Chunks,
+    /// One invocation; a Flink rescale it leaves running is followed with the scaler's
+    /// `status` (scaler scale --apply).
+    Rescale(Wait),
+}
+
+/// How long to follow a rescale, and how often to ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    pub timeout: std::time::Duration,
+    pub interval: std::time::Duration,
 }
 
 /// A checked command, ready to send.

@@ -4,13 +4,15 @@ use clap::Subcommand;
 use scaler::ops::parse_command;
 use serde_json::json;
 
-use super::{Effect, FunctionKind, Request, json_file, parsed, payload};
+use super::{Effect, Follow, FunctionKind, Request, Wait, json_file, parsed, payload};
 
 #[derive(Debug, Subcommand)]
 pub enum ScalerCmd {
     /// Every target: size, bounds, last action, cooldowns, pause, open decisions.
     Status,
-    /// Scale a target to a size (bounds apply, cooldowns do not): plans unless --apply.
+    /// Scale a target to a size (bounds apply, cooldowns do not): plans unless --apply. A
+    /// Flink rescale by savepoint still running when the answer comes is followed until it
+    /// is done, failed or the timeout passes (--no-wait returns at once).
     Scale {
         target: String,
         size: u32,
@@ -19,6 +21,15 @@ pub enum ScalerCmd {
         reason: Option<String>,
         #[arg(long)]
         apply: bool,
+        /// Do not follow a rescale left running: print the first answer and return.
+        #[arg(long)]
+        no_wait: bool,
+        /// The longest wait for a rescale left running (90s, 15m, 1h).
+        #[arg(long, value_parser = duration, default_value = "15m")]
+        timeout: std::time::Duration,
+        /// How often its status is read while it runs.
+        #[arg(long, value_parser = duration, default_value = "5s")]
+        interval: std::time::Duration,
     },
     /// Stop the scaler acting on a target.
     Pause { target: String },
@@ -43,6 +54,7 @@ impl ScalerCmd {
                 size,
                 reason,
                 apply,
+                ..
             } => {
                 let reason = reason.clone().unwrap_or_else(default_reason);
                 let fields = [
@@ -68,7 +80,21 @@ impl ScalerCmd {
             ScalerCmd::Tick { apply } => (payload("tick", []), Effect::Guarded { apply: *apply }),
         };
         parsed(parse_command(&payload))?;
-        Ok(Request::new(FunctionKind::Scaler, payload, effect))
+        let mut request = Request::new(FunctionKind::Scaler, payload, effect);
+        if let ScalerCmd::Scale {
+            apply: true,
+            no_wait: false,
+            timeout,
+            interval,
+            ..
+        } = self
+        {
+            request.follow = Follow::Rescale(Wait {
+                timeout: *timeout,
+                interval: *interval,
+            });
+        }
+        Ok(request)
     }
 }
 
@@ -77,4 +103,20 @@ fn default_reason() -> String {
         Ok(user) => format!("streamops CLI ({user})"),
         Err(_) => "streamops CLI".into(),
     }
+}
+
+/// `900`, `90s`, `15m` or `1h` as a duration (the wait's `--timeout`).
+pub fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a duration (e.g. 90s, 15m, 1h)");
+    let (digits, per) = match text.char_indices().last() {
+        Some((i, 's')) => (&text[..i], 1),
+        Some((i, 'm')) => (&text[..i], 60),
+        Some((i, 'h')) => (&text[..i], 3600),
+        _ => (text, 1),
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(per)
+        .filter(|s| *s > 0)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(bad)
 }
