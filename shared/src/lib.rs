@@ -17,6 +17,7 @@ pub mod object_event;
 pub mod ops;
 pub mod s3key;
 pub mod text;
+pub mod window;
 
 pub use config::{ConfigError, EnvReader};
 pub use error::{AwsCallError, ErrorClass};

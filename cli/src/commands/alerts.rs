@@ -31,6 +31,8 @@ pub enum AlertsCmd {
         #[arg(long)]
         include_ended: bool,
     },
+    /// The recurring mute windows: active now (until when) or when next, and what each muted.
+    MuteWindows,
     /// Publish a test alert straight to the topic (no dedup, no silences) to check delivery.
     TestAlert {
         /// critical, error, warning, info or resolved (default info).
@@ -98,6 +100,7 @@ impl AlertsCmd {
                 ),
                 Effect::Read,
             ),
+            AlertsCmd::MuteWindows => (payload("mute-windows", []), Effect::Read),
             AlertsCmd::TestAlert { severity, message } => (
                 payload(
                     "send-test-alert",

@@ -7,6 +7,7 @@ use streamops_shared::{ConfigError, EnvReader};
 
 use crate::inhibit::{InhibitRule, parse_rules};
 use crate::model::Severity;
+use crate::mute::{MuteWindow, parse_windows};
 use crate::normalize::NormalizeOptions;
 use crate::render::MessageFormat;
 
@@ -30,6 +31,9 @@ pub struct AlertsConfig {
     /// `ALERTS_INHIBIT_RULES` (JSON array, default none): while a source fires, its targets
     /// with the same `equal` labels are recorded, not sent (see `inhibit.rs`).
     pub inhibit_rules: Vec<InhibitRule>,
+    /// `ALERTS_MUTE_WINDOWS` (JSON array, default none): recurring windows during which
+    /// matching alerts are recorded, not sent (see `mute.rs`).
+    pub mute_windows: Vec<MuteWindow>,
 }
 
 impl AlertsConfig {
@@ -66,32 +70,19 @@ impl AlertsConfig {
             "critical, error, warning or info",
             Severity::Info,
         );
-        let runbooks: BTreeMap<String, String> = r
-            .json_optional(
-                "ALERTS_RUNBOOK_URLS",
-                "a JSON object mapping resource-name prefixes (or \"*\") to runbook URLs",
-            )
-            .unwrap_or_default();
-        let detail_max_bytes = r.parsed_or(
-            "ALERTS_DETAIL_MAX_BYTES",
-            "a number of bytes (256 or more)",
-            4096usize,
+        let normalize = read_normalize(&mut r);
+        let inhibit_rules = read_json_list(
+            &mut r,
+            "ALERTS_INHIBIT_RULES",
+            INHIBIT_RULES_EXPECTED,
+            parse_rules,
         );
-        if detail_max_bytes < 256 {
-            r.invalid(
-                "ALERTS_DETAIL_MAX_BYTES",
-                "a number of bytes (256 or more)",
-                &detail_max_bytes.to_string(),
-                None,
-            );
-        }
-        let resource_labels: BTreeMap<String, BTreeMap<String, String>> = r
-            .json_optional(
-                "ALERTS_RESOURCE_LABELS",
-                "a JSON object mapping resource-name prefixes to objects of label names to values",
-            )
-            .unwrap_or_default();
-        let inhibit_rules = read_inhibit_rules(&mut r);
+        let mute_windows = read_json_list(
+            &mut r,
+            "ALERTS_MUTE_WINDOWS",
+            MUTE_WINDOWS_EXPECTED,
+            parse_windows,
+        );
         let state_ttl = Duration::from_secs(ttl_days * 86_400);
         if state_ttl <= dedup_window {
             r.invalid(
@@ -108,35 +99,66 @@ impl AlertsConfig {
             state_ttl,
             format,
             min_severity,
-            normalize: NormalizeOptions {
-                runbooks,
-                detail_max_bytes,
-                resource_labels,
-            },
+            normalize,
             inhibit_rules,
+            mute_windows,
         })
+    }
+}
+
+/// `ALERTS_RUNBOOK_URLS`, `ALERTS_DETAIL_MAX_BYTES` and `ALERTS_RESOURCE_LABELS`.
+fn read_normalize(r: &mut EnvReader) -> NormalizeOptions {
+    let runbooks: BTreeMap<String, String> = r
+        .json_optional(
+            "ALERTS_RUNBOOK_URLS",
+            "a JSON object mapping resource-name prefixes (or \"*\") to runbook URLs",
+        )
+        .unwrap_or_default();
+    let detail_max_bytes = r.parsed_or(
+        "ALERTS_DETAIL_MAX_BYTES",
+        "a number of bytes (256 or more)",
+        4096usize,
+    );
+    if detail_max_bytes < 256 {
+        r.invalid(
+            "ALERTS_DETAIL_MAX_BYTES",
+            "a number of bytes (256 or more)",
+            &detail_max_bytes.to_string(),
+            None,
+        );
+    }
+    let resource_labels: BTreeMap<String, BTreeMap<String, String>> = r
+        .json_optional(
+            "ALERTS_RESOURCE_LABELS",
+            "a JSON object mapping resource-name prefixes to objects of label names to values",
+        )
+        .unwrap_or_default();
+    NormalizeOptions {
+        runbooks,
+        detail_max_bytes,
+        resource_labels,
     }
 }
 
 const INHIBIT_RULES_EXPECTED: &str =
     "a JSON array of {name, source, target, equal, max_minutes} inhibition rules";
+const MUTE_WINDOWS_EXPECTED: &str =
+    "a JSON array of {name, cron, duration, time_zone, matchers, notify_resolved} mute windows";
 
-fn read_inhibit_rules(r: &mut EnvReader) -> Vec<InhibitRule> {
-    let Some(raw) = r.optional("ALERTS_INHIBIT_RULES") else {
+/// A JSON array variable read by its own parser, whose error names the entry and the field.
+fn read_json_list<T>(
+    r: &mut EnvReader,
+    name: &str,
+    expected: &str,
+    parse: fn(&str) -> Result<Vec<T>, String>,
+) -> Vec<T> {
+    let Some(raw) = r.optional(name) else {
         return vec![];
     };
-    match parse_rules(&raw) {
-        Ok(rules) => rules,
-        Err(problem) => {
-            r.invalid(
-                "ALERTS_INHIBIT_RULES",
-                INHIBIT_RULES_EXPECTED,
-                &raw,
-                Some(problem),
-            );
-            vec![]
-        }
-    }
+    parse(&raw).unwrap_or_else(|problem| {
+        r.invalid(name, expected, &raw, Some(problem));
+        vec![]
+    })
 }
 
 #[cfg(test)]
@@ -195,6 +217,33 @@ mod tests {
         assert!(
             text.contains("ALERTS_INHIBIT_RULES")
                 && text.contains(r#"rule "emr-down" (#1): source.kind: unknown kind "emr""#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn mute_windows_are_read_and_their_errors_name_window_and_field() {
+        let base = [
+            ("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+            ("ALERTS_TABLE_NAME", "t"),
+        ];
+        let windows = r#"[{"name": "nightly", "cron": "cron(0 2 * * ? *)", "duration": "2h",
+            "time_zone": "Europe/Berlin", "matchers": {"resource_prefix": "streamops-"}}]"#;
+        let mut vars = base.to_vec();
+        vars.push(("ALERTS_MUTE_WINDOWS", windows));
+        let c = read(&vars).unwrap();
+        assert_eq!(c.mute_windows[0].name(), "nightly");
+        assert!(c.mute_windows[0].notify_resolved, "the default");
+        assert!(read(&base).unwrap().mute_windows.is_empty());
+        let bad = windows.replace("? *", "? 1969");
+        let mut vars = base.to_vec();
+        vars.push(("ALERTS_MUTE_WINDOWS", &bad));
+        let text = read(&vars).unwrap_err().to_string();
+        assert!(
+            text.contains("ALERTS_MUTE_WINDOWS has invalid value")
+                && text.contains(
+                    r#"window "nightly" (#1): cron: year "1969": 1969 is out of range 1970-2199"#
+                ),
             "{text}"
         );
     }

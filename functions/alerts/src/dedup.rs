@@ -56,6 +56,9 @@ pub enum SuppressReason {
     ActionsSuppressed,
     /// A source alert of an inhibition rule is firing (see `inhibit.rs`).
     Inhibited,
+    /// A mute window matching the alert is in effect (see `mute.rs`); its metric and log
+    /// reason is `mute_window:<name>`.
+    MuteWindow,
 }
 
 impl SuppressReason {
@@ -69,6 +72,7 @@ impl SuppressReason {
             SuppressReason::BelowMinimumSeverity => "below-minimum-severity",
             SuppressReason::ActionsSuppressed => "actions-suppressed",
             SuppressReason::Inhibited => "inhibited",
+            SuppressReason::MuteWindow => "mute-window",
         }
     }
 
@@ -83,6 +87,7 @@ impl SuppressReason {
                 | SuppressReason::BelowMinimumSeverity
                 | SuppressReason::ActionsSuppressed
                 | SuppressReason::Inhibited
+                | SuppressReason::MuteWindow
         )
     }
 }

@@ -244,7 +244,7 @@ fn parse_rule(item: &Value) -> Result<InhibitRule, String> {
     })
 }
 
-fn parse_matcher(m: &Map<String, Value>) -> Result<Matcher, String> {
+pub(crate) fn parse_matcher(m: &Map<String, Value>) -> Result<Matcher, String> {
     if m.is_empty() {
         return Err("empty: a matcher needs at least one label (it would match everything)".into());
     }

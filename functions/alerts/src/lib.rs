@@ -10,6 +10,7 @@ pub mod config;
 pub mod dedup;
 pub mod inhibit;
 pub mod model;
+pub mod mute;
 pub mod normalize;
 pub mod ops;
 mod outcome;

@@ -24,7 +24,13 @@ pub enum AlertsCommand {
     RemoveSilence(RemoveSilenceRequest),
     /// The inhibition sources in effect and the targets each has muted.
     Inhibitions(InhibitionsRequest),
+    /// The mute windows: active now or when next, and what each muted.
+    MuteWindows(MuteWindowsRequest),
 }
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MuteWindowsRequest {}
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,7 +65,7 @@ pub struct RemoveSilenceRequest {
 }
 
 pub const COMMANDS: &str =
-    "send-test-alert, create-silence, list-silences, remove-silence, inhibitions";
+    "send-test-alert, create-silence, list-silences, remove-silence, inhibitions, mute-windows";
 
 /// `None` when the payload is not a command; `Some(Err)` with a clear message when it is one but
 /// does not parse.
@@ -102,7 +108,13 @@ pub(crate) async fn run(
                 silences.retain(|s| s.is_active(ctx.now));
             }
             silences.sort_by_key(|s| s.ends_at);
-            Ok(json!({ "command": "list-silences", "silences": silences }))
+            // The recurring mutes beside the operators' ones: what else keeps alerts quiet.
+            let windows: Vec<_> = config
+                .mute_windows
+                .iter()
+                .map(|w| json!({"name": w.name(), "active": w.window.is_active(ctx.now), "next_start": w.window.next_start(ctx.now)}))
+                .collect();
+            Ok(json!({ "command": "list-silences", "silences": silences, "mute_windows": windows }))
         }
         AlertsCommand::RemoveSilence(req) => {
             if !store.delete_silence(&req.id).await? {
@@ -114,6 +126,10 @@ pub(crate) async fn run(
             tracing::info!(silence = %req.id, "silence removed");
             Ok(json!({ "command": "remove-silence", "removed": req.id }))
         }
+        AlertsCommand::MuteWindows(MuteWindowsRequest {}) => Ok(json!({
+            "command": "mute-windows",
+            "mute_windows": mute_windows(config, store, ctx.now).await?,
+        })),
         AlertsCommand::Inhibitions(req) => {
             let inhibitions = inhibitions(store, req.include_ended, ctx.now).await?;
             // The rules as they were read, so what is configured is seen next to what fires.
@@ -167,6 +183,34 @@ async fn inhibitions(
     Ok(out.into_iter().map(|(_, _, v)| v).collect())
 }
 
+/// Every configured window as read, whether it is active now (and until when), its next
+/// start, and the alerts it muted (newest first; `muted_now`: how many in the occurrence in
+/// effect).
+async fn mute_windows(
+    config: &AlertsConfig,
+    store: &impl StateStore,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Value>, AlertsError> {
+    let mut out = Vec::with_capacity(config.mute_windows.len());
+    for w in &config.mute_windows {
+        let active = w.window.is_active(now);
+        let mut muted = store.list_muted(&w.muted_key()).await?;
+        muted.sort_by_key(|m| std::cmp::Reverse(m.time));
+        let muted_now = active
+            .as_ref()
+            .map_or(0, |a| muted.iter().filter(|m| m.time >= a.started).count());
+        out.push(json!({
+            "window": w,
+            "active": active,
+            "next_start": w.window.next_start(now),
+            "muted_now": muted_now,
+            "muted_count": muted.len(),
+            "muted": muted,
+        }));
+    }
+    Ok(out)
+}
+
 fn silence_id(request_id: &str) -> String {
     let digest = Sha256::digest(request_id.as_bytes());
     format!("sil-{}", &hex::encode(digest)[..12])
@@ -217,6 +261,7 @@ mod tests {
             ("list-silences", "ListSilences"),
             ("remove-silence", "RemoveSilence"),
             ("inhibitions", "Inhibitions"),
+            ("mute-windows", "MuteWindows"),
         ] {
             let v = streamops_test_support::fixture(&format!("alerts/ops-{file}.json"));
             let cmd = parse_command(&v).unwrap().unwrap();

@@ -7,6 +7,8 @@ use streamops_shared::harness::Classified;
 use streamops_shared::{AwsCallError, ErrorClass};
 
 use crate::dedup::SuppressReason;
+use streamops_shared::window::ActiveWindow;
+
 use crate::inhibit::Inhibitor;
 use crate::model::{Alert, Severity};
 
@@ -89,13 +91,20 @@ pub struct AlertOutcome {
     pub inhibited_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inhibit_rule: Option<String>,
+    /// The mute window in effect, and when its occurrence ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mute_window: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mute_window_ends: Option<DateTime<Utc>>,
 }
 
-/// What muted an alert besides its own history: an operator's silence or a firing source.
+/// What muted an alert besides its own history: an operator's silence, a firing source or a
+/// mute window's occurrence.
 #[derive(Debug, Clone)]
 pub(crate) enum Mute {
     Silence(String),
     Inhibitor(Inhibitor),
+    Window(ActiveWindow),
 }
 
 impl AlertOutcome {
@@ -110,6 +119,10 @@ impl AlertOutcome {
             Some(Mute::Inhibitor(i)) => {
                 out.inhibited_by = Some(i.source_fingerprint.clone());
                 out.inhibit_rule = Some(i.rule.clone());
+            }
+            Some(Mute::Window(w)) => {
+                out.mute_window = Some(w.name.clone());
+                out.mute_window_ends = Some(w.ends);
             }
             None => {}
         }
@@ -133,6 +146,8 @@ impl AlertOutcome {
             silence_id: None,
             inhibited_by: None,
             inhibit_rule: None,
+            mute_window: None,
+            mute_window_ends: None,
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::dedup::{
 };
 use crate::inhibit::{Inhibitor, MutedTarget};
 use crate::model::Alert;
+use crate::mute::{muted_key, reason_label};
 use crate::normalize::normalize;
 use crate::ops::parse_command;
 use crate::ports::{Publisher, StateStore};
@@ -45,7 +46,8 @@ pub struct AlertsService<S = AlertStore, P = AlertPublisher> {
 
 /// One pass of the read-decide-write cycle.
 enum Step {
-    Settled(AlertOutcome),
+    /// Boxed: an outcome is large beside the other variant, and settles once per alert.
+    Settled(Box<AlertOutcome>),
     /// The record's version moved between our read and our write: read again.
     VersionMoved,
 }
@@ -120,7 +122,7 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
             if let Step::Settled(outcome) = step {
                 self.end_silences_resolved_by(alert, &outcome, ctx.now, metrics)
                     .await?;
-                return Ok(outcome);
+                return Ok(*outcome);
             }
         }
         Err(AlertsError::contended(
@@ -155,6 +157,14 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
             return Ok((
                 Decision::Suppress(SuppressReason::Silenced),
                 Some(Mute::Silence(s.id)),
+            ));
+        }
+        // Overlapping windows: the first configured one that mutes the alert names it.
+        let mut windows = self.config.mute_windows.iter();
+        if let Some(w) = windows.find_map(|w| w.mutes(alert, problem_sent_at)) {
+            return Ok((
+                Decision::Suppress(SuppressReason::MuteWindow),
+                Some(Mute::Window(w)),
             ));
         }
         Ok(match self.firing_source(alert, now).await? {
@@ -226,28 +236,51 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
                 return Ok(Step::VersionMoved);
             }
         }
-        metrics.count_by("AlertsSuppressed", "reason", reason.as_str(), 1);
-        match &mute {
-            Some(Mute::Inhibitor(source)) => self.note_muted(alert, source, ctx, metrics).await,
-            Some(Mute::Silence(id)) => {
-                tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
-                    reason = reason.as_str(), silence = %id, "alert suppressed");
-            }
-            None => {
-                tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
-                    reason = reason.as_str(), "alert suppressed");
-            }
-        }
-        Ok(Step::Settled(AlertOutcome::suppressed(
+        self.note_suppressed(alert, reason, mute.as_ref(), ctx, metrics)
+            .await;
+        Ok(Step::Settled(Box::new(AlertOutcome::suppressed(
             alert,
             reason,
             mute.as_ref(),
-        )))
+        ))))
+    }
+
+    /// Counts and logs a suppression, with what muted it.
+    async fn note_suppressed(
+        &self,
+        alert: &Alert,
+        reason: SuppressReason,
+        mute: Option<&Mute>,
+        ctx: &InvocationContext,
+        metrics: &mut Metrics,
+    ) {
+        let label = match mute {
+            Some(Mute::Window(w)) => reason_label(&w.name),
+            _ => reason.as_str().to_string(),
+        };
+        metrics.count_by("AlertsSuppressed", "reason", &label, 1);
+        match mute {
+            Some(Mute::Inhibitor(source)) => self.note_muted(alert, source, ctx, metrics).await,
+            Some(Mute::Window(w)) => {
+                tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
+                    reason = %label, window = %w.name, window_started = %w.started, window_ends = %w.ends,
+                    "alert suppressed");
+                let muted = MutedTarget::of(alert, &label);
+                self.list_muted_under(&muted_key(&w.name), &muted, ctx)
+                    .await;
+            }
+            Some(Mute::Silence(id)) => {
+                tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
+                    reason = %label, silence = %id, "alert suppressed");
+            }
+            None => {
+                tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
+                    reason = %label, "alert suppressed");
+            }
+        }
     }
 
     /// Counts and logs an inhibited target, and lists it under its source for `inhibitions`.
-    /// The target's state is recorded already: a failure to list it is logged, not retried
-    /// (the retry would be a redelivery and list nothing either).
     async fn note_muted(
         &self,
         alert: &Alert,
@@ -260,13 +293,18 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
             reason = "inhibited", rule = %source.rule, source_fingerprint = %source.source_fingerprint,
             source_resource = %source.source_resource, "alert suppressed");
         let muted = MutedTarget::of(alert, &source.rule);
+        self.list_muted_under(&source.source_fingerprint, &muted, ctx)
+            .await;
+    }
+
+    /// Lists a muted alert under what muted it (an inhibition source, a mute window) for the
+    /// ops commands. Its state is recorded already: a failure here is logged, not retried (the
+    /// retry would be a redelivery and list nothing either).
+    async fn list_muted_under(&self, key: &str, muted: &MutedTarget, ctx: &InvocationContext) {
         let expires_at = state_expiry(ctx.now, self.config.state_ttl);
-        if let Err(e) = self
-            .store
-            .put_muted(&source.source_fingerprint, &muted, expires_at)
-            .await
-        {
-            tracing::warn!(fingerprint = %alert.fingerprint, error = %e, "inhibited, but not listed under its source");
+        if let Err(e) = self.store.put_muted(key, muted, expires_at).await {
+            tracing::warn!(fingerprint = %muted.fingerprint, muted_by = %key, error = %e,
+                "muted, but not listed under what muted it");
         }
     }
 
@@ -322,7 +360,9 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
         }
         tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
             severity = alert.severity.as_str(), message_id = %message_id, "alert published");
-        Ok(Step::Settled(AlertOutcome::published(alert, message_id)))
+        Ok(Step::Settled(Box::new(AlertOutcome::published(
+            alert, message_id,
+        ))))
     }
 
     async fn matching_silence(

@@ -118,6 +118,7 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("ops-create-silence-until-resolved.json", Outcome::Command),
     ("ops-inhibitions.json", Outcome::Command),
     ("ops-list-silences.json", Outcome::Command),
+    ("ops-mute-windows.json", Outcome::Command),
     ("ops-remove-silence.json", Outcome::Command),
     ("ops-send-test-alert.json", Outcome::Command),
     ("scaler-decision-blocked.json", alert(Generic, Warning, "BLOCKED cooldown", "raw-stream", "scaler raw-stream", PUBLISH)),

@@ -46,7 +46,8 @@ impl<P: Ports> ScalerService<P> {
     }
 
     /// Every target: its observed shape, bounds, pause, last action, cooldowns left, open
-    /// decisions, blocks, a rescale in progress, and its five latest decisions.
+    /// decisions, blocks, a rescale in progress, its excluded periods (in effect until when, or
+    /// when next), and its five latest decisions.
     async fn status(&self, now: DateTime<Utc>) -> Result<Value, ScalerError> {
         let mut targets = Vec::new();
         for p in &self.config.policies.targets {
@@ -83,6 +84,9 @@ impl<P: Ports> ScalerService<P> {
             "open_decision": state.memo.wakeup,
             "scale_ups_blocked": state.memo.blocked_scale_up,
             "rescale_in_progress": state.memo.rescale,
+            "excluded_periods": p.excluded_periods.iter().map(|w| json!({
+                "name": w.name(), "active": w.is_active(now), "next_start": w.next_start(now),
+            })).collect::<Vec<_>>(),
             "recent_decisions": store.recent_audit(&p.id, 5).await?,
         }))
     }

@@ -355,3 +355,79 @@ async fn explain_claims_nothing_pause_holds_and_a_scale_by_hand_ignores_the_cool
         ["paused", "skip paused", "resumed", "act", "act"]
     );
 }
+
+// ---------------------------------------------------------------- excluded periods
+
+/// The world's policies with a nightly period on the raw stream: 10:00 to 10:30 UTC, the
+/// minutes 0 to 30 of `run`'s clock.
+fn with_excluded_period(w: &World, scale_out: bool) -> scaler::service::ScalerService<FakePorts> {
+    let mut p = policies(savepoint_job(json!({})));
+    p["targets"][0]["excluded_periods"] = json!([{"name": "nightly-batch",
+        "cron": "cron(0 10 * * ? *)", "duration": "30m", "time_zone": "UTC"}]);
+    p["targets"][0]["scale_out_during_exclusion"] = json!(scale_out);
+    w.service(&p)
+}
+
+#[tokio::test]
+async fn an_alarm_during_an_excluded_period_is_audited_blocked_and_the_tick_acts_after_it() {
+    let (w, _) = world(savepoint_job(json!({})));
+    let svc = with_excluded_period(&w, false);
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let mut m = streamops_shared::Metrics::with_sink("streamops", "scaler", move |l: &str| {
+        sink.lock().unwrap().push(l.to_string())
+    });
+    let event = alarm(RAW_AGE, "2026-11-23T10:05:00.000+0000");
+    let out = attempt(&svc, event, 5, &mut m).await.unwrap();
+    m.flush();
+    assert_eq!(said(&out), ["skip excluded_period"]);
+    let detail = out["decisions"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("excluded period nightly-batch from 2026-11-23 10:00:00 UTC until 2026-11-23 10:30:00 UTC"),
+        "{detail}"
+    );
+    assert!(w.kinesis.updates().is_empty(), "nothing is called");
+    assert_eq!(w.store.trail_words("raw-stream"), ["skip excluded_period"]);
+    assert_eq!(w.notifier.told(), ["raw-stream: blocked"]);
+    let counted = lines.lock().unwrap().iter().any(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        v["reason"] == "excluded_period" && v["ScalingSkipped"] == 1.0
+    });
+    assert!(counted, "{:?}", lines.lock().unwrap());
+    // The decision stays open: the tick is held while the period lasts and acts after it.
+    assert_eq!(said(&run(&svc, tick(), 20).await), ["skip excluded_period"]);
+    assert_eq!(said(&run(&svc, tick(), 30).await), ["act"]);
+    assert_eq!(w.kinesis.updates(), [("raw".to_string(), 4)]);
+}
+
+#[tokio::test]
+async fn an_alarm_after_the_period_acts_and_scale_out_may_be_allowed_during_it() {
+    let (w, _) = world(savepoint_job(json!({})));
+    let svc = with_excluded_period(&w, false);
+    let after = run(&svc, alarm(RAW_AGE, "2026-11-23T10:31:00.000+0000"), 31).await;
+    assert_eq!(said(&after), ["act"]);
+    assert_eq!(w.kinesis.updates(), [("raw".to_string(), 4)]);
+
+    let (w, _) = world(savepoint_job(json!({})));
+    let svc = with_excluded_period(&w, true);
+    let during = run(&svc, alarm(RAW_AGE, "2026-11-23T10:05:00.000+0000"), 5).await;
+    assert_eq!(said(&during), ["act"], "scale_out_during_exclusion");
+    assert_eq!(w.kinesis.updates(), [("raw".to_string(), 4)]);
+}
+
+#[tokio::test]
+async fn status_shows_the_period_in_effect_and_the_next() {
+    let (w, _) = world(savepoint_job(json!({})));
+    let svc = with_excluded_period(&w, false);
+    let status = run(&svc, json!({"command": "status"}), 10).await;
+    let raw = &status["targets"][0];
+    assert_eq!(raw["target"], "raw-stream");
+    let period = &raw["excluded_periods"][0];
+    assert_eq!(period["name"], "nightly-batch");
+    assert_eq!(period["active"]["ends"], "2026-11-23T10:30:00Z");
+    assert_eq!(period["next_start"], "2026-11-24T10:00:00Z");
+    assert_eq!(
+        raw["policy"]["excluded_periods"][0]["cron"],
+        "cron(0 10 * * ? *)"
+    );
+}

@@ -11,3 +11,4 @@
 mod alarm;
 mod misc;
 mod object_event;
+mod window;

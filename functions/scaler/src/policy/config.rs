@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+use streamops_shared::window::TimeWindow;
 
 use crate::metric::LoadMetrics;
 use crate::sizing::Proportional;
@@ -193,6 +194,8 @@ const TARGET_KEYS: &[&str] = &[
     "min_effectiveness",
     "respect_other_autoscalers",
     "load",
+    "excluded_periods",
+    "scale_out_during_exclusion",
 ];
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -229,6 +232,12 @@ pub struct TargetPolicy {
     pub respect_other_autoscalers: bool,
     #[serde(default)]
     pub load: Option<LoadMetrics>,
+    /// Recurring periods (`{name, cron, duration, time_zone}`: `streamops_shared::window`)
+    /// during which the target is not scaled in, nor out unless `scale_out_during_exclusion`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_periods: Vec<TimeWindow>,
+    #[serde(default)]
+    pub scale_out_during_exclusion: bool,
 }
 
 fn default_out() -> Sizing {
@@ -313,6 +322,20 @@ impl Policies {
                         "scaling policies: target {}: unknown field `{k}`, expected one of {}",
                         t["id"],
                         TARGET_KEYS.join(", ")
+                    ));
+                }
+            }
+            // Read here first so that a bad period's error names its target and position.
+            for (i, p) in t["excluded_periods"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if let Err(e) = TimeWindow::deserialize(p) {
+                    return Err(format!(
+                        "scaling policies: target {}: excluded_periods[{i}]: {e}",
+                        t["id"]
                     ));
                 }
             }
@@ -419,6 +442,36 @@ mod tests {
             );
             assert!(Policies::parse(&target(&format!(", \"{field}\": 31622400"))).is_ok());
         }
+    }
+
+    #[test]
+    fn excluded_periods_are_read_and_their_errors_name_the_target_and_the_field() {
+        let with = |periods: &str| {
+            format!(
+                r#"{{"targets": [{{"id": "raw", "kind": "kinesis_stream", "stream": "s", "min": 1, "max": 4,
+                     "excluded_periods": {periods}}}],
+                     "rules": [{{"alarm": "a", "target": "raw", "direction": "out"}}]}}"#
+            )
+        };
+        let nightly = r#"{"name": "nightly", "cron": "0 1 * * ? *", "duration": "3h", "time_zone": "Europe/Paris"}"#;
+        let p = Policies::parse(&with(&format!("[{nightly}]"))).unwrap();
+        let t = p.target("raw").unwrap();
+        assert_eq!(t.excluded_periods[0].name(), "nightly");
+        assert!(!t.scale_out_during_exclusion, "the default");
+        let e = Policies::parse(&with(&format!(
+            "[{nightly}, {}]",
+            nightly.replace("Paris", "Pariss")
+        )))
+        .unwrap_err();
+        assert!(
+            e.starts_with(r#"scaling policies: target "raw": excluded_periods[1]: time_zone "Europe/Pariss": not an IANA time zone name"#),
+            "{e}"
+        );
+        let e = Policies::parse(&with(&format!("[{nightly}, {nightly}]"))).unwrap_err();
+        assert!(
+            e.contains(r#"target raw: excluded_periods: two periods are named "nightly""#),
+            "{e}"
+        );
     }
 
     #[test]

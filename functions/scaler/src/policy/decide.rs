@@ -1,7 +1,8 @@
 //! The decision, pure: the target's observed shape, its load and remembered state, and the
 //! alarm's direction in; a [`ScalingDecision`] out, and the state's bookkeeping updated
 //! (pending scale-in window, scale-up record, blocked scale-ups). A chain of small stages, each
-//! of which may end the decision: [`gate`] (paused, busy, blocked, cooldown, ineffective),
+//! of which may end the decision: [`excluded_period`] (one of the target's excluded periods is
+//! in effect), [`gate`] (paused, busy, blocked, cooldown, ineffective),
 //! [`recommend`] (the sizing), [`scale_in_limits`] (draining, 40% floor, HDFS, delay window),
 //! [`service_limits`] (alignment, the target's ceiling, Kinesis' API limits and quota) and
 //! [`bounds`] (min and max); then [`act`] records what the action is expected to achieve.
@@ -156,6 +157,7 @@ fn stages(
     observed: &Observed,
     why: &str,
 ) -> Stage<ScalingDecision> {
+    excluded_period(ask)?;
     let ready = gate(ask, state, observed)?;
     let rec = recommend(ask, &ready)?;
     let mut plan = Plan {
@@ -170,6 +172,30 @@ fn stages(
     service_limits(ask, state, &ready, &mut plan)?;
     bounds(ask, &ready, &mut plan)?;
     Ok(act(ask, state, &ready, &rec, &plan, why))
+}
+
+/// No scaling while an excluded period is in effect: never in, out only when the policy says
+/// so. Before the gate, so a blocked decision leaves the state's bookkeeping alone (a scale-out
+/// that may not happen does not cancel a waiting scale-in). When periods overlap, the first
+/// configured one in effect names the block.
+fn excluded_period(ask: &Ask) -> Stage<()> {
+    if ask.direction == Direction::Out && ask.policy.scale_out_during_exclusion {
+        return Ok(());
+    }
+    let periods = &ask.policy.excluded_periods;
+    let Some(active) = periods.iter().find_map(|p| p.is_active(ask.now)) else {
+        return Ok(());
+    };
+    Err(ask.skip(
+        SkipReason::ExcludedPeriod,
+        format!(
+            "excluded period {} from {} until {}: no scale-{} during it",
+            active.name,
+            active.started,
+            active.ends,
+            ask.direction.word()
+        ),
+    ))
 }
 
 /// Whether the target may be sized at all now: not paused, ready, scale-ups not blocked, out of
@@ -557,6 +583,60 @@ mod tests {
             ScalingDecision::Skip { reason, .. } => Some(*reason),
             _ => None,
         }
+    }
+
+    /// The raw stream with a weekday lunchtime period (11:00 to 13:00 UTC; `now()` is a
+    /// Tuesday at 12:00) and whether scale-outs may go on during it.
+    fn excluded(scale_out: bool) -> TargetPolicy {
+        serde_json::from_str(&format!(
+            r#"{{"id": "raw", "kind": "kinesis_stream", "stream": "s", "min": 2, "max": 10,
+                "scale_in_delay_seconds": 0, "scale_out_during_exclusion": {scale_out},
+                "excluded_periods": [{{"name": "batch-loads", "cron": "0 11 ? * MON-FRI *",
+                                       "duration": "2h", "time_zone": "UTC"}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_excluded_period_blocks_scale_in_always_and_scale_out_unless_allowed() {
+        let st = TargetState::default();
+        let blocked = d(&excluded(false), &st, 4, Direction::Out);
+        assert_eq!(skipped(&blocked), Some(SkipReason::ExcludedPeriod));
+        let ScalingDecision::Skip { detail, .. } = &blocked else {
+            panic!("{blocked:?}")
+        };
+        assert_eq!(
+            detail,
+            "excluded period batch-loads from 2026-11-24 11:00:00 UTC until 2026-11-24 13:00:00 UTC: no scale-out during it"
+        );
+        assert_eq!(
+            skipped(&d(&excluded(true), &st, 4, Direction::In)),
+            Some(SkipReason::ExcludedPeriod),
+            "scale-in is blocked whatever the policy says"
+        );
+        assert_eq!(
+            act(&d(&excluded(true), &st, 4, Direction::Out)),
+            Some((4, 8))
+        );
+        // At 13:00 the period is over.
+        let p = excluded(false);
+        let after = run(&p, &mut st.clone(), 4, Direction::Out, None, 60);
+        assert_eq!(act(&after), Some((4, 8)));
+        let after = run(&p, &mut st.clone(), 4, Direction::In, None, 60);
+        assert_eq!(act(&after), Some((4, 3)));
+    }
+
+    #[test]
+    fn a_blocked_scale_out_leaves_a_waiting_scale_in_alone() {
+        let mut st = TargetState::default();
+        let waiting = PendingScaleIn {
+            since: now() - Duration::minutes(5),
+            highest: 3,
+        };
+        st.memo.pending_scale_in = Some(waiting.clone());
+        let out = run(&excluded(false), &mut st, 4, Direction::Out, None, 0);
+        assert_eq!(skipped(&out), Some(SkipReason::ExcludedPeriod));
+        assert_eq!(st.memo.pending_scale_in, Some(waiting));
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub enum SkipReason {
     /// CloudWatch suppressed the alarm's actions for this transition (composite alarm with an
     /// actions suppressor in ALARM, or inside its wait or extension period).
     ActionsSuppressed,
+    /// One of the target's excluded periods is in effect (the detail names it and its end).
+    ExcludedPeriod,
 }
 
 impl SkipReason {
@@ -92,11 +94,12 @@ impl SkipReason {
             SkipReason::OwnedElsewhere => "owned_elsewhere",
             SkipReason::HdfsProtection => "hdfs_protection",
             SkipReason::ActionsSuppressed => "actions_suppressed",
+            SkipReason::ExcludedPeriod => "excluded_period",
         }
     }
 
     /// Every reason, for exhaustive checks.
-    pub const ALL: [SkipReason; 18] = [
+    pub const ALL: [SkipReason; 19] = [
         SkipReason::Duplicate,
         SkipReason::Paused,
         SkipReason::Cooldown,
@@ -115,6 +118,7 @@ impl SkipReason {
         SkipReason::OwnedElsewhere,
         SkipReason::HdfsProtection,
         SkipReason::ActionsSuppressed,
+        SkipReason::ExcludedPeriod,
     ];
 }
 

@@ -45,6 +45,13 @@ fn validate_target(t: &TargetPolicy) -> Result<(), String> {
         validate_sizing(what, s, t.load.is_some())?;
     }
     validate_kind(&t.kind)?;
+    let mut names = BTreeSet::new();
+    if let Some(p) = t.excluded_periods.iter().find(|p| !names.insert(p.name())) {
+        return Err(format!(
+            "excluded_periods: two periods are named {:?}",
+            p.name()
+        ));
+    }
     let periods = [
         t.scale_out_cooldown_seconds,
         t.scale_in_cooldown_seconds,

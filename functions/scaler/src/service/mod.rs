@@ -140,7 +140,10 @@ fn keeps_wakeup(decision: &ScalingDecision) -> bool {
         ScalingDecision::Defer { .. } => true,
         ScalingDecision::Skip { reason, .. } => matches!(
             reason,
-            SkipReason::Stabilising | SkipReason::Cooldown | SkipReason::QuotaExhausted
+            SkipReason::Stabilising
+                | SkipReason::Cooldown
+                | SkipReason::QuotaExhausted
+                | SkipReason::ExcludedPeriod
         ),
         ScalingDecision::Act { .. } => false,
     }
