@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::commands::Wait;
 use crate::error::CliError;
-use crate::lambda::{Answer, Invoke};
+use crate::lambda::Invoke;
 
 /// Time for the follow loop: real time in the CLI, a scripted clock in the tests.
 pub trait Clock {
@@ -203,14 +203,6 @@ async fn look(
     target: &str,
     since: DateTime<Utc>,
 ) -> Result<Seen, CliError> {
-    match scaler.invoke(status).await? {
-        Answer::Ok(v) => seen(&v, target, since).map_err(CliError::Call),
-        Answer::Failed {
-            error_type,
-            message,
-        } => Err(CliError::Function {
-            error_type,
-            message,
-        }),
-    }
+    let answer = scaler.invoke(status).await?.into_result()?;
+    seen(&answer, target, since).map_err(CliError::Call)
 }

@@ -76,6 +76,22 @@ pub enum Answer {
     },
 }
 
+impl Answer {
+    /// The answer's value, or the function's error as the CLI reports it.
+    pub fn into_result(self) -> Result<Value, CliError> {
+        match self {
+            Answer::Ok(v) => Ok(v),
+            Answer::Failed {
+                error_type,
+                message,
+            } => Err(CliError::Function {
+                error_type,
+                message,
+            }),
+        }
+    }
+}
+
 impl Function {
     /// Finds the function for `kind` on the target and builds its client.
     pub async fn find(target: &Target, kind: FunctionKind) -> Result<Self, CliError> {

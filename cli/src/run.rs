@@ -10,7 +10,7 @@ use crate::commands::{Effect, Follow, Request, Wait};
 use crate::error::CliError;
 use crate::follow::{self, Clock, Wall};
 use crate::known::{self, ConfigSource};
-use crate::lambda::{Answer, Function, Invoke, Target};
+use crate::lambda::{Function, Invoke, Target};
 use crate::render::render;
 
 /// The answer's counts a backfill adds up over its chunks.
@@ -56,7 +56,7 @@ pub async fn execute<F: Invoke + ConfigSource>(
     }
     match request.follow {
         Follow::Once => {
-            let answer = answered(function.invoke(&request.payload).await?)?;
+            let answer = function.invoke(&request.payload).await?.into_result()?;
             print(cli.output, &answer);
         }
         Follow::Chunks => chunks(cli.output, function, request.payload.clone()).await?,
@@ -74,7 +74,7 @@ async fn rescale(
     (clock, wait): (&impl Clock, Wait),
     say: &mut impl FnMut(&str),
 ) -> Result<(), CliError> {
-    let mut answer = answered(scaler.invoke(&request.payload).await?)?;
+    let mut answer = scaler.invoke(&request.payload).await?.into_result()?;
     if !follow::left_running(&answer) {
         print(output, &answer);
         return Ok(());
@@ -106,18 +106,6 @@ fn not_sent(request: &Request) -> Value {
     })
 }
 
-fn answered(answer: Answer) -> Result<Value, CliError> {
-    match answer {
-        Answer::Ok(v) => Ok(v),
-        Answer::Failed {
-            error_type,
-            message,
-        } => Err(CliError::Function {
-            error_type,
-            message,
-        }),
-    }
-}
 
 fn print(output: Output, v: &Value) {
     match output {
@@ -154,7 +142,7 @@ async fn chunks(
     let mut totals = [0u64; BACKFILL_TOTALS.len()];
     let mut last = Value::Null;
     for n in 1.. {
-        let answer = answered(function.invoke(&payload).await?)?;
+        let answer = function.invoke(&payload).await?.into_result()?;
         for (total, field) in totals.iter_mut().zip(BACKFILL_TOTALS) {
             *total += answer[field].as_u64().unwrap_or(0);
         }
