@@ -106,7 +106,6 @@ fn not_sent(request: &Request) -> Value {
     })
 }
 
-
 fn print(output: Output, v: &Value) {
     match output {
         Output::Json => println!("{v}"),

@@ -15,13 +15,14 @@
 //!   activity; [`TimeWindow::is_active`] reports the latest occurrence begun, which ends last.
 
 mod cron;
+mod zone;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use cron::CronError;
 use cron::{Cron, LAST_YEAR};
+use zone::Zone;
 
 /// The longest window: a month (a December change freeze). Longer is a pause, not a window.
 pub const MAX_DURATION_DAYS: i64 = 31;
@@ -44,13 +45,20 @@ pub struct WindowSpec {
 }
 
 /// A parsed, checked window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "WindowSpec", into = "WindowSpec")]
 pub struct TimeWindow {
     spec: WindowSpec,
     cron: Cron,
     duration: Duration,
-    tz: Tz,
+    tz: Zone,
+}
+
+/// Everything else is read from the spec.
+impl PartialEq for TimeWindow {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec
+    }
 }
 
 /// The occurrence of a window in effect now.
@@ -93,10 +101,8 @@ impl TryFrom<WindowSpec> for TimeWindow {
         }
         let cron = Cron::parse(&spec.cron)?;
         let duration = parse_duration(&spec.duration)?;
-        let tz: Tz = spec
-            .time_zone
-            .parse()
-            .map_err(|_| WindowError::TimeZone(spec.time_zone.clone()))?;
+        let tz = Zone::named(&spec.time_zone)
+            .ok_or_else(|| WindowError::TimeZone(spec.time_zone.clone()))?;
         let window = TimeWindow {
             spec,
             cron,
@@ -193,7 +199,7 @@ impl TimeWindow {
     }
 
     fn local_date(&self, t: DateTime<Utc>) -> NaiveDate {
-        t.with_timezone(&self.tz).date_naive()
+        self.tz.local_date(t)
     }
 
     /// The instants the window starts at on one local date, in order.
@@ -205,7 +211,7 @@ impl TimeWindow {
             .cron
             .times()
             .filter_map(|(h, m)| date.and_hms_opt(h, m, 0))
-            .filter_map(|local| resolve(self.tz, local))
+            .filter_map(|local| resolve(&self.tz, local))
             .collect();
         starts.sort();
         starts.dedup();
@@ -228,11 +234,9 @@ impl TimeWindow {
 
 /// A local wall-clock time as an instant: the first of two in a fold, the end of the gap for
 /// one the clock skips.
-fn resolve(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
-    let first_valid = |l: NaiveDateTime| tz.from_local_datetime(&l).earliest();
-    first_valid(local)
-        .or_else(|| (1..=MAX_GAP_MINUTES).find_map(|m| first_valid(local + Duration::minutes(m))))
-        .map(|t| t.with_timezone(&Utc))
+fn resolve(tz: &Zone, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    tz.earliest(local)
+        .or_else(|| (1..=MAX_GAP_MINUTES).find_map(|m| tz.earliest(local + Duration::minutes(m))))
 }
 
 /// `1d2h30m`-style: days, hours, minutes, each at most once and in that order; at least a
