@@ -8,6 +8,9 @@
 
 pub mod config;
 pub mod dedup;
+pub mod group;
+mod group_render;
+pub mod grouping;
 pub mod inhibit;
 pub mod model;
 pub mod mute;
@@ -16,6 +19,7 @@ pub mod ops;
 mod outcome;
 pub mod ports;
 pub mod publisher;
+pub mod queue;
 pub mod render;
 pub mod service;
 mod silence;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use streamops_shared::harness::Failure;
 use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::fixture;
-use support::{FakePublisher, FakeStore, Fault, StoreOp};
+use support::{FakePublisher, FakeQueue, FakeStore, Fault, StoreOp};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:streamops-alerts";
 
@@ -31,7 +31,7 @@ fn config(extra: &[(&str, &str)]) -> AlertsConfig {
 }
 
 struct Fixture {
-    service: AlertsService<FakeStore, FakePublisher>,
+    service: AlertsService<FakeStore, FakePublisher, FakeQueue>,
     store: FakeStore,
     topic: FakePublisher,
 }
@@ -47,6 +47,7 @@ fn fakes_with(extra: &[(&str, &str)]) -> Fixture {
             config: config(extra),
             store: store.clone(),
             publisher: topic.clone(),
+            queue: FakeQueue::default(),
         },
         store,
         topic,

@@ -1,0 +1,180 @@
+//! The SNS message for a group's notification, in the configured format, within SNS's limits:
+//! every member listed (name, state, severity, fingerprint, since). Members are listed most
+//! urgent first; a list too long for 256 KB keeps as many as fit and says how many it left out.
+
+use serde_json::{Value, json};
+use streamops_shared::text::clean_inline;
+
+use crate::group::{BatchKind, Group, Member, Sending};
+use crate::model::Severity;
+use crate::render::{MAX_PUBLISH_BYTES, MAX_SUBJECT_CHARS, MessageFormat, SnsMessage, ascii_only};
+
+/// The message for the claimed `sending` of `group`, listing `members`.
+pub fn render_group(
+    group: &Group,
+    sending: &Sending,
+    members: &[&Member],
+    format: MessageFormat,
+) -> SnsMessage {
+    let mut members = members.to_vec();
+    members.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then(a.resource.cmp(&b.resource))
+    });
+    let severity = match sending.kind {
+        BatchKind::Resolution => Severity::Resolved,
+        _ => members.first().map_or(Severity::Info, |m| m.severity),
+    };
+    let attributes = vec![
+        ("severity", severity.as_str().to_string()),
+        ("source", "streamops.alerts.group".to_string()),
+        ("fingerprint", format!("group:{}", group.key)),
+        ("group", group.key.clone()),
+        ("flush", sending.flush.to_string()),
+    ];
+    let limit = MAX_PUBLISH_BYTES
+        - attributes
+            .iter()
+            .map(|(k, v)| k.len() + 6 + v.len())
+            .sum::<usize>()
+        - 256;
+    let title = title(group, sending.kind, members.len(), severity);
+    // Fewer and fewer members until the body fits (halving: a few rounds at most).
+    let mut shown = members.len();
+    let body = loop {
+        let body = body(
+            group,
+            sending,
+            &title,
+            &members[..shown],
+            members.len() - shown,
+            format,
+        );
+        if body.len() <= limit || shown == 0 {
+            break body;
+        }
+        shown /= 2;
+    };
+    SnsMessage {
+        subject: ascii_only(&title, MAX_SUBJECT_CHARS),
+        body,
+        attributes,
+    }
+}
+
+/// `CRITICAL: 20 alerts (account=1, region=us-east-1)`, `RESOLVED: ...`, `... 3 more alerts`.
+fn title(group: &Group, kind: BatchKind, count: usize, severity: Severity) -> String {
+    let labels = group
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = match kind {
+        BatchKind::Initial => format!("{count} alert{}", plural(count)),
+        BatchKind::FollowUp => format!("{count} more alert{}", plural(count)),
+        BatchKind::Resolution => format!("all {count} alert{} resolved", plural(count)),
+    };
+    format!(
+        "{}: {what} ({labels})",
+        severity.as_str().to_ascii_uppercase()
+    )
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn body(
+    group: &Group,
+    sending: &Sending,
+    title: &str,
+    members: &[&Member],
+    left_out: usize,
+    format: MessageFormat,
+) -> String {
+    match format {
+        MessageFormat::Text => text(group, sending, title, members, left_out),
+        MessageFormat::Json => {
+            serde_json::to_string_pretty(&json_body(group, sending, members, left_out))
+                .unwrap_or_default()
+        }
+        MessageFormat::Chatbot => chatbot(group, title, members, left_out).to_string(),
+    }
+}
+
+fn text(
+    group: &Group,
+    sending: &Sending,
+    title: &str,
+    members: &[&Member],
+    left_out: usize,
+) -> String {
+    let mut lines = vec![clean_inline(title).into_owned(), String::new()];
+    for (k, v) in &group.labels {
+        lines.push(format!("{:<12} {}", format!("{k}:"), clean_inline(v)));
+    }
+    lines.push(format!("{:<12} {}", "Group:", group.key));
+    lines.push(format!(
+        "{:<12} {} (round {})",
+        "Flush:", sending.flush, group.round
+    ));
+    lines.push(String::new());
+    lines.push("Members:".into());
+    for m in members {
+        lines.push(format!(
+            "  {} {} [{}] since {} fingerprint {}",
+            m.severity.as_str().to_ascii_uppercase(),
+            clean_inline(&m.resource),
+            clean_inline(&m.state),
+            m.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            m.fingerprint
+        ));
+    }
+    if left_out > 0 {
+        lines.push(format!("  ... and {left_out} more (message size limit)"));
+    }
+    lines.join("\n")
+}
+
+fn member_json(m: &Member) -> Value {
+    json!({"name": m.resource, "title": m.title, "state": m.state, "severity": m.severity,
+           "fingerprint": m.fingerprint, "since": m.since})
+}
+
+fn json_body(group: &Group, sending: &Sending, members: &[&Member], left_out: usize) -> Value {
+    json!({
+        "group": group.key,
+        "labels": group.labels,
+        "round": group.round,
+        "flush": sending.flush,
+        "kind": sending.kind,
+        "members": members.iter().map(|m| member_json(m)).collect::<Vec<_>>(),
+        "members_left_out": left_out,
+    })
+}
+
+fn chatbot(group: &Group, title: &str, members: &[&Member], left_out: usize) -> Value {
+    let mut description = String::new();
+    for m in members {
+        description.push_str(&format!(
+            "*{}* {} ({}) since {}\n",
+            clean_inline(&m.resource),
+            clean_inline(&m.state),
+            m.severity.as_str(),
+            m.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    if left_out > 0 {
+        description.push_str(&format!("... and {left_out} more\n"));
+    }
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {"textType": "client-markdown", "title": clean_inline(title), "description": description},
+        // One thread per group: its follow-ups and resolution answer the first notification.
+        "metadata": {"threadId": format!("group:{}", group.key), "summary": clean_inline(title),
+                     "additionalContext": {"group": group.key, "labels": group.labels}}
+    })
+}
