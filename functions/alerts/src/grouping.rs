@@ -10,8 +10,8 @@ use streamops_shared::dynamo::WriteOutcome;
 use streamops_shared::{AwsCallError, Metrics};
 
 use crate::group::{
-    FlushRequest, FlushStep, GroupConfig, Sending, add_member, claim_flush, claimed_members,
-    group_key, mark_flushed,
+    FlushRecord, FlushRequest, FlushStep, GroupConfig, Sending, add_member, claim_flush,
+    claimed_members, group_key, mark_flushed,
 };
 use crate::group_render::render_group;
 use crate::model::Alert;
@@ -21,41 +21,6 @@ use crate::service::AlertsService;
 
 /// How often a group's read-decide-write is retried when another writer moved its version.
 const MAX_GROUP_CONFLICTS: usize = 8;
-
-/// One SQS record of a flush event: its message id and what its body asks for.
-pub struct FlushRecord {
-    pub message_id: String,
-    pub request: Result<FlushRequest, String>,
-}
-
-/// The records of an SQS event from the flush queue (`eventSource` `aws:sqs` on every record),
-/// or `None` for any other payload.
-pub fn parse_flush_event(payload: &Value) -> Option<Vec<FlushRecord>> {
-    let records = payload.get("Records")?.as_array()?;
-    let sqs = |r: &Value| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs");
-    if records.is_empty() || !records.iter().all(sqs) {
-        return None;
-    }
-    let read = |r: &Value| -> Result<FlushRequest, String> {
-        let body = r.get("body").and_then(Value::as_str).ok_or("no body")?;
-        let v: Value = serde_json::from_str(body).map_err(|e| format!("body: {e}"))?;
-        let flush = v.get("group_flush").ok_or("body: no group_flush")?;
-        serde_json::from_value(flush.clone()).map_err(|e| format!("body.group_flush: {e}"))
-    };
-    Some(
-        records
-            .iter()
-            .map(|r| FlushRecord {
-                message_id: r
-                    .get("messageId")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .into(),
-                request: read(r),
-            })
-            .collect(),
-    )
-}
 
 /// What one flush message did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -115,7 +80,7 @@ where
     /// now are reported back (`batchItemFailures`), so SQS delivers them again.
     pub(crate) async fn handle_flushes(
         &self,
-        records: Vec<crate::grouping::FlushRecord>,
+        records: Vec<FlushRecord>,
         ctx: &InvocationContext,
         metrics: &mut Metrics,
     ) -> Value {

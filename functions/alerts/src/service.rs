@@ -20,7 +20,7 @@ use crate::config::AlertsConfig;
 use crate::dedup::{
     Decision, StoredState, SuppressReason, decide, next_state, repeat_moves_record,
 };
-use crate::grouping::parse_flush_event;
+use crate::group::parse_flush_event;
 use crate::inhibit::{Inhibitor, MutedTarget};
 use crate::model::Alert;
 use crate::mute::{muted_key, reason_label};
@@ -370,11 +370,11 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
             streamops_shared::Unit::Milliseconds,
             started.elapsed().as_secs_f64() * 1000.0,
         );
-        let counter = match delivered {
-            Delivery::Message(_) => "AlertsPublished",
-            Delivery::Grouped(_) => "AlertsGrouped",
-        };
-        metrics.count_by(counter, "severity", alert.severity.as_str(), 1);
+        let severity = alert.severity.as_str();
+        match delivered {
+            Delivery::Message(_) => metrics.count_by("AlertsPublished", "severity", severity, 1),
+            Delivery::Grouped(_) => metrics.count_by("AlertsGrouped", "severity", severity, 1),
+        }
         // The alert is out: failing the invocation now would have its retry (a minute later,
         // past the claim's expiry) publish it again. A claim left behind expires at this
         // invocation's deadline; until then other deliveries back off, after it they are judged

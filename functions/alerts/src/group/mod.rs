@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::model::{Alert, Severity};
@@ -369,6 +370,40 @@ fn end_flush(mut group: Group, flush: u64, now_ms: i64, round_over: bool) -> Gro
     group
 }
 
+/// One SQS record of a flush event: its message id and what its body asks for.
+pub struct FlushRecord {
+    pub message_id: String,
+    pub request: Result<FlushRequest, String>,
+}
+
+/// The records of an SQS event from the flush queue (`eventSource` `aws:sqs` on every record),
+/// or `None` for any other payload.
+pub fn parse_flush_event(payload: &Value) -> Option<Vec<FlushRecord>> {
+    let records = payload.get("Records")?.as_array()?;
+    let sqs = |r: &Value| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs");
+    if records.is_empty() || !records.iter().all(sqs) {
+        return None;
+    }
+    let read = |r: &Value| -> Result<FlushRequest, String> {
+        let body = r.get("body").and_then(Value::as_str).ok_or("no body")?;
+        let v: Value = serde_json::from_str(body).map_err(|e| format!("body: {e}"))?;
+        let flush = v.get("group_flush").ok_or("body: no group_flush")?;
+        serde_json::from_value(flush.clone()).map_err(|e| format!("body.group_flush: {e}"))
+    };
+    Some(
+        records
+            .iter()
+            .map(|r| FlushRecord {
+                message_id: r
+                    .get("messageId")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .into(),
+                request: read(r),
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
-#[path = "group_tests.rs"]
 mod tests;
