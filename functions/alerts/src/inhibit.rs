@@ -43,13 +43,15 @@ pub struct InhibitRule {
     pub max_minutes: i64,
 }
 
-/// Conditions on an alert's labels, all of which must hold.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+/// Conditions on an alert's labels, all of which must hold. Read from configuration and
+/// commands by [`parse_matcher`] (a value or a list per label); stored (in a silence) as it
+/// serializes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Matcher {
     /// Label name to the values it may have (any of).
     pub labels: BTreeMap<String, Vec<String>>,
     /// The resource (alarm name, cluster id...) starts with one of these.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_prefix: Vec<String>,
 }
 

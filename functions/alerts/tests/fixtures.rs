@@ -127,6 +127,7 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("lambda-destination-failure.json", alert(FunctionFailure, Error, "FAILURE", "streamops-enrich", "function", PUBLISH)),
     ("ops-create-silence.json", Outcome::Command),
     ("ops-create-silence-until-resolved.json", Outcome::Command),
+    ("ops-create-silence-matchers.json", Outcome::Command),
     ("ops-inhibitions.json", Outcome::Command),
     ("ops-list-silences.json", Outcome::Command),
     ("ops-mute-windows.json", Outcome::Command),

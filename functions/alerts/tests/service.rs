@@ -431,6 +431,34 @@ async fn silences_mute_matching_alerts_until_removed() {
     assert_eq!(f.topic.delivered().len(), 2);
 }
 
+/// A silence by label matchers mutes the alerts with those labels, and only those.
+#[tokio::test]
+async fn a_matcher_silence_mutes_by_labels() {
+    let f = fakes();
+    let now = at(T0);
+    let silence = json!({"command": "create-silence", "duration_minutes": 60,
+        "matchers": {"namespace": "AWS/Kinesis", "severity": ["critical", "warning"]}});
+    let created = f.handle(&silence, now).await.unwrap();
+    assert_eq!(
+        created["silence"]["matchers"]["labels"]["namespace"],
+        json!(["AWS/Kinesis"])
+    );
+    let out = f.handle(&fixture(ALARM), now).await.unwrap();
+    assert_eq!(decision(&out), ("suppressed", Some("silenced")));
+    let emr = f
+        .handle(&fixture("alerts/alarm-emr-yarn-memory-alarm.json"), now)
+        .await
+        .unwrap();
+    assert_eq!(decision(&emr), ("published", None), "another namespace");
+    let bad =
+        json!({"command": "create-silence", "duration_minutes": 60, "matchers": {"kind": "emr"}});
+    let err = f.handle(&bad, now).await.unwrap_err();
+    assert!(
+        err.to_string().contains("matchers: kind: unknown kind"),
+        "{err}"
+    );
+}
+
 /// A silence lookup that fails (throttled) fails the alert retryably before any claim.
 #[tokio::test]
 async fn a_failed_silence_lookup_claims_nothing() {
