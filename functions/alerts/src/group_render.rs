@@ -1,19 +1,30 @@
 //! The SNS message for a group's notification, in the configured format, within SNS's limits:
-//! every member listed (name, state, severity, fingerprint, since). Members are listed most
+//! every member listed (name, state, severity, fingerprint, since), and under a member that is
+//! an inhibition source the targets it muted ("3 related alarms muted"). Members are listed most
 //! urgent first; a list too long for 256 KB keeps as many as fit and says how many it left out.
+
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use streamops_shared::text::clean_inline;
 
 use crate::group::{BatchKind, Group, Member, Sending};
+use crate::inhibit::MutedTarget;
 use crate::model::Severity;
 use crate::render::{MAX_PUBLISH_BYTES, MAX_SUBJECT_CHARS, MessageFormat, SnsMessage, ascii_only};
 
-/// The message for the claimed `sending` of `group`, listing `members`.
+/// Per member fingerprint, the targets it muted as an inhibition source.
+pub type MutedLists = BTreeMap<String, Vec<MutedTarget>>;
+
+/// At most this many muted targets are named under a member; the count is always whole.
+const MUTED_NAMED: usize = 10;
+
+/// The message for the claimed `sending` of `group`, listing `members` (and what they muted).
 pub fn render_group(
     group: &Group,
     sending: &Sending,
     members: &[&Member],
+    muted: &MutedLists,
     format: MessageFormat,
 ) -> SnsMessage {
     let mut members = members.to_vec();
@@ -43,14 +54,12 @@ pub fn render_group(
     // Fewer and fewer members until the body fits (halving: a few rounds at most).
     let mut shown = members.len();
     let body = loop {
-        let body = body(
-            group,
-            sending,
-            &title,
-            &members[..shown],
-            members.len() - shown,
-            format,
-        );
+        let listed = Listed {
+            members: &members[..shown],
+            left_out: members.len() - shown,
+            muted,
+        };
+        let body = body(group, sending, &title, &listed, format);
         if body.len() <= limit || shown == 0 {
             break body;
         }
@@ -86,31 +95,60 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// What a body lists: the members that fit, how many did not, what they muted.
+struct Listed<'a> {
+    members: &'a [&'a Member],
+    left_out: usize,
+    muted: &'a MutedLists,
+}
+
+impl Listed<'_> {
+    fn muted_of(&self, m: &Member) -> &[MutedTarget] {
+        self.muted.get(&m.fingerprint).map_or(&[], Vec::as_slice)
+    }
+}
+
 fn body(
     group: &Group,
     sending: &Sending,
     title: &str,
-    members: &[&Member],
-    left_out: usize,
+    l: &Listed,
     format: MessageFormat,
 ) -> String {
     match format {
-        MessageFormat::Text => text(group, sending, title, members, left_out),
+        MessageFormat::Text => text(group, sending, title, l),
         MessageFormat::Json => {
-            serde_json::to_string_pretty(&json_body(group, sending, members, left_out))
-                .unwrap_or_default()
+            serde_json::to_string_pretty(&json_body(group, sending, l)).unwrap_or_default()
         }
-        MessageFormat::Chatbot => chatbot(group, title, members, left_out).to_string(),
+        MessageFormat::Chatbot => chatbot(group, title, l).to_string(),
     }
 }
 
-fn text(
-    group: &Group,
-    sending: &Sending,
-    title: &str,
-    members: &[&Member],
-    left_out: usize,
-) -> String {
+/// `3 related alarms muted: a [ALARM], b [ALARM], c [ALARM]`, naming at most [`MUTED_NAMED`].
+fn muted_line(muted: &[MutedTarget]) -> Option<String> {
+    if muted.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = muted
+        .iter()
+        .take(MUTED_NAMED)
+        .map(|t| format!("{} [{}]", clean_inline(&t.resource), clean_inline(&t.state)))
+        .collect();
+    let more = muted.len().saturating_sub(MUTED_NAMED);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    let n = muted.len();
+    Some(format!(
+        "{n} related alarm{} muted: {}{more}",
+        plural(n),
+        names.join(", ")
+    ))
+}
+
+fn text(group: &Group, sending: &Sending, title: &str, l: &Listed) -> String {
     let mut lines = vec![clean_inline(title).into_owned(), String::new()];
     for (k, v) in &group.labels {
         lines.push(format!("{:<12} {}", format!("{k}:"), clean_inline(v)));
@@ -122,7 +160,7 @@ fn text(
     ));
     lines.push(String::new());
     lines.push("Members:".into());
-    for m in members {
+    for m in l.members {
         lines.push(format!(
             "  {} {} [{}] since {} fingerprint {}",
             m.severity.as_str().to_ascii_uppercase(),
@@ -131,33 +169,45 @@ fn text(
             m.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             m.fingerprint
         ));
+        if let Some(line) = muted_line(l.muted_of(m)) {
+            lines.push(format!("    {line}"));
+        }
     }
-    if left_out > 0 {
-        lines.push(format!("  ... and {left_out} more (message size limit)"));
+    if l.left_out > 0 {
+        lines.push(format!(
+            "  ... and {} more (message size limit)",
+            l.left_out
+        ));
     }
     lines.join("\n")
 }
 
-fn member_json(m: &Member) -> Value {
+fn member_json(m: &Member, muted: &[MutedTarget]) -> Value {
+    let named: Vec<Value> = muted
+        .iter()
+        .take(MUTED_NAMED)
+        .map(|t| json!({"name": t.resource, "state": t.state, "fingerprint": t.fingerprint, "rule": t.rule}))
+        .collect();
     json!({"name": m.resource, "title": m.title, "state": m.state, "severity": m.severity,
-           "fingerprint": m.fingerprint, "since": m.since})
+           "fingerprint": m.fingerprint, "since": m.since,
+           "muted_count": muted.len(), "muted": named})
 }
 
-fn json_body(group: &Group, sending: &Sending, members: &[&Member], left_out: usize) -> Value {
+fn json_body(group: &Group, sending: &Sending, l: &Listed) -> Value {
     json!({
         "group": group.key,
         "labels": group.labels,
         "round": group.round,
         "flush": sending.flush,
         "kind": sending.kind,
-        "members": members.iter().map(|m| member_json(m)).collect::<Vec<_>>(),
-        "members_left_out": left_out,
+        "members": l.members.iter().map(|m| member_json(m, l.muted_of(m))).collect::<Vec<_>>(),
+        "members_left_out": l.left_out,
     })
 }
 
-fn chatbot(group: &Group, title: &str, members: &[&Member], left_out: usize) -> Value {
+fn chatbot(group: &Group, title: &str, l: &Listed) -> Value {
     let mut description = String::new();
-    for m in members {
+    for m in l.members {
         description.push_str(&format!(
             "*{}* {} ({}) since {}\n",
             clean_inline(&m.resource),
@@ -165,9 +215,12 @@ fn chatbot(group: &Group, title: &str, members: &[&Member], left_out: usize) -> 
             m.severity.as_str(),
             m.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ));
+        if let Some(line) = muted_line(l.muted_of(m)) {
+            description.push_str(&format!("    _{line}_\n"));
+        }
     }
-    if left_out > 0 {
-        description.push_str(&format!("... and {left_out} more\n"));
+    if l.left_out > 0 {
+        description.push_str(&format!("... and {} more\n", l.left_out));
     }
     json!({
         "version": "1.0",

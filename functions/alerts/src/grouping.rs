@@ -9,11 +9,12 @@ use serde_json::{Value, json};
 use streamops_shared::dynamo::WriteOutcome;
 use streamops_shared::{AwsCallError, Metrics};
 
+use crate::group::Member;
 use crate::group::{
     FlushRecord, FlushRequest, FlushStep, GroupConfig, Sending, add_member, claim_flush,
     claimed_members, group_key, mark_flushed,
 };
-use crate::group_render::render_group;
+use crate::group_render::{MutedLists, render_group};
 use crate::model::Alert;
 use crate::outcome::{AlertsError, InvocationContext};
 use crate::ports::{FlushQueue, GroupStore, Publisher, StateStore};
@@ -150,7 +151,8 @@ where
                 continue; // never: a claimed group carries its claim
             };
             let members = claimed_members(&claimed, &sending);
-            let message = render_group(&claimed, &sending, &members, self.config.format);
+            let muted = self.muted_by(&members).await;
+            let message = render_group(&claimed, &sending, &members, &muted, self.config.format);
             let message_id = self.publisher.publish(&message).await?;
             metrics.count_by(
                 "GroupNotificationsPublished",
@@ -172,6 +174,27 @@ where
             "group {} flush {}: it kept changing {MAX_GROUP_CONFLICTS} times in a row",
             request.group, request.flush
         )))
+    }
+
+    /// The targets each member muted as an inhibition source so far, for the notification's
+    /// "N related alarms muted". A failed lookup leaves that member's list out (logged): the
+    /// notification matters more than its footnote, and `inhibitions` lists them all.
+    async fn muted_by(&self, members: &[&Member]) -> MutedLists {
+        let mut out = MutedLists::new();
+        if self.config.inhibit_rules.is_empty() {
+            return out;
+        }
+        for m in members {
+            match self.store.list_muted(&m.fingerprint).await {
+                Ok(list) if !list.is_empty() => {
+                    out.insert(m.fingerprint.clone(), list);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(fingerprint = %m.fingerprint, error = %e,
+                    "its muted targets are not listed in the group notification"),
+            }
+        }
+        out
     }
 
     /// Marks a published flush, then queues the next one if members joined meanwhile. If

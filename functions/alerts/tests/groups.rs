@@ -25,7 +25,11 @@ struct Fixture {
 }
 
 fn fakes() -> Fixture {
-    let vars = [
+    fakes_with(&[])
+}
+
+fn fakes_with(extra: &[(&str, &str)]) -> Fixture {
+    let mut vars = vec![
         ("ALERTS_TOPIC_ARN", TOPIC),
         ("ALERTS_TABLE_NAME", "alerts-state"),
         ("ALERTS_GROUP_BY", "account,region"),
@@ -33,6 +37,7 @@ fn fakes() -> Fixture {
         ("ALERTS_GROUP_INTERVAL", "300"),
         ("ALERTS_GROUP_QUEUE_URL", "http://127.0.0.1/flushes"),
     ];
+    vars.extend_from_slice(extra);
     let vars = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -308,6 +313,42 @@ async fn the_group_resolves_once_when_all_members_resolved() {
         ]
     );
     assert!(f.queue.drain().is_empty());
+}
+
+/// An EMR cluster's failure and the alarms on that cluster it inhibits within group_wait: one
+/// notification, the cluster's, listing "2 related alarms muted" under it.
+#[tokio::test]
+async fn a_source_member_lists_the_targets_it_muted() {
+    let rules = r#"[{"name": "emr-down", "source": {"kind": "emr-cluster"},
+        "target": {"kind": "metric-alarm"}, "equal": ["cluster_id"]}]"#;
+    let f = fakes_with(&[("ALERTS_INHIBIT_RULES", rules)]);
+    let t = "2026-11-23T10:05:50Z".parse::<DateTime<Utc>>().unwrap();
+    let out = f
+        .handle(
+            &fixture("alerts/emr-cluster-terminated-with-errors.json"),
+            t,
+        )
+        .await;
+    assert_eq!(out["alerts"][0]["decision"], "grouped", "{out}");
+    for name in ["yarn-memory", "hdfs-utilization"] {
+        let mut a = fixture("alerts/alarm-emr-yarn-memory-alarm.json");
+        a["id"] = json!(name);
+        a["detail"]["alarmName"] = json!(format!("streamops-emr-{name}"));
+        let out = f.handle(&a, t).await;
+        assert_eq!(out["alerts"][0]["reason"], "inhibited", "{out}");
+    }
+    let queued = f.queue.drain();
+    assert_eq!(queued.len(), 1);
+    f.flush(&queued[0], t + Duration::seconds(30)).await;
+    let sent = f.topic.delivered();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0]
+            .body
+            .contains("2 related alarms muted: streamops-emr-"),
+        "{}",
+        sent[0].body
+    );
 }
 
 #[tokio::test]
