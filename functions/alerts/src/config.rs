@@ -11,6 +11,7 @@ use crate::model::Severity;
 use crate::mute::{MuteWindow, parse_windows};
 use crate::normalize::NormalizeOptions;
 use crate::render::MessageFormat;
+use crate::route::{Route, parse_routes};
 
 #[derive(Debug, Clone)]
 pub struct AlertsConfig {
@@ -41,6 +42,12 @@ pub struct AlertsConfig {
     pub group: Option<GroupConfig>,
     /// `ALERTS_GROUP_QUEUE_URL`: the SQS queue of delayed flushes (required with grouping).
     pub group_queue_url: Option<String>,
+    /// `ALERTS_ROUTES` (JSON array, default none: everything to `ALERTS_TOPIC_ARN`): matchers
+    /// to a topic and format, in order (see `route.rs`).
+    pub routes: Vec<Route>,
+    /// `ALERTS_PAGERDUTY_ROUTING_KEY`: the integration key `pagerduty` messages carry
+    /// (required when the default format or a route's is `pagerduty`).
+    pub pagerduty_routing_key: String,
 }
 
 impl AlertsConfig {
@@ -69,7 +76,7 @@ impl AlertsConfig {
         let ttl_days: u64 = r.parsed_or("ALERTS_STATE_TTL_DAYS", "a whole number of days", 30);
         let format = r.parsed_or(
             "ALERTS_MESSAGE_FORMAT",
-            "text, json or chatbot",
+            "text, json, chatbot or pagerduty",
             MessageFormat::Text,
         );
         let min_severity = r.parsed_or(
@@ -91,6 +98,20 @@ impl AlertsConfig {
             parse_windows,
         );
         let (group, group_queue_url) = read_group(&mut r);
+        let routes = read_json_list(&mut r, "ALERTS_ROUTES", ROUTES_EXPECTED, parse_routes);
+        let pagerduty_routing_key = r
+            .optional("ALERTS_PAGERDUTY_ROUTING_KEY")
+            .unwrap_or_default();
+        let pagerduty = format == MessageFormat::PagerDuty
+            || routes.iter().any(|x| x.format == MessageFormat::PagerDuty);
+        if pagerduty && pagerduty_routing_key.trim().is_empty() {
+            r.invalid(
+                "ALERTS_PAGERDUTY_ROUTING_KEY",
+                "a PagerDuty Events v2 integration (routing) key",
+                "",
+                Some("the pagerduty format is used (ALERTS_MESSAGE_FORMAT or a route)".into()),
+            );
+        }
         let state_ttl = Duration::from_secs(ttl_days * 86_400);
         if state_ttl <= dedup_window {
             r.invalid(
@@ -112,6 +133,8 @@ impl AlertsConfig {
             mute_windows,
             group,
             group_queue_url,
+            routes,
+            pagerduty_routing_key,
         })
     }
 }
@@ -188,6 +211,8 @@ fn read_normalize(r: &mut EnvReader) -> NormalizeOptions {
 
 const INHIBIT_RULES_EXPECTED: &str =
     "a JSON array of {name, source, target, equal, max_minutes} inhibition rules";
+const ROUTES_EXPECTED: &str =
+    "a JSON array of {name, matchers, topic_arn, format, continue} routes";
 const MUTE_WINDOWS_EXPECTED: &str =
     "a JSON array of {name, cron, duration, time_zone, matchers, notify_resolved} mute windows";
 
@@ -324,6 +349,30 @@ mod tests {
                 ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn routes_are_read_and_pagerduty_needs_its_routing_key() {
+        let routes = r#"[{"name": "pager", "matchers": {"severity": "critical"},
+            "topic_arn": "arn:aws:sns:us-east-1:1:pager", "format": "pagerduty"}]"#;
+        let base = [
+            ("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+            ("ALERTS_TABLE_NAME", "t"),
+            ("ALERTS_ROUTES", routes),
+        ];
+        let text = read(&base).unwrap_err().to_string();
+        assert!(
+            text.contains("ALERTS_PAGERDUTY_ROUTING_KEY has invalid value"),
+            "{text}"
+        );
+        let mut vars = base.to_vec();
+        vars.push(("ALERTS_PAGERDUTY_ROUTING_KEY", "R0ABCDEF"));
+        let c = read(&vars).unwrap();
+        assert_eq!(c.routes[0].name, "pager");
+        assert_eq!(c.pagerduty_routing_key, "R0ABCDEF");
+        let bad = [base[0], base[1], ("ALERTS_ROUTES", r#"[{"name": "x"}]"#)];
+        let text = read(&bad).unwrap_err().to_string();
+        assert!(text.contains(r#"route "x" (#1): topic_arn"#), "{text}");
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub fn render_group(
     members: &[&Member],
     muted: &MutedLists,
     format: MessageFormat,
+    routing_key: &str,
 ) -> SnsMessage {
     let mut members = members.to_vec();
     members.sort_by(|a, b| {
@@ -33,10 +34,7 @@ pub fn render_group(
             .cmp(&b.severity)
             .then(a.resource.cmp(&b.resource))
     });
-    let severity = match sending.kind {
-        BatchKind::Resolution => Severity::Resolved,
-        _ => members.first().map_or(Severity::Info, |m| m.severity),
-    };
+    let severity = severity_of(sending, &members);
     let attributes = vec![
         ("severity", severity.as_str().to_string()),
         ("source", "streamops.alerts.group".to_string()),
@@ -58,6 +56,8 @@ pub fn render_group(
             members: &members[..shown],
             left_out: members.len() - shown,
             muted,
+            severity,
+            routing_key,
         };
         let body = body(group, sending, &title, &listed, format);
         if body.len() <= limit || shown == 0 {
@@ -66,9 +66,22 @@ pub fn render_group(
         shown /= 2;
     };
     SnsMessage {
+        topic: None,
         subject: ascii_only(&title, MAX_SUBJECT_CHARS),
         body,
         attributes,
+    }
+}
+
+/// The notification's severity: `resolved` for a resolution, else its most urgent member's.
+pub fn severity_of(sending: &Sending, members: &[&Member]) -> Severity {
+    match sending.kind {
+        BatchKind::Resolution => Severity::Resolved,
+        _ => members
+            .iter()
+            .map(|m| m.severity)
+            .min()
+            .unwrap_or(Severity::Info),
     }
 }
 
@@ -95,11 +108,14 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// What a body lists: the members that fit, how many did not, what they muted.
+/// What a body lists: the members that fit, how many did not, what they muted; and the
+/// notification's severity and PagerDuty routing key (for `pagerduty`).
 struct Listed<'a> {
     members: &'a [&'a Member],
     left_out: usize,
     muted: &'a MutedLists,
+    severity: Severity,
+    routing_key: &'a str,
 }
 
 impl Listed<'_> {
@@ -121,6 +137,12 @@ fn body(
             serde_json::to_string_pretty(&json_body(group, sending, l)).unwrap_or_default()
         }
         MessageFormat::Chatbot => chatbot(group, title, l).to_string(),
+        MessageFormat::PagerDuty => {
+            let details = json_body(group, sending, l);
+            let dedup_key = format!("group:{}", group.key);
+            crate::pagerduty::group_event(&dedup_key, title, l.severity, details, l.routing_key)
+                .to_string()
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::group::{
     FlushRecord, FlushRequest, FlushStep, GroupConfig, Sending, add_member, claim_flush,
     claimed_members, group_key, mark_flushed,
 };
-use crate::group_render::{MutedLists, render_group};
+use crate::group_render::MutedLists;
 use crate::model::Alert;
 use crate::outcome::{AlertsError, InvocationContext};
 use crate::ports::{FlushQueue, GroupStore, Publisher, StateStore};
@@ -152,8 +152,9 @@ where
             };
             let members = claimed_members(&claimed, &sending);
             let muted = self.muted_by(&members).await;
-            let message = render_group(&claimed, &sending, &members, &muted, self.config.format);
-            let message_id = self.publisher.publish(&message).await?;
+            let message_id = self
+                .publish_group_routed(&claimed, &sending, &members, &muted)
+                .await?;
             metrics.count_by(
                 "GroupNotificationsPublished",
                 "kind",

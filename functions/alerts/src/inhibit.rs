@@ -57,16 +57,24 @@ pub struct Matcher {
 
 impl Matcher {
     pub fn matches(&self, alert: &Alert) -> bool {
-        let labels = self.labels.iter().all(|(name, values)| {
-            alert
-                .label(name)
-                .is_some_and(|v| values.iter().any(|want| want == v))
-        });
+        self.matches_with(|name| alert.label(name), &alert.resource)
+    }
+
+    /// The same test over any labels (a group notification's, for routing) and resource.
+    pub fn matches_with<'a>(
+        &self,
+        label: impl Fn(&str) -> Option<&'a str>,
+        resource: &str,
+    ) -> bool {
+        let labels = self
+            .labels
+            .iter()
+            .all(|(name, values)| label(name).is_some_and(|v| values.iter().any(|want| want == v)));
         let prefix = self.resource_prefix.is_empty()
             || self
                 .resource_prefix
                 .iter()
-                .any(|p| alert.resource.starts_with(p.as_str()));
+                .any(|p| resource.starts_with(p.as_str()));
         labels && prefix
     }
 }

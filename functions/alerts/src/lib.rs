@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod dedup;
+mod delivery;
 pub mod group;
 mod group_render;
 pub mod grouping;
@@ -17,10 +18,12 @@ pub mod mute;
 pub mod normalize;
 pub mod ops;
 mod outcome;
+pub mod pagerduty;
 pub mod ports;
 pub mod publisher;
 pub mod queue;
 pub mod render;
+pub mod route;
 pub mod service;
 mod silence;
 pub mod store;

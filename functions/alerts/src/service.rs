@@ -29,7 +29,6 @@ use crate::ops::parse_command;
 use crate::ports::{FlushQueue, GroupStore, Publisher, StateStore};
 use crate::publisher::AlertPublisher;
 use crate::queue::SqsFlushQueue;
-use crate::render::render;
 use crate::silence::Silence;
 use crate::store::AlertStore;
 
@@ -349,11 +348,11 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
             Some(cfg) => Box::pin(self.add_to_group(alert, cfg, ctx))
                 .await
                 .map(Delivery::Grouped),
-            None => {
-                let message = render(alert, self.config.format);
-                let sent = self.publisher.publish(&message).await;
-                sent.map(Delivery::Message).map_err(AlertsError::from)
-            }
+            None => self
+                .publish_routed(alert)
+                .await
+                .map(Delivery::Message)
+                .map_err(AlertsError::from),
         };
         let delivered = match delivered {
             Ok(d) => d,
