@@ -98,20 +98,7 @@ impl AlertsConfig {
             parse_windows,
         );
         let (group, group_queue_url) = read_group(&mut r);
-        let routes = read_json_list(&mut r, "ALERTS_ROUTES", ROUTES_EXPECTED, parse_routes);
-        let pagerduty_routing_key = r
-            .optional("ALERTS_PAGERDUTY_ROUTING_KEY")
-            .unwrap_or_default();
-        let pagerduty = format == MessageFormat::PagerDuty
-            || routes.iter().any(|x| x.format == MessageFormat::PagerDuty);
-        if pagerduty && pagerduty_routing_key.trim().is_empty() {
-            r.invalid(
-                "ALERTS_PAGERDUTY_ROUTING_KEY",
-                "a PagerDuty Events v2 integration (routing) key",
-                "",
-                Some("the pagerduty format is used (ALERTS_MESSAGE_FORMAT or a route)".into()),
-            );
-        }
+        let (routes, pagerduty_routing_key) = read_routes(&mut r, format);
         let state_ttl = Duration::from_secs(ttl_days * 86_400);
         if state_ttl <= dedup_window {
             r.invalid(
@@ -137,6 +124,25 @@ impl AlertsConfig {
             pagerduty_routing_key,
         })
     }
+}
+
+/// `ALERTS_ROUTES` and the PagerDuty routing key, which the `pagerduty` format needs.
+fn read_routes(r: &mut EnvReader, format: MessageFormat) -> (Vec<Route>, String) {
+    let routes = read_json_list(r, "ALERTS_ROUTES", ROUTES_EXPECTED, parse_routes);
+    let pagerduty_routing_key = r
+        .optional("ALERTS_PAGERDUTY_ROUTING_KEY")
+        .unwrap_or_default();
+    let pagerduty = format == MessageFormat::PagerDuty
+        || routes.iter().any(|x| x.format == MessageFormat::PagerDuty);
+    if pagerduty && pagerduty_routing_key.trim().is_empty() {
+        r.invalid(
+            "ALERTS_PAGERDUTY_ROUTING_KEY",
+            "a PagerDuty Events v2 integration (routing) key",
+            "",
+            Some("the pagerduty format is used (ALERTS_MESSAGE_FORMAT or a route)".into()),
+        );
+    }
+    (routes, pagerduty_routing_key)
 }
 
 /// The grouping variables: off (None) unless `ALERTS_GROUP_BY` names a label.
