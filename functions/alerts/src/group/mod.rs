@@ -334,9 +334,9 @@ pub fn mark_flushed(
     now_ms: i64,
     cfg: &GroupConfig,
 ) -> Option<(Group, Option<FlushRequest>)> {
-    if group.sending.as_ref().map(|s| (s.flush, &s.members))
-        != Some((sending.flush, &sending.members))
-    {
+    // The whole claim, its expiry included: a flusher whose claim expired and was taken over
+    // (same flush, same members) is not the owner any more.
+    if group.sending.as_ref() != Some(sending) {
         return None;
     }
     let mut group = group;

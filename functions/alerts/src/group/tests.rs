@@ -228,6 +228,10 @@ fn an_expired_claim_is_taken_over_and_its_stale_mark_refused() {
         first.members, second.members,
         "the same members, sent again"
     );
+    assert!(
+        mark_flushed(g.clone(), &first, 42 * S, &cfg()).is_none(),
+        "no longer its claim"
+    );
     let (g, _) = mark_flushed(g, &second, 42 * S, &cfg()).unwrap();
     assert!(mark_flushed(g, &first, 43 * S, &cfg()).is_none());
 }
