@@ -336,3 +336,22 @@ fn alerts_silences_until_resolved_and_resolved_notices_reach_the_function_as_it_
         json!({"command": "inhibitions", "include_ended": true})
     );
 }
+
+#[test]
+fn alerts_silences_by_label_matchers_reach_the_function_as_it_reads_them() {
+    let r = request(
+        "alerts silence --match cluster_id=j-1 --match severity=warning --match severity=critical --for 1h --created-by oncall",
+    );
+    assert_eq!(
+        r.payload,
+        json!({"command": "create-silence", "matchers": {"cluster_id": "j-1",
+               "severity": ["warning", "critical"]}, "duration_minutes": 60, "created_by": "oncall"})
+    );
+    // The function's own checks, before anything is sent.
+    let e = refused("alerts silence --match kind=emr --for 1h");
+    assert!(e.contains("matchers: kind: unknown kind"), "{e}");
+    let e = refused("alerts silence --match cluster_id=j-1 --until-resolved");
+    assert!(e.contains("`until_resolved` silences one alert"), "{e}");
+    let e = usage_error("alerts silence --match cluster_id --for 1h");
+    assert!(e.contains("is not label=value"), "{e}");
+}

@@ -289,7 +289,9 @@ def platform_actions(ev: Evaluator, fn: str) -> set[str]:
                 "glue:DeletePartition", "glue:BatchDeletePartition",
                 "s3:GetBucketLocation", "s3:ListBucket", "s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}
     if fn == "AlertsFunction":
-        out.add("sqs:SendMessage")  # its on-failure destination
+        out.add("sqs:SendMessage")  # its on-failure destination (and the group flushes it queues)
+        # The group flush queue's mapping.
+        out |= {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     else:
         if fn != "EnrichFunction":
             # On-failure destination: the default event bus. (The scaler's code also puts its

@@ -10,8 +10,8 @@ use super::{Effect, FunctionKind, Request, parsed, payload, serde_word, string};
 
 #[derive(Debug, Subcommand)]
 pub enum AlertsCmd {
-    /// Mute alerts whose alarm name starts with a prefix, one alarm, or one fingerprint, for a
-    /// while or until it resolves.
+    /// Mute alerts whose alarm name starts with a prefix, one alarm, one fingerprint, or the
+    /// alerts with some labels (--match), for a while or until it resolves.
     Silence(SilenceArgs),
     /// Active silences, soonest to end first.
     Silences {
@@ -44,7 +44,7 @@ pub enum AlertsCmd {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("what").required(true).args(["alarm_prefix", "alarm", "fingerprint"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["alarm_prefix", "alarm", "fingerprint", "matchers"]).multiple(true))]
 #[command(group = clap::ArgGroup::new("end").required(true).args(["duration", "until", "until_resolved"]).multiple(true))]
 pub struct SilenceArgs {
     /// Alarm names starting with this (e.g. streamops-raw-).
@@ -56,6 +56,11 @@ pub struct SilenceArgs {
     /// One alert's fingerprint (the `fingerprint` attribute of a published alert).
     #[arg(long)]
     fingerprint: Option<String>,
+    /// A label the alerts must have, `label=value` (e.g. cluster_id=j-1, severity=warning);
+    /// repeat it: every label must hold, values of one label repeated are any of them.
+    /// `resource_prefix=` matches the alarm-name prefix (the inhibition rules' matcher).
+    #[arg(long = "match", value_parser = label_value, id = "matchers")]
+    matchers: Vec<(String, String)>,
     /// How long: 90m, 2h, 1d, 1h30m.
     #[arg(long = "for", value_parser = minutes)]
     duration: Option<i64>,
@@ -133,6 +138,7 @@ impl SilenceArgs {
                 ("alarm_name_prefix", string(&self.alarm_prefix)),
                 ("alarm_name", string(&self.alarm)),
                 ("fingerprint", string(&self.fingerprint)),
+                ("matchers", matchers_json(&self.matchers)),
                 ("duration_minutes", self.duration.map(|m| json!(m))),
                 ("until", self.until.map(|t| json!(t))),
                 ("until_resolved", self.until_resolved.then_some(json!(true))),
@@ -145,6 +151,33 @@ impl SilenceArgs {
             ],
         )
     }
+}
+
+/// `label=value`, both non-empty.
+fn label_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !v.is_empty() => Ok((k.trim().into(), v.into())),
+        _ => Err(format!("{text:?} is not label=value (e.g. cluster_id=j-1)")),
+    }
+}
+
+/// The `matchers` object `create-silence` reads: a label to its value, or to a list when the
+/// label is repeated.
+fn matchers_json(pairs: &[(String, String)]) -> Option<Value> {
+    if pairs.is_empty() {
+        return None;
+    }
+    let mut out = serde_json::Map::new();
+    for (k, v) in pairs {
+        match out.get_mut(k) {
+            None => {
+                out.insert(k.clone(), json!(v));
+            }
+            Some(Value::Array(list)) => list.push(json!(v)),
+            Some(first) => *first = json!([first.clone(), v]),
+        }
+    }
+    Some(Value::Object(out))
 }
 
 /// `90m`, `2h`, `1d`, `1h30m` (or a bare number of minutes) as minutes.

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use streamops_shared::{ConfigError, EnvReader};
 
+use crate::group::{GroupConfig, MAX_DELAY_SECONDS};
 use crate::inhibit::{InhibitRule, parse_rules};
 use crate::model::Severity;
 use crate::mute::{MuteWindow, parse_windows};
 use crate::normalize::NormalizeOptions;
 use crate::render::MessageFormat;
+use crate::route::{Route, parse_routes};
 
 #[derive(Debug, Clone)]
 pub struct AlertsConfig {
@@ -34,6 +36,18 @@ pub struct AlertsConfig {
     /// `ALERTS_MUTE_WINDOWS` (JSON array, default none): recurring windows during which
     /// matching alerts are recorded, not sent (see `mute.rs`).
     pub mute_windows: Vec<MuteWindow>,
+    /// `ALERTS_GROUP_BY` (label names, comma-separated; default none: grouping off, each alert
+    /// its own message), `ALERTS_GROUP_WAIT` (seconds, default 30), `ALERTS_GROUP_INTERVAL`
+    /// (seconds, default 300), both at most 900 (SQS's longest delay).
+    pub group: Option<GroupConfig>,
+    /// `ALERTS_GROUP_QUEUE_URL`: the SQS queue of delayed flushes (required with grouping).
+    pub group_queue_url: Option<String>,
+    /// `ALERTS_ROUTES` (JSON array, default none: everything to `ALERTS_TOPIC_ARN`): matchers
+    /// to a topic and format, in order (see `route.rs`).
+    pub routes: Vec<Route>,
+    /// `ALERTS_PAGERDUTY_ROUTING_KEY`: the integration key `pagerduty` messages carry
+    /// (required when the default format or a route's is `pagerduty`).
+    pub pagerduty_routing_key: String,
 }
 
 impl AlertsConfig {
@@ -62,7 +76,7 @@ impl AlertsConfig {
         let ttl_days: u64 = r.parsed_or("ALERTS_STATE_TTL_DAYS", "a whole number of days", 30);
         let format = r.parsed_or(
             "ALERTS_MESSAGE_FORMAT",
-            "text, json or chatbot",
+            "text, json, chatbot or pagerduty",
             MessageFormat::Text,
         );
         let min_severity = r.parsed_or(
@@ -83,6 +97,8 @@ impl AlertsConfig {
             MUTE_WINDOWS_EXPECTED,
             parse_windows,
         );
+        let (group, group_queue_url) = read_group(&mut r);
+        let (routes, pagerduty_routing_key) = read_routes(&mut r, format);
         let state_ttl = Duration::from_secs(ttl_days * 86_400);
         if state_ttl <= dedup_window {
             r.invalid(
@@ -102,8 +118,67 @@ impl AlertsConfig {
             normalize,
             inhibit_rules,
             mute_windows,
+            group,
+            group_queue_url,
+            routes,
+            pagerduty_routing_key,
         })
     }
+}
+
+/// `ALERTS_ROUTES` and the PagerDuty routing key, which the `pagerduty` format needs.
+fn read_routes(r: &mut EnvReader, format: MessageFormat) -> (Vec<Route>, String) {
+    let routes = read_json_list(r, "ALERTS_ROUTES", ROUTES_EXPECTED, parse_routes);
+    let pagerduty_routing_key = r
+        .optional("ALERTS_PAGERDUTY_ROUTING_KEY")
+        .unwrap_or_default();
+    let pagerduty = format == MessageFormat::PagerDuty
+        || routes.iter().any(|x| x.format == MessageFormat::PagerDuty);
+    if pagerduty && pagerduty_routing_key.trim().is_empty() {
+        r.invalid(
+            "ALERTS_PAGERDUTY_ROUTING_KEY",
+            "a PagerDuty Events v2 integration (routing) key",
+            "",
+            Some("the pagerduty format is used (ALERTS_MESSAGE_FORMAT or a route)".into()),
+        );
+    }
+    (routes, pagerduty_routing_key)
+}
+
+/// The grouping variables: off (None) unless `ALERTS_GROUP_BY` names a label.
+fn read_group(r: &mut EnvReader) -> (Option<GroupConfig>, Option<String>) {
+    let by: Vec<String> = r
+        .optional("ALERTS_GROUP_BY")
+        .unwrap_or_default()
+        .split(',')
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let wait = r.seconds_or("ALERTS_GROUP_WAIT", Duration::from_secs(30));
+    let interval = r.seconds_or("ALERTS_GROUP_INTERVAL", Duration::from_secs(300));
+    for (name, value) in [
+        ("ALERTS_GROUP_WAIT", wait),
+        ("ALERTS_GROUP_INTERVAL", interval),
+    ] {
+        if value.as_secs() > MAX_DELAY_SECONDS {
+            let detail = "a flush is an SQS message delayed at most 900 s".to_string();
+            r.invalid(
+                name,
+                "at most 900 seconds",
+                &value.as_secs().to_string(),
+                Some(detail),
+            );
+        }
+    }
+    if by.is_empty() {
+        return (None, None);
+    }
+    let url = r.required(
+        "ALERTS_GROUP_QUEUE_URL",
+        "the URL of the SQS queue of group flushes (ALERTS_GROUP_BY is set)",
+    );
+    let group = GroupConfig { by, wait, interval };
+    (Some(group), Some(url).filter(|u| !u.is_empty()))
 }
 
 /// `ALERTS_RUNBOOK_URLS`, `ALERTS_DETAIL_MAX_BYTES` and `ALERTS_RESOURCE_LABELS`.
@@ -142,6 +217,8 @@ fn read_normalize(r: &mut EnvReader) -> NormalizeOptions {
 
 const INHIBIT_RULES_EXPECTED: &str =
     "a JSON array of {name, source, target, equal, max_minutes} inhibition rules";
+const ROUTES_EXPECTED: &str =
+    "a JSON array of {name, matchers, topic_arn, format, continue} routes";
 const MUTE_WINDOWS_EXPECTED: &str =
     "a JSON array of {name, cron, duration, time_zone, matchers, notify_resolved} mute windows";
 
@@ -186,6 +263,38 @@ mod tests {
         assert_eq!(c.min_severity, Severity::Info);
         assert_eq!(c.normalize.detail_max_bytes, 4096);
         assert!(c.inhibit_rules.is_empty());
+        assert!(c.group.is_none(), "grouping is off by default");
+    }
+
+    #[test]
+    fn grouping_is_read_with_its_queue_and_bounded_by_sqs_delays() {
+        let base = [
+            ("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+            ("ALERTS_TABLE_NAME", "t"),
+        ];
+        let mut vars = base.to_vec();
+        vars.extend([
+            ("ALERTS_GROUP_BY", "account, region,cluster_id"),
+            ("ALERTS_GROUP_WAIT", "10"),
+            ("ALERTS_GROUP_QUEUE_URL", "http://127.0.0.1/q"),
+        ]);
+        let c = read(&vars).unwrap();
+        let g = c.group.unwrap();
+        assert_eq!(g.by, ["account", "region", "cluster_id"]);
+        assert_eq!(g.wait, Duration::from_secs(10));
+        assert_eq!(g.interval, Duration::from_secs(300));
+        assert_eq!(c.group_queue_url.as_deref(), Some("http://127.0.0.1/q"));
+        let mut vars = base.to_vec();
+        vars.extend([
+            ("ALERTS_GROUP_BY", "account"),
+            ("ALERTS_GROUP_INTERVAL", "3600"),
+        ]);
+        let text = read(&vars).unwrap_err().to_string();
+        assert!(text.contains("ALERTS_GROUP_QUEUE_URL is not set"), "{text}");
+        assert!(
+            text.contains("ALERTS_GROUP_INTERVAL has invalid value"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -246,6 +355,30 @@ mod tests {
                 ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn routes_are_read_and_pagerduty_needs_its_routing_key() {
+        let routes = r#"[{"name": "pager", "matchers": {"severity": "critical"},
+            "topic_arn": "arn:aws:sns:us-east-1:1:pager", "format": "pagerduty"}]"#;
+        let base = [
+            ("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+            ("ALERTS_TABLE_NAME", "t"),
+            ("ALERTS_ROUTES", routes),
+        ];
+        let text = read(&base).unwrap_err().to_string();
+        assert!(
+            text.contains("ALERTS_PAGERDUTY_ROUTING_KEY has invalid value"),
+            "{text}"
+        );
+        let mut vars = base.to_vec();
+        vars.push(("ALERTS_PAGERDUTY_ROUTING_KEY", "R0ABCDEF"));
+        let c = read(&vars).unwrap();
+        assert_eq!(c.routes[0].name, "pager");
+        assert_eq!(c.pagerduty_routing_key, "R0ABCDEF");
+        let bad = [base[0], base[1], ("ALERTS_ROUTES", r#"[{"name": "x"}]"#)];
+        let text = read(&bad).unwrap_err().to_string();
+        assert!(text.contains(r#"route "x" (#1): topic_arn"#), "{text}");
     }
 
     #[test]

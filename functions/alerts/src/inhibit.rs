@@ -43,28 +43,38 @@ pub struct InhibitRule {
     pub max_minutes: i64,
 }
 
-/// Conditions on an alert's labels, all of which must hold.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+/// Conditions on an alert's labels, all of which must hold. Read from configuration and
+/// commands by [`parse_matcher`] (a value or a list per label); stored (in a silence) as it
+/// serializes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Matcher {
     /// Label name to the values it may have (any of).
     pub labels: BTreeMap<String, Vec<String>>,
     /// The resource (alarm name, cluster id...) starts with one of these.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_prefix: Vec<String>,
 }
 
 impl Matcher {
     pub fn matches(&self, alert: &Alert) -> bool {
-        let labels = self.labels.iter().all(|(name, values)| {
-            alert
-                .label(name)
-                .is_some_and(|v| values.iter().any(|want| want == v))
-        });
+        self.matches_with(|name| alert.label(name), &alert.resource)
+    }
+
+    /// The same test over any labels (a group notification's, for routing) and resource.
+    pub fn matches_with<'a>(
+        &self,
+        label: impl Fn(&str) -> Option<&'a str>,
+        resource: &str,
+    ) -> bool {
+        let labels = self
+            .labels
+            .iter()
+            .all(|(name, values)| label(name).is_some_and(|v| values.iter().any(|want| want == v)));
         let prefix = self.resource_prefix.is_empty()
             || self
                 .resource_prefix
                 .iter()
-                .any(|p| alert.resource.starts_with(p.as_str()));
+                .any(|p| resource.starts_with(p.as_str()));
         labels && prefix
     }
 }

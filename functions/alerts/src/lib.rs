@@ -8,15 +8,22 @@
 
 pub mod config;
 pub mod dedup;
+mod delivery;
+pub mod group;
+mod group_render;
+pub mod grouping;
 pub mod inhibit;
 pub mod model;
 pub mod mute;
 pub mod normalize;
 pub mod ops;
 mod outcome;
+pub mod pagerduty;
 pub mod ports;
 pub mod publisher;
+pub mod queue;
 pub mod render;
+pub mod route;
 pub mod service;
 mod silence;
 pub mod store;

@@ -1,5 +1,6 @@
 use alerts::config::AlertsConfig;
 use alerts::publisher::AlertPublisher;
+use alerts::queue::SqsFlushQueue;
 use alerts::service::{AlertsService, InvocationContext};
 use alerts::store::AlertStore;
 use lambda_runtime::Error;
@@ -16,6 +17,11 @@ async fn main() -> Result<(), Error> {
     let service = AlertsService {
         store: AlertStore::new(aws::dynamodb_client(&sdk), &config.table_name),
         publisher: AlertPublisher::new(aws_sdk_sns::Client::new(&sdk), &config.topic_arn),
+        // Only grouping sends to it; without ALERTS_GROUP_BY the URL is unused.
+        queue: SqsFlushQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            config.group_queue_url.clone().unwrap_or_default(),
+        ),
         config,
     };
     let service = &service;

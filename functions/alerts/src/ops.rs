@@ -11,7 +11,7 @@ use crate::config::AlertsConfig;
 use crate::model::{Alert, AlertKind, Severity, fingerprint};
 use crate::outcome::{AlertsError, InvocationContext};
 use crate::ports::{Publisher, StateStore};
-use crate::render::render;
+use crate::render::render_routed;
 use crate::silence::{CreateSilenceRequest, create_silence};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,7 +88,13 @@ pub(crate) async fn run(
             let severity = req.severity.unwrap_or(Severity::Info);
             let region = crate::normalize::region_from_arn(&config.topic_arn);
             let alert = test_alert(severity, req.message, region, ctx);
-            let message_id = publisher.publish(&render(&alert, config.format)).await?;
+            let message_id = publisher
+                .publish(&render_routed(
+                    &alert,
+                    config.format,
+                    &config.pagerduty_routing_key,
+                ))
+                .await?;
             metrics.count("TestAlertsPublished", 1);
             tracing::info!(message_id = %message_id, "test alert published");
             Ok(

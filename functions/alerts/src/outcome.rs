@@ -70,6 +70,8 @@ impl Classified for AlertsError {
 pub enum Verdict {
     Published,
     Suppressed,
+    /// Joined its group: the group's flush publishes it (with `ALERTS_GROUP_BY`).
+    Grouped,
 }
 
 /// What happened to one alert, returned to the caller and logged.
@@ -96,6 +98,9 @@ pub struct AlertOutcome {
     pub mute_window: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mute_window_ends: Option<DateTime<Utc>>,
+    /// The group key it joined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// What muted an alert besides its own history: an operator's silence, a firing source or a
@@ -110,6 +115,12 @@ pub(crate) enum Mute {
 impl AlertOutcome {
     pub(crate) fn published(alert: &Alert, message_id: String) -> Self {
         Self::new(alert, Verdict::Published, None, Some(message_id))
+    }
+
+    pub(crate) fn grouped(alert: &Alert, group: String) -> Self {
+        let mut out = Self::new(alert, Verdict::Grouped, None, None);
+        out.group = Some(group);
+        out
     }
 
     pub(crate) fn suppressed(alert: &Alert, reason: SuppressReason, mute: Option<&Mute>) -> Self {
@@ -148,6 +159,7 @@ impl AlertOutcome {
             inhibit_rule: None,
             mute_window: None,
             mute_window_ends: None,
+            group: None,
         }
     }
 }

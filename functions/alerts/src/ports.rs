@@ -12,6 +12,7 @@ use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 
 pub use crate::dedup::{Claim, StoredState};
+pub use crate::group::{FlushRequest, Group};
 pub use crate::inhibit::{Inhibitor, MutedTarget};
 pub use crate::model::Alert;
 pub use crate::render::SnsMessage;
@@ -103,4 +104,32 @@ pub trait Publisher {
         &self,
         message: &SnsMessage,
     ) -> impl Future<Output = Result<String, AwsCallError>> + Send;
+}
+
+/// Group state (see `group.rs`), one item per group key.
+///
+/// Contract: [`GroupStore::write_group`] stores the group with version `expected + 1` (1 for
+/// a new group) only if the stored version is still `expected` (`None`: no group yet).
+pub trait GroupStore {
+    /// The group with its version, read consistently.
+    fn load_group(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Group>, AwsCallError>> + Send;
+
+    fn write_group(
+        &self,
+        group: &Group,
+        expected: Option<u64>,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<WriteOutcome, AwsCallError>> + Send;
+}
+
+/// Where a group's delayed flush is queued (SQS, a per-message delay); each message invokes
+/// the function again, which flushes the group.
+pub trait FlushQueue {
+    fn schedule(
+        &self,
+        request: &FlushRequest,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }

@@ -28,7 +28,7 @@ impl Publisher for AlertPublisher {
         let mut request = self
             .client
             .publish()
-            .topic_arn(&self.topic_arn)
+            .topic_arn(message.topic.as_deref().unwrap_or(&self.topic_arn))
             .subject(&message.subject)
             .message(&message.body);
         for (name, value) in &message.attributes {
@@ -41,7 +41,8 @@ impl Publisher for AlertPublisher {
             request = request.message_attributes(*name, attr);
         }
         let out = request.send().await.map_err(|e| {
-            AwsCallError::from_sdk("Publish", format!("topic {}", self.topic_arn), &e)
+            let topic = message.topic.as_deref().unwrap_or(&self.topic_arn);
+            AwsCallError::from_sdk("Publish", format!("topic {topic}"), &e)
         })?;
         Ok(out.message_id.unwrap_or_default())
     }

@@ -24,6 +24,8 @@ pub enum MessageFormat {
     Json,
     /// The AWS Chatbot custom notification schema (Slack, Teams, Chime).
     Chatbot,
+    /// The PagerDuty Events API v2 event (trigger/resolve with a dedup key), see `pagerduty.rs`.
+    PagerDuty,
 }
 
 impl FromStr for MessageFormat {
@@ -33,6 +35,7 @@ impl FromStr for MessageFormat {
             "text" => Ok(MessageFormat::Text),
             "json" => Ok(MessageFormat::Json),
             "chatbot" => Ok(MessageFormat::Chatbot),
+            "pagerduty" => Ok(MessageFormat::PagerDuty),
             other => Err(format!("unknown format {other:?}")),
         }
     }
@@ -41,6 +44,8 @@ impl FromStr for MessageFormat {
 /// What is handed to SNS Publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnsMessage {
+    /// The topic it goes to: `None` is the default (`ALERTS_TOPIC_ARN`), a route names another.
+    pub topic: Option<String>,
     pub subject: String,
     pub body: String,
     pub attributes: Vec<(&'static str, String)>,
@@ -60,7 +65,14 @@ fn attributes_size(attributes: &[(&'static str, String)]) -> usize {
         .sum()
 }
 
+/// The message in `format` for the default topic; a `pagerduty` body from here has no routing
+/// key (the service renders those with [`render_routed`]).
 pub fn render(alert: &Alert, format: MessageFormat) -> SnsMessage {
+    render_routed(alert, format, "")
+}
+
+/// The message in `format`, with the PagerDuty routing key a `pagerduty` body carries.
+pub fn render_routed(alert: &Alert, format: MessageFormat, routing_key: &str) -> SnsMessage {
     let attributes = vec![
         ("severity", alert.severity.as_str().to_string()),
         ("source", attribute_text(&alert.source)),
@@ -73,8 +85,12 @@ pub fn render(alert: &Alert, format: MessageFormat) -> SnsMessage {
             serde_json::to_string_pretty(a).unwrap_or_default()
         }),
         MessageFormat::Chatbot => fit_json(alert, limit, |a| chatbot_body(a).to_string()),
+        MessageFormat::PagerDuty => fit_json(alert, limit, |a| {
+            crate::pagerduty::alert_event(a, routing_key).to_string()
+        }),
     };
     SnsMessage {
+        topic: None,
         subject: subject(alert),
         body,
         attributes,

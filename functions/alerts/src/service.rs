@@ -20,14 +20,15 @@ use crate::config::AlertsConfig;
 use crate::dedup::{
     Decision, StoredState, SuppressReason, decide, next_state, repeat_moves_record,
 };
+use crate::group::parse_flush_event;
 use crate::inhibit::{Inhibitor, MutedTarget};
 use crate::model::Alert;
 use crate::mute::{muted_key, reason_label};
 use crate::normalize::normalize;
 use crate::ops::parse_command;
-use crate::ports::{Publisher, StateStore};
+use crate::ports::{FlushQueue, GroupStore, Publisher, StateStore};
 use crate::publisher::AlertPublisher;
-use crate::render::render;
+use crate::queue::SqsFlushQueue;
 use crate::silence::Silence;
 use crate::store::AlertStore;
 
@@ -37,11 +38,19 @@ pub use crate::outcome::{AlertOutcome, AlertsError, InvocationContext, Verdict};
 /// How often a read-decide-write cycle is retried when another invocation wrote in between.
 const MAX_VERSION_CONFLICTS: usize = 5;
 
-/// The service over its two ports; the defaults are the AWS adapters `main.rs` builds.
-pub struct AlertsService<S = AlertStore, P = AlertPublisher> {
+/// The service over its ports; the defaults are the AWS adapters `main.rs` builds.
+pub struct AlertsService<S = AlertStore, P = AlertPublisher, Q = SqsFlushQueue> {
     pub config: AlertsConfig,
     pub store: S,
     pub publisher: P,
+    /// The groups' delayed flushes (used only with `ALERTS_GROUP_BY`).
+    pub queue: Q,
+}
+
+/// How a claimed alert went out: its own message, or into its group (the key).
+enum Delivery {
+    Message(String),
+    Grouped(String),
 }
 
 /// One pass of the read-decide-write cycle.
@@ -52,13 +61,18 @@ enum Step {
     VersionMoved,
 }
 
-impl<S: StateStore, P: Publisher> AlertsService<S, P> {
+impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P, Q> {
     pub async fn handle(
         &self,
         payload: Value,
         ctx: &InvocationContext,
         metrics: &mut Metrics,
     ) -> Result<Value, AlertsError> {
+        // Only the flush queue's mapping sends SQS events (alerts come by EventBridge and SNS).
+        if let Some(records) = parse_flush_event(&payload) {
+            // Boxed: the flush's future beside the alerts' would be too deep a type to lay out.
+            return Ok(Box::pin(self.handle_flushes(records, ctx, metrics)).await);
+        }
         if let Some(command) = parse_command(&payload) {
             let command = command.map_err(AlertsError::BadCommand)?;
             return crate::ops::run(
@@ -328,16 +342,26 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
         if written == WriteOutcome::ConditionFailed {
             return Ok(Step::VersionMoved);
         }
-        let message = render(alert, self.config.format);
         let started = std::time::Instant::now();
-        let message_id = match self.publisher.publish(&message).await {
-            Ok(id) => id,
+        let delivered = match &self.config.group {
+            // Grouped: joining the group is this alert's publish; the flush sends it.
+            Some(cfg) => Box::pin(self.add_to_group(alert, cfg, ctx))
+                .await
+                .map(Delivery::Grouped),
+            None => self
+                .publish_routed(alert)
+                .await
+                .map(Delivery::Message)
+                .map_err(AlertsError::from),
+        };
+        let delivered = match delivered {
+            Ok(d) => d,
             Err(e) => {
                 // Roll back (best effort: if this fails too, the claim expires on its own).
                 if let Err(rollback) = self.store.roll_back_claim(alert, prev, expires_at).await {
                     tracing::error!(fingerprint = %alert.fingerprint, error = %rollback, "claim roll-back failed; it expires at the invocation deadline");
                 }
-                return Err(e.into());
+                return Err(e);
             }
         };
         metrics.record(
@@ -345,7 +369,11 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
             streamops_shared::Unit::Milliseconds,
             started.elapsed().as_secs_f64() * 1000.0,
         );
-        metrics.count_by("AlertsPublished", "severity", alert.severity.as_str(), 1);
+        let severity = alert.severity.as_str();
+        match delivered {
+            Delivery::Message(_) => metrics.count_by("AlertsPublished", "severity", severity, 1),
+            Delivery::Grouped(_) => metrics.count_by("AlertsGrouped", "severity", severity, 1),
+        }
         // The alert is out: failing the invocation now would have its retry (a minute later,
         // past the claim's expiry) publish it again. A claim left behind expires at this
         // invocation's deadline; until then other deliveries back off, after it they are judged
@@ -358,11 +386,15 @@ impl<S: StateStore, P: Publisher> AlertsService<S, P> {
             tracing::warn!(fingerprint = %alert.fingerprint, error = %e,
                 "published, but the claim was not released; it expires at the invocation deadline");
         }
-        tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
-            severity = alert.severity.as_str(), message_id = %message_id, "alert published");
-        Ok(Step::Settled(Box::new(AlertOutcome::published(
-            alert, message_id,
-        ))))
+        let outcome = match delivered {
+            Delivery::Message(message_id) => {
+                tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
+                    severity = alert.severity.as_str(), message_id = %message_id, "alert published");
+                AlertOutcome::published(alert, message_id)
+            }
+            Delivery::Grouped(group) => AlertOutcome::grouped(alert, group),
+        };
+        Ok(Step::Settled(Box::new(outcome)))
     }
 
     async fn matching_silence(

@@ -1,5 +1,5 @@
-//! Silences: operator-created mutes matched on fingerprint, alarm name or resource (alarm-name)
-//! prefix, until a time. Silenced alerts are counted and logged, never published, with two
+//! Silences: operator-created mutes matched on fingerprint, alarm name, resource (alarm-name)
+//! prefix or label matchers (the inhibition rules' matcher), until a time. Silenced alerts are counted and logged, never published, with two
 //! exceptions for the incident lifecycle:
 //! - `notify_resolved` (default true): the resolved notice of a problem that was sent before
 //!   the silence began is still delivered, so the incident it opened in the pager closes;
@@ -9,6 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::inhibit::{Matcher, parse_matcher};
 use crate::model::{Alert, Severity};
 
 /// The longest silence accepted: anything longer is a decision to delete the alarm, not to mute it.
@@ -24,6 +25,10 @@ pub struct Silence {
     /// One alarm (resource), exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_name: Option<String>,
+    /// Labels the alert must have (every entry; a value or any of a list), like an
+    /// inhibition rule's `target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matchers: Option<Matcher>,
     pub ends_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,7 +64,8 @@ impl Silence {
             .as_deref()
             .is_some_and(|p| alert.resource.starts_with(p));
         let by_name = self.alarm_name.as_deref() == Some(alert.resource.as_str());
-        by_fingerprint || by_prefix || by_name
+        let by_labels = self.matchers.as_ref().is_some_and(|m| m.matches(alert));
+        by_fingerprint || by_prefix || by_name || by_labels
     }
 
     /// Whether the silence keeps `alert` from being sent. `problem_sent_at_ms`: when the
@@ -97,6 +103,10 @@ pub struct CreateSilenceRequest {
     /// One alarm, by its exact name.
     #[serde(default)]
     pub alarm_name: Option<String>,
+    /// Label matchers, as in an inhibition rule: `{"cluster_id": "j-1", "severity":
+    /// ["warning", "critical"], "resource_prefix": "streamops-"}`.
+    #[serde(default)]
+    pub matchers: Option<serde_json::Map<String, serde_json::Value>>,
     /// End time (RFC 3339); or give `duration_minutes`.
     #[serde(default)]
     pub until: Option<DateTime<Utc>>,
@@ -127,14 +137,19 @@ pub fn create_silence(
         .filter(|f| !f.is_empty());
     let prefix = req.alarm_name_prefix.filter(|p| !p.trim().is_empty());
     let name = req.alarm_name.filter(|n| !n.trim().is_empty());
-    if fingerprint.is_none() && prefix.is_none() && name.is_none() {
+    let matchers = match &req.matchers {
+        Some(m) => Some(parse_matcher(m).map_err(|e| format!("matchers: {e}"))?),
+        None => None,
+    };
+    if fingerprint.is_none() && prefix.is_none() && name.is_none() && matchers.is_none() {
         return Err(
-            "a silence needs `fingerprint`, `alarm_name` or `alarm_name_prefix` (a non-empty prefix)"
+            "a silence needs `fingerprint`, `alarm_name` or `alarm_name_prefix` (a non-empty prefix), or label `matchers`"
                 .into(),
         );
     }
-    if req.until_resolved && (prefix.is_some() || fingerprint.is_some() == name.is_some()) {
-        return Err("`until_resolved` silences one alert: give `fingerprint` or `alarm_name`, one of them, and no `alarm_name_prefix` (alarms under a prefix do not resolve together)".into());
+    let many = prefix.is_some() || matchers.is_some();
+    if req.until_resolved && (many || fingerprint.is_some() == name.is_some()) {
+        return Err("`until_resolved` silences one alert: give `fingerprint` or `alarm_name`, one of them, and no `alarm_name_prefix` or `matchers` (the alarms they match do not resolve together)".into());
     }
     if let Some(f) = &fingerprint {
         if f.len() != 32 || !f.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -172,6 +187,7 @@ pub fn create_silence(
         fingerprint,
         alarm_name_prefix: prefix,
         alarm_name: name,
+        matchers,
         ends_at,
         created_at: now,
         created_by: req.created_by,
@@ -363,5 +379,52 @@ mod tests {
         )
         .unwrap();
         assert!(old.notify_resolved && !old.until_resolved);
+    }
+
+    #[test]
+    fn a_matcher_silence_mutes_by_labels_and_its_errors_name_the_field() {
+        let matchers =
+            serde_json::json!({"cluster_id": "j-1", "severity": ["warning", "critical"]});
+        let s = create_silence(
+            CreateSilenceRequest {
+                matchers: matchers.as_object().cloned(),
+                duration_minutes: Some(60),
+                ..Default::default()
+            },
+            "s1".into(),
+            now(),
+        )
+        .unwrap();
+        let mut on_cluster = alert("streamops-emr-yarn-memory", "x");
+        on_cluster.labels.insert("cluster_id".into(), "j-1".into());
+        assert!(s.mutes(&on_cluster, None, now()));
+        let mut elsewhere = on_cluster.clone();
+        elsewhere.labels.insert("cluster_id".into(), "j-2".into());
+        assert!(!s.matches(&elsewhere, now()), "another cluster");
+        assert!(
+            !s.matches(&alert("streamops-emr-yarn-memory", "x"), now()),
+            "no label: no match"
+        );
+        let stored: Silence = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(stored, s, "stored and read back as it was");
+        let refused = |m: serde_json::Value, until_resolved: bool| {
+            create_silence(
+                CreateSilenceRequest {
+                    matchers: m.as_object().cloned(),
+                    duration_minutes: Some(60),
+                    until_resolved,
+                    ..Default::default()
+                },
+                "x".into(),
+                now(),
+            )
+            .unwrap_err()
+        };
+        assert!(
+            refused(serde_json::json!({"kind": "emr"}), false)
+                .starts_with("matchers: kind: unknown kind")
+        );
+        assert!(refused(serde_json::json!({}), false).starts_with("matchers: empty"));
+        assert!(refused(matchers, true).contains("until_resolved"));
     }
 }

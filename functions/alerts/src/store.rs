@@ -5,7 +5,9 @@
 //! - `pk = "inhibitors"`, `sk = <rule>#<equal-label digest>#<source fingerprint>`: a firing
 //!   inhibition source; a target's Query with `begins_with(sk, <rule>#<digest>#)` finds the
 //!   sources that may mute it (no index: the key is the query);
-//! - `pk = "muted#<source fingerprint>"`, `sk = <target fingerprint>`: a target it muted.
+//! - `pk = "muted#<source fingerprint>"`, `sk = <target fingerprint>`: a target it muted;
+//! - `pk = "group#<group key>"`, `sk = "group"`: one alert group (`body`: its JSON, with
+//!   `version` beside it for the conditional writes).
 //!
 //! Every item carries the `expires_at` TTL attribute.
 
@@ -17,9 +19,10 @@ use streamops_shared::dynamo::{
 };
 
 use crate::dedup::{Claim, StoredState};
+use crate::group::Group;
 use crate::inhibit::{Inhibitor, MutedTarget};
 use crate::model::Alert;
-use crate::ports::StateStore;
+use crate::ports::{GroupStore, StateStore};
 use crate::silence::Silence;
 
 const SILENCES_PK: &str = "silences";
@@ -388,5 +391,47 @@ impl StateStore for AlertStore {
     async fn list_muted(&self, source_fingerprint: &str) -> Result<Vec<MutedTarget>, AwsCallError> {
         let pk = format!("muted#{source_fingerprint}");
         self.query_bodies(&pk, "", "Query (muted)").await
+    }
+}
+
+fn group_key_item(key: &str) -> Item {
+    [
+        ("pk".to_string(), s(format!("group#{key}"))),
+        ("sk".to_string(), s("group")),
+    ]
+    .into()
+}
+
+impl GroupStore for AlertStore {
+    async fn load_group(&self, key: &str) -> Result<Option<Group>, AwsCallError> {
+        let Some(item) = dynamo::get_item(&self.client, &self.table, group_key_item(key)).await?
+        else {
+            return Ok(None);
+        };
+        let body = get_s(&item, "body").unwrap_or_default();
+        // Only this code writes the body: unreadable means a bad deploy, which a retry won't fix.
+        let mut group: Group = serde_json::from_str(body).map_err(|e| AwsCallError {
+            operation: "GetItem (group)",
+            resource: format!("table {}", self.table),
+            class: streamops_shared::ErrorClass::Permanent,
+            code: None,
+            message: format!("unreadable group {key}: {e}"),
+        })?;
+        group.version = get_n(&item, VERSION_ATTRIBUTE).unwrap_or(0);
+        Ok(Some(group))
+    }
+
+    async fn write_group(
+        &self,
+        group: &Group,
+        expected: Option<u64>,
+        expires_at: i64,
+    ) -> Result<WriteOutcome, AwsCallError> {
+        // Strings, numbers and timestamps only: serializing cannot fail.
+        let body = serde_json::to_string(group).expect("group body serializes");
+        let mut item = group_key_item(&group.key);
+        item.insert("body".into(), s(body));
+        item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
+        dynamo::put_if_version(&self.client, &self.table, "pk", item, expected).await
     }
 }

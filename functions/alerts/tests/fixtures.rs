@@ -16,6 +16,7 @@
 //! own "Scaling Decision" events (`scaler-decision-*.json`, functions/scaler/src/notify.rs).
 
 use alerts::dedup::{Decision, SuppressReason, decide};
+use alerts::group::parse_flush_event;
 use alerts::model::{AlertKind, Severity};
 use alerts::normalize::{NormalizeOptions, normalize};
 use alerts::ops::parse_command;
@@ -26,6 +27,14 @@ use streamops_test_support::{event_files, fixture};
 fn every_alerts_event_file_parses_as_alerts_input() {
     let mut checked = 0;
     for (path, value) in event_files("alerts") {
+        if let Some(records) = parse_flush_event(&value) {
+            for r in records {
+                r.request
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+            checked += 1;
+            continue;
+        }
         match parse_command(&value) {
             Some(cmd) => {
                 cmd.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -46,6 +55,8 @@ fn every_alerts_event_file_parses_as_alerts_input() {
 /// What one corpus file must lead to.
 enum Outcome {
     Command,
+    /// A message of the group flush queue (SQS), asking for flush `n` of a group.
+    GroupFlush(u64),
     Alert(Expect),
 }
 
@@ -116,11 +127,13 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("lambda-destination-failure.json", alert(FunctionFailure, Error, "FAILURE", "streamops-enrich", "function", PUBLISH)),
     ("ops-create-silence.json", Outcome::Command),
     ("ops-create-silence-until-resolved.json", Outcome::Command),
+    ("ops-create-silence-matchers.json", Outcome::Command),
     ("ops-inhibitions.json", Outcome::Command),
     ("ops-list-silences.json", Outcome::Command),
     ("ops-mute-windows.json", Outcome::Command),
     ("ops-remove-silence.json", Outcome::Command),
     ("ops-send-test-alert.json", Outcome::Command),
+    ("sqs-group-flush.json", Outcome::GroupFlush(1)),
     ("scaler-decision-blocked.json", alert(Generic, Warning, "BLOCKED cooldown", "raw-stream", "scaler raw-stream", PUBLISH)),
     ("scaler-decision-scaled.json", alert(Generic, Info, "SCALED 2->4", "raw-stream", "scaler raw-stream", PUBLISH)),
     ("scaler-decision-stranded.json", alert(Generic, Critical, "STRANDED 1->2", "flink-job", "scaler flink-job", PUBLISH)),
@@ -164,6 +177,13 @@ fn every_corpus_file_has_its_expected_outcome() {
         let want = match outcome {
             Outcome::Command => {
                 assert!(parse_command(value).is_some(), "{file}: not an ops command");
+                continue;
+            }
+            Outcome::GroupFlush(n) => {
+                let records =
+                    parse_flush_event(value).unwrap_or_else(|| panic!("{file}: not a flush event"));
+                let request = records[0].request.as_ref().unwrap();
+                assert_eq!(request.flush, *n, "{file}");
                 continue;
             }
             Outcome::Alert(e) => e,

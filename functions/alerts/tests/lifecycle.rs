@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use streamops_shared::harness::Failure;
 use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::fixture;
-use support::{FakePublisher, FakeStore, Fault, StoreOp};
+use support::{FakePublisher, FakeQueue, FakeStore, Fault, StoreOp};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:streamops-alerts";
 const CLUSTER: &str = "j-2AXXXXXXGAPLF";
@@ -32,7 +32,7 @@ const RULES: &str = r#"[
 const LABELS: &str = r#"{"streamops-": {"cluster_id": "j-2AXXXXXXGAPLF"}}"#;
 
 struct Fixture {
-    service: AlertsService<FakeStore, FakePublisher>,
+    service: AlertsService<FakeStore, FakePublisher, FakeQueue>,
     store: FakeStore,
     topic: FakePublisher,
     metrics: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -56,6 +56,7 @@ fn fakes(extra: &[(&str, &str)]) -> Fixture {
             config,
             store: store.clone(),
             publisher: topic.clone(),
+            queue: FakeQueue::default(),
         },
         store,
         topic,

@@ -68,6 +68,8 @@ async fn harness_with(extra: &[(&str, &str)]) -> Harness {
     let service = AlertsService {
         store: AlertStore::new(ddb, "alerts-state"),
         publisher: AlertPublisher::new(sns, topic),
+        // Grouping is off here (moto_groups.rs has it on): nothing is sent to it.
+        queue: alerts::queue::SqsFlushQueue::new(sqs.clone(), "grouping-off"),
         config,
     };
     Harness {
@@ -372,6 +374,7 @@ async fn failed_publish_rolls_back_so_the_retry_publishes() {
         config: h.service.config.clone(),
         store: h.service.store.clone(),
         publisher: AlertPublisher::new(dead_sns, h.service.config.topic_arn.clone()),
+        queue: h.service.queue.clone(),
     };
     let alarm = fixture("alerts/alarm-iterator-age-alarm.json");
     let now = at("2026-11-23T10:00:20Z");

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::fixture;
-use support::{FakePublisher, FakeStore};
+use support::{FakePublisher, FakeQueue, FakeStore};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:streamops-alerts";
 
@@ -26,7 +26,7 @@ fn windows(notify_resolved: bool) -> String {
 }
 
 struct Fixture {
-    service: AlertsService<FakeStore, FakePublisher>,
+    service: AlertsService<FakeStore, FakePublisher, FakeQueue>,
     topic: FakePublisher,
     metrics: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -47,6 +47,7 @@ fn fakes(notify_resolved: bool) -> Fixture {
             config,
             store: FakeStore::default(),
             publisher: topic.clone(),
+            queue: FakeQueue::default(),
         },
         topic,
         metrics: Default::default(),

@@ -250,6 +250,7 @@ fn an_alert_about_a_very_long_resource_fits_in_one_sns_message_in_every_format()
         MessageFormat::Text,
         MessageFormat::Json,
         MessageFormat::Chatbot,
+        MessageFormat::PagerDuty,
     ] {
         let m = render(&a, format);
         assert!(

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use streamops_shared::harness::Failure;
 use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::fixture;
-use support::{FakePublisher, FakeStore, Fault, StoreOp};
+use support::{FakePublisher, FakeQueue, FakeStore, Fault, StoreOp};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:streamops-alerts";
 
@@ -31,7 +31,7 @@ fn config(extra: &[(&str, &str)]) -> AlertsConfig {
 }
 
 struct Fixture {
-    service: AlertsService<FakeStore, FakePublisher>,
+    service: AlertsService<FakeStore, FakePublisher, FakeQueue>,
     store: FakeStore,
     topic: FakePublisher,
 }
@@ -47,6 +47,7 @@ fn fakes_with(extra: &[(&str, &str)]) -> Fixture {
             config: config(extra),
             store: store.clone(),
             publisher: topic.clone(),
+            queue: FakeQueue::default(),
         },
         store,
         topic,
@@ -428,6 +429,34 @@ async fn silences_mute_matching_alerts_until_removed() {
     let out = f.handle(&again, at("2026-11-23T10:30:05Z")).await.unwrap();
     assert_eq!(decision(&out), ("published", None));
     assert_eq!(f.topic.delivered().len(), 2);
+}
+
+/// A silence by label matchers mutes the alerts with those labels, and only those.
+#[tokio::test]
+async fn a_matcher_silence_mutes_by_labels() {
+    let f = fakes();
+    let now = at(T0);
+    let silence = json!({"command": "create-silence", "duration_minutes": 60,
+        "matchers": {"namespace": "AWS/Kinesis", "severity": ["critical", "warning"]}});
+    let created = f.handle(&silence, now).await.unwrap();
+    assert_eq!(
+        created["silence"]["matchers"]["labels"]["namespace"],
+        json!(["AWS/Kinesis"])
+    );
+    let out = f.handle(&fixture(ALARM), now).await.unwrap();
+    assert_eq!(decision(&out), ("suppressed", Some("silenced")));
+    let emr = f
+        .handle(&fixture("alerts/alarm-emr-yarn-memory-alarm.json"), now)
+        .await
+        .unwrap();
+    assert_eq!(decision(&emr), ("published", None), "another namespace");
+    let bad =
+        json!({"command": "create-silence", "duration_minutes": 60, "matchers": {"kind": "emr"}});
+    let err = f.handle(&bad, now).await.unwrap_err();
+    assert!(
+        err.to_string().contains("matchers: kind: unknown kind"),
+        "{err}"
+    );
 }
 
 /// A silence lookup that fails (throttled) fails the alert retryably before any claim.

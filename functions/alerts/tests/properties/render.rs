@@ -12,10 +12,11 @@ use proptest::test_runner::TestCaseError;
 
 use crate::r#gen::{alert, long_text, text};
 
-pub const FORMATS: [MessageFormat; 3] = [
+pub const FORMATS: [MessageFormat; 4] = [
     MessageFormat::Text,
     MessageFormat::Json,
     MessageFormat::Chatbot,
+    MessageFormat::PagerDuty,
 ];
 
 pub fn check_message(m: &SnsMessage, format: MessageFormat) -> Result<(), TestCaseError> {

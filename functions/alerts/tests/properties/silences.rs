@@ -10,9 +10,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
 
-use crate::support::{FakePublisher, FakeStore};
+use crate::support::{FakePublisher, FakeQueue, FakeStore};
 
-fn service() -> AlertsService<FakeStore, FakePublisher> {
+fn service() -> AlertsService<FakeStore, FakePublisher, FakeQueue> {
     let vars = [
         (
             "ALERTS_TOPIC_ARN",
@@ -28,6 +28,7 @@ fn service() -> AlertsService<FakeStore, FakePublisher> {
         config: AlertsConfig::read(EnvReader::from_map(map)).unwrap(),
         store: FakeStore::default(),
         publisher: FakePublisher::default(),
+        queue: FakeQueue::default(),
     }
 }
 
@@ -36,7 +37,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn handle(
-    svc: &AlertsService<FakeStore, FakePublisher>,
+    svc: &AlertsService<FakeStore, FakePublisher, FakeQueue>,
     payload: Value,
     now: DateTime<Utc>,
 ) -> Result<Value, AlertsError> {

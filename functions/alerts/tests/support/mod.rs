@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use alerts::ports::{
-    Alert, Inhibitor, MutedTarget, Publisher, Silence, SnsMessage, StateStore, StoredState,
+    Alert, FlushQueue, FlushRequest, Group, GroupStore, Inhibitor, MutedTarget, Publisher, Silence,
+    SnsMessage, StateStore, StoredState,
 };
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
@@ -32,6 +33,8 @@ pub enum StoreOp {
     ListInhibitors,
     PutMuted,
     ListMuted,
+    LoadGroup,
+    WriteGroup,
 }
 
 impl StoreOp {
@@ -49,6 +52,8 @@ impl StoreOp {
             StoreOp::ListInhibitors => "Query (inhibitors)",
             StoreOp::PutMuted => "PutItem (muted)",
             StoreOp::ListMuted => "Query (muted)",
+            StoreOp::LoadGroup => "GetItem (group)",
+            StoreOp::WriteGroup => "PutItem (group, if version)",
         }
     }
 }
@@ -79,6 +84,7 @@ pub struct StoreState {
     inhibitors: BTreeMap<String, Inhibitor>,
     /// Source fingerprint to its muted targets, by target fingerprint.
     muted: BTreeMap<String, BTreeMap<String, MutedTarget>>,
+    groups: HashMap<String, Group>,
     gates: HashMap<StoreOp, Gate>,
 }
 
@@ -118,6 +124,11 @@ impl FakeStore {
         lock(&self.inner)
             .records
             .insert(fingerprint.to_string(), state);
+    }
+
+    /// The stored group, with its version.
+    pub fn group(&self, key: &str) -> Option<Group> {
+        lock(&self.inner).groups.get(key).cloned()
     }
 
     /// Every silence stored, ended or not.
@@ -290,6 +301,67 @@ impl StateStore for FakeStore {
         })
         .await
     }
+}
+
+impl GroupStore for FakeStore {
+    async fn load_group(&self, key: &str) -> Result<Option<Group>, AwsCallError> {
+        self.call(StoreOp::LoadGroup, |s| s.groups.get(key).cloned())
+            .await
+    }
+
+    async fn write_group(
+        &self,
+        group: &Group,
+        expected: Option<u64>,
+        _expires_at: i64,
+    ) -> Result<WriteOutcome, AwsCallError> {
+        self.call(StoreOp::WriteGroup, |s| {
+            if s.groups.get(&group.key).map(|g| g.version) != expected {
+                return WriteOutcome::ConditionFailed;
+            }
+            let mut stored = group.clone();
+            stored.version = expected.map_or(1, |v| v + 1);
+            s.groups.insert(group.key.clone(), stored);
+            WriteOutcome::Written
+        })
+        .await
+    }
+}
+
+/// The flush queue, in memory: every message sent, in order; a test delivers them by hand
+/// (as SQS would, after their delay), as often as it likes.
+#[derive(Clone, Default)]
+pub struct FakeQueue {
+    sent: Arc<Mutex<Vec<FlushRequest>>>,
+    pub script: Script,
+}
+
+impl FakeQueue {
+    pub fn sent(&self) -> Vec<FlushRequest> {
+        lock(&self.sent).clone()
+    }
+
+    /// Takes every message sent so far (SQS delivering them).
+    pub fn drain(&self) -> Vec<FlushRequest> {
+        std::mem::take(&mut *lock(&self.sent))
+    }
+}
+
+impl FlushQueue for FakeQueue {
+    async fn schedule(&self, request: &FlushRequest) -> Result<(), AwsCallError> {
+        self.script.call("SendMessage", || {
+            lock(&self.sent).push(request.clone());
+        })
+    }
+}
+
+/// The SQS event the flush queue's mapping would deliver for `request`.
+pub fn flush_event(request: &FlushRequest, message_id: &str) -> serde_json::Value {
+    serde_json::json!({"Records": [{
+        "messageId": message_id,
+        "eventSource": "aws:sqs",
+        "body": alerts::queue::flush_body(request),
+    }]})
 }
 
 /// The topic, in memory: what subscribers would receive.
