@@ -8,21 +8,14 @@ mod support;
 
 use alerts::config::AlertsConfig;
 use alerts::ports::FlushRequest;
-use alerts::service::{AlertsService, InvocationContext};
+use alerts::service::AlertsService;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::fixture;
-use support::{FakePublisher, FakeQueue, FakeStore, Fault, StoreOp, flush_event};
+use support::{Fault, Fixture, StoreOp, config, ctx, flush_event};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:alerts";
-
-struct Fixture {
-    service: AlertsService<FakeStore, FakePublisher, FakeQueue>,
-    store: FakeStore,
-    topic: FakePublisher,
-    queue: FakeQueue,
-}
 
 fn fakes() -> Fixture {
     fakes_with(&[])
@@ -30,47 +23,17 @@ fn fakes() -> Fixture {
 
 fn fakes_with(extra: &[(&str, &str)]) -> Fixture {
     let mut vars = vec![
-        ("ALERTS_TOPIC_ARN", TOPIC),
-        ("ALERTS_TABLE_NAME", "alerts-state"),
         ("ALERTS_GROUP_BY", "account,region"),
         ("ALERTS_GROUP_WAIT", "30"),
         ("ALERTS_GROUP_INTERVAL", "300"),
         ("ALERTS_GROUP_QUEUE_URL", "http://127.0.0.1/flushes"),
     ];
     vars.extend_from_slice(extra);
-    let vars = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let config = AlertsConfig::read(EnvReader::from_map(vars)).unwrap();
-    let (store, topic, queue) = (
-        FakeStore::default(),
-        FakePublisher::default(),
-        FakeQueue::default(),
-    );
-    Fixture {
-        service: AlertsService {
-            config,
-            store: store.clone(),
-            publisher: topic.clone(),
-            queue: queue.clone(),
-        },
-        store,
-        topic,
-        queue,
-    }
+    Fixture::new(config(TOPIC, &vars))
 }
 
 fn t0() -> DateTime<Utc> {
     "2026-11-23T10:00:00Z".parse().unwrap()
-}
-
-fn ctx(now: DateTime<Utc>) -> InvocationContext {
-    InvocationContext {
-        request_id: "req".into(),
-        now,
-        claim_until: now + Duration::seconds(30),
-    }
 }
 
 /// The fixture's EventBridge alarm state change, for `name`, `state` at `at`, delivery `id`.
@@ -92,23 +55,11 @@ fn alarm(name: &str, state: &str, at: DateTime<Utc>, id: &str) -> Value {
 
 impl Fixture {
     async fn handle(&self, payload: &Value, now: DateTime<Utc>) -> Value {
-        let mut metrics = Metrics::with_sink("streamops", "alerts", |_| {});
-        self.service
-            .handle(payload.clone(), &ctx(now), &mut metrics)
-            .await
-            .unwrap()
+        self.handle_as("req", payload, now).await.unwrap()
     }
 
     async fn flush(&self, request: &FlushRequest, now: DateTime<Utc>) -> Value {
         self.handle(&flush_event(request, "m-1"), now).await
-    }
-
-    fn subjects(&self) -> Vec<String> {
-        self.topic
-            .delivered()
-            .into_iter()
-            .map(|m| m.subject)
-            .collect()
     }
 }
 
@@ -372,7 +323,7 @@ async fn grouping_off_is_one_message_per_alert_as_before() {
     for i in 0..3 {
         let event = alarm(&format!("solo-{i}"), "ALARM", t0(), &format!("s{i}"));
         let out = service
-            .handle(event, &ctx(t0()), &mut metrics)
+            .handle(event, &ctx("req", t0()), &mut metrics)
             .await
             .unwrap();
         assert_eq!(out["alerts"][0]["decision"], "published");

@@ -4,15 +4,13 @@
 
 mod support;
 
-use alerts::config::AlertsConfig;
-use alerts::service::{AlertsError, AlertsService, InvocationContext};
+use alerts::service::AlertsError;
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use streamops_shared::harness::Failure;
-use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::fixture;
-use support::{FakePublisher, FakeQueue, FakeStore, Fault, StoreOp};
+use support::{Fault, Fixture, StoreOp, at, config};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:streamops-alerts";
 const CLUSTER: &str = "j-2AXXXXXXGAPLF";
@@ -31,83 +29,19 @@ const RULES: &str = r#"[
    "equal": ["account", "region", "cluster_id"], "max_minutes": 360}]"#;
 const LABELS: &str = r#"{"streamops-": {"cluster_id": "j-2AXXXXXXGAPLF"}}"#;
 
-struct Fixture {
-    service: AlertsService<FakeStore, FakePublisher, FakeQueue>,
-    store: FakeStore,
-    topic: FakePublisher,
-    metrics: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
 fn fakes(extra: &[(&str, &str)]) -> Fixture {
-    let mut vars: std::collections::HashMap<String, String> = [
-        ("ALERTS_TOPIC_ARN", TOPIC),
-        ("ALERTS_TABLE_NAME", "alerts-state"),
+    let mut vars = vec![
         ("ALERTS_INHIBIT_RULES", RULES),
         ("ALERTS_RESOURCE_LABELS", LABELS),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = AlertsConfig::read(EnvReader::from_map(vars)).unwrap();
-    let (store, topic) = (FakeStore::default(), FakePublisher::default());
-    Fixture {
-        service: AlertsService {
-            config,
-            store: store.clone(),
-            publisher: topic.clone(),
-            queue: FakeQueue::default(),
-        },
-        store,
-        topic,
-        metrics: Default::default(),
-    }
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
+    ];
+    vars.extend_from_slice(extra);
+    Fixture::new(config(TOPIC, &vars))
 }
 
 impl Fixture {
     async fn handle(&self, payload: &Value, now: DateTime<Utc>) -> Result<Value, AlertsError> {
-        let sink = self.metrics.clone();
-        let mut metrics = Metrics::with_sink("streamops", "alerts", move |line| {
-            sink.lock().unwrap().push(line.to_string())
-        });
-        let ctx = InvocationContext {
-            request_id: format!("req-{}", now.timestamp_millis()),
-            now,
-            claim_until: now + Duration::seconds(30),
-        };
-        let out = self
-            .service
-            .handle(payload.clone(), &ctx, &mut metrics)
-            .await;
-        metrics.flush();
-        out
-    }
-
-    fn subjects(&self) -> Vec<String> {
-        self.topic
-            .delivered()
-            .into_iter()
-            .map(|m| m.subject)
-            .collect()
-    }
-
-    /// The sum of an EMF count over every flushed line, for one dimension value.
-    fn counted(&self, metric: &str, dimension_value: &str) -> u64 {
-        self.metrics
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| {
-                v.as_object()
-                    .is_some_and(|o| o.values().any(|x| x == dimension_value))
-            })
-            .filter_map(|v| v[metric].as_f64())
-            .sum::<f64>() as u64
+        let request_id = format!("req-{}", now.timestamp_millis());
+        self.handle_as(&request_id, payload, now).await
     }
 }
 

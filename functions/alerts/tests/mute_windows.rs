@@ -6,13 +6,9 @@
 
 mod support;
 
-use alerts::config::AlertsConfig;
-use alerts::service::{AlertsService, InvocationContext};
-use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
-use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::fixture;
-use support::{FakePublisher, FakeQueue, FakeStore};
+use support::{Fixture, at, config};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:streamops-alerts";
 
@@ -25,81 +21,16 @@ fn windows(notify_resolved: bool) -> String {
     )
 }
 
-struct Fixture {
-    service: AlertsService<FakeStore, FakePublisher, FakeQueue>,
-    topic: FakePublisher,
-    metrics: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
 fn fakes(notify_resolved: bool) -> Fixture {
-    let vars = [
-        ("ALERTS_TOPIC_ARN", TOPIC.to_string()),
-        ("ALERTS_TABLE_NAME", "alerts-state".to_string()),
-        ("ALERTS_MUTE_WINDOWS", windows(notify_resolved)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let config = AlertsConfig::read(EnvReader::from_map(vars)).unwrap();
-    let topic = FakePublisher::default();
-    Fixture {
-        service: AlertsService {
-            config,
-            store: FakeStore::default(),
-            publisher: topic.clone(),
-            queue: FakeQueue::default(),
-        },
-        topic,
-        metrics: Default::default(),
-    }
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
+    let windows = windows(notify_resolved);
+    Fixture::new(config(TOPIC, &[("ALERTS_MUTE_WINDOWS", &windows)]))
 }
 
 impl Fixture {
     async fn handle(&self, payload: &Value, now: &str) -> Value {
         let now = at(now);
-        let sink = self.metrics.clone();
-        let mut metrics = Metrics::with_sink("streamops", "alerts", move |line| {
-            sink.lock().unwrap().push(line.to_string())
-        });
-        let ctx = InvocationContext {
-            request_id: format!("req-{}", now.timestamp_millis()),
-            now,
-            claim_until: now + Duration::seconds(30),
-        };
-        let out = self
-            .service
-            .handle(payload.clone(), &ctx, &mut metrics)
-            .await
-            .unwrap();
-        metrics.flush();
-        out
-    }
-
-    fn subjects(&self) -> Vec<String> {
-        self.topic
-            .delivered()
-            .into_iter()
-            .map(|m| m.subject)
-            .collect()
-    }
-
-    /// The sum of an EMF count over every flushed line carrying `dimension_value`.
-    fn counted(&self, metric: &str, dimension_value: &str) -> u64 {
-        self.metrics
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| {
-                v.as_object()
-                    .is_some_and(|o| o.values().any(|x| x == dimension_value))
-            })
-            .filter_map(|v| v[metric].as_f64())
-            .sum::<f64>() as u64
+        let request_id = format!("req-{}", now.timestamp_millis());
+        self.handle_as(&request_id, payload, now).await.unwrap()
     }
 }
 

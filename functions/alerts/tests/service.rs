@@ -5,82 +5,29 @@
 
 mod support;
 
-use alerts::config::AlertsConfig;
 use alerts::dedup::{Claim, StoredState};
-use alerts::service::{AlertsError, AlertsService, InvocationContext};
+use alerts::service::AlertsError;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::harness::Failure;
-use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::fixture;
-use support::{FakePublisher, FakeQueue, FakeStore, Fault, StoreOp};
+use support::{Fault, Fixture, StoreOp, at, config};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:streamops-alerts";
-
-fn config(extra: &[(&str, &str)]) -> AlertsConfig {
-    let mut vars: std::collections::HashMap<String, String> = [
-        ("ALERTS_TOPIC_ARN", TOPIC),
-        ("ALERTS_TABLE_NAME", "alerts-state"),
-        ("ALERTS_DEDUP_WINDOW_SECONDS", "3600"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    AlertsConfig::read(EnvReader::from_map(vars)).unwrap()
-}
-
-struct Fixture {
-    service: AlertsService<FakeStore, FakePublisher, FakeQueue>,
-    store: FakeStore,
-    topic: FakePublisher,
-}
 
 fn fakes() -> Fixture {
     fakes_with(&[])
 }
 
 fn fakes_with(extra: &[(&str, &str)]) -> Fixture {
-    let (store, topic) = (FakeStore::default(), FakePublisher::default());
-    Fixture {
-        service: AlertsService {
-            config: config(extra),
-            store: store.clone(),
-            publisher: topic.clone(),
-            queue: FakeQueue::default(),
-        },
-        store,
-        topic,
-    }
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
-
-fn ctx(request_id: &str, now: DateTime<Utc>) -> InvocationContext {
-    InvocationContext {
-        request_id: request_id.into(),
-        now,
-        claim_until: now + Duration::seconds(30),
-    }
+    let mut vars = vec![("ALERTS_DEDUP_WINDOW_SECONDS", "3600")];
+    vars.extend_from_slice(extra);
+    Fixture::new(config(TOPIC, &vars))
 }
 
 impl Fixture {
     async fn handle(&self, payload: &Value, now: DateTime<Utc>) -> Result<Value, AlertsError> {
-        let mut metrics = Metrics::with_sink("streamops", "alerts", |_| {});
-        self.service
-            .handle(payload.clone(), &ctx("req", now), &mut metrics)
-            .await
-    }
-
-    /// The subjects the topic accepted, in order.
-    fn subjects(&self) -> Vec<String> {
-        self.topic
-            .delivered()
-            .into_iter()
-            .map(|m| m.subject)
-            .collect()
+        self.handle_as("req", payload, now).await
     }
 }
 

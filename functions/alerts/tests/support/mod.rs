@@ -20,6 +20,10 @@ use tokio::sync::Notify;
 #[allow(unused_imports)] // each test binary uses part of the support
 pub use streamops_test_support::faults::{Fault, Interleave, Script};
 
+mod fixture;
+#[allow(unused_imports)] // each test binary uses part of the support
+pub use fixture::{Fixture, at, config, ctx};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StoreOp {
     LoadState,
