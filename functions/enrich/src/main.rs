@@ -1,9 +1,11 @@
 use enrich::adapters::{
-    EnrichedStream, LedgerStore, QuarantineStore, ReferenceTable, SecretsManager,
+    EnrichedStream, GlueSchemaRegistry, LedgerStore, QuarantineStore, ReferenceTable,
+    SecretsManager,
 };
 use enrich::config::EnrichConfig;
 use enrich::secrets::{DeferredKey, load_hmac_key, read_at_init, read_hmac_key};
 use enrich::service::{EnrichService, InvocationContext};
+use enrich::values::ValueFormat;
 use lambda_runtime::Error;
 use serde_json::value::RawValue;
 use streamops_shared::harness::{self, Invocation};
@@ -51,6 +53,13 @@ async fn main() -> Result<(), Error> {
         PiiKey::Pending(pending) => {
             EnrichService::with_pending_key(config, pending, stream, ledger, reference, quarantine)
         }
+    };
+    // Registry-framed values: the Glue Schema Registry resolves their schema ids.
+    let service = match service.config.values.format {
+        ValueFormat::AvroGlue => {
+            service.with_registry(GlueSchemaRegistry::new(aws_sdk_glue::Client::new(&sdk)))
+        }
+        ValueFormat::Json | ValueFormat::Avro => service,
     };
     let service = &service;
     harness::run(

@@ -374,7 +374,7 @@ fn iteration(
     let (mut prepare_time, mut finish_time) = (Duration::ZERO, Duration::ZERO);
     for chunk in batch.records.chunks(PIPELINE_CHUNK) {
         let t = Instant::now();
-        let prepared = enricher.prepare_batch(chunk, |_| false);
+        let prepared = enricher.prepare_batch(chunk, &[], |_| false);
         prepare_time += t.elapsed();
         let t = Instant::now();
         stages.extend(enricher.finish_batch(
