@@ -129,7 +129,7 @@ fn every_corpus_file_has_its_expected_outcome() {
             (_, other) => panic!("{name}: unexpected {other:?}"),
         };
         let verdicts: Vec<(Verdict, Option<i64>)> = enricher
-            .prepare_batch(&batch.records, |_| false)
+            .prepare_batch(&batch.records, &[], |_| false)
             .iter()
             .zip(&batch.records)
             .map(|(p, r)| {

@@ -15,6 +15,8 @@ use apache_avro::types::Value as Avro;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::wire::MAX_INFLATED_BYTES;
+
 /// Why a body did not become a JSON document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AvroError {
@@ -33,6 +35,10 @@ pub fn to_json(
     reader: Option<&Schema>,
     body: &[u8],
 ) -> Result<Vec<u8>, AvroError> {
+    // A length or item count read from a damaged body is checked against this before the
+    // crate allocates (its default allows 512 MB): no legitimate value is larger than the
+    // largest body enrich accepts. Set once per process; later calls only read it.
+    apache_avro::util::max_allocation_bytes(MAX_INFLATED_BYTES);
     let mut rest = body;
     let value = apache_avro::from_avro_datum(writer, &mut rest, None)
         .map_err(|e| AvroError::Undecodable(format!("Avro body does not decode: {e}")))?;

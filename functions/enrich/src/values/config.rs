@@ -71,3 +71,76 @@ fn schema_file(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#;
+
+    fn read(vars: &[(&str, &str)]) -> Result<ValueConfig, String> {
+        let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let mut r = EnvReader::from_map(env.collect());
+        let files = |path: &str| match path {
+            "r.avsc" => Ok(SCHEMA.to_string()),
+            "bad.avsc" => Ok("{\"type\":\"record\"}".to_string()),
+            other => Err(format!("{other}: no such file")),
+        };
+        let config = read_value_config(&mut r, &files);
+        r.finish(config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn json_is_the_default_and_the_avro_formats_read_their_schemas() {
+        let c = read(&[]).unwrap();
+        assert_eq!(c.format, ValueFormat::Json);
+        assert!(c.fixed_schema.is_none() && c.reader_schema.is_none());
+        let c = read(&[
+            ("ENRICH_VALUE_FORMAT", "avro-glue"),
+            ("ENRICH_AVRO_READER_SCHEMA_PATH", "r.avsc"),
+            ("ENRICH_SCHEMA_CACHE_SECONDS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(c.format, ValueFormat::AvroGlue);
+        assert!(c.reader_schema.is_some());
+        assert_eq!(c.cache_ttl.as_secs(), 60);
+        let c = read(&[
+            ("ENRICH_VALUE_FORMAT", "avro"),
+            ("ENRICH_AVRO_SCHEMA_PATH", "r.avsc"),
+        ]);
+        assert!(c.unwrap().fixed_schema.is_some());
+    }
+
+    #[test]
+    fn problems_name_their_variable() {
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (
+                &[("ENRICH_VALUE_FORMAT", "protobuf")],
+                "ENRICH_VALUE_FORMAT",
+            ),
+            (
+                &[("ENRICH_VALUE_FORMAT", "avro-confluent")],
+                "not built yet",
+            ),
+            (
+                &[("ENRICH_VALUE_FORMAT", "avro")],
+                "ENRICH_AVRO_SCHEMA_PATH",
+            ),
+            (
+                &[
+                    ("ENRICH_VALUE_FORMAT", "avro"),
+                    ("ENRICH_AVRO_SCHEMA_PATH", "bad.avsc"),
+                ],
+                "ENRICH_AVRO_SCHEMA_PATH",
+            ),
+            (
+                &[("ENRICH_AVRO_READER_SCHEMA_PATH", "missing.avsc")],
+                "ENRICH_AVRO_READER_SCHEMA_PATH",
+            ),
+        ];
+        for (vars, named) in cases {
+            let err = read(vars).unwrap_err();
+            assert!(err.contains(named), "{vars:?}: {err}");
+        }
+    }
+}
