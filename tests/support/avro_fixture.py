@@ -10,7 +10,7 @@ Writes, in events/enrich/:
 - kinesis-avro-glue.json and msk-avro-glue.json: the same values as a Kinesis and an MSK event;
 - avro-glue.expected.jsonl: per record, in order, what it is: the JSON document it decodes to
   (as fastavro reads it back with the reader schema), or the poison reason it must get;
-- avro-glue-registry.json: the schema versions a registry holds (id, data format, definition),
+- avro/registry.json: the schema versions a registry holds (id, data format, definition),
   what the tests' fake registry and the moto tests register;
 - avro/click-v1.avsc, avro/click-v2.avsc: the writer schemas; v2 (a field added with a default)
   is the reader schema (ENRICH_AVRO_READER_SCHEMA_PATH), so v1 records decode by resolution.
@@ -154,7 +154,7 @@ def render() -> dict[Path, str]:
         OUT / "kinesis-avro-glue.json": pretty(kinesis_event(vals)),
         OUT / "msk-avro-glue.json": pretty(msk_event(vals)),
         OUT / "avro-glue.expected.jsonl": "".join(json.dumps(w, separators=(",", ":")) + "\n" for _, _, w in vals),
-        OUT / "avro-glue-registry.json": pretty(registry()),
+        OUT / "avro" / "registry.json": pretty(registry()),
         OUT / "avro" / "click-v1.avsc": pretty(V1),
         OUT / "avro" / "click-v2.avsc": pretty(V2),
     }

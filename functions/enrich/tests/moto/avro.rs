@@ -32,7 +32,7 @@ async fn register(glue: &aws_sdk_glue::Client) -> HashMap<String, String> {
         .send()
         .await
         .unwrap();
-    let versions = fixture("enrich/avro-glue-registry.json");
+    let versions = fixture("enrich/avro/registry.json");
     let versions = versions.as_array().unwrap();
     let mut ids = HashMap::new();
     // v1 then v2 of one schema (v2 adds a field with a default: backward compatible), and the
@@ -88,7 +88,7 @@ async fn the_glue_adapter_reads_registered_versions_and_knows_unknown_ids() {
     let h = harness().await;
     let glue = aws_sdk_glue::Client::new(&h.sdk);
     let ids = register(&glue).await;
-    let versions = fixture("enrich/avro-glue-registry.json");
+    let versions = fixture("enrich/avro/registry.json");
     let adapter = GlueSchemaRegistry::new(glue);
     for v in versions.as_array().unwrap() {
         let moto_id = &ids[v["schemaVersionId"].as_str().unwrap()];

@@ -342,7 +342,7 @@ impl SecretSource for FakeSecrets {
 }
 
 /// A schema registry holding the producer fixture's schema versions
-/// (events/enrich/avro-glue-registry.json), counting its calls; `unreachable(n)` fails the next
+/// (events/enrich/avro/registry.json), counting its calls; `unreachable(n)` fails the next
 /// `n` calls as a registry that cannot be reached would (retryable).
 #[derive(Clone, Default)]
 pub struct FakeRegistry {
@@ -354,7 +354,7 @@ pub struct FakeRegistry {
 impl FakeRegistry {
     /// The fixture's registry.
     pub fn from_fixture() -> Self {
-        let versions = streamops_test_support::fixture("enrich/avro-glue-registry.json");
+        let versions = streamops_test_support::fixture("enrich/avro/registry.json");
         let schemas = versions
             .as_array()
             .unwrap()
