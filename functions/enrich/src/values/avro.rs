@@ -15,6 +15,7 @@ use apache_avro::types::Value as Avro;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::direct::{self, Stop};
 use super::wire::MAX_INFLATED_BYTES;
 
 /// Why a body did not become a JSON document.
@@ -39,6 +40,24 @@ pub fn to_json(
     // crate allocates (its default allows 512 MB): no legitimate value is larger than the
     // largest body enrich accepts. Set once per process; later calls only read it.
     apache_avro::util::max_allocation_bytes(MAX_INFLATED_BYTES);
+    if reader.is_none() {
+        match direct::to_json(writer, body) {
+            Ok(json) => return Ok(json),
+            Err(Stop::Bad(e)) => return Err(e),
+            Err(Stop::Unsupported) => {}
+        }
+    }
+    with_the_crate(writer, reader, body)
+}
+
+/// [`to_json`] through the crate's reader (a `Value` tree, then resolution to `reader`): the
+/// path for reader schemas and the schema parts the fast path leaves alone.
+#[doc(hidden)]
+pub fn with_the_crate(
+    writer: &Schema,
+    reader: Option<&Schema>,
+    body: &[u8],
+) -> Result<Vec<u8>, AvroError> {
     let mut rest = body;
     let value = apache_avro::from_avro_datum(writer, &mut rest, None)
         .map_err(|e| AvroError::Undecodable(format!("Avro body does not decode: {e}")))?;
@@ -140,7 +159,7 @@ fn write_display(out: &mut Vec<u8>, n: impl std::fmt::Display) {
 
 /// serde_json's float form (the shortest that reads back, f32 as f32); JSON has no NaN or
 /// infinity, so such a value cannot be carried.
-fn write_float<F: serde::Serialize>(
+pub(super) fn write_float<F: serde::Serialize>(
     out: &mut Vec<u8>,
     finite: bool,
     f: &F,
@@ -154,7 +173,7 @@ fn write_float<F: serde::Serialize>(
     Ok(())
 }
 
-fn write_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("a string serializes");
 }
 

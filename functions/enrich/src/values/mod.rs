@@ -5,7 +5,7 @@
 //! ([`crate::ports::SchemaRegistry`]) and the cache ([`cache`]) and hands the schemas in.
 //!
 //! - `wire.rs`: the registries' wire headers;
-//! - `avro.rs`: an Avro body to JSON text;
+//! - `avro.rs`: an Avro body to JSON text (`direct.rs`: the fast path, straight from the bytes);
 //! - `cache.rs`: schemas kept across invocations, negative results too;
 //! - `config.rs`: `ENRICH_VALUE_FORMAT` and the schema files.
 
@@ -16,6 +16,7 @@ use apache_avro::Schema;
 pub mod avro;
 pub mod cache;
 mod config;
+mod direct;
 pub mod wire;
 
 pub use config::read_value_config;

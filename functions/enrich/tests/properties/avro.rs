@@ -8,7 +8,7 @@
 use apache_avro::Schema;
 use apache_avro::types::{Record, Value as Avro};
 use enrich::poison::PoisonReason;
-use enrich::values::{Decoded, ValueFormat, decode, frame};
+use enrich::values::{Decoded, ValueFormat, avro, decode, frame};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -114,13 +114,25 @@ fn apply(mut bytes: Vec<u8>, d: &Damage) -> Vec<u8> {
     bytes
 }
 
-/// Frame and decode as the service does, with `writer` for whatever id the header names.
-fn run(value: &[u8], writer: &Schema, reader: Option<&Schema>) -> Decoded {
-    match frame(ValueFormat::AvroGlue, value) {
+/// Frame and decode as the service does, with `writer` for whatever id the header names; the
+/// fast path and the crate's path agree on every body (the same JSON, or both refuse it).
+fn run(value: &[u8], writer: &Schema, reader: Option<&Schema>) -> Result<Decoded, TestCaseError> {
+    Ok(match frame(ValueFormat::AvroGlue, value) {
         Err(p) => Decoded::Poison(p),
         Ok(None) => unreachable!("avro-glue always frames"),
-        Ok(Some(f)) => decode(Some(f.schema), writer, reader, &f.body),
-    }
+        Ok(Some(f)) => {
+            let fast = avro::to_json(writer, reader, &f.body);
+            let crate_path = avro::with_the_crate(writer, reader, &f.body);
+            prop_assert_eq!(
+                fast.as_ref().ok(),
+                crate_path.as_ref().ok(),
+                "{:?} vs {:?}",
+                fast,
+                crate_path
+            );
+            decode(Some(f.schema), writer, reader, &f.body)
+        }
+    })
 }
 
 fn well_formed(d: &Decoded) -> Result<(), TestCaseError> {
@@ -149,8 +161,8 @@ proptest! {
     fn any_bytes_decode_or_get_a_reason(value in proptest::collection::vec(any::<u8>(), 0..64)) {
         let (v1, v2) = (schema("click-v1.avsc"), schema("click-v2.avsc"));
         for bytes in [value.clone(), glue(3, 0, &value)] {
-            well_formed(&run(&bytes, &v1, None))?;
-            well_formed(&run(&bytes, &v1, Some(&v2)))?;
+            well_formed(&run(&bytes, &v1, None)?)?;
+            well_formed(&run(&bytes, &v1, Some(&v2))?)?;
         }
     }
 
@@ -164,7 +176,7 @@ proptest! {
         let (v1, v2) = (schema("click-v1.avsc"), schema("click-v2.avsc"));
         let value = apply(glue(version, compression, &body(&v1, &c)), &d);
         for reader in [None, Some(&v2)] {
-            let got = run(&value, &v1, reader);
+            let got = run(&value, &v1, reader)?;
             well_formed(&got)?;
             if matches!(d, Damage::None) && version == 3 && matches!(compression, 0 | 5) {
                 let Decoded::Json(json) = got else {
