@@ -211,44 +211,57 @@ impl<'a> Reader<'a> {
     }
 
     /// Members sorted by key, the last of duplicates kept: as the crate's path writes a map.
+    /// Written in the order read; re-ordered only when the keys are not already strictly
+    /// increasing (producers' maps mostly are not: hash order).
     fn map(&mut self, values: &Schema, out: &mut Vec<u8>) -> Result<(), Stop> {
-        let mut entries: Vec<(&'a str, Vec<u8>)> = Vec::new();
+        out.push(b'{');
+        let start = out.len();
+        // Each member's key and its `"key":value` range in `out`.
+        let mut members: Vec<(&'a str, usize, usize)> = Vec::new();
+        let mut ordered = true;
         loop {
             let n = self.block()?;
             if n == 0 {
                 break;
             }
+            members.reserve(n.min(64));
             for _ in 0..n {
                 let key = self.text()?;
-                let mut v = Vec::new();
-                self.value(values, &mut v)?;
-                entries.push((key, v));
+                if !members.is_empty() {
+                    out.push(b',');
+                }
+                ordered &= members.last().is_none_or(|last| last.0 < key);
+                let from = out.len();
+                write_str(out, key);
+                out.push(b':');
+                self.value(values, out)?;
+                members.push((key, from, out.len()));
             }
         }
-        // Stable: among equal keys the last written stays last, and is the one kept.
-        entries.sort_by(|a, b| a.0.cmp(b.0));
-        out.push(b'{');
-        let mut first = true;
-        for (i, (key, v)) in entries.iter().enumerate() {
-            if entries.get(i + 1).is_some_and(|next| next.0 == *key) {
-                continue;
+        if !ordered {
+            let written = out.split_off(start);
+            // Stable: among equal keys the last read stays last, and is the one kept.
+            members.sort_by(|a, b| a.0.cmp(b.0));
+            let mut first = true;
+            for (i, (key, from, to)) in members.iter().enumerate() {
+                if members.get(i + 1).is_some_and(|next| next.0 == *key) {
+                    continue;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(&written[from - start..to - start]);
             }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            write_str(out, key);
-            out.push(b':');
-            out.extend_from_slice(v);
         }
         out.push(b'}');
         Ok(())
     }
 }
 
+/// serde_json's integer writer (itoa), faster than `fmt`.
 fn write_number(out: &mut Vec<u8>, v: i64) {
-    use std::io::Write;
-    write!(out, "{v}").expect("writing to a Vec cannot fail");
+    serde_json::to_writer(&mut *out, &v).expect("an integer serializes");
 }
 
 #[cfg(test)]
