@@ -154,17 +154,11 @@ impl<'a> Reader<'a> {
                 write_str(out, s);
             }
             Schema::Enum(e) => {
-                let i = self.int()?;
-                let Some(symbol) = usize::try_from(i).ok().and_then(|i| e.symbols.get(i)) else {
-                    return Err(bad(format!("enum index {i} is out of range")));
-                };
+                let symbol = self.index(&e.symbols, "enum")?;
                 write_str(out, symbol);
             }
             Schema::Union(u) => {
-                let i = self.long()?;
-                let Some(branch) = usize::try_from(i).ok().and_then(|i| u.variants().get(i)) else {
-                    return Err(bad(format!("union index {i} is out of range")));
-                };
+                let branch = self.index(u.variants(), "union")?;
                 self.value(branch, out)?;
             }
             Schema::Array(a) => self.array(&a.items, out)?,
@@ -188,6 +182,15 @@ impl<'a> Reader<'a> {
             | Schema::Ref { .. } => return Err(Stop::Unsupported),
         }
         Ok(())
+    }
+
+    /// The entry of `of` a zigzag index names (an enum's symbol, a union's branch).
+    fn index<'s, T>(&mut self, of: &'s [T], what: &str) -> Result<&'s T, Stop> {
+        let i = self.long()?;
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| of.get(i))
+            .ok_or_else(|| bad(format!("{what} index {i} is out of range")))
     }
 
     fn array(&mut self, items: &Schema, out: &mut Vec<u8>) -> Result<(), Stop> {
