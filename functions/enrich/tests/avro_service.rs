@@ -223,3 +223,78 @@ async fn schemas_and_unknown_ids_are_cached_across_invocations() {
         .count();
     assert_eq!(unknown, 2, "the unknown id's record in each new batch");
 }
+
+#[tokio::test]
+async fn bare_avro_with_the_configured_schema_needs_no_registry() {
+    let f = avro_fixture("fail-batch");
+    let mut service = f.service;
+    let writer = std::fs::read_to_string(
+        streamops_test_support::repo_root().join("events/enrich/avro/click-v1.avsc"),
+    )
+    .unwrap();
+    service.config.values = ValueConfig {
+        format: ValueFormat::Avro,
+        fixed_schema: Some(Arc::new(Schema::parse_str(&writer).unwrap())),
+        ..ValueConfig::default()
+    };
+    // The producer's uncompressed v1 values (records 0, 1, 2 and 9) with their Glue header cut
+    // off, and one of them cut short as well.
+    let mut event = fixture("enrich/kinesis-avro-glue.json");
+    let records = event["Records"].as_array_mut().unwrap();
+    let keep: Vec<Value> = [0, 1, 2, 9, 0]
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| {
+            let mut r = records[i].clone();
+            let value = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                r["kinesis"]["data"].as_str().unwrap(),
+            )
+            .unwrap();
+            let body = match n {
+                4 => &value[18..value.len() - 5],
+                _ => &value[18..],
+            };
+            let seq = format!("{}{n}", r["kinesis"]["sequenceNumber"].as_str().unwrap());
+            r["kinesis"]["sequenceNumber"] = seq.clone().into();
+            r["eventID"] = format!("shardId-000000000003:{seq}").into();
+            r["kinesis"]["data"] =
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, body).into();
+            r
+        })
+        .collect();
+    *records = keep;
+    let mut m = Metrics::with_sink("streamops", "enrich", |_: &str| {});
+    let response = service
+        .handle(&event.to_string(), &ctx(30_000), &mut m)
+        .await
+        .unwrap();
+    assert!(failures(&response).is_empty(), "{response}");
+    let ids: Vec<String> = f.stream.written().iter().map(event_id_of).collect();
+    assert_eq!(
+        ids,
+        [
+            "evt-avro-0001",
+            "evt-avro-0002",
+            "evt-avro-0003",
+            "evt-avro-0010"
+        ]
+    );
+    let entries: Vec<QuarantineEntry> = f
+        .quarantine
+        .objects()
+        .values()
+        .flat_map(|body| parse_ndjson(body).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].reason, PoisonReason::UndecodableAvro);
+    assert!(
+        entries[0].message.starts_with("configured schema:"),
+        "{}",
+        entries[0].message
+    );
+    assert!(
+        f.registry.calls().is_empty(),
+        "no registry for a configured schema"
+    );
+}
