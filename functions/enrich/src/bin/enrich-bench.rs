@@ -494,7 +494,7 @@ fn report(args: &Args, input_bytes: usize, runs: &[Iteration], rss_before: Optio
         last.output_bytes as f64 / 1e6
     );
     println!(
-        "  record payload  {:.0} bytes on average (decoded JSON)",
+        "  record payload  {:.0} bytes on average (the value after base64: JSON, or Avro with its header)",
         last.payload_bytes as f64 / n as f64
     );
     println!("  iterations      {}", args.iterations);
