@@ -1,8 +1,9 @@
 use enrich::adapters::{
-    EnrichedStream, GlueSchemaRegistry, LedgerStore, QuarantineStore, ReferenceTable,
-    SecretsManager,
+    ConfluentRegistry, EnrichedStream, GlueSchemaRegistry, LedgerStore, QuarantineStore,
+    ReferenceTable, RegistryClient, SecretsManager, credentials,
 };
 use enrich::config::EnrichConfig;
+use enrich::ports::SecretSource;
 use enrich::secrets::{DeferredKey, load_hmac_key, read_at_init, read_hmac_key};
 use enrich::service::{EnrichService, InvocationContext};
 use enrich::values::ValueFormat;
@@ -54,12 +55,10 @@ async fn main() -> Result<(), Error> {
             EnrichService::with_pending_key(config, pending, stream, ledger, reference, quarantine)
         }
     };
-    // Registry-framed values: the Glue Schema Registry resolves their schema ids.
-    let service = match service.config.values.format {
-        ValueFormat::AvroGlue => {
-            service.with_registry(GlueSchemaRegistry::new(aws_sdk_glue::Client::new(&sdk)))
-        }
-        ValueFormat::Json | ValueFormat::Avro => service,
+    // Registry-framed values: the registry the format names resolves their schema ids.
+    let service = match registry(&service.config, &sdk).await? {
+        Some(registry) => service.with_registry(registry),
+        None => service,
     };
     let service = &service;
     harness::run(
@@ -71,6 +70,38 @@ async fn main() -> Result<(), Error> {
         },
     )
     .await
+}
+
+/// The schema registry of a registry value format, its credentials read now (a secret that
+/// cannot be read fails the cold start, naming it).
+async fn registry(
+    config: &EnrichConfig,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Option<RegistryClient>, Error> {
+    let values = &config.values;
+    Ok(match values.format {
+        ValueFormat::AvroGlue => Some(RegistryClient::Glue(GlueSchemaRegistry::new(
+            aws_sdk_glue::Client::new(sdk),
+        ))),
+        ValueFormat::AvroConfluent => {
+            let url = values.registry_url.as_deref().unwrap_or_default();
+            let credentials = match &values.registry_auth_secret {
+                None => None,
+                Some(arn) => {
+                    let source = SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
+                    let secret = source.secret_value(arn).await?;
+                    Some(credentials(&secret).map_err(|e| {
+                        format!("ENRICH_SCHEMA_REGISTRY_AUTH_SECRET_ARN {arn}: {e}")
+                    })?)
+                }
+            };
+            Some(RegistryClient::Confluent(ConfluentRegistry::new(
+                url,
+                credentials.as_deref(),
+            )))
+        }
+        ValueFormat::Json | ValueFormat::Avro => None,
+    })
 }
 
 enum PiiKey {

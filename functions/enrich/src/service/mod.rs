@@ -26,7 +26,7 @@ mod enrichment;
 mod values;
 
 use crate::adapters::{
-    EnrichedStream, GlueSchemaRegistry, LedgerStore, QuarantineStore, ReferenceTable,
+    EnrichedStream, LedgerStore, QuarantineStore, ReferenceTable, RegistryClient,
 };
 use crate::config::EnrichConfig;
 use crate::pipeline::Enricher;
@@ -144,7 +144,7 @@ pub struct EnrichService<
     L = LedgerStore,
     R = ReferenceTable,
     Q = QuarantineStore,
-    S = GlueSchemaRegistry,
+    S = RegistryClient,
 > {
     pub config: EnrichConfig,
     pub enricher: Enricher,

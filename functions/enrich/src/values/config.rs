@@ -8,7 +8,7 @@ use streamops_shared::EnvReader;
 
 use super::{ValueConfig, ValueFormat};
 
-const FORMATS: &str = "json, avro-glue or avro";
+const FORMATS: &str = "json, avro-glue, avro-confluent or avro";
 
 /// The value configuration; problems are noted on `r` (and the default returned).
 pub fn read_value_config(
@@ -20,12 +20,7 @@ pub fn read_value_config(
         None | Some("") | Some("json") => ValueFormat::Json,
         Some("avro-glue") => ValueFormat::AvroGlue,
         Some("avro") => ValueFormat::Avro,
-        Some("avro-confluent") => {
-            // The header parser exists (values::wire::confluent); the registry client does not yet.
-            let why = "the Confluent registry client is not built yet".to_string();
-            r.invalid("ENRICH_VALUE_FORMAT", FORMATS, "avro-confluent", Some(why));
-            ValueFormat::Json
-        }
+        Some("avro-confluent") => ValueFormat::AvroConfluent,
         Some(other) => {
             r.invalid("ENRICH_VALUE_FORMAT", FORMATS, other, None);
             ValueFormat::Json
@@ -40,6 +35,7 @@ pub fn read_value_config(
         );
     }
     let reader_schema = schema_file(r, "ENRICH_AVRO_READER_SCHEMA_PATH", read_file);
+    let registry_url = registry_url(r, format);
     ValueConfig {
         format,
         fixed_schema,
@@ -50,6 +46,28 @@ pub fn read_value_config(
             "a number of cache entries",
             defaults.cache_max_entries,
         ),
+        registry_url,
+        registry_auth_secret: r.optional("ENRICH_SCHEMA_REGISTRY_AUTH_SECRET_ARN"),
+    }
+}
+
+/// `ENRICH_SCHEMA_REGISTRY_URL`: required for `avro-confluent`, plain `http://host:port`.
+fn registry_url(r: &mut EnvReader, format: ValueFormat) -> Option<String> {
+    const EXPECTED: &str =
+        "http://host:port of a Confluent Schema Registry (avro-confluent needs one)";
+    if format != ValueFormat::AvroConfluent {
+        return r.optional("ENRICH_SCHEMA_REGISTRY_URL");
+    }
+    let url = r.required("ENRICH_SCHEMA_REGISTRY_URL", EXPECTED);
+    if url.is_empty() {
+        return None;
+    }
+    match streamops_shared::http::parse_endpoint(&url) {
+        Ok(_) => Some(url),
+        Err(e) => {
+            r.invalid("ENRICH_SCHEMA_REGISTRY_URL", EXPECTED, &url, Some(e));
+            None
+        }
     }
 }
 
@@ -113,14 +131,21 @@ mod tests {
 
     #[test]
     fn problems_name_their_variable() {
-        let cases: [(&[(&str, &str)], &str); 5] = [
+        let cases: [(&[(&str, &str)], &str); 6] = [
             (
                 &[("ENRICH_VALUE_FORMAT", "protobuf")],
                 "ENRICH_VALUE_FORMAT",
             ),
             (
                 &[("ENRICH_VALUE_FORMAT", "avro-confluent")],
-                "not built yet",
+                "ENRICH_SCHEMA_REGISTRY_URL",
+            ),
+            (
+                &[
+                    ("ENRICH_VALUE_FORMAT", "avro-confluent"),
+                    ("ENRICH_SCHEMA_REGISTRY_URL", "https://sr:8081"),
+                ],
+                "TLS endpoints are not supported",
             ),
             (
                 &[("ENRICH_VALUE_FORMAT", "avro")],

@@ -1,7 +1,7 @@
 //! Value formats: how a record's value bytes become the JSON document the pipeline validates
 //! and enriches. `json` (the default) is the value as delivered; the Avro formats decode an
-//! Avro body written with a schema from the AWS Glue Schema Registry (`avro-glue`) or shipped
-//! in configuration (`avro`). Pure: the service resolves schema ids through the registry port
+//! Avro body written with a schema from the AWS Glue Schema Registry (`avro-glue`), a
+//! Confluent Schema Registry (`avro-confluent`) or shipped in configuration (`avro`). Pure: the service resolves schema ids through the registry port
 //! ([`crate::ports::SchemaRegistry`]) and the cache ([`cache`]) and hands the schemas in.
 //!
 //! - `wire.rs`: the registries' wire headers;
@@ -34,6 +34,9 @@ pub enum ValueFormat {
     Json,
     /// Glue Schema Registry framed Avro, the writer schema fetched by its version id.
     AvroGlue,
+    /// Confluent wire-format Avro, the writer schema fetched by its id from
+    /// `ENRICH_SCHEMA_REGISTRY_URL`.
+    AvroConfluent,
     /// Unframed Avro written with the schema in `ENRICH_AVRO_SCHEMA_PATH`.
     Avro,
 }
@@ -43,6 +46,7 @@ impl ValueFormat {
         match self {
             ValueFormat::Json => "json",
             ValueFormat::AvroGlue => "avro-glue",
+            ValueFormat::AvroConfluent => "avro-confluent",
             ValueFormat::Avro => "avro",
         }
     }
@@ -62,6 +66,10 @@ pub struct ValueConfig {
     /// (default 1000): registry answers kept across invocations.
     pub cache_ttl: std::time::Duration,
     pub cache_max_entries: usize,
+    /// `ENRICH_SCHEMA_REGISTRY_URL` (`http://host:port`) and
+    /// `ENRICH_SCHEMA_REGISTRY_AUTH_SECRET_ARN` (optional basic auth): the Confluent registry.
+    pub registry_url: Option<String>,
+    pub registry_auth_secret: Option<String>,
 }
 
 impl Default for ValueConfig {
@@ -72,6 +80,8 @@ impl Default for ValueConfig {
             reader_schema: None,
             cache_ttl: std::time::Duration::from_secs(300),
             cache_max_entries: 1000,
+            registry_url: None,
+            registry_auth_secret: None,
         }
     }
 }
@@ -91,6 +101,7 @@ pub fn frame(format: ValueFormat, value: &[u8]) -> Result<Option<Framed<'_>>, Po
     let framed = match format {
         ValueFormat::Json | ValueFormat::Avro => return Ok(None),
         ValueFormat::AvroGlue => wire::glue(value),
+        ValueFormat::AvroConfluent => wire::confluent(value),
     };
     framed.map(Some).map_err(|e| {
         Poison::new(
