@@ -33,6 +33,7 @@ SDK_OPERATIONS: dict[str, dict[str, str]] = {
         "batch_create_partition": "glue:BatchCreatePartition", "create_partition": "glue:CreatePartition",
         "get_partitions": "glue:GetPartitions", "get_partition": "glue:GetPartition", "get_table": "glue:GetTable",
         "get_database": "glue:GetDatabase", "batch_delete_partition": "glue:BatchDeletePartition",
+        "get_schema_version": "glue:GetSchemaVersion",
     },
     "secretsmanager": {"get_secret_value": "secretsmanager:GetSecretValue"},
     "cloudwatch": {"get_metric_data": "cloudwatch:GetMetricData"},

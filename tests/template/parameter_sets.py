@@ -19,7 +19,7 @@ WITH_VPC_FLINK_EMR_GROUP = {
 }
 WITH_MSK_FLEET_EMR_STEP = {
     "MskClusterArn": f"arn:aws:kafka:us-east-1:{ACCOUNT}:cluster/raw/0b7c8e2d-1111-2222-3333-444455556666-1",
-    "MskTopic": "raw-events", "EnrichMskFailureMode": "partial", "MskAuthentication": "iam",
+    "MskTopic": "raw-events", "EnrichMskFailureMode": "partial", "EnrichValueFormat": "avro-glue", "MskAuthentication": "iam",
     "EmrClusterId": "j-REHEARSAL2", "EmrTaskInstanceFleetId": "if-REHEARSAL2", "EmrTaskFleetMarket": "on_demand",
     "FlinkRestEndpoint": "http://10.0.3.7:8081", "FlinkJobName": "clickstream-sessionizer",
     "FlinkRescaleMode": "savepoint", "FlinkResubmitVia": "emr_step", "FlinkStepJar": "s3://jobs/sessionizer.jar",

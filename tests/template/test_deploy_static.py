@@ -310,10 +310,16 @@ SCALER_OPTIONS = {
 }
 
 
+# Code calls enrich makes only with an option (the Glue registry for ENRICH_VALUE_FORMAT=avro-glue).
+ENRICH_OPTIONS = {"glue:GetSchemaVersion": "DecodesGlueAvro"}
+
+
 def needed(ev: Evaluator, fn: str) -> set[str]:
     calls = set(code_actions(FUNCTIONS[fn]))
     if fn == "ScalerFunction":
         calls = {a for a in calls if a not in SCALER_OPTIONS or ev.condition(SCALER_OPTIONS[a])}
+    if fn == "EnrichFunction":
+        calls = {a for a in calls if a not in ENRICH_OPTIONS or ev.condition(ENRICH_OPTIONS[a])}
     return calls | platform_actions(ev, fn)
 
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use streamops_shared::{ConfigError, EnvReader};
 
 use crate::spec::{DEFAULT_SPEC, EnrichmentSpec};
+use crate::values::{ValueConfig, read_value_config};
 
 /// How MSK batches report records that could not be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,8 @@ pub struct EnrichConfig {
     pub deadline_margin: Duration,
     /// `S3_FORCE_PATH_STYLE` (default false): path-style S3 addressing for S3-compatible endpoints.
     pub s3_force_path_style: bool,
+    /// `ENRICH_VALUE_FORMAT` (default `json`) and its schemas: see [`crate::values`].
+    pub values: ValueConfig,
 }
 
 impl EnrichConfig {
@@ -95,7 +98,7 @@ impl EnrichConfig {
         let pii_key_secret = r
             .optional("ENRICH_PII_KEY_SECRET_ARN")
             .filter(|t| !t.is_empty());
-        let spec = read_spec(&mut r, read_file);
+        let spec = read_spec(&mut r, &read_file);
         if let Some(spec) = &spec {
             check_spec_needs(&mut r, spec, &reference_table, &pii_key_secret);
         }
@@ -106,6 +109,7 @@ impl EnrichConfig {
         );
         let margin_ms: u64 = r.parsed_or("ENRICH_DEADLINE_MARGIN_MS", "milliseconds", 3000);
         let s3_force_path_style = r.flag_or("S3_FORCE_PATH_STYLE", false);
+        let values = read_value_config(&mut r, &read_file);
         let config = EnrichConfig {
             output_stream,
             quarantine_bucket,
@@ -123,6 +127,7 @@ impl EnrichConfig {
             msk_failure_mode,
             deadline_margin: Duration::from_millis(margin_ms),
             s3_force_path_style,
+            values,
         };
         r.finish(config)
     }

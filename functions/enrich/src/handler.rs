@@ -6,15 +6,16 @@ use streamops_shared::Metrics;
 
 use crate::input::{Invocation, parse_invocation};
 use crate::ops::parse_command;
-use crate::ports::{Ledger, OutputStream, Quarantine, ReferenceSource};
+use crate::ports::{Ledger, OutputStream, Quarantine, ReferenceSource, SchemaRegistry};
 use crate::service::{EnrichError, EnrichService, InvocationContext};
 
-impl<W, L, R, Q> EnrichService<W, L, R, Q>
+impl<W, L, R, Q, S> EnrichService<W, L, R, Q, S>
 where
     W: OutputStream,
     L: Ledger,
     R: ReferenceSource,
     Q: Quarantine,
+    S: SchemaRegistry,
 {
     pub async fn handle(
         &self,

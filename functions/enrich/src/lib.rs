@@ -5,6 +5,7 @@
 //! validate, enrich, protect PII, encode), [`quarantine`] entries, the `ledger` of what an
 //! attempt handled, the [`reference`](mod@reference) cache, [`emit`] (PutRecords chunks, retries, deadline).
 //! [`ports`]: the outside systems as traits; [`adapters`]: their AWS implementations.
+//! [`values`]: value formats (Avro through a schema registry) to the JSON the pipeline reads.
 //! [`service`] runs a batch over any adapters; [`ops`] carries out the ops commands.
 
 pub mod adapters;
@@ -27,3 +28,4 @@ pub mod reference;
 pub mod secrets;
 pub mod service;
 pub mod spec;
+pub mod values;

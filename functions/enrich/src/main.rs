@@ -1,9 +1,12 @@
 use enrich::adapters::{
-    EnrichedStream, LedgerStore, QuarantineStore, ReferenceTable, SecretsManager,
+    ConfluentRegistry, EnrichedStream, GlueSchemaRegistry, LedgerStore, QuarantineStore,
+    ReferenceTable, RegistryClient, SecretsManager, credentials,
 };
 use enrich::config::EnrichConfig;
+use enrich::ports::SecretSource;
 use enrich::secrets::{DeferredKey, load_hmac_key, read_at_init, read_hmac_key};
 use enrich::service::{EnrichService, InvocationContext};
+use enrich::values::ValueFormat;
 use lambda_runtime::Error;
 use serde_json::value::RawValue;
 use streamops_shared::harness::{self, Invocation};
@@ -52,6 +55,11 @@ async fn main() -> Result<(), Error> {
             EnrichService::with_pending_key(config, pending, stream, ledger, reference, quarantine)
         }
     };
+    // Registry-framed values: the registry the format names resolves their schema ids.
+    let service = match registry(&service.config, &sdk).await? {
+        Some(registry) => service.with_registry(registry),
+        None => service,
+    };
     let service = &service;
     harness::run(
         "enrich",
@@ -62,6 +70,38 @@ async fn main() -> Result<(), Error> {
         },
     )
     .await
+}
+
+/// The schema registry of a registry value format, its credentials read now (a secret that
+/// cannot be read fails the cold start, naming it).
+async fn registry(
+    config: &EnrichConfig,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Option<RegistryClient>, Error> {
+    let values = &config.values;
+    Ok(match values.format {
+        ValueFormat::AvroGlue => Some(RegistryClient::Glue(GlueSchemaRegistry::new(
+            aws_sdk_glue::Client::new(sdk),
+        ))),
+        ValueFormat::AvroConfluent => {
+            let url = values.registry_url.as_deref().unwrap_or_default();
+            let credentials = match &values.registry_auth_secret {
+                None => None,
+                Some(arn) => {
+                    let source = SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
+                    let secret = source.secret_value(arn).await?;
+                    Some(credentials(&secret).map_err(|e| {
+                        format!("ENRICH_SCHEMA_REGISTRY_AUTH_SECRET_ARN {arn}: {e}")
+                    })?)
+                }
+            };
+            Some(RegistryClient::Confluent(ConfluentRegistry::new(
+                url,
+                credentials.as_deref(),
+            )))
+        }
+        ValueFormat::Json | ValueFormat::Avro => None,
+    })
 }
 
 enum PiiKey {

@@ -23,6 +23,18 @@ pub enum PoisonReason {
     /// quarantined whole, as the Kinesis record it is, since none of its user records can be
     /// trusted.
     CorruptAggregate,
+    /// A value in a registry format (`ENRICH_VALUE_FORMAT`) whose wire header is not one: too
+    /// short, a wrong version or magic byte, an unknown compression, zlib that does not inflate.
+    BadWireHeader,
+    /// The header names a schema the registry does not have (or whose definition is not a
+    /// usable Avro schema). The message names the schema id.
+    UnknownSchema,
+    /// The Avro body does not decode with the schema its header names (truncated, trailing
+    /// bytes, a bad union index), or holds a value JSON cannot carry (a NaN float).
+    UndecodableAvro,
+    /// The record decodes with its writer schema, but that schema does not resolve to the
+    /// configured reader schema by Avro's resolution rules.
+    SchemaMismatch,
 }
 
 impl PoisonReason {
@@ -41,6 +53,10 @@ impl PoisonReason {
             PoisonReason::MissingPartitionKey => "missing_partition_key",
             PoisonReason::OutputOversize => "output_oversize",
             PoisonReason::CorruptAggregate => "corrupt_aggregate",
+            PoisonReason::BadWireHeader => "bad_wire_header",
+            PoisonReason::UnknownSchema => "unknown_schema",
+            PoisonReason::UndecodableAvro => "undecodable_avro",
+            PoisonReason::SchemaMismatch => "schema_mismatch",
         }
     }
 }

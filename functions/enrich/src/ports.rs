@@ -1,6 +1,6 @@
 //! The outside systems enrich talks to, one small trait each: the enriched stream (one
 //! PutRecords call), the delivery ledger, the reference table, the quarantine bucket, and the
-//! secret holding the PII key (read once at init). The AWS adapters are in
+//! secret holding the PII key (read once at init), and the schema registry of Avro values. The AWS adapters are in
 //! [`crate::adapters`]; the tests' in-memory fakes (`tests/support`) script their faults.
 //!
 //! Methods return `Send` futures (written `fn .. -> impl Future + Send`, implemented with
@@ -17,6 +17,8 @@ use streamops_shared::AwsCallError;
 
 pub use crate::ledger::LaneLedger;
 pub use crate::pipeline::EnrichedRecord;
+pub use crate::values::SchemaId;
+pub use crate::values::cache::RegistrySchema;
 
 /// Why one PutRecords entry was not written (`ProvisionedThroughputExceededException`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,4 +114,19 @@ pub trait SecretSource {
         &self,
         secret_id: &str,
     ) -> impl Future<Output = Result<SecretValue, AwsCallError>> + Send;
+}
+
+/// A schema registry (Glue Schema Registry): schema definitions by id. Called through
+/// [`crate::values::cache::SchemaCache`], once per id and TTL, never per record.
+pub trait SchemaRegistry {
+    /// The registry, for logs.
+    fn name(&self) -> &str;
+
+    /// The definition of schema `id`; `None` when the registry has no such id (poison for the
+    /// records naming it). An error is the registry unreachable or refusing: retryable, the
+    /// batch is retried, nothing quarantined.
+    fn schema(
+        &self,
+        id: SchemaId,
+    ) -> impl Future<Output = Result<Option<RegistrySchema>, AwsCallError>> + Send;
 }

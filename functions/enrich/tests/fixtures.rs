@@ -10,13 +10,16 @@
 //! the same members and value kinds; `msk-timestamp-edge-cases.json` has the timestamps Kafka
 //! can carry (CREATE_TIME, LOG_APPEND_TIME, -1 for none) and a fractional one between good
 //! records. `kinesis-kpl-aggregated.json` is made by a real KPL-format producer
-//! (aws-kinesis-agg, tests/support/kpl_fixture.py).
+//! (aws-kinesis-agg, tests/support/kpl_fixture.py); `kinesis-avro-glue.json` and
+//! `msk-avro-glue.json` by fastavro and aws-glue-schema-registry (tests/support/avro_fixture.py).
 
+use apache_avro::Schema;
 use enrich::input::{Invocation, parse_invocation};
 use enrich::ops::parse_command;
 use enrich::pipeline::Enricher;
 use enrich::poison::PoisonReason;
 use enrich::spec::{DEFAULT_SPEC, EnrichmentSpec};
+use enrich::values::{Decoded, SchemaId, ValueFormat, decode, frame, unknown_schema};
 use streamops_test_support::event_files;
 
 #[test]
@@ -90,6 +93,22 @@ static CORPUS: &[(&str, Outcome)] = &[
         (Valid, Some(K + 1030)), (Valid, Some(K + 1030)),
         (Poison(CorruptAggregate), Some(K + 1040)),
     ])),
+    // Glue-framed Avro from fastavro and aws-glue-schema-registry (tests/support/avro_fixture.py),
+    // decoded with events/enrich/avro/registry.json and the v2 reader schema first.
+    ("kinesis-avro-glue.json", Outcome::Stream(&[
+        (Valid, Some(K + 1000)), (Valid, Some(K + 1010)), (Valid, Some(K + 1020)),
+        (Valid, Some(K + 1030)), (Valid, Some(K + 1040)),
+        (Poison(BadWireHeader), Some(K + 1050)), (Poison(UnknownSchema), Some(K + 1060)),
+        (Poison(UndecodableAvro), Some(K + 1070)), (Poison(SchemaMismatch), Some(K + 1080)),
+        (Valid, Some(K + 1090)),
+    ])),
+    ("msk-avro-glue.json", Outcome::Stream(&[
+        (Valid, Some(K + 1000)), (Valid, Some(K + 1001)), (Valid, Some(K + 1002)),
+        (Valid, Some(K + 1003)), (Valid, Some(K + 1004)),
+        (Poison(BadWireHeader), Some(K + 1005)), (Poison(UnknownSchema), Some(K + 1006)),
+        (Poison(UndecodableAvro), Some(K + 1007)), (Poison(SchemaMismatch), Some(K + 1008)),
+        (Valid, Some(K + 1009)),
+    ])),
     ("msk-docs-sample.json", Outcome::Stream(&[
         (Poison(InvalidJson), Some(1_545_084_650_987)),
         (Valid, Some(1_545_084_650_988)),
@@ -128,8 +147,12 @@ fn every_corpus_file_has_its_expected_outcome() {
             (Outcome::Stream(want), Invocation::Stream(batch)) => (want, batch),
             (_, other) => panic!("{name}: unexpected {other:?}"),
         };
+        let decoded = match name.ends_with("-avro-glue.json") {
+            true => avro_decoded(&batch.records),
+            false => Vec::new(),
+        };
         let verdicts: Vec<(Verdict, Option<i64>)> = enricher
-            .prepare_batch(&batch.records, |_| false)
+            .prepare_batch(&batch.records, &decoded, |_| false)
             .iter()
             .zip(&batch.records)
             .map(|(p, r)| {
@@ -148,4 +171,30 @@ fn every_corpus_file_has_its_expected_outcome() {
             "CORPUS names {f}, which is not in events/enrich"
         );
     }
+}
+
+/// The Avro fixtures' values as the service decodes them: each header's schema from the
+/// committed registry, read as the v2 reader schema.
+fn avro_decoded(records: &[enrich::input::InputRecord]) -> Vec<Decoded> {
+    let root = streamops_test_support::repo_root().join("events/enrich/avro");
+    let text = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
+    let reader = Schema::parse_str(&text("click-v2.avsc")).unwrap();
+    let registry: serde_json::Value = serde_json::from_str(&text("registry.json")).unwrap();
+    let schema_of = |id: SchemaId| {
+        registry.as_array().unwrap().iter().find_map(|v| {
+            (v["schemaVersionId"].as_str() == Some(&id.to_string()))
+                .then(|| Schema::parse_str(v["definition"].as_str().unwrap()).unwrap())
+        })
+    };
+    records
+        .iter()
+        .map(|r| match frame(ValueFormat::AvroGlue, r.bytes()) {
+            Err(poison) => Decoded::Poison(poison),
+            Ok(None) => Decoded::AsDelivered,
+            Ok(Some(f)) => match schema_of(f.schema) {
+                Some(writer) => decode(Some(f.schema), &writer, Some(&reader), &f.body),
+                None => unknown_schema(f.schema, "not in the schema registry"),
+            },
+        })
+        .collect()
 }

@@ -9,7 +9,8 @@
 //! With neither `--event` nor `--source`, the JSON batch is followed by the same N records as
 //! KPL aggregates (packed to the KPL's default 51,200-byte aggregate), the two run in
 //! alternation, and the de-aggregation overhead is reported against the JSON batch of the same
-//! run.
+//! run; then the same N records as Glue-framed Avro (`avro.rs`: a cached writer schema, read
+//! as itself), likewise in alternation, against the same JSON batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,11 +22,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use enrich::emit::plan_chunks;
 use enrich::input::kpl::encode_aggregate;
-use enrich::input::{Invocation, parse_invocation};
+use enrich::input::{InputRecord, Invocation, parse_invocation};
 use enrich::pipeline::{BatchContext, EnrichedRecord, Enricher, Lookup, Stage};
 use enrich::service::PIPELINE_CHUNK;
 use enrich::spec::{DEFAULT_SPEC, EnrichmentSpec};
+use enrich::values::Decoded;
 use serde_json::{Map, Value, json};
+
+#[path = "enrich-bench/avro.rs"]
+mod avro;
 
 struct Args {
     event: Option<String>,
@@ -148,6 +153,11 @@ fn generated_msk_event(n: usize) -> String {
 /// Built record by record into one string, so generating the input does not inflate the peak
 /// RSS the benchmark reports.
 fn generated_event(n: usize) -> String {
+    generated_event_with(n, |i| record(i).to_string().into_bytes())
+}
+
+/// A Kinesis event of `n` records whose payloads are `data(i)`.
+fn generated_event_with(n: usize, data: impl Fn(usize) -> Vec<u8>) -> String {
     let base = "4965673428901034762918145381730221148927093641";
     let mut out = String::with_capacity(n * 1700);
     out.push_str("{\"Records\":[");
@@ -158,7 +168,7 @@ fn generated_event(n: usize) -> String {
         let seq = format!("{base}{i:010}");
         let r = json!({
             "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": format!("user-{:06}", i % 5000),
-                        "sequenceNumber": seq, "data": STANDARD.encode(record(i).to_string()),
+                        "sequenceNumber": seq, "data": STANDARD.encode(data(i)),
                         // Arrivals over a second, written as Kinesis writes them (shortest
                         // decimal, so .120 arrives as .12).
                         "approximateArrivalTimestamp": 1_795_425_335.0 + (i % 1000) as f64 / 1000.0},
@@ -256,6 +266,7 @@ fn main() {
     report(&args, event.len(), &runs, Some(rss_before));
     if args.event.is_none() && args.source.is_none() {
         kpl_comparison(&args, &event, &enricher, &reference);
+        avro::comparison(&args, &event, &enricher, &reference);
     }
 }
 
@@ -362,19 +373,33 @@ fn iteration(
     enricher: &Enricher,
     reference: &HashMap<String, Arc<Map<String, Value>>>,
 ) -> Iteration {
+    iteration_decoding(event, enricher, reference, &|_| Vec::new())
+}
+
+/// [`iteration`] with the value format's decoding (`decode`: what each record's value becomes,
+/// as the service's `decode_values` makes it), timed with the event's parse.
+fn iteration_decoding(
+    event: &str,
+    enricher: &Enricher,
+    reference: &HashMap<String, Arc<Map<String, Value>>>,
+    decode: &dyn Fn(&[InputRecord]) -> Vec<Decoded>,
+) -> Iteration {
     let start = Instant::now();
     let Invocation::Stream(batch) = parse_invocation(event).expect("a stream event") else {
         eprintln!("the event is an ops command, not a batch");
         std::process::exit(2);
     };
+    let decoded = decode(&batch.records);
     let t_parse = start.elapsed();
     // The service's order of work: chunk by chunk, prepare then finish.
     let ctx = BatchContext::new(chrono::Utc::now());
     let mut stages = Vec::with_capacity(batch.records.len());
     let (mut prepare_time, mut finish_time) = (Duration::ZERO, Duration::ZERO);
-    for chunk in batch.records.chunks(PIPELINE_CHUNK) {
+    for (i, chunk) in batch.records.chunks(PIPELINE_CHUNK).enumerate() {
         let t = Instant::now();
-        let prepared = enricher.prepare_batch(chunk, |_| false);
+        let start = (i * PIPELINE_CHUNK).min(decoded.len());
+        let end = (start + PIPELINE_CHUNK).min(decoded.len());
+        let prepared = enricher.prepare_batch(chunk, &decoded[start..end], |_| false);
         prepare_time += t.elapsed();
         let t = Instant::now();
         stages.extend(enricher.finish_batch(
@@ -469,7 +494,7 @@ fn report(args: &Args, input_bytes: usize, runs: &[Iteration], rss_before: Optio
         last.output_bytes as f64 / 1e6
     );
     println!(
-        "  record payload  {:.0} bytes on average (decoded JSON)",
+        "  record payload  {:.0} bytes on average (the value after base64: JSON, or Avro with its header)",
         last.payload_bytes as f64 / n as f64
     );
     println!("  iterations      {}", args.iterations);

@@ -11,7 +11,7 @@ use super::{EnrichCommand, dry_run_records};
 use crate::emit::put_all;
 use crate::input::InputRecord;
 use crate::pipeline::{EnrichedRecord, Stage};
-use crate::ports::{OutputStream, Quarantine, ReferenceSource};
+use crate::ports::{OutputStream, Quarantine, ReferenceSource, SchemaRegistry};
 use crate::quarantine::{QuarantineEntry, parse_ndjson, render_ndjson};
 use crate::service::{EnrichError, EnrichService, InvocationContext};
 
@@ -25,11 +25,12 @@ enum DryRunDecision {
     Skip,
 }
 
-impl<W, L, R, Q> EnrichService<W, L, R, Q>
+impl<W, L, R, Q, S> EnrichService<W, L, R, Q, S>
 where
     W: OutputStream,
     R: ReferenceSource,
     Q: Quarantine,
+    S: SchemaRegistry,
 {
     pub(crate) async fn run_command(
         &self,

@@ -29,6 +29,7 @@ use crate::encoding::rfc3339_millis;
 use crate::input::InputRecord;
 use crate::poison::Poison;
 use crate::spec::EnrichmentSpec;
+use crate::values::Decoded;
 use members::{Found, Members};
 
 /// Kinesis accepts at most 1 MiB per record, data and partition key together.
@@ -198,20 +199,28 @@ impl Enricher {
     }
 
     /// Phase one for a batch: skipped, poison, or prepared (waiting for reference data).
+    /// `decoded` is what the value format made of each record ([`crate::values`]), in order;
+    /// empty (or short) where values are read as delivered.
     pub fn prepare_batch<'a>(
         &self,
         records: &'a [InputRecord],
+        decoded: &'a [Decoded],
         skip: impl Fn(&InputRecord) -> bool,
     ) -> Vec<Result<Option<Prepared<'a>>, Poison>> {
         records
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
                 if skip(r) {
                     Ok(None)
                 } else if let Some(p) = &r.poison {
                     Err(p.clone())
                 } else {
-                    self.prepare(r.bytes()).map(Some)
+                    match decoded.get(i) {
+                        None | Some(Decoded::AsDelivered) => self.prepare(r.bytes()).map(Some),
+                        Some(Decoded::Json(json)) => self.prepare(json).map(Some),
+                        Some(Decoded::Poison(p)) => Err(p.clone()),
+                    }
                 }
             })
             .collect()

@@ -14,14 +14,15 @@ use crate::config::MskFailureMode;
 use crate::input::{InputRecord, StreamBatch};
 use crate::ledger::{LaneAttempt, LaneLedger};
 use crate::origin::{SourceKind, cmp_position, is_position};
-use crate::ports::{Ledger, OutputStream, Quarantine, ReferenceSource};
+use crate::ports::{Ledger, OutputStream, Quarantine, ReferenceSource, SchemaRegistry};
 
-impl<W, L, R, Q> EnrichService<W, L, R, Q>
+impl<W, L, R, Q, S> EnrichService<W, L, R, Q, S>
 where
     W: OutputStream,
     L: Ledger,
     R: ReferenceSource,
     Q: Quarantine,
+    S: SchemaRegistry,
 {
     pub(crate) async fn handle_batch(
         &self,

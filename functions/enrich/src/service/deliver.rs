@@ -13,7 +13,7 @@ use crate::poison::Poison;
 use crate::ports::{OutputStream, Quarantine};
 use crate::quarantine::{QuarantineEntry, object_key, render_ndjson};
 
-impl<W: OutputStream, L, R, Q: Quarantine> EnrichService<W, L, R, Q> {
+impl<W: OutputStream, L, R, Q: Quarantine, S> EnrichService<W, L, R, Q, S> {
     /// Quarantines poison (one object) and writes the enriched records; returns each record's
     /// disposition and the quarantine object key.
     pub(super) async fn deliver(

@@ -9,10 +9,10 @@ use super::{EnrichError, EnrichService, InvocationContext, PIPELINE_CHUNK};
 use crate::input::InputRecord;
 use crate::pipeline::{BatchContext, Lookup, Prepared, Stage};
 use crate::poison::Poison;
-use crate::ports::ReferenceSource;
+use crate::ports::{ReferenceSource, SchemaRegistry};
 use crate::reference::ReferenceCache;
 
-impl<W, L, R, Q> EnrichService<W, L, R, Q> {
+impl<W, L, R, Q, S> EnrichService<W, L, R, Q, S> {
     /// The reference cache, locked. The lock is held while a chunk is finished (the pipeline
     /// reads the cache for every record), so a panic there poisons it; with `lock().expect`
     /// every later invocation in this sandbox would then fail. The cache is only a copy of the
@@ -28,7 +28,7 @@ impl<W, L, R, Q> EnrichService<W, L, R, Q> {
     }
 }
 
-impl<W, L, R: ReferenceSource, Q> EnrichService<W, L, R, Q> {
+impl<W, L, R: ReferenceSource, Q, S: SchemaRegistry> EnrichService<W, L, R, Q, S> {
     /// Decode, validate, look up reference data, enrich. `skip` marks records a previous
     /// attempt already handled. No writes. Waits for the PII key first if it is still being
     /// read (the one way this fails).
@@ -40,13 +40,20 @@ impl<W, L, R: ReferenceSource, Q> EnrichService<W, L, R, Q> {
         metrics: &mut Metrics,
     ) -> Result<Vec<Stage>, EnrichError> {
         self.key_ready().await?;
+        // Registry formats to JSON first: a registry that cannot be reached fails the batch
+        // here, before any record is judged.
+        let decoded = self.decode_values(records, &skip, metrics).await?;
         let batch = BatchContext::new(ctx.now);
         let mut stages = Vec::with_capacity(records.len());
         let (mut hits, mut misses) = (0usize, 0usize);
         // In chunks, so only a chunk's parsed JSON trees are alive at once (peak memory stays
         // near input + output size); reference keys are fetched per chunk, through the cache.
-        for chunk in records.chunks(PIPELINE_CHUNK) {
-            let prepared = self.enricher.prepare_batch(chunk, &skip);
+        for (i, chunk) in records.chunks(PIPELINE_CHUNK).enumerate() {
+            let start = (i * PIPELINE_CHUNK).min(decoded.len());
+            let end = (start + PIPELINE_CHUNK).min(decoded.len());
+            let prepared = self
+                .enricher
+                .prepare_batch(chunk, &decoded[start..end], &skip);
             let (lookup_failure, h, m) = self.load_reference(&prepared, metrics).await;
             hits += h;
             misses += m;

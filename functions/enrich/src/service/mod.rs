@@ -23,13 +23,17 @@ use tokio::time::Instant;
 mod batch;
 mod deliver;
 mod enrichment;
+mod values;
 
-use crate::adapters::{EnrichedStream, LedgerStore, QuarantineStore, ReferenceTable};
+use crate::adapters::{
+    EnrichedStream, LedgerStore, QuarantineStore, ReferenceTable, RegistryClient,
+};
 use crate::config::EnrichConfig;
 use crate::pipeline::Enricher;
 use crate::poison::PoisonReason;
 use crate::reference::ReferenceCache;
 use crate::secrets::{DeferredKey, KeyError};
+use crate::values::cache::SchemaCache;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnrichError {
@@ -52,6 +56,10 @@ pub enum EnrichError {
         "{0} record(s) failed and cannot be reported individually (no valid position); failing the batch"
     )]
     Unreportable(usize),
+    /// The schema registry could not be asked (unreachable, throttled, refused): no record is
+    /// at fault, so none is quarantined; the batch is retried.
+    #[error("the schema registry is not available: {0}")]
+    Registry(AwsCallError),
     /// The PII key read at init did not arrive (see [`crate::secrets`]).
     #[error("the PII key is not available: {0}")]
     PiiKey(#[from] KeyError),
@@ -67,6 +75,7 @@ impl Classified for EnrichError {
                 ErrorClass::Retryable
             }
             EnrichError::PiiKey(e) => e.class(),
+            EnrichError::Registry(_) => ErrorClass::Retryable,
         }
     }
     fn kind(&self) -> &'static str {
@@ -78,6 +87,7 @@ impl Classified for EnrichError {
             EnrichError::Unreportable(_) => "UnreportableFailures",
             EnrichError::PiiKey(KeyError::Read(_)) => "PiiKeyUnavailable",
             EnrichError::PiiKey(KeyError::Unusable(_)) => "PiiKeyUnusable",
+            EnrichError::Registry(_) => "SchemaRegistryUnavailable",
         }
     }
 }
@@ -127,12 +137,14 @@ pub enum Disposition {
 }
 
 /// The service over its ports: the enriched stream `W`, the ledger `L`, the reference table
-/// `R` and the quarantine `Q`.
+/// `R`, the quarantine `Q` and the schema registry `S` (set by [`EnrichService::with_registry`]
+/// for a registry value format).
 pub struct EnrichService<
     W = EnrichedStream,
     L = LedgerStore,
     R = ReferenceTable,
     Q = QuarantineStore,
+    S = RegistryClient,
 > {
     pub config: EnrichConfig,
     pub enricher: Enricher,
@@ -143,6 +155,9 @@ pub struct EnrichService<
     pub stream: W,
     pub ledger: L,
     pub quarantine: Q,
+    pub registry: Option<S>,
+    /// Registry answers kept across invocations (see [`crate::values::cache`]).
+    pub schemas: Mutex<SchemaCache>,
 }
 
 impl<W, L, R, Q> EnrichService<W, L, R, Q> {
@@ -204,10 +219,33 @@ impl<W, L, R, Q> EnrichService<W, L, R, Q> {
             stream,
             ledger,
             quarantine,
+            registry: None,
+            schemas: Mutex::new(SchemaCache::new(
+                config.values.cache_ttl,
+                config.values.cache_max_entries,
+            )),
             config,
         }
     }
 
+    /// The service with `registry` resolving the schema ids of registry-framed values.
+    pub fn with_registry<S2>(self, registry: S2) -> EnrichService<W, L, R, Q, S2> {
+        EnrichService {
+            config: self.config,
+            enricher: self.enricher,
+            pending_key: self.pending_key,
+            reference: self.reference,
+            cache: self.cache,
+            stream: self.stream,
+            ledger: self.ledger,
+            quarantine: self.quarantine,
+            registry: Some(registry),
+            schemas: self.schemas,
+        }
+    }
+}
+
+impl<W, L, R, Q, S> EnrichService<W, L, R, Q, S> {
     /// Starts the PII key's read in the background if the enricher still needs it: called as an
     /// invocation begins, so the read overlaps the work before the key is needed.
     pub(crate) fn begin_key_read(&self) {

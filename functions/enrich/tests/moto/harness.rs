@@ -13,6 +13,7 @@ use enrich::quarantine::parse_ndjson;
 use enrich::reference::ReferenceCache;
 use enrich::service::{EnrichService, InvocationContext};
 use enrich::spec::{DEFAULT_SPEC, EnrichmentSpec};
+use enrich::values::cache::SchemaCache;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -106,6 +107,8 @@ pub fn service(h: &Harness, spec: EnrichmentSpec, msk_mode: &str) -> EnrichServi
         stream: EnrichedStream::new(aws_sdk_kinesis::Client::from_conf(kinesis_conf), OUTPUT),
         ledger: LedgerStore::new(ddb, LEDGER, 86_400),
         quarantine: QuarantineStore::new(s3(&h.sdk), BUCKET, "quarantine/"),
+        registry: None,
+        schemas: Mutex::new(SchemaCache::new(Duration::from_secs(300), 1000)),
         config,
     }
 }

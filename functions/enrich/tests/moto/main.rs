@@ -4,9 +4,11 @@
 //! The accounting checked: every input record is in exactly one of enriched stream, quarantine,
 //! reported failures; re-delivering from the lowest reported failure (as Lambda does) completes
 //! the batch with no loss and no duplicate. One test binary: the stack in `harness`, the tests
-//! by input in `kinesis`, `kpl` (KPL aggregates), `msk` and `replay` (the ops commands).
+//! by input in `kinesis`, `kpl` (KPL aggregates), `avro` (Glue-framed Avro through the Glue
+//! Schema Registry on moto), `msk` and `replay` (the ops commands).
 
 // The event builders the fake-backed service tests use too.
+mod avro;
 #[path = "../support/events.rs"]
 mod events;
 mod faults;

@@ -9,8 +9,10 @@
 //! - `kpl`: KPL aggregates (random user records, random corruption) mixed with plain records.
 //! - `junk`: the events/enrich files mutated, any JSON, any text.
 //! - `pipeline`: validate, enrich, protect PII; every record delivered or quarantined.
+//! - `avro`: registry-framed Avro values, any bytes and damaged real records.
 //! - `spec`: the enrichment spec JSON; `commands`: ops commands, quarantine entries, config.
 
+mod avro;
 mod commands;
 mod envelope;
 mod r#gen;

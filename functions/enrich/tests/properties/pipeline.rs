@@ -46,7 +46,7 @@ fn lookup(key: &str) -> Lookup {
 }
 
 pub fn run(e: &Enricher, records: &[InputRecord]) -> Vec<Stage> {
-    let prepared = e.prepare_batch(records, |_| false);
+    let prepared = e.prepare_batch(records, &[], |_| false);
     let batch = BatchContext::new(now());
     e.finish_batch(records, prepared, lookup, &batch).collect()
 }

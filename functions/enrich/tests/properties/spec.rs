@@ -223,7 +223,7 @@ proptest! {
             .iter()
             .map(|o| InputRecord { origin: dry_run_origin(), original: Original::Bytes(o.to_string().into_bytes()), poison: None, headers: Vec::new() })
             .collect();
-        let prepared = e.prepare_batch(&records, |_| false);
+        let prepared = e.prepare_batch(&records, &[], |_| false);
         let batch = BatchContext::new(now());
         let attrs: Arc<Map<String, Value>> = Arc::new(serde_json::from_value(json!({"a": 1, "b": [2]})).unwrap());
         let stages: Vec<Stage> = e.finish_batch(&records, prepared, |_| Lookup::Found(attrs.clone()), &batch).collect();

@@ -1,5 +1,5 @@
 //! In-memory fakes of the enrich ports, with scripted faults: what Kinesis, DynamoDB, S3 and
-//! Secrets Manager do to the service, without moto. The ledger keeps the conditional-write
+//! Secrets Manager (and a schema registry) do to the service, without moto. The ledger keeps the conditional-write
 //! contract (a save lands only at the version it was read at); whole-call faults come from the
 //! shared fault script (`streamops_test_support::faults`), one per fake, by AWS operation name.
 
@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use enrich::ports::{
     EnrichedRecord, EntryError, LaneLedger, Ledger, OutputStream, Quarantine, ReferenceSource,
-    SecretSource, SecretValue,
+    RegistrySchema, SchemaId, SchemaRegistry, SecretSource, SecretValue,
 };
+use enrich::values::wire::parse_uuid;
 use serde_json::{Map, Value};
 use streamops_shared::{AwsCallError, ErrorClass};
 use streamops_test_support::faults::lock;
@@ -337,5 +338,70 @@ impl SecretSource for FakeSecrets {
         self.value
             .clone()
             .map_err(|f| f.aws_error("GetSecretValue"))
+    }
+}
+
+/// A schema registry holding the producer fixture's schema versions
+/// (events/enrich/avro/registry.json), counting its calls; `unreachable(n)` fails the next
+/// `n` calls as a registry that cannot be reached would (retryable).
+#[derive(Clone, Default)]
+pub struct FakeRegistry {
+    schemas: Arc<HashMap<SchemaId, RegistrySchema>>,
+    fail_next: Arc<Mutex<usize>>,
+    calls: Arc<Mutex<Vec<SchemaId>>>,
+}
+
+impl FakeRegistry {
+    /// The fixture's registry.
+    pub fn from_fixture() -> Self {
+        let versions = streamops_test_support::fixture("enrich/avro/registry.json");
+        let schemas = versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let id = parse_uuid(v["schemaVersionId"].as_str().unwrap()).unwrap();
+                let schema = RegistrySchema {
+                    data_format: v["dataFormat"].as_str().unwrap().into(),
+                    definition: v["definition"].as_str().unwrap().into(),
+                };
+                (SchemaId::Glue(id), schema)
+            })
+            .collect();
+        Self {
+            schemas: Arc::new(schemas),
+            ..Default::default()
+        }
+    }
+
+    pub fn unreachable(&self, calls: usize) {
+        *lock(&self.fail_next) = calls;
+    }
+
+    /// The ids asked for, in order, failed calls included.
+    pub fn calls(&self) -> Vec<SchemaId> {
+        lock(&self.calls).clone()
+    }
+}
+
+impl SchemaRegistry for FakeRegistry {
+    fn name(&self) -> &str {
+        "fake-registry"
+    }
+
+    async fn schema(&self, id: SchemaId) -> Result<Option<RegistrySchema>, AwsCallError> {
+        lock(&self.calls).push(id);
+        let mut fail = lock(&self.fail_next);
+        if *fail > 0 {
+            *fail -= 1;
+            return Err(AwsCallError {
+                operation: "GetSchemaVersion",
+                resource: id.to_string(),
+                class: ErrorClass::Retryable,
+                code: None,
+                message: "dispatch failure: connection refused".into(),
+            });
+        }
+        Ok(self.schemas.get(&id).cloned())
     }
 }

@@ -1,0 +1,171 @@
+//! `ENRICH_VALUE_FORMAT` and the Avro schema files, read at cold start; every problem is
+//! reported naming its variable.
+
+use std::sync::Arc;
+
+use apache_avro::Schema;
+use streamops_shared::EnvReader;
+
+use super::{ValueConfig, ValueFormat};
+
+const FORMATS: &str = "json, avro-glue, avro-confluent or avro";
+
+/// The value configuration; problems are noted on `r` (and the default returned).
+pub fn read_value_config(
+    r: &mut EnvReader,
+    read_file: &impl Fn(&str) -> Result<String, String>,
+) -> ValueConfig {
+    let defaults = ValueConfig::default();
+    let format = match r.optional("ENRICH_VALUE_FORMAT").as_deref() {
+        None | Some("") | Some("json") => ValueFormat::Json,
+        Some("avro-glue") => ValueFormat::AvroGlue,
+        Some("avro") => ValueFormat::Avro,
+        Some("avro-confluent") => ValueFormat::AvroConfluent,
+        Some(other) => {
+            r.invalid("ENRICH_VALUE_FORMAT", FORMATS, other, None);
+            ValueFormat::Json
+        }
+    };
+    let fixed_schema = schema_file(r, "ENRICH_AVRO_SCHEMA_PATH", read_file);
+    if format == ValueFormat::Avro && r.optional("ENRICH_AVRO_SCHEMA_PATH").is_none() {
+        // Noted as missing, naming the variable and why it is needed.
+        r.required(
+            "ENRICH_AVRO_SCHEMA_PATH",
+            "an Avro schema file (ENRICH_VALUE_FORMAT=avro needs one)",
+        );
+    }
+    let reader_schema = schema_file(r, "ENRICH_AVRO_READER_SCHEMA_PATH", read_file);
+    let registry_url = registry_url(r, format);
+    ValueConfig {
+        format,
+        fixed_schema,
+        reader_schema,
+        cache_ttl: r.seconds_or("ENRICH_SCHEMA_CACHE_SECONDS", defaults.cache_ttl),
+        cache_max_entries: r.parsed_or(
+            "ENRICH_SCHEMA_CACHE_MAX_ENTRIES",
+            "a number of cache entries",
+            defaults.cache_max_entries,
+        ),
+        registry_url,
+        registry_auth_secret: r.optional("ENRICH_SCHEMA_REGISTRY_AUTH_SECRET_ARN"),
+    }
+}
+
+/// `ENRICH_SCHEMA_REGISTRY_URL`: required for `avro-confluent`, plain `http://host:port`.
+fn registry_url(r: &mut EnvReader, format: ValueFormat) -> Option<String> {
+    const EXPECTED: &str =
+        "http://host:port of a Confluent Schema Registry (avro-confluent needs one)";
+    if format != ValueFormat::AvroConfluent {
+        return r.optional("ENRICH_SCHEMA_REGISTRY_URL");
+    }
+    let url = r.required("ENRICH_SCHEMA_REGISTRY_URL", EXPECTED);
+    if url.is_empty() {
+        return None;
+    }
+    match streamops_shared::http::parse_endpoint(&url) {
+        Ok(_) => Some(url),
+        Err(e) => {
+            r.invalid("ENRICH_SCHEMA_REGISTRY_URL", EXPECTED, &url, Some(e));
+            None
+        }
+    }
+}
+
+/// An Avro schema file named by `name`, parsed; `None` when unset or (noted) invalid.
+fn schema_file(
+    r: &mut EnvReader,
+    name: &str,
+    read_file: &impl Fn(&str) -> Result<String, String>,
+) -> Option<Arc<Schema>> {
+    let path = r.optional(name)?;
+    let parsed = read_file(&path)
+        .map_err(|e| format!("cannot read {path}: {e}"))
+        .and_then(|text| Schema::parse_str(&text).map_err(|e| format!("{path}: {e}")));
+    match parsed {
+        Ok(schema) => Some(Arc::new(schema)),
+        Err(e) => {
+            r.invalid(name, "an Avro schema file", &path, Some(e));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#;
+
+    fn read(vars: &[(&str, &str)]) -> Result<ValueConfig, String> {
+        let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let mut r = EnvReader::from_map(env.collect());
+        let files = |path: &str| match path {
+            "r.avsc" => Ok(SCHEMA.to_string()),
+            "bad.avsc" => Ok("{\"type\":\"record\"}".to_string()),
+            other => Err(format!("{other}: no such file")),
+        };
+        let config = read_value_config(&mut r, &files);
+        r.finish(config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn json_is_the_default_and_the_avro_formats_read_their_schemas() {
+        let c = read(&[]).unwrap();
+        assert_eq!(c.format, ValueFormat::Json);
+        assert!(c.fixed_schema.is_none() && c.reader_schema.is_none());
+        let c = read(&[
+            ("ENRICH_VALUE_FORMAT", "avro-glue"),
+            ("ENRICH_AVRO_READER_SCHEMA_PATH", "r.avsc"),
+            ("ENRICH_SCHEMA_CACHE_SECONDS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(c.format, ValueFormat::AvroGlue);
+        assert!(c.reader_schema.is_some());
+        assert_eq!(c.cache_ttl.as_secs(), 60);
+        let c = read(&[
+            ("ENRICH_VALUE_FORMAT", "avro"),
+            ("ENRICH_AVRO_SCHEMA_PATH", "r.avsc"),
+        ]);
+        assert!(c.unwrap().fixed_schema.is_some());
+    }
+
+    #[test]
+    fn problems_name_their_variable() {
+        let cases: [(&[(&str, &str)], &str); 6] = [
+            (
+                &[("ENRICH_VALUE_FORMAT", "protobuf")],
+                "ENRICH_VALUE_FORMAT",
+            ),
+            (
+                &[("ENRICH_VALUE_FORMAT", "avro-confluent")],
+                "ENRICH_SCHEMA_REGISTRY_URL",
+            ),
+            (
+                &[
+                    ("ENRICH_VALUE_FORMAT", "avro-confluent"),
+                    ("ENRICH_SCHEMA_REGISTRY_URL", "https://sr:8081"),
+                ],
+                "TLS endpoints are not supported",
+            ),
+            (
+                &[("ENRICH_VALUE_FORMAT", "avro")],
+                "ENRICH_AVRO_SCHEMA_PATH",
+            ),
+            (
+                &[
+                    ("ENRICH_VALUE_FORMAT", "avro"),
+                    ("ENRICH_AVRO_SCHEMA_PATH", "bad.avsc"),
+                ],
+                "ENRICH_AVRO_SCHEMA_PATH",
+            ),
+            (
+                &[("ENRICH_AVRO_READER_SCHEMA_PATH", "missing.avsc")],
+                "ENRICH_AVRO_READER_SCHEMA_PATH",
+            ),
+        ];
+        for (vars, named) in cases {
+            let err = read(vars).unwrap_err();
+            assert!(err.contains(named), "{vars:?}: {err}");
+        }
+    }
+}
