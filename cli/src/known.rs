@@ -5,17 +5,20 @@
 //! `GetFunctionConfiguration`, or on the local stack the environment file it launched the
 //! function with), and parsed with the function crate's own reader (`ScalerConfig::read`,
 //! `PartitionsConfig::read`): the CLI and the function cannot disagree on what a name means.
-//! Checkpoints pipelines are not checked: no configuration lists them (register-job makes a
-//! new one, and CHECKPOINTS_RETENTION names overrides only), and the book answers for them.
+//! A checkpoints pipeline is listed by no configuration (register-job makes a new one, and
+//! CHECKPOINTS_RETENTION names overrides only): it is known when the book has it, read from the
+//! table the function's `CHECKPOINTS_TABLE` names ([`crate::book`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
+use checkpoints::CheckpointsConfig;
 use partitions::PartitionsConfig;
 use scaler::config::ScalerConfig;
 use serde_json::Value;
 use streamops_shared::EnvReader;
 
+use crate::book::{BookReader, Presence};
 use crate::commands::{FunctionKind, Request};
 use crate::error::CliError;
 
@@ -31,7 +34,7 @@ pub trait ConfigSource {
 /// A name the command gives, of a kind the configuration lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Named {
-    /// What it names: `target`, `table`.
+    /// What it names: `target`, `table`, `pipeline`.
     pub what: &'static str,
     pub name: String,
 }
@@ -47,8 +50,8 @@ pub enum Check {
     Unknown {
         named: Named,
         known: Vec<String>,
-        /// The variable the names come from.
-        source: &'static str,
+        /// Where the names come from (`SCALER_POLICIES`, `the book (table t)`).
+        source: String,
     },
     /// The configuration could not be read or parsed: the function checks the name itself.
     Unchecked { named: Named, why: String },
@@ -65,12 +68,15 @@ pub fn named(request: &Request) -> Option<Named> {
     match (request.function, request.command()) {
         (FunctionKind::Scaler, "scale" | "pause" | "resume") => field("target", "target"),
         (FunctionKind::Partitions, "backfill" | "status" | "prune") => field("table", "table"),
+        // register-job makes a pipeline; the job-id forms name none.
+        (FunctionKind::Checkpoints, "latest" | "list" | "prune") => field("pipeline", "pipeline"),
         _ => None,
     }
 }
 
-/// Checks the request's name against the configuration `source` gives.
-pub async fn check(request: &Request, source: &impl ConfigSource) -> Check {
+/// Checks the request's name against the configuration `source` gives (and, for a pipeline,
+/// the book that configuration names).
+pub async fn check(request: &Request, source: &(impl ConfigSource + BookReader)) -> Check {
     let Some(named) = named(request) else {
         return Check::Nothing;
     };
@@ -78,7 +84,11 @@ pub async fn check(request: &Request, source: &impl ConfigSource) -> Check {
         Ok(env) => env,
         Err(why) => return Check::Unchecked { named, why },
     };
-    match names(request.function, env, &named.name) {
+    let listed = match request.function {
+        FunctionKind::Checkpoints => in_book(env, &named.name, source).await,
+        kind => names(kind, env, &named.name),
+    };
+    match listed {
         Ok(Listed { knows: true, .. }) => Check::Known,
         Ok(Listed { source, known, .. }) => Check::Unknown {
             named,
@@ -89,10 +99,41 @@ pub async fn check(request: &Request, source: &impl ConfigSource) -> Check {
     }
 }
 
+/// Whether the book the checkpoints configuration names has `pipeline`.
+async fn in_book(
+    env: Environment,
+    pipeline: &str,
+    book: &impl BookReader,
+) -> Result<Listed, String> {
+    let reader = EnvReader::from_map(env.into_iter().collect::<HashMap<_, _>>());
+    let config = CheckpointsConfig::read(reader).map_err(unreadable)?;
+    let source = format!("book (table {})", config.table);
+    let presence = book
+        .pipeline(&config.table, pipeline)
+        .await
+        .map_err(|e| format!("its book, {e}"))?;
+    Ok(match presence {
+        Presence::Present => Listed {
+            source,
+            known: vec![],
+            knows: true,
+        },
+        Presence::Absent { known } => Listed {
+            source,
+            known,
+            knows: false,
+        },
+    })
+}
+
+fn unreadable(e: streamops_shared::ConfigError) -> String {
+    format!("its configuration does not read as the function reads it: {e}")
+}
+
 /// What the configuration lists, read with the function's own reader.
 struct Listed {
-    /// The variable the names come from.
-    source: &'static str,
+    /// Where the names come from.
+    source: String,
     /// Its names, for the message.
     known: Vec<String>,
     /// Whether the function finds the name (its own lookup: `Policies::target`, `Tables::find`).
@@ -103,15 +144,12 @@ struct Listed {
 /// the function itself looks it up.
 fn names(kind: FunctionKind, env: Environment, name: &str) -> Result<Listed, String> {
     let reader = EnvReader::from_map(env.into_iter().collect::<HashMap<_, _>>());
-    let unreadable = |e: streamops_shared::ConfigError| {
-        format!("its configuration does not read as the function reads it: {e}")
-    };
     match kind {
         FunctionKind::Scaler => {
             let config = ScalerConfig::read(reader).map_err(unreadable)?;
             let policies = &config.policies;
             Ok(Listed {
-                source: "SCALER_POLICIES",
+                source: "SCALER_POLICIES".into(),
                 known: policies.targets.iter().map(|t| t.id.clone()).collect(),
                 knows: policies.target(name).is_some(),
             })
@@ -123,7 +161,7 @@ fn names(kind: FunctionKind, env: Environment, name: &str) -> Result<Listed, Str
             let ids = tables.tables.iter().map(|t| t.id());
             let bare = tables.tables.iter().map(|t| t.table.clone());
             Ok(Listed {
-                source: "PARTITIONS_TABLES",
+                source: "PARTITIONS_TABLES".into(),
                 known: ids.chain(bare).collect(),
                 knows: tables.find(name).is_some(),
             })
@@ -157,8 +195,11 @@ pub fn settle(check: Check, function: &str, warn: &mut impl FnMut(&str)) -> Resu
     }
 }
 
-/// The known names for the message, each once, in the configuration's order.
+/// The known names for the message, each once, in the configuration's order (`none` for none).
 fn shown(known: &[String]) -> Vec<String> {
+    if known.is_empty() {
+        return vec!["none".into()];
+    }
     let mut seen = Vec::new();
     for k in known {
         if !seen.contains(k) {

@@ -13,6 +13,7 @@ use aws_smithy_types::Blob;
 use serde_json::Value;
 
 use crate::args::TargetArgs;
+use crate::book::{BookReader, DynamoBook, Presence};
 use crate::commands::FunctionKind;
 use crate::error::CliError;
 use crate::known::{ConfigSource, Environment, local_environment};
@@ -55,6 +56,8 @@ pub struct Function {
     pub name: String,
     /// Where its configuration is read: Lambda's, or the local stack's environment file.
     config: ConfigFrom,
+    /// The checkpoints book's table, for the pipelines it knows.
+    book: DynamoBook,
 }
 
 enum ConfigFrom {
@@ -98,12 +101,20 @@ impl Function {
         match target {
             Target::Function(name) => {
                 let sdk = streamops_shared::aws::load_sdk_config().await;
-                Ok(Self::with(&sdk, None, name.clone(), ConfigFrom::Lambda))
+                let book = DynamoBook(Some(aws_sdk_dynamodb::Client::new(&sdk)));
+                Ok(Self::with(
+                    &sdk,
+                    None,
+                    name.clone(),
+                    ConfigFrom::Lambda,
+                    book,
+                ))
             }
             Target::Stack(stack) => {
                 let sdk = streamops_shared::aws::load_sdk_config().await;
                 let name = stack_function(&sdk, stack, kind).await?;
-                Ok(Self::with(&sdk, None, name, ConfigFrom::Lambda))
+                let book = DynamoBook(Some(aws_sdk_dynamodb::Client::new(&sdk)));
+                Ok(Self::with(&sdk, None, name, ConfigFrom::Lambda, book))
             }
             Target::Local(file) => {
                 let endpoint = local_endpoint(file, kind)?;
@@ -118,12 +129,30 @@ impl Function {
                     endpoints: file.clone(),
                     binary: binary.clone(),
                 };
-                Ok(Self::with(&sdk, Some(endpoint), binary, config))
+                let book = DynamoBook(local_aws(file).map(|aws| {
+                    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+                        .endpoint_url(aws.endpoint_url)
+                        .credentials_provider(aws_credential_types::Credentials::new(
+                            aws.access_key_id,
+                            aws.secret_access_key,
+                            None,
+                            None,
+                            "local stack operator",
+                        ));
+                    aws_sdk_dynamodb::Client::from_conf(conf.build())
+                }));
+                Ok(Self::with(&sdk, Some(endpoint), binary, config, book))
             }
         }
     }
 
-    fn with(sdk: &SdkConfig, endpoint: Option<String>, name: String, config: ConfigFrom) -> Self {
+    fn with(
+        sdk: &SdkConfig,
+        endpoint: Option<String>,
+        name: String,
+        config: ConfigFrom,
+        book: DynamoBook,
+    ) -> Self {
         // An invocation runs as long as the function does (up to Lambda's 15 minutes), and is
         // not retried: a command that timed out on the way back may have run, and running a
         // backfill or a scale twice is the operator's decision, not the SDK's.
@@ -142,6 +171,7 @@ impl Function {
             client: aws_sdk_lambda::Client::from_conf(conf.build()),
             name,
             config,
+            book,
         }
     }
 
@@ -185,6 +215,12 @@ impl ConfigSource for Function {
             ConfigFrom::Lambda => self.lambda_environment().await,
             ConfigFrom::Local { endpoints, binary } => local_environment(endpoints, binary),
         }
+    }
+}
+
+impl BookReader for Function {
+    async fn pipeline(&self, table: &str, pipeline: &str) -> Result<Presence, String> {
+        self.book.pipeline(table, pipeline).await
     }
 }
 
@@ -235,7 +271,7 @@ impl Invoke for Function {
 }
 
 /// An error and its sources, each once, in a line.
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     let mut words: Vec<String> = Vec::new();
     let mut next = Some(e);
     while let Some(err) = next {
@@ -311,6 +347,24 @@ async fn stack_function(
 }
 
 /// The function's URL from the local stack's endpoints file.
+/// The local stack's AWS (its moto server on 127.0.0.1) and the operator's keys there.
+#[derive(serde::Deserialize)]
+struct LocalAws {
+    endpoint_url: String,
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+/// `moto.json` beside the endpoints file; none if the stack wrote none (or one not on
+/// 127.0.0.1), so nothing is ever sent to a default AWS endpoint.
+fn local_aws(endpoints: &Path) -> Option<LocalAws> {
+    let text = std::fs::read_to_string(endpoints.with_file_name("moto.json")).ok()?;
+    let aws: LocalAws = serde_json::from_str(&text).ok()?;
+    aws.endpoint_url
+        .starts_with("http://127.0.0.1:")
+        .then_some(aws)
+}
+
 fn local_endpoint(file: &Path, kind: FunctionKind) -> Result<String, CliError> {
     let text = std::fs::read_to_string(file).map_err(|e| {
         CliError::Call(format!(

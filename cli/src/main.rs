@@ -3,6 +3,7 @@
 use clap::Parser;
 
 mod args;
+mod book;
 mod commands;
 mod error;
 mod follow;
@@ -31,3 +32,5 @@ fn describe(e: &error::CliError) -> String {
 mod tests;
 #[cfg(test)]
 mod tests_follow;
+#[cfg(test)]
+mod tests_pipelines;

@@ -6,6 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde_json::{Value, json};
 
 use crate::args::{Cli, Output};
+use crate::book::BookReader;
 use crate::commands::{Effect, Follow, Request, Wait};
 use crate::error::CliError;
 use crate::follow::{self, Clock, Wall};
@@ -42,7 +43,7 @@ pub async fn run(cli: &Cli) -> Result<(), CliError> {
 /// The run once the function is found: its configuration checks the names the command gives
 /// (an unknown one sends nothing), then confirm, invoke, follow. `say` takes what goes to
 /// standard error (warnings, a rescale's progress).
-pub async fn execute<F: Invoke + ConfigSource>(
+pub async fn execute<F: Invoke + ConfigSource + BookReader>(
     cli: &Cli,
     request: &Request,
     function: &F,

@@ -10,6 +10,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 
 use crate::args::Cli;
+use crate::book::{BookReader, Presence};
 use crate::commands::Follow;
 use crate::error::CliError;
 use crate::follow::{self, Clock, Followed, Seen};
@@ -26,15 +27,19 @@ const POLICIES: &str = r#"{"targets": [
 const TABLES: &str = r#"[{"bucket":"data","prefix":"enriched/","database":"streamops","table":"enriched_events","layout":"hive"},
   {"bucket":"data","prefix":"logs/","database":"streamops","table":"suite_logs","layout":"hive"}]"#;
 
-struct Fake {
+pub(crate) struct Fake {
     env: Result<Environment, String>,
     answers: RefCell<VecDeque<Answer>>,
-    sent: RefCell<Vec<Value>>,
+    pub(crate) sent: RefCell<Vec<Value>>,
     config_reads: Cell<usize>,
+    /// The pipelines the checkpoints book has, or why it cannot be read.
+    pub(crate) book: Result<Vec<String>, String>,
+    /// The (table, pipeline) pairs the book was asked about.
+    pub(crate) book_reads: RefCell<Vec<(String, String)>>,
 }
 
 impl Fake {
-    fn new(env: Result<&[(&str, &str)], &str>, answers: Vec<Value>) -> Self {
+    pub(crate) fn new(env: Result<&[(&str, &str)], &str>, answers: Vec<Value>) -> Self {
         Self {
             env: env
                 .map(|pairs| {
@@ -47,6 +52,8 @@ impl Fake {
             answers: RefCell::new(answers.into_iter().map(Answer::Ok).collect()),
             sent: RefCell::new(Vec::new()),
             config_reads: Cell::new(0),
+            book: Ok(vec![]),
+            book_reads: RefCell::new(Vec::new()),
         }
     }
 
@@ -57,7 +64,7 @@ impl Fake {
         )
     }
 
-    fn commands(&self) -> Vec<String> {
+    pub(crate) fn commands(&self) -> Vec<String> {
         let sent = self.sent.borrow();
         sent.iter()
             .map(|p| p["command"].as_str().unwrap_or_default().to_string())
@@ -100,8 +107,21 @@ impl Clock for FakeClock {
     }
 }
 
+impl BookReader for Fake {
+    async fn pipeline(&self, table: &str, pipeline: &str) -> Result<Presence, String> {
+        let asked = (table.to_string(), pipeline.to_string());
+        self.book_reads.borrow_mut().push(asked);
+        let known = self.book.clone()?;
+        Ok(if known.iter().any(|p| p == pipeline) {
+            Presence::Present
+        } else {
+            Presence::Absent { known }
+        })
+    }
+}
+
 /// A run over the fake: its result and what went to standard error.
-fn execute(words: &str, fake: &Fake) -> (Result<(), CliError>, Vec<String>) {
+pub(crate) fn execute(words: &str, fake: &Fake) -> (Result<(), CliError>, Vec<String>) {
     let argv = [
         "streamops",
         "--local",
@@ -214,9 +234,12 @@ fn a_configuration_that_cannot_be_read_is_said_and_the_function_checks() {
 
 #[test]
 fn commands_naming_nothing_configured_read_no_configuration() {
-    // Checkpoints pipelines live in the book, not in any configuration: the function answers.
+    // A job id is looked up by the function (pipelines are checked: tests_pipelines.rs).
     let fake = Fake::new(Err("must not be read"), vec![json!({"location": null})]);
-    let (result, said) = execute("checkpoints latest --pipeline no-such-pipeline", &fake);
+    let (result, said) = execute(
+        "checkpoints latest --job-id 0123456789abcdef0123456789abcdef",
+        &fake,
+    );
     assert!(result.is_ok() && said.is_empty(), "{result:?} {said:?}");
     let fake2 = Fake::new(Err("must not be read"), vec![json!({"targets": []})]);
     let (result, _) = execute("scaler status", &fake2);

@@ -201,6 +201,11 @@ class LocalStack:
             {b: {"user": p["user"], "role_actions": sorted(p["actions"]), "policy": p["policy"]} for b, p in self.principals.items()},
             indent=1))
         self.credentials = admin[1], admin[2]
+        # The operator the streamops CLI reads as (docs/cli.md): it checks a checkpoints
+        # pipeline against the book before sending a command, with read access and no more.
+        operator = user(f"{STACK_NAME}-operator", {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["dynamodb:Query", "dynamodb:Scan"], "Resource": "*"}]})
+        self.operator_credentials = operator[1], operator[2]
         import urllib.request
 
         # moto reads INITIAL_NO_AUTH_ACTION_COUNT per request; this sets it to 0 at run time
@@ -457,6 +462,10 @@ class LocalStack:
         # (not the local endpoint and keys added above).
         self.environment_file.write_text(json.dumps(
             {b: self.template_env(b) for b in sorted(self.watch_ports)}, indent=1, sort_keys=True))
+        # And the AWS the CLI may read directly (the checkpoints book), as the operator.
+        key, secret = getattr(self, "operator_credentials", None) or self.credentials
+        (self.log_dir / "moto.json").write_text(json.dumps(
+            {"endpoint_url": self.endpoint, "access_key_id": key, "secret_access_key": secret}, indent=1))
 
     @property
     def environment_file(self) -> Path:

@@ -152,6 +152,22 @@ def test_unknown_targets_and_tables_are_refused_from_the_configuration_without_i
     assert r.returncode == 0 and r.stderr == "" and "registered_count" in r.stdout, r.stderr
 
 
+def test_an_unknown_pipeline_is_refused_from_the_book_without_invoking(stack):
+    # The book knows a pipeline once a job is registered under it (read as the stack's operator).
+    job = "c1e2e0000000000000000000000000aa"
+    r = cli(stack, "checkpoints", "register-job", "--pipeline", "e2e-cli-pipeline", "--job-id", job)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    before = (invocations(stack, "checkpoints"), stack.watch_log("checkpoints").stat().st_size)
+    r = cli(stack, "checkpoints", "latest", "--pipeline", "e2e-cli-pipline")
+    assert r.returncode == 5, (r.stdout, r.stderr)
+    assert r.stderr.startswith("streamops: unknown pipeline \"e2e-cli-pipline\"; known: "), r.stderr
+    assert "e2e-cli-pipeline" in r.stderr and "(from the checkpoints function's book (table " in r.stderr, r.stderr
+    assert (invocations(stack, "checkpoints"), stack.watch_log("checkpoints").stat().st_size) == before, \
+        "the function was invoked"
+    r = cli(stack, "checkpoints", "latest", "--pipeline", "e2e-cli-pipeline")
+    assert r.returncode == 0 and r.stderr == "", (r.stdout, r.stderr)
+
+
 def test_an_unreadable_configuration_is_a_warning_and_the_function_checks(stack, tmp_path):
     # An endpoints file whose stack wrote no environment file: the names cannot be checked here.
     endpoints = tmp_path / "endpoints.json"
