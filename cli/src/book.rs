@@ -9,7 +9,7 @@ use std::future::Future;
 use aws_sdk_dynamodb::types::AttributeValue;
 use streamops_shared::book_keys::{PK, pipeline_pk};
 
-use crate::lambda::causes;
+use crate::error::causes;
 
 /// How many pipelines a refusal lists at most (the message names them; the book may hold more).
 const LISTED: usize = 20;

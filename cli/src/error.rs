@@ -50,3 +50,17 @@ impl CliError {
         }
     }
 }
+
+/// An error and its sources, each once, in a line.
+pub(crate) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let said = err.to_string();
+        if !words.iter().any(|w| w.contains(&said)) {
+            words.push(said);
+        }
+        next = err.source();
+    }
+    words.join(": ")
+}

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::args::TargetArgs;
 use crate::book::{BookReader, DynamoBook, Presence};
 use crate::commands::FunctionKind;
-use crate::error::CliError;
+use crate::error::{CliError, causes};
 use crate::known::{ConfigSource, Environment, local_environment};
 
 /// Which deployment the command goes to.
@@ -268,20 +268,6 @@ impl Invoke for Function {
             Some(kind) => failure(kind, &value),
         })
     }
-}
-
-/// An error and its sources, each once, in a line.
-pub(crate) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut words: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let said = err.to_string();
-        if !words.iter().any(|w| w.contains(&said)) {
-            words.push(said);
-        }
-        next = err.source();
-    }
-    words.join(": ")
 }
 
 /// A `FunctionError` answer: the harness's `errorType` (`Retryable.*`, `Permanent.*`) and
