@@ -115,13 +115,26 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         .await
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, and never handed out before in this process.
+///
+/// The kernel may give the same ephemeral port to two `bind(0)` calls in a row once the first
+/// socket is closed, so two tests of one binary starting moto at once could both get it: the
+/// second server then fails to bind, but its readiness check connects to the first one's, and
+/// the two tests share (and then lose) one moto. Remembering what was handed out rules that out.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind 127.0.0.1:0")
+            .local_addr()
+            .unwrap()
+            .port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 /// Reads a JSON fixture from `events/`.
@@ -252,4 +265,25 @@ pub fn event_files(function: &str) -> Vec<(PathBuf, serde_json::Value)> {
             (p, value)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod port_tests {
+    /// Threads asking at once never get the same port (the kernel alone may repeat one).
+    #[test]
+    fn no_port_is_handed_out_twice() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| (0..200).map(|_| super::free_port()).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut all: Vec<u16> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n);
+    }
 }
