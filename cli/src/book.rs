@@ -9,7 +9,7 @@ use std::future::Future;
 use aws_sdk_dynamodb::types::AttributeValue;
 use streamops_shared::book_keys::{PK, pipeline_pk};
 
-use crate::error::causes;
+use crate::error::service_said;
 
 /// How many pipelines a refusal lists at most (the message names them; the book may hold more).
 const LISTED: usize = 20;
@@ -54,7 +54,7 @@ impl BookReader for DynamoBook {
             .limit(1)
             .send()
             .await
-            .map_err(|e| format!("Query on {table}: {}", said(&e)))?;
+            .map_err(|e| format!("Query on {table}: {}", service_said(&e)))?;
         if found.count() > 0 {
             return Ok(Presence::Present);
         }
@@ -83,7 +83,7 @@ async fn known_pipelines(
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| format!("Scan on {table}: {}", said(&e)))?;
+            .map_err(|e| format!("Scan on {table}: {}", service_said(&e)))?;
         names.extend(page.items().iter().filter_map(|item| {
             let pk = item.get(PK)?.as_s().ok()?;
             Some(pk.strip_prefix(&prefix)?.to_string())
@@ -94,14 +94,4 @@ async fn known_pipelines(
         }
     }
     Ok(names.into_iter().take(LISTED).collect())
-}
-
-/// The service's own words where it answered, else the error's causes (never the response).
-fn said<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> String
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    e.as_service_error()
-        .and_then(|s| s.message().map(str::to_string))
-        .unwrap_or_else(|| causes(e))
 }

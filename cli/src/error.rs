@@ -64,3 +64,16 @@ pub(crate) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     }
     words.join(": ")
 }
+
+/// What an AWS call's error says: the service's own words when it answered, else the error's
+/// causes. Not `DisplayErrorContext`: for an answer that did not parse it holds the whole
+/// response (a function's variables and all), which a message should not print.
+pub(crate) fn service_said<E>(e: &aws_sdk_lambda::error::SdkError<E>) -> String
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    e.as_service_error()
+        .and_then(|s| s.message())
+        .map(str::to_string)
+        .unwrap_or_else(|| causes(e))
+}

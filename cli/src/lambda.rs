@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::args::TargetArgs;
 use crate::book::{BookReader, DynamoBook, Presence};
 use crate::commands::FunctionKind;
-use crate::error::{CliError, causes};
+use crate::error::{CliError, service_said};
 use crate::known::{ConfigSource, Environment, local_environment};
 
 /// Which deployment the command goes to.
@@ -184,16 +184,7 @@ impl Function {
             .function_name(&self.name)
             .send()
             .await
-            .map_err(|e| {
-                let said = e
-                    .as_service_error()
-                    .and_then(|s| aws_sdk_lambda::error::ProvideErrorMetadata::message(s))
-                    .map(str::to_string);
-                // Not DisplayErrorContext: for an answer that did not parse it holds the
-                // whole response, variables and all, which a warning should not print.
-                let why = said.unwrap_or_else(|| causes(&e));
-                format!("GetFunctionConfiguration: {why}")
-            })?;
+            .map_err(|e| format!("GetFunctionConfiguration: {}", service_said(&e)))?;
         let env = out.environment();
         if let Some(e) = env.and_then(|e| e.error()) {
             return Err(format!(
