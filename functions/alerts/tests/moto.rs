@@ -1,6 +1,10 @@
 //! The alerts handler against a real moto server: DynamoDB for dedup state and silences, SNS
 //! for publishing, an SQS queue subscribed to the topic as the subscriber.
 
+mod support;
+
+use support::topic_with_subscriber;
+
 use alerts::config::AlertsConfig;
 use alerts::publisher::AlertPublisher;
 use alerts::service::{AlertsService, InvocationContext};
@@ -29,41 +33,9 @@ async fn harness_with(extra: &[(&str, &str)]) -> Harness {
     let sdk = moto.sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     create_table(&sdk, "alerts-state", Some("sk")).await;
+    let (topic, queue_url) = topic_with_subscriber(&sdk).await;
     let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name("alerts")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("subscriber")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
     let config = config(&topic, extra);
     let service = AlertsService {
         store: AlertStore::new(ddb, "alerts-state"),

@@ -3,6 +3,10 @@
 //! (the body the handler reads back), and a storm through the handler: one flush queued, and
 //! that flush, delivered as the mapping would, publishing one SNS message for all members.
 
+mod support;
+
+use support::{queue, topic_with_subscriber};
+
 use alerts::config::AlertsConfig;
 use alerts::group::{FlushRequest, parse_flush_event};
 use alerts::ports::{FlushQueue, GroupStore};
@@ -15,17 +19,6 @@ use serde_json::{Value, json};
 use streamops_shared::dynamo::WriteOutcome;
 use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::{MotoServer, create_table, drain_queue, fixture};
-
-async fn queue(sdk: &aws_config::SdkConfig, name: &str) -> String {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    sqs.create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap()
-}
 
 /// Receives the flush queue's messages as the mapping's SQS event (delay or not: moto's
 /// receive honours DelaySeconds, so the test waits past it only when it must).
@@ -110,34 +103,11 @@ async fn a_storm_through_the_handler_is_one_sns_message() {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     create_table(&sdk, "alerts-state", Some("sk")).await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name("alerts")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let subscriber = queue(&sdk, "subscriber").await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&subscriber)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(arn)
-        .send()
-        .await
-        .unwrap();
+    let (topic, subscriber) = topic_with_subscriber(&sdk).await;
+    let (sns, sqs) = (
+        aws_sdk_sns::Client::new(&sdk),
+        aws_sdk_sqs::Client::new(&sdk),
+    );
     let flushes = queue(&sdk, "flushes").await;
     let vars = [
         ("ALERTS_TOPIC_ARN", topic.as_str()),

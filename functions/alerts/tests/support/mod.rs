@@ -23,6 +23,9 @@ pub use streamops_test_support::faults::{Fault, Interleave, Script};
 mod fixture;
 #[allow(unused_imports)] // each test binary uses part of the support
 pub use fixture::{Fixture, at, config, ctx};
+mod moto_topic;
+#[allow(unused_imports)] // each test binary uses part of the support
+pub use moto_topic::{queue, topic_with_subscriber};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StoreOp {
