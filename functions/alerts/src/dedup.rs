@@ -3,9 +3,12 @@
 //! it read, so two concurrent invocations cannot both publish.
 //!
 //! Rules, in order:
-//! 1. A claim (publish in progress) by another delivery that has not expired: the caller backs
-//!    off and retries (`InFlight`). A claim by this same event that expired means the earlier
-//!    attempt died between claiming and publishing: publish again (`Publish`).
+//! 1. A claim (publish in progress) that has not expired, by any delivery, this event's own
+//!    included (its holder may yet die before it publishes): the caller backs off and retries
+//!    (`InFlight`). An expired claim was never confirmed: its holder died, or failed to release
+//!    it, somewhere around the publish. The alert is judged against the record as it was before
+//!    the claim (the claim keeps it, [`judged_against`]), so the transition it claimed is still
+//!    news to the next delivery of it, whichever copy that is: at-least-once, never lost.
 //! 2. Same event id as the last recorded one: a redelivery (`Redelivered`).
 //! 3. Older than what is recorded: reordered delivery (`OutOfOrder`).
 //! 4. Same state as recorded and published inside the dedup window (`RepeatWithinWindow`).
@@ -42,6 +45,9 @@ pub struct StoredState {
 pub struct Claim {
     pub event_id: String,
     pub expires_at_ms: i64,
+    /// The record as it was before this claim (absent: there was none), without its claim: what
+    /// the next delivery is judged against if this claim expires unreleased.
+    pub before: Option<Box<StoredState>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,8 +106,23 @@ pub enum Decision {
     InFlight,
 }
 
-/// Rules 1 to 6 above. Silences and the minimum severity are applied by the caller afterwards,
-/// on `Publish` only.
+/// What `alert` is judged against (rule 1): the stored record, or, if it carries a claim that
+/// expired at `now_ms`, the record before that claim, with the stored version (the conditional
+/// write that follows is on the stored item). `None`: no record, or none before the claim.
+pub fn judged_against(record: Option<&StoredState>, now_ms: i64) -> Option<StoredState> {
+    let record = record?;
+    match &record.claim {
+        Some(claim) if claim.expires_at_ms <= now_ms => claim.before.as_deref().map(|b| StoredState {
+            claim: None,
+            version: record.version,
+            ..b.clone()
+        }),
+        _ => Some(record.clone()),
+    }
+}
+
+/// Rules 1 to 6 above, on the record [`judged_against`] gives. Silences and the minimum
+/// severity are applied by the caller afterwards, on `Publish` only.
 pub fn decide(prev: Option<&StoredState>, alert: &Alert, now_ms: i64, window_ms: i64) -> Decision {
     let recovery = alert.kind.is_alarm() && alert.state == "OK";
     let actions_suppressed = alert.suppressed_by.is_some() && !recovery;
@@ -114,14 +135,9 @@ pub fn decide(prev: Option<&StoredState>, alert: &Alert, now_ms: i64, window_ms:
         }
         return Decision::Publish;
     };
-    if let Some(claim) = &prev.claim {
-        let expired = claim.expires_at_ms <= now_ms;
-        match (claim.event_id == alert.event_id, expired) {
-            (true, true) => return Decision::Publish,
-            (true, false) => return Decision::Suppress(SuppressReason::Redelivered),
-            (false, false) => return Decision::InFlight,
-            (false, true) => {} // an abandoned claim by another event: judge against the record
-        }
+    if prev.claim.is_some() {
+        // Live (an expired one is replaced by the record before it, see `judged_against`).
+        return Decision::InFlight;
     }
     if prev.event_id == alert.event_id {
         return Decision::Suppress(SuppressReason::Redelivered);
@@ -181,6 +197,7 @@ pub fn next_state(
         claim: claim_until_ms.map(|t| Claim {
             event_id: alert.event_id.clone(),
             expires_at_ms: t,
+            before: prev.map(|p| Box::new(StoredState { claim: None, ..p.clone() })),
         }),
         version: prev.map_or(0, |p| p.version),
     }
@@ -317,19 +334,36 @@ mod tests {
             decide(Some(&claimed), &other, 10 * MIN + 1_000, WINDOW),
             Decision::InFlight
         );
+        // Its own event too, while it holds: the holder may still die before it publishes.
         assert_eq!(
             decide(Some(&claimed), &a, 10 * MIN + 1_000, WINDOW),
-            Decision::Suppress(SuppressReason::Redelivered)
+            Decision::InFlight
         );
-        assert_eq!(
-            decide(Some(&claimed), &a, 10 * MIN + 31_000, WINDOW),
-            Decision::Publish
-        );
+        let expired = judged_against(Some(&claimed), 10 * MIN + 31_000);
+        assert_eq!(expired, None, "no record before the claim");
+        assert_eq!(decide(expired.as_ref(), &a, 10 * MIN + 31_000, WINDOW), Decision::Publish);
         // An abandoned claim by another event does not block forever.
-        assert_eq!(
-            decide(Some(&claimed), &other, 12 * MIN, WINDOW),
-            Decision::Publish
-        );
+        let abandoned = judged_against(Some(&claimed), 12 * MIN);
+        assert_eq!(decide(abandoned.as_ref(), &other, 12 * MIN, WINDOW), Decision::Publish);
+    }
+
+    /// The soak's lost transition: a claim abandoned before its publish, then a twin of the
+    /// same transition (another event id) after it expired. Judged against the claimed record
+    /// it was a repeat; against the record before the claim it is the news it is.
+    #[test]
+    fn an_abandoned_claim_leaves_its_transition_news_to_a_twin() {
+        let a = alarm("ALARM", Some("OK"), 10 * MIN, "e1");
+        let notified = published(&a, 10 * MIN);
+        let insufficient = alarm("INSUFFICIENT_DATA", Some("ALARM"), 20 * MIN, "e2");
+        let claimed = next_state(Some(&notified), &insufficient, Some(20 * MIN), Some(20 * MIN + 30_000));
+        assert_eq!(claimed.claim.as_ref().unwrap().before.as_deref(), Some(&notified));
+        let twin = alarm("INSUFFICIENT_DATA", Some("ALARM"), 20 * MIN, "e2-via-sns");
+        let basis = judged_against(Some(&claimed), 21 * MIN).unwrap();
+        assert_eq!(basis.state, "ALARM");
+        assert_eq!(basis.version, claimed.version, "the stored version, for the conditional write");
+        assert_eq!(decide(Some(&basis), &twin, 21 * MIN, WINDOW), Decision::Publish);
+        // A live claim is left as it is.
+        assert_eq!(judged_against(Some(&claimed), 20 * MIN + 1_000).as_ref(), Some(&claimed));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use streamops_shared::{AwsCallError, Metrics};
 
 use crate::config::AlertsConfig;
 use crate::dedup::{
-    Decision, StoredState, SuppressReason, decide, next_state, repeat_moves_record,
+    Decision, StoredState, SuppressReason, decide, judged_against, next_state, repeat_moves_record,
 };
 use crate::group::parse_flush_event;
 use crate::inhibit::{Inhibitor, MutedTarget};
@@ -51,6 +51,14 @@ pub struct AlertsService<S = AlertStore, P = AlertPublisher, Q = SqsFlushQueue> 
 enum Delivery {
     Message(String),
     Grouped(String),
+}
+
+/// The record an alert was judged against, and the stored version its write is conditioned
+/// on (they differ when the stored record holds an abandoned claim).
+#[derive(Clone, Copy)]
+struct Basis<'a> {
+    prev: Option<&'a StoredState>,
+    expected: Option<u64>,
 }
 
 /// One pass of the read-decide-write cycle.
@@ -113,7 +121,11 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
         metrics: &mut Metrics,
     ) -> Result<AlertOutcome, AlertsError> {
         for _ in 0..MAX_VERSION_CONFLICTS {
-            let prev = self.store.load_state(&alert.fingerprint).await?;
+            let record = self.store.load_state(&alert.fingerprint).await?;
+            // The write that follows is conditioned on the stored item's version; the decision
+            // is on the record `judged_against` gives (before an abandoned claim).
+            let expected = record.as_ref().map(|r| r.version);
+            let prev = judged_against(record.as_ref(), ctx.now.timestamp_millis());
             let (decision, mute) = self.judge(prev.as_ref(), alert, ctx.now).await?;
             if records_state(decision) {
                 // Before the state record: a record that says "firing" always has its inhibitors.
@@ -127,11 +139,14 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
                     ));
                 }
                 Decision::Suppress(reason) => {
-                    let prev = prev.as_ref();
+                    let prev = Basis { prev: prev.as_ref(), expected };
                     self.suppress(alert, prev, reason, mute, ctx, metrics)
                         .await?
                 }
-                Decision::Publish => self.publish(alert, prev.as_ref(), ctx, metrics).await?,
+                Decision::Publish => {
+                    let prev = Basis { prev: prev.as_ref(), expected };
+                    self.publish(alert, prev, ctx, metrics).await?
+                }
             };
             if let Step::Settled(outcome) = step {
                 self.end_silences_resolved_by(alert, &outcome, ctx.now, metrics)
@@ -230,21 +245,21 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
     async fn suppress(
         &self,
         alert: &Alert,
-        prev: Option<&StoredState>,
+        basis: Basis<'_>,
         reason: SuppressReason,
         mute: Option<Mute>,
         ctx: &InvocationContext,
         metrics: &mut Metrics,
     ) -> Result<Step, AlertsError> {
+        let prev = basis.prev;
         let moves =
             reason == SuppressReason::RepeatWithinWindow && repeat_moves_record(prev, alert);
         if reason.records_state() || moves {
             let next = next_state(prev, alert, None, None);
-            let expected = prev.map(|p| p.version);
             let expires_at = state_expiry(ctx.now, self.config.state_ttl);
             let written = self
                 .store
-                .write_state(alert, &next, expected, expires_at)
+                .write_state(alert, &next, basis.expected, expires_at)
                 .await?;
             if written == WriteOutcome::ConditionFailed {
                 return Ok(Step::VersionMoved);
@@ -326,18 +341,18 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
     async fn publish(
         &self,
         alert: &Alert,
-        prev: Option<&StoredState>,
+        basis: Basis<'_>,
         ctx: &InvocationContext,
         metrics: &mut Metrics,
     ) -> Result<Step, AlertsError> {
+        let prev = basis.prev;
         let now_ms = ctx.now.timestamp_millis();
         let claim_until = Some(ctx.claim_until.timestamp_millis());
         let claimed = next_state(prev, alert, Some(now_ms), claim_until);
-        let expected = prev.map(|p| p.version);
         let expires_at = state_expiry(ctx.now, self.config.state_ttl);
         let written = self
             .store
-            .write_state(alert, &claimed, expected, expires_at)
+            .write_state(alert, &claimed, basis.expected, expires_at)
             .await?;
         if written == WriteOutcome::ConditionFailed {
             return Ok(Step::VersionMoved);
@@ -377,15 +392,9 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
         // The alert is out: failing the invocation now would have its retry (a minute later,
         // past the claim's expiry) publish it again. A claim left behind expires at this
         // invocation's deadline; until then other deliveries back off, after it they are judged
-        // against the record the claim wrote (state and publish time included).
-        if let Err(e) = self
-            .store
-            .release_claim(&alert.fingerprint, &alert.event_id)
-            .await
-        {
-            tracing::warn!(fingerprint = %alert.fingerprint, error = %e,
-                "published, but the claim was not released; it expires at the invocation deadline");
-        }
+        // against the record before the claim and publish again (at-least-once): a claim
+        // nobody released cannot say whether its publish happened.
+        self.release(alert).await;
         let outcome = match delivered {
             Delivery::Message(message_id) => {
                 tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
@@ -395,6 +404,26 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
             Delivery::Grouped(group) => AlertOutcome::grouped(alert, group),
         };
         Ok(Step::Settled(Box::new(outcome)))
+    }
+
+    /// Releases this alert's claim, retrying a failed release a few times: a claim left
+    /// behind means a second message once it expires.
+    async fn release(&self, alert: &Alert) {
+        const ATTEMPTS: u64 = 3;
+        for attempt in 1..=ATTEMPTS {
+            match self.store.release_claim(&alert.fingerprint, &alert.event_id).await {
+                Ok(()) => return,
+                Err(e) if attempt < ATTEMPTS && e.is_retryable() => {
+                    tracing::info!(fingerprint = %alert.fingerprint, error = %e, attempt, "claim release failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(fingerprint = %alert.fingerprint, error = %e,
+                        "published, but the claim was not released; it expires at the invocation deadline");
+                    return;
+                }
+            }
+        }
     }
 
     async fn matching_silence(

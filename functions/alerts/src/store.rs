@@ -42,6 +42,34 @@ fn state_key(fingerprint: &str) -> Item {
     .into()
 }
 
+/// A record's own fields (not its claim or version), at the top of its item or inside
+/// `claim_before`.
+fn put_record_fields(item: &mut Item, state: &StoredState) {
+    item.insert("state".into(), s(&state.state));
+    item.insert("state_time_ms".into(), n(state.state_time_ms));
+    item.insert("event_id".into(), s(&state.event_id));
+    if let Some(p) = state.published_at_ms {
+        item.insert("published_at_ms".into(), n(p));
+    }
+    item.insert(
+        "problem_notified".into(),
+        AttributeValue::Bool(state.problem_notified),
+    );
+}
+
+/// The fields [`put_record_fields`] wrote, with no claim and version 0.
+fn record_fields(item: &Item) -> StoredState {
+    StoredState {
+        state: get_s(item, "state").unwrap_or_default().to_string(),
+        state_time_ms: get_n(item, "state_time_ms").unwrap_or(0),
+        event_id: get_s(item, "event_id").unwrap_or_default().to_string(),
+        published_at_ms: get_n(item, "published_at_ms"),
+        problem_notified: get_bool(item, "problem_notified").unwrap_or(false),
+        claim: None,
+        version: 0,
+    }
+}
+
 impl AlertStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
@@ -52,19 +80,15 @@ impl AlertStore {
 
     fn state_item(alert: &Alert, state: &StoredState, expires_at: i64) -> Item {
         let mut item = state_key(&alert.fingerprint);
-        item.insert("state".into(), s(&state.state));
-        item.insert("state_time_ms".into(), n(state.state_time_ms));
-        item.insert("event_id".into(), s(&state.event_id));
-        if let Some(p) = state.published_at_ms {
-            item.insert("published_at_ms".into(), n(p));
-        }
-        item.insert(
-            "problem_notified".into(),
-            AttributeValue::Bool(state.problem_notified),
-        );
+        put_record_fields(&mut item, state);
         if let Some(c) = &state.claim {
             item.insert("claim_event_id".into(), s(&c.event_id));
             item.insert("claim_expires_at_ms".into(), n(c.expires_at_ms));
+            if let Some(before) = &c.before {
+                let mut fields = Item::new();
+                put_record_fields(&mut fields, before);
+                item.insert("claim_before".into(), AttributeValue::M(fields));
+            }
         }
         // For people reading the table: what this fingerprint is.
         item.insert("resource".into(), s(&alert.resource));
@@ -152,23 +176,26 @@ impl AlertStore {
 impl StateStore for AlertStore {
     async fn load_state(&self, fingerprint: &str) -> Result<Option<StoredState>, AwsCallError> {
         let item = dynamo::get_item(&self.client, &self.table, state_key(fingerprint)).await?;
-        Ok(item.map(|i| StoredState {
-            state: get_s(&i, "state").unwrap_or_default().to_string(),
-            state_time_ms: get_n(&i, "state_time_ms").unwrap_or(0),
-            event_id: get_s(&i, "event_id").unwrap_or_default().to_string(),
-            published_at_ms: get_n(&i, "published_at_ms"),
-            problem_notified: get_bool(&i, "problem_notified").unwrap_or(false),
-            claim: match (
+        Ok(item.map(|i| {
+            let claim = match (
                 get_s(&i, "claim_event_id"),
                 get_n::<i64>(&i, "claim_expires_at_ms"),
             ) {
                 (Some(e), Some(t)) => Some(Claim {
                     event_id: e.to_string(),
                     expires_at_ms: t,
+                    before: match i.get("claim_before") {
+                        Some(AttributeValue::M(fields)) => Some(Box::new(record_fields(fields))),
+                        _ => None,
+                    },
                 }),
                 _ => None,
-            },
-            version: get_n(&i, VERSION_ATTRIBUTE).unwrap_or(0),
+            };
+            StoredState {
+                claim,
+                version: get_n(&i, VERSION_ATTRIBUTE).unwrap_or(0),
+                ..record_fields(&i)
+            }
         }))
     }
 
@@ -191,7 +218,7 @@ impl StateStore for AlertStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(state_key(fingerprint)))
-            .update_expression("REMOVE claim_event_id, claim_expires_at_ms ADD #ver :one")
+            .update_expression("REMOVE claim_event_id, claim_expires_at_ms, claim_before ADD #ver :one")
             .condition_expression("claim_event_id = :e")
             .expression_attribute_names("#ver", VERSION_ATTRIBUTE)
             .expression_attribute_values(":e", s(event_id))

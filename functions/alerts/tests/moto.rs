@@ -549,3 +549,41 @@ async fn an_emr_termination_mutes_its_cluster_alarms_and_silences_end_when_resol
     assert_eq!(listed["silences"], json!([]), "ended by the recovery");
     assert_eq!(h.received().await.len(), 0, "nothing more was sent");
 }
+
+/// The adapter keeps a claim's record-before (`claim_before`) through a write and a read, and
+/// drops it with the claim on release: what lets a delivery after an abandoned claim be judged
+/// against the record before it.
+#[tokio::test]
+async fn a_claim_keeps_the_record_before_it_until_released() {
+    use alerts::dedup::{judged_against, next_state};
+    use alerts::ports::StateStore;
+    let h = harness().await;
+    let store = &h.service.store;
+    let t0 = at("2026-11-23T10:00:20Z");
+    let alarm = fixture("alerts/alarm-iterator-age-alarm.json");
+    h.handle(alarm.clone(), t0).await.unwrap();
+    let normalized = alerts::normalize::normalize(
+        &fixture("alerts/alarm-iterator-age-ok.json"),
+        t0,
+        &h.service.config.normalize,
+    );
+    let ok = &normalized[0];
+    let notified = store.load_state(&ok.fingerprint).await.unwrap().unwrap();
+    let claim_until = (t0 + Duration::seconds(30)).timestamp_millis();
+    let claimed = next_state(Some(&notified), ok, Some(t0.timestamp_millis()), Some(claim_until));
+    let expires_at = (t0 + Duration::days(1)).timestamp();
+    store
+        .write_state(ok, &claimed, Some(notified.version), expires_at)
+        .await
+        .unwrap();
+    let read = store.load_state(&ok.fingerprint).await.unwrap().unwrap();
+    let before = read.claim.as_ref().and_then(|c| c.before.as_deref()).unwrap();
+    assert_eq!(before.state, "ALARM");
+    assert_eq!(before.published_at_ms, notified.published_at_ms);
+    assert!(before.problem_notified);
+    let basis = judged_against(Some(&read), claim_until).unwrap();
+    assert_eq!((basis.state.as_str(), basis.version), ("ALARM", read.version));
+    store.release_claim(&ok.fingerprint, &ok.event_id).await.unwrap();
+    let released = store.load_state(&ok.fingerprint).await.unwrap().unwrap();
+    assert_eq!((released.state.as_str(), released.claim), ("OK", None));
+}

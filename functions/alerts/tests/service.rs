@@ -114,6 +114,7 @@ async fn a_live_claim_by_another_delivery_fails_this_one_retryably_without_publi
     claimed.claim = Some(Claim {
         event_id: "another-delivery".into(),
         expires_at_ms: (at(T0) + Duration::minutes(20)).timestamp_millis(),
+        before: None,
     });
     f.store.put_record(&fp, claimed);
     let mut later = fixture("alerts/alarm-composite-alarm.json");
@@ -233,8 +234,9 @@ async fn timeout_after_the_publish_is_at_least_once_with_one_fingerprint() {
 }
 
 /// The claim landed in DynamoDB but its answer was lost: the invocation fails before
-/// publishing. The event's retry while the claim still holds is taken for a redelivery
-/// in flight; once the claim has expired the retry publishes, once.
+/// publishing. The event's retry while the claim still holds backs off (retryably: were it
+/// taken for a redelivery and answered with success, nothing would retry it, and the alert
+/// would be lost); once the claim has expired the retry publishes, once.
 #[tokio::test]
 async fn claim_written_but_its_answer_lost_publishes_once_after_the_claim_expires() {
     let f = fakes();
@@ -247,8 +249,9 @@ async fn claim_written_but_its_answer_lost_publishes_once_after_the_claim_expire
     let early = f
         .handle(&fixture(ALARM), at(T0) + Duration::seconds(10))
         .await
-        .unwrap();
-    assert_eq!(decision(&early), ("suppressed", Some("redelivered")));
+        .unwrap_err();
+    assert_eq!(Failure::of(&early).error_type, "Retryable.AlertContended");
+    assert_eq!(f.topic.attempts(), 0);
     let retry = f
         .handle(&fixture(ALARM), at(T0) + Duration::seconds(60))
         .await
@@ -259,8 +262,8 @@ async fn claim_written_but_its_answer_lost_publishes_once_after_the_claim_expire
 
 /// Published, then the claim release failed (its answer lost after it landed, or refused):
 /// the alert is out, so the invocation succeeds and Lambda has nothing to retry; a twin
-/// delivery (SNS) later, past the claim's expiry, is judged against the record the claim wrote
-/// and sends nothing. Exactly one message.
+/// delivery (SNS) later finds the claim released (a failed release is retried) and sends
+/// nothing. Exactly one message.
 #[tokio::test]
 async fn a_failed_claim_release_after_the_publish_does_not_publish_twice() {
     for fault in [Fault::LostResponse, Fault::Throttled, Fault::ServerError] {
@@ -284,6 +287,45 @@ async fn a_failed_claim_release_after_the_publish_does_not_publish_twice() {
         );
         assert_eq!(f.subjects(), [SUBJECT], "{fault:?}");
     }
+}
+
+/// The soak's crash row (docs/reliability.md): the resolved notice's EventBridge delivery
+/// claims the record and dies before it publishes (here SNS fails and so does the roll-back,
+/// which leaves the claim as a kill would). Its own retry while the claim holds backs off; the
+/// SNS twin of the same transition, after the claim expired, is judged against the record
+/// before the claim and sends the notice; the first delivery's last retry is then a repeat.
+/// Judged against the claimed record, the twin was a repeat and the notice was lost.
+#[tokio::test]
+async fn a_claim_abandoned_before_its_publish_leaves_the_transition_to_its_twin() {
+    let f = fakes();
+    f.handle(&fixture(ALARM), at(T0)).await.unwrap();
+    f.topic.script.fail_next("Publish", Fault::ServerError);
+    f.store
+        .script
+        .fail_next(StoreOp::RollBackClaim.name(), Fault::ServerError);
+    let resolved_at = at("2026-11-23T10:25:20Z");
+    f.handle(&fixture(OK), resolved_at).await.unwrap_err();
+    let held = f
+        .handle(&fixture(OK), resolved_at + Duration::seconds(5))
+        .await
+        .unwrap_err();
+    assert_eq!(Failure::of(&held).error_type, "Retryable.AlertContended");
+    let mut twin = fixture(OK);
+    twin["id"] = json!("ok-via-another-lane");
+    let out = f
+        .handle(&twin, resolved_at + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(decision(&out), ("published", None));
+    assert_eq!(out["alerts"][0]["severity"], "resolved");
+    let last = f
+        .handle(&fixture(OK), resolved_at + Duration::seconds(120))
+        .await
+        .unwrap();
+    assert_eq!(decision(&last), ("suppressed", Some("repeat-within-window")));
+    let subjects = f.subjects();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(subjects[1].starts_with("RESOLVED: OK"), "{subjects:?}");
 }
 
 /// DynamoDB throttles the claim write: nothing is published, the invocation fails retryably,
