@@ -74,8 +74,10 @@ impl MotoServer {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
+            // The port answering is not enough: another process's server may hold it (our
+            // child then fails to bind and exits). Ready means our child owns the listener.
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
+                return listener_owned_by(self.child.id(), self.port).unwrap_or(true);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -90,6 +92,24 @@ impl MotoServer {
     pub async fn sdk_config(&self) -> SdkConfig {
         sdk_config_for(&self.endpoint()).await
     }
+}
+
+/// Whether process `pid` holds the socket listening on loopback `port`, from `/proc` (the
+/// listener's inode in `/proc/net/tcp`, then the process's descriptors). `None` where `/proc`
+/// cannot say (not Linux).
+fn listener_owned_by(pid: u32, port: u16) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let wanted = format!(":{port:04X}");
+    let inode = table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let listening = fields.get(3) == Some(&"0A");
+        (listening && fields.get(1)?.ends_with(&wanted)).then(|| fields.get(9).copied())?
+    })?;
+    let socket = format!("socket:[{inode}]");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == socket.as_str())
+    }))
 }
 
 impl Drop for MotoServer {
@@ -285,5 +305,19 @@ mod port_tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), n);
+    }
+
+    /// A listener is ours only if this process holds it: a port another process serves is not
+    /// taken for our server being ready.
+    #[test]
+    fn a_listener_is_told_apart_by_its_owner() {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(super::listener_owned_by(std::process::id(), port), Some(true));
+        let other = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert_eq!(super::listener_owned_by(other.id(), port), Some(false));
+        let mut other = other;
+        let _ = other.kill();
+        let _ = other.wait();
     }
 }
