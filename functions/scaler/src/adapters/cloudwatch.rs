@@ -1,6 +1,7 @@
 //! CloudWatch metrics through the AWS SDK: the newest datapoint of several metrics in one
 //! `GetMetricData` call.
 
+use streamops_shared::aws::LazyClient;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
@@ -11,7 +12,7 @@ use crate::metric::MetricRef;
 use crate::ports::MetricsApi;
 
 pub struct CloudWatchSdk {
-    pub client: Client,
+    pub client: LazyClient<Client>,
 }
 
 fn query(i: usize, m: &MetricRef) -> MetricDataQuery {

@@ -1,6 +1,7 @@
 //! EMR through the AWS SDK: a cluster's state and managed scaling, its instance groups, fleets
 //! and instances, resizes, and the steps a Flink resubmission runs.
 
+use streamops_shared::aws::LazyClient;
 use aws_sdk_emr::Client;
 use aws_sdk_emr::types::{
     ActionOnFailure, HadoopJarStepConfig, InstanceFleetModifyConfig, InstanceGroupModifyConfig,
@@ -14,7 +15,7 @@ use crate::ports::{
 };
 
 pub struct EmrSdk {
-    pub client: Client,
+    pub client: LazyClient<Client>,
 }
 
 fn shrink_policy(shrink: &Shrink) -> ShrinkPolicy {

@@ -1,5 +1,6 @@
 //! Notifications as EventBridge events on the default bus, for the alerts function's rule.
 
+use streamops_shared::aws::LazyClient;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
@@ -13,7 +14,7 @@ use crate::ports::Notifier;
 pub const EVENT_BUS: &str = "default";
 
 pub struct EventBridgeNotifier {
-    pub client: Client,
+    pub client: LazyClient<Client>,
 }
 
 impl Notifier for EventBridgeNotifier {

@@ -1,5 +1,6 @@
 //! Kinesis through the AWS SDK: a stream's summary, the account's shard quota, resharding.
 
+use streamops_shared::aws::LazyClient;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{ScalingType, StreamMode};
 use streamops_shared::AwsCallError;
@@ -7,7 +8,7 @@ use streamops_shared::AwsCallError;
 use crate::ports::{KinesisApi, ShardQuota, StreamSummary, not_in_answer};
 
 pub struct KinesisSdk {
-    pub client: Client,
+    pub client: LazyClient<Client>,
 }
 
 impl KinesisApi for KinesisSdk {

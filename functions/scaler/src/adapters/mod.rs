@@ -1,6 +1,7 @@
 //! The ports implemented with the AWS SDK and HTTP, and the production set of them.
 
 use aws_config::SdkConfig;
+use streamops_shared::aws::LazyClient;
 
 use crate::config::ScalerConfig;
 use crate::ports::Adapters;
@@ -33,7 +34,9 @@ pub type AwsPorts = Adapters<
     EventBridgeNotifier,
 >;
 
-/// Every port on the SDK configuration, with the tables of `config`.
+/// Every port on the SDK configuration, with the tables of `config`. DynamoDB (every
+/// invocation reads or writes the audit table) is built now; the clients an invocation needs
+/// only for some targets are built on their first use (docs/development.md#cold-start).
 pub fn aws(sdk: &SdkConfig, config: &ScalerConfig) -> AwsPorts {
     let dynamodb = streamops_shared::aws::dynamodb_client(sdk);
     Adapters {
@@ -43,18 +46,18 @@ pub fn aws(sdk: &SdkConfig, config: &ScalerConfig) -> AwsPorts {
             .as_deref()
             .map(|t| DynamoBook::new(dynamodb.clone(), t)),
         kinesis: KinesisSdk {
-            client: aws_sdk_kinesis::Client::new(sdk),
+            client: LazyClient::new(sdk, aws_sdk_kinesis::Client::new),
         },
         emr: EmrSdk {
-            client: aws_sdk_emr::Client::new(sdk),
+            client: LazyClient::new(sdk, aws_sdk_emr::Client::new),
         },
         metrics: CloudWatchSdk {
-            client: aws_sdk_cloudwatch::Client::new(sdk),
+            client: LazyClient::new(sdk, aws_sdk_cloudwatch::Client::new),
         },
         flink: FlinkRest,
         yarn: YarnRest,
         notifier: EventBridgeNotifier {
-            client: aws_sdk_eventbridge::Client::new(sdk),
+            client: LazyClient::new(sdk, aws_sdk_eventbridge::Client::new),
         },
     }
 }
