@@ -4,6 +4,7 @@
 //! `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `AWS_ENDPOINT_URL_DYNAMODB`) for one. Nothing here knows
 //! whether it talks to AWS or to a local moto server.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
@@ -61,27 +62,48 @@ pub async fn load_sdk_config_from(var: &dyn Fn(&str) -> Option<String>) -> SdkCo
 ///
 /// Constructing a client costs 0.1 to 0.3 ms of a cold start (it assembles and validates its
 /// runtime components, in code touched for the first time). A function that talks to a service
-/// on some invocations only (the scaler reaches Kinesis only for a stream target) builds that
-/// client when an invocation first needs it, never at init. Derefs to the client.
+/// on some invocations only (the scaler reaches Kinesis only for a stream target, enrich writes
+/// to S3 only to quarantine) builds that client when an invocation first needs it, never at
+/// init. Derefs to the client; `From<C>` wraps one built already (tests, callers that have one).
 pub struct LazyClient<C> {
-    sdk: SdkConfig,
-    build: fn(&SdkConfig) -> C,
-    client: std::sync::OnceLock<C>,
+    build: Option<Arc<dyn Fn() -> C + Send + Sync>>,
+    client: OnceLock<C>,
 }
 
 impl<C> LazyClient<C> {
-    /// `build` is the client's constructor, usually `Client::new`.
-    pub fn new(sdk: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+    /// `build` is the client's constructor, e.g. `Client::new`, called once, on first use.
+    pub fn new(sdk: &SdkConfig, build: impl Fn(&SdkConfig) -> C + Send + Sync + 'static) -> Self {
+        let sdk = sdk.clone();
         Self {
-            sdk: sdk.clone(),
-            build,
-            client: std::sync::OnceLock::new(),
+            build: Some(Arc::new(move || build(&sdk))),
+            client: OnceLock::new(),
         }
     }
 
     /// The client, built now if this is its first use.
     pub fn get(&self) -> &C {
-        self.client.get_or_init(|| (self.build)(&self.sdk))
+        self.client.get_or_init(|| match &self.build {
+            Some(build) => build(),
+            None => unreachable!("a LazyClient without a builder is made from a built client"),
+        })
+    }
+}
+
+impl<C> From<C> for LazyClient<C> {
+    fn from(client: C) -> Self {
+        Self {
+            build: None,
+            client: OnceLock::from(client),
+        }
+    }
+}
+
+impl<C: Clone> Clone for LazyClient<C> {
+    fn clone(&self) -> Self {
+        Self {
+            build: self.build.clone(),
+            client: self.client.clone(),
+        }
     }
 }
 
@@ -122,12 +144,28 @@ mod tests {
 
     #[test]
     fn a_lazy_client_is_built_on_first_use_and_only_once() {
-        let sdk = SdkConfig::builder().region(Region::new("eu-west-1")).build();
+        let sdk = SdkConfig::builder()
+            .region(Region::new("eu-west-1"))
+            .build();
         let lazy = LazyClient::new(&sdk, counted_build);
-        assert_eq!(BUILT.load(std::sync::atomic::Ordering::SeqCst), 0, "not at construction");
-        assert_eq!(lazy.as_deref(), Some("eu-west-1"), "built from the configuration given");
+        assert_eq!(
+            BUILT.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "not at construction"
+        );
+        assert_eq!(
+            lazy.as_deref(),
+            Some("eu-west-1"),
+            "built from the configuration given"
+        );
         assert_eq!(lazy.get().as_deref(), Some("eu-west-1"));
         assert_eq!(BUILT.load(std::sync::atomic::Ordering::SeqCst), 1, "once");
+        let built: LazyClient<Option<String>> = Some("ready".to_string()).into();
+        assert_eq!(
+            built.as_deref(),
+            Some("ready"),
+            "a built client is used as it is"
+        );
     }
 
     /// What Lambda sets is what the clients use, without the default chains.

@@ -112,11 +112,13 @@ pub enum Decision {
 pub fn judged_against(record: Option<&StoredState>, now_ms: i64) -> Option<StoredState> {
     let record = record?;
     match &record.claim {
-        Some(claim) if claim.expires_at_ms <= now_ms => claim.before.as_deref().map(|b| StoredState {
-            claim: None,
-            version: record.version,
-            ..b.clone()
-        }),
+        Some(claim) if claim.expires_at_ms <= now_ms => {
+            claim.before.as_deref().map(|b| StoredState {
+                claim: None,
+                version: record.version,
+                ..b.clone()
+            })
+        }
         _ => Some(record.clone()),
     }
 }
@@ -197,7 +199,12 @@ pub fn next_state(
         claim: claim_until_ms.map(|t| Claim {
             event_id: alert.event_id.clone(),
             expires_at_ms: t,
-            before: prev.map(|p| Box::new(StoredState { claim: None, ..p.clone() })),
+            before: prev.map(|p| {
+                Box::new(StoredState {
+                    claim: None,
+                    ..p.clone()
+                })
+            }),
         }),
         version: prev.map_or(0, |p| p.version),
     }
@@ -341,10 +348,16 @@ mod tests {
         );
         let expired = judged_against(Some(&claimed), 10 * MIN + 31_000);
         assert_eq!(expired, None, "no record before the claim");
-        assert_eq!(decide(expired.as_ref(), &a, 10 * MIN + 31_000, WINDOW), Decision::Publish);
+        assert_eq!(
+            decide(expired.as_ref(), &a, 10 * MIN + 31_000, WINDOW),
+            Decision::Publish
+        );
         // An abandoned claim by another event does not block forever.
         let abandoned = judged_against(Some(&claimed), 12 * MIN);
-        assert_eq!(decide(abandoned.as_ref(), &other, 12 * MIN, WINDOW), Decision::Publish);
+        assert_eq!(
+            decide(abandoned.as_ref(), &other, 12 * MIN, WINDOW),
+            Decision::Publish
+        );
     }
 
     /// The soak's lost transition: a claim abandoned before its publish, then a twin of the
@@ -355,15 +368,32 @@ mod tests {
         let a = alarm("ALARM", Some("OK"), 10 * MIN, "e1");
         let notified = published(&a, 10 * MIN);
         let insufficient = alarm("INSUFFICIENT_DATA", Some("ALARM"), 20 * MIN, "e2");
-        let claimed = next_state(Some(&notified), &insufficient, Some(20 * MIN), Some(20 * MIN + 30_000));
-        assert_eq!(claimed.claim.as_ref().unwrap().before.as_deref(), Some(&notified));
+        let claimed = next_state(
+            Some(&notified),
+            &insufficient,
+            Some(20 * MIN),
+            Some(20 * MIN + 30_000),
+        );
+        assert_eq!(
+            claimed.claim.as_ref().unwrap().before.as_deref(),
+            Some(&notified)
+        );
         let twin = alarm("INSUFFICIENT_DATA", Some("ALARM"), 20 * MIN, "e2-via-sns");
         let basis = judged_against(Some(&claimed), 21 * MIN).unwrap();
         assert_eq!(basis.state, "ALARM");
-        assert_eq!(basis.version, claimed.version, "the stored version, for the conditional write");
-        assert_eq!(decide(Some(&basis), &twin, 21 * MIN, WINDOW), Decision::Publish);
+        assert_eq!(
+            basis.version, claimed.version,
+            "the stored version, for the conditional write"
+        );
+        assert_eq!(
+            decide(Some(&basis), &twin, 21 * MIN, WINDOW),
+            Decision::Publish
+        );
         // A live claim is left as it is.
-        assert_eq!(judged_against(Some(&claimed), 20 * MIN + 1_000).as_ref(), Some(&claimed));
+        assert_eq!(
+            judged_against(Some(&claimed), 20 * MIN + 1_000).as_ref(),
+            Some(&claimed)
+        );
     }
 
     #[test]

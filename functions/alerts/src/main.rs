@@ -5,8 +5,9 @@ use alerts::service::{AlertsService, InvocationContext};
 use alerts::store::AlertStore;
 use lambda_runtime::Error;
 use serde_json::Value;
+use streamops_shared::aws::{self, LazyClient};
 use streamops_shared::harness::{self, Invocation};
-use streamops_shared::{aws, logging};
+use streamops_shared::logging;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -17,9 +18,9 @@ async fn main() -> Result<(), Error> {
     let service = AlertsService {
         store: AlertStore::new(aws::dynamodb_client(&sdk), &config.table_name),
         publisher: AlertPublisher::new(aws_sdk_sns::Client::new(&sdk), &config.topic_arn),
-        // Only grouping sends to it; without ALERTS_GROUP_BY the URL is unused.
+        // Only grouping sends to it (built on first use); without ALERTS_GROUP_BY the URL is unused.
         queue: SqsFlushQueue::new(
-            aws_sdk_sqs::Client::new(&sdk),
+            LazyClient::new(&sdk, aws_sdk_sqs::Client::new),
             config.group_queue_url.clone().unwrap_or_default(),
         ),
         config,

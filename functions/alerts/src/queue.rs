@@ -3,20 +3,21 @@
 
 use aws_sdk_sqs::Client;
 use streamops_shared::AwsCallError;
+use streamops_shared::aws::LazyClient;
 
 use crate::group::FlushRequest;
 use crate::ports::FlushQueue;
 
 #[derive(Clone)]
 pub struct SqsFlushQueue {
-    client: Client,
+    client: LazyClient<Client>,
     queue_url: String,
 }
 
 impl SqsFlushQueue {
-    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<LazyClient<Client>>, queue_url: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.into(),
             queue_url: queue_url.into(),
         }
     }

@@ -139,12 +139,18 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
                     ));
                 }
                 Decision::Suppress(reason) => {
-                    let prev = Basis { prev: prev.as_ref(), expected };
+                    let prev = Basis {
+                        prev: prev.as_ref(),
+                        expected,
+                    };
                     self.suppress(alert, prev, reason, mute, ctx, metrics)
                         .await?
                 }
                 Decision::Publish => {
-                    let prev = Basis { prev: prev.as_ref(), expected };
+                    let prev = Basis {
+                        prev: prev.as_ref(),
+                        expected,
+                    };
                     self.publish(alert, prev, ctx, metrics).await?
                 }
             };
@@ -411,7 +417,11 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
     async fn release(&self, alert: &Alert) {
         const ATTEMPTS: u64 = 3;
         for attempt in 1..=ATTEMPTS {
-            match self.store.release_claim(&alert.fingerprint, &alert.event_id).await {
+            match self
+                .store
+                .release_claim(&alert.fingerprint, &alert.event_id)
+                .await
+            {
                 Ok(()) => return,
                 Err(e) if attempt < ATTEMPTS && e.is_retryable() => {
                     tracing::info!(fingerprint = %alert.fingerprint, error = %e, attempt, "claim release failed; retrying");

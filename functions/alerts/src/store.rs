@@ -218,7 +218,9 @@ impl StateStore for AlertStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(state_key(fingerprint)))
-            .update_expression("REMOVE claim_event_id, claim_expires_at_ms, claim_before ADD #ver :one")
+            .update_expression(
+                "REMOVE claim_event_id, claim_expires_at_ms, claim_before ADD #ver :one",
+            )
             .condition_expression("claim_event_id = :e")
             .expression_attribute_names("#ver", VERSION_ATTRIBUTE)
             .expression_attribute_values(":e", s(event_id))

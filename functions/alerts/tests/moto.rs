@@ -570,20 +570,35 @@ async fn a_claim_keeps_the_record_before_it_until_released() {
     let ok = &normalized[0];
     let notified = store.load_state(&ok.fingerprint).await.unwrap().unwrap();
     let claim_until = (t0 + Duration::seconds(30)).timestamp_millis();
-    let claimed = next_state(Some(&notified), ok, Some(t0.timestamp_millis()), Some(claim_until));
+    let claimed = next_state(
+        Some(&notified),
+        ok,
+        Some(t0.timestamp_millis()),
+        Some(claim_until),
+    );
     let expires_at = (t0 + Duration::days(1)).timestamp();
     store
         .write_state(ok, &claimed, Some(notified.version), expires_at)
         .await
         .unwrap();
     let read = store.load_state(&ok.fingerprint).await.unwrap().unwrap();
-    let before = read.claim.as_ref().and_then(|c| c.before.as_deref()).unwrap();
+    let before = read
+        .claim
+        .as_ref()
+        .and_then(|c| c.before.as_deref())
+        .unwrap();
     assert_eq!(before.state, "ALARM");
     assert_eq!(before.published_at_ms, notified.published_at_ms);
     assert!(before.problem_notified);
     let basis = judged_against(Some(&read), claim_until).unwrap();
-    assert_eq!((basis.state.as_str(), basis.version), ("ALARM", read.version));
-    store.release_claim(&ok.fingerprint, &ok.event_id).await.unwrap();
+    assert_eq!(
+        (basis.state.as_str(), basis.version),
+        ("ALARM", read.version)
+    );
+    store
+        .release_claim(&ok.fingerprint, &ok.event_id)
+        .await
+        .unwrap();
     let released = store.load_state(&ok.fingerprint).await.unwrap().unwrap();
     assert_eq!((released.state.as_str(), released.claim), ("OK", None));
 }

@@ -322,7 +322,10 @@ async fn a_claim_abandoned_before_its_publish_leaves_the_transition_to_its_twin(
         .handle(&fixture(OK), resolved_at + Duration::seconds(120))
         .await
         .unwrap();
-    assert_eq!(decision(&last), ("suppressed", Some("repeat-within-window")));
+    assert_eq!(
+        decision(&last),
+        ("suppressed", Some("repeat-within-window"))
+    );
     let subjects = f.subjects();
     assert_eq!(subjects.len(), 2, "{subjects:?}");
     assert!(subjects[1].starts_with("RESOLVED: OK"), "{subjects:?}");

@@ -9,8 +9,9 @@ use enrich::service::{EnrichService, InvocationContext};
 use enrich::values::ValueFormat;
 use lambda_runtime::Error;
 use serde_json::value::RawValue;
+use streamops_shared::aws::{self, LazyClient};
 use streamops_shared::harness::{self, Invocation};
-use streamops_shared::{aws, logging};
+use streamops_shared::logging;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -36,8 +37,10 @@ async fn main() -> Result<(), Error> {
         &config.ledger_table,
         config.ledger_ttl.as_secs() as i64,
     );
+    // Only poison records reach S3: the client is built on the first quarantine.
+    let path_style = config.s3_force_path_style;
     let quarantine = QuarantineStore::new(
-        aws::s3_client(&sdk, config.s3_force_path_style),
+        LazyClient::new(&sdk, move |sdk| aws::s3_client(sdk, path_style)),
         &config.quarantine_bucket,
         &config.quarantine_prefix,
     );

@@ -1,6 +1,7 @@
 //! Athena adapter: run one DDL statement in the configured workgroup and wait for it.
 
 use std::time::Instant;
+use streamops_shared::aws::LazyClient;
 
 use aws_sdk_athena::Client;
 use aws_sdk_athena::types::{QueryExecutionContext, ResultConfiguration};
@@ -14,7 +15,7 @@ use crate::ports::{DdlRunner, QueryReport, QueryResult};
 
 #[derive(Clone)]
 pub struct AthenaRunner {
-    client: Client,
+    client: LazyClient<Client>,
     workgroup: String,
     output_location: Option<String>,
     policy: PollPolicy,
@@ -29,13 +30,13 @@ struct Detail {
 
 impl AthenaRunner {
     pub fn new(
-        client: Client,
+        client: impl Into<LazyClient<Client>>,
         workgroup: impl Into<String>,
         output_location: Option<String>,
         policy: PollPolicy,
     ) -> Self {
         Self {
-            client,
+            client: client.into(),
             workgroup: workgroup.into(),
             output_location,
             policy,

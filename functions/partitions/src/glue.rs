@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::time::Instant;
+use streamops_shared::aws::LazyClient;
 
 use aws_sdk_glue::Client;
 use aws_sdk_glue::types::{PartitionError, PartitionInput, PartitionValueList, StorageDescriptor};
@@ -20,13 +21,16 @@ pub const BATCH_DELETE_MAX: usize = 25;
 
 #[derive(Clone)]
 pub struct GlueCatalog {
-    client: Client,
+    client: LazyClient<Client>,
     policy: PollPolicy,
 }
 
 impl GlueCatalog {
-    pub fn new(client: Client, policy: PollPolicy) -> Self {
-        Self { client, policy }
+    pub fn new(client: impl Into<LazyClient<Client>>, policy: PollPolicy) -> Self {
+        Self {
+            client: client.into(),
+            policy,
+        }
     }
 
     /// The table's storage descriptor: partitions inherit its format, SerDe and columns.

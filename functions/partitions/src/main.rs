@@ -7,8 +7,9 @@ use partitions::{
     PollPolicy, Registry,
 };
 use serde_json::Value;
+use streamops_shared::aws::{self, LazyClient};
 use streamops_shared::harness::{self, Invocation};
-use streamops_shared::{aws, logging};
+use streamops_shared::logging;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -17,16 +18,21 @@ async fn main() -> Result<(), Error> {
         .inspect_err(|e| tracing::error!(error = %e, "partitions cannot start"))?;
     let sdk = aws::load_sdk_config().await;
     let policy = PollPolicy::default();
+    let path_style = config.s3_force_path_style;
     let service = PartitionsService {
         registry: Registry::new(aws::dynamodb_client(&sdk), &config.registry_table),
+        // One of Athena and Glue serves a deployment (PARTITIONS_MODE); S3 is read for drops
+        // and listings only: each is built on its first use.
         athena: AthenaRunner::new(
-            aws_sdk_athena::Client::new(&sdk),
+            LazyClient::new(&sdk, aws_sdk_athena::Client::new),
             &config.workgroup,
             config.output_location.clone(),
             policy,
         ),
-        glue: GlueCatalog::new(aws_sdk_glue::Client::new(&sdk), policy),
-        data: DataBucket::new(aws::s3_client(&sdk, config.s3_force_path_style)),
+        glue: GlueCatalog::new(LazyClient::new(&sdk, aws_sdk_glue::Client::new), policy),
+        data: DataBucket::new(LazyClient::new(&sdk, move |sdk| {
+            aws::s3_client(sdk, path_style)
+        })),
         config,
     };
     tracing::info!(

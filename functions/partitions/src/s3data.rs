@@ -2,17 +2,20 @@
 
 use aws_sdk_s3::Client;
 use streamops_shared::AwsCallError;
+use streamops_shared::aws::LazyClient;
 
 use crate::ports::DataListing;
 
 #[derive(Clone)]
 pub struct DataBucket {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl DataBucket {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(client: impl Into<LazyClient<Client>>) -> Self {
+        Self {
+            client: client.into(),
+        }
     }
 }
 

@@ -313,8 +313,14 @@ mod port_tests {
     fn a_listener_is_told_apart_by_its_owner() {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
-        assert_eq!(super::listener_owned_by(std::process::id(), port), Some(true));
-        let other = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert_eq!(
+            super::listener_owned_by(std::process::id(), port),
+            Some(true)
+        );
+        let other = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         assert_eq!(super::listener_owned_by(other.id(), port), Some(false));
         let mut other = other;
         let _ = other.kill();

@@ -3,19 +3,20 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use streamops_shared::AwsCallError;
+use streamops_shared::aws::LazyClient;
 
 use crate::ports::Quarantine;
 
 pub struct QuarantineStore {
-    client: Client,
+    client: LazyClient<Client>,
     bucket: String,
     prefix: String,
 }
 
 impl QuarantineStore {
-    pub fn new(client: Client, bucket: &str, prefix: &str) -> Self {
+    pub fn new(client: impl Into<LazyClient<Client>>, bucket: &str, prefix: &str) -> Self {
         Self {
-            client,
+            client: client.into(),
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
         }

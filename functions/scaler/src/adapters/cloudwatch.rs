@@ -1,12 +1,12 @@
 //! CloudWatch metrics through the AWS SDK: the newest datapoint of several metrics in one
 //! `GetMetricData` call.
 
-use streamops_shared::aws::LazyClient;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use chrono::{DateTime, Utc};
 use streamops_shared::AwsCallError;
+use streamops_shared::aws::LazyClient;
 
 use crate::metric::MetricRef;
 use crate::ports::MetricsApi;

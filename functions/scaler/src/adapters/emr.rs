@@ -1,13 +1,13 @@
 //! EMR through the AWS SDK: a cluster's state and managed scaling, its instance groups, fleets
 //! and instances, resizes, and the steps a Flink resubmission runs.
 
-use streamops_shared::aws::LazyClient;
 use aws_sdk_emr::Client;
 use aws_sdk_emr::types::{
     ActionOnFailure, HadoopJarStepConfig, InstanceFleetModifyConfig, InstanceGroupModifyConfig,
     InstanceResizePolicy, InstanceState, ShrinkPolicy, StepConfig,
 };
 use streamops_shared::AwsCallError;
+use streamops_shared::aws::LazyClient;
 
 use crate::policy::FleetMarket;
 use crate::ports::{

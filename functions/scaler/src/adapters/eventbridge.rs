@@ -1,10 +1,10 @@
 //! Notifications as EventBridge events on the default bus, for the alerts function's rule.
 
-use streamops_shared::aws::LazyClient;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use streamops_shared::AwsCallError;
+use streamops_shared::aws::LazyClient;
 use streamops_shared::error::classify_code;
 
 use crate::notify::{DETAIL_TYPE, DecisionEvent, SOURCE};

@@ -1,9 +1,9 @@
 //! Kinesis through the AWS SDK: a stream's summary, the account's shard quota, resharding.
 
-use streamops_shared::aws::LazyClient;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{ScalingType, StreamMode};
 use streamops_shared::AwsCallError;
+use streamops_shared::aws::LazyClient;
 
 use crate::ports::{KinesisApi, ShardQuota, StreamSummary, not_in_answer};
 
