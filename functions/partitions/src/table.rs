@@ -1,9 +1,10 @@
 //! Table configuration (validated once at cold start) and the partitions of a table.
 //!
 //! A table is a bucket and key prefix, a Glue database and table, partition columns, and a
-//! layout that maps the key's directory segments to an hour (or day). Column values are rendered
-//! from that hour with each column's own template, then validated against the column's type, so
-//! nothing from an object key reaches SQL except digits that parsed as a real date and hour.
+//! layout that maps the key's directory segments to an hour (or day) and the values of its named
+//! keys. Column values are rendered from those with each column's own template, then validated
+//! against the column's type, so nothing from an object key reaches SQL except digits that parsed
+//! as a real date and hour and named values that passed their key's rule.
 
 use chrono::{Datelike, NaiveDateTime};
 use serde::Serialize;
@@ -11,6 +12,7 @@ use serde::Serialize;
 use crate::columns::{Column, ColumnType, validate_value};
 use crate::keys::SkipReason;
 use crate::layout::{Granularity, Template};
+use crate::named_keys::{KeyRules, KeyValues};
 
 /// A validated table.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct TableDef {
     pub granularity: Granularity,
     pub columns: Vec<Column>,
     pub error_prefix: Option<String>,
+    /// The rules of the layout's named keys (empty for time tokens only).
+    pub keys: KeyRules,
 }
 
 /// One partition of one table: what the DDL, the Glue call and the registry need.
@@ -80,8 +84,28 @@ impl TableDef {
         format!("{}.{}", self.database, self.table)
     }
 
-    /// The partition of `period` (truncated to the table's granularity).
+    /// The partition of `period` (truncated to the table's granularity) of a table without
+    /// named keys.
     pub fn spec_for(&self, period: NaiveDateTime) -> Result<PartitionSpec, String> {
+        self.spec_at(period, &KeyValues::none())
+    }
+
+    /// The partition of `period` (truncated to the table's granularity) and `keys`, which must
+    /// name exactly the table's keys.
+    pub fn spec_at(
+        &self,
+        period: NaiveDateTime,
+        keys: &KeyValues,
+    ) -> Result<PartitionSpec, String> {
+        if !keys.same_names(&self.keys) {
+            let want: Vec<&str> = self.keys.names().collect();
+            return Err(format!(
+                "table {} has the named keys [{}]; values were given for [{}]",
+                self.id(),
+                want.join(", "),
+                keys.iter().map(|(k, _)| k).collect::<Vec<_>>().join(", ")
+            ));
+        }
         let period = self.granularity.truncate(period);
         // `{yyyy}` is four digits: another year renders a location no key can match.
         if !(0..=9999).contains(&period.year()) {
@@ -93,7 +117,7 @@ impl TableDef {
         let mut values = Vec::with_capacity(self.columns.len());
         let mut int_columns = Vec::with_capacity(self.columns.len());
         for c in &self.columns {
-            let v = c.value.render(period);
+            let v = c.value.render(period, keys);
             validate_value(c.kind, &v).map_err(|e| format!("column `{}`: {e}", c.name))?;
             values.push((c.name.clone(), v));
             int_columns.push(c.kind == ColumnType::Int);
@@ -106,7 +130,7 @@ impl TableDef {
                 "s3://{}/{}{}",
                 self.bucket,
                 self.prefix,
-                self.layout.render(period)
+                self.layout.render(period, keys)
             ),
             period,
             int_columns,
@@ -118,7 +142,7 @@ impl TableDef {
         let rest = key
             .strip_prefix(self.prefix.as_str())
             .ok_or_else(|| format!("key is not under prefix {:?}", self.prefix))?;
-        let (period, used) = self.layout.match_start(rest).ok_or_else(|| {
+        let matched = self.layout.match_start(rest).ok_or_else(|| {
             format!(
                 "key does not match layout {:?} of {} after prefix {:?}",
                 self.layout.source(),
@@ -126,10 +150,19 @@ impl TableDef {
                 self.prefix
             )
         })?;
-        if rest.len() == used {
+        if rest.len() == matched.used {
             return Err("key names the partition directory, not an object".into());
         }
-        self.spec_for(period)
+        let keys = self.keys.check(matched.raw_keys)?;
+        // The directory the checked values render must be the one the key is under.
+        if self.layout.render(matched.period, &keys) != rest[..matched.used] {
+            return Err(format!(
+                "key does not render back from layout {:?} of {}",
+                self.layout.source(),
+                self.id()
+            ));
+        }
+        self.spec_at(matched.period, &keys)
     }
 }
 

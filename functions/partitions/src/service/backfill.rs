@@ -1,6 +1,6 @@
-//! The `backfill` command: the partitions of a time range, registered chunk by chunk (ADD IF NOT
-//! EXISTS, or Glue), recorded in the registry, resumable. It does not consult the registry: it
-//! repairs whatever is missing.
+//! The `backfill` command: the partitions of a time range (times every combination of the named
+//! keys' values), registered chunk by chunk (ADD IF NOT EXISTS, or Glue), recorded in the
+//! registry, resumable. It does not consult the registry: it repairs whatever is missing.
 
 use std::time::Instant;
 
@@ -9,6 +9,7 @@ use streamops_shared::Metrics;
 
 use super::{InvocationContext, PartitionsError, PartitionsService, RESERVE};
 use crate::config::Mode;
+use crate::named_keys::KeyValues;
 use crate::ops::BackfillPlan;
 use crate::periods::{Chunk, format_cursor};
 use crate::ports::{
@@ -32,6 +33,13 @@ struct Progress {
     sample: Option<String>,
 }
 
+/// One chunk of a backfill: its periods, and the key values each period is registered with.
+struct ChunkOf<'a> {
+    plan: &'a BackfillPlan<'a>,
+    chunk: &'a Chunk,
+    keys: &'a [KeyValues],
+}
+
 fn bad(field: &str, e: String) -> PartitionsError {
     PartitionsError::BadCommand(format!("backfill `{field}`: {e}"))
 }
@@ -50,6 +58,9 @@ where
         metrics: &mut Metrics,
     ) -> Result<Value, PartitionsError> {
         let started = Instant::now();
+        let keys = self
+            .resolve_keys(plan.table, &plan.keys, "backfill")
+            .await?;
         let mut progress = Progress::default();
         let mut cursor = plan.cursor;
         let done = loop {
@@ -58,8 +69,12 @@ where
                 .range
                 .chunk(cursor, plan.chunk_size)
                 .map_err(|e| bad("resume_from", e))?;
-            self.backfill_chunk(&plan, &chunk, ctx, metrics, &mut progress)
-                .await?;
+            let on = ChunkOf {
+                plan: &plan,
+                chunk: &chunk,
+                keys: &keys.combinations,
+            };
+            self.backfill_chunk(on, ctx, metrics, &mut progress).await?;
             cursor = chunk.next;
             if cursor.is_none() {
                 break true;
@@ -90,6 +105,7 @@ where
             "dry_run": plan.dry_run,
             "granularity": range.granularity,
             "range": {"from": format_cursor(range.start), "to": format_cursor(range.end), "periods": range.len()},
+            "keys": keys.to_json(),
             "chunks": p.chunks,
             "periods_done": p.periods_done,
             "periods_without_data": p.without_data,
@@ -107,13 +123,13 @@ where
 
     async fn backfill_chunk(
         &self,
-        plan: &BackfillPlan<'_>,
-        chunk: &Chunk,
+        on: ChunkOf<'_>,
         ctx: &InvocationContext,
         metrics: &mut Metrics,
         progress: &mut Progress,
     ) -> Result<(), PartitionsError> {
-        let specs = self.chunk_specs(plan, chunk, progress).await?;
+        let (plan, chunk) = (on.plan, on.chunk);
+        let specs = self.chunk_specs(&on, progress).await?;
         let rendered = render_statements(&specs, self.config.max_statement_bytes)
             .map_err(|e| PartitionsError::BadCommand(e.to_string()))?;
         if progress.sample.is_none() {
@@ -152,20 +168,25 @@ where
         Ok(())
     }
 
-    /// The chunk's partitions; with `confirm_data`, only those whose directory holds an object.
+    /// The chunk's partitions, period by period and key values by key values; with
+    /// `confirm_data`, only those whose directory holds an object.
     async fn chunk_specs(
         &self,
-        plan: &BackfillPlan<'_>,
-        chunk: &Chunk,
+        on: &ChunkOf<'_>,
         progress: &mut Progress,
     ) -> Result<Vec<PartitionSpec>, PartitionsError> {
-        let table = plan.table;
-        let mut specs = Vec::with_capacity(chunk.periods.len());
-        for &period in &chunk.periods {
+        let table = on.plan.table;
+        let pairs = on
+            .chunk
+            .periods
+            .iter()
+            .flat_map(|p| on.keys.iter().map(move |k| (*p, k)));
+        let mut specs = Vec::with_capacity(on.chunk.periods.len() * on.keys.len());
+        for (period, keys) in pairs {
             let spec = table
-                .spec_for(period)
+                .spec_at(period, keys)
                 .map_err(PartitionsError::BadCommand)?;
-            if plan.confirm_data
+            if on.plan.confirm_data
                 && !self
                     .data
                     .has_objects(&table.bucket, spec.location_key_prefix())
