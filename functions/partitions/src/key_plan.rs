@@ -99,3 +99,110 @@ pub fn extend(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Tables;
+
+    fn tables() -> Tables {
+        Tables::from_json(
+            r#"[{"bucket":"b-1","prefix":"s/","database":"db","table":"s","layout":"source={source}/tenant={tenant}/{yyyy}/{MM}/{dd}/{HH}/",
+                 "keys":{"source":{"values":["web","app"]},"tenant":{"pattern":"a-z0-9","max_len":8}},
+                 "columns":[{"name":"source","value":"{source}"},{"name":"tenant","value":"{tenant}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"},{"name":"hour","value":"{HH}"}]},
+                {"bucket":"b-1","prefix":"l/","database":"db","table":"late","layout":"{yyyy}/{MM}/{dd}/region={region}/",
+                 "keys":{"region":{"pattern":"a-z","max_len":8}},
+                 "columns":[{"name":"dt","value":"{yyyy}-{MM}-{dd}"},{"name":"region","value":"{region}"}]}]"#,
+        )
+        .unwrap()
+    }
+
+    fn plan(table: &str, requested: &[(&str, &[&str])]) -> Result<KeyPlan, String> {
+        let t = tables();
+        let requested = requested
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect();
+        KeyPlan::new(t.find(table).unwrap(), requested)
+    }
+
+    #[test]
+    fn values_come_from_the_command_then_the_rule_then_a_listing() {
+        let p = plan("s", &[]).unwrap();
+        assert_eq!(
+            p.keys,
+            vec![
+                (
+                    "source".into(),
+                    KeySource::Given(vec!["web".into(), "app".into()])
+                ),
+                ("tenant".into(), KeySource::Listed)
+            ]
+        );
+        let p = plan("s", &[("source", &["app"]), ("tenant", &["t1", "t2"])]).unwrap();
+        assert_eq!(p.keys[0].1, KeySource::Given(vec!["app".into()]));
+        assert_eq!(
+            p.keys[1].1,
+            KeySource::Given(vec!["t1".into(), "t2".into()])
+        );
+    }
+
+    #[test]
+    fn named_values_are_checked_by_the_rule() {
+        for (key, value, why) in [
+            (
+                "source",
+                "mobile",
+                "key `source`: \"mobile\" is not one of web, app",
+            ),
+            ("tenant", "t'1", "key `tenant`: \"t'1\" has '\\''"),
+            ("tenant", "../x", "key `tenant`"),
+            ("tenant", "a--b", "key `tenant`"),
+            ("tenant", "", "empty"),
+        ] {
+            let e = plan("s", &[(key, &[value])]).unwrap_err();
+            assert!(e.contains(why), "{value:?}: {e}");
+        }
+        assert_eq!(
+            plan("s", &[("tenant", &["a", "a"])]).unwrap_err(),
+            "key `tenant`: \"a\" is given twice"
+        );
+        assert_eq!(
+            plan("s", &[("tenant", &[])]).unwrap_err(),
+            "key `tenant`: no values given"
+        );
+        assert_eq!(
+            plan("s", &[("region", &["eu"])]).unwrap_err(),
+            "table db.s has no key `region` (its named keys: [source, tenant])"
+        );
+    }
+
+    #[test]
+    fn a_key_after_the_time_must_be_named() {
+        let e = plan("late", &[]).unwrap_err();
+        assert!(e.starts_with("key `region` comes after the time"), "{e}");
+        assert!(plan("late", &[("region", &["eu"])]).is_ok());
+    }
+
+    #[test]
+    fn combinations_extend_each_partial_and_are_bounded() {
+        let one = vec![BTreeMap::new()];
+        let two = extend(&one, "source", &[vec!["web".into(), "app".into()]]).unwrap();
+        let four = extend(
+            &two,
+            "tenant",
+            &[vec!["t1".into()], vec!["t2".into(), "t3".into()]],
+        )
+        .unwrap();
+        let shown: Vec<String> = four
+            .iter()
+            .map(|m| format!("{}/{}", m["source"], m["tenant"]))
+            .collect();
+        assert_eq!(shown, vec!["web/t1", "app/t2", "app/t3"]);
+        let many: Vec<String> = (0..=MAX_KEY_COMBINATIONS)
+            .map(|i| format!("v{i}"))
+            .collect();
+        let e = extend(&one, "tenant", &[many]).unwrap_err();
+        assert!(e.starts_with("more than 1000 combinations"), "{e}");
+    }
+}

@@ -450,4 +450,102 @@ mod tests {
         );
         assert_eq!(Granularity::Day.step(), chrono::Duration::days(1));
     }
+
+    fn source_keys() -> KeyRules {
+        let rule = |json: &str| {
+            crate::named_keys::KeyRule::from_input(serde_json::from_str(json).unwrap()).unwrap()
+        };
+        KeyRules::new(BTreeMap::from([
+            ("source".to_string(), rule(r#"{"values": ["web", "app"]}"#)),
+            (
+                "tenant".to_string(),
+                rule(r#"{"pattern": "a-z0-9", "max_len": 8}"#),
+            ),
+        ]))
+    }
+
+    #[test]
+    fn named_keys_take_the_rest_of_their_segment_unchecked() {
+        let keys = source_keys();
+        let tpl = Template::parse_with_keys(
+            "source={source}/dt={yyyy}-{MM}-{dd}/hour={HH}/",
+            key_chars,
+            &keys,
+        )
+        .unwrap();
+        assert_eq!(tpl.key_names(), vec!["source"]);
+        assert!(tpl.keys_not_ending_a_segment().is_empty());
+        let m = tpl
+            .match_start("source=web/dt=2026-11-23/hour=10/part-0.gz")
+            .unwrap();
+        assert_eq!(m.period, t("2026-11-23T10:00"));
+        assert_eq!(m.raw_keys["source"], "web");
+        assert_eq!(m.used, "source=web/dt=2026-11-23/hour=10/".len());
+        // Not checked here: the table checks values against their rules.
+        let m = tpl
+            .match_start("source=we'b/dt=2026-11-23/hour=10/x")
+            .unwrap();
+        assert_eq!(m.raw_keys["source"], "we'b");
+        for bad in [
+            "source=web",                        // no segment end
+            "source=web/dt=2026-11-23/hour=1/x", // time still strict
+            "src=web/dt=2026-11-23/hour=10/x",   // other literal
+        ] {
+            assert!(tpl.match_start(bad).is_none(), "{bad}");
+        }
+        let rendered = keys
+            .check(BTreeMap::from([
+                ("source".to_string(), "app".to_string()),
+                ("tenant".to_string(), "t1".to_string()),
+            ]))
+            .unwrap();
+        assert_eq!(
+            tpl.render(t("2026-11-23T10:00"), &rendered),
+            "source=app/dt=2026-11-23/hour=10/"
+        );
+    }
+
+    #[test]
+    fn a_repeated_key_must_repeat_its_value() {
+        let keys = source_keys();
+        let tpl = Template::parse_with_keys("{tenant}/{yyyy}{MM}{dd}/{tenant}/", key_chars, &keys)
+            .unwrap();
+        assert!(tpl.match_start("t1/20261123/t1/x").is_some());
+        assert!(tpl.match_start("t1/20261123/t2/x").is_none());
+    }
+
+    #[test]
+    fn keys_must_be_configured_and_listing_needs_them_before_the_time() {
+        let keys = source_keys();
+        let e = Template::parse_with_keys("region={region}/{yyyy}/{MM}/{dd}/", key_chars, &keys)
+            .unwrap_err();
+        assert!(
+            e.contains("unknown token `{region}`") && e.contains("named keys: {source}, {tenant}"),
+            "{e}"
+        );
+        let e = Template::parse("source={source}/{yyyy}/", key_chars).unwrap_err();
+        assert!(e.contains("named keys: none configured"), "{e}");
+        let tpl = Template::parse_with_keys(
+            "tenant={tenant}/source={source}-x/{yyyy}/{MM}/{dd}/{source}/",
+            key_chars,
+            &keys,
+        )
+        .unwrap();
+        assert_eq!(tpl.keys_not_ending_a_segment(), vec!["source"]);
+        assert!(!tpl.time_before_key("tenant") && !tpl.time_before_key("source"));
+        assert_eq!(
+            tpl.prefix_before_key("tenant", &BTreeMap::new()).as_deref(),
+            Some("tenant=")
+        );
+        assert_eq!(tpl.prefix_before_key("source", &BTreeMap::new()), None);
+        let known = BTreeMap::from([("tenant".to_string(), "t1".to_string())]);
+        assert_eq!(
+            tpl.prefix_before_key("source", &known).as_deref(),
+            Some("tenant=t1/source=")
+        );
+        let late = Template::parse_with_keys("{yyyy}/{MM}/{dd}/tenant={tenant}/", key_chars, &keys)
+            .unwrap();
+        assert!(late.time_before_key("tenant"));
+        assert_eq!(late.prefix_before_key("tenant", &known), None);
+    }
 }

@@ -314,3 +314,189 @@ impl fmt::Display for KeyValues {
         f.write_str(&parts.join(","))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(json: &str) -> Result<KeyRule, String> {
+        KeyRule::from_input(serde_json::from_str(json).unwrap())
+    }
+
+    /// Every hostile value the issue names, and a few more: none passes any rule.
+    const HOSTILE: &[&str] = &[
+        "web'",
+        "we\"b",
+        "web\\",
+        "..",
+        "a..b",
+        ".web",
+        "web/app",
+        "../web",
+        "web--",
+        "--web",
+        "web;",
+        "web\0",
+        "web\n",
+        "web app",
+        "w%2Fb",
+        "web*/",
+        "/*web",
+        "wеb",            // Cyrillic е
+        "ｗｅｂ",         // fullwidth
+        "web\u{200b}",    // zero-width space
+        "web\u{2010}app", // Unicode hyphen
+        "",
+    ];
+
+    #[test]
+    fn hostile_values_fail_the_widest_class_and_enumerations() {
+        let widest = rule(r#"{"pattern": "a-zA-Z0-9_.-", "max_len": 128}"#).unwrap();
+        let listed = rule(r#"{"values": ["web", "app"]}"#).unwrap();
+        for value in HOSTILE {
+            assert!(widest.check(value).is_err(), "{value:?} passed the class");
+            assert!(listed.check(value).is_err(), "{value:?} passed the list");
+        }
+        assert!(widest.check(&"a".repeat(128)).is_ok());
+        let e = widest.check(&"a".repeat(129)).unwrap_err();
+        assert!(
+            e.contains("129 bytes, longer than 128") && e.contains('…'),
+            "{e}"
+        );
+        let short = rule(r#"{"pattern": "a-z", "max_len": 3}"#).unwrap();
+        assert!(short.check("web").is_ok());
+        assert!(short.check("webs").unwrap_err().contains("longer than 3"));
+        assert!(
+            short
+                .check("Web")
+                .unwrap_err()
+                .contains("outside the class")
+        );
+        assert!(listed.check("web").is_ok());
+        assert!(
+            listed
+                .check("Web")
+                .unwrap_err()
+                .contains("is not one of web, app")
+        );
+        assert!(
+            rule(r#"{"pattern": "a-z", "max_len": 8}"#)
+                .unwrap()
+                .check("")
+                .unwrap_err()
+                .contains("empty")
+        );
+    }
+
+    #[test]
+    fn classes_are_ranges_and_three_punctuation_marks_only() {
+        let c = CharClass::parse("a-f0-9_-").unwrap();
+        assert!("abf09_-".chars().all(|ch| c.contains(ch)));
+        assert!(!"gA.".chars().any(|ch| c.contains(ch)));
+        assert_eq!(c.members().count(), 6 + 10 + 2);
+        assert!(CharClass::parse("-a").unwrap().contains('-'));
+        for (bad, why) in [
+            ("a-Z", "not inside a-z, A-Z or 0-9"),
+            ("z-a", "not inside"),
+            ("0-z", "not inside"),
+            ("a-z'", "cannot be in a pattern"),
+            ("[a-z]", "cannot be in a pattern"),
+            ("a-z/", "cannot be in a pattern"),
+            ("a-z ", "cannot be in a pattern"),
+            ("\\w", "cannot be in a pattern"),
+            (".*", "cannot be in a pattern"),
+            ("a-zé", "cannot be in a pattern"),
+            ("", "empty"),
+        ] {
+            let e = CharClass::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn rules_are_one_of_two_shapes() {
+        for (json, why) in [
+            (r#"{"values": []}"#, "`values` is empty"),
+            (r#"{"values": ["web", "web"]}"#, "twice"),
+            (r#"{"values": ["we'b"]}"#, "`values`"),
+            (r#"{"values": ["a..b"]}"#, "`..`"),
+            (r#"{"pattern": "a-z"}"#, "needs `max_len`"),
+            (r#"{"pattern": "a-z", "max_len": 0}"#, "between 1 and 128"),
+            (r#"{"pattern": "a-z", "max_len": 129}"#, "between 1 and 128"),
+            (
+                r#"{"values": ["a"], "pattern": "a-z", "max_len": 2}"#,
+                "not both",
+            ),
+            (r#"{"values": ["a"], "max_len": 2}"#, "goes with `pattern`"),
+            (r#"{}"#, "a rule is"),
+        ] {
+            let e = rule(json).unwrap_err();
+            assert!(e.contains(why), "{json}: {e}");
+        }
+        assert!(serde_json::from_str::<KeyRuleInput>(r#"{"regex": ".*"}"#).is_err());
+    }
+
+    #[test]
+    fn key_values_exist_only_checked_and_complete() {
+        let rules = KeyRules::new(BTreeMap::from([
+            (
+                "source".to_string(),
+                rule(r#"{"values": ["web", "app"]}"#).unwrap(),
+            ),
+            (
+                "tenant".to_string(),
+                rule(r#"{"pattern": "a-z0-9", "max_len": 8}"#).unwrap(),
+            ),
+        ]));
+        let raw = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let ok = rules
+            .check(raw(&[("source", "web"), ("tenant", "t1")]))
+            .unwrap();
+        assert_eq!(ok.to_string(), "source=web,tenant=t1");
+        assert!(ok.same_names(&rules));
+        assert!(!KeyValues::none().same_names(&rules));
+        let e = rules.check(raw(&[("source", "web")])).unwrap_err();
+        assert_eq!(e, "no value for key `tenant`");
+        let e = rules
+            .check(raw(&[("source", "web"), ("tenant", "t'1")]))
+            .unwrap_err();
+        assert!(e.starts_with("key `tenant`: \"t'1\" has '\\''"), "{e}");
+        let e = rules
+            .check(raw(&[("source", "web"), ("tenant", "t"), ("x", "y")]))
+            .unwrap_err();
+        assert_eq!(e, "no key `x` is configured");
+    }
+
+    #[test]
+    fn names_are_identifiers_and_not_time_tokens() {
+        for good in ["source", "tenant_id", "s3"] {
+            assert!(valid_key_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Source",
+            "1st",
+            "_x",
+            "yyyy",
+            "dd",
+            "a-b",
+            "a b",
+            &"a".repeat(65),
+        ] {
+            assert!(!valid_key_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn samples_cover_every_character_and_the_longest_value() {
+        let r = rule(r#"{"pattern": "0-9a-c", "max_len": 4}"#).unwrap();
+        let s = r.samples();
+        assert_eq!(s, vec!["0123", "4567", "89ab", "c", "0000"]);
+        assert!(s.iter().all(|v| r.check(v).is_ok()));
+    }
+}

@@ -383,4 +383,59 @@ mod tests {
         ));
         assert!(parse(&json!({"Records": []}), &t).is_none());
     }
+
+    #[test]
+    fn key_values_in_commands_are_checked_against_the_rules() {
+        let t = Tables::from_json(
+            r#"[{"bucket":"b-1","prefix":"s/","database":"db","table":"s","layout":"source={source}/{yyyy}/{MM}/{dd}/{HH}/",
+                 "keys":{"source":{"pattern":"a-z","max_len":8}},
+                 "columns":[{"name":"source","value":"{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]}]"#,
+        )
+        .unwrap();
+        let ok = parse(
+            &json!({"command": "backfill", "table": "s", "from": "2026-11-01", "to": "2026-11-02",
+                    "keys": {"source": ["web", "app"]}}),
+            &t,
+        )
+        .unwrap()
+        .unwrap();
+        let Command::Backfill(p) = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!(p.keys.keys.len(), 1);
+        for (verb, values, want) in [
+            (
+                "backfill",
+                json!({"source": ["we'b"]}),
+                "backfill `keys`: key `source`: \"we'b\"",
+            ),
+            (
+                "status",
+                json!({"source": ["web;--"]}),
+                "status `keys`: key `source`",
+            ),
+            (
+                "prune",
+                json!({"source": ["../x"]}),
+                "prune `keys`: key `source`",
+            ),
+            (
+                "backfill",
+                json!({"src": ["web"]}),
+                "backfill `keys`: table db.s has no key `src`",
+            ),
+        ] {
+            let e = parse(
+                &json!({"command": verb, "table": "s", "from": "2026-11-01", "to": "2026-11-02", "keys": values}),
+                &t,
+            )
+            .unwrap()
+            .unwrap_err();
+            assert!(e.starts_with(want), "{e}");
+        }
+        let e = parse_command(&json!({"command": "status", "table": "s", "from": "a", "to": "b", "keys": {"source": "web"}}))
+            .unwrap()
+            .unwrap_err();
+        assert!(e.contains("expected a sequence"), "{e}");
+    }
 }

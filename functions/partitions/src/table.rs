@@ -360,4 +360,125 @@ mod tests {
             }
         }
     }
+
+    /// Firehose dynamic partitioning by source, then the hour: the issue's example.
+    pub(crate) const BY_SOURCE: &str = r#"[{"bucket":"b-1","prefix":"events/","database":"db","table":"by_source",
+        "layout":"source={source}/dt={yyyy}-{MM}-{dd}/hour={HH}/",
+        "keys":{"source":{"values":["web","app"]}},
+        "columns":[{"name":"source","value":"{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"},{"name":"hour","value":"{HH}"}]},
+        {"bucket":"b-1","prefix":"tenants/","database":"db","table":"by_tenant",
+        "layout":"tenant={tenant}/{yyyy}/{MM}/{dd}/",
+        "keys":{"tenant":{"pattern":"a-z0-9_-","max_len":16}},
+        "columns":[{"name":"tenant","value":"{tenant}"},{"name":"day","type":"date","value":"{yyyy}-{MM}-{dd}"}]}]"#;
+
+    #[test]
+    fn named_values_are_part_of_the_partition_and_its_identity() {
+        let t = tables(BY_SOURCE);
+        let web = partition(t.classify(
+            "b-1",
+            "events/source=web/dt=2026-11-23/hour=10/part-0.gz",
+            Some(5),
+        ));
+        assert_eq!(
+            web.values,
+            vec![
+                ("source".into(), "web".into()),
+                ("dt".into(), "2026-11-23".into()),
+                ("hour".into(), "10".into())
+            ]
+        );
+        assert_eq!(
+            web.location,
+            "s3://b-1/events/source=web/dt=2026-11-23/hour=10/"
+        );
+        let app = partition(t.classify(
+            "b-1",
+            "events/source=app/dt=2026-11-23/hour=10/part-0.gz",
+            Some(5),
+        ));
+        assert_eq!(
+            web.registry_key(),
+            "db.by_source/source=web/dt=2026-11-23/hour=10"
+        );
+        assert_eq!(
+            app.registry_key(),
+            "db.by_source/source=app/dt=2026-11-23/hour=10"
+        );
+        let tenant =
+            partition(t.classify("b-1", "tenants/tenant=acme_1-eu/2026/11/23/x.json", Some(5)));
+        assert_eq!(
+            tenant.values,
+            vec![
+                ("tenant".into(), "acme_1-eu".into()),
+                ("day".into(), "2026-11-23".into())
+            ]
+        );
+        assert_eq!(
+            tenant.location,
+            "s3://b-1/tenants/tenant=acme_1-eu/2026/11/23/"
+        );
+    }
+
+    #[test]
+    fn hostile_named_values_are_poison_naming_the_key() {
+        let t = tables(BY_SOURCE);
+        for value in [
+            "we'b", "web\\", "..", "web--", "web;", "mobile", "Web", "wеb", "", "web%00", "w eb",
+            "web\u{0}",
+        ] {
+            let key = format!("events/source={value}/dt=2026-11-23/hour=10/part-0.gz");
+            match t.classify("b-1", &key, Some(5)) {
+                KeyOutcome::Skip(SkipReason::InvalidKey, Some(reason)) => {
+                    assert!(reason.starts_with("key `source`: "), "{key}: {reason}")
+                }
+                other => panic!("{key} was not refused: {other:?}"),
+            }
+        }
+        for value in [
+            "we'b",
+            "a..b",
+            "x--y",
+            "x;y",
+            "\u{0}",
+            &"a".repeat(17),
+            "ａcme",
+            "",
+        ] {
+            let key = format!("tenants/tenant={value}/2026/11/23/x.json");
+            match t.classify("b-1", &key, Some(5)) {
+                KeyOutcome::Skip(SkipReason::InvalidKey, Some(reason)) => {
+                    assert!(reason.starts_with("key `tenant`: "), "{key}: {reason}")
+                }
+                other => panic!("{key} was not refused: {other:?}"),
+            }
+        }
+        // A slash ends the segment: what follows is not the layout.
+        assert!(matches!(
+            t.classify("b-1", "events/source=web/../dt=2026-11-23/hour=10/x", Some(5)),
+            KeyOutcome::Skip(SkipReason::InvalidKey, Some(r)) if r.contains("does not match layout")
+        ));
+    }
+
+    #[test]
+    fn a_keyed_table_needs_its_key_values() {
+        let t = tables(BY_SOURCE);
+        let table = t.find("by_source").unwrap();
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap();
+        let e = table.spec_for(at).unwrap_err();
+        assert_eq!(
+            e,
+            "table db.by_source has the named keys [source]; values were given for []"
+        );
+        let web = table
+            .keys
+            .check([("source".to_string(), "web".to_string())].into())
+            .unwrap();
+        assert_eq!(
+            table.spec_at(at, &web).unwrap().location,
+            "s3://b-1/events/source=web/dt=2026-11-23/hour=10/"
+        );
+    }
 }

@@ -551,4 +551,121 @@ mod tests {
         .unwrap_err();
         assert!(e[0].contains("overlap"), "{e:?}");
     }
+
+    fn keyed(layout: &str, keys: &str, columns: &str) -> String {
+        format!(
+            r#"[{{"bucket":"b-1","prefix":"k/","database":"db","table":"k","layout":"{layout}","keys":{keys},"columns":{columns}}}]"#
+        )
+    }
+
+    const SOURCE_COLUMNS: &str =
+        r#"[{"name":"source","value":"{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#;
+
+    fn problems(json: &str) -> String {
+        Tables::from_json(json).unwrap_err().join("\n")
+    }
+
+    #[test]
+    fn named_keys_are_checked_at_load_naming_table_and_key() {
+        let ok = Tables::from_json(&keyed(
+            "source={source}/dt={yyyy}-{MM}-{dd}/",
+            r#"{"source":{"values":["web","app"]}}"#,
+            SOURCE_COLUMNS,
+        ))
+        .unwrap();
+        assert!(ok.tables[0].keys.has("source"));
+        for (layout, keys, columns, want) in [
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                "{}",
+                SOURCE_COLUMNS,
+                "table #1 (db.k): field `layout`: unknown token `{source}`",
+            ),
+            (
+                "dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"values":["web"]}}"#,
+                r#"[{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+                "table #1 (db.k): field `keys`: key `source` has a rule but layout \"dt={yyyy}-{MM}-{dd}/\" has no {source}",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"pattern":"a-z'","max_len":4}}"#,
+                SOURCE_COLUMNS,
+                "table #1 (db.k): field `keys`: key `source`: character '\\'' cannot be in a pattern",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"pattern":"a-z"}}"#,
+                SOURCE_COLUMNS,
+                "field `keys`: key `source`: `pattern` needs `max_len`",
+            ),
+            (
+                "src={Source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"Source":{"values":["web"]}}"#,
+                SOURCE_COLUMNS,
+                "field `keys`: key name \"Source\" must be lowercase",
+            ),
+            (
+                "src-{source}-x/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"values":["web"]}}"#,
+                SOURCE_COLUMNS,
+                "field `layout`: {source} in \"src-{source}-x/dt={yyyy}-{MM}-{dd}/\" must be followed by `/`",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"values":["web"]}}"#,
+                r#"[{"name":"src","value":"s-{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+                "field `columns`: key `source` needs a column whose value is exactly \"{source}\"",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"values":["web"]}}"#,
+                r#"[{"name":"source","value":"{source}"},{"name":"dt","type":"date","value":"{source}"}]"#,
+                "column `dt`: a date column takes time tokens only",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"pattern":"0-9a","max_len":4}}"#,
+                r#"[{"name":"source","type":"int","value":"{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+                "column `source`: template \"{source}\" renders \"89a\" is not an integer with source=89a",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"values":["10","web"]}}"#,
+                r#"[{"name":"source","type":"int","value":"{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+                "\"web\" is not an integer with source=web",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"pattern":"a-z","max_len":128}}"#,
+                r#"[{"name":"source","value":"{source}"},{"name":"long","value":"{source}{source}{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+                "column `long`: template \"{source}{source}{source}\" renders",
+            ),
+            (
+                "hive",
+                r#"{"source":{"values":["web"]}}"#,
+                SOURCE_COLUMNS,
+                "has a rule but layout \"dt={yyyy}-{MM}-{dd}/hour={HH}/\" has no {source}",
+            ),
+        ] {
+            let text = problems(&keyed(layout, keys, columns));
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn int_key_columns_load_when_every_value_is_digits() {
+        let t = Tables::from_json(&keyed(
+            "region={region}/dt={yyyy}-{MM}-{dd}/",
+            r#"{"region":{"pattern":"0-9","max_len":4}}"#,
+            r#"[{"name":"region","type":"int","value":"{region}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+        ))
+        .unwrap();
+        let p = match t.classify("b-1", "k/region=0042/dt=2026-11-23/x", Some(1)) {
+            crate::table::KeyOutcome::Partition(p) => p,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(p.values[0], ("region".into(), "0042".into()));
+        assert_eq!(p.int_columns, vec![true, false]);
+    }
 }
