@@ -117,6 +117,20 @@ async fn backfill_walks_the_enumerated_sources_hour_by_hour() {
                      "to": "2026-11-24T01", "keys": {"source": ["app"]}});
     let plan = invoke(&service, cmd, "req-n").await.unwrap();
     assert_eq!(plan["partitions"], 1, "{plan}");
+    // A chunk holds at most 50,000 partitions: two sources, at most 25,000 hours a chunk.
+    let cmd = json!({"command": "backfill", "table": "by_source", "from": "2020-01-01",
+                     "to": "2026-01-01", "chunk_size": 50000, "max_chunks": 1});
+    let plan = invoke(&service, cmd, "req-c").await.unwrap();
+    assert_eq!(
+        plan["periods_per_chunk"], 25_000,
+        "{}",
+        plan["periods_per_chunk"]
+    );
+    assert_eq!(
+        (plan["periods_done"].as_u64(), plan["partitions"].as_u64()),
+        (Some(25_000), Some(50_000))
+    );
+    assert_eq!(plan["resume_from"], "2022-11-07T16:00:00Z");
     let bad = json!({"command": "backfill", "table": "by_source", "from": "2026-11-24T00",
                      "to": "2026-11-24T01", "keys": {"source": ["app", "we'b"]}, "dry_run": false});
     let e = invoke(&service, bad, "req-bad")

@@ -10,7 +10,7 @@ use streamops_shared::Metrics;
 use super::{InvocationContext, PartitionsError, PartitionsService, RESERVE};
 use crate::config::Mode;
 use crate::named_keys::KeyValues;
-use crate::ops::BackfillPlan;
+use crate::ops::{BackfillPlan, MAX_CHUNK_SIZE};
 use crate::periods::{Chunk, format_cursor};
 use crate::ports::{
     DataListing, DdlRunner, EntryResult, PartitionCatalog, QueryResult, RegistryStore,
@@ -61,13 +61,18 @@ where
         let keys = self
             .resolve_keys(plan.table, &plan.keys, "backfill")
             .await?;
+        // A chunk registers each period for every combination: at most MAX_CHUNK_SIZE
+        // partitions, so many combinations make chunks of fewer periods.
+        let periods_per_chunk = plan
+            .chunk_size
+            .min((MAX_CHUNK_SIZE / keys.combinations.len().max(1)).max(1));
         let mut progress = Progress::default();
         let mut cursor = plan.cursor;
         let done = loop {
             let chunk_started = Instant::now();
             let chunk = plan
                 .range
-                .chunk(cursor, plan.chunk_size)
+                .chunk(cursor, periods_per_chunk)
                 .map_err(|e| bad("resume_from", e))?;
             let on = ChunkOf {
                 plan: &plan,
@@ -106,6 +111,7 @@ where
             "granularity": range.granularity,
             "range": {"from": format_cursor(range.start), "to": format_cursor(range.end), "periods": range.len()},
             "keys": keys.to_json(),
+            "periods_per_chunk": periods_per_chunk,
             "chunks": p.chunks,
             "periods_done": p.periods_done,
             "periods_without_data": p.without_data,

@@ -1,11 +1,13 @@
 //! Tables with named keys on moto, in Glue mode (moto's Athena records DDL without applying it,
 //! so only Glue shows what was registered): an object under `source=web/dt=…/hour=…/` registers
 //! the partition with its values, a hostile value registers nothing, and backfills over two
-//! sources (enumerated) and over tenants (a delimited listing of moto's S3) register each.
+//! sources (enumerated) and over tenants (a delimited listing of moto's S3) register each. The
+//! listing adapter's contract (pages, the limit) and one Athena statement's text close it.
 
 use crate::events::*;
 use crate::harness::*;
 use chrono::Utc;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -202,5 +204,84 @@ async fn backfill_over_listed_tenants_takes_the_directories_that_pass_the_rule()
             values(&["acme", "2026-11-23", "10"]),
             values(&["globex", "2026-11-23", "10"])
         ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_pages_through_moto_and_stops_past_the_limit() {
+    let h = keyed_harness().await;
+    let s3 = streamops_shared::aws::s3_client(&h.sdk, true);
+    // 1,001 tenants: one page of 1,000 directories, then a second page.
+    let puts = (0..1_001).map(|i| {
+        let s3 = s3.clone();
+        async move {
+            s3.put_object()
+                .bucket(BUCKET)
+                .key(format!("tenants/tenant=t{i:04}/dt=2026-11-23/hour=10/x.gz"))
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    futures_util::stream::iter(puts)
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let err = h
+        .handle(
+            json!({"command": "backfill", "table": "by_tenant", "from": "2026-11-23T10", "to": "2026-11-23T11"}),
+            "req-kp",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("more than 1000 directories under s3://") && err.contains("tenants/tenant="),
+        "{err}"
+    );
+    // One fewer fits: the second page's directory is found too.
+    s3.delete_object()
+        .bucket(BUCKET)
+        .key("tenants/tenant=t0000/dt=2026-11-23/hour=10/x.gz")
+        .send()
+        .await
+        .unwrap();
+    let plan = h
+        .handle(
+            json!({"command": "backfill", "table": "by_tenant", "from": "2026-11-23T10", "to": "2026-11-23T11"}),
+            "req-kp2",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        plan["keys"]["combinations"], 1_000,
+        "{}",
+        plan["keys"]["combinations"]
+    );
+    let tenants = plan["keys"]["values"]["tenant"].as_array().unwrap();
+    assert_eq!(tenants.first().unwrap(), "t0001");
+    assert_eq!(tenants.last().unwrap(), "t1000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_athena_mode_the_statement_names_the_source_quoted() {
+    let tables = keyed_tables();
+    let h = harness_with("athena", &[("PARTITIONS_TABLES", &tables)], None).await;
+    let keys = vec![
+        "events/source=app/dt=2026-11-23/hour=10/part-0.gz".to_string(),
+        "events/source=app'--/dt=2026-11-23/hour=10/part-0.gz".to_string(),
+    ];
+    let resp = h
+        .handle(sqs_batch(&keys, Utc::now()), "req-ka")
+        .await
+        .unwrap();
+    assert!(failures(&resp).is_empty(), "{resp}");
+    let queries = h.queries().await;
+    assert_eq!(queries.len(), 1, "{queries:?}");
+    assert_eq!(
+        queries[0],
+        format!(
+            "ALTER TABLE `streamops`.`by_source` ADD IF NOT EXISTS\nPARTITION (`source` = 'app', `dt` = '2026-11-23', `hour` = '10') LOCATION 's3://{BUCKET}/events/source=app/dt=2026-11-23/hour=10/'"
+        )
     );
 }
