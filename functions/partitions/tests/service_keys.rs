@@ -1,6 +1,7 @@
 //! Tables with named keys over in-memory fakes: objects under `source=…/` register one partition
 //! per source and hour, hostile values are refused before anything is claimed or sent, and
-//! backfill and status walk the keys' values (enumerated, named by the command, or listed).
+//! backfill, status and prune walk the keys' values (enumerated, named by the command, or
+//! listed), and a removal drops only its own source's partition.
 
 mod support;
 
@@ -238,4 +239,39 @@ async fn prune_drops_every_source_of_the_range() {
     assert_eq!(answer["partitions"], 2, "{answer}");
     assert_eq!(answer["dropped"], 2);
     assert!(fakes.glue.partitions("streamops", "by_source").is_empty());
+}
+
+#[tokio::test]
+async fn removing_one_sources_data_drops_that_sources_partition_only() {
+    let (service, fakes) = keyed("glue");
+    let web = "events/source=web/dt=2026-11-23/hour=10/part-0.gz";
+    let app = "events/source=app/dt=2026-11-23/hour=10/part-0.gz";
+    for key in [web, app] {
+        fakes.data.put(BUCKET, key);
+    }
+    invoke(&service, s3_event(&[web, app]), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(fakes.glue.partitions("streamops", "by_source").len(), 2);
+    fakes.data.remove(BUCKET, web);
+    let removal = sqs_records(&[("m-r", vec![s3_removal(web, "ObjectRemoved:Delete")])]);
+    let out = invoke(&service, removal, "req-2").await.unwrap();
+    assert!(failures(&out).is_empty(), "{out}");
+    let left = fakes.glue.partitions("streamops", "by_source");
+    assert_eq!(
+        left.keys().cloned().collect::<Vec<_>>(),
+        vec![values(&["app", "2026-11-23", "10"])]
+    );
+    assert!(
+        fakes
+            .registry
+            .mark("streamops.by_source/source=web/dt=2026-11-23/hour=10")
+            .is_none()
+    );
+    assert!(
+        fakes
+            .registry
+            .mark("streamops.by_source/source=app/dt=2026-11-23/hour=10")
+            .is_some()
+    );
 }
