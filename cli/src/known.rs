@@ -55,6 +55,9 @@ pub enum Check {
     },
     /// The configuration could not be read or parsed: the function checks the name itself.
     Unchecked { named: Named, why: String },
+    /// The configuration knows the name but refuses what the command says of it (a partitions
+    /// key value its key's rule does not admit): nothing may be sent.
+    Refused { why: String },
 }
 
 /// The name a command gives that its function's configuration lists, if any.
@@ -86,9 +89,14 @@ pub async fn check(request: &Request, source: &(impl ConfigSource + BookReader))
     };
     let listed = match request.function {
         FunctionKind::Checkpoints => in_book(env, &named.name, source).await,
-        kind => names(kind, env, &named.name),
+        kind => names(kind, env, &named.name, &request.payload),
     };
     match listed {
+        Ok(Listed {
+            knows: true,
+            refused: Some(why),
+            ..
+        }) => Check::Refused { why },
         Ok(Listed { knows: true, .. }) => Check::Known,
         Ok(Listed { source, known, .. }) => Check::Unknown {
             named,
@@ -117,11 +125,13 @@ async fn in_book(
             source,
             known: vec![],
             knows: true,
+            refused: None,
         },
         Presence::Absent { known } => Listed {
             source,
             known,
             knows: false,
+            refused: None,
         },
     })
 }
@@ -138,11 +148,18 @@ struct Listed {
     known: Vec<String>,
     /// Whether the function finds the name (its own lookup: `Policies::target`, `Tables::find`).
     knows: bool,
+    /// What the function would refuse in the command about the name it finds, if anything.
+    refused: Option<String>,
 }
 
 /// The names the function's configuration lists and whether it finds `name` among them, as
 /// the function itself looks it up.
-fn names(kind: FunctionKind, env: Environment, name: &str) -> Result<Listed, String> {
+fn names(
+    kind: FunctionKind,
+    env: Environment,
+    name: &str,
+    payload: &Value,
+) -> Result<Listed, String> {
     let reader = EnvReader::from_map(env.into_iter().collect::<HashMap<_, _>>());
     match kind {
         FunctionKind::Scaler => {
@@ -152,6 +169,7 @@ fn names(kind: FunctionKind, env: Environment, name: &str) -> Result<Listed, Str
                 source: "SCALER_POLICIES".into(),
                 known: policies.targets.iter().map(|t| t.id.clone()).collect(),
                 knows: policies.target(name).is_some(),
+                refused: None,
             })
         }
         FunctionKind::Partitions => {
@@ -164,9 +182,20 @@ fn names(kind: FunctionKind, env: Environment, name: &str) -> Result<Listed, Str
                 source: "PARTITIONS_TABLES".into(),
                 known: ids.chain(bare).collect(),
                 knows: tables.find(name).is_some(),
+                refused: key_problem(payload, tables),
             })
         }
         other => Err(format!("{} names nothing checked here", other.binary())),
+    }
+}
+
+/// What the function would say of the command's `keys` (a key the table does not have, a value
+/// its key's rule refuses), checked with the function's own planning; `None` without `keys`.
+fn key_problem(payload: &Value, tables: &partitions::Tables) -> Option<String> {
+    payload.get("keys")?;
+    match partitions::check_command(payload, tables)? {
+        Err(e) if e.contains("`keys`: ") => Some(e),
+        _ => None,
     }
 }
 
@@ -185,6 +214,7 @@ pub fn settle(check: Check, function: &str, warn: &mut impl FnMut(&str)) -> Resu
             known: shown(&known),
             from: format!("the {function} function's {source}"),
         }),
+        Check::Refused { why } => Err(CliError::Invalid(format!("{why}; nothing was sent"))),
         Check::Unchecked { named, why } => {
             warn(&format!(
                 "streamops: warning: {} {:?} not checked before sending: could not read the {function} function's configuration ({why}); the function checks it",

@@ -355,3 +355,26 @@ fn alerts_silences_by_label_matchers_reach_the_function_as_it_reads_them() {
     let e = usage_error("alerts silence --match cluster_id --for 1h");
     assert!(e.contains("is not label=value"), "{e}");
 }
+
+#[test]
+fn key_values_become_the_commands_keys() {
+    let r = request(
+        "partitions backfill --table by_source --from 2026-11-01 --to 2026-11-02 --key source=web --key source=app --key tenant=t1",
+    );
+    assert_eq!(
+        r.payload["keys"],
+        json!({"source": ["web", "app"], "tenant": ["t1"]})
+    );
+    let r = request(
+        "partitions status --table by_source --from 2026-11-01 --to 2026-11-02 --key source=web",
+    );
+    assert_eq!(r.payload["keys"], json!({"source": ["web"]}));
+    let r = request("partitions prune --table by_source --from 2026-11-01 --to 2026-11-02");
+    assert!(r.payload.get("keys").is_none(), "{}", r.payload);
+    for bad in ["source", "=web", "source="] {
+        let e = usage_error(&format!(
+            "partitions status --table t --from 2026-11-01 --to 2026-11-02 --key {bad}"
+        ));
+        assert!(e.contains("is not NAME=VALUE"), "{bad}: {e}");
+    }
+}

@@ -201,6 +201,43 @@ fn an_unknown_table_is_refused_and_both_spellings_of_a_known_one_pass() {
 }
 
 #[test]
+fn key_values_the_tables_rules_refuse_are_not_sent() {
+    let tables = r#"[{"bucket":"data","prefix":"events/","database":"streamops","table":"by_source",
+      "layout":"source={source}/dt={yyyy}-{MM}-{dd}/hour={HH}/","keys":{"source":{"values":["web","app"]}},
+      "columns":[{"name":"source","value":"{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"},{"name":"hour","value":"{HH}"}]}]"#;
+    let env: &[(&str, &str)] = &[
+        ("PARTITIONS_TABLES", tables),
+        ("PARTITIONS_REGISTRY_TABLE", "r"),
+    ];
+    for (key, want) in [
+        (
+            "source=we'b",
+            "status `keys`: key `source`: \"we'b\" is not one of web, app; nothing was sent",
+        ),
+        (
+            "tenant=t1",
+            "status `keys`: table streamops.by_source has no key `tenant` (its named keys: [source]); nothing was sent",
+        ),
+    ] {
+        let fake = Fake::new(Ok(env), vec![]);
+        let words = format!(
+            "partitions status --table by_source --from 2026-11-01 --to 2026-11-02 --key {key}"
+        );
+        let (result, _) = execute(&words, &fake);
+        let e = result.unwrap_err();
+        assert_eq!((e.exit_code(), e.to_string()), (2, want.to_string()));
+        assert!(fake.sent.borrow().is_empty());
+    }
+    let fake = Fake::new(Ok(env), vec![json!({"command": "status", "gaps": []})]);
+    let (result, said) = execute(
+        "partitions status --table by_source --from 2026-11-01 --to 2026-11-02 --key source=web",
+        &fake,
+    );
+    assert!(result.is_ok() && said.is_empty(), "{result:?} {said:?}");
+    assert_eq!(fake.sent.borrow()[0]["keys"], json!({"source": ["web"]}));
+}
+
+#[test]
 fn a_configuration_that_cannot_be_read_is_said_and_the_function_checks() {
     let fake = Fake::new(
         Err(

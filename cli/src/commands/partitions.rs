@@ -20,6 +20,21 @@ pub struct RangeArgs {
     /// End of the range, excluded.
     #[arg(long)]
     to: String,
+    /// A value of one of the table's named keys, e.g. `source=web` (repeat for more values or
+    /// keys); without it the function takes the key's configured values, or lists them.
+    #[arg(long = "key", value_name = "NAME=VALUE", value_parser = key_value)]
+    keys: Vec<(String, String)>,
+}
+
+/// `source=web` as a key name and a value; the function checks the value against the key's
+/// rule.
+fn key_value(word: &str) -> Result<(String, String), String> {
+    match word.split_once('=') {
+        Some((name, value)) if !name.is_empty() && !value.is_empty() => {
+            Ok((name.to_string(), value.to_string()))
+        }
+        _ => Err(format!("{word:?} is not NAME=VALUE (e.g. source=web)")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +124,17 @@ impl RangeArgs {
             if let Some(v) = value {
                 p[name] = v;
             }
+        }
+        if !self.keys.is_empty() {
+            // Each key's values in the order given, as the function walks them.
+            let mut keys = serde_json::Map::new();
+            for (name, value) in &self.keys {
+                let values = keys.entry(name.clone()).or_insert_with(|| json!([]));
+                if let Some(list) = values.as_array_mut() {
+                    list.push(json!(value));
+                }
+            }
+            p["keys"] = Value::Object(keys);
         }
         p
     }

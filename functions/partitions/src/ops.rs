@@ -2,10 +2,13 @@
 //! `command` field. Anything without `command` is treated as an event. [`parse`] reads a command
 //! and checks it against the configured tables, so the service only ever runs a valid [`Command`].
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::key_plan::KeyPlan;
 use crate::layout::Granularity;
 use crate::periods::{PeriodRange, parse_time};
 use crate::table::{TableDef, Tables};
@@ -49,6 +52,9 @@ pub struct BackfillRequest {
     /// Stop after this many chunks (default: as many as the invocation's time allows).
     #[serde(default)]
     pub max_chunks: Option<usize>,
+    /// Values of the table's named keys, by key (default: the rule's values, or a listing).
+    #[serde(default)]
+    pub keys: BTreeMap<String, Vec<String>>,
 }
 
 fn default_true() -> bool {
@@ -61,6 +67,9 @@ pub struct StatusRequest {
     pub table: String,
     pub from: String,
     pub to: String,
+    /// Values of the table's named keys, by key (default: the rule's values, or a listing).
+    #[serde(default)]
+    pub keys: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +83,9 @@ pub struct PruneRequest {
     /// List what would be dropped without dropping it (default true).
     #[serde(default = "default_true")]
     pub dry_run: bool,
+    /// Values of the table's named keys, by key (default: the rule's values, or a listing).
+    #[serde(default)]
+    pub keys: BTreeMap<String, Vec<String>>,
 }
 
 pub const COMMANDS: &str = "backfill, status, prune";
@@ -107,12 +119,14 @@ pub struct BackfillPlan<'t> {
     pub confirm_data: bool,
     pub dry_run: bool,
     pub max_chunks: Option<usize>,
+    pub keys: KeyPlan,
 }
 
 #[derive(Debug, Clone)]
 pub struct StatusPlan<'t> {
     pub table: &'t TableDef,
     pub range: PeriodRange,
+    pub keys: KeyPlan,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +134,7 @@ pub struct PrunePlan<'t> {
     pub table: &'t TableDef,
     pub range: PeriodRange,
     pub dry_run: bool,
+    pub keys: KeyPlan,
 }
 
 /// `None` when the payload is not a command; `Some(Err)` with a clear message when it is one but
@@ -171,6 +186,7 @@ impl BackfillRequest {
             }
             None => None,
         };
+        let keys = KeyPlan::new(table, self.keys).map_err(|e| bad("keys", e))?;
         Ok(BackfillPlan {
             table,
             range,
@@ -179,6 +195,7 @@ impl BackfillRequest {
             confirm_data: self.confirm_data,
             dry_run: self.dry_run,
             max_chunks: self.max_chunks,
+            keys,
         })
     }
 }
@@ -200,7 +217,8 @@ impl StatusRequest {
                 ),
             ));
         }
-        Ok(StatusPlan { table, range })
+        let keys = KeyPlan::new(table, self.keys).map_err(|e| bad("keys", e))?;
+        Ok(StatusPlan { table, range, keys })
     }
 }
 
@@ -211,10 +229,12 @@ impl PruneRequest {
         let from = parse_time(&self.from).map_err(|e| bad("from", e))?;
         let to = parse_time(&self.to).map_err(|e| bad("to", e))?;
         let range = PeriodRange::new(from, to, table.granularity).map_err(|e| bad("to", e))?;
+        let keys = KeyPlan::new(table, self.keys).map_err(|e| bad("keys", e))?;
         Ok(PrunePlan {
             table,
             range,
             dry_run: self.dry_run,
+            keys,
         })
     }
 }
@@ -362,5 +382,60 @@ mod tests {
             Some(Ok(Command::Status(StatusPlan { .. })))
         ));
         assert!(parse(&json!({"Records": []}), &t).is_none());
+    }
+
+    #[test]
+    fn key_values_in_commands_are_checked_against_the_rules() {
+        let t = Tables::from_json(
+            r#"[{"bucket":"b-1","prefix":"s/","database":"db","table":"s","layout":"source={source}/{yyyy}/{MM}/{dd}/{HH}/",
+                 "keys":{"source":{"pattern":"a-z","max_len":8}},
+                 "columns":[{"name":"source","value":"{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]}]"#,
+        )
+        .unwrap();
+        let ok = parse(
+            &json!({"command": "backfill", "table": "s", "from": "2026-11-01", "to": "2026-11-02",
+                    "keys": {"source": ["web", "app"]}}),
+            &t,
+        )
+        .unwrap()
+        .unwrap();
+        let Command::Backfill(p) = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!(p.keys.keys.len(), 1);
+        for (verb, values, want) in [
+            (
+                "backfill",
+                json!({"source": ["we'b"]}),
+                "backfill `keys`: key `source`: \"we'b\"",
+            ),
+            (
+                "status",
+                json!({"source": ["web;--"]}),
+                "status `keys`: key `source`",
+            ),
+            (
+                "prune",
+                json!({"source": ["../x"]}),
+                "prune `keys`: key `source`",
+            ),
+            (
+                "backfill",
+                json!({"src": ["web"]}),
+                "backfill `keys`: table db.s has no key `src`",
+            ),
+        ] {
+            let e = parse(
+                &json!({"command": verb, "table": "s", "from": "2026-11-01", "to": "2026-11-02", "keys": values}),
+                &t,
+            )
+            .unwrap()
+            .unwrap_err();
+            assert!(e.starts_with(want), "{e}");
+        }
+        let e = parse_command(&json!({"command": "status", "table": "s", "from": "a", "to": "b", "keys": {"source": "web"}}))
+            .unwrap()
+            .unwrap_err();
+        assert!(e.contains("expected a sequence"), "{e}");
     }
 }

@@ -163,11 +163,22 @@ pub trait PartitionCatalog {
     ) -> impl Future<Output = Result<BTreeSet<Vec<String>>, AwsCallError>> + Send;
 }
 
-/// The data bucket (S3): does a partition directory hold any object?
+/// The data bucket (S3): does a partition directory hold any object, and which directories are
+/// there at one level?
 pub trait DataListing {
     fn has_objects(
         &self,
         bucket: &str,
         prefix: &str,
     ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+
+    /// The names of the directories right under `prefix` (a listing delimited by `/`: each
+    /// common prefix without `prefix` and its trailing `/`), sorted, at most `limit + 1` of them
+    /// so the caller can tell there were more.
+    fn directories(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>, AwsCallError>> + Send;
 }

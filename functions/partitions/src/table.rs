@@ -1,9 +1,10 @@
 //! Table configuration (validated once at cold start) and the partitions of a table.
 //!
 //! A table is a bucket and key prefix, a Glue database and table, partition columns, and a
-//! layout that maps the key's directory segments to an hour (or day). Column values are rendered
-//! from that hour with each column's own template, then validated against the column's type, so
-//! nothing from an object key reaches SQL except digits that parsed as a real date and hour.
+//! layout that maps the key's directory segments to an hour (or day) and the values of its named
+//! keys. Column values are rendered from those with each column's own template, then validated
+//! against the column's type, so nothing from an object key reaches SQL except digits that parsed
+//! as a real date and hour and named values that passed their key's rule.
 
 use chrono::{Datelike, NaiveDateTime};
 use serde::Serialize;
@@ -11,6 +12,7 @@ use serde::Serialize;
 use crate::columns::{Column, ColumnType, validate_value};
 use crate::keys::SkipReason;
 use crate::layout::{Granularity, Template};
+use crate::named_keys::{KeyRules, KeyValues};
 
 /// A validated table.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct TableDef {
     pub granularity: Granularity,
     pub columns: Vec<Column>,
     pub error_prefix: Option<String>,
+    /// The rules of the layout's named keys (empty for time tokens only).
+    pub keys: KeyRules,
 }
 
 /// One partition of one table: what the DDL, the Glue call and the registry need.
@@ -80,8 +84,28 @@ impl TableDef {
         format!("{}.{}", self.database, self.table)
     }
 
-    /// The partition of `period` (truncated to the table's granularity).
+    /// The partition of `period` (truncated to the table's granularity) of a table without
+    /// named keys.
     pub fn spec_for(&self, period: NaiveDateTime) -> Result<PartitionSpec, String> {
+        self.spec_at(period, &KeyValues::none())
+    }
+
+    /// The partition of `period` (truncated to the table's granularity) and `keys`, which must
+    /// name exactly the table's keys.
+    pub fn spec_at(
+        &self,
+        period: NaiveDateTime,
+        keys: &KeyValues,
+    ) -> Result<PartitionSpec, String> {
+        if !keys.same_names(&self.keys) {
+            let want: Vec<&str> = self.keys.names().collect();
+            return Err(format!(
+                "table {} has the named keys [{}]; values were given for [{}]",
+                self.id(),
+                want.join(", "),
+                keys.iter().map(|(k, _)| k).collect::<Vec<_>>().join(", ")
+            ));
+        }
         let period = self.granularity.truncate(period);
         // `{yyyy}` is four digits: another year renders a location no key can match.
         if !(0..=9999).contains(&period.year()) {
@@ -93,7 +117,7 @@ impl TableDef {
         let mut values = Vec::with_capacity(self.columns.len());
         let mut int_columns = Vec::with_capacity(self.columns.len());
         for c in &self.columns {
-            let v = c.value.render(period);
+            let v = c.value.render(period, keys);
             validate_value(c.kind, &v).map_err(|e| format!("column `{}`: {e}", c.name))?;
             values.push((c.name.clone(), v));
             int_columns.push(c.kind == ColumnType::Int);
@@ -106,7 +130,7 @@ impl TableDef {
                 "s3://{}/{}{}",
                 self.bucket,
                 self.prefix,
-                self.layout.render(period)
+                self.layout.render(period, keys)
             ),
             period,
             int_columns,
@@ -118,7 +142,7 @@ impl TableDef {
         let rest = key
             .strip_prefix(self.prefix.as_str())
             .ok_or_else(|| format!("key is not under prefix {:?}", self.prefix))?;
-        let (period, used) = self.layout.match_start(rest).ok_or_else(|| {
+        let matched = self.layout.match_start(rest).ok_or_else(|| {
             format!(
                 "key does not match layout {:?} of {} after prefix {:?}",
                 self.layout.source(),
@@ -126,10 +150,19 @@ impl TableDef {
                 self.prefix
             )
         })?;
-        if rest.len() == used {
+        if rest.len() == matched.used {
             return Err("key names the partition directory, not an object".into());
         }
-        self.spec_for(period)
+        let keys = self.keys.check(matched.raw_keys)?;
+        // The directory the checked values render must be the one the key is under.
+        if self.layout.render(matched.period, &keys) != rest[..matched.used] {
+            return Err(format!(
+                "key does not render back from layout {:?} of {}",
+                self.layout.source(),
+                self.id()
+            ));
+        }
+        self.spec_at(matched.period, &keys)
     }
 }
 
@@ -326,5 +359,126 @@ mod tests {
                 other => panic!("{key} was not rejected: {other:?}"),
             }
         }
+    }
+
+    /// Firehose dynamic partitioning by source, then the hour: the issue's example.
+    pub(crate) const BY_SOURCE: &str = r#"[{"bucket":"b-1","prefix":"events/","database":"db","table":"by_source",
+        "layout":"source={source}/dt={yyyy}-{MM}-{dd}/hour={HH}/",
+        "keys":{"source":{"values":["web","app"]}},
+        "columns":[{"name":"source","value":"{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"},{"name":"hour","value":"{HH}"}]},
+        {"bucket":"b-1","prefix":"tenants/","database":"db","table":"by_tenant",
+        "layout":"tenant={tenant}/{yyyy}/{MM}/{dd}/",
+        "keys":{"tenant":{"pattern":"a-z0-9_-","max_len":16}},
+        "columns":[{"name":"tenant","value":"{tenant}"},{"name":"day","type":"date","value":"{yyyy}-{MM}-{dd}"}]}]"#;
+
+    #[test]
+    fn named_values_are_part_of_the_partition_and_its_identity() {
+        let t = tables(BY_SOURCE);
+        let web = partition(t.classify(
+            "b-1",
+            "events/source=web/dt=2026-11-23/hour=10/part-0.gz",
+            Some(5),
+        ));
+        assert_eq!(
+            web.values,
+            vec![
+                ("source".into(), "web".into()),
+                ("dt".into(), "2026-11-23".into()),
+                ("hour".into(), "10".into())
+            ]
+        );
+        assert_eq!(
+            web.location,
+            "s3://b-1/events/source=web/dt=2026-11-23/hour=10/"
+        );
+        let app = partition(t.classify(
+            "b-1",
+            "events/source=app/dt=2026-11-23/hour=10/part-0.gz",
+            Some(5),
+        ));
+        assert_eq!(
+            web.registry_key(),
+            "db.by_source/source=web/dt=2026-11-23/hour=10"
+        );
+        assert_eq!(
+            app.registry_key(),
+            "db.by_source/source=app/dt=2026-11-23/hour=10"
+        );
+        let tenant =
+            partition(t.classify("b-1", "tenants/tenant=acme_1-eu/2026/11/23/x.json", Some(5)));
+        assert_eq!(
+            tenant.values,
+            vec![
+                ("tenant".into(), "acme_1-eu".into()),
+                ("day".into(), "2026-11-23".into())
+            ]
+        );
+        assert_eq!(
+            tenant.location,
+            "s3://b-1/tenants/tenant=acme_1-eu/2026/11/23/"
+        );
+    }
+
+    #[test]
+    fn hostile_named_values_are_poison_naming_the_key() {
+        let t = tables(BY_SOURCE);
+        for value in [
+            "we'b", "web\\", "..", "web--", "web;", "mobile", "Web", "wеb", "", "web%00", "w eb",
+            "web\u{0}",
+        ] {
+            let key = format!("events/source={value}/dt=2026-11-23/hour=10/part-0.gz");
+            match t.classify("b-1", &key, Some(5)) {
+                KeyOutcome::Skip(SkipReason::InvalidKey, Some(reason)) => {
+                    assert!(reason.starts_with("key `source`: "), "{key}: {reason}")
+                }
+                other => panic!("{key} was not refused: {other:?}"),
+            }
+        }
+        for value in [
+            "we'b",
+            "a..b",
+            "x--y",
+            "x;y",
+            "\u{0}",
+            &"a".repeat(17),
+            "ａcme",
+            "",
+        ] {
+            let key = format!("tenants/tenant={value}/2026/11/23/x.json");
+            match t.classify("b-1", &key, Some(5)) {
+                KeyOutcome::Skip(SkipReason::InvalidKey, Some(reason)) => {
+                    assert!(reason.starts_with("key `tenant`: "), "{key}: {reason}")
+                }
+                other => panic!("{key} was not refused: {other:?}"),
+            }
+        }
+        // A slash ends the segment: what follows is not the layout.
+        assert!(matches!(
+            t.classify("b-1", "events/source=web/../dt=2026-11-23/hour=10/x", Some(5)),
+            KeyOutcome::Skip(SkipReason::InvalidKey, Some(r)) if r.contains("does not match layout")
+        ));
+    }
+
+    #[test]
+    fn a_keyed_table_needs_its_key_values() {
+        let t = tables(BY_SOURCE);
+        let table = t.find("by_source").unwrap();
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap();
+        let e = table.spec_for(at).unwrap_err();
+        assert_eq!(
+            e,
+            "table db.by_source has the named keys [source]; values were given for []"
+        );
+        let web = table
+            .keys
+            .check([("source".to_string(), "web".to_string())].into())
+            .unwrap();
+        assert_eq!(
+            table.spec_at(at, &web).unwrap().location,
+            "s3://b-1/events/source=web/dt=2026-11-23/hour=10/"
+        );
     }
 }

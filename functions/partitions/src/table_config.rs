@@ -1,13 +1,14 @@
 //! `PARTITIONS_TABLES` as people write it, validated once at cold start: every problem is
 //! reported, each naming the table and the field.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Deserialize;
 
 use crate::columns::{Column, ColumnType, validate_value, value_char};
 use crate::layout::{self, Granularity, Template};
+use crate::named_keys::{KeyRule, KeyRuleInput, KeyRules, KeyValues, valid_key_name};
 use crate::table::{TableDef, Tables};
 
 /// One entry of `PARTITIONS_TABLES`, as written by people.
@@ -27,6 +28,9 @@ pub struct TableSpecInput {
     /// Bucket-relative prefix of the Firehose error output for this table's stream; objects under it are skipped.
     #[serde(default)]
     pub error_prefix: Option<String>,
+    /// The rule of every named key of the layout (`{source}`), by name.
+    #[serde(default)]
+    pub keys: BTreeMap<String, KeyRuleInput>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,7 +142,8 @@ pub fn validate_table(index: usize, input: TableSpecInput) -> Result<TableDef, V
     };
     check_locations(&input, &mut p);
     check_names(&input, &mut p);
-    let (layout, preset) = parse_layout(&input.layout, &mut p);
+    let keys = parse_keys(input.keys, &mut p);
+    let (layout, preset) = parse_layout(&input.layout, &keys, &mut p);
     let column_inputs = match (input.columns, preset) {
         (Some(c), _) => c,
         (None, true) => default_columns(),
@@ -153,7 +158,8 @@ pub fn validate_table(index: usize, input: TableSpecInput) -> Result<TableDef, V
             "at least one partition column is required".into(),
         );
     }
-    let columns = parse_columns(column_inputs, layout.as_ref(), &mut p);
+    let columns = parse_columns(column_inputs, layout.as_ref(), &keys, &mut p);
+    check_keys_have_columns(&keys, &columns, &mut p);
     if !p.list.is_empty() {
         return Err(p.list);
     }
@@ -173,7 +179,42 @@ pub fn validate_table(index: usize, input: TableSpecInput) -> Result<TableDef, V
         granularity,
         columns,
         error_prefix: input.error_prefix,
+        keys,
     })
+}
+
+/// The rules of the named keys; a bad name or rule is a problem naming the key.
+fn parse_keys(inputs: BTreeMap<String, KeyRuleInput>, p: &mut Problems) -> KeyRules {
+    let mut rules = BTreeMap::new();
+    for (name, input) in inputs {
+        if !valid_key_name(&name) {
+            p.add(
+                "keys",
+                format!("key name {name:?} must be lowercase letters, digits or `_`, start with a letter, and not be a time token"),
+            );
+            continue;
+        }
+        match KeyRule::from_input(input) {
+            Ok(rule) => {
+                rules.insert(name, rule);
+            }
+            Err(e) => p.add("keys", format!("key `{name}`: {e}")),
+        }
+    }
+    KeyRules::new(rules)
+}
+
+/// Each named key must be the whole value of a column: the column values then tell partitions of
+/// two values apart (the registry, the catalog and status know a partition by them).
+fn check_keys_have_columns(keys: &KeyRules, columns: &[Column], p: &mut Problems) {
+    for name in keys.names() {
+        if !columns.iter().any(|c| c.value.is_exactly_key(name)) {
+            p.add(
+                "columns",
+                format!("key `{name}` needs a column whose value is exactly \"{{{name}}}\", or partitions of two values would share one name"),
+            );
+        }
+    }
 }
 
 fn check_locations(input: &TableSpecInput, p: &mut Problems) {
@@ -214,14 +255,14 @@ fn check_names(input: &TableSpecInput, p: &mut Problems) {
 }
 
 /// The layout template (a preset name or a template) and whether it was a preset.
-fn parse_layout(source: &str, p: &mut Problems) -> (Option<Template>, bool) {
+fn parse_layout(source: &str, keys: &KeyRules, p: &mut Problems) -> (Option<Template>, bool) {
     let (layout_source, preset) = match source {
         "hive" => (layout::HIVE, true),
         "firehose" => (layout::FIREHOSE, true),
         "flink" => (layout::FLINK, true),
         other => (other, false),
     };
-    let layout = match Template::parse(layout_source, layout_char) {
+    let layout = match Template::parse_with_keys(layout_source, layout_char, keys) {
         Ok(t) if !t.has_full_date() => {
             p.add(
                 "layout",
@@ -236,7 +277,7 @@ fn parse_layout(source: &str, p: &mut Problems) -> (Option<Template>, bool) {
             );
             None
         }
-        Ok(t) => Some(t),
+        Ok(t) => check_layout_keys(t, keys, p),
         Err(e) => {
             p.add("layout", format!("{e} (or use hive, firehose, flink)"));
             None
@@ -245,21 +286,48 @@ fn parse_layout(source: &str, p: &mut Problems) -> (Option<Template>, bool) {
     (layout, preset)
 }
 
+/// Every rule's key is in the layout, and each key ends its directory segment.
+fn check_layout_keys(layout: Template, keys: &KeyRules, p: &mut Problems) -> Option<Template> {
+    let mut ok = true;
+    for name in keys.names() {
+        if !layout.key_names().contains(&name) {
+            p.add(
+                "keys",
+                format!(
+                    "key `{name}` has a rule but layout {:?} has no {{{name}}}",
+                    layout.source()
+                ),
+            );
+            ok = false;
+        }
+    }
+    for name in layout.keys_not_ending_a_segment() {
+        p.add(
+            "layout",
+            format!("{{{name}}} in {:?} must be followed by `/`: a named key is the rest of its directory segment", layout.source()),
+        );
+        ok = false;
+    }
+    ok.then_some(layout)
+}
+
 fn parse_columns(
     inputs: Vec<ColumnInput>,
     layout: Option<&Template>,
+    keys: &KeyRules,
     p: &mut Problems,
 ) -> Vec<Column> {
     let mut seen = BTreeSet::new();
     inputs
         .into_iter()
-        .filter_map(|c| parse_column(c, layout, &mut seen, p))
+        .filter_map(|c| parse_column(c, layout, keys, &mut seen, p))
         .collect()
 }
 
 fn parse_column(
     c: ColumnInput,
     layout: Option<&Template>,
+    keys: &KeyRules,
     seen: &mut BTreeSet<String>,
     p: &mut Problems,
 ) -> Option<Column> {
@@ -286,7 +354,7 @@ fn parse_column(
         );
         return None;
     };
-    let value = match Template::parse(&c.value, value_char) {
+    let value = match Template::parse_with_keys(&c.value, value_char, keys) {
         Ok(v) => v,
         Err(e) => {
             p.add("columns", format!("column `{}`: {e}", c.name));
@@ -299,7 +367,17 @@ fn parse_column(
             format!("column `{}` uses {{HH}} but the layout has no hour", c.name),
         );
     }
-    if let Some(e) = first_bad_value(kind, &value) {
+    if kind == ColumnType::Date && value.has_keys() {
+        p.add(
+            "columns",
+            format!(
+                "column `{}`: a date column takes time tokens only, not named keys",
+                c.name
+            ),
+        );
+        return None;
+    }
+    if let Some(e) = first_bad_value(kind, &value, keys) {
         p.add(
             "columns",
             format!("column `{}`: template {:?} renders {e}", c.name, c.value),
@@ -320,13 +398,23 @@ fn parse_column(
 /// 13 and 28 to 31 of every month of a leap and a common year, at hours 0 and 23, meet every way
 /// a field can fail (a day or hour as the month, an hour as the day, a literal day past the
 /// month's end, a year built of other fields that is not a leap year on 29 February).
-fn first_bad_value(kind: ColumnType, value: &Template) -> Option<String> {
+/// Named keys render each of their [`KeyRule::samples`] in turn (the other keys their first):
+/// an enumerated value or a class's character that is not a digit fails an int column, the
+/// longest value a rule allows one too long for its type.
+fn first_bad_value(kind: ColumnType, value: &Template, keys: &KeyRules) -> Option<String> {
     let at = |y: i32, m: u32, d: u32, h: u32| {
         chrono::NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(h, 0, 0))
     };
     let sample = at(2026, 1, 2, 3).expect("valid sample");
-    if let Err(e) = validate_value(kind, &value.render(sample)) {
-        return Some(e);
+    for key_sample in key_samples(keys) {
+        let rendered = value.render(sample, &key_sample);
+        if let Err(e) = validate_value(kind, &rendered) {
+            return Some(if key_sample.iter().next().is_some() {
+                format!("{e} with {key_sample}")
+            } else {
+                e
+            });
+        }
     }
     if kind != ColumnType::Date {
         return None;
@@ -339,10 +427,35 @@ fn first_bad_value(kind: ColumnType, value: &Template) -> Option<String> {
         })
     });
     samples.into_iter().find_map(|t| {
-        validate_value(kind, &value.render(t))
+        validate_value(kind, &value.render(t, &KeyValues::none()))
             .err()
             .map(|e| format!("{e} on {}", t.format("%Y-%m-%d %H:00")))
     })
+}
+
+/// One set of key values per sample of each key (the other keys at their first sample); a
+/// single empty set for a table without keys.
+fn key_samples(keys: &KeyRules) -> Vec<KeyValues> {
+    let samples: BTreeMap<&str, Vec<String>> = keys
+        .names()
+        .filter_map(|k| Some((k, keys.get(k)?.samples())))
+        .collect();
+    let first: BTreeMap<String, String> = samples
+        .iter()
+        .filter_map(|(k, s)| Some((k.to_string(), s.first()?.clone())))
+        .collect();
+    let mut out = vec![first.clone()];
+    for (k, values) in &samples {
+        for v in values.iter().skip(1) {
+            let mut set = first.clone();
+            set.insert(k.to_string(), v.clone());
+            out.push(set);
+        }
+    }
+    // Samples come from the rules, so they pass them.
+    out.into_iter()
+        .filter_map(|raw| keys.check(raw).ok())
+        .collect()
 }
 
 impl Tables {
@@ -437,5 +550,122 @@ mod tests {
         )
         .unwrap_err();
         assert!(e[0].contains("overlap"), "{e:?}");
+    }
+
+    fn keyed(layout: &str, keys: &str, columns: &str) -> String {
+        format!(
+            r#"[{{"bucket":"b-1","prefix":"k/","database":"db","table":"k","layout":"{layout}","keys":{keys},"columns":{columns}}}]"#
+        )
+    }
+
+    const SOURCE_COLUMNS: &str =
+        r#"[{"name":"source","value":"{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#;
+
+    fn problems(json: &str) -> String {
+        Tables::from_json(json).unwrap_err().join("\n")
+    }
+
+    #[test]
+    fn named_keys_are_checked_at_load_naming_table_and_key() {
+        let ok = Tables::from_json(&keyed(
+            "source={source}/dt={yyyy}-{MM}-{dd}/",
+            r#"{"source":{"values":["web","app"]}}"#,
+            SOURCE_COLUMNS,
+        ))
+        .unwrap();
+        assert!(ok.tables[0].keys.has("source"));
+        for (layout, keys, columns, want) in [
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                "{}",
+                SOURCE_COLUMNS,
+                "table #1 (db.k): field `layout`: unknown token `{source}`",
+            ),
+            (
+                "dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"values":["web"]}}"#,
+                r#"[{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+                "table #1 (db.k): field `keys`: key `source` has a rule but layout \"dt={yyyy}-{MM}-{dd}/\" has no {source}",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"pattern":"a-z'","max_len":4}}"#,
+                SOURCE_COLUMNS,
+                "table #1 (db.k): field `keys`: key `source`: character '\\'' cannot be in a pattern",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"pattern":"a-z"}}"#,
+                SOURCE_COLUMNS,
+                "field `keys`: key `source`: `pattern` needs `max_len`",
+            ),
+            (
+                "src={Source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"Source":{"values":["web"]}}"#,
+                SOURCE_COLUMNS,
+                "field `keys`: key name \"Source\" must be lowercase",
+            ),
+            (
+                "src-{source}-x/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"values":["web"]}}"#,
+                SOURCE_COLUMNS,
+                "field `layout`: {source} in \"src-{source}-x/dt={yyyy}-{MM}-{dd}/\" must be followed by `/`",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"values":["web"]}}"#,
+                r#"[{"name":"src","value":"s-{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+                "field `columns`: key `source` needs a column whose value is exactly \"{source}\"",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"values":["web"]}}"#,
+                r#"[{"name":"source","value":"{source}"},{"name":"dt","type":"date","value":"{source}"}]"#,
+                "column `dt`: a date column takes time tokens only",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"pattern":"0-9a","max_len":4}}"#,
+                r#"[{"name":"source","type":"int","value":"{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+                "column `source`: template \"{source}\" renders \"89a\" is not an integer with source=89a",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"values":["10","web"]}}"#,
+                r#"[{"name":"source","type":"int","value":"{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+                "\"web\" is not an integer with source=web",
+            ),
+            (
+                "source={source}/dt={yyyy}-{MM}-{dd}/",
+                r#"{"source":{"pattern":"a-z","max_len":128}}"#,
+                r#"[{"name":"source","value":"{source}"},{"name":"long","value":"{source}{source}{source}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+                "column `long`: template \"{source}{source}{source}\" renders",
+            ),
+            (
+                "hive",
+                r#"{"source":{"values":["web"]}}"#,
+                SOURCE_COLUMNS,
+                "has a rule but layout \"dt={yyyy}-{MM}-{dd}/hour={HH}/\" has no {source}",
+            ),
+        ] {
+            let text = problems(&keyed(layout, keys, columns));
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn int_key_columns_load_when_every_value_is_digits() {
+        let t = Tables::from_json(&keyed(
+            "region={region}/dt={yyyy}-{MM}-{dd}/",
+            r#"{"region":{"pattern":"0-9","max_len":4}}"#,
+            r#"[{"name":"region","type":"int","value":"{region}"},{"name":"dt","value":"{yyyy}-{MM}-{dd}"}]"#,
+        ))
+        .unwrap();
+        let p = match t.classify("b-1", "k/region=0042/dt=2026-11-23/x", Some(1)) {
+            crate::table::KeyOutcome::Partition(p) => p,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(p.values[0], ("region".into(), "0042".into()));
+        assert_eq!(p.int_columns, vec![true, false]);
     }
 }

@@ -1,6 +1,6 @@
-//! The `backfill` command: the partitions of a time range, registered chunk by chunk (ADD IF NOT
-//! EXISTS, or Glue), recorded in the registry, resumable. It does not consult the registry: it
-//! repairs whatever is missing.
+//! The `backfill` command: the partitions of a time range (times every combination of the named
+//! keys' values), registered chunk by chunk (ADD IF NOT EXISTS, or Glue), recorded in the
+//! registry, resumable. It does not consult the registry: it repairs whatever is missing.
 
 use std::time::Instant;
 
@@ -9,7 +9,8 @@ use streamops_shared::Metrics;
 
 use super::{InvocationContext, PartitionsError, PartitionsService, RESERVE};
 use crate::config::Mode;
-use crate::ops::BackfillPlan;
+use crate::named_keys::KeyValues;
+use crate::ops::{BackfillPlan, MAX_CHUNK_SIZE};
 use crate::periods::{Chunk, format_cursor};
 use crate::ports::{
     DataListing, DdlRunner, EntryResult, PartitionCatalog, QueryResult, RegistryStore,
@@ -32,6 +33,13 @@ struct Progress {
     sample: Option<String>,
 }
 
+/// One chunk of a backfill: its periods, and the key values each period is registered with.
+struct ChunkOf<'a> {
+    plan: &'a BackfillPlan<'a>,
+    chunk: &'a Chunk,
+    keys: &'a [KeyValues],
+}
+
 fn bad(field: &str, e: String) -> PartitionsError {
     PartitionsError::BadCommand(format!("backfill `{field}`: {e}"))
 }
@@ -50,16 +58,28 @@ where
         metrics: &mut Metrics,
     ) -> Result<Value, PartitionsError> {
         let started = Instant::now();
+        let keys = self
+            .resolve_keys(plan.table, &plan.keys, "backfill")
+            .await?;
+        // A chunk registers each period for every combination: at most MAX_CHUNK_SIZE
+        // partitions, so many combinations make chunks of fewer periods.
+        let periods_per_chunk = plan
+            .chunk_size
+            .min((MAX_CHUNK_SIZE / keys.combinations.len().max(1)).max(1));
         let mut progress = Progress::default();
         let mut cursor = plan.cursor;
         let done = loop {
             let chunk_started = Instant::now();
             let chunk = plan
                 .range
-                .chunk(cursor, plan.chunk_size)
+                .chunk(cursor, periods_per_chunk)
                 .map_err(|e| bad("resume_from", e))?;
-            self.backfill_chunk(&plan, &chunk, ctx, metrics, &mut progress)
-                .await?;
+            let on = ChunkOf {
+                plan: &plan,
+                chunk: &chunk,
+                keys: &keys.combinations,
+            };
+            self.backfill_chunk(on, ctx, metrics, &mut progress).await?;
             cursor = chunk.next;
             if cursor.is_none() {
                 break true;
@@ -90,6 +110,8 @@ where
             "dry_run": plan.dry_run,
             "granularity": range.granularity,
             "range": {"from": format_cursor(range.start), "to": format_cursor(range.end), "periods": range.len()},
+            "keys": keys.to_json(),
+            "periods_per_chunk": periods_per_chunk,
             "chunks": p.chunks,
             "periods_done": p.periods_done,
             "periods_without_data": p.without_data,
@@ -107,13 +129,13 @@ where
 
     async fn backfill_chunk(
         &self,
-        plan: &BackfillPlan<'_>,
-        chunk: &Chunk,
+        on: ChunkOf<'_>,
         ctx: &InvocationContext,
         metrics: &mut Metrics,
         progress: &mut Progress,
     ) -> Result<(), PartitionsError> {
-        let specs = self.chunk_specs(plan, chunk, progress).await?;
+        let (plan, chunk) = (on.plan, on.chunk);
+        let specs = self.chunk_specs(&on, progress).await?;
         let rendered = render_statements(&specs, self.config.max_statement_bytes)
             .map_err(|e| PartitionsError::BadCommand(e.to_string()))?;
         if progress.sample.is_none() {
@@ -152,20 +174,25 @@ where
         Ok(())
     }
 
-    /// The chunk's partitions; with `confirm_data`, only those whose directory holds an object.
+    /// The chunk's partitions, period by period and key values by key values; with
+    /// `confirm_data`, only those whose directory holds an object.
     async fn chunk_specs(
         &self,
-        plan: &BackfillPlan<'_>,
-        chunk: &Chunk,
+        on: &ChunkOf<'_>,
         progress: &mut Progress,
     ) -> Result<Vec<PartitionSpec>, PartitionsError> {
-        let table = plan.table;
-        let mut specs = Vec::with_capacity(chunk.periods.len());
-        for &period in &chunk.periods {
+        let table = on.plan.table;
+        let pairs = on
+            .chunk
+            .periods
+            .iter()
+            .flat_map(|p| on.keys.iter().map(move |k| (*p, k)));
+        let mut specs = Vec::with_capacity(on.chunk.periods.len() * on.keys.len());
+        for (period, keys) in pairs {
             let spec = table
-                .spec_for(period)
+                .spec_at(period, keys)
                 .map_err(PartitionsError::BadCommand)?;
-            if plan.confirm_data
+            if on.plan.confirm_data
                 && !self
                     .data
                     .has_objects(&table.bucket, spec.location_key_prefix())

@@ -8,6 +8,7 @@
 
 mod backfill;
 mod catalog;
+mod keys;
 mod prune;
 mod registration;
 mod removal;

@@ -30,14 +30,19 @@ where
         metrics: &mut Metrics,
     ) -> Result<Value, PartitionsError> {
         let table = plan.table;
+        let keys = self.resolve_keys(table, &plan.keys, "prune").await?;
         let registered = self
             .glue
             .partition_values(&table.database, &table.table)
             .await?;
         let mut doomed: Vec<PartitionSpec> = Vec::new();
-        for period in plan.range.periods() {
+        let pairs = plan
+            .range
+            .periods()
+            .flat_map(|p| keys.combinations.iter().map(move |k| (p, k)));
+        for (period, key_values) in pairs {
             let spec = table
-                .spec_for(period)
+                .spec_at(period, key_values)
                 .map_err(PartitionsError::BadCommand)?;
             if registered.contains(&spec.value_list()) {
                 doomed.push(spec);
@@ -48,6 +53,7 @@ where
             "table": table.id(),
             "range": {"from": format_cursor(plan.range.start), "to": format_cursor(plan.range.end), "periods": plan.range.len()},
             "dry_run": plan.dry_run,
+            "keys": keys.to_json(),
             "partitions": doomed.len(),
             "listed": doomed.iter().take(MAX_LISTED).map(|s| s.location.clone()).collect::<Vec<_>>(),
         });

@@ -1,10 +1,10 @@
 //! The `status` command: the registered partitions of a range (from the Glue catalog) and the
-//! gaps, periods whose directory holds data but which have no partition.
+//! gaps, periods (and key values) whose directory holds data but which have no partition.
 
 use serde_json::{Value, json};
 
 use super::{PartitionsError, PartitionsService};
-use crate::ops::StatusPlan;
+use crate::ops::{STATUS_MAX_PERIODS, StatusPlan};
 use crate::periods::format_cursor;
 use crate::ports::{DataListing, DdlRunner, PartitionCatalog, RegistryStore};
 use crate::table::PartitionSpec;
@@ -18,6 +18,15 @@ where
 {
     pub(super) async fn status(&self, plan: StatusPlan<'_>) -> Result<Value, PartitionsError> {
         let (table, range) = (plan.table, plan.range);
+        let keys = self.resolve_keys(table, &plan.keys, "status").await?;
+        let checked = range.len() as usize * keys.combinations.len();
+        if checked > STATUS_MAX_PERIODS as usize {
+            return Err(PartitionsError::BadCommand(format!(
+                "status `keys`: {} periods times {} combinations of key values is {checked} partitions; status checks at most {STATUS_MAX_PERIODS}",
+                range.len(),
+                keys.combinations.len()
+            )));
+        }
         let registered_values = self
             .glue
             .partition_values(&table.database, &table.table)
@@ -25,9 +34,12 @@ where
         let mut registered = Vec::new();
         let mut gaps = Vec::new();
         let mut empty = 0usize;
-        for period in range.periods() {
+        let pairs = range
+            .periods()
+            .flat_map(|p| keys.combinations.iter().map(move |k| (p, k)));
+        for (period, key_values) in pairs {
             let spec = table
-                .spec_for(period)
+                .spec_at(period, key_values)
                 .map_err(PartitionsError::BadCommand)?;
             let name = partition_name(&spec);
             if registered_values.contains(&spec.value_list()) {
@@ -46,6 +58,7 @@ where
             "command": "status",
             "table": table.id(),
             "range": {"from": format_cursor(range.start), "to": format_cursor(range.end), "periods": range.len()},
+            "keys": keys.to_json(),
             "registered_count": registered.len(),
             "registered": registered,
             "gap_count": gaps.len(),

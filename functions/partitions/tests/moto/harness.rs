@@ -108,15 +108,25 @@ pub fn config_with(mode: &str, extra: &[(&str, &str)]) -> PartitionsConfig {
 }
 
 pub async fn create_glue_table(glue: &aws_sdk_glue::Client, name: &str, prefix: &str) {
+    create_glue_table_keyed(glue, name, prefix, &["dt", "hour"]).await
+}
+
+/// A Glue table partitioned by `partition_keys` (strings), in that order.
+pub async fn create_glue_table_keyed(
+    glue: &aws_sdk_glue::Client,
+    name: &str,
+    prefix: &str,
+    partition_keys: &[&str],
+) {
     let col = |n: &str, t: &str| Column::builder().name(n).r#type(t).build().unwrap();
+    let keys = partition_keys.iter().map(|k| col(k, "string")).collect();
     glue.create_table()
         .database_name("streamops")
         .table_input(
             TableInput::builder()
                 .name(name)
                 .table_type("EXTERNAL_TABLE")
-                .partition_keys(col("dt", "string"))
-                .partition_keys(col("hour", "string"))
+                .set_partition_keys(Some(keys))
                 .storage_descriptor(
                     StorageDescriptor::builder()
                         .columns(col("event_id", "string"))

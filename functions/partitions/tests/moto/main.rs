@@ -3,13 +3,14 @@
 //!
 //! Faults moto cannot produce are injected by an SDK interceptor on the Athena client
 //! (`faults`). One test binary: the stack in `harness`, the events in `events`, the tests in
-//! `register` (registration through Athena), `removal` (drops in Glue mode) and `ops` (backfills,
-//! Glue mode, status).
+//! `register` (registration through Athena), `removal` (drops in Glue mode), `ops` (backfills,
+//! Glue mode, status) and `keys` (tables with named keys, Glue mode).
 
 mod bench;
 mod events;
 mod faults;
 mod harness;
+mod keys;
 mod ops;
 mod register;
 mod removal;

@@ -501,4 +501,22 @@ impl DataListing for FakeData {
                 .any(|(b, k)| b == bucket && k.starts_with(prefix))
         })
     }
+
+    async fn directories(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, AwsCallError> {
+        let keys = self.keys.lock().unwrap();
+        self.script.call("ListObjectsV2", || {
+            let dirs: BTreeSet<String> = keys
+                .iter()
+                .filter(|(b, _)| b == bucket)
+                .filter_map(|(_, k)| k.strip_prefix(prefix))
+                .filter_map(|rest| rest.split_once('/').map(|(dir, _)| dir.to_string()))
+                .collect();
+            dirs.into_iter().take(limit + 1).collect()
+        })
+    }
 }

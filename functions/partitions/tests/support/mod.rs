@@ -41,11 +41,18 @@ pub struct Fakes {
 
 /// Two tables in the data bucket, as deployed (Hive layout) and the Firehose default layout.
 pub fn config(mode: &str) -> PartitionsConfig {
-    let tables = json!([
-        {"bucket": BUCKET, "prefix": "enriched/", "database": "streamops", "table": "enriched_events",
-         "layout": "hive", "error_prefix": "firehose-errors/"},
-        {"bucket": BUCKET, "prefix": "firehose/", "database": "streamops", "table": "firehose_events", "layout": "firehose"}
-    ]);
+    config_of(
+        mode,
+        json!([
+            {"bucket": BUCKET, "prefix": "enriched/", "database": "streamops", "table": "enriched_events",
+             "layout": "hive", "error_prefix": "firehose-errors/"},
+            {"bucket": BUCKET, "prefix": "firehose/", "database": "streamops", "table": "firehose_events", "layout": "firehose"}
+        ]),
+    )
+}
+
+/// The configuration with these tables.
+pub fn config_of(mode: &str, tables: Value) -> PartitionsConfig {
     let vars: HashMap<String, String> = [
         ("PARTITIONS_TABLES", tables.to_string()),
         ("PARTITIONS_REGISTRY_TABLE", "registry".to_string()),
@@ -58,9 +65,14 @@ pub fn config(mode: &str) -> PartitionsConfig {
 }
 
 pub fn service(mode: &str) -> (Service, Fakes) {
+    service_over(config(mode))
+}
+
+/// The service over fresh fakes with this configuration.
+pub fn service_over(config: PartitionsConfig) -> (Service, Fakes) {
     let fakes = Fakes::default();
     let service = PartitionsService {
-        config: config(mode),
+        config,
         registry: fakes.registry.clone(),
         athena: fakes.athena.clone(),
         glue: fakes.glue.clone(),
