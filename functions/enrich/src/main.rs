@@ -118,7 +118,8 @@ async fn pii_key(config: &EnrichConfig, sdk: &aws_config::SdkConfig) -> Result<P
     let Some(secret) = config.pii_key_secret.clone() else {
         return Ok(PiiKey::Read(None));
     };
-    let source = SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk));
+    // On demand, the first invocation reads the key: its client is built then, not at init.
+    let source = SecretsManager::new(LazyClient::new(sdk, aws_sdk_secretsmanager::Client::new));
     let init_type = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").ok();
     if read_at_init(init_type.as_deref()) {
         let key = load_hmac_key(&source, &secret)

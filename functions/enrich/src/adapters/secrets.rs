@@ -2,16 +2,19 @@
 
 use aws_sdk_secretsmanager::Client;
 use streamops_shared::AwsCallError;
+use streamops_shared::aws::LazyClient;
 
 use crate::ports::{SecretSource, SecretValue};
 
 pub struct SecretsManager {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl SecretsManager {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(client: impl Into<LazyClient<Client>>) -> Self {
+        Self {
+            client: client.into(),
+        }
     }
 }
 
