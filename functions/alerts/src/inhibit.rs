@@ -15,20 +15,21 @@
 //! `{"name": "emr-down", "source": {"kind": "emr-cluster", "state": "TERMINATED_WITH_ERRORS"},
 //!   "target": {"kind": ["metric-alarm", "composite-alarm"], "resource_prefix": ["streamops-"]},
 //!   "equal": ["account", "region", "cluster_id"], "max_minutes": 360}`
-//! A matcher is an object of label names (see [`crate::model::BUILT_IN_LABELS`] and
-//! `Alert::labels`) to a value or a list of values (any of), plus `resource_prefix` (a prefix
-//! or a list); all its entries must hold. Only problems (critical, error, warning) are sources
+//! A matcher is [`crate::matcher`]'s: label names to values or operators (`not`, `regex`,
+//! `not_regex`), plus `resource_prefix`; all its entries must hold. Only problems (critical, error, warning) are sources
 //! or targets: a resolved notice is never inhibited (whoever was paged hears the recovery).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::dedup::StoredState;
-use crate::model::{Alert, AlertKind, Severity};
+pub use crate::matcher::Matcher;
+use crate::matcher::{parse_matcher, strings};
+use crate::model::Alert;
 
 /// How long a source inhibits at most, unless its rule says otherwise: a terminal state (an EMR
 /// cluster that terminated) never resolves, and symptoms that persist past it must page.
@@ -41,42 +42,6 @@ pub struct InhibitRule {
     pub target: Matcher,
     pub equal: Vec<String>,
     pub max_minutes: i64,
-}
-
-/// Conditions on an alert's labels, all of which must hold. Read from configuration and
-/// commands by [`parse_matcher`] (a value or a list per label); stored (in a silence) as it
-/// serializes.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Matcher {
-    /// Label name to the values it may have (any of).
-    pub labels: BTreeMap<String, Vec<String>>,
-    /// The resource (alarm name, cluster id...) starts with one of these.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resource_prefix: Vec<String>,
-}
-
-impl Matcher {
-    pub fn matches(&self, alert: &Alert) -> bool {
-        self.matches_with(|name| alert.label(name), &alert.resource)
-    }
-
-    /// The same test over any labels (a group notification's, for routing) and resource.
-    pub fn matches_with<'a>(
-        &self,
-        label: impl Fn(&str) -> Option<&'a str>,
-        resource: &str,
-    ) -> bool {
-        let labels = self
-            .labels
-            .iter()
-            .all(|(name, values)| label(name).is_some_and(|v| values.iter().any(|want| want == v)));
-        let prefix = self.resource_prefix.is_empty()
-            || self
-                .resource_prefix
-                .iter()
-                .any(|p| resource.starts_with(p.as_str()));
-        labels && prefix
-    }
 }
 
 /// A firing source as stored: what it is and the state it fires with.
@@ -254,66 +219,11 @@ fn parse_rule(item: &Value) -> Result<InhibitRule, String> {
     })
 }
 
-pub(crate) fn parse_matcher(m: &Map<String, Value>) -> Result<Matcher, String> {
-    if m.is_empty() {
-        return Err("empty: a matcher needs at least one label (it would match everything)".into());
-    }
-    let mut out = Matcher::default();
-    for (name, v) in m {
-        let values = strings(v).map_err(|e| format!("{name}: {e}"))?;
-        match name.as_str() {
-            "resource_prefix" => out.resource_prefix = values,
-            "kind" => {
-                for k in &values {
-                    if !AlertKind::ALL.iter().any(|known| known.as_str() == k) {
-                        let known: Vec<_> = AlertKind::ALL.iter().map(|k| k.as_str()).collect();
-                        return Err(format!("kind: unknown kind {k:?} ({})", known.join(", ")));
-                    }
-                }
-                out.labels.insert(name.clone(), values);
-            }
-            "severity" => {
-                for s in &values {
-                    let parsed: Severity = s.parse().map_err(|e| format!("severity: {e}"))?;
-                    if parsed.as_str() != s {
-                        return Err(format!("severity: write {s:?} as {:?}", parsed.as_str()));
-                    }
-                }
-                out.labels.insert(name.clone(), values);
-            }
-            _ => {
-                out.labels.insert(name.clone(), values);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A string or a non-empty array of non-empty strings.
-fn strings(v: &Value) -> Result<Vec<String>, String> {
-    let list = match v {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) if !items.is_empty() => items
-            .iter()
-            .map(|i| i.as_str().map(str::to_string))
-            .collect::<Option<Vec<_>>>()
-            .ok_or("a list of strings only")?,
-        _ => {
-            return Err(format!(
-                "{v} is not a string or a non-empty list of strings"
-            ));
-        }
-    };
-    if list.iter().any(String::is_empty) {
-        return Err("empty string".into());
-    }
-    Ok(list)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dedup::next_state;
+    use crate::model::{AlertKind, Severity};
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

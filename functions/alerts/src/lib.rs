@@ -13,6 +13,7 @@ pub mod group;
 mod group_render;
 pub mod grouping;
 pub mod inhibit;
+pub mod matcher;
 pub mod model;
 pub mod mute;
 pub mod normalize;

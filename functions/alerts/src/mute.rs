@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 use streamops_shared::window::{ActiveWindow, TimeWindow, WindowSpec};
 
-use crate::inhibit::{Matcher, parse_matcher};
+use crate::matcher::{Matcher, parse_matcher};
 use crate::model::{Alert, Severity};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::inhibit::{Matcher, parse_matcher};
+use crate::matcher::{Matcher, parse_matcher};
 use crate::render::MessageFormat;
 
 #[derive(Debug, Clone, PartialEq)]

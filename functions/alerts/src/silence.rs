@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::inhibit::{Matcher, parse_matcher};
+use crate::matcher::{Matcher, parse_matcher};
 use crate::model::{Alert, Severity};
 
 /// The longest silence accepted: anything longer is a decision to delete the alarm, not to mute it.

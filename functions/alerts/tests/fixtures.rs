@@ -128,6 +128,7 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("ops-create-silence.json", Outcome::Command),
     ("ops-create-silence-until-resolved.json", Outcome::Command),
     ("ops-create-silence-matchers.json", Outcome::Command),
+    ("ops-create-silence-regex.json", Outcome::Command),
     ("ops-inhibitions.json", Outcome::Command),
     ("ops-list-silences.json", Outcome::Command),
     ("ops-mute-windows.json", Outcome::Command),

@@ -306,6 +306,46 @@ async fn silences_mute_matching_alerts_until_removed() {
     assert_eq!(h.received().await.len(), 1);
 }
 
+/// A silence with `regex`, `not` and `not_regex` matchers goes through DynamoDB (stored in its
+/// operator form, compiled again when read) and mutes what it matches only.
+#[tokio::test]
+async fn a_silence_by_pattern_and_negation_mutes_what_it_matches_only() {
+    let h = harness().await;
+    let now = at("2026-11-23T10:00:20Z");
+    let created = h
+        .handle(fixture("alerts/ops-create-silence-regex.json"), now)
+        .await
+        .unwrap();
+    let id = created["silence"]["id"].as_str().unwrap().to_string();
+    let listed = h
+        .handle(json!({"command": "list-silences"}), now)
+        .await
+        .unwrap();
+    let stored = &listed["silences"][0]["matchers"]["conditions"];
+    assert_eq!(
+        stored["resource"],
+        json!([{"regex": "streamops-raw-.*"}]),
+        "{listed}"
+    );
+    assert_eq!(stored["severity"], json!([{"not": ["warning"]}]));
+    let muted = h
+        .handle(fixture("alerts/alarm-iterator-age-alarm.json"), now)
+        .await
+        .unwrap();
+    assert_eq!(decision(&muted), ("suppressed", Some("silenced")));
+    assert_eq!(muted["alerts"][0]["silence_id"], id.as_str());
+    let other = h
+        .handle(fixture("alerts/alarm-composite-alarm.json"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        decision(&other),
+        ("published", None),
+        "its name does not match the pattern"
+    );
+    assert_eq!(h.received().await.len(), 1);
+}
+
 #[tokio::test]
 async fn test_alert_is_delivered() {
     let h = harness().await;
