@@ -110,6 +110,35 @@ impl Book {
     }
 }
 
+impl Book {
+    /// One Scan page of the pipeline items' keys (`PIPELINE#<name>`), projected to `pk`.
+    async fn pipeline_keys(
+        &self,
+        start: Option<Item>,
+    ) -> Result<(Vec<String>, Option<Item>), AwsCallError> {
+        let prefix = book_keys::pipeline_pk("");
+        let page = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(#pk, :p)")
+            .projection_expression("#pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":p", s(prefix.clone()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::from_sdk("Scan (pipelines)", &self.table, &e))?;
+        let names = page
+            .items()
+            .iter()
+            .filter_map(|i| Some(get_s(i, PK)?.strip_prefix(&prefix)?.to_string()))
+            .collect();
+        let next = page.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+        Ok((names, next))
+    }
+}
+
 impl BookStore for Book {
     async fn record(&self, r: &CheckpointRecord) -> Result<WriteOutcome, AwsCallError> {
         let mut item = point_key(&r.id());
@@ -271,6 +300,22 @@ impl BookStore for Book {
                 })
             })
             .collect())
+    }
+
+    /// A Scan of the whole table (the pipeline items are spread over it): read on the health
+    /// schedule only, and the book stays small under retention.
+    async fn pipelines(&self) -> Result<Vec<String>, AwsCallError> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut start = None;
+        loop {
+            let (page, next) = self.pipeline_keys(start).await?;
+            names.extend(page);
+            match next {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(names.into_iter().collect())
     }
 }
 
