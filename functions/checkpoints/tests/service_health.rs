@@ -181,6 +181,12 @@ async fn unreachable_flink_falls_back_to_the_book_and_does_not_invent_failures()
         (HealthState::Late, Some(10), 5)
     );
     assert_eq!(e.consecutive_failures, None);
+    // The shape the alerts function's fixture (and normalizer) reads: the same fields.
+    let ours = serde_json::to_value(e).unwrap();
+    let theirs = fixture("alerts/checkpoint-health-late.json")["detail"].clone();
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(&ours), keys(&theirs));
+    assert_eq!(keys(&ours["last_good"]), keys(&theirs["last_good"]));
 }
 
 #[tokio::test]
