@@ -79,6 +79,15 @@ pub enum CheckpointsCmd {
         #[arg(long)]
         job_id: Option<String>,
     },
+    /// Checkpoint health of every pipeline in the book (or one): age, consecutive failures,
+    /// verdict; its events reach the alerts function unless --no-notify.
+    Health {
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Report only: send no health events.
+        #[arg(long)]
+        no_notify: bool,
+    },
     /// Apply retention: plans (what would be deleted) unless --apply.
     Prune {
         #[command(flatten)]
@@ -152,6 +161,16 @@ impl CheckpointsCmd {
                 payload("rescan", [("job_id", string(job_id))]),
                 Effect::Write,
             ),
+            CheckpointsCmd::Health {
+                pipeline,
+                no_notify,
+            } => {
+                // `notify` only when it differs from the function's default (true).
+                let notify = ("notify", no_notify.then(|| json!(false)));
+                let fields = [("pipeline", string(pipeline)), notify];
+                // Alerts dedups what it is sent: a health run changes nothing to undo.
+                (payload("health", fields), Effect::Read)
+            }
             CheckpointsCmd::Prune { scope, apply } => {
                 let [p, j] = scope.fields();
                 let dry_run = ("dry_run", Some(json!(!apply)));
