@@ -129,6 +129,36 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// What a real Flink 2.3 answered (events/checkpoints/flink/).
+    #[test]
+    fn the_answers_of_a_real_flink_read_as_recorded() {
+        use streamops_test_support::fixture;
+        let config = fixture("checkpoints/flink/checkpoints-config.json");
+        let ok = flink_stats(
+            &fixture("checkpoints/flink/job-checkpoints.json"),
+            Some(&config),
+        )
+        .unwrap();
+        let latest = ok.latest_completed.unwrap();
+        assert_eq!(latest.checkpoint_id, Some(9));
+        assert!(latest.location.ends_with("/chk-9"), "{}", latest.location);
+        assert_eq!(latest.completed_at.timestamp_millis(), 1_796_175_309_139);
+        assert_eq!((ok.consecutive_failures, ok.interval_seconds), (0, Some(1)));
+        let failing = flink_stats(
+            &fixture("checkpoints/flink/job-checkpoints-failing.json"),
+            None,
+        )
+        .unwrap();
+        assert!(failing.latest_completed.is_none());
+        assert_eq!(
+            failing.consecutive_failures, 4,
+            "IN_PROGRESS is not a failure"
+        );
+        let f = failing.latest_failed.unwrap();
+        assert_eq!(f.id, 4);
+        assert_eq!(f.failed_at.unwrap().timestamp_millis(), 1_796_175_320_665);
+    }
+
     #[test]
     fn stats_count_the_failures_after_the_latest_completed_checkpoint() {
         let stats = json!({

@@ -15,17 +15,17 @@ use support::*;
 
 const REST: &str = "http://jobmanager:8081";
 
-/// Flink's answer (events/checkpoints/flink/) with the latest completed checkpoint acknowledged
-/// at `acked`, and only the first `failures` of its three failed checkpoints after it.
-fn flink_answer(acked: DateTime<Utc>, failures: usize) -> Value {
+/// Flink's answer to `/checkpoints` as a real Flink 2.3 gave it (events/checkpoints/flink/), with
+/// the latest completed checkpoint (9) acknowledged at `acked`.
+fn flink_healthy(acked: DateTime<Utc>) -> Value {
     let mut v = fixture("checkpoints/flink/job-checkpoints.json");
     v["latest"]["completed"]["latest_ack_timestamp"] = json!(acked.timestamp_millis());
-    let history = v["history"].as_array_mut().unwrap();
-    history.drain(..3 - failures);
-    if failures == 0 {
-        v["latest"]["failed"] = Value::Null;
-    }
     v
+}
+
+/// A job whose every checkpoint expired: none completed, four failed, one in progress.
+fn flink_failing() -> Value {
+    fixture("checkpoints/flink/job-checkpoints-failing.json")
 }
 
 fn flink_config() -> Value {
@@ -69,25 +69,27 @@ fn metric(docs: &[Value], metric: &str, pipeline: Option<&str>) -> Option<Value>
 async fn reachable_flink_with_a_fresh_checkpoint_is_healthy_and_says_so() {
     let (service, fakes) = service_with(&[("CHECKPOINTS_FLINK_REST_URL", REST)]);
     register(&service, "clicks", JOB).await;
-    run(&service, checkpoint(&fakes, JOB, 40, 9_990)).await;
+    run(&service, checkpoint(&fakes, JOB, 8, 9_990)).await;
     fakes
         .flink
-        .answer(Ok(flink_answer(now() - Duration::seconds(30), 0)));
+        .answer(Ok(flink_healthy(now() - Duration::seconds(2))));
     fakes.flink.answer_config(Ok(flink_config()));
     let (answer, docs) = health(&service, json!({"command": "health"}), now()).await;
     let r = &answer["pipelines"][0];
     assert_eq!(r["pipeline"], "clicks");
     assert_eq!(r["verdict"], json!({"state": "healthy"}));
+    // Its interval is 1 s: 2 s is within the 3 intervals allowed.
     assert_eq!(
-        r["age_seconds"], 30,
-        "Flink's checkpoint 41 is newer than the book's 40"
+        r["age_seconds"], 2,
+        "Flink's checkpoint 9 is newer than the book's 8"
     );
-    assert_eq!(r["last_good"]["checkpoint_id"], 41);
+    assert_eq!(r["last_good"]["checkpoint_id"], 9);
     assert_eq!(r["last_good"]["known_from"], "flink_rest");
     assert_eq!(r["consecutive_failures"], 0);
     assert_eq!(
         (&r["interval_seconds"], &r["interval_from"]),
-        (&json!(60), &json!("flink_config"))
+        (&json!(1), &json!("flink_config")),
+        "1000 ms"
     );
     assert_eq!(r["job_id"], JOB);
     assert_eq!(answer["unhealthy"], 0);
@@ -97,11 +99,11 @@ async fn reachable_flink_with_a_fresh_checkpoint_is_healthy_and_says_so() {
     );
     assert_eq!(
         metric(&docs, "CheckpointAgeSeconds", Some("clicks")),
-        Some(json!(30.0))
+        Some(json!(2.0))
     );
     assert_eq!(
         metric(&docs, "CheckpointAgeSeconds", None),
-        Some(json!(30.0))
+        Some(json!(2.0))
     );
     assert_eq!(
         metric(&docs, "CheckpointConsecutiveFailures", Some("clicks")),
@@ -119,27 +121,31 @@ async fn failed_checkpoints_reported_by_flink_make_the_pipeline_failing() {
     let (service, fakes) = service_with(&[("CHECKPOINTS_FLINK_REST_URL", REST)]);
     register(&service, "clicks", JOB).await;
     run(&service, checkpoint(&fakes, JOB, 41, 9_995)).await;
-    fakes
-        .flink
-        .answer(Ok(flink_answer(now() - Duration::seconds(280), 3)));
-    fakes.flink.answer_config(Ok(flink_config()));
+    fakes.flink.answer(Ok(flink_failing()));
+    // Checkpointing switched off answers an error here: the policy's interval stands in.
+    fakes.flink.answer_config(Err("404 Not Found".into()));
     let (answer, docs) = health(&service, json!({"command": "health"}), now()).await;
     let r = &answer["pipelines"][0];
-    assert_eq!(r["verdict"], json!({"state": "failing", "consecutive": 3}));
-    assert_eq!(r["latest_failed"]["id"], 44);
+    // Four FAILED in Flink's history; the one in progress is not a failure.
+    assert_eq!(r["verdict"], json!({"state": "failing", "consecutive": 4}));
+    assert_eq!(r["latest_failed"]["id"], 4);
+    assert_eq!(r["interval_from"], "policy");
     assert_eq!(
         metric(&docs, "CheckpointConsecutiveFailures", Some("clicks")),
-        Some(json!(3.0))
+        Some(json!(4.0))
     );
     let e = &fakes.notifier.sent()[0];
     assert_eq!(e.state, HealthState::Failing);
-    assert_eq!(e.consecutive_failures, Some(3));
+    assert_eq!(e.consecutive_failures, Some(4));
     assert_eq!(
         e.latest_failure.as_deref(),
         Some("Checkpoint expired before completing.")
     );
+    // Flink has no completed checkpoint of this job: the last good point is the book's.
     let good = e.last_good.as_ref().unwrap();
     assert_eq!(good.checkpoint_id, Some(41));
+    assert_eq!(good.location, location(&checkpoint_dir(JOB, 41)));
+    assert_eq!(e.age_seconds, Some(300));
     assert_eq!(e.function, "checkpoints");
 }
 
