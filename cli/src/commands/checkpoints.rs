@@ -87,6 +87,9 @@ pub enum CheckpointsCmd {
         /// Report only: send no health events.
         #[arg(long)]
         no_notify: bool,
+        /// Instead of the configured CHECKPOINTS_FLINK_REST_URL.
+        #[arg(long)]
+        flink_rest_url: Option<String>,
     },
     /// Apply retention: plans (what would be deleted) unless --apply.
     Prune {
@@ -164,10 +167,12 @@ impl CheckpointsCmd {
             CheckpointsCmd::Health {
                 pipeline,
                 no_notify,
+                flink_rest_url,
             } => {
                 // `notify` only when it differs from the function's default (true).
                 let notify = ("notify", no_notify.then(|| json!(false)));
-                let fields = [("pipeline", string(pipeline)), notify];
+                let url = ("flink_rest_url", string(flink_rest_url));
+                let fields = [("pipeline", string(pipeline)), notify, url];
                 // Alerts dedups what it is sent: a health run changes nothing to undo.
                 (payload("health", fields), Effect::Read)
             }

@@ -75,6 +75,9 @@ pub enum CheckpointsCommand {
         /// `false`: report only, send no health events (metrics are published either way).
         #[serde(default = "yes")]
         notify: bool,
+        /// Overrides `CHECKPOINTS_FLINK_REST_URL`, as for `verify`.
+        #[serde(default)]
+        flink_rest_url: Option<String>,
     },
 }
 
@@ -153,6 +156,7 @@ pub enum Command {
     Health {
         pipeline: Option<String>,
         notify: bool,
+        flink_rest_url: Option<String>,
     },
 }
 
@@ -222,11 +226,23 @@ fn check(cmd: CheckpointsCommand, bucket: &str) -> Result<Command, String> {
             scope: scope(&pipeline, &job_id)?,
             dry_run,
         },
-        CheckpointsCommand::Health { pipeline, notify } => {
+        CheckpointsCommand::Health {
+            pipeline,
+            notify,
+            flink_rest_url,
+        } => {
             if pipeline.as_deref() == Some("") {
                 return Err("`pipeline` is empty: name one, or leave it out for all".into());
             }
-            Command::Health { pipeline, notify }
+            if let Some(url) = &flink_rest_url {
+                crate::flink_rest::parse_endpoint(url)
+                    .map_err(|e| format!("flink_rest_url {url:?}: {e}"))?;
+            }
+            Command::Health {
+                pipeline,
+                notify,
+                flink_rest_url,
+            }
         }
     })
 }
@@ -307,9 +323,12 @@ mod tests {
             parse(json!({"command": "health"})),
             Ok(Command::Health {
                 pipeline: None,
-                notify: true
+                notify: true,
+                flink_rest_url: None
             })
         );
+        let e = parse(json!({"command": "health", "flink_rest_url": "10.0.0.1:8081"})).unwrap_err();
+        assert!(e.starts_with("flink_rest_url \"10.0.0.1:8081\""), "{e}");
         assert_eq!(
             parse(json!({"command": "health", "pipeline": "", "notify": false})).unwrap_err(),
             "`pipeline` is empty: name one, or leave it out for all"

@@ -320,3 +320,18 @@ async fn a_refused_event_does_not_stop_the_others_and_fails_the_command() {
         .collect();
     assert_eq!(sent, ["views"], "the second pipeline's event still went");
 }
+
+#[tokio::test]
+async fn the_command_may_name_the_jobmanager_as_verify_does() {
+    let (service, fakes) = service();
+    register(&service, "clicks", JOB).await;
+    run(&service, checkpoint(&fakes, JOB, 8, 9_990)).await;
+    fakes.flink.answer(Ok(flink_failing()));
+    let payload = json!({"command": "health", "flink_rest_url": "http://10.0.3.7:8081"});
+    let (answer, _) = health(&service, payload, now()).await;
+    assert_eq!(answer["pipelines"][0]["verdict"]["state"], "failing");
+    assert_eq!(
+        *fakes.flink.asked.lock().unwrap(),
+        [("http://10.0.3.7:8081".into(), JOB.into())]
+    );
+}

@@ -16,6 +16,14 @@ use crate::health_event;
 use crate::layout::PointKind;
 use crate::ports::{BookStore, CheckpointObjects, FlinkRest, HealthNotifier};
 
+/// How one `health` command runs.
+pub(super) struct Run {
+    /// Send health events (metrics are published either way).
+    pub notify: bool,
+    /// Instead of `CHECKPOINTS_FLINK_REST_URL`.
+    pub flink_rest_url: Option<String>,
+}
+
 /// Savepoints whose job is not registered yet are booked under this pipeline-like name
 /// (`events::savepoint_job`); they have no checkpoints to judge.
 const UNRESOLVED: &str = "unresolved-";
@@ -26,22 +34,26 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
     pub(super) async fn health(
         &self,
         pipeline: Option<String>,
-        notify: bool,
+        run: &Run,
         now: DateTime<Utc>,
         metrics: &mut Metrics,
     ) -> Result<Value, CheckpointsError> {
+        let url = run
+            .flink_rest_url
+            .as_deref()
+            .or(self.config.flink_rest_url.as_deref());
         let pipelines = match pipeline {
             Some(p) => vec![p],
             None => self.book.pipelines().await?,
         };
         let mut reports = Vec::new();
         for p in pipelines.iter().filter(|p| !p.starts_with(UNRESOLVED)) {
-            let report = self.pipeline_health(p, now).await?;
+            let report = self.pipeline_health(p, url, now).await?;
             publish_metrics(&report, metrics);
             tracing::info!(pipeline = %p, verdict = ?report.verdict, age_seconds = ?report.age_seconds, "checkpoint health");
             reports.push(report);
         }
-        let notified = if notify {
+        let notified = if run.notify {
             self.notify(&reports).await?
         } else {
             0
@@ -53,13 +65,14 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
     async fn pipeline_health(
         &self,
         pipeline: &str,
+        url: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<HealthReport, AwsCallError> {
         let scope = Scope::Pipeline(pipeline.to_string());
         let (_, lineage) = self.jobs(&scope).await?;
         let latest = self.latest(&scope, Some(PointKind::Checkpoint)).await?;
         let job = running_job(&lineage, latest.as_ref());
-        let evidence = self.flink_evidence(job.as_deref()).await;
+        let evidence = self.flink_evidence(url, job.as_deref()).await;
         let policy = self.config.health.for_pipeline(pipeline);
         let book_latest = latest.map(|p| GoodPoint {
             checkpoint_id: p.checkpoint_id,
@@ -71,8 +84,8 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
     }
 
     /// Flink's statistics of `job`, or why health goes on from the book alone.
-    async fn flink_evidence(&self, job: Option<&str>) -> Evidence {
-        let Some(url) = &self.config.flink_rest_url else {
+    async fn flink_evidence(&self, url: Option<&str>, job: Option<&str>) -> Evidence {
+        let Some(url) = url else {
             return Evidence::BookOnly {
                 why: "no Flink REST endpoint (CHECKPOINTS_FLINK_REST_URL)".into(),
             };

@@ -121,8 +121,16 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
                 flink_rest_url,
             } => self.verify(&job_id, flink_rest_url).await,
             Command::Prune { scope, dry_run } => self.prune(&scope, dry_run, now).await,
-            Command::Health { pipeline, notify } => {
-                self.health(pipeline, notify, now, metrics).await
+            Command::Health {
+                pipeline,
+                notify,
+                flink_rest_url,
+            } => {
+                let run = health::Run {
+                    notify,
+                    flink_rest_url,
+                };
+                self.health(pipeline, &run, now, metrics).await
             }
         }
     }
