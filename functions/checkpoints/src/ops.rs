@@ -230,20 +230,27 @@ fn check(cmd: CheckpointsCommand, bucket: &str) -> Result<Command, String> {
             pipeline,
             notify,
             flink_rest_url,
-        } => {
-            if pipeline.as_deref() == Some("") {
-                return Err("`pipeline` is empty: name one, or leave it out for all".into());
-            }
-            if let Some(url) = &flink_rest_url {
-                crate::flink_rest::parse_endpoint(url)
-                    .map_err(|e| format!("flink_rest_url {url:?}: {e}"))?;
-            }
-            Command::Health {
-                pipeline,
-                notify,
-                flink_rest_url,
-            }
-        }
+        } => health(pipeline, notify, flink_rest_url)?,
+    })
+}
+
+/// All pipelines or one named; a JobManager endpoint the config reader would accept.
+fn health(
+    pipeline: Option<String>,
+    notify: bool,
+    flink_rest_url: Option<String>,
+) -> Result<Command, String> {
+    if pipeline.as_deref() == Some("") {
+        return Err("`pipeline` is empty: name one, or leave it out for all".into());
+    }
+    if let Some(url) = &flink_rest_url {
+        crate::flink_rest::parse_endpoint(url)
+            .map_err(|e| format!("flink_rest_url {url:?}: {e}"))?;
+    }
+    Ok(Command::Health {
+        pipeline,
+        notify,
+        flink_rest_url,
     })
 }
 
