@@ -20,14 +20,8 @@ from scripts.flink.local_flink import ROOT, LocalFlink
 OUT = ROOT / "events" / "checkpoints" / "flink"
 
 
-class ExpiringFlink(LocalFlink):
-    """Checkpoints time out after 2 s, and failing ones do not fail the job."""
-
-    def write_config(self) -> None:
-        super().write_config()
-        with (self.conf / "config.yaml").open("a") as f:
-            f.write("execution.checkpointing.timeout: \"2 s\"\n")
-            f.write("execution.checkpointing.tolerable-failed-checkpoints: 1000\n")
+# Checkpoints time out after 2 s, and failing ones do not fail the job.
+EXPIRING = {"execution.checkpointing.timeout": "2 s", "execution.checkpointing.tolerable-failed-checkpoints": 1000}
 
 
 def save(name: str, answer: dict) -> None:
@@ -36,7 +30,7 @@ def save(name: str, answer: dict) -> None:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="streamops-flink-record-"))
-    flink = ExpiringFlink(work)
+    flink = LocalFlink(work, settings=EXPIRING)
     try:
         flink.start()
         jar = flink.upload_job()
