@@ -99,7 +99,8 @@ pub trait BookStore {
         pipeline: &str,
     ) -> impl Future<Output = Result<Vec<JobLineage>, AwsCallError>> + Send;
 
-    /// Every pipeline the book has items under (a registered job or a latest pointer), sorted.
+    /// Every pipeline the book has items under (a registered job or a latest pointer), sorted:
+    /// from the book's pipelines index.
     fn pipelines(&self) -> impl Future<Output = Result<Vec<String>, AwsCallError>> + Send;
 }
 

@@ -111,28 +111,27 @@ impl Book {
 }
 
 impl Book {
-    /// One Scan page of the pipeline items' keys (`PIPELINE#<name>`), projected to `pk`.
+    /// One page of the pipelines index (the items under `PIPELINE#<name>`, keys only).
     async fn pipeline_keys(
         &self,
         start: Option<Item>,
     ) -> Result<(Vec<String>, Option<Item>), AwsCallError> {
-        let prefix = book_keys::pipeline_pk("");
         let page = self
             .client
-            .scan()
+            .query()
             .table_name(&self.table)
-            .filter_expression("begins_with(#pk, :p)")
-            .projection_expression("#pk")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":p", s(prefix.clone()))
+            .index_name(book_keys::PIPELINES_INDEX)
+            .key_condition_expression("#r = :r")
+            .expression_attribute_names("#r", book_keys::REGISTRY)
+            .expression_attribute_values(":r", s(book_keys::PIPELINE_REGISTRY))
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| AwsCallError::from_sdk("Scan (pipelines)", &self.table, &e))?;
+            .map_err(|e| AwsCallError::from_sdk("Query (pipelines index)", &self.table, &e))?;
         let names = page
             .items()
             .iter()
-            .filter_map(|i| Some(get_s(i, PK)?.strip_prefix(&prefix)?.to_string()))
+            .filter_map(|i| Some(book_keys::pipeline_of_pk(get_s(i, PK)?)?.to_string()))
             .collect();
         let next = page.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
         Ok((names, next))
@@ -152,6 +151,10 @@ impl BookStore for Book {
         r: &CheckpointRecord,
     ) -> Result<WriteOutcome, AwsCallError> {
         let mut item = book_keys::key(pointer_pk(of), LATEST.into());
+        if let Scope::Pipeline(_) = of {
+            // Listed by the pipelines index (`health`).
+            item.insert(book_keys::REGISTRY.into(), s(book_keys::PIPELINE_REGISTRY));
+        }
         item.insert("location".into(), s(r.location.clone()));
         item.insert("kind".into(), s(r.kind.as_str()));
         item.insert("job_id".into(), s(r.job_id.clone()));
@@ -302,8 +305,8 @@ impl BookStore for Book {
             .collect())
     }
 
-    /// A Scan of the whole table (the pipeline items are spread over it): read on the health
-    /// schedule only, and the book stays small under retention.
+    /// From the sparse pipelines index: one item per pipeline pointer and registered job, never
+    /// the points (a Scan would read every point the book ever had).
     async fn pipelines(&self) -> Result<Vec<String>, AwsCallError> {
         let mut names = std::collections::BTreeSet::new();
         let mut start = None;

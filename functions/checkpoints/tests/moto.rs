@@ -1,7 +1,7 @@
 //! The checkpoints handler against a real moto server (S3 for the checkpoint bucket, DynamoDB for
 //! the book): objects laid out the way Flink writes them, events delivered in order, reordered,
-//! redelivered, corrupt and unrelated; then pins, lineage and prunes; health's Scan of the
-//! book's pipelines and its events on the default bus (EventBridge, to an SQS queue a rule
+//! redelivered, corrupt and unrelated; then pins, lineage and prunes; health's query of the
+//! book's pipelines index and its events on the default bus (EventBridge, to an SQS queue a rule
 //! sends them to, as the template's rule sends them to the alerts function).
 
 use aws_config::SdkConfig;
@@ -12,7 +12,7 @@ use checkpoints::{
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
-use streamops_test_support::{MotoServer, create_bucket, create_table, drain_queue, fixture};
+use streamops_test_support::{MotoServer, create_bucket, drain_queue, fixture};
 
 const BUCKET: &str = "streamops-checkpoints-123456789012-us-east-1";
 const TABLE: &str = "streamops-checkpoints";
@@ -28,7 +28,7 @@ struct Harness {
 async fn harness() -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    create_table(&sdk, TABLE, Some("sk")).await;
+    create_book(&sdk).await;
     create_bucket(&sdk, BUCKET).await;
     let env = EnvReader::from_map(
         [
@@ -58,6 +58,53 @@ async fn harness() -> Harness {
         sdk,
         service,
     }
+}
+
+/// The book as the template makes it: `pk`/`sk` and the sparse pipelines index.
+async fn create_book(sdk: &SdkConfig) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    use streamops_shared::book_keys::{PIPELINES_INDEX, REGISTRY};
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(PIPELINES_INDEX)
+        .key_schema(key(REGISTRY, KeyType::Hash))
+        .key_schema(key("pk", KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .unwrap();
+    aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .attribute_definitions(attr(REGISTRY))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(index)
+        .send()
+        .await
+        .unwrap();
 }
 
 fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
@@ -515,7 +562,8 @@ async fn health_queue(sdk: &SdkConfig) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_scans_the_pipelines_and_puts_one_event_per_judged_pipeline_on_the_bus() {
+async fn health_lists_the_pipelines_from_the_index_and_puts_one_event_per_judged_pipeline_on_the_bus()
+ {
     let h = harness().await;
     let queue = health_queue(&h.sdk).await;
     for (pipeline, job) in [("clicks", JOB), ("views", JOB2)] {

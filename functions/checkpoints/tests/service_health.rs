@@ -1,6 +1,6 @@
 //! The `health` command over the fakes: Flink's REST API reachable and healthy, showing failed
 //! checkpoints, unreachable (the book alone), a pipeline that never checkpointed, a recovery,
-//! and faults of the book's Scan and of the event bus.
+//! and faults of the book's pipelines index and of the event bus.
 
 mod support;
 
@@ -260,7 +260,7 @@ async fn one_pipeline_by_name_and_without_events() {
     assert_eq!(answer["pipelines"].as_array().unwrap().len(), 1);
     assert_eq!(answer["events_sent"], 0);
     assert!(fakes.notifier.sent().is_empty());
-    assert_eq!(fakes.book.script.calls("Scan (pipelines)"), 0);
+    assert_eq!(fakes.book.script.calls("Query (pipelines index)"), 0);
     let (all, _) = health(&service, json!({"command": "health"}), now()).await;
     let names: Vec<_> = all["pipelines"]
         .as_array()
@@ -285,12 +285,12 @@ async fn savepoints_of_no_known_job_are_not_a_pipeline() {
 }
 
 #[tokio::test]
-async fn a_failed_scan_fails_the_command_retryably() {
+async fn a_failed_pipelines_query_fails_the_command_retryably() {
     let (service, fakes) = service();
     fakes
         .book
         .script
-        .fail("Scan (pipelines)", 1, Fault::Throttled);
+        .fail("Query (pipelines index)", 1, Fault::Throttled);
     let e = call(&service, json!({"command": "health"}))
         .await
         .unwrap_err();

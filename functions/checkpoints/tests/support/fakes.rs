@@ -250,10 +250,10 @@ impl BookStore for FakeBook {
         })
     }
 
-    /// As the Scan sees them: every pipeline with a lineage or a latest pointer.
+    /// As the pipelines index lists them: every pipeline with a lineage or a latest pointer.
     async fn pipelines(&self) -> Result<Vec<String>, AwsCallError> {
         let s = self.state.lock().unwrap();
-        self.script.call("Scan (pipelines)", || {
+        self.script.call("Query (pipelines index)", || {
             let pointers = s.latest.keys().filter_map(|k| match k {
                 Scope::Pipeline(p) => Some(p.clone()),
                 Scope::Job(_) => None,
