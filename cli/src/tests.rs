@@ -224,6 +224,7 @@ fn every_command_of_every_function_is_covered() {
         "checkpoints unpin s3://b/flink/savepoints/savepoint-a1b2c3-5d7e9f0a1b2c/",
         "checkpoints verify --job-id a1b2c3d4e5f60718293a4b5c6d7e8f90",
         "checkpoints rescan",
+        "checkpoints health --pipeline clickstream-sessionizer --no-notify",
         "checkpoints prune --job-id a1b2c3d4e5f60718293a4b5c6d7e8f90",
         "enrich dry-run ../events/enrich/ops-dry-run-records.json",
         "enrich dry-run ../events/enrich/kinesis-mixed-batch.json",
@@ -275,6 +276,14 @@ fn payloads_match_the_example_events() {
     assert_eq!(
         request("alerts mute-windows").payload,
         fixture("alerts/ops-mute-windows.json")
+    );
+    assert_eq!(
+        request("checkpoints health").payload,
+        fixture("checkpoints/ops-health.json")
+    );
+    assert_eq!(
+        request("checkpoints health --pipeline clicks --no-notify").payload,
+        fixture("checkpoints/ops-health-one-pipeline.json")
     );
     assert_eq!(
         request("scaler status").payload,

@@ -68,7 +68,8 @@ def free_port() -> int:
 
 
 class LocalFlink:
-    def __init__(self, work: Path, adaptive: bool = False):
+    def __init__(self, work: Path, adaptive: bool = False, settings: dict | None = None):
+        """`settings`: Flink configuration added to (or replacing) the defaults below."""
         if shutil.which("java") is None or shutil.which("javac") is None:
             raise RuntimeError("java and javac (JDK 17) are needed for the real-Flink tests")
         self.home = flink_home()
@@ -78,6 +79,7 @@ class LocalFlink:
         self.logs = work / "logs"
         self.rest_port = free_port()
         self.adaptive = adaptive
+        self.extra_settings = dict(settings or {})
         self.procs: list[subprocess.Popen] = []
         atexit.register(self.stop)
 
@@ -118,6 +120,7 @@ class LocalFlink:
         }
         if self.adaptive:
             settings["jobmanager.scheduler"] = "adaptive"
+        settings.update(self.extra_settings)
         (self.work / "tmp").mkdir(exist_ok=True)
         (self.conf / "config.yaml").write_text("".join(f"{k}: {json.dumps(v) if isinstance(v, str) else v}\n" for k, v in settings.items()))
         (self.conf / "log4j.properties").write_text(

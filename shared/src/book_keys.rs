@@ -10,6 +10,10 @@
 //! | `PIPELINE#<name>` | `LATEST` | the pipeline's latest restorable point (monotonic) |
 //! | `PIPELINE#<name>` | `JOB#<job>` | lineage: the pipeline's jobs, restore source and mode |
 //! | `JOBPREFIX#<6 hex>` | `JOB#<job>` | resolves savepoint directories (which carry 6 hex digits of the job id) |
+//!
+//! The items under `PIPELINE#<name>` (the pipeline's latest pointer, its lineage) also carry
+//! [`REGISTRY`] = [`PIPELINE_REGISTRY`]: the sparse index [`PIPELINES_INDEX`] (hash `registry`,
+//! range `pk`, keys only) lists the book's pipelines without scanning every point.
 
 use std::collections::HashMap;
 
@@ -27,6 +31,12 @@ pub const PIPELINE: &str = "PIPELINE";
 pub const POINT_PREFIX: &str = "POINT#";
 /// Sort key prefix of a job under a pipeline or a job prefix.
 pub const JOB_PREFIX: &str = "JOB#";
+/// The attribute the pipelines index is keyed by, on the items under `PIPELINE#<name>` only.
+pub const REGISTRY: &str = "registry";
+/// Its one value.
+pub const PIPELINE_REGISTRY: &str = "PIPELINE";
+/// The sparse global secondary index of the pipelines' items (hash [`REGISTRY`], range [`PK`]).
+pub const PIPELINES_INDEX: &str = "pipelines";
 /// How many hex digits of a job id a savepoint directory carries.
 pub const JOB_ID_PREFIX_LEN: usize = 6;
 
@@ -64,6 +74,11 @@ pub fn job_of_sk(sk: &str) -> Option<&str> {
     sk.strip_prefix(JOB_PREFIX)
 }
 
+/// The pipeline a `PIPELINE#<name>` partition key names.
+pub fn pipeline_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix("PIPELINE#")
+}
+
 /// A checkpoint's sort key: its id, zero-padded so they sort numerically.
 pub fn checkpoint_sk(checkpoint_id: u64) -> String {
     format!("POINT#C#{checkpoint_id:020}")
@@ -88,6 +103,8 @@ mod tests {
     fn keys_as_the_book_stores_them() {
         assert_eq!(job_pk("j"), "JOB#j");
         assert_eq!(pipeline_pk("p"), "PIPELINE#p");
+        assert_eq!(pipeline_of_pk(&pipeline_pk("p")), Some("p"));
+        assert_eq!(pipeline_of_pk("JOB#p"), None);
         assert_eq!(
             job_prefix_pk("a1b2c3d4e5f60718293a4b5c6d7e8f90"),
             "JOBPREFIX#a1b2c3"

@@ -25,6 +25,8 @@ pub async fn register_job(
     lineage.insert(attr::JOB_ID.into(), s(job_id));
     lineage.insert(attr::PIPELINE.into(), s(pipeline));
     lineage.insert(attr::REGISTERED_AT.into(), s(at.to_rfc3339()));
+    // Listed by the pipelines index: a pipeline is known from its first registration.
+    lineage.insert(book_keys::REGISTRY.into(), s(book_keys::PIPELINE_REGISTRY));
     if let Some(from) = restored_from {
         lineage.insert(attr::RESTORED_FROM.into(), s(from));
     }

@@ -103,6 +103,18 @@ impl Metrics {
         self.push(Vec::new(), name, unit, value, false);
     }
 
+    /// Records one observation of a series that carries one extra dimension (e.g. a gauge per
+    /// `pipeline`): kept as a list like [`Metrics::record`], in the dimension's own document.
+    pub fn record_by(&mut self, name: &str, dimension: &str, value: &str, unit: Unit, v: f64) {
+        self.push(
+            vec![(dimension.to_string(), value.to_string())],
+            name,
+            unit,
+            v,
+            false,
+        );
+    }
+
     /// A searchable property on every document (not a metric, not a dimension).
     pub fn property(&mut self, key: &str, value: impl Into<Value>) {
         self.properties.insert(key.to_string(), value.into());
@@ -263,6 +275,31 @@ mod tests {
             dup["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([["service", "reason"]])
         );
+    }
+
+    #[test]
+    fn an_observation_by_dimension_is_kept_in_its_dimensions_document() {
+        let (mut m, _) = captured();
+        m.record_by("Age", "pipeline", "clicks", Unit::Seconds, 30.0);
+        m.record_by("Age", "pipeline", "clicks", Unit::Seconds, 40.0);
+        m.record_by("Age", "pipeline", "views", Unit::Seconds, 5.0);
+        let docs: Vec<Value> = m
+            .documents(0)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let clicks = docs.iter().find(|d| d["pipeline"] == "clicks").unwrap();
+        assert_eq!(clicks["Age"], json!([30.0, 40.0]), "not summed");
+        assert_eq!(
+            clicks["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["service", "pipeline"]])
+        );
+        assert_eq!(
+            clicks["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
+            "Seconds"
+        );
+        assert_eq!(docs.len(), 2);
+        m.groups.clear();
     }
 
     #[test]

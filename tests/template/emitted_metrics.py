@@ -1,5 +1,5 @@
 """The EMF metrics the functions emit, read from their Rust sources: every call of
-shared::Metrics (`count`, `count_by`, `record`) with a literal metric name, under the service the
+shared::Metrics (`count`, `count_by`, `record`, `record_by`) with a literal metric name, under the service the
 crate's `harness::run("<service>", ...)` names, plus the harness's own `InvocationErrors` (by
 `class`) for every function run by the harness. Namespace: shared::METRICS_NAMESPACE.
 
@@ -14,11 +14,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# `.count("Name", n)`, `.record("Name", unit, v)`, `.count_by("Name", "dimension", value, n)`:
+# `.count("Name", n)`, `.record("Name", unit, v)`, `.count_by("Name", "dimension", value, n)`,
+# `.record_by("Name", "dimension", value, unit, v)`:
 # the name (and the dimension) are literals at every call site (a call with a computed name
 # would not be found, and test_every_metrics_call_names_its_metric_literally says so).
-CALL = re.compile(r"\.(count|count_by|record)\(\s*\"([A-Za-z][A-Za-z0-9]*)\"\s*,(?:\s*\"([A-Za-z_]+)\")?")
-ANY_CALL = re.compile(r"\bmetrics\s*\.\s*(count|count_by|record)\(\s*([^\s)]+)")
+CALL = re.compile(r"\.(count|count_by|record|record_by)\(\s*\"([A-Za-z][A-Za-z0-9]*)\"\s*,(?:\s*\"([A-Za-z_]+)\")?")
+ANY_CALL = re.compile(r"\bmetrics\s*\.\s*(count|count_by|record|record_by)\(\s*([^\s)]+)")
 RUN = re.compile(r"harness::run\(\s*\"([a-z]+)\"")
 NAMESPACE = re.compile(r'pub const METRICS_NAMESPACE: &str = "([^"]+)";')
 
@@ -46,7 +47,8 @@ def _sources(crate: Path) -> list[Path]:
 def _calls(text: str) -> list[tuple[str, str, str | None]]:
     # Test modules capture metrics of their own: cut them off (`#[cfg(test)]` to the end).
     text = text.split("#[cfg(test)]", 1)[0]
-    return [(kind, name, dim or None) for kind, name, dim in CALL.findall(text)]
+    # `record_by` is an observation like `record` (a number or a list), with its dimension.
+    return [("record" if kind == "record_by" else kind, name, dim or None) for kind, name, dim in CALL.findall(text)]
 
 
 def non_literal_calls() -> list[str]:

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
+from emitted_metrics import emitted  # noqa: E402
+from emitted_metrics import namespace as emf_namespace  # noqa: E402
 from iam_map import code_actions, unmapped_operations  # noqa: E402
 from parameter_sets import PARAMETER_SETS  # noqa: E402
 from scripts.stack.cfn import NO_VALUE, Evaluator, Tag, load_template  # noqa: E402
@@ -460,6 +462,12 @@ def _published_by_your_flink_job(ev: Evaluator, dims: dict) -> bool:
     return ev.params["FlinkLagMetricNamespace"] != "" and dims == {k: v for k, v in want.items() if k}
 
 
+def _emitted_by_a_function(metric: str, dims: dict) -> bool:
+    """One of our functions' EMF metrics, with exactly these dimensions (service among them)."""
+    return any(m.name == metric and m.service == dims.get("service") and m.dimensions == frozenset(dims)
+               for m in emitted())
+
+
 # (namespace, metric, dimension names) -> who emits it, in the configuration being checked.
 EMITTERS = {
     ("AWS/Lambda", "Errors", frozenset({"FunctionName"})): _ours("AWS::Serverless::Function"),
@@ -486,6 +494,8 @@ def test_every_alarm_watches_a_metric_something_deployed_emits(label):
         dims = {d["Name"]: str(d["Value"]) for d in p.get("Dimensions", [])}
         if p["Namespace"] == ev.params["FlinkLagMetricNamespace"]:
             emitted = _published_by_your_flink_job(ev, dims)
+        elif p["Namespace"] == emf_namespace():
+            emitted = _emitted_by_a_function(p["MetricName"], dims)
         else:
             emitter = EMITTERS.get((p["Namespace"], p["MetricName"], frozenset(dims)))
             assert emitter, f"{logical}: no known emitter of {p['Namespace']} {p['MetricName']} {sorted(dims)}"
@@ -600,3 +610,28 @@ def test_operators_get_attachable_policies_as_outputs():
     flink = json.dumps(ev.eval(ev.resources["FlinkOnEmrPolicy"]["Properties"]))
     for needed_part in ["kinesis:GetRecords", "s3:PutObject", "kms:Decrypt", ev.getatt("CheckpointBucket", "Arn")]:
         assert needed_part in flink
+
+
+def test_checkpoint_health_runs_on_its_schedule_alarms_on_age_and_reaches_this_stacks_alerts_only():
+    for minutes, period in [("5", 300), ("10", 600), ("15", 900)]:
+        ev = evaluator({"CheckpointHealthMinutes": minutes})
+        schedule = ev.eval(ev.resources["CheckpointsHealthSchedule"]["Properties"])
+        assert schedule["ScheduleExpression"] == f"rate({minutes} minutes)"
+        assert schedule["Target"]["Arn"] == ev.getatt("CheckpointsFunction", "Arn")
+        assert json.loads(schedule["Target"]["Input"]) == {"command": "health"}
+        alarm = ev.eval(ev.resources["CheckpointAgeAlarm"]["Properties"])
+        assert alarm["Period"] == period, "one evaluation per schedule period"
+    assert ev.enabled("CheckpointsHealthSchedule"), "on by default"
+    alarm = evaluator({"CheckpointAgeAlarmSeconds": "1200"}).eval(RAW["Resources"]["CheckpointAgeAlarm"]["Properties"])
+    assert (alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == ("CheckpointAgeSeconds", "Maximum", "1200")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "checkpoints"}], "the series without the pipeline"
+    ev = evaluator({})
+    rules = [ev.eval(r["Properties"]) for k, r in ev.resources.items() if r["Type"] == "AWS::Events::Rule" and ev.enabled(k)]
+    alerts_arn = ev.getatt("AlertsFunction", "Arn")
+    event = json.loads((ROOT / "events/alerts/checkpoint-health-late.json").read_text())
+    event["detail"]["function"] = ev.physical_name("CheckpointsFunction")
+    routed = [r for r in rules if _matches(r["EventPattern"], event) and any(t["Arn"] == alerts_arn for t in r["Targets"])]
+    assert len(routed) == 1, "no rule (or more than one) takes the health events to the alerts function"
+    other = json.loads(json.dumps(event))
+    other["detail"]["function"] = evaluator({}, stack="streamops-dev").physical_name("CheckpointsFunction")
+    assert not any(_matches(r["EventPattern"], other) for r in routed), "another stack's checkpoints reaches this alerts function"

@@ -79,6 +79,18 @@ pub enum CheckpointsCmd {
         #[arg(long)]
         job_id: Option<String>,
     },
+    /// Checkpoint health of every pipeline in the book (or one): age, consecutive failures,
+    /// verdict; its events reach the alerts function unless --no-notify.
+    Health {
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Report only: send no health events.
+        #[arg(long)]
+        no_notify: bool,
+        /// Instead of the configured CHECKPOINTS_FLINK_REST_URL.
+        #[arg(long)]
+        flink_rest_url: Option<String>,
+    },
     /// Apply retention: plans (what would be deleted) unless --apply.
     Prune {
         #[command(flatten)]
@@ -152,6 +164,18 @@ impl CheckpointsCmd {
                 payload("rescan", [("job_id", string(job_id))]),
                 Effect::Write,
             ),
+            CheckpointsCmd::Health {
+                pipeline,
+                no_notify,
+                flink_rest_url,
+            } => {
+                // `notify` only when it differs from the function's default (true).
+                let notify = ("notify", no_notify.then(|| json!(false)));
+                let url = ("flink_rest_url", string(flink_rest_url));
+                let fields = [("pipeline", string(pipeline)), notify, url];
+                // Alerts dedups what it is sent: a health run changes nothing to undo.
+                (payload("health", fields), Effect::Read)
+            }
             CheckpointsCmd::Prune { scope, apply } => {
                 let [p, j] = scope.fields();
                 let dry_run = ("dry_run", Some(json!(!apply)));

@@ -126,7 +126,7 @@ pub fn judged_against(record: Option<&StoredState>, now_ms: i64) -> Option<Store
 /// Rules 1 to 6 above, on the record [`judged_against`] gives. Silences and the minimum
 /// severity are applied by the caller afterwards, on `Publish` only.
 pub fn decide(prev: Option<&StoredState>, alert: &Alert, now_ms: i64, window_ms: i64) -> Decision {
-    let recovery = alert.kind.is_alarm() && alert.state == "OK";
+    let recovery = alert.kind.has_recoveries() && alert.state == "OK";
     let actions_suppressed = alert.suppressed_by.is_some() && !recovery;
     let Some(prev) = prev else {
         if recovery && alert.previous_state.as_deref() != Some("ALARM") {

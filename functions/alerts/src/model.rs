@@ -80,12 +80,15 @@ pub enum AlertKind {
     EmrInstanceFleet,
     EmrAutoScalingPolicy,
     FunctionFailure,
+    /// A pipeline's checkpoint health (the checkpoints function's events): late, failing, or
+    /// healthy again.
+    CheckpointHealth,
     Generic,
     Test,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 10] = [
+    pub const ALL: [AlertKind; 11] = [
         AlertKind::MetricAlarm,
         AlertKind::CompositeAlarm,
         AlertKind::EmrCluster,
@@ -94,6 +97,7 @@ impl AlertKind {
         AlertKind::EmrInstanceFleet,
         AlertKind::EmrAutoScalingPolicy,
         AlertKind::FunctionFailure,
+        AlertKind::CheckpointHealth,
         AlertKind::Generic,
         AlertKind::Test,
     ];
@@ -109,6 +113,7 @@ impl AlertKind {
             AlertKind::EmrInstanceFleet => "emr-instance-fleet",
             AlertKind::EmrAutoScalingPolicy => "emr-auto-scaling-policy",
             AlertKind::FunctionFailure => "function-failure",
+            AlertKind::CheckpointHealth => "checkpoint-health",
             AlertKind::Generic => "generic",
             AlertKind::Test => "test",
         }
@@ -116,6 +121,12 @@ impl AlertKind {
 
     pub fn is_alarm(self) -> bool {
         matches!(self, AlertKind::MetricAlarm | AlertKind::CompositeAlarm)
+    }
+
+    /// Kinds whose `OK` state is a recovery of an earlier problem (resolved only when the
+    /// problem was heard): alarms, and checkpoint health, which reports every evaluation.
+    pub fn has_recoveries(self) -> bool {
+        self.is_alarm() || self == AlertKind::CheckpointHealth
     }
 }
 

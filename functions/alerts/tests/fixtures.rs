@@ -13,7 +13,9 @@
 //! suppressed), Amazon EMR management guide "Amazon EMR events" (`emr-*.json`: cluster, step,
 //! instance group and automatic scaling policy state changes), Lambda developer guide
 //! "Asynchronous invocation destinations" (`lambda-destination-failure.json`); and the scaler's
-//! own "Scaling Decision" events (`scaler-decision-*.json`, functions/scaler/src/notify.rs).
+//! own "Scaling Decision" events (`scaler-decision-*.json`, functions/scaler/src/notify.rs) and
+//! the checkpoints function's "Checkpoint Health" events (`checkpoint-health-*.json`,
+//! functions/checkpoints/src/health_event.rs).
 
 use alerts::dedup::{Decision, SuppressReason, decide};
 use alerts::group::parse_flush_event;
@@ -115,6 +117,9 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("alarm-iterator-age-ok.json", alert(MetricAlarm, Resolved, "OK", RAW_AGE, RAW_AGE, PUBLISH)),
     ("alarm-metric-math-alarm.json", alert(MetricAlarm, Critical, "ALARM", ERROR_RATE, ERROR_RATE, PUBLISH)),
     ("alarm-new-alarm-initial-ok.json", alert(MetricAlarm, Resolved, "OK", "streamops-enriched-write-throttles", "streamops-enriched-write-throttles", NOT_A_RECOVERY)),
+    ("checkpoint-health-failing.json", alert(CheckpointHealth, Critical, "FAILING", "clicks", "checkpoints clicks", PUBLISH)),
+    ("checkpoint-health-healthy.json", alert(CheckpointHealth, Resolved, "OK", "clicks", "checkpoints clicks", NOT_A_RECOVERY)),
+    ("checkpoint-health-late.json", alert(CheckpointHealth, Warning, "LATE", "clicks", "checkpoints clicks", PUBLISH)),
     ("emr-autoscaling-policy-attached.json", alert(EmrAutoScalingPolicy, Info, "ATTACHED", POLICY, POLICY, PUBLISH)),
     ("emr-autoscaling-policy-failed.json", alert(EmrAutoScalingPolicy, Error, "FAILED", POLICY, POLICY, PUBLISH)),
     ("emr-cluster-terminated-with-errors.json", alert(EmrCluster, Critical, "TERMINATED_WITH_ERRORS", "j-2AXXXXXXGAPLF", "cluster", PUBLISH)),

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use streamops_shared::{ConfigError, EnvReader};
 
 use crate::book::RetentionPolicy;
+use crate::health::HealthPolicy;
 use crate::layout::Locations;
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -37,6 +38,29 @@ impl RetentionConfig {
     }
 }
 
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    #[serde(default)]
+    pub default: HealthPolicy,
+    /// Per pipeline overrides.
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, HealthPolicy>,
+}
+
+impl HealthConfig {
+    pub fn for_pipeline(&self, pipeline: &str) -> &HealthPolicy {
+        self.pipelines.get(pipeline).unwrap_or(&self.default)
+    }
+
+    /// The first policy with a zero threshold, named.
+    fn problem(&self) -> Option<String> {
+        std::iter::once(("default", &self.default))
+            .chain(self.pipelines.iter().map(|(k, v)| (k.as_str(), v)))
+            .find_map(|(name, p)| Some(format!("{name}: {}", p.problem()?)))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CheckpointsConfig {
     /// `CHECKPOINTS_TABLE`: the book.
@@ -48,6 +72,12 @@ pub struct CheckpointsConfig {
     pub locations: Locations,
     /// `CHECKPOINTS_RETENTION`: JSON `{"default": {"keep_savepoints": 5, "min_age_hours": 24}, "pipelines": {...}}`.
     pub retention: RetentionConfig,
+    /// `CHECKPOINTS_HEALTH`: JSON `{"default": {"missed_intervals": 3, "interval_seconds": 60,
+    /// "consecutive_failures": 3}, "pipelines": {...}}`; every field optional.
+    pub health: HealthConfig,
+    /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda; default `checkpoints`): named in every health
+    /// event, so the alerts rule takes this stack's only.
+    pub function_name: String,
     /// `CHECKPOINTS_FLINK_REST_URL` (optional): the JobManager REST endpoint `verify` asks.
     pub flink_rest_url: Option<String>,
     /// `S3_FORCE_PATH_STYLE` (default false).
@@ -104,6 +134,10 @@ impl CheckpointsConfig {
                 Some(problem),
             );
         }
+        let health = read_health(&mut r);
+        let function_name = r
+            .optional("AWS_LAMBDA_FUNCTION_NAME")
+            .unwrap_or_else(|| "checkpoints".into());
         let flink_rest_url = r
             .optional("CHECKPOINTS_FLINK_REST_URL")
             .filter(|u| !u.is_empty());
@@ -127,10 +161,31 @@ impl CheckpointsConfig {
             bucket,
             locations,
             retention,
+            health,
+            function_name,
             flink_rest_url,
             s3_force_path_style,
         })
     }
+}
+
+fn read_health(r: &mut EnvReader) -> HealthConfig {
+    let health: HealthConfig = r
+        .json_optional(
+            "CHECKPOINTS_HEALTH",
+            "a JSON object {\"default\": {\"missed_intervals\": N, \"interval_seconds\": S, \"consecutive_failures\": F}, \"pipelines\": {...}}",
+        )
+        .unwrap_or_default();
+    if let Some(problem) = health.problem() {
+        let raw = r.optional("CHECKPOINTS_HEALTH").unwrap_or_default();
+        r.invalid(
+            "CHECKPOINTS_HEALTH",
+            "thresholds of at least 1",
+            &raw,
+            Some(problem),
+        );
+    }
+    health
 }
 
 #[cfg(test)]
@@ -165,6 +220,28 @@ mod tests {
         ] {
             assert!(e.contains(v), "{v} missing from {e}");
         }
+    }
+
+    #[test]
+    fn health_thresholds_default_per_pipeline_and_zero_is_refused() {
+        let base = [("CHECKPOINTS_TABLE", "t"), ("CHECKPOINTS_BUCKET", "b")];
+        let c = read(&base).unwrap();
+        assert_eq!(c.health.for_pipeline("x"), &HealthPolicy::default());
+        assert_eq!(c.function_name, "checkpoints");
+        let health = r#"{"pipelines": {"clicks": {"missed_intervals": 5}}}"#;
+        let c = read(&[base[0], base[1], ("CHECKPOINTS_HEALTH", health)]).unwrap();
+        assert_eq!(c.health.for_pipeline("clicks").missed_intervals, 5);
+        assert_eq!(c.health.for_pipeline("clicks").interval_seconds, 60);
+        let zero = r#"{"pipelines": {"clicks": {"interval_seconds": 0}}}"#;
+        let e = read(&[base[0], base[1], ("CHECKPOINTS_HEALTH", zero)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("CHECKPOINTS_HEALTH") && e.contains("clicks"),
+            "{e}"
+        );
+        let typo = r#"{"default": {"intervals": 2}}"#;
+        assert!(read(&[base[0], base[1], ("CHECKPOINTS_HEALTH", typo)]).is_err());
     }
 
     /// A minimum age past what a duration holds used to panic at every prune; negative or

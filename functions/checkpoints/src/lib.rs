@@ -2,16 +2,20 @@
 //! restorable point per job and pipeline, history, lineage, pins) with safe retention.
 //!
 //! Pure core: [`layout`] (which Flink object a key is, the metadata header), [`book`] (records,
-//! the retention plan), [`claims`] (ownership after CLAIM restores), [`input`] (event shapes,
-//! parsed by `streamops_shared::object_event`), [`ops`] (command parsing and checking),
-//! [`config`]. Ports: [`ports`]; their adapters:
-//! [`store`] (DynamoDB), [`objects`] (S3), [`flink_rest`] (the JobManager). [`service`]
-//! orchestrates them per invocation.
+//! the retention plan), [`claims`] (ownership after CLAIM restores), [`health`] (checkpoint
+//! age, failures, verdict) and [`health_event`] (the event alerts reads), [`input`] (event
+//! shapes, parsed by `streamops_shared::object_event`), [`ops`] (command parsing and checking),
+//! [`config`]. Ports: [`ports`]; their adapters: [`store`] (DynamoDB), [`objects`] (S3),
+//! [`flink_rest`] (the JobManager), [`eventbridge`] (health events). [`service`] orchestrates
+//! them per invocation.
 
 mod book;
 mod claims;
 mod config;
+mod eventbridge;
 mod flink_rest;
+mod health;
+mod health_event;
 mod input;
 mod layout;
 mod objects;
@@ -25,8 +29,16 @@ pub use book::{
     Scope, plan_retention, point_directory,
 };
 pub use claims::claimed_points;
-pub use config::CheckpointsConfig;
-pub use flink_rest::FlinkHttp;
+pub use config::{CheckpointsConfig, HealthConfig};
+pub use eventbridge::EventBridgeHealth;
+pub use flink_rest::{FlinkHttp, flink_stats};
+pub use health::{
+    Evidence, FlinkStats, GoodPoint, HealthPolicy, HealthReport, IntervalFrom, Source, Verdict,
+    evaluate,
+};
+pub use health_event::{
+    DETAIL_TYPE as HEALTH_DETAIL_TYPE, HealthEvent, HealthState, SOURCE as HEALTH_SOURCE,
+};
 pub use input::parse_events;
 pub use layout::{
     FlinkObject, HEADER_BYTES, Locations, METADATA_MAGIC, MetadataVerdict, PointKind, check_header,
@@ -34,7 +46,8 @@ pub use layout::{
 pub use objects::CheckpointBucket;
 pub use ops::{COMMANDS, CheckpointsCommand, Command, parse as check_command, parse_command};
 pub use ports::{
-    BookStore, CheckpointObjects, FlinkRest, LatestPointer, ListedObject, is_protected,
+    BookStore, CheckpointObjects, FlinkRest, HealthNotifier, LatestPointer, ListedObject,
+    is_protected,
 };
 pub use service::{Action, CheckpointsError, CheckpointsService, Outcome};
 pub use store::Book;

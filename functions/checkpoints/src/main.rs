@@ -1,7 +1,9 @@
 // The runtime loop, the harness and the service nest their futures deeply.
 #![recursion_limit = "256"]
 
-use checkpoints::{Book, CheckpointBucket, CheckpointsConfig, CheckpointsService, FlinkHttp};
+use checkpoints::{
+    Book, CheckpointBucket, CheckpointsConfig, CheckpointsService, EventBridgeHealth, FlinkHttp,
+};
 use lambda_runtime::Error;
 use serde_json::Value;
 use streamops_shared::harness::{self, Invocation};
@@ -20,6 +22,10 @@ async fn main() -> Result<(), Error> {
             &config.bucket,
         ),
         flink: FlinkHttp,
+        // Built on first use: only the health command sends events.
+        notifier: EventBridgeHealth {
+            client: aws::LazyClient::new(&sdk, aws_sdk_eventbridge::Client::new),
+        },
         config,
     };
     let service = &service;

@@ -67,6 +67,18 @@ pub enum CheckpointsCommand {
         #[serde(default = "yes")]
         dry_run: bool,
     },
+    /// Checkpoint health of every pipeline in the book (or one): age of the latest completed
+    /// checkpoint, consecutive failures, verdict; published as metrics and health events.
+    Health {
+        #[serde(default)]
+        pipeline: Option<String>,
+        /// `false`: report only, send no health events (metrics are published either way).
+        #[serde(default = "yes")]
+        notify: bool,
+        /// Overrides `CHECKPOINTS_FLINK_REST_URL`, as for `verify`.
+        #[serde(default)]
+        flink_rest_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -93,7 +105,7 @@ fn yes() -> bool {
     true
 }
 
-pub const COMMANDS: &str = "latest, list, register-job, pin, unpin, prune, verify, rescan";
+pub const COMMANDS: &str = "latest, list, register-job, pin, unpin, prune, verify, rescan, health";
 
 pub fn parse_command(payload: &Value) -> Option<Result<CheckpointsCommand, String>> {
     streamops_shared::ops::parse_command(payload, "checkpoints", COMMANDS)
@@ -140,6 +152,11 @@ pub enum Command {
     Prune {
         scope: Scope,
         dry_run: bool,
+    },
+    Health {
+        pipeline: Option<String>,
+        notify: bool,
+        flink_rest_url: Option<String>,
     },
 }
 
@@ -209,6 +226,31 @@ fn check(cmd: CheckpointsCommand, bucket: &str) -> Result<Command, String> {
             scope: scope(&pipeline, &job_id)?,
             dry_run,
         },
+        CheckpointsCommand::Health {
+            pipeline,
+            notify,
+            flink_rest_url,
+        } => health(pipeline, notify, flink_rest_url)?,
+    })
+}
+
+/// All pipelines or one named; a JobManager endpoint the config reader would accept.
+fn health(
+    pipeline: Option<String>,
+    notify: bool,
+    flink_rest_url: Option<String>,
+) -> Result<Command, String> {
+    if pipeline.as_deref() == Some("") {
+        return Err("`pipeline` is empty: name one, or leave it out for all".into());
+    }
+    if let Some(url) = &flink_rest_url {
+        crate::flink_rest::parse_endpoint(url)
+            .map_err(|e| format!("flink_rest_url {url:?}: {e}"))?;
+    }
+    Ok(Command::Health {
+        pipeline,
+        notify,
+        flink_rest_url,
     })
 }
 
@@ -283,6 +325,20 @@ mod tests {
                 dir: "flink/savepoints/savepoint-a1b2c3-0123456789ab/".into(),
                 pinned: false
             })
+        );
+        assert_eq!(
+            parse(json!({"command": "health"})),
+            Ok(Command::Health {
+                pipeline: None,
+                notify: true,
+                flink_rest_url: None
+            })
+        );
+        let e = parse(json!({"command": "health", "flink_rest_url": "10.0.0.1:8081"})).unwrap_err();
+        assert!(e.starts_with("flink_rest_url \"10.0.0.1:8081\""), "{e}");
+        assert_eq!(
+            parse(json!({"command": "health", "pipeline": "", "notify": false})).unwrap_err(),
+            "`pipeline` is empty: name one, or leave it out for all"
         );
         let e = parse(json!({"command": "pin", "location": "s3://elsewhere/x/"})).unwrap_err();
         assert_eq!(e, "location \"s3://elsewhere/x/\" is not in s3://bkt/");

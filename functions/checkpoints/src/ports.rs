@@ -1,6 +1,6 @@
 //! The outside systems the service talks to, one small port each, and the values that cross them.
 //! The adapters ([`crate::store`] for DynamoDB, [`crate::objects`] for S3, [`crate::flink_rest`]
-//! for the JobManager) implement them; the fakes in `tests/support` implement them in memory.
+//! for the JobManager, [`crate::eventbridge`] for health events) implement them; the fakes in `tests/support` implement them in memory.
 
 use std::future::Future;
 
@@ -10,6 +10,7 @@ use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 
 use crate::book::{CheckpointRecord, JobLineage, PointId, PointStatus, Scope};
+use crate::health_event::HealthEvent;
 
 /// What a latest pointer names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +98,10 @@ pub trait BookStore {
         &self,
         pipeline: &str,
     ) -> impl Future<Output = Result<Vec<JobLineage>, AwsCallError>> + Send;
+
+    /// Every pipeline the book has items under (a registered job or a latest pointer), sorted:
+    /// from the book's pipelines index.
+    fn pipelines(&self) -> impl Future<Output = Result<Vec<String>, AwsCallError>> + Send;
 }
 
 /// One object of a listing.
@@ -144,4 +149,17 @@ pub trait FlinkRest {
         endpoint: &str,
         job: &str,
     ) -> impl Future<Output = Result<Value, String>> + Send;
+
+    /// `GET /jobs/:id/checkpoints/config`: the job's checkpointing configuration.
+    fn checkpoint_config(
+        &self,
+        endpoint: &str,
+        job: &str,
+    ) -> impl Future<Output = Result<Value, String>> + Send;
+}
+
+/// Where health events go (EventBridge, for the alerts function's rule).
+pub trait HealthNotifier {
+    fn publish(&self, event: &HealthEvent)
+    -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }

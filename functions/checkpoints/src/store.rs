@@ -110,6 +110,34 @@ impl Book {
     }
 }
 
+impl Book {
+    /// One page of the pipelines index (the items under `PIPELINE#<name>`, keys only).
+    async fn pipeline_keys(
+        &self,
+        start: Option<Item>,
+    ) -> Result<(Vec<String>, Option<Item>), AwsCallError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(book_keys::PIPELINES_INDEX)
+            .key_condition_expression("#r = :r")
+            .expression_attribute_names("#r", book_keys::REGISTRY)
+            .expression_attribute_values(":r", s(book_keys::PIPELINE_REGISTRY))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::from_sdk("Query (pipelines index)", &self.table, &e))?;
+        let names = page
+            .items()
+            .iter()
+            .filter_map(|i| Some(book_keys::pipeline_of_pk(get_s(i, PK)?)?.to_string()))
+            .collect();
+        let next = page.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+        Ok((names, next))
+    }
+}
+
 impl BookStore for Book {
     async fn record(&self, r: &CheckpointRecord) -> Result<WriteOutcome, AwsCallError> {
         let mut item = point_key(&r.id());
@@ -123,6 +151,10 @@ impl BookStore for Book {
         r: &CheckpointRecord,
     ) -> Result<WriteOutcome, AwsCallError> {
         let mut item = book_keys::key(pointer_pk(of), LATEST.into());
+        if let Scope::Pipeline(_) = of {
+            // Listed by the pipelines index (`health`).
+            item.insert(book_keys::REGISTRY.into(), s(book_keys::PIPELINE_REGISTRY));
+        }
         item.insert("location".into(), s(r.location.clone()));
         item.insert("kind".into(), s(r.kind.as_str()));
         item.insert("job_id".into(), s(r.job_id.clone()));
@@ -271,6 +303,22 @@ impl BookStore for Book {
                 })
             })
             .collect())
+    }
+
+    /// From the sparse pipelines index: one item per pipeline pointer and registered job, never
+    /// the points (a Scan would read every point the book ever had).
+    async fn pipelines(&self) -> Result<Vec<String>, AwsCallError> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut start = None;
+        loop {
+            let (page, next) = self.pipeline_keys(start).await?;
+            names.extend(page);
+            match next {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(names.into_iter().collect())
     }
 }
 

@@ -1,15 +1,18 @@
 //! The checkpoints handler against a real moto server (S3 for the checkpoint bucket, DynamoDB for
 //! the book): objects laid out the way Flink writes them, events delivered in order, reordered,
-//! redelivered, corrupt and unrelated; then pins, lineage and prunes.
+//! redelivered, corrupt and unrelated; then pins, lineage and prunes; health's query of the
+//! book's pipelines index and its events on the default bus (EventBridge, to an SQS queue a rule
+//! sends them to, as the template's rule sends them to the alerts function).
 
 use aws_config::SdkConfig;
 use checkpoints::{
-    Book, CheckpointBucket, CheckpointsConfig, CheckpointsService, FlinkHttp, METADATA_MAGIC,
+    Book, CheckpointBucket, CheckpointsConfig, CheckpointsService, EventBridgeHealth, FlinkHttp,
+    HEALTH_DETAIL_TYPE, HEALTH_SOURCE, METADATA_MAGIC,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
-use streamops_test_support::{MotoServer, create_bucket, create_table, fixture};
+use streamops_test_support::{MotoServer, create_bucket, drain_queue, fixture};
 
 const BUCKET: &str = "streamops-checkpoints-123456789012-us-east-1";
 const TABLE: &str = "streamops-checkpoints";
@@ -25,7 +28,7 @@ struct Harness {
 async fn harness() -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    create_table(&sdk, TABLE, Some("sk")).await;
+    create_book(&sdk).await;
     create_bucket(&sdk, BUCKET).await;
     let env = EnvReader::from_map(
         [
@@ -45,6 +48,9 @@ async fn harness() -> Harness {
         book: Book::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE),
         bucket: CheckpointBucket::new(s3(&sdk), BUCKET),
         flink: FlinkHttp,
+        notifier: EventBridgeHealth {
+            client: streamops_shared::aws::LazyClient::new(&sdk, aws_sdk_eventbridge::Client::new),
+        },
         config,
     };
     Harness {
@@ -52,6 +58,53 @@ async fn harness() -> Harness {
         sdk,
         service,
     }
+}
+
+/// The book as the template makes it: `pk`/`sk` and the sparse pipelines index.
+async fn create_book(sdk: &SdkConfig) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    use streamops_shared::book_keys::{PIPELINES_INDEX, REGISTRY};
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(PIPELINES_INDEX)
+        .key_schema(key(REGISTRY, KeyType::Hash))
+        .key_schema(key("pk", KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .unwrap();
+    aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .attribute_definitions(attr(REGISTRY))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(index)
+        .send()
+        .await
+        .unwrap();
 }
 
 fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
@@ -469,4 +522,101 @@ async fn every_ops_fixture_runs_against_the_book() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("not in the book"), "{err}");
+}
+
+/// A queue a default-bus rule sends the health events to; its URL.
+async fn health_queue(sdk: &SdkConfig) -> String {
+    let url = aws_sdk_sqs::Client::new(sdk)
+        .create_queue()
+        .queue_name("health")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    events
+        .put_rule()
+        .name("checkpoint-health")
+        .event_pattern(
+            json!({"source": [HEALTH_SOURCE], "detail-type": [HEALTH_DETAIL_TYPE]}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("checkpoint-health")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("health")
+                .arn("arn:aws:sqs:us-east-1:123456789012:health")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_lists_the_pipelines_from_the_index_and_puts_one_event_per_judged_pipeline_on_the_bus()
+ {
+    let h = harness().await;
+    let queue = health_queue(&h.sdk).await;
+    for (pipeline, job) in [("clicks", JOB), ("views", JOB2)] {
+        run(
+            &h,
+            json!({"command": "register-job", "pipeline": pipeline, "job_id": job}),
+        )
+        .await;
+    }
+    // clicks checkpointed 20 minutes before the evaluation; views never did.
+    let done = checkpoint(&h, JOB, 7, 9_980).await;
+    run(&h, done).await;
+    let answer = run(&h, fixture("checkpoints/ops-health.json")).await;
+    let judged: Vec<(String, String)> = answer["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let name = r["pipeline"].as_str().unwrap().to_string();
+            (name, r["verdict"]["state"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(
+        judged,
+        [
+            ("clicks".into(), "late".into()),
+            ("views".into(), "unknown".into())
+        ]
+    );
+    let events: Vec<Value> = drain_queue(&h.sdk, &queue)
+        .await
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(
+        (e["source"].as_str(), e["detail-type"].as_str()),
+        (Some(HEALTH_SOURCE), Some(HEALTH_DETAIL_TYPE))
+    );
+    let d = &e["detail"];
+    assert_eq!(
+        (d["pipeline"].as_str(), d["state"].as_str()),
+        (Some("clicks"), Some("late"))
+    );
+    assert_eq!(d["age_seconds"], 1200);
+    assert_eq!(
+        d["last_good"]["location"],
+        format!("s3://{BUCKET}/flink/checkpoints/{JOB}/chk-7/")
+    );
+    assert_eq!(d["last_good"]["checkpoint_id"], 7);
+    // The one-pipeline fixture reports without sending.
+    let one = run(&h, fixture("checkpoints/ops-health-one-pipeline.json")).await;
+    assert_eq!(one["events_sent"], 0);
+    assert!(drain_queue(&h.sdk, &queue).await.is_empty());
 }

@@ -5,7 +5,8 @@
 //! shared [`streamops_shared::alarm`] parser; EventBridge "EMR Cluster State Change", "EMR
 //! Step Status Change", "EMR Instance Group State Change", "EMR Instance Fleet State Change"
 //! and "EMR Auto Scaling Policy State Change"; Lambda destination failures (source
-//! `aws.lambda` or `lambda`); anything else as a generic alert. A known event type whose body
+//! `aws.lambda` or `lambda`); the scaler's decisions and the checkpoints function's health
+//! events (our own sources); anything else as a generic alert. A known event type whose body
 //! does not match its schema becomes a warning that names the parse error: an alerting path
 //! must not drop what it cannot read.
 
@@ -21,6 +22,7 @@ use streamops_shared::text::clean_inline;
 use crate::model::{Alert, AlertKind, Severity, fingerprint};
 
 mod alarm;
+mod checkpoints;
 mod emr;
 pub mod labels;
 mod lambda;
@@ -159,6 +161,9 @@ fn from_eventbridge(payload: &Value, now: DateTime<Utc>, opts: &NormalizeOptions
             lambda::from_lambda_failure(&envelope, now, opts)
         }
         (scaler::DETAIL_TYPE, scaler::SOURCE) => scaler::from_scaler(&envelope, now, opts),
+        (checkpoints::DETAIL_TYPE, checkpoints::SOURCE) => {
+            checkpoints::from_checkpoints(&envelope, now, opts)
+        }
         _ => Ok(generic(&envelope, now, opts)),
     };
     parsed.unwrap_or_else(|e| malformed(payload, &source, &detail_type, &e, None, now, opts))

@@ -12,7 +12,7 @@ use crate::flink_rest::{flink_view, relative_to};
 use crate::layout::PointKind;
 use crate::ports::{BookStore, CheckpointObjects, FlinkRest};
 
-impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, F> {
+impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N> CheckpointsService<B, O, F, N> {
     pub(super) async fn latest_command(
         &self,
         scope: &Scope,

@@ -46,7 +46,7 @@ struct Header {
     size: i64,
 }
 
-impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, F> {
+impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N> CheckpointsService<B, O, F, N> {
     pub(super) async fn object_event(&self, item: Item) -> Result<Outcome, AwsCallError> {
         let e = match item {
             Item::Object(e) => e,

@@ -1,12 +1,13 @@
 //! The handler: S3 object events become entries in the book ([`events`]); ops commands (parsed
 //! and checked in [`crate::ops`]) read it, link jobs to pipelines and pin points ([`commands`]),
-//! and prune ([`retention`]).
+//! prune ([`retention`]) and judge checkpoint health ([`health`]).
 //!
 //! The service is generic over its ports ([`crate::ports`]): the DynamoDB, S3 and HTTP adapters
 //! in production, the in-memory fakes in `tests/service.rs`.
 
 mod commands;
 mod events;
+mod health;
 mod outcome;
 mod retention;
 
@@ -16,11 +17,12 @@ use streamops_shared::harness::Classified;
 use streamops_shared::{AwsCallError, ErrorClass, Metrics};
 
 use crate::config::CheckpointsConfig;
+use crate::eventbridge::EventBridgeHealth;
 use crate::flink_rest::FlinkHttp;
 use crate::input::parse_events;
 use crate::objects::CheckpointBucket;
 use crate::ops::{self, Command};
-use crate::ports::{BookStore, CheckpointObjects, FlinkRest};
+use crate::ports::{BookStore, CheckpointObjects, FlinkRest, HealthNotifier};
 use crate::store::Book;
 
 pub use outcome::{Action, Outcome};
@@ -56,15 +58,20 @@ impl Classified for CheckpointsError {
     }
 }
 
-/// The function, over its ports: the book, the checkpoint bucket and Flink's REST API.
-pub struct CheckpointsService<B = Book, O = CheckpointBucket, F = FlinkHttp> {
+/// The function, over its ports: the book, the checkpoint bucket, Flink's REST API and where
+/// health events go.
+pub struct CheckpointsService<B = Book, O = CheckpointBucket, F = FlinkHttp, N = EventBridgeHealth>
+{
     pub config: CheckpointsConfig,
     pub book: B,
     pub bucket: O,
     pub flink: F,
+    pub notifier: N,
 }
 
-impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, F> {
+impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
+    CheckpointsService<B, O, F, N>
+{
     pub async fn handle(
         &self,
         payload: Value,
@@ -73,7 +80,7 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
     ) -> Result<Value, CheckpointsError> {
         if let Some(cmd) = ops::parse(&payload, self.bucket.name()) {
             let cmd = cmd.map_err(CheckpointsError::BadCommand)?;
-            return self.command(cmd, now).await;
+            return self.command(cmd, now, metrics).await;
         }
         let items = parse_events(&payload).map_err(CheckpointsError::Input)?;
         let mut outcomes = Vec::with_capacity(items.len());
@@ -89,7 +96,12 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
         Ok(json!({ "outcomes": outcomes }))
     }
 
-    async fn command(&self, cmd: Command, now: DateTime<Utc>) -> Result<Value, CheckpointsError> {
+    async fn command(
+        &self,
+        cmd: Command,
+        now: DateTime<Utc>,
+        metrics: &mut Metrics,
+    ) -> Result<Value, CheckpointsError> {
         match cmd {
             Command::Latest { scope, prefer } => self.latest_command(&scope, prefer, now).await,
             Command::List { scope, limit } => self.list(&scope, limit).await,
@@ -109,6 +121,17 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, 
                 flink_rest_url,
             } => self.verify(&job_id, flink_rest_url).await,
             Command::Prune { scope, dry_run } => self.prune(&scope, dry_run, now).await,
+            Command::Health {
+                pipeline,
+                notify,
+                flink_rest_url,
+            } => {
+                let run = health::Run {
+                    notify,
+                    flink_rest_url,
+                };
+                self.health(pipeline, &run, now, metrics).await
+            }
         }
     }
 }

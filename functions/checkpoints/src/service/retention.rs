@@ -18,7 +18,7 @@ use crate::claims::claimed_points;
 use crate::layout::FlinkObject;
 use crate::ports::{BookStore, CheckpointObjects, FlinkRest};
 
-impl<B: BookStore, O: CheckpointObjects, F: FlinkRest> CheckpointsService<B, O, F> {
+impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N> CheckpointsService<B, O, F, N> {
     pub(super) async fn prune(
         &self,
         scope: &Scope,

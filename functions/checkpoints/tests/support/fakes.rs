@@ -1,12 +1,13 @@
-//! The fakes: the book, the checkpoint bucket, Flink's REST API.
+//! The fakes: the book, the checkpoint bucket, Flink's REST API, the health event bus.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use checkpoints::{
-    BookStore, CheckpointObjects, CheckpointRecord, FlinkRest, HEADER_BYTES, JobLineage,
-    LatestPointer, ListedObject, PointId, PointStatus, Scope, is_protected,
+    BookStore, CheckpointObjects, CheckpointRecord, FlinkRest, HEADER_BYTES, HealthEvent,
+    HealthNotifier, JobLineage, LatestPointer, ListedObject, PointId, PointStatus, Scope,
+    is_protected,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -248,6 +249,19 @@ impl BookStore for FakeBook {
                 .unwrap_or_default()
         })
     }
+
+    /// As the pipelines index lists them: every pipeline with a lineage or a latest pointer.
+    async fn pipelines(&self) -> Result<Vec<String>, AwsCallError> {
+        let s = self.state.lock().unwrap();
+        self.script.call("Query (pipelines index)", || {
+            let pointers = s.latest.keys().filter_map(|k| match k {
+                Scope::Pipeline(p) => Some(p.clone()),
+                Scope::Job(_) => None,
+            });
+            let names: BTreeSet<String> = s.lineage.keys().cloned().chain(pointers).collect();
+            names.into_iter().collect()
+        })
+    }
 }
 
 // ------------------------------------------------------------------ the bucket
@@ -349,21 +363,31 @@ impl CheckpointObjects for FakeBucket {
 #[derive(Clone)]
 pub struct FakeFlink {
     answer: Arc<Mutex<Result<Value, String>>>,
+    config: Arc<Mutex<Result<Value, String>>>,
+    /// (endpoint, job) of every `/checkpoints` request.
     pub asked: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Default for FakeFlink {
     fn default() -> Self {
+        let refused = || Arc::new(Mutex::new(Err("connect 127.0.0.1:8081: refused".into())));
         Self {
-            answer: Arc::new(Mutex::new(Err("connect 127.0.0.1:8081: refused".into()))),
+            answer: refused(),
+            config: refused(),
             asked: Arc::default(),
         }
     }
 }
 
 impl FakeFlink {
+    /// What `GET /jobs/:id/checkpoints` answers.
     pub fn answer(&self, a: Result<Value, String>) {
         *self.answer.lock().unwrap() = a;
+    }
+
+    /// What `GET /jobs/:id/checkpoints/config` answers.
+    pub fn answer_config(&self, a: Result<Value, String>) {
+        *self.config.lock().unwrap() = a;
     }
 }
 
@@ -374,5 +398,32 @@ impl FlinkRest for FakeFlink {
             .unwrap()
             .push((endpoint.into(), job.into()));
         self.answer.lock().unwrap().clone()
+    }
+
+    async fn checkpoint_config(&self, _endpoint: &str, _job: &str) -> Result<Value, String> {
+        self.config.lock().unwrap().clone()
+    }
+}
+
+// ------------------------------------------------------------------ the health event bus
+
+/// Records what it is given; `script` fails `PutEvents` calls.
+#[derive(Clone, Default)]
+pub struct FakeNotifier {
+    pub sent: Arc<Mutex<Vec<HealthEvent>>>,
+    pub script: Script,
+}
+
+impl FakeNotifier {
+    pub fn sent(&self) -> Vec<HealthEvent> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+impl HealthNotifier for FakeNotifier {
+    async fn publish(&self, event: &HealthEvent) -> Result<(), AwsCallError> {
+        let sent = self.sent.clone();
+        self.script
+            .call("PutEvents", || sent.lock().unwrap().push(event.clone()))
     }
 }

@@ -26,13 +26,14 @@ pub use streamops_test_support::faults::{Fault, Script};
 
 // ------------------------------------------------------------------ the service over the fakes
 
-pub type Service = CheckpointsService<FakeBook, FakeBucket, FakeFlink>;
+pub type Service = CheckpointsService<FakeBook, FakeBucket, FakeFlink, FakeNotifier>;
 
 #[derive(Clone, Default)]
 pub struct Fakes {
     pub book: FakeBook,
     pub bucket: FakeBucket,
     pub flink: FakeFlink,
+    pub notifier: FakeNotifier,
 }
 
 pub fn config(extra: &[(&str, &str)]) -> CheckpointsConfig {
@@ -58,6 +59,7 @@ pub fn service_with(extra: &[(&str, &str)]) -> (Service, Fakes) {
         book: fakes.book.clone(),
         bucket: fakes.bucket.clone(),
         flink: fakes.flink.clone(),
+        notifier: fakes.notifier.clone(),
     };
     (service, fakes)
 }
