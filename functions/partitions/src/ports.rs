@@ -182,3 +182,35 @@ pub trait DataListing {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<String>, AwsCallError>> + Send;
 }
+
+/// Long-running queries (Iceberg maintenance) under the caller's control: started, waited for
+/// up to a bound the caller picks, and stopped.
+pub trait MaintenanceQueries {
+    /// `StartQueryExecution` (throttled starts retried until `deadline`): the query's id.
+    /// `idempotency` identifies the attempt, so a retried start never runs it twice.
+    fn start(
+        &self,
+        sql: &str,
+        database: &str,
+        idempotency: &str,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<String, AwsCallError>> + Send;
+
+    /// Polls the query to a final state or `until` ([`QueryResult::TimedOut`] then).
+    fn wait(
+        &self,
+        query_id: &str,
+        until: Instant,
+    ) -> impl Future<Output = Result<(QueryResult, PollStats), AwsCallError>> + Send;
+
+    /// `StopQueryExecution`.
+    fn stop(&self, query_id: &str) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// Events for the alerts function (EventBridge, default bus).
+pub trait EventPublisher {
+    fn publish(
+        &self,
+        event: &crate::events::MaintenanceEvent,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}

@@ -12,8 +12,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use chrono::Utc;
 use partitions::{
-    AthenaRunner, DataBucket, GlueCatalog, InvocationContext, PartitionsConfig, PartitionsService,
-    PollPolicy, Registry,
+    AthenaRunner, DataBucket, EventBridgeEvents, GlueCatalog, InvocationContext, PartitionsConfig,
+    PartitionsService, PollPolicy, Registry,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -219,6 +219,9 @@ pub async fn harness_with(
         athena: AthenaRunner::new(athena, WORKGROUP, config.output_location.clone(), policy),
         glue: GlueCatalog::new(glue, policy),
         data: DataBucket::new(s3),
+        events: EventBridgeEvents {
+            client: aws_sdk_eventbridge::Client::new(&sdk).into(),
+        },
         config,
     };
     Harness {

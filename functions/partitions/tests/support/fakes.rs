@@ -211,6 +211,8 @@ pub struct Executed {
 pub struct FakeAthena {
     state: Arc<Mutex<AthenaState>>,
     pub script: Script,
+    /// Its long (maintenance) queries: see `maintenance.rs`.
+    pub maintenance: super::FakeMaintenance,
 }
 
 #[derive(Default)]

@@ -1,0 +1,275 @@
+//! The `maintain` command: each Iceberg table's OPTIMIZE then VACUUM through Athena, one query
+//! at a time per table and at most `maintenance_concurrency` across tables. A query is waited
+//! for until its table's `max_runtime_seconds` (then stopped) or the invocation's budget (then
+//! left running and reported by id); every outcome but a success is sent to alerts.
+
+use std::time::Instant;
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::{Value, json};
+use streamops_shared::{Metrics, Unit};
+
+use super::{InvocationContext, PartitionsError, PartitionsService, RESERVE};
+use crate::events::MaintenanceEvent;
+use crate::iceberg::IcebergTable;
+use crate::maintenance::{
+    Bound, MIN_START_BUDGET, MaintenanceStatement, QueryOutcome, goes_on_after, may_start,
+    statements, wait_until,
+};
+use crate::ops::MaintainPlan;
+use crate::ports::{EventPublisher, MaintenanceQueries, QueryResult};
+
+/// One table's queries, in order, with how each ended.
+struct TableRun<'t> {
+    table: &'t IcebergTable,
+    queries: Vec<(MaintenanceStatement, QueryOutcome)>,
+}
+
+impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
+where
+    A: MaintenanceQueries,
+    N: EventPublisher,
+{
+    pub(super) async fn maintain(
+        &self,
+        plan: MaintainPlan<'_>,
+        ctx: &InvocationContext,
+        metrics: &mut Metrics,
+    ) -> Result<Value, PartitionsError> {
+        if plan.dry_run {
+            return Ok(dry_run(&plan, ctx));
+        }
+        let budget_end = Instant::now() + ctx.remaining().saturating_sub(RESERVE);
+        let runs: Vec<TableRun> = stream::iter(
+            plan.tables
+                .iter()
+                .map(|t| self.maintain_table(t, ctx, budget_end)),
+        )
+        .buffered(self.config.maintenance_concurrency)
+        .collect()
+        .await;
+        record_metrics(&runs, metrics);
+        let alert_errors = self.send_alerts(&runs, ctx).await;
+        let answer = answer(&runs, alert_errors.len());
+        tracing::info!(answer = %answer, "iceberg maintenance done");
+        match alert_errors.into_iter().next() {
+            // The failure destination then raises it; a retry keeps the request id, so its
+            // starts are the same queries (idempotent tokens), not new ones.
+            Some(e) => Err(PartitionsError::Aws(e)),
+            None => Ok(answer),
+        }
+    }
+
+    /// The table's statements, one after the other; a statement after one that must not be
+    /// followed ([`goes_on_after`]) is skipped.
+    async fn maintain_table<'t>(
+        &self,
+        table: &'t IcebergTable,
+        ctx: &InvocationContext,
+        budget_end: Instant,
+    ) -> TableRun<'t> {
+        let mut queries = Vec::new();
+        let mut blocked: Option<String> = None;
+        for statement in statements(table, ctx.now) {
+            let outcome = match &blocked {
+                Some(reason) => QueryOutcome::Skipped {
+                    reason: reason.clone(),
+                },
+                None => self.run_one(table, &statement, ctx, budget_end).await,
+            };
+            if blocked.is_none() {
+                blocked = goes_on_after(&outcome).err();
+            }
+            tracing::info!(table = %table.id(), operation = statement.operation.as_str(), outcome = outcome.as_str(), query_execution_id = outcome.query_execution_id().unwrap_or(""), "maintenance query");
+            queries.push((statement, outcome));
+        }
+        TableRun { table, queries }
+    }
+
+    /// Starts one statement and follows it to its end, its runtime bound or the budget's end.
+    async fn run_one(
+        &self,
+        table: &IcebergTable,
+        statement: &MaintenanceStatement,
+        ctx: &InvocationContext,
+        budget_end: Instant,
+    ) -> QueryOutcome {
+        if !may_start(Instant::now(), budget_end) {
+            return QueryOutcome::NotStarted {
+                reason: format!(
+                    "less than {} s of the invocation was left to start it",
+                    MIN_START_BUDGET.as_secs()
+                ),
+            };
+        }
+        let idempotency = format!(
+            "{}/{}/{}",
+            ctx.request_id,
+            table.id(),
+            statement.operation.as_str()
+        );
+        let started = Instant::now();
+        let query_execution_id = match self
+            .athena
+            .start(&statement.sql, &table.database, &idempotency, budget_end)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                return QueryOutcome::StartFailed {
+                    reason: e.to_string(),
+                };
+            }
+        };
+        let (until, bound) = wait_until(started, table.max_runtime, budget_end);
+        let waited = self.athena.wait(&query_execution_id, until).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let why_stop = match (waited, bound) {
+            (Ok((QueryResult::Succeeded, _)), _) => {
+                return QueryOutcome::Succeeded {
+                    query_execution_id,
+                    seconds,
+                };
+            }
+            (Ok((QueryResult::Failed { state, reason, .. }, _)), _) => {
+                return QueryOutcome::Failed {
+                    query_execution_id,
+                    state,
+                    reason,
+                    seconds,
+                };
+            }
+            (Ok((QueryResult::TimedOut { .. }, _)), Bound::Deadline) => {
+                return QueryOutcome::LeftRunning {
+                    query_execution_id,
+                    seconds,
+                };
+            }
+            (Ok((QueryResult::TimedOut { .. }, _)), Bound::Runtime) => format!(
+                "ran past its max_runtime_seconds ({})",
+                table.max_runtime.as_secs()
+            ),
+            // Not followable any more: stopped, so no second query of the table runs beside it.
+            (Err(e), _) => format!("polling it failed: {e}"),
+        };
+        let stop_error = self
+            .athena
+            .stop(&query_execution_id)
+            .await
+            .err()
+            .map(|e| e.to_string());
+        QueryOutcome::Stopped {
+            query_execution_id,
+            seconds,
+            reason: why_stop,
+            stop_error,
+        }
+    }
+
+    /// One event per outcome worth a look; the errors of the ones that could not be sent.
+    async fn send_alerts(
+        &self,
+        runs: &[TableRun<'_>],
+        ctx: &InvocationContext,
+    ) -> Vec<streamops_shared::AwsCallError> {
+        let mut errors = Vec::new();
+        for run in runs {
+            for (statement, outcome) in run.queries.iter().filter(|(_, o)| o.alerts()) {
+                let event = MaintenanceEvent {
+                    event_id: format!(
+                        "{}/{}/{}",
+                        ctx.request_id,
+                        run.table.id(),
+                        statement.operation.as_str()
+                    ),
+                    function: self.config.function_name.clone(),
+                    table: run.table.id(),
+                    operation: statement.operation,
+                    outcome: outcome.clone(),
+                    max_runtime_seconds: run.table.max_runtime.as_secs(),
+                    at: ctx.now,
+                };
+                if let Err(e) = self.events.publish(&event).await {
+                    tracing::error!(table = %run.table.id(), error = %e, "maintenance alert not sent");
+                    errors.push(e);
+                }
+            }
+        }
+        errors
+    }
+}
+
+fn dry_run(plan: &MaintainPlan<'_>, ctx: &InvocationContext) -> Value {
+    let tables: Vec<Value> = plan
+        .tables
+        .iter()
+        .map(|t| {
+            json!({
+                "table": t.id(),
+                "max_runtime_seconds": t.max_runtime.as_secs(),
+                "statements": statements(t, ctx.now),
+            })
+        })
+        .collect();
+    json!({"command": "maintain", "dry_run": true, "tables": tables})
+}
+
+/// `IcebergMaintenanceRuns` per query started, `IcebergMaintenanceFailures` per query that
+/// failed, was stopped or did not start, `IcebergMaintenanceLeftRunning` per query left at
+/// the deadline, `IcebergMaintenanceDuration` per query started.
+fn record_metrics(runs: &[TableRun<'_>], metrics: &mut Metrics) {
+    for (_, outcome) in runs.iter().flat_map(|r| &r.queries) {
+        if let Some(seconds) = outcome.seconds() {
+            metrics.count("IcebergMaintenanceRuns", 1);
+            metrics.record("IcebergMaintenanceDuration", Unit::Seconds, seconds);
+        }
+        match outcome {
+            QueryOutcome::Failed { .. }
+            | QueryOutcome::Stopped { .. }
+            | QueryOutcome::StartFailed { .. }
+            | QueryOutcome::NotStarted { .. } => metrics.count("IcebergMaintenanceFailures", 1),
+            QueryOutcome::LeftRunning { .. } => metrics.count("IcebergMaintenanceLeftRunning", 1),
+            QueryOutcome::Succeeded { .. } | QueryOutcome::Skipped { .. } => {}
+        }
+    }
+}
+
+fn answer(runs: &[TableRun<'_>], alerts_not_sent: usize) -> Value {
+    let tables: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            let queries: Vec<Value> = r
+                .queries
+                .iter()
+                .map(|(s, o)| {
+                    let mut q = json!({"operation": s.operation, "sql": s.sql});
+                    // Strings and numbers in a tagged enum: always an object.
+                    if let Value::Object(fields) = serde_json::to_value(o).expect("serializable") {
+                        q.as_object_mut().expect("object").extend(fields);
+                    }
+                    q
+                })
+                .collect();
+            json!({"table": r.table.id(), "queries": queries})
+        })
+        .collect();
+    let left_running: Vec<&str> = runs
+        .iter()
+        .flat_map(|r| &r.queries)
+        .filter(|(_, o)| matches!(o, QueryOutcome::LeftRunning { .. }))
+        .filter_map(|(_, o)| o.query_execution_id())
+        .collect();
+    let failures = runs
+        .iter()
+        .flat_map(|r| &r.queries)
+        .filter(|(_, o)| o.alerts() && !matches!(o, QueryOutcome::LeftRunning { .. }))
+        .count();
+    json!({
+        "command": "maintain",
+        "dry_run": false,
+        "tables": tables,
+        "failures": failures,
+        "left_running": left_running,
+        "alerts_not_sent": alerts_not_sent,
+    })
+}
