@@ -245,14 +245,24 @@ pub fn ctx(request_id: &str) -> InvocationContext {
 
 impl Harness {
     pub async fn handle(&self, payload: Value, request_id: &str) -> Result<Value, String> {
+        self.handle_within(payload, request_id, Duration::from_secs(120))
+            .await
+    }
+
+    /// One invocation with `left` before its deadline.
+    pub async fn handle_within(
+        &self,
+        payload: Value,
+        request_id: &str,
+        left: Duration,
+    ) -> Result<Value, String> {
         let sink = self.metrics.clone();
         let mut metrics = Metrics::with_sink("streamops", "partitions", move |l| {
             sink.lock().unwrap().push(l.to_string())
         });
-        let out = self
-            .service
-            .handle(payload, &ctx(request_id), &mut metrics)
-            .await;
+        let mut ctx = ctx(request_id);
+        ctx.deadline = Instant::now() + left;
+        let out = self.service.handle(payload, &ctx, &mut metrics).await;
         metrics.flush();
         out.map_err(|e| e.to_string())
     }
