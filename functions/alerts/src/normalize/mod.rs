@@ -4,7 +4,8 @@
 //! composite), SNS (classic alarm notifications) and Lambda alarm actions, all read by the
 //! shared [`streamops_shared::alarm`] parser; EventBridge "EMR Cluster State Change", "EMR
 //! Step Status Change", "EMR Instance Group State Change", "EMR Instance Fleet State Change"
-//! and "EMR Auto Scaling Policy State Change"; Lambda destination failures (source
+//! and "EMR Auto Scaling Policy State Change"; the scaler's "Scaling Decision" and partitions'
+//! "Iceberg Maintenance" events; Lambda destination failures (source
 //! `aws.lambda` or `lambda`); anything else as a generic alert. A known event type whose body
 //! does not match its schema becomes a warning that names the parse error: an alerting path
 //! must not drop what it cannot read.
@@ -24,6 +25,7 @@ mod alarm;
 mod emr;
 pub mod labels;
 mod lambda;
+mod partitions;
 mod scaler;
 
 pub use streamops_shared::alarm::ALARM_DETAIL_TYPE;
@@ -159,6 +161,9 @@ fn from_eventbridge(payload: &Value, now: DateTime<Utc>, opts: &NormalizeOptions
             lambda::from_lambda_failure(&envelope, now, opts)
         }
         (scaler::DETAIL_TYPE, scaler::SOURCE) => scaler::from_scaler(&envelope, now, opts),
+        (partitions::DETAIL_TYPE, partitions::SOURCE) => {
+            partitions::from_partitions(&envelope, now, opts)
+        }
         _ => Ok(generic(&envelope, now, opts)),
     };
     parsed.unwrap_or_else(|e| malformed(payload, &source, &detail_type, &e, None, now, opts))
