@@ -6,13 +6,11 @@
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use streamops_shared::AwsCallError;
 use streamops_shared::aws::LazyClient;
 use streamops_shared::error::classify_code;
 
-use crate::maintenance::{Operation, QueryOutcome};
+use crate::maintenance::MaintenanceEvent;
 use crate::ports::EventPublisher;
 
 /// The event's `source`.
@@ -21,23 +19,6 @@ pub const SOURCE: &str = "streamops.partitions";
 pub const DETAIL_TYPE: &str = "Iceberg Maintenance";
 /// The bus the alerts function's rule listens on.
 pub const EVENT_BUS: &str = "default";
-
-/// The event's detail: one maintenance query of one table that did not succeed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MaintenanceEvent {
-    /// The run (request id), the table and the operation: the same for a resent event.
-    pub event_id: String,
-    /// The partitions function that ran it (the alerts rule takes its own stack's only).
-    pub function: String,
-    /// `database.table`.
-    pub table: String,
-    pub operation: Operation,
-    /// `failed`, `stopped`, `left_running` or `not_started`, with its fields.
-    #[serde(flatten)]
-    pub outcome: QueryOutcome,
-    pub max_runtime_seconds: u64,
-    pub at: DateTime<Utc>,
-}
 
 pub struct EventBridgeEvents {
     pub client: LazyClient<Client>,
@@ -82,6 +63,8 @@ impl EventPublisher for EventBridgeEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::maintenance::{Operation, QueryOutcome};
+    use chrono::DateTime;
 
     #[test]
     fn the_detail_carries_the_outcome_flat_as_alerts_reads_it() {

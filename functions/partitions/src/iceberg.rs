@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Days, Utc};
 use serde::Deserialize;
 
-use crate::sql::quote_sql_ident;
-use crate::table_config::{TableProblem, valid_bucket, valid_name, valid_prefix};
+use crate::names::{valid_bucket, valid_name, valid_prefix};
+
+/// A problem with one field of an Iceberg entry (the caller names the table).
+pub type FieldProblem = (&'static str, String);
 
 /// The bounds of `max_runtime_seconds`: a query is at least given a minute, and an OPTIMIZE that
 /// takes more than six hours is a table whose compaction should be split by `optimize_where`.
@@ -53,7 +54,8 @@ fn yes() -> bool {
 pub struct WindowInput {
     /// A partition column of the table (Athena refuses a WHERE on any other column).
     pub column: String,
-    /// `date` (default) or `timestamp`: how the window's start is written.
+    /// `date` (default), `timestamp`, or `string` (an ISO `yyyy-MM-dd` text column, such as a
+    /// Hive-style `dt`): how the window's start is written.
     #[serde(rename = "type", default)]
     pub kind: WindowType,
     /// The window: from this many days before the run's day (00:00 UTC) on.
@@ -66,6 +68,7 @@ pub enum WindowType {
     #[default]
     Date,
     Timestamp,
+    String,
 }
 
 /// `optimize_where`, validated: never free SQL, only a column name and a number of days.
@@ -74,22 +77,6 @@ pub struct TimeWindow {
     pub column: String,
     pub kind: WindowType,
     pub last_days: u32,
-}
-
-impl TimeWindow {
-    /// `"column" >= DATE '2026-11-16'` for a run on 2026-11-23 with `last_days` 7; the start is
-    /// computed here, from the run's time, so the statement says exactly what it compacts.
-    pub fn predicate(&self, now: DateTime<Utc>) -> String {
-        let start = now
-            .date_naive()
-            .checked_sub_days(Days::new(u64::from(self.last_days)))
-            .unwrap_or(chrono::NaiveDate::MIN);
-        let literal = match self.kind {
-            WindowType::Date => format!("DATE '{}'", start.format("%Y-%m-%d")),
-            WindowType::Timestamp => format!("TIMESTAMP '{} 00:00:00'", start.format("%Y-%m-%d")),
-        };
-        format!("{} >= {literal}", quote_sql_ident(&self.column))
-    }
 }
 
 /// A validated Iceberg table.
@@ -111,20 +98,10 @@ impl IcebergTable {
     }
 }
 
-/// Validates one Iceberg entry (`index` is its place in `PARTITIONS_TABLES`).
-pub fn validate_iceberg(
-    index: usize,
-    input: IcebergTableInput,
-) -> Result<IcebergTable, Vec<TableProblem>> {
-    let label = format!("#{} ({}.{})", index + 1, input.database, input.table);
+/// Validates one Iceberg entry; every problem is reported, each naming its field.
+pub fn validate_iceberg(input: IcebergTableInput) -> Result<IcebergTable, Vec<FieldProblem>> {
     let mut problems = Vec::new();
-    let mut add = |field: &'static str, message: String| {
-        problems.push(TableProblem {
-            table: label.clone(),
-            field,
-            message,
-        })
-    };
+    let mut add = |field: &'static str, message: String| problems.push((field, message));
     if !valid_bucket(&input.bucket) {
         add(
             "bucket",
@@ -216,9 +193,9 @@ mod tests {
 
     fn load(v: serde_json::Value) -> Result<IcebergTable, String> {
         let input: IcebergTableInput = serde_json::from_value(v).map_err(|e| e.to_string())?;
-        validate_iceberg(0, input).map_err(|p| {
+        validate_iceberg(input).map_err(|p| {
             p.iter()
-                .map(ToString::to_string)
+                .map(|(field, message)| format!("field `{field}`: {message}"))
                 .collect::<Vec<_>>()
                 .join("\n")
         })
@@ -236,26 +213,25 @@ mod tests {
     }
 
     #[test]
-    fn a_window_becomes_a_literal_start_from_the_run_day() {
+    fn a_window_and_the_bounds_are_read() {
         let t = load(json!({"bucket": "b-1", "database": "db", "table": "t",
             "optimize_where": {"column": "event_day", "last_days": 7}, "vacuum": false,
             "max_runtime_seconds": 600}))
         .unwrap();
-        let now = DateTime::parse_from_rfc3339("2026-11-23T12:30:00Z")
-            .unwrap()
-            .to_utc();
-        let w = t.optimize.clone().unwrap().unwrap();
-        assert_eq!(w.predicate(now), "\"event_day\" >= DATE '2026-11-16'");
-        let ts = TimeWindow {
-            kind: WindowType::Timestamp,
-            ..w
-        };
         assert_eq!(
-            ts.predicate(now),
-            "\"event_day\" >= TIMESTAMP '2026-11-16 00:00:00'"
+            t.optimize,
+            Some(Some(TimeWindow {
+                column: "event_day".into(),
+                kind: WindowType::Date,
+                last_days: 7
+            }))
         );
         assert!(!t.vacuum);
         assert_eq!(t.max_runtime, Duration::from_secs(600));
+        let dt = load(json!({"bucket": "b-1", "database": "db", "table": "t",
+            "optimize_where": {"column": "dt", "type": "string", "last_days": 3}}))
+        .unwrap();
+        assert_eq!(dt.optimize.unwrap().unwrap().kind, WindowType::String);
     }
 
     #[test]
@@ -263,7 +239,7 @@ mod tests {
         for (entry, want) in [
             (
                 json!({"optimize_where": {"column": "dt; DROP TABLE x", "last_days": 7}}),
-                "table #1 (db.t): field `optimize_where`: column \"dt; DROP TABLE x\" must be",
+                "field `optimize_where`: column \"dt; DROP TABLE x\" must be",
             ),
             (
                 json!({"optimize_where": {"column": "dt\" OR 1=1 --", "last_days": 7}}),
@@ -282,8 +258,8 @@ mod tests {
                 "invalid type: string",
             ),
             (
-                json!({"optimize_where": {"column": "dt", "type": "string", "last_days": 7}}),
-                "unknown variant `string`",
+                json!({"optimize_where": {"column": "dt", "type": "varchar", "last_days": 7}}),
+                "unknown variant `varchar`",
             ),
             (
                 json!({"optimize": false, "optimize_where": {"column": "dt", "last_days": 7}}),

@@ -19,6 +19,7 @@ mod keys;
 mod layout;
 mod maintenance;
 mod named_keys;
+mod names;
 mod ops;
 mod periods;
 mod poll;
@@ -33,14 +34,13 @@ mod table_config;
 pub use athena::AthenaRunner;
 pub use config::{Mode, PartitionsConfig};
 pub use events::{
-    DETAIL_TYPE as MAINTENANCE_DETAIL_TYPE, EventBridgeEvents, MaintenanceEvent,
-    SOURCE as EVENT_SOURCE,
+    DETAIL_TYPE as MAINTENANCE_DETAIL_TYPE, EventBridgeEvents, SOURCE as EVENT_SOURCE,
 };
 pub use glue::GlueCatalog;
 pub use iceberg::{IcebergTable, TimeWindow, WindowType};
 pub use input::{Batch, InputError, Item, Message, ObjectEvent, Source, parse_payload};
 pub use keys::{SkipReason, decode_key};
-pub use maintenance::{MaintenanceStatement, Operation, QueryOutcome};
+pub use maintenance::{MaintenanceEvent, MaintenanceStatement, Operation, QueryOutcome};
 pub use ops::{PartitionsCommand, parse_command};
 pub use poll::{PollPolicy, PollStats};
 pub use ports::{

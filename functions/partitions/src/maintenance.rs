@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Days, Utc};
 use serde::Serialize;
 
-use crate::iceberg::IcebergTable;
-use crate::sql::quote_sql_ident;
+use crate::iceberg::{IcebergTable, TimeWindow, WindowType};
+use crate::sql::{escape_literal, quote_sql_ident};
 
 /// A query is not started with less than this left of the invocation's budget: it would be
 /// left running at once, holding the table for nobody.
@@ -50,6 +50,26 @@ fn qualified(table: &IcebergTable) -> String {
     )
 }
 
+/// `"column" >= DATE '2026-11-16'` for a run on 2026-11-23 with `last_days` 7: the start is
+/// computed here, from the run's time, so the statement says exactly what it compacts. The
+/// column was validated at config load; its type only decides how the start is written.
+pub fn window_predicate(w: &TimeWindow, now: DateTime<Utc>) -> String {
+    let start = now
+        .date_naive()
+        .checked_sub_days(Days::new(u64::from(w.last_days)))
+        .unwrap_or(chrono::NaiveDate::MIN)
+        .format("%Y-%m-%d")
+        .to_string();
+    let literal = match w.kind {
+        WindowType::Date => format!("DATE {}", escape_literal(&start)),
+        WindowType::Timestamp => {
+            format!("TIMESTAMP {}", escape_literal(&format!("{start} 00:00:00")))
+        }
+        WindowType::String => escape_literal(&start),
+    };
+    format!("{} >= {literal}", quote_sql_ident(&w.column))
+}
+
 /// The table's statements in the order they run: OPTIMIZE (if on) then VACUUM (if on). A
 /// window's start is computed from `now`.
 pub fn statements(table: &IcebergTable, now: DateTime<Utc>) -> Vec<MaintenanceStatement> {
@@ -58,7 +78,7 @@ pub fn statements(table: &IcebergTable, now: DateTime<Utc>) -> Vec<MaintenanceSt
         let mut sql = format!("OPTIMIZE {} REWRITE DATA USING BIN_PACK", qualified(table));
         if let Some(w) = window {
             sql.push_str(" WHERE ");
-            sql.push_str(&w.predicate(now));
+            sql.push_str(&window_predicate(w, now));
         }
         out.push(MaintenanceStatement {
             operation: Operation::Optimize,
@@ -197,6 +217,25 @@ impl QueryOutcome {
     }
 }
 
+/// The detail of the event alerts reads (source `streamops.partitions`, detail-type `Iceberg
+/// Maintenance`, put by [`crate::events`]): one maintenance query of one table that did not
+/// succeed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaintenanceEvent {
+    /// The run (request id), the table and the operation: the same for a resent event.
+    pub event_id: String,
+    /// The partitions function that ran it (the alerts rule takes its own stack's only).
+    pub function: String,
+    /// `database.table`.
+    pub table: String,
+    pub operation: Operation,
+    /// `failed`, `stopped`, `left_running`, `start_failed` or `not_started`, with its fields.
+    #[serde(flatten)]
+    pub outcome: QueryOutcome,
+    pub max_runtime_seconds: u64,
+    pub at: DateTime<Utc>,
+}
+
 /// Whether the table's next statement runs after this one ended so. VACUUM does not depend on
 /// OPTIMIZE (a failed or stopped OPTIMIZE commits nothing, Iceberg commits are atomic), so it
 /// still runs after one, and after a start that failed (nothing runs); not after a query left
@@ -286,6 +325,38 @@ mod tests {
             .map(|s| s.operation)
             .collect();
         assert_eq!(ops, vec![Operation::Vacuum]);
+    }
+
+    #[test]
+    fn a_windows_start_is_a_literal_of_its_columns_type() {
+        let w = |kind| TimeWindow {
+            column: "event_day".into(),
+            kind,
+            last_days: 7,
+        };
+        let at = DateTime::parse_from_rfc3339("2026-11-23T23:30:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            window_predicate(&w(WindowType::Date), at),
+            "\"event_day\" >= DATE '2026-11-16'"
+        );
+        assert_eq!(
+            window_predicate(&w(WindowType::Timestamp), at),
+            "\"event_day\" >= TIMESTAMP '2026-11-16 00:00:00'"
+        );
+        assert_eq!(
+            window_predicate(&w(WindowType::String), at),
+            "\"event_day\" >= '2026-11-16'"
+        );
+        // Across a year and a leap day.
+        let jan = DateTime::parse_from_rfc3339("2028-03-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            window_predicate(&w(WindowType::Date), jan),
+            "\"event_day\" >= DATE '2028-02-23'"
+        );
     }
 
     #[test]

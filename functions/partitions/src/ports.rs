@@ -211,6 +211,6 @@ pub trait MaintenanceQueries {
 pub trait EventPublisher {
     fn publish(
         &self,
-        event: &crate::events::MaintenanceEvent,
+        event: &crate::maintenance::MaintenanceEvent,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }

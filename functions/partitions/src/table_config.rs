@@ -7,9 +7,10 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::columns::{Column, ColumnType, validate_value, value_char};
-use crate::iceberg::{IcebergTable, validate_iceberg};
+use crate::iceberg::{IcebergTable, IcebergTableInput, validate_iceberg};
 use crate::layout::{self, Granularity, Template};
 use crate::named_keys::{KeyRule, KeyRuleInput, KeyRules, KeyValues, valid_key_name};
+use crate::names::{layout_char, valid_bucket, valid_name, valid_prefix};
 use crate::table::{TableDef, Tables};
 
 /// One entry of `PARTITIONS_TABLES`, as written by people.
@@ -46,39 +47,6 @@ pub struct ColumnInput {
 
 fn default_type() -> String {
     "string".into()
-}
-
-fn layout_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-_=./".contains(c)
-}
-
-/// Glue and Athena names: lowercase letters, digits, underscores (databases and tables may also
-/// use hyphens, which are quoted). Anything else is rejected at cold start.
-pub(crate) fn valid_name(name: &str, allow_hyphen: bool) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name.chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || (allow_hyphen && c == '-')
-        })
-}
-
-pub(crate) fn valid_bucket(name: &str) -> bool {
-    (3..=63).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && !name.starts_with(['-', '.'])
-        && !name.ends_with(['-', '.'])
-}
-
-/// Key prefixes from configuration: empty, or relative, ending in `/`, and free of characters
-/// that would need escaping in a location literal.
-pub(crate) fn valid_prefix(prefix: &str) -> bool {
-    prefix.is_empty()
-        || (prefix.ends_with('/')
-            && !prefix.starts_with('/')
-            && !prefix.contains("//")
-            && prefix.chars().all(layout_char))
 }
 
 /// A problem with one table's configuration, named by table and field.
@@ -478,7 +446,7 @@ impl Tables {
                     parse_entry(i, input, validate_table).map(|t| tables.push(t))
                 }
                 Ok(TableFormat::Iceberg) => {
-                    parse_entry(i, input, validate_iceberg).map(|t| iceberg.push(t))
+                    parse_entry(i, input, iceberg_entry).map(|t| iceberg.push(t))
                 }
                 Err(e) => Err(vec![e]),
             };
@@ -491,6 +459,24 @@ impl Tables {
             Err(problems)
         }
     }
+}
+
+/// [`validate_iceberg`], its problems named by the table as a Hive entry's are.
+fn iceberg_entry(
+    index: usize,
+    input: IcebergTableInput,
+) -> Result<IcebergTable, Vec<TableProblem>> {
+    let table = format!("#{} ({}.{})", index + 1, input.database, input.table);
+    validate_iceberg(input).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|(field, message)| TableProblem {
+                table: table.clone(),
+                field,
+                message,
+            })
+            .collect()
+    })
 }
 
 /// What an entry's `format` says it is.

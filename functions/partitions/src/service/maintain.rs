@@ -6,15 +6,15 @@
 use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
 use serde_json::{Value, json};
 use streamops_shared::{Metrics, Unit};
 
 use super::{InvocationContext, PartitionsError, PartitionsService, RESERVE};
-use crate::events::MaintenanceEvent;
 use crate::iceberg::IcebergTable;
 use crate::maintenance::{
-    Bound, MIN_START_BUDGET, MaintenanceStatement, QueryOutcome, goes_on_after, may_start,
-    statements, wait_until,
+    Bound, MIN_START_BUDGET, MaintenanceEvent, MaintenanceStatement, Operation, QueryOutcome,
+    goes_on_after, may_start, statements, wait_until,
 };
 use crate::ops::MaintainPlan;
 use crate::ports::{EventPublisher, MaintenanceQueries, QueryResult};
@@ -234,20 +234,26 @@ fn record_metrics(runs: &[TableRun<'_>], metrics: &mut Metrics) {
     }
 }
 
+/// One query as the answer lists it: the statement and how it ended.
+#[derive(Serialize)]
+struct QueryAnswer<'a> {
+    operation: Operation,
+    sql: &'a str,
+    #[serde(flatten)]
+    outcome: &'a QueryOutcome,
+}
+
 fn answer(runs: &[TableRun<'_>], alerts_not_sent: usize) -> Value {
     let tables: Vec<Value> = runs
         .iter()
         .map(|r| {
-            let queries: Vec<Value> = r
+            let queries: Vec<QueryAnswer> = r
                 .queries
                 .iter()
-                .map(|(s, o)| {
-                    let mut q = json!({"operation": s.operation, "sql": s.sql});
-                    // Strings and numbers in a tagged enum: always an object.
-                    if let Value::Object(fields) = serde_json::to_value(o).expect("serializable") {
-                        q.as_object_mut().expect("object").extend(fields);
-                    }
-                    q
+                .map(|(s, outcome)| QueryAnswer {
+                    operation: s.operation,
+                    sql: &s.sql,
+                    outcome,
                 })
                 .collect();
             json!({"table": r.table.id(), "queries": queries})
