@@ -17,6 +17,7 @@ mod input;
 mod key_plan;
 mod keys;
 mod layout;
+mod leases;
 mod maintenance;
 mod named_keys;
 mod names;
@@ -44,8 +45,9 @@ pub use maintenance::{MaintenanceEvent, MaintenanceStatement, Operation, QueryOu
 pub use ops::{PartitionsCommand, parse_command};
 pub use poll::{PollPolicy, PollStats};
 pub use ports::{
-    ClaimOutcome, DataListing, DdlRunner, EntryResult, EventPublisher, MaintenanceQueries,
-    PartitionCatalog, QueryReport, QueryResult, RegistryStore,
+    ClaimOutcome, DataListing, DdlRunner, EntryResult, EventPublisher, LeaseOutcome, LeftQuery,
+    MaintenanceLeases, MaintenanceQueries, PartitionCatalog, QueryReport, QueryResult,
+    RegistryStore,
 };
 pub use registry::Registry;
 pub use s3data::DataBucket;

@@ -214,3 +214,51 @@ pub trait EventPublisher {
         event: &crate::maintenance::MaintenanceEvent,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
+
+/// A query left running by an earlier `maintain` run, as its lease recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftQuery {
+    pub query_execution_id: String,
+    pub operation: crate::maintenance::Operation,
+    pub sql: String,
+    /// When it started (epoch seconds).
+    pub started_at: i64,
+}
+
+/// What taking a table's maintenance lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// Ours until we release it. `left`: the query an earlier run left running under a lease
+    /// that has since expired (its runtime bound has passed): to be looked at, and stopped if
+    /// it still runs.
+    Acquired { left: Option<LeftQuery> },
+    /// Another run holds the table (its query, if it left one running).
+    Held { left: Option<LeftQuery> },
+}
+
+/// One lease per Iceberg table, so two `maintain` runs never run queries on it at once.
+pub trait MaintenanceLeases {
+    fn acquire_lease(
+        &self,
+        table: &str,
+        token: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<LeaseOutcome, AwsCallError>> + Send;
+
+    /// Keeps our lease past this run for the query left running, until `expires_at`.
+    fn hold_lease(
+        &self,
+        table: &str,
+        token: &str,
+        left: &LeftQuery,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// Deletes our lease (only if it still carries our token).
+    fn release_lease(
+        &self,
+        table: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}

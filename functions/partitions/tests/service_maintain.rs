@@ -37,13 +37,23 @@ async fn maintain_within(
     command: Value,
     seconds: u64,
 ) -> (Result<Value, PartitionsError>, Vec<String>) {
+    maintain_as(service, command, seconds, "req-m").await
+}
+
+/// [`maintain_within`] as the invocation `request_id`.
+async fn maintain_as(
+    service: &Service,
+    command: Value,
+    seconds: u64,
+    request_id: &str,
+) -> (Result<Value, PartitionsError>, Vec<String>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
     let mut metrics = Metrics::with_sink("streamops", "partitions", move |l| {
         sink.lock().unwrap().push(l.to_string())
     });
     let ctx = InvocationContext {
-        request_id: "req-m".into(),
+        request_id: request_id.into(),
         now: now(),
         deadline: Instant::now() + Duration::from_secs(seconds),
     };
@@ -137,6 +147,11 @@ async fn optimize_then_vacuum_succeed_in_order_with_metrics_and_no_alert() {
         (Some(0), json!([]))
     );
     assert!(fakes.events.sent().is_empty());
+    assert_eq!(
+        fakes.registry.leases.get("streamops.enriched_iceberg"),
+        None,
+        "released"
+    );
     assert_eq!(metric(&lines, "IcebergMaintenanceRuns"), 2.0);
     assert_eq!(metric(&lines, "IcebergMaintenanceFailures"), 0.0);
     assert!(
@@ -308,4 +323,130 @@ async fn an_alert_that_cannot_be_sent_fails_the_invocation_after_the_run() {
     assert!(e.to_string().contains("PutEvents"), "{e}");
     // The run itself went to its end.
     assert_eq!(fakes.athena.maintenance.started().len(), 2);
+}
+
+#[tokio::test]
+async fn a_query_left_running_holds_the_table_so_the_next_run_starts_nothing() {
+    let (service, fakes) = iceberg_service();
+    fakes.athena.maintenance.script_runs(&[Run::Forever]);
+    let (first, _) = maintain_within(&service, run_one("enriched_iceberg"), 60).await;
+    assert_eq!(first.unwrap()["left_running"], json!(["mq-1"]));
+    let lease = fakes
+        .registry
+        .leases
+        .get("streamops.enriched_iceberg")
+        .unwrap();
+    let left = lease.left.clone().unwrap();
+    assert_eq!(
+        (left.query_execution_id.as_str(), left.operation),
+        ("mq-1", Operation::Optimize)
+    );
+    assert_eq!(left.sql, OPTIMIZE_WINDOW);
+    // Held until the query's runtime bound (600 s) from the run, and a minute.
+    assert_eq!(lease.expires_at, now().timestamp() + 600 + 60);
+
+    let (second, _) = maintain_as(&service, run_one("enriched_iceberg"), 120, "req-next").await;
+    let second = second.unwrap();
+    for q in second["tables"][0]["queries"].as_array().unwrap() {
+        assert_eq!(q["outcome"], "skipped");
+        assert_eq!(
+            q["reason"],
+            "another maintain run holds the table: query mq-1 (optimize) may still be running"
+        );
+    }
+    assert_eq!(
+        fakes.athena.maintenance.started().len(),
+        1,
+        "nothing new started"
+    );
+    assert_eq!(
+        fakes.events.sent().len(),
+        1,
+        "only the first run's left_running"
+    );
+    assert_eq!(
+        fakes.registry.leases.get("streamops.enriched_iceberg"),
+        Some(lease),
+        "still the first run's"
+    );
+}
+
+#[tokio::test]
+async fn past_its_bound_a_left_query_is_stopped_by_the_next_run_which_then_maintains() {
+    let (service, fakes) = iceberg_service();
+    let m = &fakes.athena.maintenance;
+    m.script_runs(&[Run::Forever]);
+    let (first, _) = maintain_within(&service, run_one("enriched_iceberg"), 60).await;
+    assert_eq!(first.unwrap()["left_running"], json!(["mq-1"]));
+    // The bound has passed: the lease has expired.
+    let mut lease = fakes
+        .registry
+        .leases
+        .get("streamops.enriched_iceberg")
+        .unwrap();
+    lease.expires_at = now().timestamp() - 1;
+    fakes
+        .registry
+        .leases
+        .put("streamops.enriched_iceberg", lease);
+
+    let (second, _) = maintain_as(&service, run_one("enriched_iceberg"), 120, "req-next").await;
+    let second = second.unwrap();
+    let queries = second["tables"][0]["queries"].as_array().unwrap();
+    assert_eq!(queries.len(), 3, "{second}");
+    assert_eq!(queries[0]["query_execution_id"], "mq-1");
+    assert_eq!(queries[0]["outcome"], "stopped");
+    assert_eq!(
+        queries[0]["reason"],
+        "left running by an earlier run past its max_runtime_seconds (600)"
+    );
+    assert_eq!(m.stopped(), vec!["mq-1"]);
+    assert_eq!(
+        (
+            queries[1]["outcome"].as_str(),
+            queries[2]["outcome"].as_str()
+        ),
+        (Some("succeeded"), Some("succeeded"))
+    );
+    assert_eq!(
+        m.started(),
+        vec![OPTIMIZE_WINDOW, OPTIMIZE_WINDOW, VACUUM_EVENTS]
+    );
+    assert_eq!(
+        m.max_in_flight().1,
+        1,
+        "the new OPTIMIZE started after the old one was stopped"
+    );
+    let sent = fakes.events.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].outcome.as_str(), "stopped");
+    assert_eq!(
+        fakes.registry.leases.get("streamops.enriched_iceberg"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_lease_that_cannot_be_taken_starts_nothing_and_is_alerted() {
+    let (service, fakes) = iceberg_service();
+    fakes
+        .registry
+        .leases
+        .script
+        .fail("PutItem (lease)", 1, Fault::Denied);
+    let (answer, lines) = maintain_within(&service, run_one("enriched_iceberg"), 120).await;
+    let answer = answer.unwrap();
+    for q in answer["tables"][0]["queries"].as_array().unwrap() {
+        assert_eq!(q["outcome"], "not_started");
+        assert!(
+            q["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("its maintenance lease could not be taken"),
+            "{q}"
+        );
+    }
+    assert!(fakes.athena.maintenance.started().is_empty());
+    assert_eq!(fakes.events.sent().len(), 2);
+    assert_eq!(metric(&lines, "IcebergMaintenanceFailures"), 2.0);
 }

@@ -1,5 +1,6 @@
 //! The `maintain` command: each Iceberg table's OPTIMIZE then VACUUM through Athena, one query
-//! at a time per table and at most `maintenance_concurrency` across tables. A query is waited
+//! at a time per table (a lease in the registry, across runs too) and at most
+//! `maintenance_concurrency` across tables. A query is waited
 //! for until its table's `max_runtime_seconds` (then stopped) or the invocation's budget (then
 //! left running and reported by id); every outcome but a success is sent to alerts.
 
@@ -17,7 +18,9 @@ use crate::maintenance::{
     goes_on_after, may_start, statements, wait_until,
 };
 use crate::ops::MaintainPlan;
-use crate::ports::{EventPublisher, MaintenanceQueries, QueryResult};
+use crate::ports::{
+    EventPublisher, LeaseOutcome, LeftQuery, MaintenanceLeases, MaintenanceQueries, QueryResult,
+};
 
 /// One table's queries, in order, with how each ended.
 struct TableRun<'t> {
@@ -27,6 +30,7 @@ struct TableRun<'t> {
 
 impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
 where
+    R: MaintenanceLeases,
     A: MaintenanceQueries,
     N: EventPublisher,
 {
@@ -60,30 +64,132 @@ where
         }
     }
 
-    /// The table's statements, one after the other; a statement after one that must not be
-    /// followed ([`goes_on_after`]) is skipped.
+    /// The table's statements, one after the other, under the table's lease; a statement after
+    /// one that must not be followed ([`goes_on_after`]) is skipped. A query an earlier run left
+    /// running is looked at first ([`Self::settle_left`]).
     async fn maintain_table<'t>(
         &self,
         table: &'t IcebergTable,
         ctx: &InvocationContext,
         budget_end: Instant,
     ) -> TableRun<'t> {
+        let id = table.id();
+        let now_s = ctx.now.timestamp();
+        let expires_at = now_s + ctx.remaining().as_secs() as i64 + LEASE_MARGIN_SECONDS;
+        let lease = self
+            .registry
+            .acquire_lease(&id, &ctx.request_id, expires_at, now_s)
+            .await;
         let mut queries = Vec::new();
-        let mut blocked: Option<String> = None;
+        let mut gate = match lease {
+            Ok(LeaseOutcome::Acquired { left: None }) => Gate::Open,
+            Ok(LeaseOutcome::Acquired { left: Some(left) }) => {
+                let settled = self.settle_left(table, left, now_s).await;
+                let gate = Gate::after(&settled.1);
+                queries.push(settled);
+                gate
+            }
+            Ok(LeaseOutcome::Held { left }) => Gate::Skip(held_by(left.as_ref())),
+            Err(e) => Gate::Fail(format!("its maintenance lease could not be taken: {e}")),
+        };
         for statement in statements(table, ctx.now) {
-            let outcome = match &blocked {
-                Some(reason) => QueryOutcome::Skipped {
+            let outcome = match &gate {
+                Gate::Open => self.run_one(table, &statement, ctx, budget_end).await,
+                Gate::Skip(reason) => QueryOutcome::Skipped {
                     reason: reason.clone(),
                 },
-                None => self.run_one(table, &statement, ctx, budget_end).await,
+                Gate::Fail(reason) => QueryOutcome::NotStarted {
+                    reason: reason.clone(),
+                },
             };
-            if blocked.is_none() {
-                blocked = goes_on_after(&outcome).err();
+            if matches!(gate, Gate::Open) {
+                gate = Gate::after(&outcome);
             }
-            tracing::info!(table = %table.id(), operation = statement.operation.as_str(), outcome = outcome.as_str(), query_execution_id = outcome.query_execution_id().unwrap_or(""), "maintenance query");
+            tracing::info!(table = %id, operation = statement.operation.as_str(), outcome = outcome.as_str(), query_execution_id = outcome.query_execution_id().unwrap_or(""), "maintenance query");
             queries.push((statement, outcome));
         }
+        if lease_was_ours(&queries, &gate) {
+            self.hand_back(table, &queries, &ctx.request_id, now_s)
+                .await;
+        }
         TableRun { table, queries }
+    }
+
+    /// A query an earlier run left running, under a lease that has expired (so past its
+    /// runtime bound): its end if it has one, else stopped now.
+    async fn settle_left(
+        &self,
+        table: &IcebergTable,
+        left: LeftQuery,
+        now_s: i64,
+    ) -> (MaintenanceStatement, QueryOutcome) {
+        let seconds = (now_s - left.started_at).max(0) as f64;
+        let query_execution_id = left.query_execution_id.clone();
+        let outcome = match self.athena.wait(&query_execution_id, Instant::now()).await {
+            Ok((QueryResult::Succeeded, _)) => QueryOutcome::Succeeded {
+                query_execution_id,
+                seconds,
+            },
+            Ok((QueryResult::Failed { state, reason, .. }, _)) => QueryOutcome::Failed {
+                query_execution_id,
+                state,
+                reason,
+                seconds,
+            },
+            still_running_or_unknown => {
+                let reason = match still_running_or_unknown {
+                    Err(e) => format!("left running by an earlier run; polling it failed: {e}"),
+                    Ok(_) => format!(
+                        "left running by an earlier run past its max_runtime_seconds ({})",
+                        table.max_runtime.as_secs()
+                    ),
+                };
+                let stop_error = self.athena.stop(&query_execution_id).await.err();
+                QueryOutcome::Stopped {
+                    query_execution_id,
+                    seconds,
+                    reason,
+                    stop_error: stop_error.map(|e| e.to_string()),
+                }
+            }
+        };
+        let statement = MaintenanceStatement {
+            operation: left.operation,
+            sql: left.sql,
+        };
+        (statement, outcome)
+    }
+
+    /// Releases the table's lease, or keeps it for a query that may still run until that
+    /// query's runtime bound (counted from the run's start, `now_s`: a little early, never
+    /// late), when the next run looks at it.
+    async fn hand_back(
+        &self,
+        table: &IcebergTable,
+        queries: &[(MaintenanceStatement, QueryOutcome)],
+        token: &str,
+        now_s: i64,
+    ) {
+        let id = table.id();
+        let still = queries.iter().rev().find(|(_, o)| may_still_run(o));
+        let result = match still {
+            Some((statement, outcome)) => {
+                let started_at = now_s;
+                let left = LeftQuery {
+                    query_execution_id: outcome.query_execution_id().unwrap_or("").to_string(),
+                    operation: statement.operation,
+                    sql: statement.sql.clone(),
+                    started_at,
+                };
+                let until = started_at + table.max_runtime.as_secs() as i64 + LEASE_MARGIN_SECONDS;
+                self.registry.hold_lease(&id, token, &left, until).await
+            }
+            None => self.registry.release_lease(&id, token).await,
+        };
+        if let Err(e) = result {
+            // The lease expires on its own a minute after this invocation's deadline.
+            tracing::error!(table = %id, error = %e, "maintenance lease not handed back");
+        }
     }
 
     /// Starts one statement and follows it to its end, its runtime bound or the budget's end.
@@ -197,6 +303,60 @@ where
         }
         errors
     }
+}
+
+/// A lease outlives the invocation's deadline by this much before it counts as abandoned.
+const LEASE_MARGIN_SECONDS: i64 = 60;
+
+/// Whether the table's next statement runs.
+enum Gate {
+    Open,
+    /// Skipped, with the reason (not alerted: the reason is alerted on its own, or is another
+    /// run's business).
+    Skip(String),
+    /// Not started, alerted: the lease could not be taken.
+    Fail(String),
+}
+
+impl Gate {
+    fn after(outcome: &QueryOutcome) -> Self {
+        match goes_on_after(outcome) {
+            Ok(()) => Gate::Open,
+            Err(reason) => Gate::Skip(reason),
+        }
+    }
+}
+
+fn held_by(left: Option<&LeftQuery>) -> String {
+    match left {
+        Some(q) => format!(
+            "another maintain run holds the table: query {} ({}) may still be running",
+            q.query_execution_id,
+            q.operation.as_str()
+        ),
+        None => "another maintain run holds the table".into(),
+    }
+}
+
+/// Whether this run took the lease (it did unless the table was held or the lease failed).
+fn lease_was_ours(queries: &[(MaintenanceStatement, QueryOutcome)], gate: &Gate) -> bool {
+    !matches!(gate, Gate::Fail(_))
+        && !queries.iter().all(|(_, o)| {
+            matches!(o, QueryOutcome::Skipped { reason } if reason.starts_with("another maintain run"))
+        })
+}
+
+/// A query that may still be running once this run ends: left at the deadline, or one whose
+/// stop failed.
+fn may_still_run(outcome: &QueryOutcome) -> bool {
+    matches!(
+        outcome,
+        QueryOutcome::LeftRunning { .. }
+            | QueryOutcome::Stopped {
+                stop_error: Some(_),
+                ..
+            }
+    )
 }
 
 fn dry_run(plan: &MaintainPlan<'_>, ctx: &InvocationContext) -> Value {

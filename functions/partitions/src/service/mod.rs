@@ -35,7 +35,8 @@ use crate::glue::GlueCatalog;
 use crate::input::{InputError, Source, parse_payload};
 use crate::ops::{self, Command};
 use crate::ports::{
-    DataListing, DdlRunner, EventPublisher, MaintenanceQueries, PartitionCatalog, RegistryStore,
+    DataListing, DdlRunner, EventPublisher, MaintenanceLeases, MaintenanceQueries,
+    PartitionCatalog, RegistryStore,
 };
 use crate::registry::Registry;
 use crate::s3data::DataBucket;
@@ -109,7 +110,7 @@ impl InvocationContext {
 
 impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
 where
-    R: RegistryStore,
+    R: RegistryStore + MaintenanceLeases,
     A: DdlRunner + MaintenanceQueries,
     G: PartitionCatalog,
     D: DataListing,

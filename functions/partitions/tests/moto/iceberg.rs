@@ -1,7 +1,9 @@
 //! Iceberg tables on moto: their objects register nothing; `maintain` puts OPTIMIZE then VACUUM
 //! into the workgroup in order, each with the table's database, and follows each query's
 //! lifecycle (polled to SUCCEEDED; past its runtime bound, stopped: moto then holds it
-//! CANCELLED; at the invocation's deadline, left as it is and the table's VACUUM not started);
+//! CANCELLED; at the invocation's deadline, left as it is, the table's VACUUM not started and
+//! its lease kept in the registry, so the next run starts nothing until the bound has passed and
+//! then stops it);
 //! a failed or stopped query reaches a queue through an EventBridge rule as alerts' rule takes
 //! it. moto records the statements without running them: compaction itself is not shown.
 
@@ -236,7 +238,7 @@ async fn a_failed_optimize_is_alerted_and_vacuum_still_reaches_athena() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_the_deadline_the_query_is_left_as_it_is_and_vacuum_is_not_started() {
+async fn at_the_deadline_the_query_is_left_holding_the_lease_until_the_next_run_past_its_bound() {
     let h = iceberg_harness().await;
     h.faults.script.lock().unwrap().extend(["RUNNING"; 2000]);
     // 14 s left: 11 s of budget after the reserve, inside the 1,800 s runtime bound.
@@ -264,4 +266,83 @@ async fn at_the_deadline_the_query_is_left_as_it_is_and_vacuum_is_not_started() 
         .collect();
     assert_eq!(states, vec![(optimize_sql(), "SUCCEEDED".to_string())]);
     assert_eq!(h.metric("IcebergMaintenanceLeftRunning", None), 1.0);
+
+    // The query holds the table's lease in the registry: the next run starts nothing.
+    let left_id = queries[0]["query_execution_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lease = lease_item(&h).await.expect("the lease is kept");
+    assert_eq!(lease["query_execution_id"].as_s().unwrap(), &left_id);
+    assert_eq!(lease["operation"].as_s().unwrap(), "optimize");
+    let held = h
+        .handle(maintain("enriched_iceberg"), "req-next")
+        .await
+        .unwrap();
+    assert_eq!(
+        held["tables"][0]["queries"][0]["outcome"], "skipped",
+        "{held}"
+    );
+    assert_eq!(executions(&h).await.len(), 1);
+
+    // Past its bound (the lease expired), the next run stops it if it still runs, then maintains.
+    expire_lease(&h).await;
+    h.faults.script.lock().unwrap().push_back("RUNNING");
+    let resp = h
+        .handle(maintain("enriched_iceberg"), "req-after")
+        .await
+        .unwrap();
+    let queries = resp["tables"][0]["queries"].as_array().unwrap();
+    assert_eq!(
+        queries[0]["query_execution_id"].as_str(),
+        Some(left_id.as_str())
+    );
+    assert_eq!(queries[0]["outcome"], "stopped", "{resp}");
+    assert_eq!(
+        (
+            queries[1]["outcome"].as_str(),
+            queries[2]["outcome"].as_str()
+        ),
+        (Some("succeeded"), Some("succeeded"))
+    );
+    let states: Vec<String> = executions(&h).await.into_iter().map(|e| e.1).collect();
+    assert_eq!(states, vec!["CANCELLED", "SUCCEEDED", "SUCCEEDED"]);
+    assert!(lease_item(&h).await.is_none(), "released");
+}
+
+const LEASE_KEY: &str = "#maintenance/streamops.enriched_iceberg";
+
+async fn lease_item(
+    h: &Harness,
+) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    aws_sdk_dynamodb::Client::new(&h.sdk)
+        .get_item()
+        .table_name(REGISTRY)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(LEASE_KEY.into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
+async fn expire_lease(h: &Harness) {
+    aws_sdk_dynamodb::Client::new(&h.sdk)
+        .update_item()
+        .table_name(REGISTRY)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(LEASE_KEY.into()),
+        )
+        .update_expression("SET expires_at = :past")
+        .expression_attribute_values(
+            ":past",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
 }

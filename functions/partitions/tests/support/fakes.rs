@@ -52,6 +52,8 @@ impl Mark {
 pub struct FakeRegistry {
     state: Arc<Mutex<RegistryState>>,
     pub script: Script,
+    /// Its maintenance leases: see `maintenance.rs`.
+    pub leases: super::FakeLeases,
 }
 
 #[derive(Default)]

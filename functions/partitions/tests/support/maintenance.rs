@@ -1,5 +1,6 @@
-//! Fakes of the maintenance ports: Athena's long queries (scripted to succeed, fail or run past
-//! any bound, with faults from the shared [`Script`]) and the events alerts reads. The query fake
+//! Fakes of the maintenance ports: the registry's leases, Athena's long queries (scripted to
+//! succeed, fail or run past any bound, with faults from the shared [`Script`]) and the events
+//! alerts reads. The query fake
 //! records every start, wait and stop, and the most queries it saw in flight, overall and per
 //! table, so a test can check the concurrency bounds.
 
@@ -7,10 +8,13 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use partitions::{EventPublisher, MaintenanceEvent, MaintenanceQueries, PollStats, QueryResult};
+use partitions::{
+    EventPublisher, LeaseOutcome, LeftQuery, MaintenanceEvent, MaintenanceLeases,
+    MaintenanceQueries, PollStats, QueryResult,
+};
 use streamops_shared::AwsCallError;
 
-use super::{FakeAthena, Script};
+use super::{FakeAthena, FakeRegistry, Script};
 
 /// How the next maintenance query goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +208,88 @@ impl EventPublisher for FakeEvents {
     async fn publish(&self, event: &MaintenanceEvent) -> Result<(), AwsCallError> {
         self.script.call("PutEvents", || {
             self.sent.lock().unwrap().push(event.clone());
+        })
+    }
+}
+
+/// One table's lease as the fake holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub token: String,
+    pub expires_at: i64,
+    pub left: Option<LeftQuery>,
+}
+
+/// The registry's maintenance leases, by table.
+#[derive(Clone, Default)]
+pub struct FakeLeases {
+    leases: Arc<Mutex<BTreeMap<String, Lease>>>,
+    pub script: Script,
+}
+
+impl FakeLeases {
+    pub fn get(&self, table: &str) -> Option<Lease> {
+        self.leases.lock().unwrap().get(table).cloned()
+    }
+
+    /// Another run's lease (or one left behind).
+    pub fn put(&self, table: &str, lease: Lease) {
+        self.leases.lock().unwrap().insert(table.into(), lease);
+    }
+}
+
+impl MaintenanceLeases for FakeRegistry {
+    async fn acquire_lease(
+        &self,
+        table: &str,
+        token: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<LeaseOutcome, AwsCallError> {
+        let l = &self.leases;
+        let mut leases = l.leases.lock().unwrap();
+        l.script
+            .call("PutItem (lease)", || match leases.get(table) {
+                Some(held) if held.expires_at >= now => LeaseOutcome::Held {
+                    left: held.left.clone(),
+                },
+                before => {
+                    let left = before.and_then(|b| b.left.clone());
+                    let lease = Lease {
+                        token: token.into(),
+                        expires_at,
+                        left: None,
+                    };
+                    leases.insert(table.into(), lease);
+                    LeaseOutcome::Acquired { left }
+                }
+            })
+    }
+
+    async fn hold_lease(
+        &self,
+        table: &str,
+        token: &str,
+        left: &LeftQuery,
+        expires_at: i64,
+    ) -> Result<(), AwsCallError> {
+        let l = &self.leases;
+        let mut leases = l.leases.lock().unwrap();
+        l.script.call("UpdateItem (hold lease)", || {
+            if let Some(lease) = leases.get_mut(table).filter(|x| x.token == token) {
+                lease.left = Some(left.clone());
+                lease.expires_at = expires_at;
+            }
+        })
+    }
+
+    async fn release_lease(&self, table: &str, token: &str) -> Result<(), AwsCallError> {
+        let l = &self.leases;
+        let mut leases = l.leases.lock().unwrap();
+        l.script.call("DeleteItem (release lease)", || {
+            if leases.get(table).is_some_and(|x| x.token == token) {
+                leases.remove(table);
+            }
         })
     }
 }
