@@ -81,6 +81,7 @@ where
             .acquire_lease(&id, &ctx.request_id, expires_at, now_s)
             .await;
         let mut queries = Vec::new();
+        let ours = matches!(lease, Ok(LeaseOutcome::Acquired { .. }));
         let mut gate = match lease {
             Ok(LeaseOutcome::Acquired { left: None }) => Gate::Open,
             Ok(LeaseOutcome::Acquired { left: Some(left) }) => {
@@ -108,7 +109,7 @@ where
             tracing::info!(table = %id, operation = statement.operation.as_str(), outcome = outcome.as_str(), query_execution_id = outcome.query_execution_id().unwrap_or(""), "maintenance query");
             queries.push((statement, outcome));
         }
-        if lease_was_ours(&queries, &gate) {
+        if ours {
             self.hand_back(table, &queries, &ctx.request_id, now_s)
                 .await;
         }
@@ -336,14 +337,6 @@ fn held_by(left: Option<&LeftQuery>) -> String {
         ),
         None => "another maintain run holds the table".into(),
     }
-}
-
-/// Whether this run took the lease (it did unless the table was held or the lease failed).
-fn lease_was_ours(queries: &[(MaintenanceStatement, QueryOutcome)], gate: &Gate) -> bool {
-    !matches!(gate, Gate::Fail(_))
-        && !queries.iter().all(|(_, o)| {
-            matches!(o, QueryOutcome::Skipped { reason } if reason.starts_with("another maintain run"))
-        })
 }
 
 /// A query that may still be running once this run ends: left at the deadline, or one whose
