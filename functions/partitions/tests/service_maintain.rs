@@ -390,10 +390,13 @@ async fn past_its_bound_a_left_query_is_stopped_by_the_next_run_which_then_maint
         .leases
         .put("streamops.enriched_iceberg", lease);
 
-    let (second, _) = maintain_as(&service, run_one("enriched_iceberg"), 120, "req-next").await;
+    let (second, lines) = maintain_as(&service, run_one("enriched_iceberg"), 120, "req-next").await;
     let second = second.unwrap();
     let queries = second["tables"][0]["queries"].as_array().unwrap();
     assert_eq!(queries.len(), 3, "{second}");
+    // The stopped one was the first run's: this run started two, and one failed (the stop).
+    assert_eq!(metric(&lines, "IcebergMaintenanceRuns"), 2.0);
+    assert_eq!(metric(&lines, "IcebergMaintenanceFailures"), 1.0);
     assert_eq!(queries[0]["query_execution_id"], "mq-1");
     assert_eq!(queries[0]["outcome"], "stopped");
     assert_eq!(

@@ -26,6 +26,8 @@ use crate::ports::{
 struct TableRun<'t> {
     table: &'t IcebergTable,
     queries: Vec<(MaintenanceStatement, QueryOutcome)>,
+    /// The first query is one an earlier run started (and counted in its metrics).
+    picked_up: bool,
 }
 
 impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
@@ -82,6 +84,7 @@ where
             .await;
         let mut queries = Vec::new();
         let ours = matches!(lease, Ok(LeaseOutcome::Acquired { .. }));
+        let picked_up = matches!(lease, Ok(LeaseOutcome::Acquired { left: Some(_) }));
         let mut gate = match lease {
             Ok(LeaseOutcome::Acquired { left: None }) => Gate::Open,
             Ok(LeaseOutcome::Acquired { left: Some(left) }) => {
@@ -113,7 +116,11 @@ where
             self.hand_back(table, &queries, &ctx.request_id, now_s)
                 .await;
         }
-        TableRun { table, queries }
+        TableRun {
+            table,
+            picked_up,
+            queries,
+        }
     }
 
     /// A query an earlier run left running, under a lease that has expired (so past its
@@ -367,22 +374,28 @@ fn dry_run(plan: &MaintainPlan<'_>, ctx: &InvocationContext) -> Value {
     json!({"command": "maintain", "dry_run": true, "tables": tables})
 }
 
-/// `IcebergMaintenanceRuns` per query started, `IcebergMaintenanceFailures` per query that
-/// failed, was stopped or did not start, `IcebergMaintenanceLeftRunning` per query left at
-/// the deadline, `IcebergMaintenanceDuration` per query started.
+/// `IcebergMaintenanceRuns` and `IcebergMaintenanceDuration` per query started (a query an
+/// earlier run left, picked up here, was counted by that run), `IcebergMaintenanceFailures` per
+/// query that failed, was stopped or did not start, `IcebergMaintenanceLeftRunning` per query
+/// left at the deadline.
 fn record_metrics(runs: &[TableRun<'_>], metrics: &mut Metrics) {
-    for (_, outcome) in runs.iter().flat_map(|r| &r.queries) {
-        if let Some(seconds) = outcome.seconds() {
-            metrics.count("IcebergMaintenanceRuns", 1);
-            metrics.record("IcebergMaintenanceDuration", Unit::Seconds, seconds);
-        }
-        match outcome {
-            QueryOutcome::Failed { .. }
-            | QueryOutcome::Stopped { .. }
-            | QueryOutcome::StartFailed { .. }
-            | QueryOutcome::NotStarted { .. } => metrics.count("IcebergMaintenanceFailures", 1),
-            QueryOutcome::LeftRunning { .. } => metrics.count("IcebergMaintenanceLeftRunning", 1),
-            QueryOutcome::Succeeded { .. } | QueryOutcome::Skipped { .. } => {}
+    for run in runs {
+        for (i, (_, outcome)) in run.queries.iter().enumerate() {
+            let started_here = !(i == 0 && run.picked_up);
+            if let Some(seconds) = outcome.seconds().filter(|_| started_here) {
+                metrics.count("IcebergMaintenanceRuns", 1);
+                metrics.record("IcebergMaintenanceDuration", Unit::Seconds, seconds);
+            }
+            match outcome {
+                QueryOutcome::Failed { .. }
+                | QueryOutcome::Stopped { .. }
+                | QueryOutcome::StartFailed { .. }
+                | QueryOutcome::NotStarted { .. } => metrics.count("IcebergMaintenanceFailures", 1),
+                QueryOutcome::LeftRunning { .. } => {
+                    metrics.count("IcebergMaintenanceLeftRunning", 1)
+                }
+                QueryOutcome::Succeeded { .. } | QueryOutcome::Skipped { .. } => {}
+            }
         }
     }
 }
