@@ -232,6 +232,7 @@ fn every_command_of_every_function_is_covered() {
         "partitions backfill --table streamops.enriched_events --from 2026-11-22T00 --to 2026-11-23T00 --granularity hour",
         "partitions status --table streamops.enriched_events --from 2026-11-23T00 --to 2026-11-24T00",
         "partitions prune --table streamops.enriched_events --from 2026-01-01 --to 2026-06-01",
+        "partitions maintain --table streamops.enriched_iceberg",
         "scaler status",
         "scaler scale raw-stream 4 --reason load-test",
         "scaler pause raw-stream",
@@ -318,6 +319,19 @@ fn payloads_match_the_example_events() {
             Effect::Planned { apply: false },
             fixture("partitions/ops-prune.json")
         )
+    );
+    let r = request("partitions maintain --table streamops.enriched_iceberg");
+    assert_eq!(
+        (r.effect, r.payload),
+        (
+            Effect::Planned { apply: false },
+            fixture("partitions/ops-maintain.json")
+        )
+    );
+    let all = request("partitions maintain --apply");
+    assert_eq!(
+        all.payload,
+        json!({"command": "maintain", "dry_run": false})
     );
 }
 

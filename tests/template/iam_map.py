@@ -28,7 +28,10 @@ SDK_OPERATIONS: dict[str, dict[str, str]] = {
         "put_object": "s3:PutObject", "get_object": "s3:GetObject", "head_object": "s3:GetObject",
         "delete_object": "s3:DeleteObject", "delete_objects": "s3:DeleteObject", "list_objects_v2": "s3:ListBucket",
     },
-    "athena": {"start_query_execution": "athena:StartQueryExecution", "get_query_execution": "athena:GetQueryExecution"},
+    "athena": {
+        "start_query_execution": "athena:StartQueryExecution", "get_query_execution": "athena:GetQueryExecution",
+        "stop_query_execution": "athena:StopQueryExecution",
+    },
     "glue": {
         "batch_create_partition": "glue:BatchCreatePartition", "create_partition": "glue:CreatePartition",
         "get_partitions": "glue:GetPartitions", "get_partition": "glue:GetPartition", "get_table": "glue:GetTable",
@@ -101,6 +104,6 @@ def unmapped_operations(crate: str) -> set[str]:
             continue
         (service,) = services
         for m in re.findall(r"\b(?:client|self\.client)\s*\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)", text):
-            if m not in SDK_OPERATIONS[service] and m not in {"clone", "config"}:
+            if m not in SDK_OPERATIONS[service] and m not in {"clone", "config", "into"}:
                 out.add(f"{path.name}: {service}.{m}")
     return out

@@ -1,7 +1,9 @@
 """Parameter sets the deploy rehearsal and the static checks run the template with: the defaults,
 every optional feature (in two sets, because some options exclude each other: an instance
-group or a fleet, jar or EMR-step resubmission, enhanced fan-out or polling), and the log archive
-on its own (LogArchive: its delivery stream, subscriptions, roles and Glue table)."""
+group or a fleet, jar or EMR-step resubmission, enhanced fan-out or polling), the log archive
+on its own (LogArchive: its delivery stream, subscriptions, roles and Glue table), and the
+Iceberg table with the log archive (EnrichedIcebergTable: its Glue table, delivery stream,
+roles and maintenance schedule)."""
 
 ACCOUNT = "123456789012"
 # Every optional feature, in two sets (some options exclude each other: instance group or fleet,
@@ -28,5 +30,9 @@ WITH_MSK_FLEET_EMR_STEP = {
     "ExistingPiiKeySecretArn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:old-pii-key-AbCdEf",
 }
 WITH_LOG_ARCHIVE = {"LogArchive": "true", "LogArchiveRetentionDays": "90"}
+# The Firehose-to-Iceberg destination and its scheduled maintenance, beside the log archive (the
+# two add to PARTITIONS_TABLES together).
+WITH_ICEBERG = {"EnrichedIcebergTable": "true", "IcebergMaintenanceRate": "rate(12 hours)", "LogArchive": "true"}
 PARAMETER_SETS = {"defaults": {}, "vpc-flink-emr-group": WITH_VPC_FLINK_EMR_GROUP,
-                  "msk-fleet-emr-step": WITH_MSK_FLEET_EMR_STEP, "log-archive": WITH_LOG_ARCHIVE}
+                  "msk-fleet-emr-step": WITH_MSK_FLEET_EMR_STEP, "log-archive": WITH_LOG_ARCHIVE,
+                  "iceberg": WITH_ICEBERG}

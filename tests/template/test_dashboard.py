@@ -96,6 +96,8 @@ AWS_METRICS = {
         _ours("AWS::KinesisFirehose::DeliveryStream", "DeliveryStreamName"),
     ("AWS/Firehose", "DeliveryToS3.Success", frozenset({"DeliveryStreamName"})):
         _ours("AWS::KinesisFirehose::DeliveryStream", "DeliveryStreamName"),
+    ("AWS/Firehose", "DeliveryToIceberg.DataFreshness", frozenset({"DeliveryStreamName"})):
+        _ours("AWS::KinesisFirehose::DeliveryStream", "DeliveryStreamName"),
 }
 
 
@@ -208,7 +210,9 @@ def test_the_dashboard_covers_the_pipeline(label):
     for emf in ["RecordsIn", "RecordsOut", "RecordsQuarantined", "InvocationErrors", "RegistrationLag", "LatestAdvanced",
                 "ScalingActions", "ScalingSkipped", "ScalingDeferred", "AlertsPublished", "AlertsSuppressed"]:
         assert (NAMESPACE, emf) in names, emf
-    streams = {dict(d)["DeliveryStreamName"] for ns, name, d in read if name == "DeliveryToS3.DataFreshness"}
+    # S3 destinations report DeliveryToS3.*, the Iceberg one DeliveryToIceberg.*.
+    freshness = ("DeliveryToS3.DataFreshness", "DeliveryToIceberg.DataFreshness")
+    streams = {dict(d)["DeliveryStreamName"] for ns, name, d in read if name in freshness}
     assert streams == _names(ev, "AWS::KinesisFirehose::DeliveryStream"), "every delivery stream's freshness"
 
 

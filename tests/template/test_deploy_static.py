@@ -290,6 +290,10 @@ def platform_actions(ev: Evaluator, fn: str) -> set[str]:
                 "glue:GetDatabase", "glue:GetTable", "glue:CreatePartition", "glue:BatchCreatePartition",
                 "glue:DeletePartition", "glue:BatchDeletePartition",
                 "s3:GetBucketLocation", "s3:ListBucket", "s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}
+        if c("HasIcebergTable"):
+            # Athena's OPTIMIZE and VACUUM of the Iceberg table: a metadata commit in Glue, data
+            # files rewritten and expired ones deleted.
+            out |= {"glue:UpdateTable", "s3:DeleteObject"}
     if fn == "AlertsFunction":
         out.add("sqs:SendMessage")  # its on-failure destination (and the group flushes it queues)
         # The group flush queue's mapping.
@@ -570,6 +574,40 @@ def test_the_scalers_decisions_reach_this_stacks_alerts_function_only():
     assert not any(_matches(r["EventPattern"], other) for r in routed), "another stack's scaler reaches this alerts function"
     env = evaluator({}, template=RAW).functions()["ScalerFunction"]["env"]
     assert "SCALER_ALERTS_TOPIC_ARN" not in env, "the scaler publishes through alerts, not to the topic"
+
+
+def test_the_iceberg_maintenance_events_reach_this_stacks_alerts_function_only():
+    ev = evaluator({})
+    rules = [ev.eval(r["Properties"]) for k, r in ev.resources.items() if r["Type"] == "AWS::Events::Rule" and ev.enabled(k)]
+    alerts_arn = ev.getatt("AlertsFunction", "Arn")
+    event = json.loads((ROOT / "events/alerts/partitions-maintenance-failed.json").read_text())
+    event["detail"]["function"] = ev.physical_name("PartitionsFunction")
+    routed = [r for r in rules if _matches(r["EventPattern"], event) and any(t["Arn"] == alerts_arn for t in r["Targets"])]
+    assert len(routed) == 1, "no rule (or more than one) takes partitions' maintenance events to the alerts function"
+    other = json.loads(json.dumps(event))
+    other["detail"]["function"] = evaluator({}, stack="streamops-dev").physical_name("PartitionsFunction")
+    assert not any(_matches(r["EventPattern"], other) for r in routed), "another stack's partitions reaches this alerts function"
+
+
+def test_the_iceberg_option_maintains_the_table_firehose_writes():
+    ev = evaluator({"EnrichedIcebergTable": "true", "IcebergMaintenanceRate": "rate(6 hours)"}, template=RAW)
+    tables = json.loads(ev.functions()["PartitionsFunction"]["env"]["PARTITIONS_TABLES"])
+    (iceberg,) = [t for t in tables if t.get("format") == "iceberg"]
+    glue = ev.eval(ev.resources["PartitionsEnrichedIcebergTable"]["Properties"])
+    assert glue["OpenTableFormatInput"]["IcebergInput"]["MetadataOperation"] == "CREATE"
+    assert iceberg["table"] == glue["TableInput"]["Name"]
+    assert f"s3://{iceberg['bucket']}/{iceberg['prefix']}" == glue["TableInput"]["StorageDescriptor"]["Location"]
+    assert iceberg["optimize_where"]["column"] in [k["Name"] for k in glue["TableInput"]["PartitionKeys"]]
+    stream = ev.eval(ev.resources["EnrichedIcebergDeliveryStream"]["Properties"])
+    (dest,) = stream["IcebergDestinationConfiguration"]["DestinationTableConfigurationList"]
+    assert (dest["DestinationTableName"], dest["DestinationDatabaseName"]) == (iceberg["table"], iceberg["database"])
+    schedule = ev.eval(ev.resources["IcebergMaintenanceSchedule"]["Properties"])
+    assert schedule["ScheduleExpression"] == "rate(6 hours)"
+    assert json.loads(schedule["Target"]["Input"]) == {"command": "maintain", "dry_run": False}
+    assert schedule["Target"]["Arn"] == ev.getatt("PartitionsFunction", "Arn")
+    off = evaluator({}, template=RAW)
+    assert not off.enabled("IcebergMaintenanceSchedule") and not off.enabled("EnrichedIcebergDeliveryStream")
+    assert all(t.get("format") != "iceberg" for t in json.loads(off.functions()["PartitionsFunction"]["env"]["PARTITIONS_TABLES"]))
 
 
 # ---------------------------------------------------------------- 13: the key policy

@@ -70,6 +70,15 @@ pub enum PartitionsCmd {
         #[arg(long)]
         apply: bool,
     },
+    /// Iceberg maintenance (OPTIMIZE then VACUUM) of one Iceberg table or all of them: shows the
+    /// statements unless --apply.
+    Maintain {
+        /// One Iceberg table (`database.table` or the name alone); default every Iceberg table.
+        #[arg(long)]
+        table: Option<String>,
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 impl PartitionsCmd {
@@ -100,6 +109,11 @@ impl PartitionsCmd {
             }
             PartitionsCmd::Prune { range, apply } => {
                 let p = range.payload("prune", [("dry_run", Some(json!(!apply)))]);
+                (p, Effect::Planned { apply: *apply }, Follow::Once)
+            }
+            PartitionsCmd::Maintain { table, apply } => {
+                let fields = [("table", string(table)), ("dry_run", Some(json!(!apply)))];
+                let p = payload("maintain", fields);
                 (p, Effect::Planned { apply: *apply }, Follow::Once)
             }
         };
@@ -148,6 +162,8 @@ fn check(command: PartitionsCommand) -> Result<(), String> {
         PartitionsCommand::Backfill(b) => ("backfill", &b.from, &b.to, b.granularity),
         PartitionsCommand::Status(s) => ("status", &s.from, &s.to, None),
         PartitionsCommand::Prune(p) => ("prune", &p.from, &p.to, None),
+        // Its table the function checks against its configuration; nothing else to check.
+        PartitionsCommand::Maintain(_) => return Ok(()),
     };
     let bad = |field: &str, e: String| format!("{verb} `{field}`: {e}");
     let from = parse_time(from).map_err(|e| bad("from", e))?;

@@ -15,7 +15,9 @@
 //! "Asynchronous invocation destinations" (`lambda-destination-failure.json`); and the scaler's
 //! own "Scaling Decision" events (`scaler-decision-*.json`, functions/scaler/src/notify.rs) and
 //! the checkpoints function's "Checkpoint Health" events (`checkpoint-health-*.json`,
-//! functions/checkpoints/src/health_event.rs).
+//! functions/checkpoints/src/health_event.rs);
+//! partitions' "Iceberg Maintenance" events (`partitions-maintenance-*.json`,
+//! functions/partitions/src/events.rs).
 
 use alerts::dedup::{Decision, SuppressReason, decide};
 use alerts::group::parse_flush_event;
@@ -104,6 +106,7 @@ const ANOMALY: &str = "streamops-raw-incoming-anomaly";
 const ERROR_RATE: &str = "streamops-enrich-error-rate";
 const GROUP: &str = "j-2AXXXXXXGAPLF/ig-3KXXXXXXTASK1";
 const POLICY: &str = "j-2AXXXXXXGAPLF/ig-3KXXXXXXTASK1/autoscaling-policy";
+const ICEBERG: &str = "streamops.enriched_iceberg";
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:streamops-alarms";
 
 #[rustfmt::skip]
@@ -140,6 +143,8 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("ops-remove-silence.json", Outcome::Command),
     ("ops-send-test-alert.json", Outcome::Command),
     ("sqs-group-flush.json", Outcome::GroupFlush(1)),
+    ("partitions-maintenance-failed.json", alert(Generic, Error, "OPTIMIZE FAILED", ICEBERG, "optimize of the iceberg table", PUBLISH)),
+    ("partitions-maintenance-stopped.json", alert(Generic, Warning, "VACUUM STOPPED", ICEBERG, "vacuum of the iceberg table", PUBLISH)),
     ("scaler-decision-blocked.json", alert(Generic, Warning, "BLOCKED cooldown", "raw-stream", "scaler raw-stream", PUBLISH)),
     ("scaler-decision-scaled.json", alert(Generic, Info, "SCALED 2->4", "raw-stream", "scaler raw-stream", PUBLISH)),
     ("scaler-decision-stranded.json", alert(Generic, Critical, "STRANDED 1->2", "flink-job", "scaler flink-job", PUBLISH)),

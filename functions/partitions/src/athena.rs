@@ -11,7 +11,7 @@ use streamops_shared::AwsCallError;
 use crate::poll::{
     PollOutcome, PollPolicy, PollStats, QueryState, poll_until_final, retry_throttled,
 };
-use crate::ports::{DdlRunner, QueryReport, QueryResult};
+use crate::ports::{DdlRunner, MaintenanceQueries, QueryReport, QueryResult};
 
 #[derive(Clone)]
 pub struct AthenaRunner {
@@ -140,6 +140,41 @@ impl DdlRunner for AthenaRunner {
             stats,
             start_retries,
         })
+    }
+}
+
+impl MaintenanceQueries for AthenaRunner {
+    async fn start(
+        &self,
+        sql: &str,
+        database: &str,
+        idempotency: &str,
+        deadline: Instant,
+    ) -> Result<String, AwsCallError> {
+        let token = hex::encode(Sha256::digest(format!("{idempotency}\n{sql}").as_bytes()));
+        let (query_id, _) = AthenaRunner::start(self, sql, database, &token, deadline).await?;
+        Ok(query_id)
+    }
+
+    async fn wait(
+        &self,
+        query_id: &str,
+        until: Instant,
+    ) -> Result<(QueryResult, PollStats), AwsCallError> {
+        let outcome = poll_until_final(self.policy, until, || self.state(query_id)).await?;
+        Ok(query_result(outcome))
+    }
+
+    async fn stop(&self, query_id: &str) -> Result<(), AwsCallError> {
+        self.client
+            .stop_query_execution()
+            .query_execution_id(query_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                AwsCallError::from_sdk("StopQueryExecution", format!("query {query_id}"), &e)
+            })
     }
 }
 

@@ -63,6 +63,13 @@ pub struct PartitionsConfig {
     pub registry_concurrency: usize,
     /// `S3_FORCE_PATH_STYLE` (default false): path-style S3 addressing for S3-compatible endpoints.
     pub s3_force_path_style: bool,
+    /// `PARTITIONS_MAINTENANCE_CONCURRENCY` (default 2, 1 to 8): Iceberg maintenance queries in
+    /// flight at once across tables (each table runs one at a time); they share the account's
+    /// Athena query concurrency with everything else.
+    pub maintenance_concurrency: usize,
+    /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda; default `partitions`): named in maintenance
+    /// events, so the alerts rule takes this stack's only.
+    pub function_name: String,
 }
 
 impl PartitionsConfig {
@@ -118,6 +125,11 @@ impl PartitionsConfig {
             registry_concurrency = 32;
         }
         let s3_force_path_style = r.flag_or("S3_FORCE_PATH_STYLE", false);
+        let maintenance_concurrency = read_maintenance_concurrency(&mut r);
+        let function_name = r
+            .optional("AWS_LAMBDA_FUNCTION_NAME")
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "partitions".into());
         let config = tables.map(|tables| PartitionsConfig {
             tables,
             registry_table,
@@ -129,6 +141,8 @@ impl PartitionsConfig {
             max_statement_bytes,
             registry_concurrency,
             s3_force_path_style,
+            maintenance_concurrency,
+            function_name,
         });
         match r.finish(()) {
             // `read_tables` records a problem whenever it returns None, so no problem means
@@ -159,6 +173,21 @@ fn read_tables(r: &mut EnvReader) -> Option<Tables> {
             None
         }
     }
+}
+
+fn read_maintenance_concurrency(r: &mut EnvReader) -> usize {
+    const BOUND: &str = "a whole number from 1 to 8";
+    let n: usize = r.parsed_or("PARTITIONS_MAINTENANCE_CONCURRENCY", BOUND, 2);
+    if !(1..=8).contains(&n) {
+        r.invalid(
+            "PARTITIONS_MAINTENANCE_CONCURRENCY",
+            BOUND,
+            &n.to_string(),
+            None,
+        );
+        return 2;
+    }
+    n
 }
 
 /// The workgroup and the optional result location.
@@ -208,6 +237,8 @@ mod tests {
         assert_eq!(c.max_statement_bytes, 262_144);
         assert_eq!(c.query_timeout, Duration::from_secs(60));
         assert!(!c.s3_force_path_style);
+        assert_eq!(c.maintenance_concurrency, 2);
+        assert_eq!(c.function_name, "partitions");
         assert_eq!(c.tables.tables[0].id(), "streamops.enriched_events");
     }
 
@@ -219,6 +250,7 @@ mod tests {
             ("PARTITIONS_MAX_STATEMENT_BYTES", "300000"),
             ("PARTITIONS_ATHENA_OUTPUT_LOCATION", "bucket/results"),
             ("S3_FORCE_PATH_STYLE", "maybe"),
+            ("PARTITIONS_MAINTENANCE_CONCURRENCY", "0"),
         ])
         .unwrap_err();
         let text = err.to_string();
@@ -230,6 +262,7 @@ mod tests {
             "PARTITIONS_MAX_STATEMENT_BYTES",
             "PARTITIONS_ATHENA_OUTPUT_LOCATION",
             "S3_FORCE_PATH_STYLE",
+            "PARTITIONS_MAINTENANCE_CONCURRENCY has invalid value \"0\"; expected a whole number from 1 to 8",
         ] {
             assert!(text.contains(want), "{want} missing from: {text}");
         }

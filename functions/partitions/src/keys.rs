@@ -42,6 +42,9 @@ pub enum SkipReason {
     UndecodableKey,
     /// The key does not match the table's layout, or a value fails validation: poison, never SQL.
     InvalidKey,
+    /// Under an Iceberg table's prefix: Iceberg's own metadata lists its files, so there is no
+    /// partition to register (acknowledged and counted, not an error).
+    IcebergTable,
 }
 
 impl SkipReason {
@@ -61,6 +64,7 @@ impl SkipReason {
             SkipReason::ZeroBytes => "zero_bytes",
             SkipReason::UndecodableKey => "undecodable_key",
             SkipReason::InvalidKey => "invalid_key",
+            SkipReason::IcebergTable => "iceberg_table",
         }
     }
 }

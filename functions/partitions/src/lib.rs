@@ -5,17 +5,22 @@
 //! splitting), [`poll`] (backoff, deadlines, query states), [`periods`] (ranges and chunks),
 //! [`input`] (event shapes, parsed by `streamops_shared::object_event`), [`ops`] (command parsing
 //! and checking). Ports: [`ports`]; their SDK adapters: [`registry`] (DynamoDB), [`athena`],
-//! [`glue`], [`s3data`]. [`service`] orchestrates them per invocation.
+//! [`glue`], [`s3data`], [`events`] (EventBridge). [`service`] orchestrates them per invocation.
 
 mod athena;
 mod columns;
 mod config;
+mod events;
 mod glue;
+mod iceberg;
 mod input;
 mod key_plan;
 mod keys;
 mod layout;
+mod leases;
+mod maintenance;
 mod named_keys;
+mod names;
 mod ops;
 mod periods;
 mod poll;
@@ -29,13 +34,19 @@ mod table_config;
 
 pub use athena::AthenaRunner;
 pub use config::{Mode, PartitionsConfig};
+pub use events::{
+    DETAIL_TYPE as MAINTENANCE_DETAIL_TYPE, EventBridgeEvents, SOURCE as EVENT_SOURCE,
+};
 pub use glue::GlueCatalog;
+pub use iceberg::{IcebergTable, TimeWindow, WindowType};
 pub use input::{Batch, InputError, Item, Message, ObjectEvent, Source, parse_payload};
 pub use keys::{SkipReason, decode_key};
+pub use maintenance::{MaintenanceEvent, MaintenanceStatement, Operation, QueryOutcome};
 pub use ops::{PartitionsCommand, parse_command};
 pub use poll::{PollPolicy, PollStats};
 pub use ports::{
-    ClaimOutcome, DataListing, DdlRunner, EntryResult, PartitionCatalog, QueryReport, QueryResult,
+    ClaimOutcome, DataListing, DdlRunner, EntryResult, EventPublisher, LeaseOutcome, LeftQuery,
+    MaintenanceLeases, MaintenanceQueries, PartitionCatalog, QueryReport, QueryResult,
     RegistryStore,
 };
 pub use registry::Registry;

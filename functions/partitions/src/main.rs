@@ -3,8 +3,8 @@
 
 use lambda_runtime::Error;
 use partitions::{
-    AthenaRunner, DataBucket, GlueCatalog, InvocationContext, PartitionsConfig, PartitionsService,
-    PollPolicy, Registry,
+    AthenaRunner, DataBucket, EventBridgeEvents, GlueCatalog, InvocationContext, PartitionsConfig,
+    PartitionsService, PollPolicy, Registry,
 };
 use serde_json::Value;
 use streamops_shared::aws::{self, LazyClient};
@@ -33,6 +33,10 @@ async fn main() -> Result<(), Error> {
         data: DataBucket::new(LazyClient::new(&sdk, move |sdk| {
             aws::s3_client(sdk, path_style)
         })),
+        // Only a maintain run with something to alert about puts events.
+        events: EventBridgeEvents {
+            client: LazyClient::new(&sdk, aws_sdk_eventbridge::Client::new),
+        },
         config,
     };
     tracing::info!(

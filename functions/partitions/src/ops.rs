@@ -8,6 +8,7 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::iceberg::IcebergTable;
 use crate::key_plan::KeyPlan;
 use crate::layout::Granularity;
 use crate::periods::{PeriodRange, parse_time};
@@ -23,6 +24,20 @@ pub enum PartitionsCommand {
     /// Drop every registered partition of a range (a retention applied in one go); dry run
     /// unless told otherwise.
     Prune(PruneRequest),
+    /// Iceberg maintenance (OPTIMIZE then VACUUM) of one Iceberg table or all of them; dry run
+    /// unless told otherwise.
+    Maintain(MaintainRequest),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintainRequest {
+    /// One Iceberg table (`database.table` or the table alone); default every Iceberg table.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Show the statements without running them (default true).
+    #[serde(default = "default_true")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,7 +103,7 @@ pub struct PruneRequest {
     pub keys: BTreeMap<String, Vec<String>>,
 }
 
-pub const COMMANDS: &str = "backfill, status, prune";
+pub const COMMANDS: &str = "backfill, status, prune, maintain";
 pub const DEFAULT_CHUNK_SIZE: usize = 500;
 pub const MAX_CHUNK_SIZE: usize = 50_000;
 /// The most periods one `status` command checks (each missing one costs a one-key listing).
@@ -106,6 +121,14 @@ pub enum Command<'t> {
     Backfill(BackfillPlan<'t>),
     Status(StatusPlan<'t>),
     Prune(PrunePlan<'t>),
+    Maintain(MaintainPlan<'t>),
+}
+
+#[derive(Debug, Clone)]
+pub struct MaintainPlan<'t> {
+    /// In configuration order.
+    pub tables: Vec<&'t IcebergTable>,
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -144,10 +167,17 @@ pub fn parse<'t>(payload: &Value, tables: &'t Tables) -> Option<Result<Command<'
         PartitionsCommand::Backfill(req) => req.plan(tables).map(Command::Backfill),
         PartitionsCommand::Status(req) => req.plan(tables).map(Command::Status),
         PartitionsCommand::Prune(req) => req.plan(tables).map(Command::Prune),
+        PartitionsCommand::Maintain(req) => req.plan(tables).map(Command::Maintain),
     }))
 }
 
 fn find_table<'t>(tables: &'t Tables, name: &str) -> Result<&'t TableDef, String> {
+    if let Some(t) = tables.find_iceberg(name) {
+        return Err(format!(
+            "table {} is an Iceberg table: it has no partitions to register or drop (its command is maintain)",
+            t.id()
+        ));
+    }
     tables.find(name).ok_or_else(|| {
         let known: Vec<String> = tables.tables.iter().map(TableDef::id).collect();
         format!(
@@ -197,6 +227,36 @@ impl BackfillRequest {
             max_chunks: self.max_chunks,
             keys,
         })
+    }
+}
+
+impl MaintainRequest {
+    pub fn plan(self, tables: &Tables) -> Result<MaintainPlan<'_>, String> {
+        let chosen = match &self.table {
+            Some(name) => vec![tables.find_iceberg(name).ok_or_else(|| {
+                match tables.find(name) {
+                    Some(t) => format!("table {} is not an Iceberg table: maintain runs on tables with \"format\": \"iceberg\"", t.id()),
+                    None => format!("no Iceberg table {name:?} is configured (Iceberg tables: {})", iceberg_ids(tables)),
+                }
+            })?],
+            None if tables.iceberg.is_empty() => {
+                return Err("no Iceberg table is configured: maintain runs on tables with \"format\": \"iceberg\"".into());
+            }
+            None => tables.iceberg.iter().collect(),
+        };
+        Ok(MaintainPlan {
+            tables: chosen,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
+fn iceberg_ids(tables: &Tables) -> String {
+    let ids: Vec<String> = tables.iceberg.iter().map(IcebergTable::id).collect();
+    if ids.is_empty() {
+        "none".into()
+    } else {
+        ids.join(", ")
     }
 }
 
@@ -250,6 +310,7 @@ mod tests {
             ("backfill", "Backfill"),
             ("status", "Status"),
             ("prune", "Prune"),
+            ("maintain", "Maintain"),
         ] {
             let v = streamops_test_support::fixture(&format!("partitions/ops-{file}.json"));
             let cmd = parse_command(&v).unwrap().unwrap();
@@ -382,6 +443,51 @@ mod tests {
             Some(Ok(Command::Status(StatusPlan { .. })))
         ));
         assert!(parse(&json!({"Records": []}), &t).is_none());
+    }
+
+    #[test]
+    fn maintain_takes_one_iceberg_table_or_all_and_is_a_dry_run_unless_told() {
+        let t = Tables::from_json(
+            r#"[{"bucket":"b-1","prefix":"h/","database":"db","table":"h","layout":"hive"},
+                {"format":"iceberg","bucket":"b-1","prefix":"i/","database":"db","table":"i"},
+                {"format":"iceberg","bucket":"b-1","prefix":"j/","database":"db","table":"j","vacuum":false}]"#,
+        )
+        .unwrap();
+        let plan = |v: Value| match parse(&v, &t).unwrap() {
+            Ok(Command::Maintain(p)) => Ok(p),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        let all = plan(json!({"command": "maintain"})).unwrap();
+        assert!(all.dry_run);
+        let ids: Vec<String> = all.tables.iter().map(|t| t.id()).collect();
+        assert_eq!(ids, vec!["db.i", "db.j"]);
+        let one = plan(json!({"command": "maintain", "table": "db.j", "dry_run": false})).unwrap();
+        assert_eq!((one.tables.len(), one.dry_run), (1, false));
+        assert_eq!(
+            plan(json!({"command": "maintain", "table": "h"})).unwrap_err(),
+            "table db.h is not an Iceberg table: maintain runs on tables with \"format\": \"iceberg\""
+        );
+        assert_eq!(
+            plan(json!({"command": "maintain", "table": "k"})).unwrap_err(),
+            "no Iceberg table \"k\" is configured (Iceberg tables: db.i, db.j)"
+        );
+        let e = plan(json!({"command": "maintain", "tables": ["i"]})).unwrap_err();
+        assert!(e.contains("unknown field `tables`"), "{e}");
+        let e = parse(
+            &json!({"command": "backfill", "table": "i", "from": "2026-11-01", "to": "2026-11-02"}),
+            &t,
+        )
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "table db.i is an Iceberg table: it has no partitions to register or drop (its command is maintain)"
+        );
+        let e = parse(&json!({"command": "maintain"}), &tables())
+            .unwrap()
+            .unwrap_err();
+        assert!(e.starts_with("no Iceberg table is configured"), "{e}");
     }
 
     #[test]

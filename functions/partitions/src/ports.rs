@@ -182,3 +182,83 @@ pub trait DataListing {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<String>, AwsCallError>> + Send;
 }
+
+/// Long-running queries (Iceberg maintenance) under the caller's control: started, waited for
+/// up to a bound the caller picks, and stopped.
+pub trait MaintenanceQueries {
+    /// `StartQueryExecution` (throttled starts retried until `deadline`): the query's id.
+    /// `idempotency` identifies the attempt, so a retried start never runs it twice.
+    fn start(
+        &self,
+        sql: &str,
+        database: &str,
+        idempotency: &str,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<String, AwsCallError>> + Send;
+
+    /// Polls the query to a final state or `until` ([`QueryResult::TimedOut`] then).
+    fn wait(
+        &self,
+        query_id: &str,
+        until: Instant,
+    ) -> impl Future<Output = Result<(QueryResult, PollStats), AwsCallError>> + Send;
+
+    /// `StopQueryExecution`.
+    fn stop(&self, query_id: &str) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// Events for the alerts function (EventBridge, default bus).
+pub trait EventPublisher {
+    fn publish(
+        &self,
+        event: &crate::maintenance::MaintenanceEvent,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// A query left running by an earlier `maintain` run, as its lease recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftQuery {
+    pub query_execution_id: String,
+    pub operation: crate::maintenance::Operation,
+    pub sql: String,
+    /// When it started (epoch seconds).
+    pub started_at: i64,
+}
+
+/// What taking a table's maintenance lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// Ours until we release it. `left`: the query an earlier run left running under a lease
+    /// that has since expired (its runtime bound has passed): to be looked at, and stopped if
+    /// it still runs.
+    Acquired { left: Option<LeftQuery> },
+    /// Another run holds the table (its query, if it left one running).
+    Held { left: Option<LeftQuery> },
+}
+
+/// One lease per Iceberg table, so two `maintain` runs never run queries on it at once.
+pub trait MaintenanceLeases {
+    fn acquire_lease(
+        &self,
+        table: &str,
+        token: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<LeaseOutcome, AwsCallError>> + Send;
+
+    /// Keeps our lease past this run for the query left running, until `expires_at`.
+    fn hold_lease(
+        &self,
+        table: &str,
+        token: &str,
+        left: &LeftQuery,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// Deletes our lease (only if it still carries our token).
+    fn release_lease(
+        &self,
+        table: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}

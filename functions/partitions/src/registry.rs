@@ -41,6 +41,11 @@ impl Registry {
         }
     }
 
+    /// The client and the table's name, for the other items kept here ([`crate::leases`]).
+    pub(crate) fn parts(&self) -> (&Client, &str) {
+        (&self.client, &self.table)
+    }
+
     /// The mark's state (`pending` or `registered`), if there is one.
     pub async fn state(&self, spec: &PartitionSpec) -> Result<Option<String>, AwsCallError> {
         Ok(

@@ -14,6 +14,12 @@ pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// `"name"` (a double quote inside doubled): how Athena's query engine, which runs OPTIMIZE and
+/// VACUUM, quotes identifiers; it refuses the backticks of the Hive DDL above.
+pub fn quote_sql_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 pub fn escape_literal(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('\'');

@@ -10,6 +10,7 @@ use chrono::{Datelike, NaiveDateTime};
 use serde::Serialize;
 
 use crate::columns::{Column, ColumnType, validate_value};
+use crate::iceberg::IcebergTable;
 use crate::keys::SkipReason;
 use crate::layout::{Granularity, Template};
 use crate::named_keys::{KeyRules, KeyValues};
@@ -169,7 +170,10 @@ impl TableDef {
 /// Every configured table.
 #[derive(Debug, Clone)]
 pub struct Tables {
+    /// The tables whose partitions are registered.
     pub tables: Vec<TableDef>,
+    /// The Iceberg tables: maintained, never registered.
+    pub iceberg: Vec<IcebergTable>,
 }
 
 /// What one object key means.
@@ -180,6 +184,11 @@ pub enum KeyOutcome {
 }
 
 impl Tables {
+    /// The Iceberg table `id` names (`database.table`, or the table alone).
+    pub fn find_iceberg(&self, id: &str) -> Option<&IcebergTable> {
+        self.iceberg.iter().find(|t| t.id() == id || t.table == id)
+    }
+
     pub fn find(&self, id: &str) -> Option<&TableDef> {
         self.tables.iter().find(|t| t.id() == id || t.table == id)
     }
@@ -193,6 +202,13 @@ impl Tables {
                     .is_some_and(|p| key.starts_with(p))
         }) {
             return KeyOutcome::Skip(SkipReason::FirehoseErrorOutput, None);
+        }
+        if self
+            .iceberg
+            .iter()
+            .any(|t| t.bucket == bucket && key.starts_with(t.prefix.as_str()))
+        {
+            return KeyOutcome::Skip(SkipReason::IcebergTable, None);
         }
         let Some(table) = self
             .tables

@@ -7,8 +7,10 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::columns::{Column, ColumnType, validate_value, value_char};
+use crate::iceberg::{IcebergTable, IcebergTableInput, validate_iceberg};
 use crate::layout::{self, Granularity, Template};
 use crate::named_keys::{KeyRule, KeyRuleInput, KeyRules, KeyValues, valid_key_name};
+use crate::names::{layout_char, valid_bucket, valid_name, valid_prefix};
 use crate::table::{TableDef, Tables};
 
 /// One entry of `PARTITIONS_TABLES`, as written by people.
@@ -45,39 +47,6 @@ pub struct ColumnInput {
 
 fn default_type() -> String {
     "string".into()
-}
-
-fn layout_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-_=./".contains(c)
-}
-
-/// Glue and Athena names: lowercase letters, digits, underscores (databases and tables may also
-/// use hyphens, which are quoted). Anything else is rejected at cold start.
-fn valid_name(name: &str, allow_hyphen: bool) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name.chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || (allow_hyphen && c == '-')
-        })
-}
-
-fn valid_bucket(name: &str) -> bool {
-    (3..=63).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && !name.starts_with(['-', '.'])
-        && !name.ends_with(['-', '.'])
-}
-
-/// Key prefixes from configuration: empty, or relative, ending in `/`, and free of characters
-/// that would need escaping in a location literal.
-fn valid_prefix(prefix: &str) -> bool {
-    prefix.is_empty()
-        || (prefix.ends_with('/')
-            && !prefix.starts_with('/')
-            && !prefix.contains("//")
-            && prefix.chars().all(layout_char))
 }
 
 /// A problem with one table's configuration, named by table and field.
@@ -459,52 +428,129 @@ fn key_samples(keys: &KeyRules) -> Vec<KeyValues> {
 }
 
 impl Tables {
-    /// Parses and validates the JSON array of tables; problems name the table and field.
+    /// Parses and validates the JSON array of tables; problems name the table and field. An
+    /// entry with `"format": "iceberg"` is an Iceberg table ([`crate::iceberg`]); `"hive"` (the
+    /// default) is a table whose partitions are registered.
     pub fn from_json(text: &str) -> Result<Self, Vec<String>> {
-        let inputs: Vec<TableSpecInput> = serde_json::from_str(text)
+        let inputs: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(text)
             .map_err(|e| vec![format!("not a JSON array of table objects: {e}")])?;
         if inputs.is_empty() {
             return Err(vec!["no tables configured".into()]);
         }
         let mut tables = Vec::new();
+        let mut iceberg = Vec::new();
         let mut problems = Vec::new();
-        for (i, input) in inputs.into_iter().enumerate() {
-            match validate_table(i, input) {
-                Ok(t) => tables.push(t),
-                Err(p) => problems.extend(p.into_iter().map(|p| p.to_string())),
-            }
+        for (i, mut input) in inputs.into_iter().enumerate() {
+            let parsed = match TableFormat::of(&mut input, i) {
+                Ok(TableFormat::Hive) => {
+                    parse_entry(i, input, validate_table).map(|t| tables.push(t))
+                }
+                Ok(TableFormat::Iceberg) => {
+                    parse_entry(i, input, iceberg_entry).map(|t| iceberg.push(t))
+                }
+                Err(e) => Err(vec![e]),
+            };
+            problems.extend(parsed.err().unwrap_or_default());
         }
-        problems.extend(conflicts(&tables));
+        problems.extend(conflicts(&tables, &iceberg));
         if problems.is_empty() {
-            Ok(Self { tables })
+            Ok(Self { tables, iceberg })
         } else {
             Err(problems)
         }
     }
 }
 
-/// Tables configured twice, and tables whose locations overlap.
-fn conflicts(tables: &[TableDef]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut ids = BTreeSet::new();
-    for t in tables {
-        if !ids.insert(t.id()) {
-            problems.push(format!("table {} is configured twice", t.id()));
+/// [`validate_iceberg`], its problems named by the table as a Hive entry's are.
+fn iceberg_entry(
+    index: usize,
+    input: IcebergTableInput,
+) -> Result<IcebergTable, Vec<TableProblem>> {
+    let table = format!("#{} ({}.{})", index + 1, input.database, input.table);
+    validate_iceberg(input).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|(field, message)| TableProblem {
+                table: table.clone(),
+                field,
+                message,
+            })
+            .collect()
+    })
+}
+
+/// What an entry's `format` says it is.
+enum TableFormat {
+    Hive,
+    Iceberg,
+}
+
+impl TableFormat {
+    /// Reads `format` (default `hive`) and takes it out: the entry's own fields remain.
+    fn of(
+        input: &mut serde_json::Map<String, serde_json::Value>,
+        index: usize,
+    ) -> Result<Self, String> {
+        match input.get("format").map(|f| f.as_str()) {
+            None => Ok(TableFormat::Hive),
+            Some(Some("hive")) => {
+                input.remove("format");
+                Ok(TableFormat::Hive)
+            }
+            Some(Some("iceberg")) => {
+                input.remove("format");
+                Ok(TableFormat::Iceberg)
+            }
+            Some(other) => Err(format!(
+                "table #{}: field `format`: {} is not hive or iceberg",
+                index + 1,
+                other.map_or_else(|| input["format"].to_string(), |s| format!("{s:?}"))
+            )),
         }
     }
-    for (i, a) in tables.iter().enumerate() {
-        for b in &tables[i + 1..] {
-            if a.bucket == b.bucket
-                && (a.prefix.starts_with(&b.prefix) || b.prefix.starts_with(&a.prefix))
+}
+
+/// Deserializes one entry and validates it; problems as text.
+fn parse_entry<I: serde::de::DeserializeOwned, T>(
+    index: usize,
+    input: serde_json::Map<String, serde_json::Value>,
+    validate: fn(usize, I) -> Result<T, Vec<TableProblem>>,
+) -> Result<T, Vec<String>> {
+    let input: I = serde_json::from_value(input.into()).map_err(|e| {
+        vec![format!(
+            "not a JSON array of table objects: table #{}: {e}",
+            index + 1
+        )]
+    })?;
+    validate(index, input).map_err(|p| p.iter().map(ToString::to_string).collect())
+}
+
+/// Tables configured twice, and tables whose locations overlap (an Iceberg table's prefix
+/// included: an object must belong to one table).
+fn conflicts(tables: &[TableDef], iceberg: &[IcebergTable]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut ids = BTreeSet::new();
+    let places: Vec<(String, &str, &str)> = tables
+        .iter()
+        .map(|t| (t.id(), t.bucket.as_str(), t.prefix.as_str()))
+        .chain(
+            iceberg
+                .iter()
+                .map(|t| (t.id(), t.bucket.as_str(), t.prefix.as_str())),
+        )
+        .collect();
+    for (id, _, _) in &places {
+        if !ids.insert(id.clone()) {
+            problems.push(format!("table {id} is configured twice"));
+        }
+    }
+    for (i, (a, a_bucket, a_prefix)) in places.iter().enumerate() {
+        for (b, b_bucket, b_prefix) in &places[i + 1..] {
+            if a_bucket == b_bucket
+                && (a_prefix.starts_with(b_prefix) || b_prefix.starts_with(a_prefix))
             {
                 problems.push(format!(
-                    "tables {} and {} overlap: s3://{}/{} and s3://{}/{}",
-                    a.id(),
-                    b.id(),
-                    a.bucket,
-                    a.prefix,
-                    b.bucket,
-                    b.prefix
+                    "tables {a} and {b} overlap: s3://{a_bucket}/{a_prefix} and s3://{b_bucket}/{b_prefix}"
                 ));
             }
         }
@@ -649,6 +695,78 @@ mod tests {
             ),
         ] {
             let text = problems(&keyed(layout, keys, columns));
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+    }
+
+    const MIXED: &str = r#"[{"bucket":"b-1","prefix":"hive/","database":"db","table":"h","layout":"hive"},
+        {"format":"iceberg","bucket":"b-1","prefix":"ice/","database":"db","table":"ice",
+         "optimize_where":{"column":"event_day","last_days":7},"max_runtime_seconds":900}]"#;
+
+    #[test]
+    fn iceberg_entries_load_beside_hive_ones_and_their_objects_are_acknowledged() {
+        let t = Tables::from_json(MIXED).unwrap();
+        assert_eq!(t.tables.len(), 1);
+        assert_eq!(t.iceberg[0].id(), "db.ice");
+        assert_eq!(t.find_iceberg("ice").unwrap().max_runtime.as_secs(), 900);
+        assert!(
+            t.find("ice").is_none(),
+            "an Iceberg table has no partitions"
+        );
+        assert!(matches!(
+            t.classify(
+                "b-1",
+                "ice/data/event_day=2026-11-23/00001.parquet",
+                Some(10)
+            ),
+            crate::table::KeyOutcome::Skip(crate::keys::SkipReason::IcebergTable, None)
+        ));
+        assert!(matches!(
+            t.classify("b-1", "ice/metadata/00001.metadata.json", Some(10)),
+            crate::table::KeyOutcome::Skip(crate::keys::SkipReason::IcebergTable, None)
+        ));
+        assert!(matches!(
+            t.classify("b-1", "hive/dt=2026-11-23/hour=10/x.gz", Some(10)),
+            crate::table::KeyOutcome::Partition(_)
+        ));
+        let explicit = Tables::from_json(
+            r#"[{"format":"hive","bucket":"b-1","prefix":"h/","database":"db","table":"h","layout":"hive"}]"#,
+        )
+        .unwrap();
+        assert_eq!(explicit.tables.len(), 1);
+    }
+
+    #[test]
+    fn iceberg_problems_name_the_table_and_overlaps_span_both_formats() {
+        for (json, want) in [
+            (
+                r#"[{"format":"delta","bucket":"b-1","database":"db","table":"t","layout":"hive"}]"#,
+                "table #1: field `format`: \"delta\" is not hive or iceberg",
+            ),
+            (
+                r#"[{"format":7,"bucket":"b-1","database":"db","table":"t","layout":"hive"}]"#,
+                "table #1: field `format`: 7 is not hive or iceberg",
+            ),
+            (
+                r#"[{"format":"iceberg","bucket":"b-1","database":"db","table":"t","layout":"hive"}]"#,
+                "table #1: unknown field `layout`",
+            ),
+            (
+                r#"[{"format":"iceberg","bucket":"b-1","database":"db","table":"t","max_runtime_seconds":99999}]"#,
+                "table #1 (db.t): field `max_runtime_seconds`: 99999 must be from 60 to 21600",
+            ),
+            (
+                r#"[{"bucket":"b-1","prefix":"a/","database":"db","table":"h","layout":"hive"},
+                    {"format":"iceberg","bucket":"b-1","prefix":"a/ice/","database":"db","table":"i"}]"#,
+                "tables db.h and db.i overlap: s3://b-1/a/ and s3://b-1/a/ice/",
+            ),
+            (
+                r#"[{"bucket":"b-1","prefix":"a/","database":"db","table":"t","layout":"hive"},
+                    {"format":"iceberg","bucket":"b-1","prefix":"b/","database":"db","table":"t"}]"#,
+                "table db.t is configured twice",
+            ),
+        ] {
+            let text = problems(json);
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
     }

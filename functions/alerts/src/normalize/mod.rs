@@ -5,8 +5,9 @@
 //! shared [`streamops_shared::alarm`] parser; EventBridge "EMR Cluster State Change", "EMR
 //! Step Status Change", "EMR Instance Group State Change", "EMR Instance Fleet State Change"
 //! and "EMR Auto Scaling Policy State Change"; Lambda destination failures (source
-//! `aws.lambda` or `lambda`); the scaler's decisions and the checkpoints function's health
-//! events (our own sources); anything else as a generic alert. A known event type whose body
+//! `aws.lambda` or `lambda`); the scaler's "Scaling Decision", partitions' "Iceberg
+//! Maintenance" and the checkpoints function's "Checkpoint Health" events (our own sources);
+//! anything else as a generic alert. A known event type whose body
 //! does not match its schema becomes a warning that names the parse error: an alerting path
 //! must not drop what it cannot read.
 
@@ -26,6 +27,7 @@ mod checkpoints;
 mod emr;
 pub mod labels;
 mod lambda;
+mod partitions;
 mod scaler;
 
 pub use streamops_shared::alarm::ALARM_DETAIL_TYPE;
@@ -163,6 +165,9 @@ fn from_eventbridge(payload: &Value, now: DateTime<Utc>, opts: &NormalizeOptions
         (scaler::DETAIL_TYPE, scaler::SOURCE) => scaler::from_scaler(&envelope, now, opts),
         (checkpoints::DETAIL_TYPE, checkpoints::SOURCE) => {
             checkpoints::from_checkpoints(&envelope, now, opts)
+        }
+        (partitions::DETAIL_TYPE, partitions::SOURCE) => {
+            partitions::from_partitions(&envelope, now, opts)
         }
         _ => Ok(generic(&envelope, now, opts)),
     };

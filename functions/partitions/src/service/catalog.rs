@@ -26,7 +26,7 @@ pub(super) struct StatementsOf<'a> {
     pub(super) tag: &'a str,
 }
 
-impl<R, A, G, D> PartitionsService<R, A, G, D>
+impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
 where
     R: RegistryStore,
     A: DdlRunner,

@@ -34,7 +34,7 @@ impl ResolvedKeys {
     }
 }
 
-impl<R, A, G, D> PartitionsService<R, A, G, D>
+impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
 where
     R: RegistryStore,
     A: DdlRunner,

@@ -4,11 +4,13 @@
 //! in-memory fakes in `tests/service.rs`. Its parts: [`registration`] (one event batch),
 //! [`removal`] (partitions whose directory emptied),
 //! [`catalog`] (one table's partitions through Athena DDL or Glue), [`backfill`], [`status`] and
-//! [`prune`] (the ops commands, parsed and checked in [`crate::ops`]), [`summary`] (what a batch did).
+//! [`prune`] and [`maintain`] (the ops commands, parsed and checked in [`crate::ops`]; maintain runs
+//! Iceberg tables' OPTIMIZE and VACUUM), [`summary`] (what a batch did).
 
 mod backfill;
 mod catalog;
 mod keys;
+mod maintain;
 mod prune;
 mod registration;
 mod removal;
@@ -28,10 +30,14 @@ use streamops_shared::{AwsCallError, ErrorClass, Metrics};
 
 use crate::athena::AthenaRunner;
 use crate::config::PartitionsConfig;
+use crate::events::EventBridgeEvents;
 use crate::glue::GlueCatalog;
 use crate::input::{InputError, Source, parse_payload};
 use crate::ops::{self, Command};
-use crate::ports::{DataListing, DdlRunner, PartitionCatalog, RegistryStore};
+use crate::ports::{
+    DataListing, DdlRunner, EventPublisher, MaintenanceLeases, MaintenanceQueries,
+    PartitionCatalog, RegistryStore,
+};
 use crate::registry::Registry;
 use crate::s3data::DataBucket;
 
@@ -71,13 +77,21 @@ impl Classified for PartitionsError {
     }
 }
 
-/// The function, over its ports: the registry, the DDL runner, the catalog and the data bucket.
-pub struct PartitionsService<R = Registry, A = AthenaRunner, G = GlueCatalog, D = DataBucket> {
+/// The function, over its ports: the registry, the DDL (and maintenance query) runner, the
+/// catalog, the data bucket and the events alerts reads.
+pub struct PartitionsService<
+    R = Registry,
+    A = AthenaRunner,
+    G = GlueCatalog,
+    D = DataBucket,
+    N = EventBridgeEvents,
+> {
     pub config: PartitionsConfig,
     pub registry: R,
     pub athena: A,
     pub glue: G,
     pub data: D,
+    pub events: N,
 }
 
 /// Per-invocation facts from the runtime.
@@ -94,12 +108,13 @@ impl InvocationContext {
     }
 }
 
-impl<R, A, G, D> PartitionsService<R, A, G, D>
+impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
 where
-    R: RegistryStore,
-    A: DdlRunner,
+    R: RegistryStore + MaintenanceLeases,
+    A: DdlRunner + MaintenanceQueries,
     G: PartitionCatalog,
     D: DataListing,
+    N: EventPublisher,
 {
     pub async fn handle(
         &self,
@@ -112,6 +127,7 @@ where
                 Command::Backfill(plan) => self.backfill(plan, ctx, metrics).await,
                 Command::Status(plan) => self.status(plan).await,
                 Command::Prune(plan) => self.prune(plan, ctx, metrics).await,
+                Command::Maintain(plan) => self.maintain(plan, ctx, metrics).await,
             };
         }
         let batch = parse_payload(payload)?;
@@ -138,7 +154,9 @@ where
             },
         }
     }
+}
 
+impl<R, A, G, D, N> PartitionsService<R, A, G, D, N> {
     /// Runs `calls` with at most `registry_concurrency` in flight; their results in order.
     async fn bounded<T>(&self, calls: impl IntoIterator<Item = impl Future<Output = T>>) -> Vec<T> {
         stream::iter(calls)

@@ -16,7 +16,7 @@ use crate::table::PartitionSpec;
 /// Partitions named in the answer (all are counted).
 const MAX_LISTED: usize = 100;
 
-impl<R, A, G, D> PartitionsService<R, A, G, D>
+impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
 where
     R: RegistryStore,
     A: DdlRunner,

@@ -89,7 +89,7 @@ impl Report {
     }
 }
 
-impl<R, A, G, D> PartitionsService<R, A, G, D>
+impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
 where
     R: RegistryStore,
     A: DdlRunner,
@@ -191,7 +191,9 @@ where
         match self.config.tables.classify(bucket, key, object.size) {
             KeyOutcome::Partition(spec) => Some(*spec),
             KeyOutcome::Skip(reason, detail) => {
-                if reason == SkipReason::InvalidKey {
+                if reason == SkipReason::IcebergTable {
+                    tracing::info!(bucket = %bucket, key = %key, reason = reason.as_str(), "object of an Iceberg table acknowledged: Iceberg lists its own files, nothing to register");
+                } else if reason == SkipReason::InvalidKey {
                     tracing::warn!(bucket = %bucket, key = %key, reason = reason.as_str(), detail = detail.as_deref().unwrap_or(""), "object rejected as poison: its key is not a valid partition path");
                 } else {
                     tracing::debug!(bucket = %bucket, key = %key, reason = reason.as_str(), "object skipped");

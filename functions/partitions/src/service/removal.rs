@@ -28,7 +28,7 @@ use crate::ports::{DataListing, DdlRunner, PartitionCatalog, RegistryStore};
 use crate::sql::render_drop_statements;
 use crate::table::PartitionSpec;
 
-impl<R, A, G, D> PartitionsService<R, A, G, D>
+impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
 where
     R: RegistryStore,
     A: DdlRunner,

@@ -9,7 +9,7 @@ use crate::periods::format_cursor;
 use crate::ports::{DataListing, DdlRunner, PartitionCatalog, RegistryStore};
 use crate::table::PartitionSpec;
 
-impl<R, A, G, D> PartitionsService<R, A, G, D>
+impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
 where
     R: RegistryStore,
     A: DdlRunner,

@@ -12,8 +12,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use chrono::Utc;
 use partitions::{
-    AthenaRunner, DataBucket, GlueCatalog, InvocationContext, PartitionsConfig, PartitionsService,
-    PollPolicy, Registry,
+    AthenaRunner, DataBucket, EventBridgeEvents, GlueCatalog, InvocationContext, PartitionsConfig,
+    PartitionsService, PollPolicy, Registry,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -219,6 +219,9 @@ pub async fn harness_with(
         athena: AthenaRunner::new(athena, WORKGROUP, config.output_location.clone(), policy),
         glue: GlueCatalog::new(glue, policy),
         data: DataBucket::new(s3),
+        events: EventBridgeEvents {
+            client: aws_sdk_eventbridge::Client::new(&sdk).into(),
+        },
         config,
     };
     Harness {
@@ -242,14 +245,24 @@ pub fn ctx(request_id: &str) -> InvocationContext {
 
 impl Harness {
     pub async fn handle(&self, payload: Value, request_id: &str) -> Result<Value, String> {
+        self.handle_within(payload, request_id, Duration::from_secs(120))
+            .await
+    }
+
+    /// One invocation with `left` before its deadline.
+    pub async fn handle_within(
+        &self,
+        payload: Value,
+        request_id: &str,
+        left: Duration,
+    ) -> Result<Value, String> {
         let sink = self.metrics.clone();
         let mut metrics = Metrics::with_sink("streamops", "partitions", move |l| {
             sink.lock().unwrap().push(l.to_string())
         });
-        let out = self
-            .service
-            .handle(payload, &ctx(request_id), &mut metrics)
-            .await;
+        let mut ctx = ctx(request_id);
+        ctx.deadline = Instant::now() + left;
+        let out = self.service.handle(payload, &ctx, &mut metrics).await;
         metrics.flush();
         out.map_err(|e| e.to_string())
     }

@@ -10,6 +10,7 @@ mod bench;
 mod events;
 mod faults;
 mod harness;
+mod iceberg;
 mod keys;
 mod ops;
 mod register;

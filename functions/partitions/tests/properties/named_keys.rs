@@ -105,6 +105,7 @@ proptest! {
             Ok(CheckedCommand::Backfill(_) | CheckedCommand::Status(_)) | Ok(CheckedCommand::Prune(_)) => {
                 prop_assert!(values.iter().all(|v| wide_admits(v)) && distinct, "{:?}", values);
             }
+            Ok(CheckedCommand::Maintain(_)) => prop_assert!(false, "{verb} was checked as maintain"),
             Err(e) => {
                 prop_assert!(!values.iter().all(|v| wide_admits(v)) || !distinct, "{:?}: {}", values, e);
                 let prefix = format!("{verb} `keys`: key `source`: ");

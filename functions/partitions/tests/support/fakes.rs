@@ -52,6 +52,8 @@ impl Mark {
 pub struct FakeRegistry {
     state: Arc<Mutex<RegistryState>>,
     pub script: Script,
+    /// Its maintenance leases: see `maintenance.rs`.
+    pub leases: super::FakeLeases,
 }
 
 #[derive(Default)]
@@ -211,6 +213,8 @@ pub struct Executed {
 pub struct FakeAthena {
     state: Arc<Mutex<AthenaState>>,
     pub script: Script,
+    /// Its long (maintenance) queries: see `maintenance.rs`.
+    pub maintenance: super::FakeMaintenance,
 }
 
 #[derive(Default)]

@@ -17,7 +17,9 @@ use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::batch_item_failures;
 
 mod fakes;
+mod maintenance;
 pub use fakes::*;
+pub use maintenance::*;
 
 pub const BUCKET: &str = "streamops-data-123456789012-us-east-1";
 
@@ -28,7 +30,7 @@ pub use streamops_test_support::faults::{Fault, Script};
 
 // ------------------------------------------------------------------ the service over the fakes
 
-pub type Service = PartitionsService<FakeRegistry, FakeAthena, FakeGlue, FakeData>;
+pub type Service = PartitionsService<FakeRegistry, FakeAthena, FakeGlue, FakeData, FakeEvents>;
 
 /// Clones of the service's fakes, to script and inspect.
 #[derive(Clone, Default)]
@@ -37,6 +39,7 @@ pub struct Fakes {
     pub athena: FakeAthena,
     pub glue: FakeGlue,
     pub data: FakeData,
+    pub events: FakeEvents,
 }
 
 /// Two tables in the data bucket, as deployed (Hive layout) and the Firehose default layout.
@@ -77,6 +80,7 @@ pub fn service_over(config: PartitionsConfig) -> (Service, Fakes) {
         athena: fakes.athena.clone(),
         glue: fakes.glue.clone(),
         data: fakes.data.clone(),
+        events: fakes.events.clone(),
     };
     (service, fakes)
 }

@@ -1,0 +1,104 @@
+//! Iceberg maintenance leases in the partitions registry (DynamoDB): one item per table, key
+//! `#maintenance/<db.table>` (a partition's key always has a `.` before its first `/`, so the
+//! two never meet). A lease carries its run's token and an `expires_at`; a run that leaves a
+//! query running keeps its lease, with the query, until the query's runtime bound has passed.
+
+use streamops_shared::AwsCallError;
+use streamops_shared::dynamo::{self, Item, TTL_ATTRIBUTE, WriteOutcome, get_n, get_s, n, s};
+
+use crate::maintenance::Operation;
+use crate::ports::{LeaseOutcome, LeftQuery, MaintenanceLeases};
+use crate::registry::{KEY, Registry};
+
+fn key(table: &str) -> Item {
+    [(KEY.to_string(), s(format!("#maintenance/{table}")))].into()
+}
+
+/// The query a lease item records, if any.
+fn left_query(item: &Item) -> Option<LeftQuery> {
+    let operation = match get_s(item, "operation")? {
+        "optimize" => Operation::Optimize,
+        "vacuum" => Operation::Vacuum,
+        _ => return None,
+    };
+    Some(LeftQuery {
+        query_execution_id: get_s(item, "query_execution_id")?.to_string(),
+        operation,
+        sql: get_s(item, "sql").unwrap_or_default().to_string(),
+        started_at: get_n(item, "started_at").unwrap_or_default(),
+    })
+}
+
+impl MaintenanceLeases for Registry {
+    async fn acquire_lease(
+        &self,
+        table: &str,
+        token: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<LeaseOutcome, AwsCallError> {
+        let (client, name) = self.parts();
+        let before = dynamo::get_item(client, name, key(table)).await?;
+        let live = |i: &Item| get_n::<i64>(i, TTL_ATTRIBUTE).is_some_and(|e| e >= now);
+        if let Some(item) = before.as_ref().filter(|i| live(i)) {
+            return Ok(LeaseOutcome::Held {
+                left: left_query(item),
+            });
+        }
+        let mut item = key(table);
+        item.insert("token".into(), s(token));
+        item.insert("leased_at".into(), n(now));
+        item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
+        match dynamo::put_if_absent(client, name, KEY, item, now).await? {
+            WriteOutcome::Written => Ok(LeaseOutcome::Acquired {
+                left: before.as_ref().and_then(left_query),
+            }),
+            // Another run took it between the read and the write.
+            WriteOutcome::ConditionFailed => {
+                let now_held = dynamo::get_item(client, name, key(table)).await?;
+                Ok(LeaseOutcome::Held {
+                    left: now_held.as_ref().and_then(left_query),
+                })
+            }
+        }
+    }
+
+    async fn hold_lease(
+        &self,
+        table: &str,
+        token: &str,
+        left: &LeftQuery,
+        expires_at: i64,
+    ) -> Result<(), AwsCallError> {
+        let (client, name) = self.parts();
+        client
+            .update_item()
+            .table_name(name)
+            .set_key(Some(key(table)))
+            .update_expression(
+                "SET query_execution_id = :q, operation = :o, #sql = :s, started_at = :t, #exp = :exp",
+            )
+            .condition_expression("#tok = :tok")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_names("#tok", "token")
+            .expression_attribute_names("#sql", "sql")
+            .expression_attribute_values(":q", s(&left.query_execution_id))
+            .expression_attribute_values(":o", s(left.operation.as_str()))
+            .expression_attribute_values(":s", s(&left.sql))
+            .expression_attribute_values(":t", n(left.started_at))
+            .expression_attribute_values(":exp", n(expires_at))
+            .expression_attribute_values(":tok", s(token))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsCallError::from_sdk("UpdateItem (hold lease)", format!("table {name}"), &e))
+    }
+
+    async fn release_lease(&self, table: &str, token: &str) -> Result<(), AwsCallError> {
+        let (client, name) = self.parts();
+        // A lease no longer ours (it expired and another run took it) is theirs to release.
+        dynamo::delete_if_equals(client, name, key(table), "token", s(token))
+            .await
+            .map(|_| ())
+    }
+}
