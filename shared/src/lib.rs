@@ -16,6 +16,8 @@ pub mod metrics;
 pub mod object_event;
 pub mod ops;
 pub mod s3key;
+#[cfg(feature = "eventbridge")]
+pub mod suite_events;
 pub mod text;
 pub mod window;
 

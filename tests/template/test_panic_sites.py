@@ -89,10 +89,6 @@ ALLOWED = {
         "advance loops while a step advances and hands over the first other outcome",
     ("functions/scaler/src/targets.rs", 'unreachable!("Flink rescales go through the service")'):
         "act sends Flink jobs to their own rescale before calling resize",
-    ("functions/scaler/src/adapters/eventbridge.rs", 'expect("events serialize")'):
-        "strings and numbers",
-    ("functions/partitions/src/events.rs", 'expect("events serialize")'):
-        "strings, numbers and a timestamp",
     ("shared/src/aws.rs", 'unreachable!("a LazyClient without a builder is made from a built client")'):
         "only From<C> makes one without a builder, and it sets the client, so get_or_init never calls its closure",
     ("functions/scaler/src/adapters/dynamo.rs", 'expect("memo serializes")'):

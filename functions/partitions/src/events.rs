@@ -1,14 +1,12 @@
 //! Maintenance results worth a person's look, as EventBridge events on the default bus (source
 //! `streamops.partitions`, detail-type `Iceberg Maintenance`), where the alerts function's rule
 //! turns them into alerts (functions/alerts/src/normalize/partitions.rs), the way the scaler's
-//! decisions reach it.
+//! decisions reach it (`streamops_shared::suite_events`).
 
 use aws_sdk_eventbridge::Client;
-use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use streamops_shared::AwsCallError;
 use streamops_shared::aws::LazyClient;
-use streamops_shared::error::classify_code;
+use streamops_shared::suite_events::{EventType, put_event};
 
 use crate::maintenance::MaintenanceEvent;
 use crate::ports::EventPublisher;
@@ -17,8 +15,6 @@ use crate::ports::EventPublisher;
 pub const SOURCE: &str = "streamops.partitions";
 /// The event's `detail-type`.
 pub const DETAIL_TYPE: &str = "Iceberg Maintenance";
-/// The bus the alerts function's rule listens on.
-pub const EVENT_BUS: &str = "default";
 
 pub struct EventBridgeEvents {
     pub client: LazyClient<Client>,
@@ -26,37 +22,11 @@ pub struct EventBridgeEvents {
 
 impl EventPublisher for EventBridgeEvents {
     async fn publish(&self, event: &MaintenanceEvent) -> Result<(), AwsCallError> {
-        // Strings and numbers: serializing cannot fail.
-        let entry = PutEventsRequestEntry::builder()
-            .event_bus_name(EVENT_BUS)
-            .source(SOURCE)
-            .detail_type(DETAIL_TYPE)
-            .detail(serde_json::to_string(event).expect("events serialize"))
-            .time(AwsDateTime::from_secs(event.at.timestamp()))
-            .build();
-        let out = self
-            .client
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .map_err(|e| AwsCallError::from_sdk("PutEvents", EVENT_BUS, &e))?;
-        if out.failed_entry_count() == 0 {
-            return Ok(());
-        }
-        // PutEvents answers 200 with the entries it refused.
-        let failed = out.entries().iter().find(|e| e.error_code().is_some());
-        let code = failed.and_then(|e| e.error_code()).map(str::to_string);
-        Err(AwsCallError {
-            operation: "PutEvents",
-            resource: EVENT_BUS.to_string(),
-            class: classify_code(code.as_deref(), None),
-            message: failed
-                .and_then(|e| e.error_message())
-                .unwrap_or("the event was not accepted")
-                .to_string(),
-            code,
-        })
+        let kind = EventType {
+            source: SOURCE,
+            detail_type: DETAIL_TYPE,
+        };
+        put_event(&self.client, kind, event, event.at).await
     }
 }
 

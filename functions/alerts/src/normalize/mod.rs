@@ -29,6 +29,8 @@ pub mod labels;
 mod lambda;
 mod partitions;
 mod scaler;
+#[cfg(test)]
+mod test_util;
 
 pub use streamops_shared::alarm::ALARM_DETAIL_TYPE;
 pub const EMR_CLUSTER_DETAIL_TYPE: &str = "EMR Cluster State Change";

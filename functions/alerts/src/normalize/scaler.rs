@@ -159,7 +159,7 @@ fn details(d: &Decision) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::normalize;
+    use super::super::test_util::{detail, one_at};
     use super::*;
     use crate::dedup::{Decision as Dedup, SuppressReason, decide, next_state};
     use streamops_test_support::fixture;
@@ -169,16 +169,7 @@ mod tests {
     }
 
     fn one(v: &Value) -> Alert {
-        let mut alerts = normalize(v, now(), &NormalizeOptions::default());
-        assert_eq!(alerts.len(), 1);
-        alerts.remove(0)
-    }
-
-    fn detail<'a>(a: &'a Alert, key: &str) -> Option<&'a str> {
-        a.details
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        one_at(v, now())
     }
 
     #[test]
