@@ -3,101 +3,14 @@
 
 mod support;
 
-use support::topic_with_subscriber;
+use support::moto_harness::{harness, harness_with, quiet_metrics};
+use support::{at, ctx};
 
-use alerts::config::AlertsConfig;
 use alerts::publisher::AlertPublisher;
-use alerts::service::{AlertsService, InvocationContext};
-use alerts::store::AlertStore;
-use aws_config::SdkConfig;
-use chrono::{DateTime, Duration, Utc};
+use alerts::service::AlertsService;
+use chrono::Duration;
 use serde_json::{Value, json};
-use streamops_shared::{EnvReader, Metrics};
-use streamops_test_support::{
-    MotoServer, create_table, drain_queue, fixture, free_port, sdk_config_for,
-};
-
-struct Harness {
-    _moto: MotoServer,
-    sdk: SdkConfig,
-    service: AlertsService,
-    queue_url: String,
-}
-
-async fn harness() -> Harness {
-    harness_with(&[]).await
-}
-
-async fn harness_with(extra: &[(&str, &str)]) -> Harness {
-    let moto = MotoServer::start();
-    let sdk = moto.sdk_config().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    create_table(&sdk, "alerts-state", Some("sk")).await;
-    let (topic, queue_url) = topic_with_subscriber(&sdk).await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let config = config(&topic, extra);
-    let service = AlertsService {
-        store: AlertStore::new(ddb, "alerts-state"),
-        publisher: AlertPublisher::new(sns, topic),
-        // Grouping is off here (moto_groups.rs has it on): nothing is sent to it.
-        queue: alerts::queue::SqsFlushQueue::new(sqs.clone(), "grouping-off"),
-        config,
-    };
-    Harness {
-        _moto: moto,
-        sdk,
-        service,
-        queue_url,
-    }
-}
-
-fn config(topic: &str, extra: &[(&str, &str)]) -> AlertsConfig {
-    let mut vars: std::collections::HashMap<String, String> = [
-        ("ALERTS_TOPIC_ARN", topic),
-        ("ALERTS_TABLE_NAME", "alerts-state"),
-        ("ALERTS_DEDUP_WINDOW_SECONDS", "3600"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    AlertsConfig::read(EnvReader::from_map(vars)).unwrap()
-}
-
-fn ctx(request_id: &str, now: DateTime<Utc>) -> InvocationContext {
-    InvocationContext {
-        request_id: request_id.into(),
-        now,
-        claim_until: now + Duration::seconds(30),
-    }
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
-
-fn quiet_metrics() -> Metrics {
-    Metrics::with_sink("streamops", "alerts", |_| {})
-}
-
-impl Harness {
-    async fn handle(&self, payload: Value, now: DateTime<Utc>) -> Result<Value, String> {
-        self.service
-            .handle(payload, &ctx("req", now), &mut quiet_metrics())
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    /// Every SNS envelope the subscriber queue received so far.
-    async fn received(&self) -> Vec<Value> {
-        drain_queue(&self.sdk, &self.queue_url)
-            .await
-            .iter()
-            .map(|body| serde_json::from_str(body).unwrap())
-            .collect()
-    }
-}
+use streamops_test_support::{fixture, free_port, sdk_config_for};
 
 fn decision(out: &Value) -> (&str, Option<&str>) {
     let a = &out["alerts"][0];

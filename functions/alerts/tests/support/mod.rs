@@ -23,6 +23,8 @@ pub use streamops_test_support::faults::{Fault, Interleave, Script};
 mod fixture;
 #[allow(unused_imports)] // each test binary uses part of the support
 pub use fixture::{Fixture, at, config, ctx};
+#[cfg(feature = "integration")]
+pub mod moto_harness;
 mod moto_topic;
 #[allow(unused_imports)] // each test binary uses part of the support
 pub use moto_topic::{queue, topic_with_subscriber};
