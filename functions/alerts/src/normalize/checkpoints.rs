@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use streamops_shared::text::clean_inline;
 
-use super::{NormalizeOptions, runbook_for, truncate};
+use super::{Details, NormalizeOptions, runbook_for, truncate};
 use crate::model::{Alert, AlertKind, Severity, fingerprint};
 
 pub const SOURCE: &str = "streamops.checkpoints";
@@ -167,45 +167,40 @@ fn summary(h: &Health, pipeline: &str) -> String {
 }
 
 fn details(h: &Health) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut add = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            out.push((k.to_string(), clean_inline(&v).into_owned()));
-        }
-    };
-    add("pipeline", Some(h.pipeline.clone()));
-    add("age", h.age_seconds.map(|s| format!("{s} s")));
-    add(
+    let mut out = Details::default();
+    out.add("pipeline", Some(h.pipeline.clone()));
+    out.add("age", h.age_seconds.map(|s| format!("{s} s")));
+    out.add(
         "intervals missed",
         h.intervals_missed.map(|n| n.to_string()),
     );
-    add("interval", Some(format!("{} s", h.interval_seconds)));
-    add(
+    out.add("interval", Some(format!("{} s", h.interval_seconds)));
+    out.add(
         "late after",
         h.missed_intervals_allowed.map(|n| format!("{n} intervals")),
     );
     // Unknown is not zero: the book does not see failed checkpoints.
-    add(
+    out.add(
         "consecutive failures",
         Some(h.consecutive_failures.map_or_else(
             || "unknown (Flink REST API not reachable)".into(),
             |n| n.to_string(),
         )),
     );
-    add("latest failure", h.latest_failure.clone());
+    out.add("latest failure", h.latest_failure.clone());
     if let Some(p) = &h.last_good {
-        add(
+        out.add(
             "last good checkpoint",
             p.checkpoint_id.map(|id| id.to_string()),
         );
-        add("last good location", Some(p.location.clone()));
-        add("last good completed", Some(p.completed_at.to_rfc3339()));
-        add("known from", p.known_from.clone());
+        out.add("last good location", Some(p.location.clone()));
+        out.add("last good completed", Some(p.completed_at.to_rfc3339()));
+        out.add("known from", p.known_from.clone());
     }
-    add("job", h.job_id.clone());
-    add("evaluation", Some(h.event_id.clone()));
-    add("checkpoints", h.function.clone());
-    out
+    out.add("job", h.job_id.clone());
+    out.add("evaluation", Some(h.event_id.clone()));
+    out.add("checkpoints", h.function.clone());
+    out.into_vec()
 }
 
 #[cfg(test)]

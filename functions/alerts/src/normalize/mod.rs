@@ -176,6 +176,24 @@ fn from_eventbridge(payload: &Value, now: DateTime<Utc>, opts: &NormalizeOptions
     parsed.unwrap_or_else(|e| malformed(payload, &source, &detail_type, &e, None, now, opts))
 }
 
+/// An alert's details as the normalizers of our own events list them: each value cleaned to
+/// one line, a missing one left out.
+#[derive(Default)]
+pub(crate) struct Details(Vec<(String, String)>);
+
+impl Details {
+    pub(crate) fn add(&mut self, key: &str, value: Option<String>) {
+        if let Some(v) = value {
+            self.0
+                .push((key.to_string(), clean_inline(&v).into_owned()));
+        }
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<(String, String)> {
+        self.0
+    }
+}
+
 pub fn region_from_arn(arn: &str) -> Option<String> {
     arn.split(':')
         .nth(3)

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use streamops_shared::text::clean_inline;
 
-use super::{NormalizeOptions, runbook_for, truncate};
+use super::{Details, NormalizeOptions, runbook_for, truncate};
 use crate::model::{Alert, AlertKind, Severity, fingerprint};
 
 pub const SOURCE: &str = "streamops.partitions";
@@ -108,28 +108,19 @@ fn what(outcome: &str) -> String {
 }
 
 fn details(m: &Maintenance) -> Vec<(String, String)> {
-    let mut out = vec![
-        (
-            "operation".to_string(),
-            clean_inline(&m.operation).into_owned(),
-        ),
-        ("outcome".to_string(), clean_inline(&m.outcome).into_owned()),
-    ];
-    let mut add = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            out.push((k.to_string(), clean_inline(&v).into_owned()));
-        }
-    };
-    add("query", m.query_execution_id.clone());
-    add("state", m.state.clone());
-    add("seconds", m.seconds.map(|s| format!("{s:.0}")));
-    add(
+    let mut out = Details::default();
+    out.add("operation", Some(m.operation.clone()));
+    out.add("outcome", Some(m.outcome.clone()));
+    out.add("query", m.query_execution_id.clone());
+    out.add("state", m.state.clone());
+    out.add("seconds", m.seconds.map(|s| format!("{s:.0}")));
+    out.add(
         "max_runtime_seconds",
         m.max_runtime_seconds.map(|s| s.to_string()),
     );
-    add("stop_error", m.stop_error.clone());
-    add("partitions", m.function.clone());
-    out
+    out.add("stop_error", m.stop_error.clone());
+    out.add("partitions", m.function.clone());
+    out.into_vec()
 }
 
 #[cfg(test)]

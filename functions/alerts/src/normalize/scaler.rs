@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use streamops_shared::text::clean_inline;
 
-use super::{NormalizeOptions, runbook_for, truncate};
+use super::{Details, NormalizeOptions, runbook_for, truncate};
 use crate::model::{Alert, AlertKind, Severity, fingerprint};
 
 pub const SOURCE: &str = "streamops.scaler";
@@ -139,22 +139,18 @@ fn title(d: &Decision, target: &str) -> String {
 }
 
 fn details(d: &Decision) -> Vec<(String, String)> {
-    let mut out = vec![("outcome".to_string(), clean_inline(&d.outcome).into_owned())];
-    let mut add = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            out.push((k.to_string(), clean_inline(&v).into_owned()));
-        }
-    };
-    add("from", d.from.map(|n| n.to_string()));
-    add("to", d.to.map(|n| n.to_string()));
-    add("cause", d.cause.clone());
-    add("alarm", d.alarm.clone());
-    add("job", d.job_id.clone());
-    add("savepoint", d.savepoint.clone());
-    add("phase", d.phase.clone());
-    add("decision", Some(d.decision_id.clone()));
-    add("scaler", d.function.clone());
-    out
+    let mut out = Details::default();
+    out.add("outcome", Some(d.outcome.clone()));
+    out.add("from", d.from.map(|n| n.to_string()));
+    out.add("to", d.to.map(|n| n.to_string()));
+    out.add("cause", d.cause.clone());
+    out.add("alarm", d.alarm.clone());
+    out.add("job", d.job_id.clone());
+    out.add("savepoint", d.savepoint.clone());
+    out.add("phase", d.phase.clone());
+    out.add("decision", Some(d.decision_id.clone()));
+    out.add("scaler", d.function.clone());
+    out.into_vec()
 }
 
 #[cfg(test)]
