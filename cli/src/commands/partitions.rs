@@ -70,6 +70,13 @@ pub enum PartitionsCmd {
         #[arg(long)]
         apply: bool,
     },
+    /// An Iceberg table's maintenance: the run holding it, a query left running with its
+    /// runtime bound and follow-up, and how the latest run ended.
+    MaintenanceStatus {
+        /// The Iceberg table (`database.table` or the name alone).
+        #[arg(long)]
+        table: String,
+    },
     /// Iceberg maintenance (OPTIMIZE then VACUUM) of one Iceberg table or all of them: shows the
     /// statements unless --apply.
     Maintain {
@@ -110,6 +117,10 @@ impl PartitionsCmd {
             PartitionsCmd::Prune { range, apply } => {
                 let p = range.payload("prune", [("dry_run", Some(json!(!apply)))]);
                 (p, Effect::Planned { apply: *apply }, Follow::Once)
+            }
+            PartitionsCmd::MaintenanceStatus { table } => {
+                let p = payload("status", [("table", Some(json!(table)))]);
+                (p, Effect::Read, Follow::Once)
             }
             PartitionsCmd::Maintain { table, apply } => {
                 let fields = [("table", string(table)), ("dry_run", Some(json!(!apply)))];
@@ -160,7 +171,12 @@ impl RangeArgs {
 fn check(command: PartitionsCommand) -> Result<(), String> {
     let (verb, from, to, granularity) = match &command {
         PartitionsCommand::Backfill(b) => ("backfill", &b.from, &b.to, b.granularity),
-        PartitionsCommand::Status(s) => ("status", &s.from, &s.to, None),
+        PartitionsCommand::Status(s) => match (&s.from, &s.to) {
+            (Some(from), Some(to)) => ("status", from, to, None),
+            // An Iceberg table's status takes no range; whether the table is one, and that a
+            // range is given otherwise, the function checks against its configuration.
+            _ => return Ok(()),
+        },
         PartitionsCommand::Prune(p) => ("prune", &p.from, &p.to, None),
         // Its table the function checks against its configuration; nothing else to check.
         PartitionsCommand::Maintain(_) => return Ok(()),

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use streamops_shared::{ConfigError, EnvReader};
 
+use crate::follow_up::FollowUpSetting;
 use crate::sql::MAX_STATEMENT_BYTES;
 use crate::table::Tables;
 
@@ -67,6 +68,11 @@ pub struct PartitionsConfig {
     /// flight at once across tables (each table runs one at a time); they share the account's
     /// Athena query concurrency with everything else.
     pub maintenance_concurrency: usize,
+    /// `PARTITIONS_MAINTENANCE_FOLLOW_UP` (optional JSON, [`FollowUpConfig`]): one-time schedules
+    /// that look again at a maintenance query still running when its run ended.
+    ///
+    /// [`FollowUpConfig`]: crate::follow_up::FollowUpConfig
+    pub follow_up: FollowUpSetting,
     /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda; default `partitions`): named in maintenance
     /// events, so the alerts rule takes this stack's only.
     pub function_name: String,
@@ -126,6 +132,12 @@ impl PartitionsConfig {
         }
         let s3_force_path_style = r.flag_or("S3_FORCE_PATH_STYLE", false);
         let maintenance_concurrency = read_maintenance_concurrency(&mut r);
+        let follow_up = FollowUpSetting::from_env_value(
+            r.optional("PARTITIONS_MAINTENANCE_FOLLOW_UP").as_deref(),
+        );
+        if let FollowUpSetting::Unusable(why) = &follow_up {
+            tracing::warn!(problem = %why, "maintenance follow-ups are off");
+        }
         let function_name = r
             .optional("AWS_LAMBDA_FUNCTION_NAME")
             .filter(|n| !n.is_empty())
@@ -142,6 +154,7 @@ impl PartitionsConfig {
             registry_concurrency,
             s3_force_path_style,
             maintenance_concurrency,
+            follow_up,
             function_name,
         });
         match r.finish(()) {
@@ -239,6 +252,7 @@ mod tests {
         assert!(!c.s3_force_path_style);
         assert_eq!(c.maintenance_concurrency, 2);
         assert_eq!(c.function_name, "partitions");
+        assert_eq!(c.follow_up, FollowUpSetting::Off);
         assert_eq!(c.tables.tables[0].id(), "streamops.enriched_events");
     }
 

@@ -50,6 +50,7 @@ mod tests {
                 stop_error: None,
             },
             max_runtime_seconds: 600,
+            follow_up: None,
             at: DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
                 .unwrap()
                 .to_utc(),
@@ -62,6 +63,22 @@ mod tests {
                 "query_execution_id": "q-1", "seconds": 600.5, "max_runtime_seconds": 600,
                 "reason": "ran past its max_runtime_seconds (600)",
                 "at": "2026-11-23T12:00:00Z"})
+        );
+        // A query left running without a follow-up says why.
+        let left = MaintenanceEvent {
+            outcome: QueryOutcome::LeftRunning {
+                query_execution_id: "q-2".into(),
+                seconds: 110.0,
+            },
+            follow_up: Some(crate::follow_up::FollowUp::Failed {
+                reason: "AccessDenied".into(),
+            }),
+            ..e
+        };
+        let v = serde_json::to_value(&left).unwrap();
+        assert_eq!(
+            v["follow_up"],
+            serde_json::json!({"state": "failed", "reason": "AccessDenied"})
         );
     }
 }

@@ -3,15 +3,23 @@
 //! two never meet). A lease carries its run's token and an `expires_at`; a run that leaves a
 //! query running keeps its lease, with the query, until the query's runtime bound has passed.
 
+use aws_sdk_dynamodb::types::ReturnValue;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::{self, Item, TTL_ATTRIBUTE, WriteOutcome, get_n, get_s, n, s};
 
 use crate::maintenance::Operation;
-use crate::ports::{LeaseOutcome, LeftQuery, MaintenanceLeases};
+use crate::ports::{LeaseOutcome, LeaseView, LeftQuery, MaintenanceLeases, MaintenanceState};
 use crate::registry::{KEY, Registry};
 
 fn key(table: &str) -> Item {
     [(KEY.to_string(), s(format!("#maintenance/{table}")))].into()
+}
+
+/// The table's latest run, kept apart from the lease (which expires) and without a TTL.
+fn last_run_key(table: &str) -> Item {
+    [(KEY.to_string(), s(format!("#maintained/{table}")))].into()
 }
 
 /// The query a lease item records, if any.
@@ -100,5 +108,80 @@ impl MaintenanceLeases for Registry {
         dynamo::delete_if_equals(client, name, key(table), "token", s(token))
             .await
             .map(|_| ())
+    }
+
+    async fn take_over_lease(
+        &self,
+        table: &str,
+        from: &str,
+        to: &str,
+        expires_at: i64,
+    ) -> Result<Option<LeftQuery>, AwsCallError> {
+        let (client, name) = self.parts();
+        let result = client
+            .update_item()
+            .table_name(name)
+            .set_key(Some(key(table)))
+            .update_expression("SET #tok = :to, #exp = :exp")
+            .condition_expression("#tok = :from OR #tok = :to")
+            .expression_attribute_names("#tok", "token")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":exp", n(expires_at))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes.as_ref().and_then(left_query)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(AwsCallError::from_sdk(
+                "UpdateItem (take over lease)",
+                format!("table {name}"),
+                &e,
+            )),
+        }
+    }
+
+    async fn record_run(
+        &self,
+        table: &str,
+        at: DateTime<Utc>,
+        run: &Value,
+    ) -> Result<(), AwsCallError> {
+        let (client, name) = self.parts();
+        let mut item = last_run_key(table);
+        item.insert("at".into(), s(at.to_rfc3339()));
+        item.insert("run".into(), s(run.to_string()));
+        client
+            .put_item()
+            .table_name(name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsCallError::from_sdk("PutItem (maintenance run)", format!("table {name}"), &e))
+    }
+
+    async fn maintenance_state(&self, table: &str) -> Result<MaintenanceState, AwsCallError> {
+        let (client, name) = self.parts();
+        let lease = dynamo::get_item(client, name, key(table)).await?;
+        let last = dynamo::get_item(client, name, last_run_key(table)).await?;
+        let lease = lease.map(|item| LeaseView {
+            token: get_s(&item, "token").unwrap_or_default().to_string(),
+            expires_at: get_n(&item, TTL_ATTRIBUTE).unwrap_or_default(),
+            left: left_query(&item),
+        });
+        let last_run = last.and_then(|item| {
+            let at = DateTime::parse_from_rfc3339(get_s(&item, "at")?).ok()?.to_utc();
+            let run = serde_json::from_str(get_s(&item, "run")?).ok()?;
+            Some((at, run))
+        });
+        Ok(MaintenanceState { lease, last_run })
     }
 }

@@ -5,12 +5,14 @@
 //! splitting), [`poll`] (backoff, deadlines, query states), [`periods`] (ranges and chunks),
 //! [`input`] (event shapes, parsed by `streamops_shared::object_event`), [`ops`] (command parsing
 //! and checking). Ports: [`ports`]; their SDK adapters: [`registry`] (DynamoDB), [`athena`],
-//! [`glue`], [`s3data`], [`events`] (EventBridge). [`service`] orchestrates them per invocation.
+//! [`glue`], [`s3data`], [`events`] (EventBridge), [`scheduler`] (follow-up schedules).
+//! [`service`] orchestrates them per invocation.
 
 mod athena;
 mod columns;
 mod config;
 mod events;
+mod follow_up;
 mod glue;
 mod iceberg;
 mod input;
@@ -27,6 +29,7 @@ mod poll;
 mod ports;
 mod registry;
 mod s3data;
+mod scheduler;
 mod service;
 mod sql;
 mod table;
@@ -45,12 +48,14 @@ pub use maintenance::{MaintenanceEvent, MaintenanceStatement, Operation, QueryOu
 pub use ops::{PartitionsCommand, parse_command};
 pub use poll::{PollPolicy, PollStats};
 pub use ports::{
-    ClaimOutcome, DataListing, DdlRunner, EntryResult, EventPublisher, LeaseOutcome, LeftQuery,
-    MaintenanceLeases, MaintenanceQueries, PartitionCatalog, QueryReport, QueryResult,
-    RegistryStore,
+    ClaimOutcome, DataListing, DdlRunner, EntryResult, EventPublisher, FollowUpScheduler,
+    LeaseOutcome, LeaseView, LeftQuery, MaintenanceLeases, MaintenanceQueries, MaintenanceState,
+    PartitionCatalog, QueryReport, QueryResult, RegistryStore,
 };
 pub use registry::Registry;
+pub use follow_up::{FollowUp, FollowUpConfig, FollowUpSetting};
 pub use s3data::DataBucket;
+pub use scheduler::SchedulerFollowUps;
 pub use service::{
     InvocationContext, Outcome, PartitionOutcome, PartitionsError, PartitionsService, Summary,
 };

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Days, Utc};
 use serde::Serialize;
 
+use crate::follow_up::FollowUp;
 use crate::iceberg::{IcebergTable, TimeWindow, WindowType};
 use crate::sql::{escape_literal, quote_sql_ident};
 
@@ -233,6 +234,9 @@ pub struct MaintenanceEvent {
     #[serde(flatten)]
     pub outcome: QueryOutcome,
     pub max_runtime_seconds: u64,
+    /// For a query left running: why no follow-up looks at it (one that does is not alerted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<FollowUp>,
     pub at: DateTime<Utc>,
 }
 

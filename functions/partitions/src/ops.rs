@@ -38,6 +38,10 @@ pub struct MaintainRequest {
     /// Show the statements without running them (default true).
     #[serde(default = "default_true")]
     pub dry_run: bool,
+    /// Sent by a follow-up schedule: the lease (run) whose query is looked at again. Needs
+    /// `table`; runs only the table's statements after that query's.
+    #[serde(default)]
+    pub follow_up: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,8 +84,12 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
     pub table: String,
-    pub from: String,
-    pub to: String,
+    /// Start of the range (included); required but for an Iceberg table.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// End of the range (excluded); required but for an Iceberg table.
+    #[serde(default)]
+    pub to: Option<String>,
     /// Values of the table's named keys, by key (default: the rule's values, or a listing).
     #[serde(default)]
     pub keys: BTreeMap<String, Vec<String>>,
@@ -122,6 +130,8 @@ pub enum Command<'t> {
     Status(StatusPlan<'t>),
     Prune(PrunePlan<'t>),
     Maintain(MaintainPlan<'t>),
+    /// `status` of an Iceberg table: its maintenance lease and latest run.
+    MaintenanceStatus(&'t IcebergTable),
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +139,8 @@ pub struct MaintainPlan<'t> {
     /// In configuration order.
     pub tables: Vec<&'t IcebergTable>,
     pub dry_run: bool,
+    /// The lease token of the run a follow-up follows (one table then).
+    pub follow_up: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -165,7 +177,10 @@ pub struct PrunePlan<'t> {
 pub fn parse<'t>(payload: &Value, tables: &'t Tables) -> Option<Result<Command<'t>, String>> {
     Some(parse_command(payload)?.and_then(|command| match command {
         PartitionsCommand::Backfill(req) => req.plan(tables).map(Command::Backfill),
-        PartitionsCommand::Status(req) => req.plan(tables).map(Command::Status),
+        PartitionsCommand::Status(req) => match tables.find_iceberg(&req.table) {
+            Some(iceberg) => req.iceberg(iceberg).map(Command::MaintenanceStatus),
+            None => req.plan(tables).map(Command::Status),
+        },
         PartitionsCommand::Prune(req) => req.plan(tables).map(Command::Prune),
         PartitionsCommand::Maintain(req) => req.plan(tables).map(Command::Maintain),
     }))
@@ -244,9 +259,16 @@ impl MaintainRequest {
             }
             None => tables.iceberg.iter().collect(),
         };
+        if self.follow_up.is_some() && (self.table.is_none() || self.dry_run) {
+            return Err(
+                "maintain `follow_up` names one `table` and is not a dry run (it is sent by a follow-up schedule)"
+                    .into(),
+            );
+        }
         Ok(MaintainPlan {
             tables: chosen,
             dry_run: self.dry_run,
+            follow_up: self.follow_up,
         })
     }
 }
@@ -264,8 +286,13 @@ impl StatusRequest {
     pub fn plan(self, tables: &Tables) -> Result<StatusPlan<'_>, String> {
         let table = find_table(tables, &self.table)?;
         let bad = |field: &str, e: String| format!("status `{field}`: {e}");
-        let from = parse_time(&self.from).map_err(|e| bad("from", e))?;
-        let to = parse_time(&self.to).map_err(|e| bad("to", e))?;
+        let required = |field: &str, v: &Option<String>| {
+            v.clone().ok_or_else(|| {
+                bad(field, format!("required for table {} (the range to check)", table.id()))
+            })
+        };
+        let from = parse_time(&required("from", &self.from)?).map_err(|e| bad("from", e))?;
+        let to = parse_time(&required("to", &self.to)?).map_err(|e| bad("to", e))?;
         let range = PeriodRange::new(from, to, table.granularity).map_err(|e| bad("to", e))?;
         if range.len() > STATUS_MAX_PERIODS {
             return Err(bad(
@@ -279,6 +306,19 @@ impl StatusRequest {
         }
         let keys = KeyPlan::new(table, self.keys).map_err(|e| bad("keys", e))?;
         Ok(StatusPlan { table, range, keys })
+    }
+}
+
+impl StatusRequest {
+    /// An Iceberg table's status is its maintenance: no range, no keys.
+    fn iceberg(self, table: &IcebergTable) -> Result<&IcebergTable, String> {
+        if self.from.is_some() || self.to.is_some() || !self.keys.is_empty() {
+            return Err(format!(
+                "status of Iceberg table {} shows its maintenance and takes no `from`, `to` or `keys` (it has no partitions to check)",
+                table.id()
+            ));
+        }
+        Ok(table)
     }
 }
 
@@ -344,10 +384,11 @@ mod tests {
             e.contains("invalid ops command \"repair\"") && e.contains("backfill, status"),
             "{e}"
         );
-        let e = parse_command(&json!({"command": "status", "table": "t"}))
-            .unwrap()
-            .unwrap_err();
-        assert!(e.contains("missing field `from`"), "{e}");
+        let e = plan_error(json!({"command": "status", "table": "h", "to": "2026-11-02"}));
+        assert_eq!(
+            e,
+            "status `from`: required for table db.h (the range to check)"
+        );
         let e = parse_command(&json!({"command": "backfill", "table": "t", "from": "a", "to": "b", "granularity": "minute"}))
             .unwrap()
             .unwrap_err();
@@ -488,6 +529,40 @@ mod tests {
             .unwrap()
             .unwrap_err();
         assert!(e.starts_with("no Iceberg table is configured"), "{e}");
+        // A follow-up names its table and is never a dry run.
+        let f = plan(json!({"command": "maintain", "table": "i", "dry_run": false, "follow_up": "req-1"}))
+            .unwrap();
+        assert_eq!(f.follow_up.as_deref(), Some("req-1"));
+        for bad in [
+            json!({"command": "maintain", "dry_run": false, "follow_up": "req-1"}),
+            json!({"command": "maintain", "table": "i", "follow_up": "req-1"}),
+        ] {
+            assert!(plan(bad).unwrap_err().contains("`follow_up` names one `table`"));
+        }
+    }
+
+    #[test]
+    fn an_iceberg_tables_status_is_its_maintenance_and_takes_no_range() {
+        let t = Tables::from_json(
+            r#"[{"bucket":"b-1","prefix":"h/","database":"db","table":"h","layout":"hive"},
+                {"format":"iceberg","bucket":"b-1","prefix":"i/","database":"db","table":"i"}]"#,
+        )
+        .unwrap();
+        match parse(&json!({"command": "status", "table": "i"}), &t).unwrap() {
+            Ok(Command::MaintenanceStatus(table)) => assert_eq!(table.id(), "db.i"),
+            other => panic!("{other:?}"),
+        }
+        let e = parse(
+            &json!({"command": "status", "table": "db.i", "from": "2026-11-01", "to": "2026-11-02"}),
+            &t,
+        )
+        .unwrap()
+        .unwrap_err();
+        assert!(e.contains("takes no `from`, `to` or `keys`"), "{e}");
+        let e = parse(&json!({"command": "status", "table": "h"}), &t)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e, "status `from`: required for table db.h (the range to check)");
     }
 
     #[test]

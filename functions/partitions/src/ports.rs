@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 
@@ -260,5 +262,58 @@ pub trait MaintenanceLeases {
         &self,
         table: &str,
         token: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// A follow-up takes over the lease the run `from` kept (or that this run, `to`, already
+    /// took: a retried follow-up), until `expires_at`: the query it records, or `None` when
+    /// the lease was released or taken by another run since (nothing to follow).
+    fn take_over_lease(
+        &self,
+        table: &str,
+        from: &str,
+        to: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<Option<LeftQuery>, AwsCallError>> + Send;
+
+    /// Keeps how the table's latest run ended (its answer), for `status`.
+    fn record_run(
+        &self,
+        table: &str,
+        at: DateTime<Utc>,
+        run: &Value,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// The table's lease (if one is held or kept) and its latest run, for `status`.
+    fn maintenance_state(
+        &self,
+        table: &str,
+    ) -> impl Future<Output = Result<MaintenanceState, AwsCallError>> + Send;
+}
+
+/// A table's maintenance as `status` shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MaintenanceState {
+    pub lease: Option<LeaseView>,
+    /// The latest run's answer for the table, and when it ran.
+    pub last_run: Option<(DateTime<Utc>, Value)>,
+}
+
+/// A lease as stored: whose, until when, and the query it keeps, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseView {
+    pub token: String,
+    pub expires_at: i64,
+    pub left: Option<LeftQuery>,
+}
+
+/// One-time schedules that invoke this function again (EventBridge Scheduler).
+pub trait FollowUpScheduler {
+    /// Creates the schedule `name` to send `input` once at `at`, deleted after it ran. One
+    /// that exists already (a retried run asked for it) counts as created.
+    fn schedule_once(
+        &self,
+        name: &str,
+        at: DateTime<Utc>,
+        input: &Value,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }

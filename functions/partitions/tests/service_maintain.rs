@@ -378,13 +378,16 @@ async fn past_its_bound_a_left_query_is_stopped_by_the_next_run_which_then_maint
     m.script_runs(&[Run::Forever]);
     let (first, _) = maintain_within(&service, run_one("enriched_iceberg"), 60).await;
     assert_eq!(first.unwrap()["left_running"], json!(["mq-1"]));
-    // The bound has passed: the lease has expired.
+    // The bound has passed (the query started over 600 s ago) and the lease has expired.
     let mut lease = fakes
         .registry
         .leases
         .get("streamops.enriched_iceberg")
         .unwrap();
     lease.expires_at = now().timestamp() - 1;
+    if let Some(left) = lease.left.as_mut() {
+        left.started_at = now().timestamp() - 601;
+    }
     fakes
         .registry
         .leases

@@ -44,7 +44,7 @@ fn bad(field: &str, e: String) -> PartitionsError {
     PartitionsError::BadCommand(format!("backfill `{field}`: {e}"))
 }
 
-impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
+impl<R, A, G, D, N, S> PartitionsService<R, A, G, D, N, S>
 where
     R: RegistryStore,
     A: DdlRunner,

@@ -26,7 +26,7 @@ pub(super) struct StatementsOf<'a> {
     pub(super) tag: &'a str,
 }
 
-impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
+impl<R, A, G, D, N, S> PartitionsService<R, A, G, D, N, S>
 where
     R: RegistryStore,
     A: DdlRunner,

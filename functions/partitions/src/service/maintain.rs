@@ -1,40 +1,50 @@
 //! The `maintain` command: each Iceberg table's OPTIMIZE then VACUUM through Athena, one query
 //! at a time per table (a lease in the registry, across runs too) and at most
-//! `maintenance_concurrency` across tables. A query is waited
-//! for until its table's `max_runtime_seconds` (then stopped) or the invocation's budget (then
-//! left running and reported by id); every outcome but a success is sent to alerts.
+//! `maintenance_concurrency` across tables. A query is waited for until its table's
+//! `max_runtime_seconds` (then stopped) or the invocation's budget (then left running, its
+//! lease kept, and a follow-up scheduled that looks at it again: [`crate::follow_up`]); every
+//! outcome but a success, and a query left running without a follow-up, is sent to alerts.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
-use serde::Serialize;
 use serde_json::{Value, json};
-use streamops_shared::{Metrics, Unit};
+use streamops_shared::Metrics;
 
+use super::maintain_report::{TableRun, answer, record_metrics};
 use super::{InvocationContext, PartitionsError, PartitionsService, RESERVE};
+use crate::follow_up::{self, FollowUp, FollowUpSetting};
 use crate::iceberg::IcebergTable;
 use crate::maintenance::{
-    Bound, MIN_START_BUDGET, MaintenanceEvent, MaintenanceStatement, Operation, QueryOutcome,
-    goes_on_after, may_start, statements, wait_until,
+    Bound, MIN_START_BUDGET, MaintenanceStatement, QueryOutcome, goes_on_after, may_start,
+    statements, wait_until,
 };
 use crate::ops::MaintainPlan;
 use crate::ports::{
-    EventPublisher, LeaseOutcome, LeftQuery, MaintenanceLeases, MaintenanceQueries, QueryResult,
+    EventPublisher, FollowUpScheduler, LeaseOutcome, LeftQuery, MaintenanceLeases,
+    MaintenanceQueries, QueryResult,
 };
 
-/// One table's queries, in order, with how each ended.
-struct TableRun<'t> {
-    table: &'t IcebergTable,
-    queries: Vec<(MaintenanceStatement, QueryOutcome)>,
-    /// The first query is one an earlier run started (and counted in its metrics).
-    picked_up: bool,
+/// How a table's run begins, from its lease.
+enum Start {
+    Open,
+    /// An earlier run left this query: looked at first.
+    PickUp(LeftQuery),
+    /// Another run holds the table (not alerted: it is that run's business).
+    Skip(String),
+    /// The lease could not be taken (alerted).
+    Fail(String),
+    /// A follow-up found the lease released or taken by another run since.
+    NothingToFollow,
 }
 
-impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
+impl<R, A, G, D, N, S> PartitionsService<R, A, G, D, N, S>
 where
     R: MaintenanceLeases,
     A: MaintenanceQueries,
     N: EventPublisher,
+    S: FollowUpScheduler,
 {
     pub(super) async fn maintain(
         &self,
@@ -45,11 +55,16 @@ where
         if plan.dry_run {
             return Ok(dry_run(&plan, ctx));
         }
-        let budget_end = Instant::now() + ctx.remaining().saturating_sub(RESERVE);
+        let budget = Budget {
+            end: Instant::now() + ctx.remaining().saturating_sub(RESERVE),
+            began: Instant::now(),
+            began_at: ctx.now,
+        };
+        let follows = plan.follow_up.as_deref();
         let runs: Vec<TableRun> = stream::iter(
             plan.tables
                 .iter()
-                .map(|t| self.maintain_table(t, ctx, budget_end)),
+                .map(|t| self.maintain_table(t, follows, ctx, &budget)),
         )
         .buffered(self.config.maintenance_concurrency)
         .collect()
@@ -57,6 +72,7 @@ where
         record_metrics(&runs, metrics);
         let alert_errors = self.send_alerts(&runs, ctx).await;
         let answer = answer(&runs, alert_errors.len());
+        self.record_runs(&runs, &answer, ctx.now).await;
         tracing::info!(answer = %answer, "iceberg maintenance done");
         match alert_errors.into_iter().next() {
             // The failure destination then raises it; a retry keeps the request id, so its
@@ -68,37 +84,43 @@ where
 
     /// The table's statements, one after the other, under the table's lease; a statement after
     /// one that must not be followed ([`goes_on_after`]) is skipped. A query an earlier run left
-    /// running is looked at first ([`Self::settle_left`]).
+    /// running is looked at first ([`Self::settle_left`]); a follow-up (`follows`, the lease
+    /// token of the run it follows) then runs only the statements after that query's.
     async fn maintain_table<'t>(
         &self,
         table: &'t IcebergTable,
+        follows: Option<&str>,
         ctx: &InvocationContext,
-        budget_end: Instant,
+        budget: &Budget,
     ) -> TableRun<'t> {
-        let id = table.id();
         let now_s = ctx.now.timestamp();
-        let expires_at = now_s + ctx.remaining().as_secs() as i64 + LEASE_MARGIN_SECONDS;
-        let lease = self
-            .registry
-            .acquire_lease(&id, &ctx.request_id, expires_at, now_s)
-            .await;
-        let mut queries = Vec::new();
-        let ours = matches!(lease, Ok(LeaseOutcome::Acquired { .. }));
-        let picked_up = matches!(lease, Ok(LeaseOutcome::Acquired { left: Some(_) }));
-        let mut gate = match lease {
-            Ok(LeaseOutcome::Acquired { left: None }) => Gate::Open,
-            Ok(LeaseOutcome::Acquired { left: Some(left) }) => {
-                let settled = self.settle_left(table, left, now_s).await;
+        let start = self.start(table, follows, ctx, now_s).await;
+        let ours = matches!(start, Start::Open | Start::PickUp(_));
+        let mut run = TableRun::new(table);
+        let mut gate = match start {
+            Start::Open => Gate::Open,
+            Start::PickUp(left) => {
+                let (started_at, after) = (left.started_at, left.operation);
+                let settled = self.settle_left(table, left, now_s, budget.end).await;
                 let gate = Gate::after(&settled.1);
-                queries.push(settled);
+                run.picked_up = Some(started_at);
+                run.queries.push(settled);
+                run.only_after = follows.map(|_| after);
                 gate
             }
-            Ok(LeaseOutcome::Held { left }) => Gate::Skip(held_by(left.as_ref())),
-            Err(e) => Gate::Fail(format!("its maintenance lease could not be taken: {e}")),
+            Start::Skip(reason) => Gate::Skip(reason),
+            Start::Fail(reason) => Gate::Fail(reason),
+            Start::NothingToFollow => {
+                run.note = Some("nothing to follow: the lease was released or taken by another run since".into());
+                return run;
+            }
         };
-        for statement in statements(table, ctx.now) {
+        let remaining = statements(table, ctx.now)
+            .into_iter()
+            .filter(|s| run.only_after.is_none_or(|after| s.operation > after));
+        for statement in remaining {
             let outcome = match &gate {
-                Gate::Open => self.run_one(table, &statement, ctx, budget_end).await,
+                Gate::Open => self.run_one(table, &statement, ctx, budget.end).await,
                 Gate::Skip(reason) => QueryOutcome::Skipped {
                     reason: reason.clone(),
                 },
@@ -109,58 +131,63 @@ where
             if matches!(gate, Gate::Open) {
                 gate = Gate::after(&outcome);
             }
-            tracing::info!(table = %id, operation = statement.operation.as_str(), outcome = outcome.as_str(), query_execution_id = outcome.query_execution_id().unwrap_or(""), "maintenance query");
-            queries.push((statement, outcome));
+            tracing::info!(table = %table.id(), operation = statement.operation.as_str(), outcome = outcome.as_str(), query_execution_id = outcome.query_execution_id().unwrap_or(""), "maintenance query");
+            run.queries.push((statement, outcome));
         }
         if ours {
-            self.hand_back(table, &queries, &ctx.request_id, now_s)
-                .await;
+            run.follow_up = self.hand_back(&run, &ctx.request_id, now_s, budget).await;
         }
-        TableRun {
-            table,
-            picked_up,
-            queries,
+        run
+    }
+
+    /// Takes the table's lease: a new run's own, or (a follow-up) the lease of the run it
+    /// follows.
+    async fn start(
+        &self,
+        table: &IcebergTable,
+        follows: Option<&str>,
+        ctx: &InvocationContext,
+        now_s: i64,
+    ) -> Start {
+        let id = table.id();
+        let expires_at = now_s + ctx.remaining().as_secs() as i64 + LEASE_MARGIN_SECONDS;
+        let token = &ctx.request_id;
+        let lease = match follows {
+            None => self
+                .registry
+                .acquire_lease(&id, token, expires_at, now_s)
+                .await
+                .map(Some),
+            Some(from) => self
+                .registry
+                .take_over_lease(&id, from, token, expires_at)
+                .await
+                .map(|left| left.map(|left| LeaseOutcome::Acquired { left: Some(left) })),
+        };
+        match lease {
+            Ok(Some(LeaseOutcome::Acquired { left: None })) => Start::Open,
+            Ok(Some(LeaseOutcome::Acquired { left: Some(left) })) => Start::PickUp(left),
+            Ok(Some(LeaseOutcome::Held { left })) => Start::Skip(held_by(left.as_ref())),
+            Ok(None) => Start::NothingToFollow,
+            Err(e) => Start::Fail(format!("its maintenance lease could not be taken: {e}")),
         }
     }
 
-    /// A query an earlier run left running, under a lease that has expired (so past its
-    /// runtime bound): its end if it has one, else stopped now.
+    /// A query an earlier run left running: waited for until its runtime bound (or this
+    /// invocation's budget, whichever is first), then stopped if it still runs at its bound.
     async fn settle_left(
         &self,
         table: &IcebergTable,
         left: LeftQuery,
         now_s: i64,
+        budget_end: Instant,
     ) -> (MaintenanceStatement, QueryOutcome) {
-        let seconds = (now_s - left.started_at).max(0) as f64;
-        let query_execution_id = left.query_execution_id.clone();
-        let outcome = match self.athena.wait(&query_execution_id, Instant::now()).await {
-            Ok((QueryResult::Succeeded, _)) => QueryOutcome::Succeeded {
-                query_execution_id,
-                seconds,
-            },
-            Ok((QueryResult::Failed { state, reason, .. }, _)) => QueryOutcome::Failed {
-                query_execution_id,
-                state,
-                reason,
-                seconds,
-            },
-            still_running_or_unknown => {
-                let reason = match still_running_or_unknown {
-                    Err(e) => format!("left running by an earlier run; polling it failed: {e}"),
-                    Ok(_) => format!(
-                        "left running by an earlier run past its max_runtime_seconds ({})",
-                        table.max_runtime.as_secs()
-                    ),
-                };
-                let stop_error = self.athena.stop(&query_execution_id).await.err();
-                QueryOutcome::Stopped {
-                    query_execution_id,
-                    seconds,
-                    reason,
-                    stop_error: stop_error.map(|e| e.to_string()),
-                }
-            }
-        };
+        let to_bound = Duration::from_secs((left.bound_at(table) - now_s).max(0) as u64);
+        let (until, bound) = wait_until(Instant::now(), to_bound, budget_end);
+        let before = Duration::from_secs((now_s - left.started_at).max(0) as u64);
+        let outcome = self
+            .follow(table, left.query_execution_id, until, bound, before, LEFT)
+            .await;
         let statement = MaintenanceStatement {
             operation: left.operation,
             sql: left.sql,
@@ -168,35 +195,75 @@ where
         (statement, outcome)
     }
 
-    /// Releases the table's lease, or keeps it for a query that may still run until that
-    /// query's runtime bound (counted from the run's start, `now_s`: a little early, never
-    /// late), when the next run looks at it.
+    /// Releases the table's lease, or keeps it for a query that may still run (until that
+    /// query's runtime bound, counted from the run's start, `now_s`: a little early, never
+    /// late; a picked-up query keeps its own start) and schedules the follow-up that looks at
+    /// it then, or sooner.
     async fn hand_back(
         &self,
-        table: &IcebergTable,
-        queries: &[(MaintenanceStatement, QueryOutcome)],
+        run: &TableRun<'_>,
         token: &str,
         now_s: i64,
-    ) {
+        budget: &Budget,
+    ) -> FollowUp {
+        let table = run.table;
         let id = table.id();
-        let still = queries.iter().rev().find(|(_, o)| may_still_run(o));
-        let result = match still {
-            Some((statement, outcome)) => {
-                let started_at = now_s;
-                let left = LeftQuery {
-                    query_execution_id: outcome.query_execution_id().unwrap_or("").to_string(),
-                    operation: statement.operation,
-                    sql: statement.sql.clone(),
-                    started_at,
-                };
-                let until = started_at + table.max_runtime.as_secs() as i64 + LEASE_MARGIN_SECONDS;
-                self.registry.hold_lease(&id, token, &left, until).await
+        let still = run.queries.iter().enumerate().rev().find(|(_, (_, o))| may_still_run(o));
+        let Some((i, (statement, outcome))) = still else {
+            if let Err(e) = self.registry.release_lease(&id, token).await {
+                // The lease expires on its own a minute after this invocation's deadline.
+                tracing::error!(table = %id, error = %e, "maintenance lease not released");
             }
-            None => self.registry.release_lease(&id, token).await,
+            return FollowUp::None;
         };
-        if let Err(e) = result {
-            // The lease expires on its own a minute after this invocation's deadline.
-            tracing::error!(table = %id, error = %e, "maintenance lease not handed back");
+        let started_at = match (i, run.picked_up) {
+            (0, Some(started_at)) => started_at,
+            _ => now_s,
+        };
+        let left = LeftQuery {
+            query_execution_id: outcome.query_execution_id().unwrap_or("").to_string(),
+            operation: statement.operation,
+            sql: statement.sql.clone(),
+            started_at,
+        };
+        let bound_at = epoch(left.bound_at(table));
+        let (follow_up, due) = self
+            .schedule_follow_up(&id, token, budget.now(), bound_at)
+            .await;
+        // Kept at least until the follow-up is due, so no new run takes the table first.
+        let until = due.map_or(bound_at, |due| due.max(bound_at)).timestamp() + LEASE_MARGIN_SECONDS;
+        if let Err(e) = self.registry.hold_lease(&id, token, &left, until).await {
+            tracing::error!(table = %id, error = %e, "maintenance lease not kept for the query left running");
+        }
+        follow_up
+    }
+
+    /// The follow-up of a table whose query may still run, and when it is due (if one is
+    /// scheduled).
+    async fn schedule_follow_up(
+        &self,
+        table: &str,
+        token: &str,
+        now: DateTime<Utc>,
+        bound_at: DateTime<Utc>,
+    ) -> (FollowUp, Option<DateTime<Utc>>) {
+        let FollowUpSetting::On(config) = &self.config.follow_up else {
+            let reason = self.config.follow_up.off_reason().unwrap_or_default();
+            return (FollowUp::Off { reason }, None);
+        };
+        let at = follow_up::due_at(now, bound_at, config.every());
+        let schedule = follow_up::schedule_name(&config.name_prefix, table, token);
+        let input = follow_up::command(table, token);
+        match self.follow_ups.schedule_once(&schedule, at, &input).await {
+            Ok(()) => {
+                tracing::info!(table, schedule = %schedule, at = %at, "maintenance follow-up scheduled");
+                (FollowUp::Scheduled { schedule, at }, Some(at))
+            }
+            Err(e) => {
+                tracing::error!(table, error = %e, "maintenance follow-up not scheduled");
+                let reason = format!("{e}; the next scheduled run looks at the query");
+                (FollowUp::Failed { reason }, None)
+            }
         }
     }
 
@@ -236,8 +303,25 @@ where
             }
         };
         let (until, bound) = wait_until(started, table.max_runtime, budget_end);
+        self.follow(table, query_execution_id, until, bound, Duration::ZERO, OWN)
+            .await
+    }
+
+    /// Waits for a running query until `until`, which is its runtime bound or the budget's end
+    /// (`bound` says which): its end, left running at the budget's end, or stopped at its
+    /// bound (and when polling it failed). `before`: how long it ran before this wait.
+    async fn follow(
+        &self,
+        table: &IcebergTable,
+        query_execution_id: String,
+        until: Instant,
+        bound: Bound,
+        before: Duration,
+        whose: Whose,
+    ) -> QueryOutcome {
+        let waiting = Instant::now();
         let waited = self.athena.wait(&query_execution_id, until).await;
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = (before + waiting.elapsed()).as_secs_f64();
         let why_stop = match (waited, bound) {
             (Ok((QueryResult::Succeeded, _)), _) => {
                 return QueryOutcome::Succeeded {
@@ -260,11 +344,12 @@ where
                 };
             }
             (Ok((QueryResult::TimedOut { .. }, _)), Bound::Runtime) => format!(
-                "ran past its max_runtime_seconds ({})",
+                "{} its max_runtime_seconds ({})",
+                whose.ran_past,
                 table.max_runtime.as_secs()
             ),
             // Not followable any more: stopped, so no second query of the table runs beside it.
-            (Err(e), _) => format!("polling it failed: {e}"),
+            (Err(e), _) => format!("{}: {e}", whose.polling_failed),
         };
         let stop_error = self
             .athena
@@ -280,41 +365,63 @@ where
         }
     }
 
-    /// One event per outcome worth a look; the errors of the ones that could not be sent.
-    async fn send_alerts(
-        &self,
-        runs: &[TableRun<'_>],
-        ctx: &InvocationContext,
-    ) -> Vec<streamops_shared::AwsCallError> {
-        let mut errors = Vec::new();
-        for run in runs {
-            for (statement, outcome) in run.queries.iter().filter(|(_, o)| o.alerts()) {
-                let event = MaintenanceEvent {
-                    event_id: format!(
-                        "{}/{}/{}",
-                        ctx.request_id,
-                        run.table.id(),
-                        statement.operation.as_str()
-                    ),
-                    function: self.config.function_name.clone(),
-                    table: run.table.id(),
-                    operation: statement.operation,
-                    outcome: outcome.clone(),
-                    max_runtime_seconds: run.table.max_runtime.as_secs(),
-                    at: ctx.now,
-                };
-                if let Err(e) = self.events.publish(&event).await {
-                    tracing::error!(table = %run.table.id(), error = %e, "maintenance alert not sent");
-                    errors.push(e);
-                }
+    /// Keeps each table's part of the answer for `status`; a failure is logged only (the run
+    /// itself is done).
+    async fn record_runs(&self, runs: &[TableRun<'_>], answer: &Value, at: DateTime<Utc>) {
+        let tables = answer["tables"].as_array().map(Vec::as_slice).unwrap_or_default();
+        for (run, part) in runs.iter().zip(tables) {
+            if run.queries.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.registry.record_run(&run.table.id(), at, part).await {
+                tracing::warn!(table = %run.table.id(), error = %e, "maintenance run not recorded for status");
             }
         }
-        errors
+    }
+}
+
+/// Whose query a stop reason names: this run's, or one an earlier run left running.
+#[derive(Clone, Copy)]
+struct Whose {
+    ran_past: &'static str,
+    polling_failed: &'static str,
+}
+const OWN: Whose = Whose {
+    ran_past: "ran past",
+    polling_failed: "polling it failed",
+};
+const LEFT: Whose = Whose {
+    ran_past: "left running by an earlier run past",
+    polling_failed: "left running by an earlier run; polling it failed",
+};
+
+/// The run's time: its budget's end, and the wall clock from the invocation's start (so a test's
+/// invocation time holds throughout).
+struct Budget {
+    end: Instant,
+    began: Instant,
+    began_at: DateTime<Utc>,
+}
+
+impl Budget {
+    fn now(&self) -> DateTime<Utc> {
+        self.began_at + chrono::Duration::from_std(self.began.elapsed()).unwrap_or_default()
     }
 }
 
 /// A lease outlives the invocation's deadline by this much before it counts as abandoned.
 const LEASE_MARGIN_SECONDS: i64 = 60;
+
+impl LeftQuery {
+    /// When the query reaches its runtime bound (epoch seconds).
+    fn bound_at(&self, table: &IcebergTable) -> i64 {
+        self.started_at + table.max_runtime.as_secs() as i64
+    }
+}
+
+fn epoch(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or_default()
+}
 
 /// Whether the table's next statement runs.
 enum Gate {
@@ -372,76 +479,4 @@ fn dry_run(plan: &MaintainPlan<'_>, ctx: &InvocationContext) -> Value {
         })
         .collect();
     json!({"command": "maintain", "dry_run": true, "tables": tables})
-}
-
-/// `IcebergMaintenanceRuns` and `IcebergMaintenanceDuration` per query started (a query an
-/// earlier run left, picked up here, was counted by that run), `IcebergMaintenanceFailures` per
-/// query that failed, was stopped or did not start, `IcebergMaintenanceLeftRunning` per query
-/// left at the deadline.
-fn record_metrics(runs: &[TableRun<'_>], metrics: &mut Metrics) {
-    for run in runs {
-        for (i, (_, outcome)) in run.queries.iter().enumerate() {
-            let started_here = !(i == 0 && run.picked_up);
-            if let Some(seconds) = outcome.seconds().filter(|_| started_here) {
-                metrics.count("IcebergMaintenanceRuns", 1);
-                metrics.record("IcebergMaintenanceDuration", Unit::Seconds, seconds);
-            }
-            match outcome {
-                QueryOutcome::Failed { .. }
-                | QueryOutcome::Stopped { .. }
-                | QueryOutcome::StartFailed { .. }
-                | QueryOutcome::NotStarted { .. } => metrics.count("IcebergMaintenanceFailures", 1),
-                QueryOutcome::LeftRunning { .. } => {
-                    metrics.count("IcebergMaintenanceLeftRunning", 1)
-                }
-                QueryOutcome::Succeeded { .. } | QueryOutcome::Skipped { .. } => {}
-            }
-        }
-    }
-}
-
-/// One query as the answer lists it: the statement and how it ended.
-#[derive(Serialize)]
-struct QueryAnswer<'a> {
-    operation: Operation,
-    sql: &'a str,
-    #[serde(flatten)]
-    outcome: &'a QueryOutcome,
-}
-
-fn answer(runs: &[TableRun<'_>], alerts_not_sent: usize) -> Value {
-    let tables: Vec<Value> = runs
-        .iter()
-        .map(|r| {
-            let queries: Vec<QueryAnswer> = r
-                .queries
-                .iter()
-                .map(|(s, outcome)| QueryAnswer {
-                    operation: s.operation,
-                    sql: &s.sql,
-                    outcome,
-                })
-                .collect();
-            json!({"table": r.table.id(), "queries": queries})
-        })
-        .collect();
-    let left_running: Vec<&str> = runs
-        .iter()
-        .flat_map(|r| &r.queries)
-        .filter(|(_, o)| matches!(o, QueryOutcome::LeftRunning { .. }))
-        .filter_map(|(_, o)| o.query_execution_id())
-        .collect();
-    let failures = runs
-        .iter()
-        .flat_map(|r| &r.queries)
-        .filter(|(_, o)| o.alerts() && !matches!(o, QueryOutcome::LeftRunning { .. }))
-        .count();
-    json!({
-        "command": "maintain",
-        "dry_run": false,
-        "tables": tables,
-        "failures": failures,
-        "left_running": left_running,
-        "alerts_not_sent": alerts_not_sent,
-    })
 }

@@ -11,6 +11,7 @@ mod backfill;
 mod catalog;
 mod keys;
 mod maintain;
+mod maintain_report;
 mod prune;
 mod registration;
 mod removal;
@@ -35,11 +36,12 @@ use crate::glue::GlueCatalog;
 use crate::input::{InputError, Source, parse_payload};
 use crate::ops::{self, Command};
 use crate::ports::{
-    DataListing, DdlRunner, EventPublisher, MaintenanceLeases, MaintenanceQueries,
-    PartitionCatalog, RegistryStore,
+    DataListing, DdlRunner, EventPublisher, FollowUpScheduler, MaintenanceLeases,
+    MaintenanceQueries, PartitionCatalog, RegistryStore,
 };
 use crate::registry::Registry;
 use crate::s3data::DataBucket;
+use crate::scheduler::SchedulerFollowUps;
 
 pub use summary::{Outcome, PartitionOutcome, Summary};
 
@@ -78,13 +80,14 @@ impl Classified for PartitionsError {
 }
 
 /// The function, over its ports: the registry, the DDL (and maintenance query) runner, the
-/// catalog, the data bucket and the events alerts reads.
+/// catalog, the data bucket, the events alerts reads and the follow-up schedules.
 pub struct PartitionsService<
     R = Registry,
     A = AthenaRunner,
     G = GlueCatalog,
     D = DataBucket,
     N = EventBridgeEvents,
+    S = SchedulerFollowUps,
 > {
     pub config: PartitionsConfig,
     pub registry: R,
@@ -92,6 +95,8 @@ pub struct PartitionsService<
     pub glue: G,
     pub data: D,
     pub events: N,
+    /// One-time schedules that look again at a maintenance query left running.
+    pub follow_ups: S,
 }
 
 /// Per-invocation facts from the runtime.
@@ -108,13 +113,14 @@ impl InvocationContext {
     }
 }
 
-impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
+impl<R, A, G, D, N, S> PartitionsService<R, A, G, D, N, S>
 where
     R: RegistryStore + MaintenanceLeases,
     A: DdlRunner + MaintenanceQueries,
     G: PartitionCatalog,
     D: DataListing,
     N: EventPublisher,
+    S: FollowUpScheduler,
 {
     pub async fn handle(
         &self,
@@ -128,6 +134,7 @@ where
                 Command::Status(plan) => self.status(plan).await,
                 Command::Prune(plan) => self.prune(plan, ctx, metrics).await,
                 Command::Maintain(plan) => self.maintain(plan, ctx, metrics).await,
+                Command::MaintenanceStatus(table) => self.maintenance_status(table, ctx).await,
             };
         }
         let batch = parse_payload(payload)?;
@@ -156,7 +163,7 @@ where
     }
 }
 
-impl<R, A, G, D, N> PartitionsService<R, A, G, D, N> {
+impl<R, A, G, D, N, S> PartitionsService<R, A, G, D, N, S> {
     /// Runs `calls` with at most `registry_concurrency` in flight; their results in order.
     async fn bounded<T>(&self, calls: impl IntoIterator<Item = impl Future<Output = T>>) -> Vec<T> {
         stream::iter(calls)

@@ -16,7 +16,7 @@ use crate::table::PartitionSpec;
 /// Partitions named in the answer (all are counted).
 const MAX_LISTED: usize = 100;
 
-impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
+impl<R, A, G, D, N, S> PartitionsService<R, A, G, D, N, S>
 where
     R: RegistryStore,
     A: DdlRunner,

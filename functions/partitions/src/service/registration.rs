@@ -89,7 +89,7 @@ impl Report {
     }
 }
 
-impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
+impl<R, A, G, D, N, S> PartitionsService<R, A, G, D, N, S>
 where
     R: RegistryStore,
     A: DdlRunner,

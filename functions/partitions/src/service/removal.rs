@@ -28,7 +28,7 @@ use crate::ports::{DataListing, DdlRunner, PartitionCatalog, RegistryStore};
 use crate::sql::render_drop_statements;
 use crate::table::PartitionSpec;
 
-impl<R, A, G, D, N> PartitionsService<R, A, G, D, N>
+impl<R, A, G, D, N, S> PartitionsService<R, A, G, D, N, S>
 where
     R: RegistryStore,
     A: DdlRunner,

@@ -105,7 +105,9 @@ proptest! {
             Ok(CheckedCommand::Backfill(_) | CheckedCommand::Status(_)) | Ok(CheckedCommand::Prune(_)) => {
                 prop_assert!(values.iter().all(|v| wide_admits(v)) && distinct, "{:?}", values);
             }
-            Ok(CheckedCommand::Maintain(_)) => prop_assert!(false, "{verb} was checked as maintain"),
+            Ok(CheckedCommand::Maintain(_) | CheckedCommand::MaintenanceStatus(_)) => {
+                prop_assert!(false, "{verb} was checked as maintenance")
+            }
             Err(e) => {
                 prop_assert!(!values.iter().all(|v| wide_admits(v)) || !distinct, "{:?}: {}", values, e);
                 let prefix = format!("{verb} `keys`: key `source`: ");

@@ -226,6 +226,9 @@ proptest! {
             Ok(CheckedCommand::Maintain(plan)) => {
                 prop_assert!(false, "maintain planned over {} tables without Iceberg ones", plan.tables.len());
             }
+            Ok(CheckedCommand::MaintenanceStatus(t)) => {
+                prop_assert!(false, "status of {} read as an Iceberg table's", t.id());
+            }
             Err(e) => {
                 let named = ["`from`", "`to`", "`resume_from`", "chunk_size", "no table", "granularity", "invalid"];
                 prop_assert!(named.iter().any(|n| e.contains(n)), "{}", e);

@@ -8,10 +8,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use partitions::{
-    EventPublisher, LeaseOutcome, LeftQuery, MaintenanceEvent, MaintenanceLeases,
-    MaintenanceQueries, PollStats, QueryResult,
+    EventPublisher, FollowUpScheduler, LeaseOutcome, LeaseView, LeftQuery, MaintenanceEvent,
+    MaintenanceLeases, MaintenanceQueries, MaintenanceState, PollStats, QueryResult,
 };
+use serde_json::Value;
 use streamops_shared::AwsCallError;
 
 use super::{FakeAthena, FakeRegistry, Script};
@@ -24,6 +26,8 @@ pub enum Run {
     Fail(&'static str),
     /// Still RUNNING whenever it is waited for: only a stop (or the deadline) ends the wait.
     Forever,
+    /// RUNNING for this many waits, then it succeeds.
+    SucceedAfter(usize),
 }
 
 /// One call of the fake, in order.
@@ -165,6 +169,18 @@ impl MaintenanceQueries for FakeAthena {
                 error_type: Some(1100),
                 retryable: false,
             },
+            Some(Run::SucceedAfter(n)) if n > 0 => {
+                if let Some((run, _)) = s.queries.get_mut(query_id) {
+                    *run = Run::SucceedAfter(n - 1);
+                }
+                return Ok((
+                    QueryResult::TimedOut {
+                        last_state: "RUNNING".into(),
+                    },
+                    PollStats::default(),
+                ));
+            }
+            Some(Run::SucceedAfter(_)) => QueryResult::Succeeded,
             Some(Run::Forever) => {
                 return Ok((
                     QueryResult::TimedOut {
@@ -220,16 +236,22 @@ pub struct Lease {
     pub left: Option<LeftQuery>,
 }
 
-/// The registry's maintenance leases, by table.
+/// The registry's maintenance leases, by table, and each table's latest run.
 #[derive(Clone, Default)]
 pub struct FakeLeases {
     leases: Arc<Mutex<BTreeMap<String, Lease>>>,
+    runs: Arc<Mutex<BTreeMap<String, (DateTime<Utc>, Value)>>>,
     pub script: Script,
 }
 
 impl FakeLeases {
     pub fn get(&self, table: &str) -> Option<Lease> {
         self.leases.lock().unwrap().get(table).cloned()
+    }
+
+    /// The latest run recorded for `status`.
+    pub fn last_run(&self, table: &str) -> Option<(DateTime<Utc>, Value)> {
+        self.runs.lock().unwrap().get(table).cloned()
     }
 
     /// Another run's lease (or one left behind).
@@ -289,6 +311,91 @@ impl MaintenanceLeases for FakeRegistry {
         l.script.call("DeleteItem (release lease)", || {
             if leases.get(table).is_some_and(|x| x.token == token) {
                 leases.remove(table);
+            }
+        })
+    }
+
+    async fn take_over_lease(
+        &self,
+        table: &str,
+        from: &str,
+        to: &str,
+        expires_at: i64,
+    ) -> Result<Option<LeftQuery>, AwsCallError> {
+        let l = &self.leases;
+        let mut leases = l.leases.lock().unwrap();
+        l.script.call("UpdateItem (take over lease)", || {
+            let lease = leases
+                .get_mut(table)
+                .filter(|x| x.token == from || x.token == to)?;
+            lease.token = to.into();
+            lease.expires_at = expires_at;
+            lease.left.clone()
+        })
+    }
+
+    async fn record_run(
+        &self,
+        table: &str,
+        at: DateTime<Utc>,
+        run: &Value,
+    ) -> Result<(), AwsCallError> {
+        let l = &self.leases;
+        l.script.call("PutItem (maintenance run)", || {
+            l.runs.lock().unwrap().insert(table.into(), (at, run.clone()));
+        })
+    }
+
+    async fn maintenance_state(&self, table: &str) -> Result<MaintenanceState, AwsCallError> {
+        let l = &self.leases;
+        l.script.call("GetItem (maintenance state)", || MaintenanceState {
+            lease: l.leases.lock().unwrap().get(table).map(|x| LeaseView {
+                token: x.token.clone(),
+                expires_at: x.expires_at,
+                left: x.left.clone(),
+            }),
+            last_run: l.runs.lock().unwrap().get(table).cloned(),
+        })
+    }
+}
+
+/// One follow-up schedule asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scheduled {
+    pub name: String,
+    pub at: DateTime<Utc>,
+    pub input: Value,
+}
+
+/// EventBridge Scheduler's one-time schedules, by name (a second ask for a name is a no-op, as
+/// Scheduler's conflict is to the adapter).
+#[derive(Clone, Default)]
+pub struct FakeFollowUps {
+    schedules: Arc<Mutex<Vec<Scheduled>>>,
+    pub script: Script,
+}
+
+impl FakeFollowUps {
+    pub fn scheduled(&self) -> Vec<Scheduled> {
+        self.schedules.lock().unwrap().clone()
+    }
+}
+
+impl FollowUpScheduler for FakeFollowUps {
+    async fn schedule_once(
+        &self,
+        name: &str,
+        at: DateTime<Utc>,
+        input: &Value,
+    ) -> Result<(), AwsCallError> {
+        self.script.call("CreateSchedule", || {
+            let mut schedules = self.schedules.lock().unwrap();
+            if !schedules.iter().any(|s| s.name == name) {
+                schedules.push(Scheduled {
+                    name: name.into(),
+                    at,
+                    input: input.clone(),
+                });
             }
         })
     }

@@ -30,7 +30,8 @@ pub use streamops_test_support::faults::{Fault, Script};
 
 // ------------------------------------------------------------------ the service over the fakes
 
-pub type Service = PartitionsService<FakeRegistry, FakeAthena, FakeGlue, FakeData, FakeEvents>;
+pub type Service =
+    PartitionsService<FakeRegistry, FakeAthena, FakeGlue, FakeData, FakeEvents, FakeFollowUps>;
 
 /// Clones of the service's fakes, to script and inspect.
 #[derive(Clone, Default)]
@@ -40,6 +41,7 @@ pub struct Fakes {
     pub glue: FakeGlue,
     pub data: FakeData,
     pub events: FakeEvents,
+    pub follow_ups: FakeFollowUps,
 }
 
 /// Two tables in the data bucket, as deployed (Hive layout) and the Firehose default layout.
@@ -56,6 +58,11 @@ pub fn config(mode: &str) -> PartitionsConfig {
 
 /// The configuration with these tables.
 pub fn config_of(mode: &str, tables: Value) -> PartitionsConfig {
+    config_with_env(mode, tables, &[])
+}
+
+/// [`config_of`] with more variables.
+pub fn config_with_env(mode: &str, tables: Value, extra: &[(&str, &str)]) -> PartitionsConfig {
     let vars: HashMap<String, String> = [
         ("PARTITIONS_TABLES", tables.to_string()),
         ("PARTITIONS_REGISTRY_TABLE", "registry".to_string()),
@@ -63,6 +70,7 @@ pub fn config_of(mode: &str, tables: Value) -> PartitionsConfig {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
+    .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
     .collect();
     PartitionsConfig::read(EnvReader::from_map(vars)).unwrap()
 }
@@ -81,6 +89,7 @@ pub fn service_over(config: PartitionsConfig) -> (Service, Fakes) {
         glue: fakes.glue.clone(),
         data: fakes.data.clone(),
         events: fakes.events.clone(),
+        follow_ups: fakes.follow_ups.clone(),
     };
     (service, fakes)
 }
