@@ -233,6 +233,7 @@ fn every_command_of_every_function_is_covered() {
         "partitions status --table streamops.enriched_events --from 2026-11-23T00 --to 2026-11-24T00",
         "partitions prune --table streamops.enriched_events --from 2026-01-01 --to 2026-06-01",
         "partitions maintain --table streamops.enriched_iceberg",
+        "partitions maintenance-status --table streamops.enriched_iceberg",
         "scaler status",
         "scaler scale raw-stream 4 --reason load-test",
         "scaler pause raw-stream",
@@ -332,6 +333,11 @@ fn payloads_match_the_example_events() {
     assert_eq!(
         all.payload,
         json!({"command": "maintain", "dry_run": false})
+    );
+    let st = request("partitions maintenance-status --table streamops.enriched_iceberg");
+    assert_eq!(
+        (st.effect, st.payload),
+        (Effect::Read, fixture("partitions/ops-status-iceberg.json"))
     );
 }
 

@@ -51,6 +51,7 @@ SDK_OPERATIONS: dict[str, dict[str, str]] = {
     },
     "sqs": {"send_message": "sqs:SendMessage", "receive_message": "sqs:ReceiveMessage"},
     "eventbridge": {"put_events": "events:PutEvents"},
+    "scheduler": {"create_schedule": "scheduler:CreateSchedule"},
 }
 
 # streamops-shared helpers that call DynamoDB: `module::function` -> the action it needs.

@@ -294,6 +294,8 @@ def platform_actions(ev: Evaluator, fn: str) -> set[str]:
             # Athena's OPTIMIZE and VACUUM of the Iceberg table: a metadata commit in Glue, data
             # files rewritten and expired ones deleted.
             out |= {"glue:UpdateTable", "s3:DeleteObject"}
+            # Its follow-up schedules invoke it with the maintenance schedule's role.
+            out.add("iam:PassRole")
     if fn == "AlertsFunction":
         out.add("sqs:SendMessage")  # its on-failure destination (and the group flushes it queues)
         # The group flush queue's mapping.
@@ -320,8 +322,14 @@ SCALER_OPTIONS = {
 ENRICH_OPTIONS = {"glue:GetSchemaVersion": "DecodesGlueAvro"}
 
 
+# Code calls partitions makes only with an option (follow-ups of Iceberg maintenance).
+PARTITIONS_OPTIONS = {"scheduler:CreateSchedule": "HasIcebergTable"}
+
+
 def needed(ev: Evaluator, fn: str) -> set[str]:
     calls = set(code_actions(FUNCTIONS[fn]))
+    if fn == "PartitionsFunction":
+        calls = {a for a in calls if a not in PARTITIONS_OPTIONS or ev.condition(PARTITIONS_OPTIONS[a])}
     if fn == "ScalerFunction":
         calls = {a for a in calls if a not in SCALER_OPTIONS or ev.condition(SCALER_OPTIONS[a])}
     if fn == "EnrichFunction":
@@ -608,6 +616,25 @@ def test_the_iceberg_option_maintains_the_table_firehose_writes():
     off = evaluator({}, template=RAW)
     assert not off.enabled("IcebergMaintenanceSchedule") and not off.enabled("EnrichedIcebergDeliveryStream")
     assert all(t.get("format") != "iceberg" for t in json.loads(off.functions()["PartitionsFunction"]["env"]["PARTITIONS_TABLES"]))
+    assert not off.functions()["PartitionsFunction"]["env"].get("PARTITIONS_MAINTENANCE_FOLLOW_UP")
+
+
+def test_maintenance_follow_ups_invoke_this_function_with_the_schedule_role_under_the_granted_names():
+    ev = evaluator({"EnrichedIcebergTable": "true"}, template=RAW)
+    follow_up = json.loads(ev.functions()["PartitionsFunction"]["env"]["PARTITIONS_MAINTENANCE_FOLLOW_UP"])
+    assert follow_up["target_arn"] == ev.getatt("PartitionsFunction", "Arn")
+    assert follow_up["role_arn"] == ev.getatt("IcebergMaintenanceScheduleRole", "Arn")
+    assert follow_up["dead_letter_arn"] == ev.getatt("PartitionsDeadLetterQueue", "Arn")
+    grants = granted(evaluator({"EnrichedIcebergTable": "true"}), "PartitionsFunction")
+    (schedules,) = grants["scheduler:CreateSchedule"]
+    name = follow_up["name_prefix"] + "0123456789ab"
+    assert schedules.endswith("schedule/default/" + follow_up["name_prefix"] + "*")
+    assert re.fullmatch(r"[0-9A-Za-z_.-]{1,64}", name), name
+    assert grants["iam:PassRole"] == {follow_up["role_arn"]}
+    # The role may invoke exactly the function the schedules target.
+    role = ev.eval(ev.resources["IcebergMaintenanceScheduleRole"]["Properties"])
+    invoke = [st for p in role["Policies"] for st in p["PolicyDocument"]["Statement"] if st["Action"] == "lambda:InvokeFunction"]
+    assert [st["Resource"] for st in invoke] == [follow_up["target_arn"]]
 
 
 # ---------------------------------------------------------------- 13: the key policy

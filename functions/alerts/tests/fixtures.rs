@@ -145,6 +145,7 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("sqs-group-flush.json", Outcome::GroupFlush(1)),
     ("partitions-maintenance-failed.json", alert(Generic, Error, "OPTIMIZE FAILED", ICEBERG, "optimize of the iceberg table", PUBLISH)),
     ("partitions-maintenance-stopped.json", alert(Generic, Warning, "VACUUM STOPPED", ICEBERG, "vacuum of the iceberg table", PUBLISH)),
+    ("partitions-maintenance-left-running.json", alert(Generic, Warning, "OPTIMIZE LEFT_RUNNING", ICEBERG, "optimize of the iceberg table", PUBLISH)),
     ("scaler-decision-blocked.json", alert(Generic, Warning, "BLOCKED cooldown", "raw-stream", "scaler raw-stream", PUBLISH)),
     ("scaler-decision-scaled.json", alert(Generic, Info, "SCALED 2->4", "raw-stream", "scaler raw-stream", PUBLISH)),
     ("scaler-decision-stranded.json", alert(Generic, Critical, "STRANDED 1->2", "flink-job", "scaler flink-job", PUBLISH)),

@@ -40,3 +40,31 @@ fn every_partitions_event_file_parses_as_partitions_input() {
         "events/partitions"
     );
 }
+
+#[test]
+fn the_iceberg_fixtures_are_the_maintenance_commands_of_the_templates_iceberg_table() {
+    use partitions::{CheckedCommand, check_command};
+    let event_file = |name: &str| {
+        event_files("partitions")
+            .into_iter()
+            .find(|(p, _)| p.ends_with(name))
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("events/partitions/{name}"))
+    };
+    let tables = Tables::from_json(&SAMPLE_TABLES.replace(
+        "}]",
+        r#"},{"format":"iceberg","bucket":"streamops-data-123456789012-us-east-1","prefix":"iceberg/enriched/","database":"streamops","table":"enriched_iceberg","optimize_where":{"column":"dt","type":"string","last_days":7},"max_runtime_seconds":1800}]"#,
+    ))
+    .unwrap();
+    let status = event_file("ops-status-iceberg.json");
+    match check_command(&status, &tables) {
+        Some(Ok(CheckedCommand::MaintenanceStatus(t))) => assert_eq!(t.id(), "streamops.enriched_iceberg"),
+        other => panic!("{other:?}"),
+    }
+    match check_command(&event_file("ops-maintain.json"), &tables) {
+        Some(Ok(CheckedCommand::Maintain(plan))) => {
+            assert!(plan.dry_run && plan.follow_up.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -39,8 +39,18 @@ struct Maintenance {
     stop_error: Option<String>,
     #[serde(default)]
     max_runtime_seconds: Option<u64>,
+    /// For a query left running: why no follow-up looks at it.
+    #[serde(default)]
+    follow_up: Option<FollowUp>,
     #[serde(default)]
     at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FollowUp {
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 pub(super) fn from_partitions(
@@ -119,6 +129,13 @@ fn details(m: &Maintenance) -> Vec<(String, String)> {
         m.max_runtime_seconds.map(|s| s.to_string()),
     );
     out.add("stop_error", m.stop_error.clone());
+    out.add(
+        "follow_up",
+        m.follow_up.as_ref().map(|f| match &f.reason {
+            Some(reason) => format!("{}: {reason}", f.state),
+            None => f.state.clone(),
+        }),
+    );
     out.add("partitions", m.function.clone());
     out.into_vec()
 }
@@ -190,6 +207,21 @@ mod tests {
             v["detail"]["outcome"] = outcome.into();
             assert_eq!(one(&v).severity, severity, "{outcome}");
         }
+    }
+
+    #[test]
+    fn a_query_left_running_without_a_follow_up_says_why() {
+        let a = one(&fixture("alerts/partitions-maintenance-left-running.json"));
+        assert_eq!(a.severity, Severity::Warning);
+        assert_eq!(
+            a.title,
+            "Iceberg streamops.enriched_iceberg: OPTIMIZE still running at the deadline"
+        );
+        let follow_up = detail(&a, "follow_up").unwrap();
+        assert!(
+            follow_up.starts_with("failed: CreateSchedule") && follow_up.contains("iam:PassRole"),
+            "{follow_up}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod bench;
 mod events;
 mod faults;
+mod follow_up;
 mod harness;
 mod iceberg;
 mod keys;
