@@ -277,6 +277,10 @@ async fn without_follow_ups_a_query_left_running_is_alerted_saying_why() {
                 "database": "streamops", "table": "enriched_iceberg", "max_runtime_seconds": 600}]),
     ));
     fakes.athena.maintenance.script_runs(&[Run::Forever]);
+    let (plan, _) = run_at(&service, json!({"command": "maintain"}), "req-0", 0).await;
+    let follow_ups = &plan.unwrap()["follow_ups"];
+    assert_eq!(follow_ups["state"], "off");
+    assert!(follow_ups["reason"].as_str().unwrap().contains("not configured"));
     let (answer, _) = run_at(&service, maintain(), "req-1", 0).await;
     let answer = answer.unwrap();
     assert_eq!(answer["tables"][0]["follow_up"]["state"], "off");

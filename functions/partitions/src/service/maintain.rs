@@ -53,7 +53,7 @@ where
         metrics: &mut Metrics,
     ) -> Result<Value, PartitionsError> {
         if plan.dry_run {
-            return Ok(dry_run(&plan, ctx));
+            return Ok(dry_run(&plan, ctx, &self.config.follow_up));
         }
         let budget = Budget {
             end: Instant::now() + ctx.remaining().saturating_sub(RESERVE),
@@ -466,7 +466,8 @@ fn may_still_run(outcome: &QueryOutcome) -> bool {
     )
 }
 
-fn dry_run(plan: &MaintainPlan<'_>, ctx: &InvocationContext) -> Value {
+/// The statements each table would run, and whether a query left running would be followed up.
+fn dry_run(plan: &MaintainPlan<'_>, ctx: &InvocationContext, follow_up: &FollowUpSetting) -> Value {
     let tables: Vec<Value> = plan
         .tables
         .iter()
@@ -478,5 +479,9 @@ fn dry_run(plan: &MaintainPlan<'_>, ctx: &InvocationContext) -> Value {
             })
         })
         .collect();
-    json!({"command": "maintain", "dry_run": true, "tables": tables})
+    let follow_ups = match follow_up {
+        FollowUpSetting::On(c) => json!({"state": "on", "every_seconds": c.every_seconds}),
+        off => json!({"state": "off", "reason": off.off_reason()}),
+    };
+    json!({"command": "maintain", "dry_run": true, "tables": tables, "follow_ups": follow_ups})
 }
