@@ -84,7 +84,10 @@ impl FollowUpConfig {
                 return Err(format!("`{field}` must be an ARN, not {arn:?}"));
             }
         }
-        if c.dead_letter_arn.as_ref().is_some_and(|a| !a.starts_with("arn:")) {
+        if c.dead_letter_arn
+            .as_ref()
+            .is_some_and(|a| !a.starts_with("arn:"))
+        {
             return Err("`dead_letter_arn` must be an ARN".into());
         }
         let prefix_ok = c
@@ -219,12 +222,28 @@ mod tests {
             v[field] = serde_json::from_str(value).unwrap();
             FollowUpConfig::parse(&v.to_string())
         };
-        assert!(with("target_arn", "\"partitions\"").unwrap_err().contains("target_arn"));
+        assert!(
+            with("target_arn", "\"partitions\"")
+                .unwrap_err()
+                .contains("target_arn")
+        );
         assert!(with("role_arn", "\"r\"").unwrap_err().contains("role_arn"));
-        assert!(with("name_prefix", "\"a b\"").unwrap_err().contains("name_prefix"));
+        assert!(
+            with("name_prefix", "\"a b\"")
+                .unwrap_err()
+                .contains("name_prefix")
+        );
         let long = format!("\"{}\"", "s".repeat(MAX_NAME_PREFIX + 1));
-        assert!(with("name_prefix", &long).unwrap_err().contains("at most 52"));
-        assert!(with("every_seconds", "30").unwrap_err().contains("60 to 3600"));
+        assert!(
+            with("name_prefix", &long)
+                .unwrap_err()
+                .contains("at most 52")
+        );
+        assert!(
+            with("every_seconds", "30")
+                .unwrap_err()
+                .contains("60 to 3600")
+        );
         assert!(with("dead_letter_arn", "\"q\"").is_err());
         assert!(with("every_seconds", "600").is_ok());
         assert!(FollowUpConfig::parse(r#"{"target_arn":"arn:x"}"#).is_err());
@@ -233,14 +252,25 @@ mod tests {
     #[test]
     fn an_unusable_setting_turns_follow_ups_off_with_its_reason() {
         assert_eq!(FollowUpSetting::from_env_value(None), FollowUpSetting::Off);
-        assert_eq!(FollowUpSetting::from_env_value(Some(" ")), FollowUpSetting::Off);
+        assert_eq!(
+            FollowUpSetting::from_env_value(Some(" ")),
+            FollowUpSetting::Off
+        );
         assert!(matches!(
             FollowUpSetting::from_env_value(Some(GOOD)),
             FollowUpSetting::On(_)
         ));
         let bad = FollowUpSetting::from_env_value(Some("{"));
         let reason = bad.off_reason().unwrap();
-        assert!(reason.starts_with("PARTITIONS_MAINTENANCE_FOLLOW_UP is unusable"), "{reason}");
-        assert!(FollowUpSetting::Off.off_reason().unwrap().contains("not configured"));
+        assert!(
+            reason.starts_with("PARTITIONS_MAINTENANCE_FOLLOW_UP is unusable"),
+            "{reason}"
+        );
+        assert!(
+            FollowUpSetting::Off
+                .off_reason()
+                .unwrap()
+                .contains("not configured")
+        );
     }
 }

@@ -165,7 +165,9 @@ impl MaintenanceLeases for Registry {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| AwsCallError::from_sdk("PutItem (maintenance run)", format!("table {name}"), &e))
+            .map_err(|e| {
+                AwsCallError::from_sdk("PutItem (maintenance run)", format!("table {name}"), &e)
+            })
     }
 
     async fn maintenance_state(&self, table: &str) -> Result<MaintenanceState, AwsCallError> {
@@ -178,7 +180,9 @@ impl MaintenanceLeases for Registry {
             left: left_query(&item),
         });
         let last_run = last.and_then(|item| {
-            let at = DateTime::parse_from_rfc3339(get_s(&item, "at")?).ok()?.to_utc();
+            let at = DateTime::parse_from_rfc3339(get_s(&item, "at")?)
+                .ok()?
+                .to_utc();
             let run = serde_json::from_str(get_s(&item, "run")?).ok()?;
             Some((at, run))
         });

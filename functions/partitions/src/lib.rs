@@ -40,6 +40,7 @@ pub use config::{Mode, PartitionsConfig};
 pub use events::{
     DETAIL_TYPE as MAINTENANCE_DETAIL_TYPE, EventBridgeEvents, SOURCE as EVENT_SOURCE,
 };
+pub use follow_up::{FollowUp, FollowUpConfig, FollowUpSetting};
 pub use glue::GlueCatalog;
 pub use iceberg::{IcebergTable, TimeWindow, WindowType};
 pub use input::{Batch, InputError, Item, Message, ObjectEvent, Source, parse_payload};
@@ -53,7 +54,6 @@ pub use ports::{
     PartitionCatalog, QueryReport, QueryResult, RegistryStore,
 };
 pub use registry::Registry;
-pub use follow_up::{FollowUp, FollowUpConfig, FollowUpSetting};
 pub use s3data::DataBucket;
 pub use scheduler::SchedulerFollowUps;
 pub use service::{

@@ -288,7 +288,10 @@ impl StatusRequest {
         let bad = |field: &str, e: String| format!("status `{field}`: {e}");
         let required = |field: &str, v: &Option<String>| {
             v.clone().ok_or_else(|| {
-                bad(field, format!("required for table {} (the range to check)", table.id()))
+                bad(
+                    field,
+                    format!("required for table {} (the range to check)", table.id()),
+                )
             })
         };
         let from = parse_time(&required("from", &self.from)?).map_err(|e| bad("from", e))?;
@@ -530,14 +533,20 @@ mod tests {
             .unwrap_err();
         assert!(e.starts_with("no Iceberg table is configured"), "{e}");
         // A follow-up names its table and is never a dry run.
-        let f = plan(json!({"command": "maintain", "table": "i", "dry_run": false, "follow_up": "req-1"}))
-            .unwrap();
+        let f = plan(
+            json!({"command": "maintain", "table": "i", "dry_run": false, "follow_up": "req-1"}),
+        )
+        .unwrap();
         assert_eq!(f.follow_up.as_deref(), Some("req-1"));
         for bad in [
             json!({"command": "maintain", "dry_run": false, "follow_up": "req-1"}),
             json!({"command": "maintain", "table": "i", "follow_up": "req-1"}),
         ] {
-            assert!(plan(bad).unwrap_err().contains("`follow_up` names one `table`"));
+            assert!(
+                plan(bad)
+                    .unwrap_err()
+                    .contains("`follow_up` names one `table`")
+            );
         }
     }
 
@@ -562,7 +571,10 @@ mod tests {
         let e = parse(&json!({"command": "status", "table": "h"}), &t)
             .unwrap()
             .unwrap_err();
-        assert_eq!(e, "status `from`: required for table db.h (the range to check)");
+        assert_eq!(
+            e,
+            "status `from`: required for table db.h (the range to check)"
+        );
     }
 
     #[test]

@@ -7,8 +7,8 @@ use aws_sdk_scheduler::types::{
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use streamops_shared::{AwsCallError, ErrorClass};
 use streamops_shared::aws::LazyClient;
+use streamops_shared::{AwsCallError, ErrorClass};
 
 use crate::follow_up::{FollowUpConfig, at_expression};
 use crate::ports::FollowUpScheduler;
@@ -25,7 +25,10 @@ fn refused(name: &str, why: impl std::fmt::Display) -> AwsCallError {
 }
 
 fn name_of(input: &Value) -> &str {
-    input.get("table").and_then(Value::as_str).unwrap_or("follow-up")
+    input
+        .get("table")
+        .and_then(Value::as_str)
+        .unwrap_or("follow-up")
 }
 
 /// Creates follow-up schedules in the default schedule group.
@@ -87,7 +90,9 @@ impl FollowUpScheduler for SchedulerFollowUps {
             .schedule_expression_timezone("UTC")
             .flexible_time_window(window)
             .action_after_completion(ActionAfterCompletion::Delete)
-            .description("streamops partitions: a look at an Iceberg maintenance query left running")
+            .description(
+                "streamops partitions: a look at an Iceberg maintenance query left running",
+            )
             .target(self.target(config, input)?)
             .send()
             .await;

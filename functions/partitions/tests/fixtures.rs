@@ -58,7 +58,9 @@ fn the_iceberg_fixtures_are_the_maintenance_commands_of_the_templates_iceberg_ta
     .unwrap();
     let status = event_file("ops-status-iceberg.json");
     match check_command(&status, &tables) {
-        Some(Ok(CheckedCommand::MaintenanceStatus(t))) => assert_eq!(t.id(), "streamops.enriched_iceberg"),
+        Some(Ok(CheckedCommand::MaintenanceStatus(t))) => {
+            assert_eq!(t.id(), "streamops.enriched_iceberg")
+        }
         other => panic!("{other:?}"),
     }
     match check_command(&event_file("ops-maintain.json"), &tables) {

@@ -75,7 +75,11 @@ async fn a_query_left_running_gets_a_follow_up_instead_of_an_alert() {
     let scheduled = fakes.follow_ups.scheduled();
     assert_eq!(scheduled.len(), 1);
     let s = &scheduled[0];
-    assert!(s.name.starts_with("s-mfu-") && s.name.len() == 18, "{}", s.name);
+    assert!(
+        s.name.starts_with("s-mfu-") && s.name.len() == 18,
+        "{}",
+        s.name
+    );
     // Every 300 s, before the 600 s bound.
     assert_eq!(s.at, later(300));
     assert_eq!(
@@ -86,7 +90,10 @@ async fn a_query_left_running_gets_a_follow_up_instead_of_an_alert() {
         answer["tables"][0]["follow_up"],
         json!({"state": "scheduled", "schedule": s.name, "at": "2026-11-23T12:05:00Z"})
     );
-    assert!(fakes.events.sent().is_empty(), "the follow-up alerts how it ends");
+    assert!(
+        fakes.events.sent().is_empty(),
+        "the follow-up alerts how it ends"
+    );
     assert_eq!(metric(&lines, "IcebergMaintenanceLeftRunning"), 1.0);
     assert_eq!(metric(&lines, "IcebergMaintenanceFollowUps"), 1.0);
     let lease = fakes.registry.leases.get(TABLE).unwrap();
@@ -114,7 +121,10 @@ async fn a_query_left_running_gets_a_follow_up_instead_of_an_alert() {
 async fn a_follow_up_waits_for_the_query_then_runs_only_what_comes_after_it() {
     let (service, fakes) = follow_up_service();
     // Still running at the first run's end, done at the follow-up's first look.
-    fakes.athena.maintenance.script_runs(&[Run::SucceedAfter(1)]);
+    fakes
+        .athena
+        .maintenance
+        .script_runs(&[Run::SucceedAfter(1)]);
     run_at(&service, maintain(), "req-1", 0).await.0.unwrap();
     let input = fakes.follow_ups.scheduled()[0].input.clone();
 
@@ -123,7 +133,12 @@ async fn a_follow_up_waits_for_the_query_then_runs_only_what_comes_after_it() {
     let queries = answer["tables"][0]["queries"].as_array().unwrap();
     let outcomes: Vec<(&str, &str)> = queries
         .iter()
-        .map(|q| (q["operation"].as_str().unwrap(), q["outcome"].as_str().unwrap()))
+        .map(|q| {
+            (
+                q["operation"].as_str().unwrap(),
+                q["outcome"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         outcomes,
@@ -161,10 +176,7 @@ async fn at_its_bound_a_follow_up_stops_the_query_alerts_and_vacuum_runs() {
     // Still running at 300 s: left again, the next look at the bound (600 s).
     let (second, _) = run_at(&service, first, "req-f1", 300).await;
     let second = second.unwrap();
-    assert_eq!(
-        second["tables"][0]["queries"][0]["outcome"],
-        "left_running"
-    );
+    assert_eq!(second["tables"][0]["queries"][0]["outcome"], "left_running");
     let scheduled = fakes.follow_ups.scheduled();
     assert_eq!(scheduled.len(), 2);
     assert_eq!(scheduled[1].at, later(600));
@@ -207,13 +219,13 @@ async fn a_retried_follow_up_is_the_same_run_and_a_stale_one_finds_nothing() {
     run_at(&service, maintain(), "req-1", 0).await.0.unwrap();
     let input = fakes.follow_ups.scheduled()[0].input.clone();
     // The follow-up's answer is lost after it took the lease over; Lambda retries it.
-    run_at(&service, input.clone(), "req-f1", 300).await.0.unwrap();
+    run_at(&service, input.clone(), "req-f1", 300)
+        .await
+        .0
+        .unwrap();
     let (retry, _) = run_at(&service, input.clone(), "req-f1", 310).await;
     let retry = retry.unwrap();
-    assert_eq!(
-        retry["tables"][0]["queries"][0]["outcome"],
-        "left_running"
-    );
+    assert_eq!(retry["tables"][0]["queries"][0]["outcome"], "left_running");
     assert_eq!(
         fakes.follow_ups.scheduled().len(),
         2,
@@ -234,7 +246,11 @@ async fn a_retried_follow_up_is_the_same_run_and_a_stale_one_finds_nothing() {
         "{stale}"
     );
     assert_eq!(fakes.registry.leases.get(TABLE).unwrap().token, "req-f1");
-    assert_eq!(fakes.registry.leases.last_run(TABLE), before, "status keeps the run that did something");
+    assert_eq!(
+        fakes.registry.leases.last_run(TABLE),
+        before,
+        "status keeps the run that did something"
+    );
     assert_eq!(fakes.athena.maintenance.started(), vec![OPTIMIZE]);
 }
 
@@ -280,7 +296,12 @@ async fn without_follow_ups_a_query_left_running_is_alerted_saying_why() {
     let (plan, _) = run_at(&service, json!({"command": "maintain"}), "req-0", 0).await;
     let follow_ups = &plan.unwrap()["follow_ups"];
     assert_eq!(follow_ups["state"], "off");
-    assert!(follow_ups["reason"].as_str().unwrap().contains("not configured"));
+    assert!(
+        follow_ups["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not configured")
+    );
     let (answer, _) = run_at(&service, maintain(), "req-1", 0).await;
     let answer = answer.unwrap();
     assert_eq!(answer["tables"][0]["follow_up"]["state"], "off");

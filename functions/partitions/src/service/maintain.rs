@@ -111,7 +111,10 @@ where
             Start::Skip(reason) => Gate::Skip(reason),
             Start::Fail(reason) => Gate::Fail(reason),
             Start::NothingToFollow => {
-                run.note = Some("nothing to follow: the lease was released or taken by another run since".into());
+                run.note = Some(
+                    "nothing to follow: the lease was released or taken by another run since"
+                        .into(),
+                );
                 return run;
             }
         };
@@ -208,7 +211,12 @@ where
     ) -> FollowUp {
         let table = run.table;
         let id = table.id();
-        let still = run.queries.iter().enumerate().rev().find(|(_, (_, o))| may_still_run(o));
+        let still = run
+            .queries
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, (_, o))| may_still_run(o));
         let Some((i, (statement, outcome))) = still else {
             if let Err(e) = self.registry.release_lease(&id, token).await {
                 // The lease expires on its own a minute after this invocation's deadline.
@@ -231,7 +239,8 @@ where
             .schedule_follow_up(&id, token, budget.now(), bound_at)
             .await;
         // Kept at least until the follow-up is due, so no new run takes the table first.
-        let until = due.map_or(bound_at, |due| due.max(bound_at)).timestamp() + LEASE_MARGIN_SECONDS;
+        let until =
+            due.map_or(bound_at, |due| due.max(bound_at)).timestamp() + LEASE_MARGIN_SECONDS;
         if let Err(e) = self.registry.hold_lease(&id, token, &left, until).await {
             tracing::error!(table = %id, error = %e, "maintenance lease not kept for the query left running");
         }
@@ -368,7 +377,10 @@ where
     /// Keeps each table's part of the answer for `status`; a failure is logged only (the run
     /// itself is done).
     async fn record_runs(&self, runs: &[TableRun<'_>], answer: &Value, at: DateTime<Utc>) {
-        let tables = answer["tables"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let tables = answer["tables"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         for (run, part) in runs.iter().zip(tables) {
             if run.queries.is_empty() {
                 continue;

@@ -86,7 +86,6 @@ where
     }
 }
 
-
 /// `IcebergMaintenanceRuns` and `IcebergMaintenanceDuration` per query started (a query an
 /// earlier run left, picked up here, was counted by that run), `IcebergMaintenanceFailures` per
 /// query that failed, was stopped or did not start, `IcebergMaintenanceLeftRunning` per query
@@ -140,7 +139,8 @@ pub(super) fn answer(runs: &[TableRun<'_>], alerts_not_sent: usize) -> Value {
                     outcome,
                 })
                 .collect();
-            let mut table = json!({"table": r.table.id(), "queries": queries, "follow_up": r.follow_up});
+            let mut table =
+                json!({"table": r.table.id(), "queries": queries, "follow_up": r.follow_up});
             if let Some(note) = &r.note {
                 table["note"] = json!(note);
             }

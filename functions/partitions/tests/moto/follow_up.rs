@@ -59,7 +59,10 @@ async fn a_left_query_gets_one_schedule_whose_command_takes_the_lease_over_and_f
         target.arn(),
         "arn:aws:lambda:us-east-1:123456789012:function:s-partitions"
     );
-    assert_eq!(target.role_arn(), "arn:aws:iam::123456789012:role/s-maintenance");
+    assert_eq!(
+        target.role_arn(),
+        "arn:aws:iam::123456789012:role/s-maintenance"
+    );
     assert_eq!(
         target.dead_letter_config().and_then(|d| d.arn()),
         Some("arn:aws:sqs:us-east-1:123456789012:s-dlq")
@@ -86,7 +89,12 @@ async fn a_left_query_gets_one_schedule_whose_command_takes_the_lease_over_and_f
     let queries = resp["tables"][0]["queries"].as_array().unwrap();
     let outcomes: Vec<(&str, &str)> = queries
         .iter()
-        .map(|q| (q["operation"].as_str().unwrap(), q["outcome"].as_str().unwrap()))
+        .map(|q| {
+            (
+                q["operation"].as_str().unwrap(),
+                q["outcome"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         outcomes,
@@ -98,7 +106,10 @@ async fn a_left_query_gets_one_schedule_whose_command_takes_the_lease_over_and_f
         first["tables"][0]["queries"][0]["query_execution_id"]
     );
     let status = h
-        .handle(json!({"command": "status", "table": "enriched_iceberg"}), "req-status")
+        .handle(
+            json!({"command": "status", "table": "enriched_iceberg"}),
+            "req-status",
+        )
         .await
         .unwrap();
     assert_eq!(status["lease"], json!({"state": "free"}), "{status}");
@@ -117,7 +128,10 @@ async fn a_left_query_gets_one_schedule_whose_command_takes_the_lease_over_and_f
         .unwrap();
     assert_eq!(stale["tables"][0]["queries"], json!([]));
     let after = h
-        .handle(json!({"command": "status", "table": "enriched_iceberg"}), "req-status-2")
+        .handle(
+            json!({"command": "status", "table": "enriched_iceberg"}),
+            "req-status-2",
+        )
         .await
         .unwrap();
     assert_eq!(after["last_run"], status["last_run"]);

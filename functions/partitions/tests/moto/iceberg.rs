@@ -337,7 +337,8 @@ async fn expire_lease(h: &Harness) {
             "pk",
             aws_sdk_dynamodb::types::AttributeValue::S(LEASE_KEY.into()),
         )
-        .update_expression("SET expires_at = :past")
+        // Past its bound: started long enough ago, and the lease expired.
+        .update_expression("SET expires_at = :past, started_at = :past")
         .expression_attribute_values(
             ":past",
             aws_sdk_dynamodb::types::AttributeValue::N("1".into()),

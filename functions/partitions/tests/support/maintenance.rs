@@ -342,20 +342,24 @@ impl MaintenanceLeases for FakeRegistry {
     ) -> Result<(), AwsCallError> {
         let l = &self.leases;
         l.script.call("PutItem (maintenance run)", || {
-            l.runs.lock().unwrap().insert(table.into(), (at, run.clone()));
+            l.runs
+                .lock()
+                .unwrap()
+                .insert(table.into(), (at, run.clone()));
         })
     }
 
     async fn maintenance_state(&self, table: &str) -> Result<MaintenanceState, AwsCallError> {
         let l = &self.leases;
-        l.script.call("GetItem (maintenance state)", || MaintenanceState {
-            lease: l.leases.lock().unwrap().get(table).map(|x| LeaseView {
-                token: x.token.clone(),
-                expires_at: x.expires_at,
-                left: x.left.clone(),
-            }),
-            last_run: l.runs.lock().unwrap().get(table).cloned(),
-        })
+        l.script
+            .call("GetItem (maintenance state)", || MaintenanceState {
+                lease: l.leases.lock().unwrap().get(table).map(|x| LeaseView {
+                    token: x.token.clone(),
+                    expires_at: x.expires_at,
+                    left: x.left.clone(),
+                }),
+                last_run: l.runs.lock().unwrap().get(table).cloned(),
+            })
     }
 }
 
