@@ -236,11 +236,14 @@ pub struct Lease {
     pub left: Option<LeftQuery>,
 }
 
+/// A table's latest run as recorded for `status`: when, and its part of the answer.
+pub type RecordedRun = (DateTime<Utc>, Value);
+
 /// The registry's maintenance leases, by table, and each table's latest run.
 #[derive(Clone, Default)]
 pub struct FakeLeases {
     leases: Arc<Mutex<BTreeMap<String, Lease>>>,
-    runs: Arc<Mutex<BTreeMap<String, (DateTime<Utc>, Value)>>>,
+    runs: Arc<Mutex<BTreeMap<String, RecordedRun>>>,
     pub script: Script,
 }
 
@@ -250,7 +253,7 @@ impl FakeLeases {
     }
 
     /// The latest run recorded for `status`.
-    pub fn last_run(&self, table: &str) -> Option<(DateTime<Utc>, Value)> {
+    pub fn last_run(&self, table: &str) -> Option<RecordedRun> {
         self.runs.lock().unwrap().get(table).cloned()
     }
 
