@@ -132,12 +132,7 @@ impl PartitionsConfig {
         }
         let s3_force_path_style = r.flag_or("S3_FORCE_PATH_STYLE", false);
         let maintenance_concurrency = read_maintenance_concurrency(&mut r);
-        let follow_up = FollowUpSetting::from_env_value(
-            r.optional("PARTITIONS_MAINTENANCE_FOLLOW_UP").as_deref(),
-        );
-        if let FollowUpSetting::Unusable(why) = &follow_up {
-            tracing::warn!(problem = %why, "maintenance follow-ups are off");
-        }
+        let follow_up = read_follow_up(&mut r);
         let function_name = r
             .optional("AWS_LAMBDA_FUNCTION_NAME")
             .filter(|n| !n.is_empty())
@@ -186,6 +181,17 @@ fn read_tables(r: &mut EnvReader) -> Option<Tables> {
             None
         }
     }
+}
+
+/// Follow-ups as configured; one the function cannot use is logged and off (see
+/// [`FollowUpSetting`]).
+fn read_follow_up(r: &mut EnvReader) -> FollowUpSetting {
+    let setting =
+        FollowUpSetting::from_env_value(r.optional("PARTITIONS_MAINTENANCE_FOLLOW_UP").as_deref());
+    if let FollowUpSetting::Unusable(why) = &setting {
+        tracing::warn!(problem = %why, "maintenance follow-ups are off");
+    }
+    setting
 }
 
 fn read_maintenance_concurrency(r: &mut EnvReader) -> usize {
