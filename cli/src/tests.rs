@@ -217,6 +217,7 @@ fn every_command_of_every_function_is_covered() {
         "alerts test-alert --severity warning",
         "alerts inhibitions",
         "alerts mute-windows",
+        "alerts explain ../events/alerts/alarm-iterator-age-alarm.json",
         "checkpoints latest --pipeline clickstream-sessionizer --prefer savepoint",
         "checkpoints list --pipeline clickstream-sessionizer --limit 10",
         "checkpoints register-job --pipeline clickstream-sessionizer --job-id a1b2c3d4e5f60718293a4b5c6d7e8f90 --restore-mode NO_CLAIM",
@@ -278,6 +279,10 @@ fn payloads_match_the_example_events() {
     assert_eq!(
         request("alerts mute-windows").payload,
         fixture("alerts/ops-mute-windows.json")
+    );
+    assert_eq!(
+        request("alerts explain ../events/alerts/alarm-iterator-age-alarm.json").payload,
+        fixture("alerts/ops-explain.json")
     );
     assert_eq!(
         request("checkpoints health").payload,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::{Effect, FunctionKind, Request, parsed, payload, serde_word, string};
+use super::{Effect, FunctionKind, Request, json_file, parsed, payload, serde_word, string};
 
 #[derive(Debug, Subcommand)]
 pub enum AlertsCmd {
@@ -33,6 +33,10 @@ pub enum AlertsCmd {
     },
     /// The recurring mute windows: active now (until when) or when next, and what each muted.
     MuteWindows,
+    /// What an event (a JSON file, `-` for standard input) would do and why: published to
+    /// which routes, suppressed (redelivery, repeat, silence, mute window, inhibition) or
+    /// grouped; nothing is done.
+    Explain { file: String },
     /// Publish a test alert straight to the topic (no dedup, no silences) to check delivery.
     TestAlert {
         /// critical, error, warning, info or resolved (default info).
@@ -106,6 +110,10 @@ impl AlertsCmd {
                 Effect::Read,
             ),
             AlertsCmd::MuteWindows => (payload("mute-windows", []), Effect::Read),
+            AlertsCmd::Explain { file } => (
+                payload("explain", [("event", Some(json_file(file)?))]),
+                Effect::Read,
+            ),
             AlertsCmd::TestAlert { severity, message } => (
                 payload(
                     "send-test-alert",

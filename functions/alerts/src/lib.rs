@@ -9,6 +9,7 @@
 pub mod config;
 pub mod dedup;
 mod delivery;
+mod explain;
 pub mod group;
 mod group_render;
 pub mod grouping;

@@ -26,6 +26,16 @@ pub enum AlertsCommand {
     Inhibitions(InhibitionsRequest),
     /// The mute windows: active now or when next, and what each muted.
     MuteWindows(MuteWindowsRequest),
+    /// What the function would do with an event and why (dedup, silences, mute windows,
+    /// inhibition, routes or group), without doing it (`crate::explain`).
+    Explain(ExplainRequest),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainRequest {
+    /// An event as a delivery would bring it (EventBridge, SNS, an alarm action).
+    pub event: Value,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -64,8 +74,7 @@ pub struct RemoveSilenceRequest {
     pub id: String,
 }
 
-pub const COMMANDS: &str =
-    "send-test-alert, create-silence, list-silences, remove-silence, inhibitions, mute-windows";
+pub const COMMANDS: &str = "send-test-alert, create-silence, list-silences, remove-silence, inhibitions, mute-windows, explain";
 
 /// `None` when the payload is not a command; `Some(Err)` with a clear message when it is one but
 /// does not parse.
@@ -132,6 +141,10 @@ pub(crate) async fn run(
             tracing::info!(silence = %req.id, "silence removed");
             Ok(json!({ "command": "remove-silence", "removed": req.id }))
         }
+        // The service answers it (it judges as a delivery does); never sent here.
+        AlertsCommand::Explain(_) => Err(AlertsError::BadCommand(
+            "explain is answered by the service, not the ops runner".into(),
+        )),
         AlertsCommand::MuteWindows(MuteWindowsRequest {}) => Ok(json!({
             "command": "mute-windows",
             "mute_windows": mute_windows(config, store, ctx.now).await?,

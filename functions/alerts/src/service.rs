@@ -25,7 +25,7 @@ use crate::inhibit::{Inhibitor, MutedTarget};
 use crate::model::Alert;
 use crate::mute::{muted_key, reason_label};
 use crate::normalize::normalize;
-use crate::ops::parse_command;
+use crate::ops::{AlertsCommand, parse_command};
 use crate::ports::{FlushQueue, GroupStore, Publisher, StateStore};
 use crate::publisher::AlertPublisher;
 use crate::queue::SqsFlushQueue;
@@ -83,6 +83,10 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
         }
         if let Some(command) = parse_command(&payload) {
             let command = command.map_err(AlertsError::BadCommand)?;
+            if let AlertsCommand::Explain(req) = &command {
+                // Boxed, as the flushes: its future beside the others is too deep to lay out.
+                return Box::pin(self.explain(&req.event, ctx)).await;
+            }
             return crate::ops::run(
                 &self.config,
                 &self.store,
@@ -168,7 +172,7 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
 
     /// The dedup decision, then the minimum severity, the silences and the inhibitions (on
     /// `Publish` only); with the silence or the firing source that muted it.
-    async fn judge(
+    pub(crate) async fn judge(
         &self,
         prev: Option<&StoredState>,
         alert: &Alert,
