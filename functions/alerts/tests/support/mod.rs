@@ -27,7 +27,7 @@ pub use fixture::{Fixture, at, config, ctx};
 pub mod moto_harness;
 mod moto_topic;
 #[allow(unused_imports)] // each test binary uses part of the support
-pub use moto_topic::{queue, topic_with_subscriber};
+pub use moto_topic::{named_topic_with_subscriber, queue, topic_with_subscriber};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StoreOp {

@@ -17,16 +17,25 @@ pub async fn queue(sdk: &SdkConfig, name: &str) -> String {
 
 /// The topic `alerts` and a queue `subscriber` subscribed to it: (topic ARN, queue URL).
 pub async fn topic_with_subscriber(sdk: &SdkConfig) -> (String, String) {
+    named_topic_with_subscriber(sdk, "alerts", "subscriber").await
+}
+
+/// The topic `topic` and a queue `queue_name` subscribed to it: (topic ARN, queue URL).
+pub async fn named_topic_with_subscriber(
+    sdk: &SdkConfig,
+    topic: &str,
+    queue_name: &str,
+) -> (String, String) {
     let sns = aws_sdk_sns::Client::new(sdk);
     let topic = sns
         .create_topic()
-        .name("alerts")
+        .name(topic)
         .send()
         .await
         .unwrap()
         .topic_arn
         .unwrap();
-    let subscriber = queue(sdk, "subscriber").await;
+    let subscriber = queue(sdk, queue_name).await;
     let arn = aws_sdk_sqs::Client::new(sdk)
         .get_queue_attributes()
         .queue_url(&subscriber)
