@@ -228,6 +228,7 @@ fn every_command_of_every_function_is_covered() {
         "checkpoints health --pipeline clickstream-sessionizer --no-notify",
         "checkpoints prune --job-id a1b2c3d4e5f60718293a4b5c6d7e8f90",
         "enrich dry-run ../events/enrich/ops-dry-run-records.json",
+        "enrich columns",
         "enrich dry-run ../events/enrich/kinesis-mixed-batch.json",
         "enrich replay quarantine/kinesis/streamops-raw/dt=2026-11-23/x.ndjson",
         "partitions backfill --table streamops.enriched_events --from 2026-11-22T00 --to 2026-11-23T00 --granularity hour",
@@ -279,6 +280,10 @@ fn payloads_match_the_example_events() {
     assert_eq!(
         request("alerts mute-windows").payload,
         fixture("alerts/ops-mute-windows.json")
+    );
+    assert_eq!(
+        request("enrich columns").payload,
+        fixture("enrich/ops-columns.json")
     );
     assert_eq!(
         request("alerts explain ../events/alerts/alarm-iterator-age-alarm.json").payload,

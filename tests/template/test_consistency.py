@@ -76,3 +76,27 @@ def test_every_events_folder_belongs_to_a_function():
     for folder in (ROOT / "events").iterdir():
         if folder.is_dir():
             assert folder.name in names, f"events/{folder.name} names no function crate"
+
+
+def test_the_enriched_tables_have_the_columns_enrich_writes():
+    """The columns enrich's `columns` command derives from the shipped spec (committed as
+    specs/clickstream.columns.json, which enrich's own test keeps equal to the command's
+    answer) are the Glue tables' columns: the Hive table's exactly, the Iceberg table's with
+    `hour` (its partition key is `dt` only). A column missing is a field Athena cannot read, or
+    that Firehose's Iceberg destination drops."""
+    import json
+
+    derived = json.loads((ROOT / "functions/enrich/specs/clickstream.columns.json").read_text())
+    want = [(c["name"], c["type"], c.get("comment")) for c in derived["columns"]]
+
+    def columns(logical: str) -> tuple[list, list]:
+        table = TEMPLATE["Resources"][logical]["Properties"]["TableInput"]
+        cols = [(c["Name"], c["Type"], c.get("Comment")) for c in table["StorageDescriptor"]["Columns"]]
+        return cols, [k["Name"] for k in table["PartitionKeys"]]
+
+    hive, keys = columns("PartitionsEnrichedEventsTable")
+    assert hive == want, "template.yaml's enriched_events columns differ from what enrich writes"
+    assert keys == derived["partition_keys"]
+    iceberg, keys = columns("PartitionsEnrichedIcebergTable")
+    assert [c for c in iceberg if c[0] != "hour"] == want
+    assert ("hour", "string", None) in iceberg and keys == ["dt"]

@@ -14,6 +14,9 @@ pub enum EnrichCmd {
         /// whole Kinesis or MSK event such as an events/enrich/ file; `-` reads standard input.
         file: String,
     },
+    /// The enriched table's columns as Glue and Athena read what enrich writes, derived from
+    /// the deployed spec (compare them with the Glue table's).
+    Columns,
     /// Re-run a quarantine object after a fix: plans (what would be delivered and what stays
     /// quarantined) unless --apply.
     Replay {
@@ -28,6 +31,7 @@ impl EnrichCmd {
     pub fn request(&self) -> Result<Request, String> {
         let (payload, effect) = match self {
             EnrichCmd::DryRun { file } => (dry_run_payload(json_file(file)?)?, Effect::Read),
+            EnrichCmd::Columns => (payload("columns", []), Effect::Read),
             EnrichCmd::Replay { object, apply } => {
                 let (bucket, key) = quarantine_object(object)?;
                 let fields = [

@@ -10,6 +10,7 @@
 
 pub mod adapters;
 mod arrival;
+pub mod columns;
 pub mod config;
 pub mod emit;
 mod encoding;

@@ -113,6 +113,10 @@ pub struct ReferenceSpec {
     pub attributes: Vec<String>,
     /// Output field that receives them as an object.
     pub target: String,
+    /// The type of an attribute in the enriched table (default string): only the table's
+    /// columns read it (`columns`), the join copies values as they are.
+    #[serde(default)]
+    pub attribute_types: std::collections::BTreeMap<String, FieldType>,
 }
 
 fn default_table_key() -> String {
@@ -186,6 +190,11 @@ impl EnrichmentSpec {
             check_path(&r.key_field, "reference.key_field")?;
             if r.attributes.is_empty() {
                 return Err("reference.attributes must name at least one attribute".into());
+            }
+            if let Some(a) = r.attribute_types.keys().find(|a| !r.attributes.contains(a)) {
+                return Err(format!(
+                    "reference.attribute_types names {a:?}, which reference.attributes does not"
+                ));
             }
             if r.target.is_empty()
                 || r.target.contains('.')

@@ -124,6 +124,7 @@ static CORPUS: &[(&str, Outcome)] = &[
         (Valid, None),
         (Valid, Some(K + 1001)),
     ])),
+    ("ops-columns.json", Outcome::Command),
     ("ops-dry-run-records.json", Outcome::Command),
     ("ops-replay-dry-run.json", Outcome::Command),
     ("ops-replay.json", Outcome::Command),

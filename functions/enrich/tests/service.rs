@@ -497,3 +497,33 @@ async fn the_pii_key_is_read_from_its_secret() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn columns_answers_the_deployed_specs_table_columns_and_writes_nothing() {
+    let f = fakes("fail-batch");
+    let out = f
+        .handle(
+            &streamops_test_support::fixture("enrich/ops-columns.json"),
+            5000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["spec"], "clickstream-v1");
+    assert_eq!(out["partition_keys"], json!(["dt", "hour"]));
+    let names: Vec<&str> = out["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.starts_with(&["event_id", "event_type", "user_id"]),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"phone"),
+        "a dropped PII field is no column"
+    );
+    assert_eq!(names.last(), Some(&"_ingest"));
+    assert!(f.stream.written().is_empty());
+}

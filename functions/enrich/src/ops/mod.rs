@@ -34,9 +34,12 @@ pub enum EnrichCommand {
         #[serde(default)]
         dry_run: bool,
     },
+    /// The enriched table's columns as Glue and Athena read what enrich writes, from the
+    /// deployed spec (`crate::columns`).
+    Columns {},
 }
 
-pub const COMMANDS: &str = "dry-run, replay";
+pub const COMMANDS: &str = "dry-run, replay, columns";
 
 /// The caller has seen a `command` field; without one this is an unknown (empty) command.
 pub fn parse_command(payload: &Value) -> Result<EnrichCommand, String> {

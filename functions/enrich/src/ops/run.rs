@@ -49,6 +49,12 @@ where
                 key,
                 dry_run,
             } => self.replay(bucket, &key, dry_run, ctx, metrics).await,
+            EnrichCommand::Columns {} => Ok(json!({
+                "command": "columns",
+                "spec": self.config.spec.name,
+                "columns": crate::columns::table_columns(&self.config.spec),
+                "partition_keys": crate::columns::PARTITION_KEYS,
+            })),
         }
     }
 
