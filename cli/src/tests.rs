@@ -217,6 +217,7 @@ fn every_command_of_every_function_is_covered() {
         "alerts test-alert --severity warning",
         "alerts inhibitions",
         "alerts mute-windows",
+        "alerts groups",
         "alerts explain ../events/alerts/alarm-iterator-age-alarm.json",
         "checkpoints latest --pipeline clickstream-sessionizer --prefer savepoint",
         "checkpoints list --pipeline clickstream-sessionizer --limit 10",
@@ -280,6 +281,10 @@ fn payloads_match_the_example_events() {
     assert_eq!(
         request("alerts mute-windows").payload,
         fixture("alerts/ops-mute-windows.json")
+    );
+    assert_eq!(
+        request("alerts groups").payload,
+        fixture("alerts/ops-groups.json")
     );
     assert_eq!(
         request("enrich columns").payload,

@@ -78,3 +78,13 @@ def test_a_storm_is_one_notification_and_a_redelivered_flush_sends_nothing(group
     ok, again = s.invoke("alerts", sqs_event(flushes))
     assert ok and again["flushes"][0]["outcome"]["result"] == "nothing", again
     assert s.drain(subscriber) == []
+
+    # The operator's view of it, with IAM enforced: the group, its five members, all notified.
+    ok, listed = s.invoke("alerts", {"command": "groups"})
+    assert ok, listed
+    (group,) = [g for g in listed["groups"] if g["key"] == flushes[0]["group_flush"]["group"]]
+    assert len(group["members"]) == 5 and group["pending"] == 0 and group["flushed"] == 1, group
+    ok, why = s.invoke("alerts", {"command": "explain", "event": alarm("e2e-storm-0")})
+    assert ok, why
+    # Another delivery of the same transition (a new event id): a repeat inside the window.
+    assert why["alerts"][0]["would"] == "suppress" and why["alerts"][0]["reason"] == "repeat-within-window", why

@@ -33,6 +33,8 @@ pub enum AlertsCmd {
     },
     /// The recurring mute windows: active now (until when) or when next, and what each muted.
     MuteWindows,
+    /// The groups (with grouping on) and their members, pending ones, and the next flush.
+    Groups,
     /// What an event (a JSON file, `-` for standard input) would do and why: published to
     /// which routes, suppressed (redelivery, repeat, silence, mute window, inhibition) or
     /// grouped; nothing is done.
@@ -110,6 +112,7 @@ impl AlertsCmd {
                 Effect::Read,
             ),
             AlertsCmd::MuteWindows => (payload("mute-windows", []), Effect::Read),
+            AlertsCmd::Groups => (payload("groups", []), Effect::Read),
             AlertsCmd::Explain { file } => (
                 payload("explain", [("event", Some(json_file(file)?))]),
                 Effect::Read,

@@ -10,7 +10,7 @@ use streamops_shared::Metrics;
 use crate::config::AlertsConfig;
 use crate::model::{Alert, AlertKind, Severity, fingerprint};
 use crate::outcome::{AlertsError, InvocationContext};
-use crate::ports::{Publisher, StateStore};
+use crate::ports::{GroupStore, Publisher, StateStore};
 use crate::render::render_routed;
 use crate::silence::{CreateSilenceRequest, create_silence};
 
@@ -26,10 +26,16 @@ pub enum AlertsCommand {
     Inhibitions(InhibitionsRequest),
     /// The mute windows: active now or when next, and what each muted.
     MuteWindows(MuteWindowsRequest),
+    /// The groups (with `ALERTS_GROUP_BY`) and their members, and when each flushes next.
+    Groups(GroupsRequest),
     /// What the function would do with an event and why (dedup, silences, mute windows,
     /// inhibition, routes or group), without doing it (`crate::explain`).
     Explain(ExplainRequest),
 }
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsRequest {}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,7 +80,7 @@ pub struct RemoveSilenceRequest {
     pub id: String,
 }
 
-pub const COMMANDS: &str = "send-test-alert, create-silence, list-silences, remove-silence, inhibitions, mute-windows, explain";
+pub const COMMANDS: &str = "send-test-alert, create-silence, list-silences, remove-silence, inhibitions, mute-windows, groups, explain";
 
 /// `None` when the payload is not a command; `Some(Err)` with a clear message when it is one but
 /// does not parse.
@@ -86,7 +92,7 @@ pub fn parse_command(payload: &Value) -> Option<Result<AlertsCommand, String>> {
 /// silences); the silence commands read and write the state store.
 pub(crate) async fn run(
     config: &AlertsConfig,
-    store: &impl StateStore,
+    store: &(impl StateStore + GroupStore),
     publisher: &impl Publisher,
     command: AlertsCommand,
     ctx: &InvocationContext,
@@ -145,6 +151,7 @@ pub(crate) async fn run(
         AlertsCommand::Explain(_) => Err(AlertsError::BadCommand(
             "explain is answered by the service, not the ops runner".into(),
         )),
+        AlertsCommand::Groups(GroupsRequest {}) => groups(store).await,
         AlertsCommand::MuteWindows(MuteWindowsRequest {}) => Ok(json!({
             "command": "mute-windows",
             "mute_windows": mute_windows(config, store, ctx.now).await?,
@@ -315,4 +322,32 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("unknown field `duration`"), "{e}");
     }
+}
+
+/// The most groups one `groups` answer lists (each is one read).
+const MAX_GROUPS_LISTED: usize = 100;
+
+/// Every group in the table (by key), as stored, with its next flush as a time.
+async fn groups(store: &impl GroupStore) -> Result<Value, AlertsError> {
+    let mut keys = store.list_group_keys().await?;
+    keys.sort();
+    keys.dedup();
+    let mut listed = Vec::new();
+    for key in keys.iter().take(MAX_GROUPS_LISTED) {
+        // An index entry outlives its group by a little (both expire by TTL): skipped.
+        let Some(group) = store.load_group(key).await? else {
+            continue;
+        };
+        let pending = group.members.iter().filter(|m| m.pending).count();
+        let mut v = serde_json::to_value(&group).unwrap_or_default();
+        v["pending"] = json!(pending);
+        v["next_flush"] = json!(
+            group
+                .due_ms
+                .and_then(chrono::DateTime::from_timestamp_millis)
+        );
+        listed.push(v);
+    }
+    let more = keys.len().saturating_sub(MAX_GROUPS_LISTED);
+    Ok(json!({"command": "groups", "groups": listed, "more": more}))
 }

@@ -123,6 +123,9 @@ pub trait GroupStore {
         expected: Option<u64>,
         expires_at: i64,
     ) -> impl Future<Output = Result<WriteOutcome, AwsCallError>> + Send;
+
+    /// The keys of the groups written (and not yet expired), for `groups`.
+    fn list_group_keys(&self) -> impl Future<Output = Result<Vec<String>, AwsCallError>> + Send;
 }
 
 /// Where a group's delayed flush is queued (SQS, a per-message delay); each message invokes

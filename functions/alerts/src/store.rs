@@ -27,6 +27,8 @@ use crate::silence::Silence;
 
 const SILENCES_PK: &str = "silences";
 const INHIBITORS_PK: &str = "inhibitors";
+/// One item per group (sort key its key), written when the group is: `groups` lists them.
+const GROUPS_PK: &str = "groups";
 
 #[derive(Clone)]
 pub struct AlertStore {
@@ -458,9 +460,25 @@ impl GroupStore for AlertStore {
     ) -> Result<WriteOutcome, AwsCallError> {
         // Strings, numbers and timestamps only: serializing cannot fail.
         let body = serde_json::to_string(group).expect("group body serializes");
+        if expected.is_none() {
+            // Before the group: an index entry whose group write lost the race names a group
+            // that exists all the same; the other way round, a group nobody could list.
+            self.put_body(
+                GROUPS_PK,
+                &group.key,
+                &group.key,
+                expires_at,
+                "PutItem (group index)",
+            )
+            .await?;
+        }
         let mut item = group_key_item(&group.key);
         item.insert("body".into(), s(body));
         item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
         dynamo::put_if_version(&self.client, &self.table, "pk", item, expected).await
+    }
+
+    async fn list_group_keys(&self) -> Result<Vec<String>, AwsCallError> {
+        self.query_bodies(GROUPS_PK, "", "Query (groups)").await
     }
 }

@@ -118,6 +118,30 @@ async fn a_storm_of_twenty_is_one_notification_listing_every_member() {
 }
 
 #[tokio::test]
+async fn groups_lists_each_group_with_its_members_and_next_flush() {
+    let f = fakes();
+    let request = storm(&f, 3).await;
+    let listed = f.handle(&json!({"command": "groups"}), t0()).await;
+    let groups = listed["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{listed}");
+    assert_eq!(groups[0]["key"], json!(request.group));
+    assert_eq!(
+        groups[0]["labels"],
+        json!({"account": "123456789012", "region": "us-east-1"})
+    );
+    assert_eq!(groups[0]["members"].as_array().unwrap().len(), 3);
+    assert_eq!(groups[0]["pending"], 3);
+    assert!(groups[0]["next_flush"].is_string(), "{listed}");
+    f.flush(&request, t0() + Duration::seconds(30)).await;
+    let after = f
+        .handle(&json!({"command": "groups"}), t0() + Duration::seconds(31))
+        .await;
+    assert_eq!(after["groups"][0]["pending"], 0, "{after}");
+    assert_eq!(after["groups"][0]["flushed"], 1);
+    assert_eq!(after["more"], 0);
+}
+
+#[tokio::test]
 async fn late_members_are_one_follow_up_after_group_interval() {
     let f = fakes();
     let request = storm(&f, 3).await;

@@ -168,4 +168,20 @@ async fn a_storm_through_the_handler_is_one_sns_message() {
             delivered[0]
         );
     }
+    // `groups` finds it through its index item (a Query, no Scan) and reads it back.
+    let listed = service
+        .handle(
+            json!({"command": "groups"}),
+            &ctx(t0() + Duration::seconds(61)),
+            &mut metrics,
+        )
+        .await
+        .unwrap();
+    let groups = listed["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{listed}");
+    assert_eq!(groups[0]["members"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        (groups[0]["pending"].as_u64(), groups[0]["flushed"].as_u64()),
+        (Some(0), Some(1))
+    );
 }

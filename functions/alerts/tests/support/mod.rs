@@ -44,6 +44,7 @@ pub enum StoreOp {
     ListMuted,
     LoadGroup,
     WriteGroup,
+    ListGroups,
 }
 
 impl StoreOp {
@@ -58,6 +59,7 @@ impl StoreOp {
             StoreOp::ListSilences => "Query (silences)",
             StoreOp::DeleteSilence => "DeleteItem (silence)",
             StoreOp::PutInhibitor => "PutItem (inhibitor)",
+            StoreOp::ListGroups => "Query (groups)",
             StoreOp::ListInhibitors => "Query (inhibitors)",
             StoreOp::PutMuted => "PutItem (muted)",
             StoreOp::ListMuted => "Query (muted)",
@@ -334,6 +336,11 @@ impl GroupStore for FakeStore {
             WriteOutcome::Written
         })
         .await
+    }
+
+    async fn list_group_keys(&self) -> Result<Vec<String>, AwsCallError> {
+        self.call(StoreOp::ListGroups, |s| s.groups.keys().cloned().collect())
+            .await
     }
 }
 
