@@ -274,6 +274,34 @@ fn test_alert(
     }
 }
 
+/// The most groups one `groups` answer lists (each is one read).
+const MAX_GROUPS_LISTED: usize = 100;
+
+/// Every group in the table (by key), as stored, with its next flush as a time.
+async fn groups(store: &impl GroupStore) -> Result<Value, AlertsError> {
+    let mut keys = store.list_group_keys().await?;
+    keys.sort();
+    keys.dedup();
+    let mut listed = Vec::new();
+    for key in keys.iter().take(MAX_GROUPS_LISTED) {
+        // An index entry outlives its group by a little (both expire by TTL): skipped.
+        let Some(group) = store.load_group(key).await? else {
+            continue;
+        };
+        let pending = group.members.iter().filter(|m| m.pending).count();
+        let mut v = serde_json::to_value(&group).unwrap_or_default();
+        v["pending"] = json!(pending);
+        v["next_flush"] = json!(
+            group
+                .due_ms
+                .and_then(chrono::DateTime::from_timestamp_millis)
+        );
+        listed.push(v);
+    }
+    let more = keys.len().saturating_sub(MAX_GROUPS_LISTED);
+    Ok(json!({"command": "groups", "groups": listed, "more": more}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,32 +350,4 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("unknown field `duration`"), "{e}");
     }
-}
-
-/// The most groups one `groups` answer lists (each is one read).
-const MAX_GROUPS_LISTED: usize = 100;
-
-/// Every group in the table (by key), as stored, with its next flush as a time.
-async fn groups(store: &impl GroupStore) -> Result<Value, AlertsError> {
-    let mut keys = store.list_group_keys().await?;
-    keys.sort();
-    keys.dedup();
-    let mut listed = Vec::new();
-    for key in keys.iter().take(MAX_GROUPS_LISTED) {
-        // An index entry outlives its group by a little (both expire by TTL): skipped.
-        let Some(group) = store.load_group(key).await? else {
-            continue;
-        };
-        let pending = group.members.iter().filter(|m| m.pending).count();
-        let mut v = serde_json::to_value(&group).unwrap_or_default();
-        v["pending"] = json!(pending);
-        v["next_flush"] = json!(
-            group
-                .due_ms
-                .and_then(chrono::DateTime::from_timestamp_millis)
-        );
-        listed.push(v);
-    }
-    let more = keys.len().saturating_sub(MAX_GROUPS_LISTED);
-    Ok(json!({"command": "groups", "groups": listed, "more": more}))
 }
