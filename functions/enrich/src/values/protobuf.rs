@@ -340,3 +340,187 @@ fn write_display(out: &mut Vec<u8>, n: impl std::fmt::Display) {
 fn write_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("a string serializes");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_reflect::prost::Message;
+
+    /// The example of Glue's MessageIndexFinder: B = 0, B.A = 1, B.A.D = 2, B.C = 3.
+    const NESTED: &str = "syntax = \"proto3\"; package p;
+        message B { message C {} message A { message D {} } }";
+
+    const KINDS: &str = r#"syntax = "proto3"; package k;
+        import "google/protobuf/timestamp.proto";
+        message All {
+          enum Color { RED = 0; GREEN = 1; }
+          int64 big = 1;
+          uint64 huge = 2;
+          Color color = 3;
+          bytes raw = 4;
+          map<int32, string> by_number = 5;
+          double ratio = 6;
+          optional string maybe = 7;
+          string plain = 8;
+          repeated float floats = 9;
+          google.protobuf.Timestamp at = 10;
+          oneof choice { string text = 11; int32 number = 12; }
+          All child = 13;
+        }"#;
+
+    fn schema(text: &str) -> ProtoSchema {
+        ProtoSchema::parse(text).unwrap()
+    }
+
+    fn message(schema: &ProtoSchema, name: &str) -> MessageDescriptor {
+        schema.message(name).unwrap()
+    }
+
+    #[test]
+    fn glue_indexes_every_message_by_full_name_and_confluent_by_declaration_path() {
+        let s = schema(NESTED);
+        for (i, name) in ["p.B", "p.B.A", "p.B.A.D", "p.B.C"].iter().enumerate() {
+            assert_eq!(s.glue_index(name), Some(i), "{name}");
+            let value = [i as u8, 7];
+            let (m, rest) = glue_message(&s, &value).unwrap();
+            assert_eq!((m.full_name(), rest), (*name, &[7u8][..]));
+        }
+        // Confluent: B is [0] (a lone 0 byte, or the array [0]); B.A is [0, 1]: two zig-zag
+        // indexes (0 and 2 on the wire) after the count 2 (4 on the wire).
+        let cases: [(&[u8], &str); 4] = [
+            (&[0], "p.B"),
+            (&[2, 0], "p.B"),
+            (&[4, 0, 2], "p.B.A"),
+            (&[6, 0, 2, 0], "p.B.A.D"),
+        ];
+        for (header, name) in cases {
+            let value = [header, &[9]].concat();
+            let (m, rest) = confluent_message(&s, &value).unwrap();
+            assert_eq!(m.full_name(), name);
+            assert_eq!(rest, &[9]);
+        }
+    }
+
+    #[test]
+    fn indexes_naming_no_message_are_a_mismatch_damaged_ones_undecodable() {
+        let s = schema(NESTED);
+        assert!(matches!(
+            glue_message(&s, &[4]),
+            Err(ProtoError::Mismatch(_))
+        ));
+        assert!(matches!(
+            glue_message(&s, &[0x80]),
+            Err(ProtoError::Undecodable(_))
+        ));
+        assert!(matches!(
+            glue_message(&s, &[]),
+            Err(ProtoError::Undecodable(_))
+        ));
+        for mismatch in [&[2u8, 2][..], &[4, 0, 6], &[2, 1]] {
+            let got = confluent_message(&s, mismatch);
+            assert!(matches!(got, Err(ProtoError::Mismatch(_))), "{mismatch:?}");
+        }
+        for damaged in [&[4u8, 0][..], &[1], &[0xff; 11]] {
+            let got = confluent_message(&s, damaged);
+            assert!(
+                matches!(got, Err(ProtoError::Undecodable(_))),
+                "{damaged:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn schemas_that_do_not_compile_or_import_unknown_files_are_refused() {
+        assert!(ProtoSchema::parse("message {").is_err());
+        let import = "syntax = \"proto3\"; import \"other.proto\"; message M { Other o = 1; }";
+        let err = ProtoSchema::parse(import).unwrap_err();
+        assert!(err.contains("other.proto"), "{err}");
+        assert!(FixedMessage::new(&schema(NESTED), "p.Nope").is_err());
+    }
+
+    fn encoded(set: impl FnOnce(&mut DynamicMessage)) -> (MessageDescriptor, Vec<u8>) {
+        let s = schema(KINDS);
+        let desc = message(&s, "k.All");
+        let mut m = DynamicMessage::new(desc.clone());
+        set(&mut m);
+        (desc, m.encode_to_vec())
+    }
+
+    fn json_of(desc: &MessageDescriptor, bytes: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(&to_json(desc, bytes).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_message_becomes_the_documented_json() {
+        let (desc, bytes) = encoded(|m| {
+            m.set_field_by_name("big", Value::I64(i64::MAX));
+            m.set_field_by_name("huge", Value::U64(u64::MAX));
+            m.set_field_by_name("color", Value::EnumNumber(1));
+            m.set_field_by_name("raw", Value::Bytes(vec![0xff, 0].into()));
+            let map = [(MapKey::I32(10), "ten"), (MapKey::I32(2), "two")]
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v.into())))
+                .collect();
+            m.set_field_by_name("by_number", Value::Map(map));
+            m.set_field_by_name("ratio", Value::F64(f64::NAN));
+            m.set_field_by_name("floats", Value::List(vec![Value::F32(0.1)]));
+            let mut at = DynamicMessage::new(
+                m.descriptor()
+                    .get_field(10)
+                    .unwrap()
+                    .kind()
+                    .as_message()
+                    .unwrap()
+                    .clone(),
+            );
+            at.set_field_by_name("seconds", Value::I64(1_795_425_301));
+            at.set_field_by_name("nanos", Value::I32(123_000_000));
+            m.set_field_by_name("at", Value::Message(at));
+            m.set_field_by_name("number", Value::I32(0));
+        });
+        let text = String::from_utf8(to_json(&desc, &bytes).unwrap()).unwrap();
+        // 64-bit integers are their own text; map keys sorted as text; the oneof member set to
+        // its default is written (it has presence), the unset optional and message are not.
+        assert_eq!(
+            text,
+            r#"{"big":9223372036854775807,"huge":18446744073709551615,"color":"GREEN","raw":"/wA=","by_number":{"10":"ten","2":"two"},"ratio":"NaN","plain":"","floats":[0.1],"at":"2026-11-23T09:15:01.123Z","number":0}"#
+        );
+    }
+
+    #[test]
+    fn unknown_enum_numbers_stay_numbers_and_nested_messages_nest() {
+        let (desc, bytes) = encoded(|m| {
+            m.set_field_by_name("color", Value::EnumNumber(7));
+            let mut child = DynamicMessage::new(m.descriptor());
+            child.set_field_by_name("maybe", Value::String("x".into()));
+            m.set_field_by_name("child", Value::Message(child));
+        });
+        let v = json_of(&desc, &bytes);
+        assert_eq!(v["color"], 7);
+        assert_eq!(v["child"]["maybe"], "x");
+        assert_eq!(v["child"]["big"], 0);
+        assert!(v.get("maybe").is_none());
+    }
+
+    #[test]
+    fn truncated_and_mistyped_messages_are_undecodable() {
+        let (desc, bytes) = encoded(|m| {
+            m.set_field_by_name("plain", Value::String("hello".into()));
+        });
+        let cut = &bytes[..bytes.len() - 2];
+        assert!(matches!(
+            to_json(&desc, cut),
+            Err(ProtoError::Undecodable(_))
+        ));
+        // Field 8 (a string) sent as a varint: the wire type does not fit the schema.
+        assert!(matches!(
+            to_json(&desc, &[0x40, 1]),
+            Err(ProtoError::Undecodable(_))
+        ));
+        // Invalid UTF-8 in a string.
+        assert!(matches!(
+            to_json(&desc, &[0x42, 1, 0xff]),
+            Err(ProtoError::Undecodable(_))
+        ));
+    }
+}
