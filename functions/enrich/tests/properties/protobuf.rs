@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use enrich::poison::PoisonReason;
 use enrich::values::protobuf::ProtoSchema;
-use enrich::values::{Decoded, Registry, ValueFormat, decode_protobuf, frame};
+use enrich::values::{Decoded, ValueFormat, decode_protobuf, frame};
 use proptest::prelude::*;
 use serde_json::Value;
 
