@@ -8,7 +8,8 @@
 //!
 //! - `wire.rs`: the registries' wire headers;
 //! - `avro.rs`: an Avro body to JSON text (`direct.rs`: the fast path, straight from the bytes);
-//! - `protobuf.rs`: .proto schemas, the message a body names, a message to JSON text;
+//! - `protobuf.rs`: .proto schemas, the message a body names, a message to JSON text
+//!   (`protodirect.rs`: the fast path, straight from the bytes);
 //! - `cache.rs`: schemas kept across invocations, negative results too;
 //! - `config.rs`: `ENRICH_VALUE_FORMAT` and the schema files.
 
@@ -21,6 +22,7 @@ pub mod cache;
 mod config;
 mod direct;
 pub mod protobuf;
+mod protodirect;
 pub mod wire;
 
 pub use config::read_value_config;

@@ -214,8 +214,22 @@ impl Varints<'_> {
     }
 }
 
-/// `bytes`, a message of type `message`, as JSON text.
+/// `bytes`, a message of type `message`, as JSON text: straight from the bytes
+/// (`protodirect.rs`) when that path takes the message, else through a `DynamicMessage`.
 pub fn to_json(message: &MessageDescriptor, bytes: &[u8]) -> Result<Vec<u8>, ProtoError> {
+    match super::protodirect::to_json(message, bytes) {
+        Some(json) => Ok(json),
+        None => with_dynamic_message(message, bytes),
+    }
+}
+
+/// [`to_json`] through prost-reflect's `DynamicMessage`: the path for what the fast path leaves
+/// alone, and the reference it is tested against.
+#[doc(hidden)]
+pub fn with_dynamic_message(
+    message: &MessageDescriptor,
+    bytes: &[u8],
+) -> Result<Vec<u8>, ProtoError> {
     let decoded = DynamicMessage::decode(message.clone(), bytes).map_err(|e| {
         ProtoError::Undecodable(format!("{} does not decode: {e}", message.full_name()))
     })?;
@@ -224,7 +238,7 @@ pub fn to_json(message: &MessageDescriptor, bytes: &[u8]) -> Result<Vec<u8>, Pro
     Ok(out)
 }
 
-fn write_message(m: &DynamicMessage, out: &mut Vec<u8>) {
+pub(super) fn write_message(m: &DynamicMessage, out: &mut Vec<u8>) {
     let desc = m.descriptor();
     if desc.full_name().starts_with("google.protobuf.") {
         // The well-known types have their own JSON forms (a Timestamp is an RFC 3339 string).
@@ -321,7 +335,7 @@ fn key_text(k: &MapKey) -> String {
 
 /// serde_json's shortest form for a finite float; proto3's "NaN", "Infinity", "-Infinity"
 /// strings otherwise.
-fn write_float<F: serde::Serialize>(out: &mut Vec<u8>, finite: bool, f: &F, wide: f64) {
+pub(super) fn write_float<F: serde::Serialize>(out: &mut Vec<u8>, finite: bool, f: &F, wide: f64) {
     if finite {
         serde_json::to_writer(&mut *out, f).expect("a finite float serializes");
     } else if wide.is_nan() {
@@ -337,7 +351,7 @@ fn write_display(out: &mut Vec<u8>, n: impl std::fmt::Display) {
     write!(out, "{n}").expect("writing to a Vec cannot fail");
 }
 
-fn write_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("a string serializes");
 }
 
