@@ -57,6 +57,13 @@ fn take<'a>(buf: &'a [u8], pos: &mut usize, n: usize) -> Option<&'a [u8]> {
 /// Every field occurrence of a message's bytes, in order.
 fn scan(bytes: &[u8]) -> Option<Vec<Occurrence<'_>>> {
     let mut out = Vec::with_capacity(16);
+    each_occurrence(bytes, |o| out.push(o))?;
+    Some(out)
+}
+
+/// Calls `f` with each field occurrence of a message's bytes, in order; `None` when the bytes
+/// are not a sound message.
+fn each_occurrence<'a>(bytes: &'a [u8], mut f: impl FnMut(Occurrence<'a>)) -> Option<()> {
     let mut pos = 0;
     while pos < bytes.len() {
         let key = varint(bytes, &mut pos)?;
@@ -82,9 +89,9 @@ fn scan(bytes: &[u8]) -> Option<Vec<Occurrence<'_>>> {
             // Groups (3, 4) are proto2's; 6 and 7 are not wire types.
             _ => return None,
         }
-        out.push(o);
+        f(o);
     }
-    Some(out)
+    Some(())
 }
 
 fn message(desc: &MessageDescriptor, bytes: &[u8], out: &mut Vec<u8>, depth: usize) -> Option<()> {
@@ -289,9 +296,18 @@ fn map<'a>(
         if e.wire != 2 {
             return None;
         }
-        let inner = scan(e.bytes)?;
-        let last = |n: u32| inner.iter().rev().find(|o| o.number == n).copied();
-        let key: Cow<'a, str> = match (last(1), &key_kind) {
+        // The entry's last key, last value and how many values (a map entry is small: read
+        // in place, nothing collected).
+        let (mut key_at, mut value_at, mut values) = (None, None, 0);
+        each_occurrence(e.bytes, |o| match o.number {
+            1 => key_at = Some(o),
+            2 => {
+                value_at = Some(o);
+                values += 1;
+            }
+            _ => {}
+        })?;
+        let key: Cow<'a, str> = match (key_at, &key_kind) {
             (Some(k), Kind::String) if k.wire == 2 => {
                 Cow::Borrowed(simdutf8::basic::from_utf8(k.bytes).ok()?)
             }
@@ -304,14 +320,13 @@ fn map<'a>(
             (None, Kind::Bool) => Cow::Borrowed("false"),
             (None, _) => Cow::Borrowed("0"),
         };
-        let values = inner.iter().filter(|o| o.number == 2).count();
         if !members.is_empty() {
             out.push(b',');
         }
         let from = out.len();
         write_str(out, &key);
         out.push(b':');
-        match (last(2), &value_kind) {
+        match (value_at, &value_kind) {
             // A message value sent twice is merged: the other path's.
             (Some(_), Kind::Message(_)) if values > 1 => return None,
             (Some(v), kind) => single(kind, v, out, depth)?,
