@@ -34,11 +34,15 @@ struct Occurrence<'a> {
     bytes: &'a [u8],
 }
 
+/// A varint as prost reads one: at most 10 bytes, the tenth at most 1 (no bits past 64).
 fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v: u64 = 0;
     for shift in (0..70).step_by(7) {
         let b = *buf.get(*pos)?;
         *pos += 1;
+        if shift == 63 && b > 1 {
+            return None;
+        }
         v |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
             return Some(v);
