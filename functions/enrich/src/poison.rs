@@ -34,7 +34,8 @@ pub enum PoisonReason {
     /// bytes, a bad union index), or holds a value JSON cannot carry (a NaN float).
     UndecodableAvro,
     /// The Protobuf message does not decode with the message type its framing names
-    /// (truncated, a wrong wire type, invalid UTF-8 in a string, a damaged message index).
+    /// (truncated, a wrong wire type, invalid UTF-8 in a string, a damaged message index), or
+    /// holds a well-known type JSON cannot carry (a Timestamp past year 9999).
     UndecodableProtobuf,
     /// Avro: the record decodes with its writer schema, but that schema does not resolve to
     /// the configured reader schema by Avro's resolution rules. Protobuf: the message index

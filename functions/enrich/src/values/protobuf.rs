@@ -234,11 +234,13 @@ pub fn with_dynamic_message(
         ProtoError::Undecodable(format!("{} does not decode: {e}", message.full_name()))
     })?;
     let mut out = Vec::with_capacity(bytes.len() * 2 + 16);
-    write_message(&decoded, &mut out);
+    write_message(&decoded, &mut out)?;
     Ok(out)
 }
 
-pub(super) fn write_message(m: &DynamicMessage, out: &mut Vec<u8>) {
+/// A message as JSON text; a well-known type's value that has no JSON form (a Timestamp out of
+/// RFC 3339's range, a Duration's nanos past a second) is undecodable.
+pub(super) fn write_message(m: &DynamicMessage, out: &mut Vec<u8>) -> Result<(), ProtoError> {
     let desc = m.descriptor();
     if desc.full_name().starts_with("google.protobuf.") {
         // The well-known types have their own JSON forms (a Timestamp is an RFC 3339 string).
@@ -247,9 +249,9 @@ pub(super) fn write_message(m: &DynamicMessage, out: &mut Vec<u8>) {
             .use_proto_field_name(true)
             .skip_default_fields(false);
         let mut ser = serde_json::Serializer::new(&mut *out);
-        m.serialize_with_options(&mut ser, &options)
-            .expect("a decoded message serializes");
-        return;
+        return m.serialize_with_options(&mut ser, &options).map_err(|e| {
+            ProtoError::Undecodable(format!("{} has no JSON form: {e}", desc.full_name()))
+        });
     }
     out.push(b'{');
     let mut first = true;
@@ -263,12 +265,13 @@ pub(super) fn write_message(m: &DynamicMessage, out: &mut Vec<u8>) {
         first = false;
         write_str(out, field.name());
         out.push(b':');
-        write_value(&m.get_field(&field), &field.kind(), out);
+        write_value(&m.get_field(&field), &field.kind(), out)?;
     }
     out.push(b'}');
+    Ok(())
 }
 
-fn write_value(v: &Value, kind: &Kind, out: &mut Vec<u8>) {
+fn write_value(v: &Value, kind: &Kind, out: &mut Vec<u8>) -> Result<(), ProtoError> {
     match v {
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::I32(n) => write_display(out, n),
@@ -289,14 +292,14 @@ fn write_value(v: &Value, kind: &Kind, out: &mut Vec<u8>) {
             },
             _ => write_display(out, n),
         },
-        Value::Message(m) => write_message(m, out),
+        Value::Message(m) => write_message(m, out)?,
         Value::List(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(item, kind, out);
+                write_value(item, kind, out)?;
             }
             out.push(b']');
         }
@@ -315,11 +318,12 @@ fn write_value(v: &Value, kind: &Kind, out: &mut Vec<u8>) {
                 }
                 write_str(out, key);
                 out.push(b':');
-                write_value(value, &value_kind, out);
+                write_value(value, &value_kind, out)?;
             }
             out.push(b'}');
         }
     }
+    Ok(())
 }
 
 fn key_text(k: &MapKey) -> String {
@@ -514,6 +518,17 @@ mod tests {
         assert_eq!(v["child"]["maybe"], "x");
         assert_eq!(v["child"]["big"], 0);
         assert!(v.get("maybe").is_none());
+    }
+
+    #[test]
+    fn a_timestamp_out_of_rfc_3339s_range_is_undecodable_not_a_panic() {
+        // Field 10 (at) holding seconds = i64::MAX: a sound message with no JSON form.
+        let mut bytes = vec![0x52, 10, 0x08];
+        bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+        let (desc, _) = encoded(|_| {});
+        let err = to_json(&desc, &bytes).unwrap_err();
+        assert_eq!(Err(err.clone()), with_dynamic_message(&desc, &bytes));
+        assert!(err.to_string().contains("no JSON form"), "{err}");
     }
 
     #[test]
