@@ -318,8 +318,9 @@ SCALER_OPTIONS = {
 }
 
 
-# Code calls enrich makes only with an option (the Glue registry for ENRICH_VALUE_FORMAT=avro-glue).
-ENRICH_OPTIONS = {"glue:GetSchemaVersion": "DecodesGlueAvro"}
+# Code calls enrich makes only with an option (the Glue registry for ENRICH_VALUE_FORMAT=avro-glue
+# or protobuf-glue).
+ENRICH_OPTIONS = {"glue:GetSchemaVersion": "ReadsGlueSchemaRegistry"}
 
 
 # Code calls partitions makes only with an option (follow-ups of Iceberg maintenance).

@@ -6,7 +6,7 @@ use enrich::config::EnrichConfig;
 use enrich::ports::SecretSource;
 use enrich::secrets::{DeferredKey, load_hmac_key, read_at_init, read_hmac_key};
 use enrich::service::{EnrichService, InvocationContext};
-use enrich::values::ValueFormat;
+use enrich::values::Registry;
 use lambda_runtime::Error;
 use serde_json::value::RawValue;
 use streamops_shared::aws::{self, LazyClient};
@@ -82,11 +82,11 @@ async fn registry(
     sdk: &aws_config::SdkConfig,
 ) -> Result<Option<RegistryClient>, Error> {
     let values = &config.values;
-    Ok(match values.format {
-        ValueFormat::AvroGlue => Some(RegistryClient::Glue(GlueSchemaRegistry::new(
+    Ok(match values.format.registry() {
+        Some(Registry::Glue) => Some(RegistryClient::Glue(GlueSchemaRegistry::new(
             aws_sdk_glue::Client::new(sdk),
         ))),
-        ValueFormat::AvroConfluent => {
+        Some(Registry::Confluent) => {
             let url = values.registry_url.as_deref().unwrap_or_default();
             let credentials = match &values.registry_auth_secret {
                 None => None,
@@ -103,7 +103,7 @@ async fn registry(
                 credentials.as_deref(),
             )))
         }
-        ValueFormat::Json | ValueFormat::Avro => None,
+        None => None,
     })
 }
 

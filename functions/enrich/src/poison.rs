@@ -27,13 +27,19 @@ pub enum PoisonReason {
     /// short, a wrong version or magic byte, an unknown compression, zlib that does not inflate.
     BadWireHeader,
     /// The header names a schema the registry does not have (or whose definition is not a
-    /// usable Avro schema). The message names the schema id.
+    /// usable schema of the format's kind: Avro, or .proto text). The message names the
+    /// schema id.
     UnknownSchema,
     /// The Avro body does not decode with the schema its header names (truncated, trailing
     /// bytes, a bad union index), or holds a value JSON cannot carry (a NaN float).
     UndecodableAvro,
-    /// The record decodes with its writer schema, but that schema does not resolve to the
-    /// configured reader schema by Avro's resolution rules.
+    /// The Protobuf message does not decode with the message type its framing names
+    /// (truncated, a wrong wire type, invalid UTF-8 in a string, a damaged message index), or
+    /// holds a well-known type JSON cannot carry (a Timestamp past year 9999).
+    UndecodableProtobuf,
+    /// Avro: the record decodes with its writer schema, but that schema does not resolve to
+    /// the configured reader schema by Avro's resolution rules. Protobuf: the message index
+    /// names no message of the schema.
     SchemaMismatch,
 }
 
@@ -56,6 +62,7 @@ impl PoisonReason {
             PoisonReason::BadWireHeader => "bad_wire_header",
             PoisonReason::UnknownSchema => "unknown_schema",
             PoisonReason::UndecodableAvro => "undecodable_avro",
+            PoisonReason::UndecodableProtobuf => "undecodable_protobuf",
             PoisonReason::SchemaMismatch => "schema_mismatch",
         }
     }

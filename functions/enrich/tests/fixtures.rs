@@ -11,7 +11,9 @@
 //! can carry (CREATE_TIME, LOG_APPEND_TIME, -1 for none) and a fractional one between good
 //! records. `kinesis-kpl-aggregated.json` is made by a real KPL-format producer
 //! (aws-kinesis-agg, tests/support/kpl_fixture.py); `kinesis-avro-glue.json` and
-//! `msk-avro-glue.json` by fastavro and aws-glue-schema-registry (tests/support/avro_fixture.py).
+//! `msk-avro-glue.json` by fastavro and aws-glue-schema-registry (tests/support/avro_fixture.py);
+//! `kinesis-protobuf-glue.json` and `msk-protobuf-confluent.json` by protoc, the protobuf
+//! package, aws-glue-schema-registry and confluent-kafka (tests/support/protobuf_fixture.py).
 
 use apache_avro::Schema;
 use enrich::input::{Invocation, parse_invocation};
@@ -19,7 +21,10 @@ use enrich::ops::parse_command;
 use enrich::pipeline::Enricher;
 use enrich::poison::PoisonReason;
 use enrich::spec::{DEFAULT_SPEC, EnrichmentSpec};
-use enrich::values::{Decoded, SchemaId, ValueFormat, decode, frame, unknown_schema};
+use enrich::values::cache::{Known, RegistrySchema, judge};
+use enrich::values::{
+    Decoded, SchemaId, SchemaKind, ValueFormat, decode, decode_protobuf, frame, unknown_schema,
+};
 use streamops_test_support::event_files;
 
 #[test]
@@ -109,6 +114,22 @@ static CORPUS: &[(&str, Outcome)] = &[
         (Poison(UndecodableAvro), Some(K + 1007)), (Poison(SchemaMismatch), Some(K + 1008)),
         (Valid, Some(K + 1009)),
     ])),
+    // Protobuf from protoc, the protobuf package, aws-glue-schema-registry's codec and
+    // confluent-kafka's serializer (tests/support/protobuf_fixture.py), decoded with
+    // events/enrich/protobuf/registry.json.
+    ("kinesis-protobuf-glue.json", Outcome::Stream(&[
+        (Valid, Some(K + 1000)), (Valid, Some(K + 1010)), (Valid, Some(K + 1020)),
+        (Valid, Some(K + 1030)), (Valid, Some(K + 1040)),
+        (Poison(BadWireHeader), Some(K + 1050)), (Poison(UnknownSchema), Some(K + 1060)),
+        (Poison(UnknownSchema), Some(K + 1070)), (Poison(UndecodableProtobuf), Some(K + 1080)),
+        (Poison(SchemaMismatch), Some(K + 1090)),
+        (Valid, Some(K + 1100)),
+    ])),
+    ("msk-protobuf-confluent.json", Outcome::Stream(&[
+        (Valid, Some(K + 1000)), (Valid, Some(K + 1001)), (Valid, Some(K + 1002)),
+        (Valid, Some(K + 1003)),
+        (Poison(UnknownSchema), Some(K + 1004)), (Poison(UndecodableProtobuf), Some(K + 1005)),
+    ])),
     ("msk-docs-sample.json", Outcome::Stream(&[
         (Poison(InvalidJson), Some(1_545_084_650_987)),
         (Valid, Some(1_545_084_650_988)),
@@ -148,9 +169,14 @@ fn every_corpus_file_has_its_expected_outcome() {
             (Outcome::Stream(want), Invocation::Stream(batch)) => (want, batch),
             (_, other) => panic!("{name}: unexpected {other:?}"),
         };
-        let decoded = match name.ends_with("-avro-glue.json") {
-            true => avro_decoded(&batch.records),
-            false => Vec::new(),
+        let decoded = if name.ends_with("-avro-glue.json") {
+            avro_decoded(&batch.records)
+        } else if name.ends_with("-protobuf-glue.json") {
+            protobuf_decoded(&batch.records, ValueFormat::ProtobufGlue)
+        } else if name.ends_with("-protobuf-confluent.json") {
+            protobuf_decoded(&batch.records, ValueFormat::ProtobufConfluent)
+        } else {
+            Vec::new()
         };
         let verdicts: Vec<(Verdict, Option<i64>)> = enricher
             .prepare_batch(&batch.records, &decoded, |_| false)
@@ -195,6 +221,43 @@ fn avro_decoded(records: &[enrich::input::InputRecord]) -> Vec<Decoded> {
             Ok(Some(f)) => match schema_of(f.schema) {
                 Some(writer) => decode(Some(f.schema), &writer, Some(&reader), &f.body),
                 None => unknown_schema(f.schema, "not in the schema registry"),
+            },
+        })
+        .collect()
+}
+
+/// The Protobuf fixtures' values as the service decodes them: each header's schema from the
+/// committed registries, judged as the service judges a registry's answer.
+fn protobuf_decoded(records: &[enrich::input::InputRecord], format: ValueFormat) -> Vec<Decoded> {
+    let registry: serde_json::Value =
+        streamops_test_support::fixture("enrich/protobuf/registry.json");
+    let answer = |id: SchemaId| -> Option<RegistrySchema> {
+        let (list, key, format_key, definition) = match id {
+            SchemaId::Glue(_) => ("glue", "schemaVersionId", "dataFormat", "definition"),
+            SchemaId::Confluent(_) => ("confluent", "id", "schemaType", "schema"),
+        };
+        registry[list].as_array().unwrap().iter().find_map(|v| {
+            let named = match (&v[key], id) {
+                (serde_json::Value::String(s), _) => *s == id.to_string(),
+                (other, SchemaId::Confluent(n)) => other.as_u64() == Some(u64::from(n)),
+                _ => false,
+            };
+            named.then(|| RegistrySchema {
+                data_format: v[format_key].as_str().unwrap().into(),
+                definition: v[definition].as_str().unwrap().into(),
+            })
+        })
+    };
+    let framing = format.registry().unwrap();
+    records
+        .iter()
+        .map(|r| match frame(format, r.bytes()) {
+            Err(poison) => Decoded::Poison(poison),
+            Ok(None) => Decoded::AsDelivered,
+            Ok(Some(f)) => match judge(answer(f.schema), SchemaKind::Protobuf) {
+                Known::Proto(schema) => decode_protobuf(f.schema, &schema, framing, &f.body),
+                Known::Unusable(why) => unknown_schema(f.schema, &why),
+                Known::Schema(_) => panic!("an Avro schema judged as Protobuf"),
             },
         })
         .collect()

@@ -214,3 +214,21 @@ fn kafka_headers_come_back_from_the_quarantine_as_delivered() {
     let json = kafka_headers_json(&vec![h("a", "x"), h("b", "y")]).unwrap();
     assert_eq!(json, json!({"a": "x", "b": "y"}));
 }
+
+/// Protobuf fast path (found by tests/properties/protobuf.rs): a 10-byte varint whose tenth
+/// byte carries bits past 64 was read by the fast path and refused by prost; both refuse it.
+#[test]
+fn a_protobuf_varint_past_64_bits_is_undecodable_on_both_paths() {
+    use enrich::values::protobuf::{ProtoSchema, to_json, with_dynamic_message};
+    let text = "syntax = \"proto3\"; package r; message M { int64 n = 1; }";
+    let desc = ProtoSchema::parse(text).unwrap().message("r.M").unwrap();
+    let mut bytes = vec![0x08];
+    bytes.extend_from_slice(&[0x80; 9]);
+    bytes.push(0x02);
+    assert!(with_dynamic_message(&desc, &bytes).is_err());
+    assert_eq!(to_json(&desc, &bytes), with_dynamic_message(&desc, &bytes));
+    // The tenth byte at 1 is the top bit: a number both read.
+    *bytes.last_mut().unwrap() = 0x01;
+    let json = to_json(&desc, &bytes).unwrap();
+    assert_eq!(json, br#"{"n":-9223372036854775808}"#);
+}

@@ -10,7 +10,8 @@
 //! KPL aggregates (packed to the KPL's default 51,200-byte aggregate), the two run in
 //! alternation, and the de-aggregation overhead is reported against the JSON batch of the same
 //! run; then the same N records as Glue-framed Avro (`avro.rs`: a cached writer schema, read
-//! as itself), likewise in alternation, against the same JSON batch.
+//! as itself) and Glue-framed Protobuf (`protobuf.rs`: a cached compiled schema), the JSON,
+//! Avro and Protobuf batches in alternation, each against the JSON batch of the same run.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,20 @@ use serde_json::{Map, Value, json};
 
 #[path = "enrich-bench/avro.rs"]
 mod avro;
+#[path = "enrich-bench/protobuf.rs"]
+mod protobuf;
+
+/// What each record's value decodes to, as the service's `decode_values` makes it.
+type DecodeFn = dyn Fn(&[InputRecord]) -> Vec<Decoded>;
+
+/// A registry value format's batch of the bench's records, and its decoding as the service's
+/// `decode_values` does it once the schema cache is warm.
+struct Format {
+    name: &'static str,
+    title: &'static str,
+    event: String,
+    decode: Box<DecodeFn>,
+}
 
 struct Args {
     event: Option<String>,
@@ -266,7 +281,8 @@ fn main() {
     report(&args, event.len(), &runs, Some(rss_before));
     if args.event.is_none() && args.source.is_none() {
         kpl_comparison(&args, &event, &enricher, &reference);
-        avro::comparison(&args, &event, &enricher, &reference);
+        let formats = [avro::batch(&args), protobuf::batch(&args)];
+        formats_comparison(&args, &event, &enricher, &reference, &formats);
     }
 }
 
@@ -314,6 +330,49 @@ fn kpl_comparison(
         md5.as_secs_f64() * 1e6 / args.records as f64,
         args.iterations
     );
+}
+
+/// The same records in each registry format, every iteration running the JSON batch and then
+/// each format's, so all see the same machine.
+fn formats_comparison(
+    args: &Args,
+    json_event: &str,
+    enricher: &Enricher,
+    reference: &HashMap<String, Arc<Map<String, Value>>>,
+    formats: &[Format],
+) {
+    let mut json_runs = Vec::new();
+    let mut runs: Vec<Vec<Iteration>> = formats.iter().map(|_| Vec::new()).collect();
+    for _ in 0..args.iterations {
+        json_runs.push(iteration(json_event, enricher, reference));
+        for (f, runs) in formats.iter().zip(&mut runs) {
+            runs.push(iteration_decoding(
+                &f.event, enricher, reference, &*f.decode,
+            ));
+        }
+    }
+    let rates = |runs: &[Iteration]| {
+        let mut r: Vec<f64> = runs
+            .iter()
+            .map(|i| i.records as f64 / i.total.as_secs_f64())
+            .collect();
+        r.sort_by(f64::total_cmp);
+        (r[0], r[r.len() / 2], r[r.len() - 1])
+    };
+    let (jl, jm, jh) = rates(&json_runs);
+    for (f, runs) in formats.iter().zip(&runs) {
+        println!();
+        println!(
+            "{}: the same records, schema cached, in alternation with the JSON batch",
+            f.title
+        );
+        report(args, f.event.len(), runs, None);
+        let (l, m, h) = rates(runs);
+        println!(
+            "  records/s       {} {l:.0} .. {h:.0} (median {m:.0}); JSON {jl:.0} .. {jh:.0} (median {jm:.0}); target {} >= 150000",
+            f.name, f.name
+        );
+    }
 }
 
 /// The MD5 check by itself over every aggregate of the event: the share of the overhead that
@@ -382,7 +441,7 @@ fn iteration_decoding(
     event: &str,
     enricher: &Enricher,
     reference: &HashMap<String, Arc<Map<String, Value>>>,
-    decode: &dyn Fn(&[InputRecord]) -> Vec<Decoded>,
+    decode: &DecodeFn,
 ) -> Iteration {
     let start = Instant::now();
     let Invocation::Stream(batch) = parse_invocation(event).expect("a stream event") else {

@@ -14,7 +14,10 @@ use crate::input::InputRecord;
 use crate::ports::SchemaRegistry;
 use crate::values::cache::{Known, SchemaCache, judge};
 use crate::values::wire::Framed;
-use crate::values::{Decoded, SchemaId, ValueFormat, decode, frame, unknown_schema};
+use crate::values::{
+    Decoded, SchemaId, SchemaKind, ValueFormat, decode, decode_fixed_protobuf, decode_protobuf,
+    frame, unknown_schema,
+};
 
 impl<W, L, R, Q, S: SchemaRegistry> EnrichService<W, L, R, Q, S> {
     /// What each record's value decodes to, in order; empty for `json` (read as delivered).
@@ -42,24 +45,47 @@ impl<W, L, R, Q, S: SchemaRegistry> EnrichService<W, L, R, Q, S> {
             })
             .collect();
         let schemas = self.schemas_for(ids, metrics).await?;
-        let reader = values.reader_schema.as_deref();
         Ok(records
             .iter()
             .zip(framed)
             .map(|(r, f)| match f {
                 None => Decoded::AsDelivered,
                 Some(Err(poison)) => Decoded::Poison(poison),
-                Some(Ok(None)) => match &values.fixed_schema {
-                    Some(writer) => decode(None, writer, reader, r.bytes()),
-                    // Config refuses `avro` without a schema; a service built by hand may not.
-                    None => Decoded::AsDelivered,
-                },
-                Some(Ok(Some(Framed { schema, body }))) => match &schemas[&schema] {
-                    Known::Schema(writer) => decode(Some(schema), writer, reader, &body),
-                    Known::Unusable(why) => unknown_schema(schema, why),
-                },
+                Some(Ok(None)) => self.decode_unframed(r.bytes()),
+                Some(Ok(Some(Framed { schema, body }))) => {
+                    self.decode_framed(schema, &schemas[&schema], &body)
+                }
             })
             .collect())
+    }
+
+    /// A bare value, with the configured schema (Config refuses `avro` and `protobuf`
+    /// without one; a service built by hand may not have it: read as delivered).
+    fn decode_unframed(&self, value: &[u8]) -> Decoded {
+        let values = &self.config.values;
+        let reader = values.reader_schema.as_deref();
+        match (
+            values.format.schema_kind(),
+            &values.fixed_schema,
+            &values.fixed_message,
+        ) {
+            (Some(SchemaKind::Avro), Some(writer), _) => decode(None, writer, reader, value),
+            (Some(SchemaKind::Protobuf), _, Some(message)) => decode_fixed_protobuf(message, value),
+            _ => Decoded::AsDelivered,
+        }
+    }
+
+    /// A framed value's body, with the schema its header names.
+    fn decode_framed(&self, id: SchemaId, known: &Known, body: &[u8]) -> Decoded {
+        let values = &self.config.values;
+        match (known, values.format.registry()) {
+            (Known::Schema(writer), _) => {
+                decode(Some(id), writer, values.reader_schema.as_deref(), body)
+            }
+            (Known::Proto(schema), Some(registry)) => decode_protobuf(id, schema, registry, body),
+            (Known::Proto(_), None) => unknown_schema(id, "a Protobuf schema with no framing"),
+            (Known::Unusable(why), _) => unknown_schema(id, why),
+        }
     }
 
     /// The schemas of `ids`: cached ones as kept, the rest asked of the registry one by one
@@ -98,7 +124,8 @@ impl<W, L, R, Q, S: SchemaRegistry> EnrichService<W, L, R, Q, S> {
         };
         for id in missing {
             let answer = registry.schema(id).await.map_err(EnrichError::Registry)?;
-            let known = judge(answer);
+            let kind = self.config.values.format.schema_kind();
+            let known = judge(answer, kind.unwrap_or(SchemaKind::Avro));
             if let Known::Unusable(why) = &known {
                 tracing::warn!(registry = registry.name(), schema = %id, reason = %why, "schema not usable; its records are quarantined");
             }

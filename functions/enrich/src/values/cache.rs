@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 
-use super::SchemaId;
+use super::protobuf::ProtoSchema;
+use super::{SchemaId, SchemaKind};
 
 /// Negative entries expire sooner than found ones: the id may be registered any moment.
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(30);
@@ -19,8 +20,12 @@ pub const NEGATIVE_TTL: Duration = Duration::from_secs(30);
 /// What the registry said about an id, as kept.
 #[derive(Debug, Clone)]
 pub enum Known {
+    /// A parsed Avro schema.
     Schema(Arc<Schema>),
-    /// Not in the registry, or not a usable Avro schema: why, for the poison message.
+    /// A compiled Protobuf schema (its descriptors, kept by schema version id).
+    Proto(Arc<ProtoSchema>),
+    /// Not in the registry, or not a usable schema of the format's kind: why, for the poison
+    /// message.
     Unusable(Arc<str>),
 }
 
@@ -32,18 +37,32 @@ pub struct RegistrySchema {
     pub definition: String,
 }
 
-/// The registry's answer for one id, judged: a parsed Avro schema or why it is not one.
-pub fn judge(answer: Option<RegistrySchema>) -> Known {
-    match answer {
-        None => Known::Unusable("not in the schema registry".into()),
-        Some(s) if !s.data_format.eq_ignore_ascii_case("AVRO") => {
-            Known::Unusable(format!("is a {} schema; only Avro is decoded", s.data_format).into())
-        }
-        Some(s) => match Schema::parse_str(&s.definition) {
-            Ok(schema) => Known::Schema(Arc::new(schema)),
-            Err(e) => Known::Unusable(format!("definition is not a valid Avro schema: {e}").into()),
-        },
+/// The registry's answer for one id, judged: a parsed schema of the format's `kind`, or why it
+/// is not one.
+pub fn judge(answer: Option<RegistrySchema>, kind: SchemaKind) -> Known {
+    let Some(s) = answer else {
+        return Known::Unusable("not in the schema registry".into());
+    };
+    let expected = match kind {
+        SchemaKind::Avro => "AVRO",
+        SchemaKind::Protobuf => "PROTOBUF",
+    };
+    if !s.data_format.eq_ignore_ascii_case(expected) {
+        let why = format!(
+            "is a {} schema; this value format decodes {expected}",
+            s.data_format
+        );
+        return Known::Unusable(why.into());
     }
+    let parsed = match kind {
+        SchemaKind::Avro => Schema::parse_str(&s.definition)
+            .map(|schema| Known::Schema(Arc::new(schema)))
+            .map_err(|e| format!("definition is not a valid Avro schema: {e}")),
+        SchemaKind::Protobuf => ProtoSchema::parse(&s.definition)
+            .map(|schema| Known::Proto(Arc::new(schema)))
+            .map_err(|e| format!("definition is not a usable .proto schema: {e}")),
+    };
+    parsed.unwrap_or_else(|why| Known::Unusable(why.into()))
 }
 
 #[derive(Debug)]
@@ -66,7 +85,7 @@ impl SchemaCache {
     pub fn get(&self, id: &SchemaId, now: Instant) -> Option<&Known> {
         let (known, at) = self.entries.get(id)?;
         let ttl = match known {
-            Known::Schema(_) => self.ttl,
+            Known::Schema(_) | Known::Proto(_) => self.ttl,
             Known::Unusable(_) => self.ttl.min(NEGATIVE_TTL),
         };
         (now.saturating_duration_since(*at) < ttl).then_some(known)
@@ -111,18 +130,38 @@ mod tests {
 
     #[test]
     fn answers_are_judged() {
-        assert!(matches!(judge(avro(AVRO)), Known::Schema(_)));
+        assert!(matches!(
+            judge(avro(AVRO), SchemaKind::Avro),
+            Known::Schema(_)
+        ));
         let why = |k: Known| match k {
             Known::Unusable(w) => w.to_string(),
-            Known::Schema(_) => panic!("a schema"),
+            Known::Schema(_) | Known::Proto(_) => panic!("a schema"),
         };
-        assert_eq!(why(judge(None)), "not in the schema registry");
-        assert!(why(judge(avro("{\"type\":\"nope\"}"))).contains("not a valid Avro schema"));
+        assert_eq!(
+            why(judge(None, SchemaKind::Avro)),
+            "not in the schema registry"
+        );
+        assert!(
+            why(judge(avro("{\"type\":\"nope\"}"), SchemaKind::Avro))
+                .contains("not a valid Avro schema")
+        );
         let proto = Some(RegistrySchema {
             data_format: "PROTOBUF".into(),
-            definition: "syntax = \"proto3\";".into(),
+            definition: "syntax = \"proto3\"; message M { string a = 1; }".into(),
         });
-        assert!(why(judge(proto)).contains("PROTOBUF"));
+        assert!(why(judge(proto.clone(), SchemaKind::Avro)).contains("PROTOBUF"));
+        // The Protobuf formats take Protobuf schemas and refuse Avro ones.
+        assert!(matches!(
+            judge(proto, SchemaKind::Protobuf),
+            Known::Proto(_)
+        ));
+        assert!(why(judge(avro(AVRO), SchemaKind::Protobuf)).contains("decodes PROTOBUF"));
+        let broken = Some(RegistrySchema {
+            data_format: "PROTOBUF".into(),
+            definition: "message {".into(),
+        });
+        assert!(why(judge(broken, SchemaKind::Protobuf)).contains("not a usable .proto"));
     }
 
     #[test]
@@ -134,8 +173,12 @@ mod tests {
             SchemaId::Confluent(2),
             SchemaId::Confluent(3),
         );
-        cache.insert(a, judge(avro(AVRO)), t0);
-        cache.insert(b, judge(None), t0 + Duration::from_secs(1));
+        cache.insert(a, judge(avro(AVRO), SchemaKind::Avro), t0);
+        cache.insert(
+            b,
+            judge(None, SchemaKind::Avro),
+            t0 + Duration::from_secs(1),
+        );
         assert!(matches!(
             cache.get(&a, t0 + Duration::from_secs(299)),
             Some(Known::Schema(_))
@@ -146,7 +189,11 @@ mod tests {
             Some(Known::Unusable(_))
         ));
         assert!(cache.get(&b, t0 + Duration::from_secs(31)).is_none());
-        cache.insert(c, judge(None), t0 + Duration::from_secs(2));
+        cache.insert(
+            c,
+            judge(None, SchemaKind::Avro),
+            t0 + Duration::from_secs(2),
+        );
         assert_eq!(cache.len(), 2);
         assert!(
             cache.get(&a, t0 + Duration::from_secs(2)).is_none(),

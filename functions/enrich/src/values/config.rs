@@ -1,14 +1,16 @@
-//! `ENRICH_VALUE_FORMAT` and the Avro schema files, read at cold start; every problem is
-//! reported naming its variable.
+//! `ENRICH_VALUE_FORMAT` and the Avro and Protobuf schema files, read at cold start; every
+//! problem is reported naming its variable.
 
 use std::sync::Arc;
 
 use apache_avro::Schema;
 use streamops_shared::EnvReader;
 
-use super::{ValueConfig, ValueFormat};
+use super::protobuf::{FixedMessage, ProtoSchema};
+use super::{Registry, ValueConfig, ValueFormat};
 
-const FORMATS: &str = "json, avro-glue, avro-confluent or avro";
+const FORMATS: &str =
+    "json, avro-glue, avro-confluent, avro, protobuf-glue, protobuf-confluent or protobuf";
 
 /// The value configuration; problems are noted on `r` (and the default returned).
 pub fn read_value_config(
@@ -21,6 +23,9 @@ pub fn read_value_config(
         Some("avro-glue") => ValueFormat::AvroGlue,
         Some("avro") => ValueFormat::Avro,
         Some("avro-confluent") => ValueFormat::AvroConfluent,
+        Some("protobuf-glue") => ValueFormat::ProtobufGlue,
+        Some("protobuf-confluent") => ValueFormat::ProtobufConfluent,
+        Some("protobuf") => ValueFormat::Protobuf,
         Some(other) => {
             r.invalid("ENRICH_VALUE_FORMAT", FORMATS, other, None);
             ValueFormat::Json
@@ -35,11 +40,13 @@ pub fn read_value_config(
         );
     }
     let reader_schema = schema_file(r, "ENRICH_AVRO_READER_SCHEMA_PATH", read_file);
+    let fixed_message = fixed_message(r, format, read_file);
     let registry_url = registry_url(r, format);
     ValueConfig {
         format,
         fixed_schema,
         reader_schema,
+        fixed_message,
         cache_ttl: r.seconds_or("ENRICH_SCHEMA_CACHE_SECONDS", defaults.cache_ttl),
         cache_max_entries: r.parsed_or(
             "ENRICH_SCHEMA_CACHE_MAX_ENTRIES",
@@ -51,11 +58,53 @@ pub fn read_value_config(
     }
 }
 
-/// `ENRICH_SCHEMA_REGISTRY_URL`: required for `avro-confluent`, plain `http://host:port`.
+/// `ENRICH_PROTOBUF_SCHEMA_PATH` (a .proto file) and `ENRICH_PROTOBUF_MESSAGE` (the full name
+/// of the values' message type): required for `protobuf`, read whenever set.
+fn fixed_message(
+    r: &mut EnvReader,
+    format: ValueFormat,
+    read_file: &impl Fn(&str) -> Result<String, String>,
+) -> Option<std::sync::Arc<FixedMessage>> {
+    const SCHEMA: &str = "ENRICH_PROTOBUF_SCHEMA_PATH";
+    const MESSAGE: &str = "ENRICH_PROTOBUF_MESSAGE";
+    let (path, name) = if format == ValueFormat::Protobuf {
+        (
+            r.required(
+                SCHEMA,
+                "a .proto file (ENRICH_VALUE_FORMAT=protobuf needs one)",
+            ),
+            r.required(MESSAGE, "the values' message type, package.Message"),
+        )
+    } else {
+        (r.optional(SCHEMA)?, r.optional(MESSAGE)?)
+    };
+    if path.is_empty() || name.is_empty() {
+        return None;
+    }
+    let schema = read_file(&path)
+        .map_err(|e| format!("cannot read {path}: {e}"))
+        .and_then(|text| ProtoSchema::parse(&text).map_err(|e| format!("{path}: {e}")));
+    let schema = match schema {
+        Ok(schema) => schema,
+        Err(e) => {
+            r.invalid(SCHEMA, "a .proto file", &path, Some(e));
+            return None;
+        }
+    };
+    match FixedMessage::new(&schema, &name) {
+        Ok(message) => Some(std::sync::Arc::new(message)),
+        Err(e) => {
+            r.invalid(MESSAGE, "a message type of the schema", &name, Some(e));
+            None
+        }
+    }
+}
+
+/// `ENRICH_SCHEMA_REGISTRY_URL`: required for the Confluent formats, plain `http://host:port`.
 fn registry_url(r: &mut EnvReader, format: ValueFormat) -> Option<String> {
     const EXPECTED: &str =
-        "http://host:port of a Confluent Schema Registry (avro-confluent needs one)";
-    if format != ValueFormat::AvroConfluent {
+        "http://host:port of a Confluent Schema Registry (the -confluent formats need one)";
+    if format.registry() != Some(Registry::Confluent) {
         return r.optional("ENRICH_SCHEMA_REGISTRY_URL");
     }
     let url = r.required("ENRICH_SCHEMA_REGISTRY_URL", EXPECTED);
@@ -95,6 +144,7 @@ mod tests {
     use super::*;
 
     const SCHEMA: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#;
+    const PROTO: &str = "syntax = \"proto3\"; package p; message M { string a = 1; }";
 
     fn read(vars: &[(&str, &str)]) -> Result<ValueConfig, String> {
         let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
@@ -102,6 +152,8 @@ mod tests {
         let files = |path: &str| match path {
             "r.avsc" => Ok(SCHEMA.to_string()),
             "bad.avsc" => Ok("{\"type\":\"record\"}".to_string()),
+            "m.proto" => Ok(PROTO.to_string()),
+            "bad.proto" => Ok("message {".to_string()),
             other => Err(format!("{other}: no such file")),
         };
         let config = read_value_config(&mut r, &files);
@@ -127,14 +179,54 @@ mod tests {
             ("ENRICH_AVRO_SCHEMA_PATH", "r.avsc"),
         ]);
         assert!(c.unwrap().fixed_schema.is_some());
+        let c = read(&[
+            ("ENRICH_VALUE_FORMAT", "protobuf"),
+            ("ENRICH_PROTOBUF_SCHEMA_PATH", "m.proto"),
+            ("ENRICH_PROTOBUF_MESSAGE", "p.M"),
+        ])
+        .unwrap();
+        assert_eq!(c.format, ValueFormat::Protobuf);
+        assert_eq!(c.fixed_message.unwrap().name(), "p.M");
+        let c = read(&[
+            ("ENRICH_VALUE_FORMAT", "protobuf-confluent"),
+            ("ENRICH_SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081"),
+        ]);
+        assert_eq!(c.unwrap().format, ValueFormat::ProtobufConfluent);
+        assert_eq!(
+            read(&[("ENRICH_VALUE_FORMAT", "protobuf-glue")])
+                .unwrap()
+                .format,
+            ValueFormat::ProtobufGlue
+        );
     }
 
     #[test]
     fn problems_name_their_variable() {
-        let cases: [(&[(&str, &str)], &str); 6] = [
+        let cases: [(&[(&str, &str)], &str); 10] = [
+            (&[("ENRICH_VALUE_FORMAT", "thrift")], "ENRICH_VALUE_FORMAT"),
             (
                 &[("ENRICH_VALUE_FORMAT", "protobuf")],
-                "ENRICH_VALUE_FORMAT",
+                "ENRICH_PROTOBUF_SCHEMA_PATH",
+            ),
+            (
+                &[
+                    ("ENRICH_VALUE_FORMAT", "protobuf"),
+                    ("ENRICH_PROTOBUF_SCHEMA_PATH", "bad.proto"),
+                    ("ENRICH_PROTOBUF_MESSAGE", "p.M"),
+                ],
+                "ENRICH_PROTOBUF_SCHEMA_PATH",
+            ),
+            (
+                &[
+                    ("ENRICH_VALUE_FORMAT", "protobuf"),
+                    ("ENRICH_PROTOBUF_SCHEMA_PATH", "m.proto"),
+                    ("ENRICH_PROTOBUF_MESSAGE", "p.Nope"),
+                ],
+                "ENRICH_PROTOBUF_MESSAGE",
+            ),
+            (
+                &[("ENRICH_VALUE_FORMAT", "protobuf-confluent")],
+                "ENRICH_SCHEMA_REGISTRY_URL",
             ),
             (
                 &[("ENRICH_VALUE_FORMAT", "avro-confluent")],

@@ -1,11 +1,15 @@
 //! Value formats: how a record's value bytes become the JSON document the pipeline validates
-//! and enriches. `json` (the default) is the value as delivered; the Avro formats decode an
-//! Avro body written with a schema from the AWS Glue Schema Registry (`avro-glue`), a
-//! Confluent Schema Registry (`avro-confluent`) or shipped in configuration (`avro`). Pure: the service resolves schema ids through the registry port
-//! ([`crate::ports::SchemaRegistry`]) and the cache ([`cache`]) and hands the schemas in.
+//! and enriches. `json` (the default) is the value as delivered; the Avro and Protobuf formats
+//! decode a body written with a schema from the AWS Glue Schema Registry (`avro-glue`,
+//! `protobuf-glue`), a Confluent Schema Registry (`avro-confluent`, `protobuf-confluent`) or
+//! shipped in configuration (`avro`, `protobuf`). Pure: the service resolves schema ids
+//! through the registry port ([`crate::ports::SchemaRegistry`]) and the cache ([`cache`]) and
+//! hands the schemas in.
 //!
 //! - `wire.rs`: the registries' wire headers;
 //! - `avro.rs`: an Avro body to JSON text (`direct.rs`: the fast path, straight from the bytes);
+//! - `protobuf.rs`: .proto schemas, the message a body names, a message to JSON text
+//!   (`protodirect.rs`: the fast path, straight from the bytes);
 //! - `cache.rs`: schemas kept across invocations, negative results too;
 //! - `config.rs`: `ENRICH_VALUE_FORMAT` and the schema files.
 
@@ -17,6 +21,8 @@ pub mod avro;
 pub mod cache;
 mod config;
 mod direct;
+pub mod protobuf;
+mod protodirect;
 pub mod wire;
 
 pub use config::read_value_config;
@@ -39,6 +45,29 @@ pub enum ValueFormat {
     AvroConfluent,
     /// Unframed Avro written with the schema in `ENRICH_AVRO_SCHEMA_PATH`.
     Avro,
+    /// Glue Schema Registry framed Protobuf: the header, then Glue's message index and the
+    /// message.
+    ProtobufGlue,
+    /// Confluent wire-format Protobuf: the header, then Confluent's message indexes and the
+    /// message.
+    ProtobufConfluent,
+    /// A bare Protobuf message of type `ENRICH_PROTOBUF_MESSAGE` in the .proto file
+    /// `ENRICH_PROTOBUF_SCHEMA_PATH`.
+    Protobuf,
+}
+
+/// The registry a format's headers name schemas in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registry {
+    Glue,
+    Confluent,
+}
+
+/// The schema language of a format's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaKind {
+    Avro,
+    Protobuf,
 }
 
 impl ValueFormat {
@@ -48,6 +77,33 @@ impl ValueFormat {
             ValueFormat::AvroGlue => "avro-glue",
             ValueFormat::AvroConfluent => "avro-confluent",
             ValueFormat::Avro => "avro",
+            ValueFormat::ProtobufGlue => "protobuf-glue",
+            ValueFormat::ProtobufConfluent => "protobuf-confluent",
+            ValueFormat::Protobuf => "protobuf",
+        }
+    }
+
+    /// The registry the values' headers name their schemas in; `None`: no header.
+    pub fn registry(self) -> Option<Registry> {
+        match self {
+            ValueFormat::AvroGlue | ValueFormat::ProtobufGlue => Some(Registry::Glue),
+            ValueFormat::AvroConfluent | ValueFormat::ProtobufConfluent => {
+                Some(Registry::Confluent)
+            }
+            ValueFormat::Json | ValueFormat::Avro | ValueFormat::Protobuf => None,
+        }
+    }
+
+    /// The schema language the values are written in; `None` for JSON.
+    pub fn schema_kind(self) -> Option<SchemaKind> {
+        match self {
+            ValueFormat::Json => None,
+            ValueFormat::AvroGlue | ValueFormat::AvroConfluent | ValueFormat::Avro => {
+                Some(SchemaKind::Avro)
+            }
+            ValueFormat::ProtobufGlue | ValueFormat::ProtobufConfluent | ValueFormat::Protobuf => {
+                Some(SchemaKind::Protobuf)
+            }
         }
     }
 }
@@ -62,6 +118,9 @@ pub struct ValueConfig {
     /// writer's schema by Avro's rules, so older compatible writers decode); the writer's own
     /// schema when unset.
     pub reader_schema: Option<Arc<Schema>>,
+    /// `ENRICH_PROTOBUF_SCHEMA_PATH` and `ENRICH_PROTOBUF_MESSAGE`: the message type of
+    /// `protobuf` values.
+    pub fixed_message: Option<Arc<protobuf::FixedMessage>>,
     /// `ENRICH_SCHEMA_CACHE_SECONDS` (default 300) and `ENRICH_SCHEMA_CACHE_MAX_ENTRIES`
     /// (default 1000): registry answers kept across invocations.
     pub cache_ttl: std::time::Duration,
@@ -78,6 +137,7 @@ impl Default for ValueConfig {
             format: ValueFormat::Json,
             fixed_schema: None,
             reader_schema: None,
+            fixed_message: None,
             cache_ttl: std::time::Duration::from_secs(300),
             cache_max_entries: 1000,
             registry_url: None,
@@ -98,10 +158,10 @@ pub enum Decoded {
 
 /// A registry-framed value's header: the schema it names and its body, or why it has none.
 pub fn frame(format: ValueFormat, value: &[u8]) -> Result<Option<Framed<'_>>, Poison> {
-    let framed = match format {
-        ValueFormat::Json | ValueFormat::Avro => return Ok(None),
-        ValueFormat::AvroGlue => wire::glue(value),
-        ValueFormat::AvroConfluent => wire::confluent(value),
+    let framed = match format.registry() {
+        None => return Ok(None),
+        Some(Registry::Glue) => wire::glue(value),
+        Some(Registry::Confluent) => wire::confluent(value),
     };
     framed.map(Some).map_err(|e| {
         Poison::new(
@@ -129,6 +189,43 @@ pub fn decode(
             Decoded::Poison(Poison::new(PoisonReason::UndecodableAvro, named(m)))
         }
         Err(AvroError::Mismatch(m)) => {
+            Decoded::Poison(Poison::new(PoisonReason::SchemaMismatch, named(m)))
+        }
+    }
+}
+
+/// A registry-framed Protobuf body decoded: the message its framing names (Glue's index or
+/// Confluent's indexes) in the schema of `id`.
+pub fn decode_protobuf(
+    id: SchemaId,
+    schema: &protobuf::ProtoSchema,
+    registry: Registry,
+    body: &[u8],
+) -> Decoded {
+    let decoded = match registry {
+        Registry::Glue => protobuf::glue_message(schema, body),
+        Registry::Confluent => protobuf::confluent_message(schema, body),
+    }
+    .and_then(|(message, rest)| protobuf::to_json(&message, rest));
+    protobuf_outcome(decoded, |m| format!("schema {id}: {m}"))
+}
+
+/// A bare Protobuf message of the configured type.
+pub fn decode_fixed_protobuf(fixed: &protobuf::FixedMessage, body: &[u8]) -> Decoded {
+    let named = |message: String| format!("configured message {}: {message}", fixed.name());
+    protobuf_outcome(protobuf::to_json(fixed.descriptor(), body), named)
+}
+
+fn protobuf_outcome(
+    decoded: Result<Vec<u8>, protobuf::ProtoError>,
+    named: impl Fn(String) -> String,
+) -> Decoded {
+    match decoded {
+        Ok(json) => Decoded::Json(json),
+        Err(protobuf::ProtoError::Undecodable(m)) => {
+            Decoded::Poison(Poison::new(PoisonReason::UndecodableProtobuf, named(m)))
+        }
+        Err(protobuf::ProtoError::Mismatch(m)) => {
             Decoded::Poison(Poison::new(PoisonReason::SchemaMismatch, named(m)))
         }
     }

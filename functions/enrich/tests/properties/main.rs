@@ -10,6 +10,7 @@
 //! - `junk`: the events/enrich files mutated, any JSON, any text.
 //! - `pipeline`: validate, enrich, protect PII; every record delivered or quarantined.
 //! - `avro`: registry-framed Avro values, any bytes and damaged real records.
+//! - `protobuf`: registry-framed Protobuf values, any bytes and the producers' values damaged.
 //! - `spec`: the enrichment spec JSON; `commands`: ops commands, quarantine entries, config.
 
 mod avro;
@@ -20,4 +21,5 @@ mod input;
 mod junk;
 mod kpl;
 mod pipeline;
+mod protobuf;
 mod spec;

@@ -341,8 +341,8 @@ impl SecretSource for FakeSecrets {
     }
 }
 
-/// A schema registry holding the producer fixture's schema versions
-/// (events/enrich/avro/registry.json), counting its calls; `unreachable(n)` fails the next
+/// A schema registry holding the producer fixtures' schema versions
+/// (events/enrich/avro/registry.json, events/enrich/protobuf/registry.json), counting its calls; `unreachable(n)` fails the next
 /// `n` calls as a registry that cannot be reached would (retryable).
 #[derive(Clone, Default)]
 pub struct FakeRegistry {
@@ -370,6 +370,34 @@ impl FakeRegistry {
             .collect();
         Self {
             schemas: Arc::new(schemas),
+            ..Default::default()
+        }
+    }
+
+    /// The Protobuf fixture's registries: its Glue versions (one an Avro schema) and its
+    /// Confluent ids, in one fake (a format's headers name ids of one kind only).
+    pub fn from_protobuf_fixture() -> Self {
+        let registry = streamops_test_support::fixture("enrich/protobuf/registry.json");
+        let glue = registry["glue"].as_array().unwrap().iter().map(|v| {
+            let id = parse_uuid(v["schemaVersionId"].as_str().unwrap()).unwrap();
+            let schema = RegistrySchema {
+                data_format: v["dataFormat"].as_str().unwrap().into(),
+                definition: v["definition"].as_str().unwrap().into(),
+            };
+            (SchemaId::Glue(id), schema)
+        });
+        let confluent = registry["confluent"].as_array().unwrap().iter().map(|v| {
+            let schema = RegistrySchema {
+                data_format: v["schemaType"].as_str().unwrap().into(),
+                definition: v["schema"].as_str().unwrap().into(),
+            };
+            (
+                SchemaId::Confluent(v["id"].as_u64().unwrap() as u32),
+                schema,
+            )
+        });
+        Self {
+            schemas: Arc::new(glue.chain(confluent).collect()),
             ..Default::default()
         }
     }

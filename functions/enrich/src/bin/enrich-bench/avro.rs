@@ -1,4 +1,4 @@
-//! The Avro comparison: the bench's records as Avro bodies framed by the Glue Schema Registry's
+//! The Avro batch: the bench's records as Avro bodies framed by the Glue Schema Registry's
 //! header (no compression, the serializer's default), in a Kinesis batch; decoded as the service
 //! does (frame every value, look each id up in the warm schema cache, decode to JSON) and then
 //! through the same pipeline, in alternation with the JSON batch of the same records.
@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use enrich::input::InputRecord;
-use enrich::pipeline::Enricher;
 use enrich::values::cache::{Known, SchemaCache};
 use enrich::values::wire::Framed;
-use enrich::values::{Decoded, SchemaId, ValueFormat, decode, frame, unknown_schema};
-use serde_json::{Map, Value};
+use enrich::values::{
+    Decoded, Registry, SchemaId, ValueFormat, decode, decode_protobuf, frame, unknown_schema,
+};
 
-use super::{Args, Iteration, generated_event_with, iteration, iteration_decoding, record, report};
+use super::{Args, Format, generated_event_with, record};
 
 /// The bench record's shape as an Avro schema: nested records where the JSON has fixed
 /// members, maps where it has open ones.
@@ -53,12 +53,15 @@ fn framed_record(schema: &Schema, i: usize) -> Vec<u8> {
     out
 }
 
-/// What the service's decode_values does once the registry answers are cached.
-fn decode_batch(cache: &SchemaCache, records: &[InputRecord]) -> Vec<Decoded> {
-    let framed: Vec<Result<Option<Framed<'_>>, _>> = records
-        .iter()
-        .map(|r| frame(ValueFormat::AvroGlue, r.bytes()))
-        .collect();
+/// What the service's decode_values does once the registry answers are cached (Avro or
+/// Protobuf, as `format` says).
+pub(super) fn decode_batch(
+    cache: &SchemaCache,
+    format: ValueFormat,
+    records: &[InputRecord],
+) -> Vec<Decoded> {
+    let framed: Vec<Result<Option<Framed<'_>>, _>> =
+        records.iter().map(|r| frame(format, r.bytes())).collect();
     let now = Instant::now();
     let ids: BTreeSet<SchemaId> = framed
         .iter()
@@ -75,52 +78,27 @@ fn decode_batch(cache: &SchemaCache, records: &[InputRecord]) -> Vec<Decoded> {
             Ok(None) => Decoded::AsDelivered,
             Ok(Some(Framed { schema, body })) => match &schemas[&schema] {
                 Known::Schema(writer) => decode(Some(schema), writer, None, &body),
+                Known::Proto(p) => decode_protobuf(schema, p, Registry::Glue, &body),
                 Known::Unusable(why) => unknown_schema(schema, why),
             },
         })
         .collect()
 }
 
-pub(super) fn comparison(
-    args: &Args,
-    json_event: &str,
-    enricher: &Enricher,
-    reference: &HashMap<String, Arc<Map<String, Value>>>,
-) {
+/// The bench's records as Glue-framed Avro, decoded with the writer schema cached.
+pub(super) fn batch(args: &Args) -> Format {
     let schema = Schema::parse_str(SCHEMA).expect("the bench schema");
-    let avro_event = generated_event_with(args.records, |i| framed_record(&schema, i));
+    let event = generated_event_with(args.records, |i| framed_record(&schema, i));
     let mut cache = SchemaCache::new(Duration::from_secs(300), 1000);
     cache.insert(
         SchemaId::Glue(SCHEMA_VERSION),
         Known::Schema(Arc::new(schema)),
         Instant::now(),
     );
-    let decode = |records: &[InputRecord]| decode_batch(&cache, records);
-    let (mut json_runs, mut avro_runs) = (Vec::new(), Vec::new());
-    for _ in 0..args.iterations {
-        json_runs.push(iteration(json_event, enricher, reference));
-        avro_runs.push(iteration_decoding(
-            &avro_event,
-            enricher,
-            reference,
-            &decode,
-        ));
+    Format {
+        name: "Avro",
+        title: "Glue-framed Avro Kinesis batch",
+        event,
+        decode: Box::new(move |records| decode_batch(&cache, ValueFormat::AvroGlue, records)),
     }
-    println!();
-    println!(
-        "Glue-framed Avro Kinesis batch: the same records, schema cached, in alternation with the JSON batch"
-    );
-    report(args, avro_event.len(), &avro_runs, None);
-    let rates = |runs: &[Iteration]| {
-        let mut r: Vec<f64> = runs
-            .iter()
-            .map(|i| i.records as f64 / i.total.as_secs_f64())
-            .collect();
-        r.sort_by(f64::total_cmp);
-        (r[0], r[r.len() / 2], r[r.len() - 1])
-    };
-    let ((jl, jm, jh), (al, am, ah)) = (rates(&json_runs), rates(&avro_runs));
-    println!(
-        "  records/s       Avro {al:.0} .. {ah:.0} (median {am:.0}); JSON {jl:.0} .. {jh:.0} (median {jm:.0}); target Avro >= 150000"
-    );
 }
