@@ -226,6 +226,7 @@ fn every_command_of_every_function_is_covered() {
         "checkpoints rescan",
         "checkpoints health --pipeline clickstream-sessionizer --no-notify",
         "checkpoints prune --job-id a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "checkpoints savepoint --pipeline clickstream-sessionizer",
         "enrich dry-run ../events/enrich/ops-dry-run-records.json",
         "enrich dry-run ../events/enrich/kinesis-mixed-batch.json",
         "enrich replay quarantine/kinesis/streamops-raw/dt=2026-11-23/x.ndjson",
@@ -290,6 +291,22 @@ fn payloads_match_the_example_events() {
         request("scaler status").payload,
         fixture("scaler/ops-status.json")
     );
+    assert_eq!(
+        request("checkpoints savepoint --pipeline clicks --schedule-time 2026-11-27T00:40:00Z")
+            .payload,
+        fixture("checkpoints/ops-savepoint-dry-run.json")
+    );
+    let manual = cli_argv(&[
+        "checkpoints",
+        "savepoint",
+        "--pipeline",
+        "clicks",
+        "--requested-by",
+        "alice before the 2.3 upgrade",
+        "--apply",
+    ]);
+    let manual = manual.function.request().unwrap();
+    assert_eq!(manual.payload, fixture("checkpoints/ops-savepoint.json"));
     assert_eq!(
         request("scaler pause raw-stream").payload,
         fixture("scaler/ops-pause.json")

@@ -699,6 +699,7 @@ def test_scheduled_savepoints_run_for_one_pipeline_name_their_slot_and_reach_thi
         "lambda:InvokeFunction", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"}
     env = ev.eval(ev.resources["CheckpointsFunction"]["Properties"])["Environment"]["Variables"]
     assert env["CHECKPOINTS_SAVEPOINT_FORMAT"] == "native"
+    assert env["CHECKPOINTS_SAVEPOINT_TARGET"] == f"s3://{ev.physical_name('CheckpointBucket')}/flink/savepoints/"
     rules = [ev.eval(r["Properties"]) for k, r in ev.resources.items() if r["Type"] == "AWS::Events::Rule" and ev.enabled(k)]
     alerts_arn = ev.getatt("AlertsFunction", "Arn")
     event = json.loads((ROOT / "events/alerts/savepoint-failed.json").read_text())
