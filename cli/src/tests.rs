@@ -292,22 +292,6 @@ fn payloads_match_the_example_events() {
         fixture("scaler/ops-status.json")
     );
     assert_eq!(
-        request("checkpoints savepoint --pipeline clicks --schedule-time 2026-11-27T00:40:00Z")
-            .payload,
-        fixture("checkpoints/ops-savepoint-dry-run.json")
-    );
-    let manual = cli_argv(&[
-        "checkpoints",
-        "savepoint",
-        "--pipeline",
-        "clicks",
-        "--requested-by",
-        "alice before the 2.3 upgrade",
-        "--apply",
-    ]);
-    let manual = manual.function.request().unwrap();
-    assert_eq!(manual.payload, fixture("checkpoints/ops-savepoint.json"));
-    assert_eq!(
         request("scaler pause raw-stream").payload,
         fixture("scaler/ops-pause.json")
     );
@@ -417,4 +401,28 @@ fn key_values_become_the_commands_keys() {
         ));
         assert!(e.contains("is not NAME=VALUE"), "{bad}: {e}");
     }
+}
+
+#[test]
+fn savepoint_payloads_match_the_example_events() {
+    let fixture = |p: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("../events/{p}")).unwrap()).unwrap()
+    };
+    assert_eq!(
+        request("checkpoints savepoint --pipeline clicks --schedule-time 2026-11-27T00:40:00Z")
+            .payload,
+        fixture("checkpoints/ops-savepoint-dry-run.json")
+    );
+    let manual = cli_argv(&[
+        "checkpoints",
+        "savepoint",
+        "--pipeline",
+        "clicks",
+        "--requested-by",
+        "alice before the 2.3 upgrade",
+        "--apply",
+    ]);
+    let manual = manual.function.request().unwrap();
+    assert_eq!(manual.payload, fixture("checkpoints/ops-savepoint.json"));
+    assert!(manual.effect.acts(), "--apply takes it");
 }

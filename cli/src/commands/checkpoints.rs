@@ -101,27 +101,46 @@ pub enum CheckpointsCmd {
     /// Take a savepoint of the pipeline's running job and book it: says which job and where
     /// unless --apply. Run again with the same --trigger-id (or --schedule-time) to follow one
     /// still in progress.
-    Savepoint {
-        #[arg(long)]
-        pipeline: String,
-        /// Instead of the pipeline's job from the book (it must be running).
-        #[arg(long)]
-        job_id: Option<String>,
-        /// Follow (or take, once) the savepoint of this trigger id (32 hex digits).
-        #[arg(long, conflicts_with = "schedule_time")]
-        trigger_id: Option<String>,
-        /// A slot of the savepoint schedule (RFC 3339): as the schedule would, retention included.
-        #[arg(long)]
-        schedule_time: Option<String>,
-        /// Recorded with the savepoint (default: manual).
-        #[arg(long)]
-        requested_by: Option<String>,
-        /// Instead of the configured CHECKPOINTS_FLINK_REST_URL.
-        #[arg(long)]
-        flink_rest_url: Option<String>,
-        #[arg(long)]
-        apply: bool,
-    },
+    Savepoint(SavepointArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SavepointArgs {
+    #[arg(long)]
+    pipeline: String,
+    /// Instead of the pipeline's job from the book (it must be running).
+    #[arg(long)]
+    job_id: Option<String>,
+    /// Follow (or take, once) the savepoint of this trigger id (32 hex digits).
+    #[arg(long, conflicts_with = "schedule_time")]
+    trigger_id: Option<String>,
+    /// A slot of the savepoint schedule (RFC 3339): as the schedule would, retention included.
+    #[arg(long)]
+    schedule_time: Option<String>,
+    /// Recorded with the savepoint (default: manual).
+    #[arg(long)]
+    requested_by: Option<String>,
+    /// Instead of the configured CHECKPOINTS_FLINK_REST_URL.
+    #[arg(long)]
+    flink_rest_url: Option<String>,
+    #[arg(long)]
+    apply: bool,
+}
+
+impl SavepointArgs {
+    fn payload(&self) -> (Value, Effect) {
+        let fields = [
+            ("pipeline", Some(json!(self.pipeline))),
+            ("job_id", string(&self.job_id)),
+            ("trigger_id", string(&self.trigger_id)),
+            ("schedule_time", string(&self.schedule_time)),
+            ("requested_by", string(&self.requested_by)),
+            ("flink_rest_url", string(&self.flink_rest_url)),
+            ("dry_run", Some(json!(!self.apply))),
+        ];
+        let effect = Effect::Planned { apply: self.apply };
+        (payload("savepoint", fields), effect)
+    }
 }
 
 impl CheckpointsCmd {
@@ -206,29 +225,7 @@ impl CheckpointsCmd {
                 let effect = Effect::Planned { apply: *apply };
                 (payload("prune", [p, j, dry_run]), effect)
             }
-            CheckpointsCmd::Savepoint {
-                pipeline,
-                job_id,
-                trigger_id,
-                schedule_time,
-                requested_by,
-                flink_rest_url,
-                apply,
-            } => {
-                let fields = [
-                    ("pipeline", Some(json!(pipeline))),
-                    ("job_id", string(job_id)),
-                    ("trigger_id", string(trigger_id)),
-                    ("schedule_time", string(schedule_time)),
-                    ("requested_by", string(requested_by)),
-                    ("flink_rest_url", string(flink_rest_url)),
-                    ("dry_run", Some(json!(!apply))),
-                ];
-                (
-                    payload("savepoint", fields),
-                    Effect::Planned { apply: *apply },
-                )
-            }
+            CheckpointsCmd::Savepoint(args) => args.payload(),
         }
     }
 }

@@ -196,6 +196,17 @@ async fn a_status_read_failing_mid_way_is_retryable_and_the_retry_only_follows()
     let e = call(&service, scheduled(SLOT)).await.unwrap_err();
     assert_eq!(e.class(), ErrorClass::Retryable, "{e}");
     assert!(e.to_string().contains("savepoint status"), "{e}");
+    // A dry run of the claimed slot only says where it stands: nothing sent, nothing read.
+    let reads = *fakes.flink.status_reads.lock().unwrap();
+    let mut dry = scheduled(SLOT);
+    dry["dry_run"] = json!(true);
+    let dry = run(&service, dry).await;
+    assert_eq!(
+        dry["state"],
+        json!({"state": "triggered", "posted": true}),
+        "{dry}"
+    );
+    assert_eq!(*fakes.flink.status_reads.lock().unwrap(), reads);
     fakes.flink.statuses(vec![completed(NEW)]);
     let out = run(&service, scheduled(SLOT)).await;
     assert_eq!(out["outcome"], "completed");
@@ -237,6 +248,13 @@ async fn a_savepoint_flink_fails_goes_to_alerts_once_and_is_not_retaken() {
     assert_eq!(e.job_id.as_deref(), Some(JOB));
     let again = run(&service, scheduled(SLOT)).await;
     assert_eq!(again["outcome"], "already_failed");
+    let mut dry = scheduled(SLOT);
+    dry["dry_run"] = json!(true);
+    let dry = run(&service, dry).await;
+    assert_eq!(
+        (dry["outcome"].as_str(), dry["state"]["state"].as_str()),
+        (Some("dry_run"), Some("failed"))
+    );
     assert_eq!(
         (
             fakes.flink.triggered().len(),

@@ -56,6 +56,9 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
             });
         let slot = slot(req.schedule_time, &id);
         if let Some(claim) = self.book.savepoint_claim(&req.pipeline, &slot).await? {
+            if req.dry_run {
+                return Ok(answer(&claim, SavepointOutcome::DryRun, None, json!({})));
+            }
             tracing::info!(pipeline = %req.pipeline, slot, "savepoint slot claimed already: following it");
             return self.follow(claim, &url, None, now, deadline, metrics).await;
         }
@@ -66,7 +69,7 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
             trigger: SavepointTrigger {
                 kind,
                 trigger_id: id,
-                requested_by: requested_by(&req),
+                requested_by: requested_by(&req, kind),
                 requested_at: now,
             },
             state: ClaimState::Triggered { posted: false },
@@ -87,18 +90,7 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
             }
         };
         if req.dry_run {
-            let retention = match kind {
-                TriggerKind::Scheduled => self.retention(&req.pipeline, true, now).await?,
-                TriggerKind::Manual => json!(null),
-            };
-            let extra =
-                json!({"target_directory": self.config.savepoint_target, "retention": retention});
-            return Ok(answer(
-                &claim,
-                SavepointOutcome::DryRun,
-                Some(source),
-                extra,
-            ));
+            return self.dry_run(&claim, source, now).await;
         }
         if self.book.claim_savepoint(&claim).await? == WriteOutcome::ConditionFailed
             && let Some(theirs) = self
@@ -113,6 +105,22 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
         }
         self.follow(claim, &url, Some(source), now, deadline, metrics)
             .await
+    }
+
+    /// Which job and where, and for a scheduled savepoint what retention would prune.
+    async fn dry_run(
+        &self,
+        claim: &SavepointClaim,
+        source: JobSource,
+        now: DateTime<Utc>,
+    ) -> Result<Value, CheckpointsError> {
+        let retention = match claim.trigger.kind {
+            TriggerKind::Scheduled => self.retention(&claim.pipeline, true, now).await?,
+            TriggerKind::Manual => json!(null),
+        };
+        let target = &self.config.savepoint_target;
+        let extra = json!({"target_directory": target, "retention": retention});
+        Ok(answer(claim, SavepointOutcome::DryRun, Some(source), extra))
     }
 
     /// Triggers the claim's savepoint unless Flink acknowledged it already, waits for it, and
@@ -384,11 +392,16 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
     }
 }
 
-fn requested_by(req: &SavepointRequest) -> String {
+/// Who asked, as the request says; else `schedule` or `manual`.
+fn requested_by(req: &SavepointRequest, kind: TriggerKind) -> String {
+    let default = match kind {
+        TriggerKind::Scheduled => "schedule",
+        TriggerKind::Manual => "manual",
+    };
     req.requested_by
         .clone()
         .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| "manual".into())
+        .unwrap_or_else(|| default.into())
 }
 
 /// The command's answer: the claim's facts, then `extra`'s.
