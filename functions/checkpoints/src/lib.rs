@@ -52,9 +52,8 @@ pub use ports::{
     is_protected,
 };
 pub use savepoint::{
-    ClaimState, DETAIL_TYPE as SAVEPOINT_DETAIL_TYPE, Failure, JobSource, SavepointClaim,
-    SavepointEvent, SavepointFormat, SavepointOutcome, SavepointTrigger, TriggerKind, choose_job,
-    trigger_id,
+    ClaimState, DETAIL_TYPE as SAVEPOINT_DETAIL_TYPE, Failure, SavepointClaim, SavepointEvent,
+    SavepointFormat, SavepointTrigger, TriggerKind,
 };
 pub use service::{Action, CheckpointsError, CheckpointsService, DEFAULT_BUDGET, Outcome};
 pub use store::Book;
