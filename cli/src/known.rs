@@ -72,7 +72,7 @@ pub fn named(request: &Request) -> Option<Named> {
         (FunctionKind::Scaler, "scale" | "pause" | "resume") => field("target", "target"),
         (FunctionKind::Partitions, "backfill" | "status" | "prune") => field("table", "table"),
         // register-job makes a pipeline; the job-id forms name none.
-        (FunctionKind::Checkpoints, "latest" | "list" | "prune" | "health") => {
+        (FunctionKind::Checkpoints, "latest" | "list" | "prune" | "health" | "savepoint") => {
             field("pipeline", "pipeline")
         }
         _ => None,

@@ -228,6 +228,7 @@ fn every_command_of_every_function_is_covered() {
         "checkpoints rescan",
         "checkpoints health --pipeline clickstream-sessionizer --no-notify",
         "checkpoints prune --job-id a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "checkpoints savepoint --pipeline clickstream-sessionizer",
         "enrich dry-run ../events/enrich/ops-dry-run-records.json",
         "enrich columns",
         "enrich dry-run ../events/enrich/kinesis-mixed-batch.json",
@@ -428,4 +429,28 @@ fn the_newer_read_only_commands_send_their_example_events() {
         request("alerts explain ../events/alerts/alarm-iterator-age-alarm.json").payload,
         fixture("alerts/ops-explain.json")
     );
+}
+
+#[test]
+fn savepoint_payloads_match_the_example_events() {
+    let fixture = |p: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("../events/{p}")).unwrap()).unwrap()
+    };
+    assert_eq!(
+        request("checkpoints savepoint --pipeline clicks --schedule-time 2026-11-27T00:40:00Z")
+            .payload,
+        fixture("checkpoints/ops-savepoint-dry-run.json")
+    );
+    let manual = cli_argv(&[
+        "checkpoints",
+        "savepoint",
+        "--pipeline",
+        "clicks",
+        "--requested-by",
+        "alice before the 2.3 upgrade",
+        "--apply",
+    ]);
+    let manual = manual.function.request().unwrap();
+    assert_eq!(manual.payload, fixture("checkpoints/ops-savepoint.json"));
+    assert!(manual.effect.acts(), "--apply takes it");
 }

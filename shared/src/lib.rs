@@ -6,6 +6,7 @@ pub mod book_keys;
 pub mod config;
 pub mod dynamo;
 pub mod error;
+pub mod flink;
 pub mod harness;
 pub mod http;
 pub mod https;

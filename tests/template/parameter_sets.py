@@ -17,7 +17,8 @@ WITH_VPC_FLINK_EMR_GROUP = {
     "FlinkLagMetricNamespace": "flink", "FlinkLagMetricDimensionName": "JobName",
     "FlinkLagMetricDimensionValue": "clickstream-sessionizer",
     "AlertEmail": "oncall@example.com", "RetentionPipeline": "clickstream-sessionizer",
-    "PartitionsMode": "glue", "PartitionsGlueDatabaseName": "lake",
+    "ScheduledSavepointPipeline": "clickstream-sessionizer", "SavepointScheduleExpression": "cron(40 */6 * * ? *)",
+    "SavepointFormat": "native", "PartitionsMode": "glue", "PartitionsGlueDatabaseName": "lake",
 }
 WITH_MSK_FLEET_EMR_STEP = {
     "MskClusterArn": f"arn:aws:kafka:us-east-1:{ACCOUNT}:cluster/raw/0b7c8e2d-1111-2222-3333-444455556666-1",

@@ -701,3 +701,39 @@ def test_checkpoint_health_runs_on_its_schedule_alarms_on_age_and_reaches_this_s
     other = json.loads(json.dumps(event))
     other["detail"]["function"] = evaluator({}, stack="streamops-dev").physical_name("CheckpointsFunction")
     assert not any(_matches(r["EventPattern"], other) for r in routed), "another stack's checkpoints reaches this alerts function"
+
+
+def test_scheduled_savepoints_run_for_one_pipeline_name_their_slot_and_reach_this_stacks_alerts_only():
+    ev = evaluator({})
+    assert not ev.enabled("CheckpointsSavepointSchedule") and not ev.enabled("CheckpointsSavepointScheduleRole"), "off by default"
+    params = {"ScheduledSavepointPipeline": "clicks", "SavepointScheduleExpression": "cron(40 */6 * * ? *)",
+              "FlinkRestEndpoint": "http://10.0.3.7:8081", "SavepointFormat": "native"}
+    ev = evaluator(params)
+    assert ev.enabled("CheckpointsSavepointSchedule")
+    schedule = ev.eval(ev.resources["CheckpointsSavepointSchedule"]["Properties"])
+    assert schedule["ScheduleExpression"] == "cron(40 */6 * * ? *)"
+    target = schedule["Target"]
+    assert target["Arn"] == ev.getatt("CheckpointsFunction", "Arn")
+    assert target["DeadLetterConfig"]["Arn"] == ev.getatt("CheckpointsDeadLetterQueue", "Arn")
+    # Scheduler's context attributes stay placeholders in the JSON: the same slot on a retry.
+    assert json.loads(target["Input"]) == {
+        "command": "savepoint", "pipeline": "clicks", "dry_run": False,
+        "schedule_time": "<aws.scheduler.scheduled-time>", "requested_by": "<aws.scheduler.schedule-arn>"}
+    role = ev.eval(ev.resources["CheckpointsSavepointScheduleRole"]["Properties"])
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    invoke = [s for s in statements if s["Sid"] == "Invoke"][0]
+    assert (invoke["Action"], invoke["Resource"]) == ("lambda:InvokeFunction", ev.getatt("CheckpointsFunction", "Arn"))
+    assert {a for s in statements for a in _listed(s["Action"])} == {
+        "lambda:InvokeFunction", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"}
+    env = ev.eval(ev.resources["CheckpointsFunction"]["Properties"])["Environment"]["Variables"]
+    assert env["CHECKPOINTS_SAVEPOINT_FORMAT"] == "native"
+    assert env["CHECKPOINTS_SAVEPOINT_TARGET"] == f"s3://{ev.physical_name('CheckpointBucket')}/flink/savepoints/"
+    rules = [ev.eval(r["Properties"]) for k, r in ev.resources.items() if r["Type"] == "AWS::Events::Rule" and ev.enabled(k)]
+    alerts_arn = ev.getatt("AlertsFunction", "Arn")
+    event = json.loads((ROOT / "events/alerts/savepoint-failed.json").read_text())
+    event["detail"]["function"] = ev.physical_name("CheckpointsFunction")
+    routed = [r for r in rules if _matches(r["EventPattern"], event) and any(t["Arn"] == alerts_arn for t in r["Targets"])]
+    assert len(routed) == 1, "no rule (or more than one) takes the savepoint events to the alerts function"
+    other = json.loads(json.dumps(event))
+    other["detail"]["function"] = evaluator({}, stack="streamops-dev").physical_name("CheckpointsFunction")
+    assert not any(_matches(r["EventPattern"], other) for r in routed), "another stack's checkpoints reaches this alerts function"

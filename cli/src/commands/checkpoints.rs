@@ -98,6 +98,49 @@ pub enum CheckpointsCmd {
         #[arg(long)]
         apply: bool,
     },
+    /// Take a savepoint of the pipeline's running job and book it: says which job and where
+    /// unless --apply. Run again with the same --trigger-id (or --schedule-time) to follow one
+    /// still in progress.
+    Savepoint(SavepointArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SavepointArgs {
+    #[arg(long)]
+    pipeline: String,
+    /// Instead of the pipeline's job from the book (it must be running).
+    #[arg(long)]
+    job_id: Option<String>,
+    /// Follow (or take, once) the savepoint of this trigger id (32 hex digits).
+    #[arg(long, conflicts_with = "schedule_time")]
+    trigger_id: Option<String>,
+    /// A slot of the savepoint schedule (RFC 3339): as the schedule would, retention included.
+    #[arg(long)]
+    schedule_time: Option<String>,
+    /// Recorded with the savepoint (default: manual).
+    #[arg(long)]
+    requested_by: Option<String>,
+    /// Instead of the configured CHECKPOINTS_FLINK_REST_URL.
+    #[arg(long)]
+    flink_rest_url: Option<String>,
+    #[arg(long)]
+    apply: bool,
+}
+
+impl SavepointArgs {
+    fn payload(&self) -> (Value, Effect) {
+        let fields = [
+            ("pipeline", Some(json!(self.pipeline))),
+            ("job_id", string(&self.job_id)),
+            ("trigger_id", string(&self.trigger_id)),
+            ("schedule_time", string(&self.schedule_time)),
+            ("requested_by", string(&self.requested_by)),
+            ("flink_rest_url", string(&self.flink_rest_url)),
+            ("dry_run", Some(json!(!self.apply))),
+        ];
+        let effect = Effect::Planned { apply: self.apply };
+        (payload("savepoint", fields), effect)
+    }
 }
 
 impl CheckpointsCmd {
@@ -182,6 +225,7 @@ impl CheckpointsCmd {
                 let effect = Effect::Planned { apply: *apply };
                 (payload("prune", [p, j, dry_run]), effect)
             }
+            CheckpointsCmd::Savepoint(args) => args.payload(),
         }
     }
 }

@@ -17,7 +17,8 @@
 //! the checkpoints function's "Checkpoint Health" events (`checkpoint-health-*.json`,
 //! functions/checkpoints/src/health_event.rs);
 //! partitions' "Iceberg Maintenance" events (`partitions-maintenance-*.json`,
-//! functions/partitions/src/events.rs).
+//! functions/partitions/src/events.rs); the checkpoints function's "Savepoint" events
+//! (`savepoint-*.json`, functions/checkpoints/src/savepoint.rs).
 
 use alerts::dedup::{Decision, SuppressReason, decide};
 use alerts::group::parse_flush_event;
@@ -148,6 +149,8 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("partitions-maintenance-failed.json", alert(Generic, Error, "OPTIMIZE FAILED", ICEBERG, "optimize of the iceberg table", PUBLISH)),
     ("partitions-maintenance-stopped.json", alert(Generic, Warning, "VACUUM STOPPED", ICEBERG, "vacuum of the iceberg table", PUBLISH)),
     ("partitions-maintenance-left-running.json", alert(Generic, Warning, "OPTIMIZE LEFT_RUNNING", ICEBERG, "optimize of the iceberg table", PUBLISH)),
+    ("savepoint-failed.json", alert(Generic, Error, "FAILED", "clicks", "savepoints clicks", PUBLISH)),
+    ("savepoint-job-not-running.json", alert(Generic, Warning, "NOT_TAKEN", "clicks", "savepoints clicks", PUBLISH)),
     ("scaler-decision-blocked.json", alert(Generic, Warning, "BLOCKED cooldown", "raw-stream", "scaler raw-stream", PUBLISH)),
     ("scaler-decision-scaled.json", alert(Generic, Info, "SCALED 2->4", "raw-stream", "scaler raw-stream", PUBLISH)),
     ("scaler-decision-stranded.json", alert(Generic, Critical, "STRANDED 1->2", "flink-job", "scaler flink-job", PUBLISH)),

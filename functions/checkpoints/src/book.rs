@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use streamops_shared::book_keys;
 
 use crate::layout::PointKind;
+use crate::savepoint::SavepointTrigger;
 
 /// A job, or a pipeline (all its registered jobs; an unregistered job is its own pipeline).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -111,6 +112,10 @@ pub struct CheckpointRecord {
     pub pinned: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Why a savepoint this function took exists (`savepoint` command); `None` for every
+    /// point Flink took on its own or somebody else triggered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<SavepointTrigger>,
 }
 
 impl CheckpointRecord {
@@ -368,6 +373,7 @@ mod tests {
             status,
             pinned: false,
             detail: None,
+            trigger: None,
         }
     }
 

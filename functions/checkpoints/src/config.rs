@@ -8,6 +8,7 @@ use streamops_shared::{ConfigError, EnvReader};
 use crate::book::RetentionPolicy;
 use crate::health::HealthPolicy;
 use crate::layout::Locations;
+use crate::savepoint::SavepointFormat;
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -80,6 +81,13 @@ pub struct CheckpointsConfig {
     pub function_name: String,
     /// `CHECKPOINTS_FLINK_REST_URL` (optional): the JobManager REST endpoint `verify` asks.
     pub flink_rest_url: Option<String>,
+    /// `CHECKPOINTS_SAVEPOINT_TARGET` (default `s3://<bucket>/<savepoint prefix>`): the
+    /// `target-directory` of the savepoints the `savepoint` command triggers, as the JobManager
+    /// writes it (`s3://`, `s3a://`, ...). It must end in the savepoint prefix, where the book
+    /// finds savepoints.
+    pub savepoint_target: String,
+    /// `CHECKPOINTS_SAVEPOINT_FORMAT`: `canonical` (default) or `native`.
+    pub savepoint_format: SavepointFormat,
     /// `S3_FORCE_PATH_STYLE` (default false).
     pub s3_force_path_style: bool,
 }
@@ -138,19 +146,8 @@ impl CheckpointsConfig {
         let function_name = r
             .optional("AWS_LAMBDA_FUNCTION_NAME")
             .unwrap_or_else(|| "checkpoints".into());
-        let flink_rest_url = r
-            .optional("CHECKPOINTS_FLINK_REST_URL")
-            .filter(|u| !u.is_empty());
-        if let Some(url) = &flink_rest_url
-            && let Err(e) = crate::flink_rest::parse_endpoint(url)
-        {
-            r.invalid(
-                "CHECKPOINTS_FLINK_REST_URL",
-                "http://host:port",
-                url,
-                Some(e),
-            );
-        }
+        let flink_rest_url = read_flink_url(&mut r);
+        let (savepoint_target, savepoint_format) = read_savepoints(&mut r, &bucket, &sp);
         let s3_force_path_style = r.flag_or("S3_FORCE_PATH_STYLE", false);
         // A problem with the prefixes is already recorded, so `finish` refuses the config and
         // these placeholder locations are never used; empty prefixes always parse.
@@ -164,9 +161,65 @@ impl CheckpointsConfig {
             health,
             function_name,
             flink_rest_url,
+            savepoint_target,
+            savepoint_format,
             s3_force_path_style,
         })
     }
+}
+
+fn read_flink_url(r: &mut EnvReader) -> Option<String> {
+    let url = r
+        .optional("CHECKPOINTS_FLINK_REST_URL")
+        .filter(|u| !u.is_empty());
+    if let Some(url) = &url
+        && let Err(e) = crate::flink_rest::parse_endpoint(url)
+    {
+        r.invalid(
+            "CHECKPOINTS_FLINK_REST_URL",
+            "http://host:port",
+            url,
+            Some(e),
+        );
+    }
+    url
+}
+
+/// Where the `savepoint` command's savepoints go, and in which format.
+fn read_savepoints(r: &mut EnvReader, bucket: &str, prefix: &str) -> (String, SavepointFormat) {
+    let target = r
+        .optional("CHECKPOINTS_SAVEPOINT_TARGET")
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| format!("s3://{bucket}/{prefix}"));
+    if !target
+        .trim_end_matches('/')
+        .ends_with(prefix.trim_end_matches('/'))
+        || !target.contains("://")
+    {
+        r.invalid(
+            "CHECKPOINTS_SAVEPOINT_TARGET",
+            "a URL ending in CHECKPOINTS_SAVEPOINT_PREFIX (s3://bucket/flink/savepoints/)",
+            &target,
+            None,
+        );
+    }
+    let raw = r
+        .optional("CHECKPOINTS_SAVEPOINT_FORMAT")
+        .unwrap_or_default();
+    let format = match raw.as_str() {
+        "" | "canonical" => SavepointFormat::Canonical,
+        "native" => SavepointFormat::Native,
+        _ => {
+            r.invalid(
+                "CHECKPOINTS_SAVEPOINT_FORMAT",
+                "canonical or native",
+                &raw,
+                None,
+            );
+            SavepointFormat::Canonical
+        }
+    };
+    (target, format)
 }
 
 fn read_health(r: &mut EnvReader) -> HealthConfig {
@@ -269,5 +322,32 @@ mod tests {
         }
         let ok = r#"{"default": {"min_age_hours": 87840}}"#;
         assert!(read(&[base[0], base[1], ("CHECKPOINTS_RETENTION", ok)]).is_ok());
+    }
+
+    #[test]
+    fn savepoints_go_under_the_savepoint_prefix_in_a_known_format() {
+        let base = [("CHECKPOINTS_TABLE", "t"), ("CHECKPOINTS_BUCKET", "b")];
+        let c = read(&base).unwrap();
+        assert_eq!(c.savepoint_target, "s3://b/flink/savepoints/");
+        assert_eq!(c.savepoint_format, SavepointFormat::Canonical);
+        let local = (
+            "CHECKPOINTS_SAVEPOINT_TARGET",
+            "file:///tmp/state/flink/savepoints",
+        );
+        let c = read(&[
+            base[0],
+            base[1],
+            local,
+            ("CHECKPOINTS_SAVEPOINT_FORMAT", "native"),
+        ])
+        .unwrap();
+        assert_eq!(c.savepoint_format, SavepointFormat::Native);
+        for bad in [
+            ("CHECKPOINTS_SAVEPOINT_TARGET", "s3://b/elsewhere/"),
+            ("CHECKPOINTS_SAVEPOINT_FORMAT", "NATIVE"),
+        ] {
+            let e = read(&[base[0], base[1], bad]).unwrap_err().to_string();
+            assert!(e.contains(bad.0), "{e}");
+        }
     }
 }

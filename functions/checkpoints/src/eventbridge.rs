@@ -8,8 +8,9 @@ use streamops_shared::suite_events::{EventType, put_event};
 
 use crate::health_event::{DETAIL_TYPE, HealthEvent, SOURCE};
 use crate::ports::HealthNotifier;
+use crate::savepoint::{DETAIL_TYPE as SAVEPOINT_DETAIL_TYPE, SavepointEvent};
 
-/// Built on first use: only the `health` command sends events.
+/// Built on first use: only the `health` and `savepoint` commands send events.
 pub struct EventBridgeHealth {
     pub client: LazyClient<Client>,
 }
@@ -19,6 +20,14 @@ impl HealthNotifier for EventBridgeHealth {
         let kind = EventType {
             source: SOURCE,
             detail_type: DETAIL_TYPE,
+        };
+        put_event(&self.client, kind, event, event.at).await
+    }
+
+    async fn publish_savepoint(&self, event: &SavepointEvent) -> Result<(), AwsCallError> {
+        let kind = EventType {
+            source: SOURCE,
+            detail_type: SAVEPOINT_DETAIL_TYPE,
         };
         put_event(&self.client, kind, event, event.at).await
     }

@@ -1,5 +1,6 @@
-//! Flink's REST API for `verify` and `health`: the adapter ([`FlinkHttp`], `GET
-//! /jobs/:id/checkpoints` and `/jobs/:id/checkpoints/config` through `shared::http`), and what
+//! Flink's REST API for `verify`, `health` and `savepoint`: the adapter ([`FlinkHttp`], `GET
+//! /jobs/:id/checkpoints` and `/jobs/:id/checkpoints/config` through `shared::http`, the job
+//! overview and the savepoint trigger and status through `shared::flink`), and what
 //! the book and the health evaluation read from the answers (pure).
 
 use chrono::{DateTime, Utc};
@@ -8,6 +9,7 @@ use serde_json::Value;
 
 use crate::health::{FailedCheckpoint, FlinkStats, GoodPoint, Source};
 use crate::ports::FlinkRest;
+use streamops_shared::flink;
 
 pub use streamops_shared::http::parse_endpoint;
 
@@ -22,6 +24,31 @@ impl FlinkRest for FlinkHttp {
 
     async fn checkpoint_config(&self, endpoint: &str, job: &str) -> Result<Value, String> {
         streamops_shared::http::get_json(endpoint, &format!("/jobs/{job}/checkpoints/config")).await
+    }
+
+    async fn jobs_overview(&self, endpoint: &str) -> Result<Value, String> {
+        flink::call(endpoint, "GET", "/jobs/overview", None, true).await
+    }
+
+    async fn trigger_savepoint(
+        &self,
+        endpoint: &str,
+        job: &str,
+        body: &Value,
+    ) -> Result<Value, String> {
+        let path = format!("/jobs/{job}/savepoints");
+        // Our trigger id makes a repeat find the operation Flink already has.
+        flink::call(endpoint, "POST", &path, Some(body), true).await
+    }
+
+    async fn savepoint_status(
+        &self,
+        endpoint: &str,
+        job: &str,
+        trigger: &str,
+    ) -> Result<Value, String> {
+        let path = format!("/jobs/{job}/savepoints/{trigger}");
+        flink::call(endpoint, "GET", &path, None, true).await
     }
 }
 
@@ -116,17 +143,10 @@ pub fn flink_view(stats: &Value) -> FlinkView {
     }
 }
 
-/// The part of a path from `anchor` on (`s3://b/flink/checkpoints/j/chk-3/` and
-/// `s3a://b/flink/checkpoints/j/chk-3` both give `flink/checkpoints/j/chk-3`), so paths from the
-/// book and from Flink compare whatever scheme Flink was configured with.
-pub fn relative_to(path: &str, anchor: &str) -> Option<String> {
-    let i = path.find(anchor)?;
-    Some(path[i..].trim_end_matches('/').to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::relative_to;
     use serde_json::json;
 
     /// What a real Flink 2.3 answered (events/checkpoints/flink/).

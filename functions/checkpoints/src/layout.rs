@@ -274,6 +274,14 @@ pub fn check_header(size: i64, head: &[u8]) -> MetadataVerdict {
     }
 }
 
+/// The part of a path from `anchor` on (`s3://b/flink/checkpoints/j/chk-3/` and
+/// `s3a://b/flink/checkpoints/j/chk-3` both give `flink/checkpoints/j/chk-3`), so paths from the
+/// book and from Flink compare whatever scheme Flink was configured with.
+pub fn relative_to(path: &str, anchor: &str) -> Option<String> {
+    let i = path.find(anchor)?;
+    Some(path[i..].trim_end_matches('/').to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

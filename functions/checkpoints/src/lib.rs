@@ -3,7 +3,8 @@
 //!
 //! Pure core: [`layout`] (which Flink object a key is, the metadata header), [`book`] (records,
 //! the retention plan), [`claims`] (ownership after CLAIM restores), [`health`] (checkpoint
-//! age, failures, verdict) and [`health_event`] (the event alerts reads), [`input`] (event
+//! age, failures, verdict) and [`health_event`] (the event alerts reads), [`savepoint`] (the
+//! savepoints it takes: job, claim, trigger, event), [`input`] (event
 //! shapes, parsed by `streamops_shared::object_event`), [`ops`] (command parsing and checking),
 //! [`config`]. Ports: [`ports`]; their adapters: [`store`] (DynamoDB), [`objects`] (S3),
 //! [`flink_rest`] (the JobManager), [`eventbridge`] (health events). [`service`] orchestrates
@@ -21,6 +22,7 @@ mod layout;
 mod objects;
 mod ops;
 mod ports;
+mod savepoint;
 mod service;
 mod store;
 
@@ -49,5 +51,9 @@ pub use ports::{
     BookStore, CheckpointObjects, FlinkRest, HealthNotifier, LatestPointer, ListedObject,
     is_protected,
 };
-pub use service::{Action, CheckpointsError, CheckpointsService, Outcome};
+pub use savepoint::{
+    ClaimState, DETAIL_TYPE as SAVEPOINT_DETAIL_TYPE, Failure, SavepointClaim, SavepointEvent,
+    SavepointFormat, SavepointTrigger, TriggerKind,
+};
+pub use service::{Action, CheckpointsError, CheckpointsService, DEFAULT_BUDGET, Outcome};
 pub use store::Book;

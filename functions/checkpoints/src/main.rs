@@ -32,7 +32,10 @@ async fn main() -> Result<(), Error> {
     harness::run(
         "checkpoints",
         move |payload: Value, mut inv: Invocation| async move {
-            let result = service.handle(payload, inv.now, &mut inv.metrics).await;
+            let (now, deadline) = (inv.now, inv.deadline);
+            let result = service
+                .handle_until(payload, now, deadline, &mut inv.metrics)
+                .await;
             (result, inv.metrics)
         },
     )

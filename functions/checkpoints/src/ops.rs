@@ -1,6 +1,7 @@
 //! Ops commands, invoked by hand: `{"command": "latest", ...}` and friends. [`parse`] reads one
 //! and checks its arguments, so the service only ever runs a valid [`Command`].
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -79,6 +80,28 @@ pub enum CheckpointsCommand {
         #[serde(default)]
         flink_rest_url: Option<String>,
     },
+    /// Takes a savepoint of the pipeline's running job, follows it to completion and books it
+    /// with its trigger; a scheduled one (`schedule_time`) then applies the pipeline's
+    /// retention. Dry run (which job, where, what retention would prune) unless `dry_run` is false.
+    Savepoint {
+        pipeline: String,
+        /// Instead of the pipeline's job from the book (it must be running).
+        #[serde(default)]
+        job_id: Option<String>,
+        /// The schedule's slot (`<aws.scheduler.scheduled-time>`): one savepoint per slot.
+        #[serde(default)]
+        schedule_time: Option<String>,
+        /// By hand: follow (or take, once) the savepoint of this trigger id.
+        #[serde(default)]
+        trigger_id: Option<String>,
+        /// Recorded with the savepoint (the schedule's ARN; `manual` by default).
+        #[serde(default)]
+        requested_by: Option<String>,
+        #[serde(default = "yes")]
+        dry_run: bool,
+        #[serde(default)]
+        flink_rest_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -105,7 +128,8 @@ fn yes() -> bool {
     true
 }
 
-pub const COMMANDS: &str = "latest, list, register-job, pin, unpin, prune, verify, rescan, health";
+pub const COMMANDS: &str =
+    "latest, list, register-job, pin, unpin, prune, verify, rescan, health, savepoint";
 
 pub fn parse_command(payload: &Value) -> Option<Result<CheckpointsCommand, String>> {
     streamops_shared::ops::parse_command(payload, "checkpoints", COMMANDS)
@@ -158,6 +182,19 @@ pub enum Command {
         notify: bool,
         flink_rest_url: Option<String>,
     },
+    Savepoint(SavepointRequest),
+}
+
+/// A `savepoint` command with its arguments checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavepointRequest {
+    pub pipeline: String,
+    pub job_id: Option<String>,
+    pub schedule_time: Option<DateTime<Utc>>,
+    pub trigger_id: Option<String>,
+    pub requested_by: Option<String>,
+    pub dry_run: bool,
+    pub flink_rest_url: Option<String>,
 }
 
 /// `None` when the payload is not a command; `Some(Err)` naming the problem when it is one but
@@ -231,7 +268,72 @@ fn check(cmd: CheckpointsCommand, bucket: &str) -> Result<Command, String> {
             notify,
             flink_rest_url,
         } => health(pipeline, notify, flink_rest_url)?,
+        cmd @ CheckpointsCommand::Savepoint { .. } => Command::Savepoint(savepoint(cmd)?),
     })
+}
+
+fn savepoint(cmd: CheckpointsCommand) -> Result<SavepointRequest, String> {
+    let CheckpointsCommand::Savepoint {
+        pipeline,
+        job_id,
+        schedule_time,
+        trigger_id,
+        requested_by,
+        dry_run,
+        flink_rest_url,
+    } = cmd
+    else {
+        return Err("not a savepoint command".into());
+    };
+    Ok(SavepointRequest {
+        schedule_time: schedule_slot(schedule_time.as_deref(), trigger_id.as_deref())?,
+        job_id: hex_id("job_id", job_id)?,
+        trigger_id: hex_id("trigger_id", trigger_id)?,
+        pipeline: named(pipeline)?,
+        requested_by,
+        dry_run,
+        flink_rest_url: endpoint(flink_rest_url)?,
+    })
+}
+
+fn named(pipeline: String) -> Result<String, String> {
+    if pipeline.is_empty() {
+        return Err("`pipeline` is empty".into());
+    }
+    Ok(pipeline)
+}
+
+/// A Flink id (32 hex digits), if given.
+fn hex_id(what: &str, id: Option<String>) -> Result<Option<String>, String> {
+    match id {
+        Some(id) if !crate::layout::is_job_id(&id) => {
+            Err(format!("{what} {id:?} is not a Flink id (32 hex digits)"))
+        }
+        id => Ok(id),
+    }
+}
+
+/// The schedule's time (RFC 3339, as EventBridge Scheduler writes it); a scheduled savepoint
+/// has no caller-chosen trigger id.
+fn schedule_slot(
+    time: Option<&str>,
+    trigger_id: Option<&str>,
+) -> Result<Option<DateTime<Utc>>, String> {
+    let Some(time) = time else { return Ok(None) };
+    if trigger_id.is_some() {
+        return Err("give `schedule_time` (scheduled) or `trigger_id` (by hand), not both".into());
+    }
+    DateTime::parse_from_rfc3339(time)
+        .map(|t| Some(t.to_utc()))
+        .map_err(|e| format!("schedule_time {time:?} is not an RFC 3339 time: {e}"))
+}
+
+fn endpoint(url: Option<String>) -> Result<Option<String>, String> {
+    if let Some(url) = &url {
+        crate::flink_rest::parse_endpoint(url)
+            .map_err(|e| format!("flink_rest_url {url:?}: {e}"))?;
+    }
+    Ok(url)
 }
 
 /// All pipelines or one named; a JobManager endpoint the config reader would accept.
@@ -243,14 +345,10 @@ fn health(
     if pipeline.as_deref() == Some("") {
         return Err("`pipeline` is empty: name one, or leave it out for all".into());
     }
-    if let Some(url) = &flink_rest_url {
-        crate::flink_rest::parse_endpoint(url)
-            .map_err(|e| format!("flink_rest_url {url:?}: {e}"))?;
-    }
     Ok(Command::Health {
         pipeline,
         notify,
-        flink_rest_url,
+        flink_rest_url: endpoint(flink_rest_url)?,
     })
 }
 
@@ -342,6 +440,23 @@ mod tests {
         );
         let e = parse(json!({"command": "pin", "location": "s3://elsewhere/x/"})).unwrap_err();
         assert_eq!(e, "location \"s3://elsewhere/x/\" is not in s3://bkt/");
+        let e =
+            parse(json!({"command": "savepoint", "pipeline": "p", "schedule_time": "yesterday"}))
+                .unwrap_err();
+        assert!(e.starts_with("schedule_time \"yesterday\""), "{e}");
+        let e =
+            parse(json!({"command": "savepoint", "pipeline": "p", "trigger_id": "x"})).unwrap_err();
+        assert_eq!(e, "trigger_id \"x\" is not a Flink id (32 hex digits)");
+        let Ok(Command::Savepoint(r)) = parse(
+            json!({"command": "savepoint", "pipeline": "p", "schedule_time": "2026-12-02T05:00:00Z"}),
+        ) else {
+            panic!("a scheduled savepoint parses")
+        };
+        assert!(r.dry_run, "a dry run unless told");
+        assert_eq!(
+            r.schedule_time.unwrap().to_rfc3339(),
+            "2026-12-02T05:00:00+00:00"
+        );
         assert_eq!(
             parse(json!({"command": "prune", "job_id": "j", "dry_run": false})),
             Ok(Command::Prune {

@@ -11,6 +11,7 @@ use streamops_shared::dynamo::WriteOutcome;
 
 use crate::book::{CheckpointRecord, JobLineage, PointId, PointStatus, Scope};
 use crate::health_event::HealthEvent;
+use crate::savepoint::{SavepointClaim, SavepointEvent, SavepointTrigger};
 
 /// What a latest pointer names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +100,44 @@ pub trait BookStore {
         pipeline: &str,
     ) -> impl Future<Output = Result<Vec<JobLineage>, AwsCallError>> + Send;
 
+    /// Claims a pipeline's savepoint slot once: `ConditionFailed` when it is claimed already
+    /// (a retry of the invocation, or a concurrent one).
+    fn claim_savepoint(
+        &self,
+        c: &SavepointClaim,
+    ) -> impl Future<Output = Result<WriteOutcome, AwsCallError>> + Send;
+
+    fn savepoint_claim(
+        &self,
+        pipeline: &str,
+        slot: &str,
+    ) -> impl Future<Output = Result<Option<SavepointClaim>, AwsCallError>> + Send;
+
+    /// Writes a claim's new state (only the invocation that holds it, or a retry of it, does).
+    fn update_claim(
+        &self,
+        c: &SavepointClaim,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// Remembers why the savepoint in `dir` was taken, for its point whichever books it first.
+    fn note_trigger(
+        &self,
+        dir: &str,
+        t: &SavepointTrigger,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    fn trigger_of(
+        &self,
+        dir: &str,
+    ) -> impl Future<Output = Result<Option<SavepointTrigger>, AwsCallError>> + Send;
+
+    /// Sets a point's trigger; `false` when the point is not in the book.
+    fn set_trigger(
+        &self,
+        id: &PointId,
+        t: &SavepointTrigger,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+
     /// Every pipeline the book has items under (a registered job or a latest pointer), sorted:
     /// from the book's pipelines index.
     fn pipelines(&self) -> impl Future<Output = Result<Vec<String>, AwsCallError>> + Send;
@@ -156,10 +195,36 @@ pub trait FlinkRest {
         endpoint: &str,
         job: &str,
     ) -> impl Future<Output = Result<Value, String>> + Send;
+
+    /// `GET /jobs/overview`: every job the JobManager knows, with its name and state.
+    fn jobs_overview(&self, endpoint: &str) -> impl Future<Output = Result<Value, String>> + Send;
+
+    /// `POST /jobs/:id/savepoints` with `body` (carrying our trigger id: a repeat finds the
+    /// operation Flink already has).
+    fn trigger_savepoint(
+        &self,
+        endpoint: &str,
+        job: &str,
+        body: &Value,
+    ) -> impl Future<Output = Result<Value, String>> + Send;
+
+    /// `GET /jobs/:id/savepoints/:trigger`.
+    fn savepoint_status(
+        &self,
+        endpoint: &str,
+        job: &str,
+        trigger: &str,
+    ) -> impl Future<Output = Result<Value, String>> + Send;
 }
 
-/// Where health events go (EventBridge, for the alerts function's rule).
+/// Where the function's events go (EventBridge, for the alerts function's rules): health
+/// evaluations, and savepoints that could not be taken.
 pub trait HealthNotifier {
     fn publish(&self, event: &HealthEvent)
     -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    fn publish_savepoint(
+        &self,
+        event: &SavepointEvent,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }

@@ -14,6 +14,7 @@ use streamops_shared::dynamo::{self, Item, WriteOutcome, get_bool, get_n, get_s,
 use crate::book::{CheckpointRecord, JobLineage, PointId, PointStatus, RestoreMode, Scope};
 use crate::layout::PointKind;
 use crate::ports::{BookStore, LatestPointer};
+use crate::savepoint::{SavepointClaim, SavepointTrigger};
 
 fn pointer_pk(of: &Scope) -> String {
     match of {
@@ -25,6 +26,9 @@ fn pointer_pk(of: &Scope) -> String {
 fn point_key(id: &PointId) -> Item {
     book_keys::key(book_keys::job_pk(&id.job_id), id.sk.clone())
 }
+
+mod savepoints;
+use savepoints::{trigger_attributes, trigger_from_item};
 
 pub struct Book {
     client: Client,
@@ -40,7 +44,7 @@ impl Book {
     }
 
     /// `SET <set>` on a point if `condition` holds; `false` when it does not.
-    async fn update_point(
+    pub(crate) async fn update_point(
         &self,
         operation: &'static str,
         id: &PointId,
@@ -73,7 +77,7 @@ impl Book {
         }
     }
 
-    async fn put(&self, item: Item) -> Result<(), AwsCallError> {
+    pub(crate) async fn put(&self, item: Item) -> Result<(), AwsCallError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -305,6 +309,34 @@ impl BookStore for Book {
             .collect())
     }
 
+    async fn claim_savepoint(&self, c: &SavepointClaim) -> Result<WriteOutcome, AwsCallError> {
+        self.put_claim(c).await
+    }
+
+    async fn savepoint_claim(
+        &self,
+        pipeline: &str,
+        slot: &str,
+    ) -> Result<Option<SavepointClaim>, AwsCallError> {
+        self.get_claim(pipeline, slot).await
+    }
+
+    async fn update_claim(&self, c: &SavepointClaim) -> Result<(), AwsCallError> {
+        self.overwrite_claim(c).await
+    }
+
+    async fn note_trigger(&self, dir: &str, t: &SavepointTrigger) -> Result<(), AwsCallError> {
+        self.put_trigger(dir, t).await
+    }
+
+    async fn trigger_of(&self, dir: &str) -> Result<Option<SavepointTrigger>, AwsCallError> {
+        self.get_trigger(dir).await
+    }
+
+    async fn set_trigger(&self, id: &PointId, t: &SavepointTrigger) -> Result<bool, AwsCallError> {
+        self.put_point_trigger(id, t).await
+    }
+
     /// From the sparse pipelines index: one item per pipeline pointer and registered job, never
     /// the points (a Scan would read every point the book ever had).
     async fn pipelines(&self) -> Result<Vec<String>, AwsCallError> {
@@ -343,6 +375,9 @@ fn point_attributes(r: &CheckpointRecord) -> Item {
     if let Some(d) = &r.detail {
         item.insert("detail".into(), s(d.clone()));
     }
+    if let Some(t) = &r.trigger {
+        item.extend(trigger_attributes(t));
+    }
     item
 }
 
@@ -367,5 +402,6 @@ fn record_from_item(i: &Item) -> Option<CheckpointRecord> {
         status: get_s(i, "status")?.parse().ok()?,
         pinned: get_bool(i, "pinned").unwrap_or(false),
         detail: get_s(i, "detail").map(str::to_string),
+        trigger: trigger_from_item(i),
     })
 }

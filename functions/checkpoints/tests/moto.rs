@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::{MotoServer, create_bucket, drain_queue, fixture};
 
+mod support;
+use support::create_book;
+
 const BUCKET: &str = "streamops-checkpoints-123456789012-us-east-1";
 const TABLE: &str = "streamops-checkpoints";
 const JOB: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
@@ -28,7 +31,7 @@ struct Harness {
 async fn harness() -> Harness {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    create_book(&sdk).await;
+    create_book(&sdk, TABLE).await;
     create_bucket(&sdk, BUCKET).await;
     let env = EnvReader::from_map(
         [
@@ -58,53 +61,6 @@ async fn harness() -> Harness {
         sdk,
         service,
     }
-}
-
-/// The book as the template makes it: `pk`/`sk` and the sparse pipelines index.
-async fn create_book(sdk: &SdkConfig) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        Projection, ProjectionType, ScalarAttributeType,
-    };
-    use streamops_shared::book_keys::{PIPELINES_INDEX, REGISTRY};
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    let index = GlobalSecondaryIndex::builder()
-        .index_name(PIPELINES_INDEX)
-        .key_schema(key(REGISTRY, KeyType::Hash))
-        .key_schema(key("pk", KeyType::Range))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
-        .build()
-        .unwrap();
-    aws_sdk_dynamodb::Client::new(sdk)
-        .create_table()
-        .table_name(TABLE)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .attribute_definitions(attr(REGISTRY))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(index)
-        .send()
-        .await
-        .unwrap();
 }
 
 fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {

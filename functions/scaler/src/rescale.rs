@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FlinkRescale {
@@ -66,33 +65,7 @@ impl RescalePhase {
     }
 }
 
-/// What the JobManager says of a stop-with-savepoint trigger.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SavepointStatus {
-    InProgress,
-    Completed(String),
-    Failed(String),
-}
-
-/// Reads `GET /jobs/:id/savepoints/:trigger`.
-pub fn savepoint_status(v: &Value) -> SavepointStatus {
-    if v["status"]["id"] != "COMPLETED" {
-        return SavepointStatus::InProgress;
-    }
-    match v["operation"]["location"].as_str() {
-        Some(l) => SavepointStatus::Completed(l.to_string()),
-        None => {
-            let cause = &v["operation"]["failure-cause"];
-            let text = cause["stack-trace"]
-                .as_str()
-                .and_then(|s| s.lines().next())
-                .map(str::to_string)
-                .or_else(|| cause["class"].as_str().map(str::to_string))
-                .unwrap_or_else(|| cause.to_string());
-            SavepointStatus::Failed(text.chars().take(300).collect())
-        }
-    }
-}
+pub use streamops_shared::flink::{SavepointStatus, savepoint_status};
 
 /// Where one step of the machine left it.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,30 +232,9 @@ impl FlinkRescale {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_795_000_000 + s, 0).unwrap()
-    }
-
-    #[test]
-    fn savepoint_statuses() {
-        assert_eq!(
-            savepoint_status(&json!({"status": {"id": "IN_PROGRESS"}})),
-            SavepointStatus::InProgress
-        );
-        assert_eq!(
-            savepoint_status(
-                &json!({"status": {"id": "COMPLETED"}, "operation": {"location": "file:/sp/1"}})
-            ),
-            SavepointStatus::Completed("file:/sp/1".into())
-        );
-        let failed = savepoint_status(&json!({"status": {"id": "COMPLETED"}, "operation":
-            {"failure-cause": {"class": "x", "stack-trace": "java.io.IOException: denied\n\tat a.b"}}}));
-        assert_eq!(
-            failed,
-            SavepointStatus::Failed("java.io.IOException: denied".into())
-        );
     }
 
     #[test]

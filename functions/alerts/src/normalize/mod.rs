@@ -28,6 +28,7 @@ mod emr;
 pub mod labels;
 mod lambda;
 mod partitions;
+mod savepoint;
 mod scaler;
 #[cfg(test)]
 mod test_util;
@@ -167,6 +168,9 @@ fn from_eventbridge(payload: &Value, now: DateTime<Utc>, opts: &NormalizeOptions
         (scaler::DETAIL_TYPE, scaler::SOURCE) => scaler::from_scaler(&envelope, now, opts),
         (checkpoints::DETAIL_TYPE, checkpoints::SOURCE) => {
             checkpoints::from_checkpoints(&envelope, now, opts)
+        }
+        (savepoint::DETAIL_TYPE, savepoint::SOURCE) => {
+            savepoint::from_savepoint(&envelope, now, opts)
         }
         (partitions::DETAIL_TYPE, partitions::SOURCE) => {
             partitions::from_partitions(&envelope, now, opts)

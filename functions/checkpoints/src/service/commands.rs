@@ -8,8 +8,9 @@ use streamops_shared::AwsCallError;
 use super::{CheckpointsError, CheckpointsService};
 use crate::book::{CheckpointRecord, JobLineage, PointStatus, RestoreMode, Scope};
 use crate::claims::apply_claims;
-use crate::flink_rest::{flink_view, relative_to};
+use crate::flink_rest::flink_view;
 use crate::layout::PointKind;
+use crate::layout::relative_to;
 use crate::ports::{BookStore, CheckpointObjects, FlinkRest};
 
 impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N> CheckpointsService<B, O, F, N> {
@@ -90,14 +91,7 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N> CheckpointsService<B, 
         job: &str,
         url: Option<String>,
     ) -> Result<Value, CheckpointsError> {
-        let url = url
-            .or_else(|| self.config.flink_rest_url.clone())
-            .ok_or_else(|| {
-                CheckpointsError::BadCommand(
-                    "no Flink REST endpoint: set CHECKPOINTS_FLINK_REST_URL or pass flink_rest_url"
-                        .into(),
-                )
-            })?;
+        let url = self.rest_url(url)?;
         let stats = self
             .flink
             .job_checkpoints(&url, job)
@@ -150,6 +144,17 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N> CheckpointsService<B, 
                 "savepoint_location": location(&sp),
             },
         }))
+    }
+
+    /// The JobManager endpoint a command asks: its own, else `CHECKPOINTS_FLINK_REST_URL`.
+    pub(super) fn rest_url(&self, url: Option<String>) -> Result<String, CheckpointsError> {
+        url.or_else(|| self.config.flink_rest_url.clone())
+            .ok_or_else(|| {
+                CheckpointsError::BadCommand(
+                    "no Flink REST endpoint: set CHECKPOINTS_FLINK_REST_URL or pass flink_rest_url"
+                        .into(),
+                )
+            })
     }
 
     /// The pipeline a scope belongs to, and its registered jobs: a job scope plans with its

@@ -23,11 +23,11 @@ use crate::ports::{BookStore, CheckpointObjects, FlinkRest, ListedObject};
 const VANISHED_MARGIN_SECONDS: i64 = 5;
 
 /// A `_metadata` seen, by an event or a listing.
-struct Sighting {
-    key: String,
-    size: Option<i64>,
-    etag: Option<String>,
-    time: DateTime<Utc>,
+pub(super) struct Sighting {
+    pub key: String,
+    pub size: Option<i64>,
+    pub etag: Option<String>,
+    pub time: DateTime<Utc>,
 }
 
 /// Where a `_metadata` belongs.
@@ -76,7 +76,7 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N> CheckpointsService<B, 
         }
     }
 
-    async fn created(&self, s: &Sighting) -> Result<Outcome, AwsCallError> {
+    pub(super) async fn created(&self, s: &Sighting) -> Result<Outcome, AwsCallError> {
         let found = match self.locate(&s.key).await? {
             Ok(found) => found,
             Err(ignored) => return Ok(ignored),
@@ -104,12 +104,21 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N> CheckpointsService<B, 
             status: header.status,
             pinned: false,
             detail: header.detail,
+            trigger: None,
         };
+        if record.kind == PointKind::Savepoint {
+            // Taken by the `savepoint` command: its trigger, whether the command or this
+            // object's event books the point first.
+            record.trigger = self.book.trigger_of(&record.dir).await?;
+        }
         let first = self.book.record(&record).await? == WriteOutcome::Written;
         if !first {
             // Known point: the book's first sighting is the truth (a rescan sees LastModified,
             // an event its event time; a pruned or subsumed point must not come back as latest).
             if let Some(stored) = self.book.point(&record.id()).await? {
+                if let (None, Some(t)) = (&stored.trigger, &record.trigger) {
+                    self.book.set_trigger(&record.id(), t).await?;
+                }
                 record.completed_at = stored.completed_at;
                 if stored.status != PointStatus::Restorable {
                     return Ok(Outcome::new(&s.key, Action::AlreadyRecorded, stored.detail));

@@ -142,7 +142,10 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
 /// The job Flink is asked about: the pipeline's newest registered job (a restored job may not
 /// have checkpointed yet), else the job of its latest checkpoint (an unregistered job is its
 /// own pipeline).
-fn running_job(lineage: &[JobLineage], latest: Option<&CheckpointRecord>) -> Option<String> {
+pub(super) fn running_job(
+    lineage: &[JobLineage],
+    latest: Option<&CheckpointRecord>,
+) -> Option<String> {
     lineage
         .iter()
         .max_by_key(|j| j.registered_at)

@@ -1,6 +1,7 @@
 //! The handler: S3 object events become entries in the book ([`events`]); ops commands (parsed
 //! and checked in [`crate::ops`]) read it, link jobs to pipelines and pin points ([`commands`]),
-//! prune ([`retention`]) and judge checkpoint health ([`health`]).
+//! prune ([`retention`]), judge checkpoint health ([`health`]) and take savepoints
+//! ([`savepoint`]).
 //!
 //! The service is generic over its ports ([`crate::ports`]): the DynamoDB, S3 and HTTP adapters
 //! in production, the in-memory fakes in `tests/service.rs`.
@@ -10,11 +11,13 @@ mod events;
 mod health;
 mod outcome;
 mod retention;
+mod savepoint;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use streamops_shared::harness::Classified;
 use streamops_shared::{AwsCallError, ErrorClass, Metrics};
+use tokio::time::{Duration, Instant};
 
 use crate::config::CheckpointsConfig;
 use crate::eventbridge::EventBridgeHealth;
@@ -24,6 +27,9 @@ use crate::objects::CheckpointBucket;
 use crate::ops::{self, Command};
 use crate::ports::{BookStore, CheckpointObjects, FlinkRest, HealthNotifier};
 use crate::store::Book;
+
+/// How long [`CheckpointsService::handle`] may run: the function's timeout.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(60);
 
 pub use outcome::{Action, Outcome};
 
@@ -37,6 +43,9 @@ pub enum CheckpointsError {
     Aws(#[from] AwsCallError),
     #[error("Flink REST API: {0}")]
     Flink(String),
+    /// A savepoint outlasted the invocation: a retry of the same command follows it.
+    #[error("{0}")]
+    InProgress(String),
 }
 
 impl Classified for CheckpointsError {
@@ -44,8 +53,9 @@ impl Classified for CheckpointsError {
         match self {
             CheckpointsError::Aws(e) => e.class,
             CheckpointsError::Input(_) | CheckpointsError::BadCommand(_) => ErrorClass::Permanent,
-            // The JobManager unreachable or busy: worth another try.
-            CheckpointsError::Flink(_) => ErrorClass::Retryable,
+            // The JobManager unreachable or busy, or a savepoint still being written: worth
+            // another try.
+            CheckpointsError::Flink(_) | CheckpointsError::InProgress(_) => ErrorClass::Retryable,
         }
     }
     fn kind(&self) -> &'static str {
@@ -54,6 +64,7 @@ impl Classified for CheckpointsError {
             CheckpointsError::Input(_) => "BadInput",
             CheckpointsError::BadCommand(_) => "BadCommand",
             CheckpointsError::Flink(_) => "FlinkRest",
+            CheckpointsError::InProgress(_) => "SavepointInProgress",
         }
     }
 }
@@ -72,15 +83,29 @@ pub struct CheckpointsService<B = Book, O = CheckpointBucket, F = FlinkHttp, N =
 impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
     CheckpointsService<B, O, F, N>
 {
+    /// [`Self::handle_until`] with [`DEFAULT_BUDGET`] to run.
     pub async fn handle(
         &self,
         payload: Value,
         now: DateTime<Utc>,
         metrics: &mut Metrics,
     ) -> Result<Value, CheckpointsError> {
+        let deadline = Instant::now() + DEFAULT_BUDGET;
+        self.handle_until(payload, now, deadline, metrics).await
+    }
+
+    /// One invocation; `deadline`: when Lambda stops it (a savepoint is followed until shortly
+    /// before).
+    pub async fn handle_until(
+        &self,
+        payload: Value,
+        now: DateTime<Utc>,
+        deadline: Instant,
+        metrics: &mut Metrics,
+    ) -> Result<Value, CheckpointsError> {
         if let Some(cmd) = ops::parse(&payload, self.bucket.name()) {
             let cmd = cmd.map_err(CheckpointsError::BadCommand)?;
-            return self.command(cmd, now, metrics).await;
+            return self.command(cmd, now, deadline, metrics).await;
         }
         let items = parse_events(&payload).map_err(CheckpointsError::Input)?;
         let mut outcomes = Vec::with_capacity(items.len());
@@ -100,6 +125,7 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
         &self,
         cmd: Command,
         now: DateTime<Utc>,
+        deadline: Instant,
         metrics: &mut Metrics,
     ) -> Result<Value, CheckpointsError> {
         match cmd {
@@ -132,6 +158,7 @@ impl<B: BookStore, O: CheckpointObjects, F: FlinkRest, N: HealthNotifier>
                 };
                 self.health(pipeline, &run, now, metrics).await
             }
+            Command::Savepoint(req) => self.savepoint(req, now, deadline, metrics).await,
         }
     }
 }

@@ -66,6 +66,7 @@ fn point() -> impl Strategy<Value = CheckpointRecord> {
                 status,
                 pinned,
                 detail: None,
+                trigger: None,
             }
         })
 }

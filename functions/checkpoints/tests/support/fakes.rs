@@ -1,16 +1,16 @@
 //! The fakes: the book, the checkpoint bucket, Flink's REST API, the health event bus.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use checkpoints::{
     BookStore, CheckpointObjects, CheckpointRecord, FlinkRest, HEADER_BYTES, HealthEvent,
-    HealthNotifier, JobLineage, LatestPointer, ListedObject, PointId, PointStatus, Scope,
-    is_protected,
+    HealthNotifier, JobLineage, LatestPointer, ListedObject, PointId, PointStatus, SavepointClaim,
+    SavepointEvent, SavepointTrigger, Scope, is_protected,
 };
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 
@@ -39,6 +39,8 @@ struct BookState {
     owners: HashMap<String, String>,
     prefixes: BTreeMap<String, BTreeSet<String>>,
     before_mark: HashMap<String, Interference>,
+    claims: BTreeMap<(String, String), SavepointClaim>,
+    triggers: HashMap<String, SavepointTrigger>,
 }
 
 impl FakeBook {
@@ -64,6 +66,16 @@ impl FakeBook {
             .latest
             .get(scope)
             .map(|(_, p)| p.location.clone())
+    }
+
+    pub fn claims(&self) -> Vec<SavepointClaim> {
+        self.state
+            .lock()
+            .unwrap()
+            .claims
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Just before a prune marks the point at `location`, somebody else changes it.
@@ -250,6 +262,63 @@ impl BookStore for FakeBook {
         })
     }
 
+    async fn claim_savepoint(&self, c: &SavepointClaim) -> Result<WriteOutcome, AwsCallError> {
+        let mut s = self.state.lock().unwrap();
+        let key = (c.pipeline.clone(), c.slot.clone());
+        self.script
+            .call("PutItem (savepoint claim)", || match s.claims.entry(key) {
+                Entry::Occupied(_) => WriteOutcome::ConditionFailed,
+                Entry::Vacant(v) => {
+                    v.insert(c.clone());
+                    WriteOutcome::Written
+                }
+            })
+    }
+
+    async fn savepoint_claim(
+        &self,
+        pipeline: &str,
+        slot: &str,
+    ) -> Result<Option<SavepointClaim>, AwsCallError> {
+        let s = self.state.lock().unwrap();
+        let key = (pipeline.to_string(), slot.to_string());
+        self.script
+            .call("GetItem (savepoint claim)", || s.claims.get(&key).cloned())
+    }
+
+    async fn update_claim(&self, c: &SavepointClaim) -> Result<(), AwsCallError> {
+        let mut s = self.state.lock().unwrap();
+        let key = (c.pipeline.clone(), c.slot.clone());
+        self.script.call("PutItem (savepoint claim state)", || {
+            s.claims.insert(key, c.clone());
+        })
+    }
+
+    async fn note_trigger(&self, dir: &str, t: &SavepointTrigger) -> Result<(), AwsCallError> {
+        let mut s = self.state.lock().unwrap();
+        self.script.call("PutItem (trigger)", || {
+            s.triggers.insert(dir.to_string(), t.clone());
+        })
+    }
+
+    async fn trigger_of(&self, dir: &str) -> Result<Option<SavepointTrigger>, AwsCallError> {
+        let s = self.state.lock().unwrap();
+        self.script
+            .call("GetItem (trigger)", || s.triggers.get(dir).cloned())
+    }
+
+    async fn set_trigger(&self, id: &PointId, t: &SavepointTrigger) -> Result<bool, AwsCallError> {
+        let mut s = self.state.lock().unwrap();
+        self.script
+            .call("UpdateItem (trigger)", || match s.points.get_mut(id) {
+                Some(p) => {
+                    p.trigger = Some(t.clone());
+                    true
+                }
+                None => false,
+            })
+    }
+
     /// As the pipelines index lists them: every pipeline with a lineage or a latest pointer.
     async fn pipelines(&self) -> Result<Vec<String>, AwsCallError> {
         let s = self.state.lock().unwrap();
@@ -366,15 +435,31 @@ pub struct FakeFlink {
     config: Arc<Mutex<Result<Value, String>>>,
     /// (endpoint, job) of every `/checkpoints` request.
     pub asked: Arc<Mutex<Vec<(String, String)>>>,
+    overview: Arc<Mutex<Result<Value, String>>>,
+    /// What the next savepoint triggers answer (then: the trigger id acknowledged).
+    trigger_answers: Arc<Mutex<VecDeque<Result<Value, String>>>>,
+    /// What the status reads answer in turn; the last one stays.
+    statuses: Arc<Mutex<VecDeque<Result<Value, String>>>>,
+    /// (job, body) of every savepoint trigger sent.
+    pub triggered: Arc<Mutex<Vec<(String, Value)>>>,
+    pub status_reads: Arc<Mutex<usize>>,
+}
+
+fn refused<T>() -> Arc<Mutex<Result<T, String>>> {
+    Arc::new(Mutex::new(Err("connect 127.0.0.1:8081: refused".into())))
 }
 
 impl Default for FakeFlink {
     fn default() -> Self {
-        let refused = || Arc::new(Mutex::new(Err("connect 127.0.0.1:8081: refused".into())));
         Self {
             answer: refused(),
             config: refused(),
             asked: Arc::default(),
+            overview: refused(),
+            trigger_answers: Arc::default(),
+            statuses: Arc::default(),
+            triggered: Arc::default(),
+            status_reads: Arc::default(),
         }
     }
 }
@@ -388,6 +473,33 @@ impl FakeFlink {
     /// What `GET /jobs/:id/checkpoints/config` answers.
     pub fn answer_config(&self, a: Result<Value, String>) {
         *self.config.lock().unwrap() = a;
+    }
+
+    /// `GET /jobs/overview` lists these (id, name, state).
+    pub fn jobs(&self, jobs: &[(&str, &str, &str)]) {
+        let jobs: Vec<Value> = jobs
+            .iter()
+            .map(|(id, name, state)| json!({"jid": id, "name": name, "state": state}))
+            .collect();
+        *self.overview.lock().unwrap() = Ok(json!({ "jobs": jobs }));
+    }
+
+    pub fn overview_fails(&self, e: &str) {
+        *self.overview.lock().unwrap() = Err(e.into());
+    }
+
+    /// The next savepoint trigger answers `a`.
+    pub fn next_trigger(&self, a: Result<Value, String>) {
+        self.trigger_answers.lock().unwrap().push_back(a);
+    }
+
+    /// The savepoint status reads answer these in turn (the last one stays).
+    pub fn statuses(&self, answers: Vec<Result<Value, String>>) {
+        *self.statuses.lock().unwrap() = answers.into();
+    }
+
+    pub fn triggered(&self) -> Vec<(String, Value)> {
+        self.triggered.lock().unwrap().clone()
     }
 }
 
@@ -403,6 +515,43 @@ impl FlinkRest for FakeFlink {
     async fn checkpoint_config(&self, _endpoint: &str, _job: &str) -> Result<Value, String> {
         self.config.lock().unwrap().clone()
     }
+
+    async fn jobs_overview(&self, _endpoint: &str) -> Result<Value, String> {
+        self.overview.lock().unwrap().clone()
+    }
+
+    async fn trigger_savepoint(
+        &self,
+        _endpoint: &str,
+        job: &str,
+        body: &Value,
+    ) -> Result<Value, String> {
+        let scripted = self.trigger_answers.lock().unwrap().pop_front();
+        let answer = scripted.unwrap_or_else(|| Ok(json!({"request-id": body["triggerId"]})));
+        if answer.is_ok() {
+            self.triggered
+                .lock()
+                .unwrap()
+                .push((job.to_string(), body.clone()));
+        }
+        answer
+    }
+
+    async fn savepoint_status(
+        &self,
+        _endpoint: &str,
+        _job: &str,
+        _trigger: &str,
+    ) -> Result<Value, String> {
+        *self.status_reads.lock().unwrap() += 1;
+        let mut q = self.statuses.lock().unwrap();
+        let answer = if q.len() > 1 {
+            q.pop_front()
+        } else {
+            q.front().cloned()
+        };
+        answer.unwrap_or_else(|| Err("no savepoint status scripted".into()))
+    }
 }
 
 // ------------------------------------------------------------------ the health event bus
@@ -411,6 +560,7 @@ impl FlinkRest for FakeFlink {
 #[derive(Clone, Default)]
 pub struct FakeNotifier {
     pub sent: Arc<Mutex<Vec<HealthEvent>>>,
+    pub savepoints: Arc<Mutex<Vec<SavepointEvent>>>,
     pub script: Script,
 }
 
@@ -418,11 +568,21 @@ impl FakeNotifier {
     pub fn sent(&self) -> Vec<HealthEvent> {
         self.sent.lock().unwrap().clone()
     }
+
+    pub fn savepoint_events(&self) -> Vec<SavepointEvent> {
+        self.savepoints.lock().unwrap().clone()
+    }
 }
 
 impl HealthNotifier for FakeNotifier {
     async fn publish(&self, event: &HealthEvent) -> Result<(), AwsCallError> {
         let sent = self.sent.clone();
+        self.script
+            .call("PutEvents", || sent.lock().unwrap().push(event.clone()))
+    }
+
+    async fn publish_savepoint(&self, event: &SavepointEvent) -> Result<(), AwsCallError> {
+        let sent = self.savepoints.clone();
         self.script
             .call("PutEvents", || sent.lock().unwrap().push(event.clone()))
     }

@@ -12,7 +12,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
 
+mod book_table;
 mod fakes;
+#[allow(unused_imports)] // the moto tests use it
+pub use book_table::create_book;
 pub use fakes::*;
 
 pub const BUCKET: &str = "streamops-checkpoints-123456789012-us-east-1";

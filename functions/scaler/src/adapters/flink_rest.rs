@@ -1,18 +1,14 @@
 //! The Flink JobManager's REST API over HTTP.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use streamops_shared::http;
+use streamops_shared::flink;
 
 use crate::ports::{FlinkApi, JobOverview, Vertex};
 use crate::rescale::{SavepointStatus, savepoint_status};
 
-const CALL: Duration = Duration::from_secs(10);
-
-/// One REST call. Calls that are safe to repeat (reads, the resource-requirements PUT, a stop
-/// with our own trigger id) are retried up to 3 times on connection errors and HTTP 5xx, with
-/// a short backoff; a job submission is never retried blindly (the state machine checks first).
+/// One REST call (`streamops_shared::flink::call`). Calls that are safe to repeat (reads, the
+/// resource-requirements PUT, a stop with our own trigger id) are retried on connection errors
+/// and HTTP 5xx; a job submission is never retried blindly (the state machine checks first).
 pub async fn call(
     rest_url: &str,
     method: &str,
@@ -20,27 +16,7 @@ pub async fn call(
     body: Option<&Value>,
 ) -> Result<Value, String> {
     let repeatable = method != "POST" || path.ends_with("/stop");
-    let attempts = if repeatable { 3 } else { 1 };
-    let mut last = String::new();
-    for attempt in 0..attempts {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-        }
-        match http::request(rest_url, method, path, body, CALL).await {
-            Ok((status, v)) if (200..300).contains(&status) => return Ok(v),
-            Ok((status, v)) => {
-                last = format!(
-                    "{method} {path}: HTTP {status}: {}",
-                    v.to_string().chars().take(400).collect::<String>()
-                );
-                if status < 500 {
-                    break;
-                }
-            }
-            Err(e) => last = format!("{method} {path}: {e}"),
-        }
-    }
-    Err(last)
+    flink::call(rest_url, method, path, body, repeatable).await
 }
 
 /// The JobManager's REST API, reached over plain HTTP.
