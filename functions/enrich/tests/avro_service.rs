@@ -12,7 +12,6 @@ use std::sync::Arc;
 use apache_avro::Schema;
 use enrich::poison::PoisonReason;
 use enrich::quarantine::{QuarantineEntry, parse_ndjson};
-use enrich::service::EnrichService;
 use enrich::values::{ValueConfig, ValueFormat};
 use serde_json::Value;
 use streamops_shared::harness::Classified;
@@ -20,78 +19,28 @@ use streamops_shared::{ErrorClass, Metrics};
 use streamops_test_support::fixture;
 use support::*;
 
-type AvroService =
-    EnrichService<FakeStream, FakeLedger, FakeReference, FakeQuarantine, FakeRegistry>;
-
-struct AvroFixture {
-    service: AvroService,
-    stream: FakeStream,
-    quarantine: FakeQuarantine,
-    registry: FakeRegistry,
-}
-
 fn reader_schema() -> Arc<Schema> {
     let path = streamops_test_support::repo_root().join("events/enrich/avro/click-v2.avsc");
     Arc::new(Schema::parse_str(&std::fs::read_to_string(path).unwrap()).unwrap())
 }
 
-fn avro_fixture(msk_mode: &str) -> AvroFixture {
-    let plain = fakes(msk_mode);
-    let mut config = config(msk_mode, None);
-    config.values = ValueConfig {
+fn avro_fixture(msk_mode: &str) -> RegistryFixture {
+    let values = ValueConfig {
         format: ValueFormat::AvroGlue,
         reader_schema: Some(reader_schema()),
         ..ValueConfig::default()
     };
-    let registry = FakeRegistry::from_fixture();
-    let service = EnrichService::new(
-        config,
-        Some(KEY),
-        plain.stream.clone(),
-        plain.ledger.clone(),
-        Some(plain.reference.clone()),
-        plain.quarantine.clone(),
-    )
-    .unwrap()
-    .with_registry(registry.clone());
-    AvroFixture {
-        service,
-        stream: plain.stream,
-        quarantine: plain.quarantine,
-        registry,
-    }
-}
-
-impl AvroFixture {
-    async fn handle(&self, event: &Value) -> Result<Value, enrich::service::EnrichError> {
-        let mut m = Metrics::with_sink("streamops", "enrich", |_: &str| {});
-        self.service
-            .handle(&event.to_string(), &ctx(30_000), &mut m)
-            .await
-    }
-
-    fn entries(&self) -> Vec<QuarantineEntry> {
-        self.quarantine
-            .objects()
-            .values()
-            .flat_map(|body| parse_ndjson(body).unwrap())
-            .collect()
-    }
+    registry_fixture(msk_mode, values, FakeRegistry::from_fixture())
 }
 
 /// What the producer fixture says each record is, in order.
 fn expected() -> Vec<Value> {
-    let path = streamops_test_support::repo_root().join("events/enrich/avro-glue.expected.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    expected_jsonl("avro-glue.expected.jsonl")
 }
 
 /// Delivered records are the documents fastavro reads back (the PII fields protected, so
 /// compared without them); quarantined ones have the listed reason and name the schema id.
-fn assert_matches_the_producer(f: &AvroFixture, positions: &[String]) {
+fn assert_matches_the_producer(f: &RegistryFixture, positions: &[String]) {
     let want = expected();
     assert_eq!(positions.len(), want.len());
     let written: Vec<Value> = f

@@ -15,7 +15,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use enrich::poison::PoisonReason;
 use enrich::quarantine::{QuarantineEntry, parse_ndjson};
-use enrich::service::EnrichService;
 use enrich::values::protobuf::{FixedMessage, ProtoSchema};
 use enrich::values::{ValueConfig, ValueFormat};
 use serde_json::Value;
@@ -24,72 +23,22 @@ use streamops_shared::{ErrorClass, Metrics};
 use streamops_test_support::{fixture, repo_root};
 use support::*;
 
-type ProtoService =
-    EnrichService<FakeStream, FakeLedger, FakeReference, FakeQuarantine, FakeRegistry>;
-
-struct ProtoFixture {
-    service: ProtoService,
-    stream: FakeStream,
-    quarantine: FakeQuarantine,
-    registry: FakeRegistry,
-}
-
-fn proto_fixture(format: ValueFormat) -> ProtoFixture {
-    let plain = fakes("fail-batch");
-    let mut config = config("fail-batch", None);
-    config.values = ValueConfig {
+fn proto_fixture(format: ValueFormat) -> RegistryFixture {
+    let values = ValueConfig {
         format,
         ..ValueConfig::default()
     };
-    let registry = FakeRegistry::from_protobuf_fixture();
-    let service = EnrichService::new(
-        config,
-        Some(KEY),
-        plain.stream.clone(),
-        plain.ledger.clone(),
-        Some(plain.reference.clone()),
-        plain.quarantine.clone(),
-    )
-    .unwrap()
-    .with_registry(registry.clone());
-    ProtoFixture {
-        service,
-        stream: plain.stream,
-        quarantine: plain.quarantine,
-        registry,
-    }
-}
-
-impl ProtoFixture {
-    async fn handle(&self, event: &Value) -> Result<Value, enrich::service::EnrichError> {
-        let mut m = Metrics::with_sink("streamops", "enrich", |_: &str| {});
-        self.service
-            .handle(&event.to_string(), &ctx(30_000), &mut m)
-            .await
-    }
-
-    fn entries(&self) -> Vec<QuarantineEntry> {
-        self.quarantine
-            .objects()
-            .values()
-            .flat_map(|body| parse_ndjson(body).unwrap())
-            .collect()
-    }
+    registry_fixture("fail-batch", values, FakeRegistry::from_protobuf_fixture())
 }
 
 fn expected(file: &str) -> Vec<Value> {
-    let path = repo_root().join("events/enrich").join(file);
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    expected_jsonl(file)
 }
 
 /// Delivered records carry the documents the protobuf package maps the messages to (the PII
 /// fields protected, so compared without them; 64-bit integers exact); quarantined ones have
 /// the listed reason and name the schema id.
-fn assert_matches_the_producer(f: &ProtoFixture, positions: &[String], want: &[Value]) {
+fn assert_matches_the_producer(f: &RegistryFixture, positions: &[String], want: &[Value]) {
     assert_eq!(positions.len(), want.len());
     let written: Vec<Value> = f
         .stream

@@ -21,8 +21,10 @@ use streamops_test_support::faults::lock;
 pub use streamops_test_support::faults::{Fault, Interleave, Script};
 
 mod events;
+mod registry_fixture;
 mod setup;
 pub use events::*;
+pub use registry_fixture::*;
 pub use setup::*;
 
 /// The input `event_id` an enriched record carries (how the tests name records).
