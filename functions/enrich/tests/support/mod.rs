@@ -24,6 +24,7 @@ mod events;
 mod registry_fixture;
 mod setup;
 pub use events::*;
+#[allow(unused_imports)] // the Avro and Protobuf tests use it
 pub use registry_fixture::*;
 pub use setup::*;
 
