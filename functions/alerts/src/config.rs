@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use streamops_shared::{ConfigError, EnvReader};
 
-use crate::group::{GroupConfig, MAX_DELAY_SECONDS};
+use crate::group::{DEFAULT_MAX_MEMBERS, GroupConfig, MAX_DELAY_SECONDS};
 use crate::inhibit::{InhibitRule, parse_rules};
 use crate::model::Severity;
 use crate::mute::{MuteWindow, parse_windows};
@@ -38,7 +38,8 @@ pub struct AlertsConfig {
     pub mute_windows: Vec<MuteWindow>,
     /// `ALERTS_GROUP_BY` (label names, comma-separated; default none: grouping off, each alert
     /// its own message), `ALERTS_GROUP_WAIT` (seconds, default 30), `ALERTS_GROUP_INTERVAL`
-    /// (seconds, default 300), both at most 900 (SQS's longest delay).
+    /// (seconds, default 300), both at most 900 (SQS's longest delay), `ALERTS_GROUP_MAX_MEMBERS`
+    /// (default 500, 10 to 2000: a group is one DynamoDB item, at most 400 KB).
     pub group: Option<GroupConfig>,
     /// `ALERTS_GROUP_QUEUE_URL`: the SQS queue of delayed flushes (required with grouping).
     pub group_queue_url: Option<String>,
@@ -177,7 +178,23 @@ fn read_group(r: &mut EnvReader) -> (Option<GroupConfig>, Option<String>) {
         "ALERTS_GROUP_QUEUE_URL",
         "the URL of the SQS queue of group flushes (ALERTS_GROUP_BY is set)",
     );
-    let group = GroupConfig { by, wait, interval };
+    const CAP: &str = "a whole number of members from 10 to 2000";
+    let mut max_members: usize = r.parsed_or("ALERTS_GROUP_MAX_MEMBERS", CAP, DEFAULT_MAX_MEMBERS);
+    if !(10..=2000).contains(&max_members) {
+        r.invalid(
+            "ALERTS_GROUP_MAX_MEMBERS",
+            CAP,
+            &max_members.to_string(),
+            None,
+        );
+        max_members = DEFAULT_MAX_MEMBERS;
+    }
+    let group = GroupConfig {
+        by,
+        wait,
+        interval,
+        max_members,
+    };
     (Some(group), Some(url).filter(|u| !u.is_empty()))
 }
 
@@ -283,16 +300,22 @@ mod tests {
         assert_eq!(g.by, ["account", "region", "cluster_id"]);
         assert_eq!(g.wait, Duration::from_secs(10));
         assert_eq!(g.interval, Duration::from_secs(300));
+        assert_eq!(g.max_members, 500);
         assert_eq!(c.group_queue_url.as_deref(), Some("http://127.0.0.1/q"));
         let mut vars = base.to_vec();
         vars.extend([
             ("ALERTS_GROUP_BY", "account"),
             ("ALERTS_GROUP_INTERVAL", "3600"),
+            ("ALERTS_GROUP_MAX_MEMBERS", "5000"),
         ]);
         let text = read(&vars).unwrap_err().to_string();
         assert!(text.contains("ALERTS_GROUP_QUEUE_URL is not set"), "{text}");
         assert!(
             text.contains("ALERTS_GROUP_INTERVAL has invalid value"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ALERTS_GROUP_MAX_MEMBERS has invalid value \"5000\""),
             "{text}"
         );
     }

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::dedup::{Decision, StoredState, judged_against};
-use crate::group::group_key;
+use crate::group::{group_key, is_full};
 use crate::model::Alert;
 use crate::normalize::normalize;
 use crate::outcome::{AlertsError, InvocationContext, Mute};
@@ -70,6 +70,12 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
                 Some(cfg) => {
                     let (key, labels) = group_key(alert, &cfg.by);
                     let group = self.store.load_group(&key).await?;
+                    if is_full(group.as_ref(), alert, cfg) {
+                        answer["would"] = json!("publish");
+                        answer["why"] = json!(format!("its group {key} is full"));
+                        answer["to"] = self.destinations_json(alert);
+                        return Ok(answer);
+                    }
                     answer["would"] = json!("group");
                     answer["group"] = json!({
                         "key": key,

@@ -12,7 +12,7 @@ use streamops_shared::{AwsCallError, Metrics};
 use crate::group::Member;
 use crate::group::{
     FlushRecord, FlushRequest, FlushStep, GroupConfig, Sending, add_member, claim_flush,
-    claimed_members, group_key, mark_flushed,
+    claimed_members, group_key, is_full, mark_flushed,
 };
 use crate::group_render::MutedLists;
 use crate::model::Alert;
@@ -46,17 +46,23 @@ where
     Q: FlushQueue,
 {
     /// `alert` joins its group; the first member of a round (or of a later batch) queues the
-    /// flush. Returns the group key.
+    /// flush. Returns the group key, or `None` when the group is full ([`is_full`]): the alert
+    /// then goes out on its own.
     pub(crate) async fn add_to_group(
         &self,
         alert: &Alert,
         cfg: &GroupConfig,
         ctx: &InvocationContext,
-    ) -> Result<String, AlertsError> {
+    ) -> Result<Option<String>, AlertsError> {
         let (key, _) = group_key(alert, &cfg.by);
         let expires_at = ctx.now.timestamp() + self.config.state_ttl.as_secs() as i64;
         for _ in 0..MAX_GROUP_CONFLICTS {
             let group = self.store.load_group(&key).await?;
+            if is_full(group.as_ref(), alert, cfg) {
+                tracing::warn!(fingerprint = %alert.fingerprint, group = %key,
+                    max_members = cfg.max_members, "group full: the alert goes out on its own");
+                return Ok(None);
+            }
             let expected = group.as_ref().map(|g| g.version);
             let (group, request) = add_member(group, alert, cfg, ctx.now.timestamp_millis());
             // Queued before the write: a message for a flush no write scheduled does nothing,
@@ -68,7 +74,7 @@ where
             if written == WriteOutcome::Written {
                 tracing::info!(fingerprint = %alert.fingerprint, group = %key,
                     flush_queued = request.map(|r| r.flush), "alert joined its group");
-                return Ok(key);
+                return Ok(Some(key));
             }
         }
         Err(AlertsError::contended(

@@ -368,16 +368,20 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
             return Ok(Step::VersionMoved);
         }
         let started = std::time::Instant::now();
-        let delivered = match &self.config.group {
-            // Grouped: joining the group is this alert's publish; the flush sends it.
-            Some(cfg) => Box::pin(self.add_to_group(alert, cfg, ctx))
-                .await
-                .map(Delivery::Grouped),
-            None => self
+        // Grouped: joining the group is this alert's publish; the flush sends it. Ungrouped,
+        // or its group full: its own message.
+        let grouped = match &self.config.group {
+            Some(cfg) => Box::pin(self.add_to_group(alert, cfg, ctx)).await,
+            None => Ok(None),
+        };
+        let delivered = match grouped {
+            Ok(Some(key)) => Ok(Delivery::Grouped(key)),
+            Ok(None) => self
                 .publish_routed(alert)
                 .await
                 .map(Delivery::Message)
                 .map_err(AlertsError::from),
+            Err(e) => Err(e),
         };
         let delivered = match delivered {
             Ok(d) => d,
@@ -396,7 +400,12 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
         );
         let severity = alert.severity.as_str();
         match delivered {
-            Delivery::Message(_) => metrics.count_by("AlertsPublished", "severity", severity, 1),
+            Delivery::Message(_) => {
+                if self.config.group.is_some() {
+                    metrics.count("AlertsGroupOverflow", 1);
+                }
+                metrics.count_by("AlertsPublished", "severity", severity, 1)
+            }
             Delivery::Grouped(_) => metrics.count_by("AlertsGrouped", "severity", severity, 1),
         }
         // The alert is out: failing the invocation now would have its retry (a minute later,

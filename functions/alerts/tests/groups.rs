@@ -142,6 +142,56 @@ async fn groups_lists_each_group_with_its_members_and_next_flush() {
 }
 
 #[tokio::test]
+async fn past_its_cap_a_storm_goes_out_alert_by_alert_and_nothing_is_lost() {
+    let f = fakes_with(&[("ALERTS_GROUP_MAX_MEMBERS", "10")]);
+    let request = storm(&f, 10).await;
+    for i in 10..12 {
+        let at = t0() + Duration::seconds(i);
+        let out = f
+            .handle(
+                &alarm(&format!("alarm-{i:02}"), "ALARM", at, &format!("e{i}")),
+                at,
+            )
+            .await;
+        assert_eq!(out["alerts"][0]["decision"], "published", "{out}");
+    }
+    let alone = f.subjects();
+    assert_eq!(alone.len(), 2, "{alone:?}");
+    assert!(
+        alone[0].contains("alarm-10") && alone[1].contains("alarm-11"),
+        "{alone:?}"
+    );
+    assert_eq!(f.counted("AlertsGroupOverflow", "alerts"), 2);
+    let why = f
+        .handle(
+            &json!({"command": "explain", "event": alarm("alarm-12", "ALARM", t0(), "e12")}),
+            t0(),
+        )
+        .await;
+    assert_eq!(why["alerts"][0]["would"], "publish", "{why}");
+    assert!(
+        why["alerts"][0]["why"]
+            .as_str()
+            .unwrap()
+            .ends_with("is full")
+    );
+
+    let out = f.flush(&request, t0() + Duration::seconds(30)).await;
+    assert_eq!(out["flushes"][0]["outcome"]["result"], "published", "{out}");
+    let sent = f.topic.delivered();
+    assert_eq!(sent.len(), 3);
+    assert!(
+        sent[2].subject.starts_with("CRITICAL: 10 alerts"),
+        "{}",
+        sent[2].subject
+    );
+    // A member's recovery still reaches its full group.
+    let at = t0() + Duration::seconds(60);
+    let back = f.handle(&alarm("alarm-03", "OK", at, "ok-3"), at).await;
+    assert_eq!(back["alerts"][0]["decision"], "grouped", "{back}");
+}
+
+#[tokio::test]
 async fn late_members_are_one_follow_up_after_group_interval() {
     let f = fakes();
     let request = storm(&f, 3).await;

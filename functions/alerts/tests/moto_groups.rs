@@ -68,6 +68,7 @@ async fn group_items_are_version_conditioned_and_flush_messages_read_back() {
         by: vec!["account".into()],
         wait: std::time::Duration::from_secs(0),
         interval: std::time::Duration::from_secs(60),
+        max_members: alerts::group::DEFAULT_MAX_MEMBERS,
     };
     let (group, request) = alerts::group::add_member(None, &alert, &cfg, t0().timestamp_millis());
     assert_eq!(

@@ -35,6 +35,37 @@ pub struct GroupConfig {
     pub by: Vec<String>,
     pub wait: Duration,
     pub interval: Duration,
+    /// The most members one group holds; an alert that would be one more goes out on its own
+    /// ([`is_full`]).
+    pub max_members: usize,
+}
+
+/// `ALERTS_GROUP_MAX_MEMBERS` unless set.
+pub const DEFAULT_MAX_MEMBERS: usize = 500;
+
+/// What a group's members may take of its DynamoDB item (400 KB), each counted with its place
+/// in a flush's claim (`Sending`), so the item fits whatever its members' lengths.
+pub const MAX_MEMBER_BYTES: usize = 350 * 1024;
+
+/// Whether `alert` would be a new member of a group already at its cap: `max_members`
+/// members, or members whose size with this one's would pass [`MAX_MEMBER_BYTES`]. Such an
+/// alert is published on its own, deduplicated as any other, so a storm past the cap loses
+/// nothing and the group's item never outgrows DynamoDB's limit; a member already in the group
+/// (its recovery, a new state) always updates its entry.
+pub fn is_full(group: Option<&Group>, alert: &Alert, cfg: &GroupConfig) -> bool {
+    let Some(g) = group else {
+        return false;
+    };
+    if g.members.iter().any(|m| m.fingerprint == alert.fingerprint) {
+        return false;
+    }
+    let used: usize = g.members.iter().map(member_bytes).sum();
+    g.members.len() >= cfg.max_members || used + member_bytes(&Member::of(alert)) > MAX_MEMBER_BYTES
+}
+
+/// A member's share of the item: its entry, and its `(fingerprint, event_id)` in a claim.
+fn member_bytes(m: &Member) -> usize {
+    serde_json::to_string(m).map_or(0, |s| s.len()) + m.fingerprint.len() + m.event_id.len() + 8
 }
 
 /// One alert in its group, as the notifications list it.

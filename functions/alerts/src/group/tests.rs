@@ -8,6 +8,7 @@ fn cfg() -> GroupConfig {
         by: vec!["account".into(), "region".into()],
         wait: Duration::from_secs(30),
         interval: Duration::from_secs(300),
+        max_members: DEFAULT_MAX_MEMBERS,
     }
 }
 
@@ -257,4 +258,61 @@ fn group_keys_follow_the_labels_and_a_missing_label_is_empty() {
     let (key, labels) = group_key(&b, &cfg().by);
     assert_ne!(key, group_key(&a, &cfg().by).0);
     assert_eq!(labels["region"], "");
+}
+
+#[test]
+fn a_full_group_takes_no_new_member_but_updates_its_own() {
+    let cfg = GroupConfig {
+        max_members: 2,
+        ..cfg()
+    };
+    let (g, _) = add_member(None, &alert("a", Severity::Critical, "e1"), &cfg, 0);
+    assert!(!is_full(
+        Some(&g),
+        &alert("b", Severity::Critical, "e2"),
+        &cfg
+    ));
+    let (g, _) = add_member(Some(g), &alert("b", Severity::Critical, "e2"), &cfg, S);
+    assert!(is_full(
+        Some(&g),
+        &alert("c", Severity::Critical, "e3"),
+        &cfg
+    ));
+    // A member's recovery still reaches its entry, so the round can resolve.
+    assert!(!is_full(
+        Some(&g),
+        &alert("a", Severity::Resolved, "e4"),
+        &cfg
+    ));
+    assert!(!is_full(None, &alert("c", Severity::Critical, "e3"), &cfg));
+}
+
+#[test]
+fn a_full_group_of_long_members_and_its_claim_fit_in_a_dynamodb_item() {
+    // The longest an alert makes them: a 1,024-character title, a 512-character resource, a
+    // 256-character event id: the byte bound, not the count, fills the group.
+    let mut group: Option<Group> = None;
+    let mut joined = 0;
+    for i in 0..DEFAULT_MAX_MEMBERS {
+        let mut a = alert(
+            &format!("{i:04}{}", "r".repeat(508)),
+            Severity::Critical,
+            &"e".repeat(256),
+        );
+        a.title = "t".repeat(1024);
+        a.fingerprint = format!("{i:032x}");
+        if is_full(group.as_ref(), &a, &cfg()) {
+            continue;
+        }
+        let (g, _) = add_member(group, &a, &cfg(), i as i64);
+        group = Some(g);
+        joined += 1;
+    }
+    assert!((100..DEFAULT_MAX_MEMBERS).contains(&joined), "{joined}");
+    // With every member listed in a flush's claim, the body still fits.
+    let g = group.unwrap();
+    let flush = g.scheduled.unwrap();
+    let claimed = claimed(claim_flush(Some(g), flush, 60 * S, 90 * S));
+    let body = serde_json::to_string(&claimed).unwrap();
+    assert!(body.len() < 390 * 1024, "{} bytes", body.len());
 }
