@@ -123,7 +123,10 @@ impl MaintenanceLeases for Registry {
             .table_name(name)
             .set_key(Some(key(table)))
             .update_expression("SET #tok = :to, #exp = :exp")
-            .condition_expression("#tok = :from OR #tok = :to")
+            // Only a lease that keeps a query: one without is a run still going, not ours.
+            .condition_expression(
+                "(#tok = :from OR #tok = :to) AND attribute_exists(query_execution_id)",
+            )
             .expression_attribute_names("#tok", "token")
             .expression_attribute_names("#exp", TTL_ATTRIBUTE)
             .expression_attribute_values(":from", s(from))

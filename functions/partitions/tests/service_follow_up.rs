@@ -316,3 +316,30 @@ async fn without_follow_ups_a_query_left_running_is_alerted_saying_why() {
     // Past the bound and the margin: the lease is the next run's to take.
     assert_eq!(st.unwrap()["lease"]["state"], "abandoned");
 }
+
+#[tokio::test]
+async fn a_follow_up_never_takes_the_lease_of_a_run_still_going() {
+    let (service, fakes) = follow_up_service();
+    // A run holds the table and has left no query (it is still running its statements).
+    fakes.registry.leases.put(
+        TABLE,
+        Lease {
+            token: "req-live".into(),
+            expires_at: later(120).timestamp(),
+            left: None,
+        },
+    );
+    let follow_up =
+        json!({"command": "maintain", "table": TABLE, "dry_run": false, "follow_up": "req-live"});
+    let (answer, _) = run_at(&service, follow_up, "req-f1", 10).await;
+    let answer = answer.unwrap();
+    assert!(
+        answer["tables"][0]["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing to follow"),
+        "{answer}"
+    );
+    assert_eq!(fakes.registry.leases.get(TABLE).unwrap().token, "req-live");
+    assert!(fakes.athena.maintenance.started().is_empty());
+}

@@ -330,7 +330,7 @@ impl MaintenanceLeases for FakeRegistry {
         l.script.call("UpdateItem (take over lease)", || {
             let lease = leases
                 .get_mut(table)
-                .filter(|x| x.token == from || x.token == to)?;
+                .filter(|x| (x.token == from || x.token == to) && x.left.is_some())?;
             lease.token = to.into();
             lease.expires_at = expires_at;
             lease.left.clone()
