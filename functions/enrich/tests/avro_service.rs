@@ -38,73 +38,16 @@ fn expected() -> Vec<Value> {
     expected_jsonl("avro-glue.expected.jsonl")
 }
 
-/// Delivered records are the documents fastavro reads back (the PII fields protected, so
-/// compared without them); quarantined ones have the listed reason and name the schema id.
-fn assert_matches_the_producer(f: &RegistryFixture, positions: &[String]) {
-    let want = expected();
-    assert_eq!(positions.len(), want.len());
-    let written: Vec<Value> = f
-        .stream
-        .written()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.data).unwrap())
-        .collect();
-    let entries = f.entries();
-    assert_eq!(
-        written.len() + entries.len(),
-        want.len(),
-        "each record once"
-    );
-    let mut delivered = written.iter();
-    for (position, w) in positions.iter().zip(&want) {
-        if let Some(doc) = w.get("decodes") {
-            let got = delivered.next().expect("a delivered record");
-            for field in [
-                "event_id",
-                "event_type",
-                "user_id",
-                "product_id",
-                "channel",
-                "properties",
-            ] {
-                assert_eq!(got[field], doc[field], "{field} of {position}");
-            }
-            assert_ne!(got["email"], doc["email"], "email is protected");
-        } else {
-            let reason = w["poison"].as_str().unwrap();
-            let entry = entries
-                .iter()
-                .find(|e| &e.origin.position == position)
-                .unwrap_or_else(|| panic!("{position} ({reason}) not quarantined"));
-            assert_eq!(
-                entry.reason.as_str(),
-                reason,
-                "{position}: {}",
-                entry.message
-            );
-            if let Some(schema) = w.get("schema") {
-                assert!(
-                    entry.message.contains(schema.as_str().unwrap()),
-                    "{}",
-                    entry.message
-                );
-            }
-            assert!(
-                entry.data_base64.is_some(),
-                "the value as delivered is kept"
-            );
-        }
-    }
-}
-
-fn kinesis_positions(event: &Value) -> Vec<String> {
-    event["Records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(seq_of)
-        .collect()
-}
+/// Delivered records are the documents fastavro reads back, compared on these fields (the
+/// PII fields are protected).
+const COMPARED: Compared<'static> = Compared::Fields(&[
+    "event_id",
+    "event_type",
+    "user_id",
+    "product_id",
+    "channel",
+    "properties",
+]);
 
 #[tokio::test]
 async fn a_glue_framed_kinesis_batch_decodes_resolves_and_quarantines_its_poison() {
@@ -112,7 +55,7 @@ async fn a_glue_framed_kinesis_batch_decodes_resolves_and_quarantines_its_poison
     let event = fixture("enrich/kinesis-avro-glue.json");
     let response = f.handle(&event).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
-    assert_matches_the_producer(&f, &kinesis_positions(&event));
+    f.assert_matches_the_producer(&kinesis_positions(&event), &expected(), COMPARED);
     // v1, v2, the legacy schema and the unknown id: one registry call each, whatever the
     // number of records naming them.
     assert_eq!(f.registry.calls().len(), 4);
@@ -129,7 +72,7 @@ async fn a_glue_framed_msk_batch_is_accounted_the_same() {
         .iter()
         .map(|r| r["offset"].to_string())
         .collect();
-    assert_matches_the_producer(&f, &positions);
+    f.assert_matches_the_producer(&positions, &expected(), COMPARED);
 }
 
 #[tokio::test]
@@ -146,7 +89,7 @@ async fn an_unreachable_registry_fails_the_batch_retryably_and_the_retry_lands_e
     );
     // Lambda retries the batch: the registry is back.
     f.handle(&event).await.unwrap();
-    assert_matches_the_producer(&f, &kinesis_positions(&event));
+    f.assert_matches_the_producer(&kinesis_positions(&event), &expected(), COMPARED);
 }
 
 #[tokio::test]

@@ -31,67 +31,12 @@ fn proto_fixture(format: ValueFormat) -> RegistryFixture {
     registry_fixture("fail-batch", values, FakeRegistry::from_protobuf_fixture())
 }
 
+/// Delivered records carry the documents the protobuf package maps the messages to, compared
+/// without the PII fields (64-bit integers exact).
+const PROTECTED: Compared<'static> = Compared::AllBut(&["email", "ip"]);
+
 fn expected(file: &str) -> Vec<Value> {
     expected_jsonl(file)
-}
-
-/// Delivered records carry the documents the protobuf package maps the messages to (the PII
-/// fields protected, so compared without them; 64-bit integers exact); quarantined ones have
-/// the listed reason and name the schema id.
-fn assert_matches_the_producer(f: &RegistryFixture, positions: &[String], want: &[Value]) {
-    assert_eq!(positions.len(), want.len());
-    let written: Vec<Value> = f
-        .stream
-        .written()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.data).unwrap())
-        .collect();
-    let entries = f.entries();
-    assert_eq!(
-        written.len() + entries.len(),
-        want.len(),
-        "each record once"
-    );
-    let mut delivered = written.iter();
-    for (position, w) in positions.iter().zip(want) {
-        if let Some(doc) = w.get("decodes") {
-            let got = delivered.next().expect("a delivered record");
-            let fields = doc.as_object().unwrap().keys();
-            for field in fields.filter(|k| !matches!(k.as_str(), "email" | "ip")) {
-                assert_eq!(got[field], doc[field], "{field} of {position}");
-            }
-            assert_ne!(got["email"], doc["email"], "email is protected");
-        } else {
-            let reason = w["poison"].as_str().unwrap();
-            let entry = entries
-                .iter()
-                .find(|e| &e.origin.position == position)
-                .unwrap_or_else(|| panic!("{position} ({reason}) not quarantined"));
-            assert_eq!(
-                entry.reason.as_str(),
-                reason,
-                "{position}: {}",
-                entry.message
-            );
-            if let Some(schema) = w.get("schema") {
-                let id = schema.as_str().unwrap();
-                assert!(entry.message.contains(id), "{}", entry.message);
-            }
-            assert!(
-                entry.data_base64.is_some(),
-                "the value as delivered is kept"
-            );
-        }
-    }
-}
-
-fn kinesis_positions(event: &Value) -> Vec<String> {
-    event["Records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(seq_of)
-        .collect()
 }
 
 fn kafka_positions(event: &Value) -> Vec<String> {
@@ -110,7 +55,7 @@ async fn a_glue_framed_kinesis_batch_decodes_each_version_and_quarantines_its_po
     let response = f.handle(&event).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
     let want = expected("protobuf-glue.expected.jsonl");
-    assert_matches_the_producer(&f, &kinesis_positions(&event), &want);
+    f.assert_matches_the_producer(&kinesis_positions(&event), &want, PROTECTED);
     // v1, v2, the unknown id and the Avro schema: one registry call each.
     assert_eq!(f.registry.calls().len(), 4);
     let written = f.stream.written();
@@ -127,7 +72,7 @@ async fn a_confluent_framed_msk_batch_decodes_by_message_indexes() {
     let response = f.handle(&event).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
     let want = expected("protobuf-confluent.expected.jsonl");
-    assert_matches_the_producer(&f, &kafka_positions(&event), &want);
+    f.assert_matches_the_producer(&kafka_positions(&event), &want, PROTECTED);
     assert_eq!(f.registry.calls().len(), 3, "ids 1, 2 and the unknown 999");
 }
 
@@ -142,7 +87,7 @@ async fn an_unreachable_registry_fails_the_batch_retryably_and_the_retry_lands_e
     assert!(f.stream.written().is_empty() && f.entries().is_empty());
     f.handle(&event).await.unwrap();
     let want = expected("protobuf-glue.expected.jsonl");
-    assert_matches_the_producer(&f, &kinesis_positions(&event), &want);
+    f.assert_matches_the_producer(&kinesis_positions(&event), &want, PROTECTED);
 }
 
 #[tokio::test]
