@@ -9,10 +9,9 @@
 //! schema; the body and the rest of the header stay the producer's.
 
 use crate::events::seq_of;
+use crate::glue_registry::{FixtureVersion, register_versions, repointed};
 use crate::harness::*;
-use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId, SchemaId as GlueSchemaId};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use aws_sdk_glue::types::DataFormat;
 use enrich::adapters::GlueSchemaRegistry;
 use enrich::ports::{SchemaId, SchemaRegistry};
 use enrich::values::wire::parse_uuid;
@@ -27,56 +26,24 @@ const REGISTRY: &str = "streamops";
 
 /// Registers the fixture's schema versions on moto: fixture id to moto's id.
 async fn register(glue: &aws_sdk_glue::Client) -> HashMap<String, String> {
-    glue.create_registry()
-        .registry_name(REGISTRY)
-        .send()
-        .await
-        .unwrap();
     let versions = fixture("enrich/avro/registry.json");
     let versions = versions.as_array().unwrap();
-    let mut ids = HashMap::new();
     // v1 then v2 of one schema (v2 adds a field with a default: backward compatible), and the
     // legacy schema on its own.
-    for (name, version) in [
+    let versions: Vec<FixtureVersion> = [
         ("clicks", &versions[0]),
         ("clicks", &versions[1]),
         ("clicks-legacy", &versions[2]),
-    ] {
-        let definition = version["definition"].as_str().unwrap();
-        let moto_id = match glue
-            .create_schema()
-            .registry_id(RegistryId::builder().registry_name(REGISTRY).build())
-            .schema_name(name)
-            .data_format(DataFormat::Avro)
-            .compatibility(Compatibility::Backward)
-            .schema_definition(definition)
-            .send()
-            .await
-        {
-            Ok(out) => out.schema_version_id().unwrap().to_string(),
-            // The schema exists: this is its next version.
-            Err(_) => glue
-                .register_schema_version()
-                .schema_id(
-                    GlueSchemaId::builder()
-                        .registry_name(REGISTRY)
-                        .schema_name(name)
-                        .build(),
-                )
-                .schema_definition(definition)
-                .send()
-                .await
-                .unwrap()
-                .schema_version_id()
-                .unwrap()
-                .to_string(),
-        };
-        ids.insert(
-            version["schemaVersionId"].as_str().unwrap().to_string(),
-            moto_id,
-        );
-    }
-    ids
+    ]
+    .into_iter()
+    .map(|(schema, v)| FixtureVersion {
+        schema,
+        format: DataFormat::Avro,
+        definition: v["definition"].as_str().unwrap(),
+        fixture_id: v["schemaVersionId"].as_str().unwrap(),
+    })
+    .collect();
+    register_versions(glue, REGISTRY, &versions).await
 }
 
 fn glue_id(text: &str) -> SchemaId {
@@ -112,24 +79,6 @@ async fn the_glue_adapter_reads_registered_versions_and_knows_unknown_ids() {
         .await
         .unwrap_err();
     assert_eq!(err.operation, "GetSchemaVersion");
-}
-
-/// The fixture's event with each value's schema version id swapped for moto's.
-fn repointed(event: &Value, ids: &HashMap<String, String>) -> Value {
-    let mut event = event.clone();
-    for r in event["Records"].as_array_mut().unwrap() {
-        let mut value = STANDARD
-            .decode(r["kinesis"]["data"].as_str().unwrap())
-            .unwrap();
-        if value.len() >= 18 && value[0] == 3 {
-            let id = SchemaId::Glue(value[2..18].try_into().unwrap()).to_string();
-            if let Some(moto_id) = ids.get(&id) {
-                value[2..18].copy_from_slice(&parse_uuid(moto_id).unwrap());
-            }
-        }
-        r["kinesis"]["data"] = STANDARD.encode(&value).into();
-    }
-    event
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

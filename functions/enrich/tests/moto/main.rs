@@ -12,6 +12,7 @@ mod avro;
 #[path = "../support/events.rs"]
 mod events;
 mod faults;
+mod glue_registry;
 mod harness;
 mod kinesis;
 mod kpl;

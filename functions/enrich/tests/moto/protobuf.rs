@@ -6,10 +6,9 @@
 //! with its reason. The fixture's ids are re-pointed at moto's, as in `avro.rs`.
 
 use crate::events::seq_of;
+use crate::glue_registry::{FixtureVersion, register_versions, repointed};
 use crate::harness::*;
-use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId, SchemaId as GlueSchemaId};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use aws_sdk_glue::types::DataFormat;
 use enrich::adapters::GlueSchemaRegistry;
 use enrich::ports::{SchemaId, SchemaRegistry};
 use enrich::values::wire::parse_uuid;
@@ -24,50 +23,25 @@ const REGISTRY: &str = "streamops-proto";
 /// Registers the fixture's Glue versions on moto (two Protobuf versions of one schema, the
 /// Avro one on its own): fixture id to moto's id.
 async fn register(glue: &aws_sdk_glue::Client) -> HashMap<String, String> {
-    glue.create_registry()
-        .registry_name(REGISTRY)
-        .send()
-        .await
-        .unwrap();
     let registry = fixture("enrich/protobuf/registry.json");
-    let mut ids = HashMap::new();
-    for version in registry["glue"].as_array().unwrap() {
-        let (name, format) = match version["dataFormat"].as_str().unwrap() {
-            "PROTOBUF" => ("clicks-proto", DataFormat::Protobuf),
-            _ => ("clicks-avro", DataFormat::Avro),
-        };
-        let definition = version["definition"].as_str().unwrap();
-        let created = glue
-            .create_schema()
-            .registry_id(RegistryId::builder().registry_name(REGISTRY).build())
-            .schema_name(name)
-            .data_format(format)
-            .compatibility(Compatibility::Backward)
-            .schema_definition(definition)
-            .send()
-            .await;
-        let moto_id = match created {
-            Ok(out) => out.schema_version_id().unwrap().to_string(),
-            Err(_) => glue
-                .register_schema_version()
-                .schema_id(
-                    GlueSchemaId::builder()
-                        .registry_name(REGISTRY)
-                        .schema_name(name)
-                        .build(),
-                )
-                .schema_definition(definition)
-                .send()
-                .await
-                .unwrap()
-                .schema_version_id()
-                .unwrap()
-                .to_string(),
-        };
-        let fixture_id = version["schemaVersionId"].as_str().unwrap().to_string();
-        ids.insert(fixture_id, moto_id);
-    }
-    ids
+    let versions: Vec<FixtureVersion> = registry["glue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let (schema, format) = match v["dataFormat"].as_str().unwrap() {
+                "PROTOBUF" => ("clicks-proto", DataFormat::Protobuf),
+                _ => ("clicks-avro", DataFormat::Avro),
+            };
+            FixtureVersion {
+                schema,
+                format,
+                definition: v["definition"].as_str().unwrap(),
+                fixture_id: v["schemaVersionId"].as_str().unwrap(),
+            }
+        })
+        .collect();
+    register_versions(glue, REGISTRY, &versions).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,24 +61,6 @@ async fn the_glue_adapter_reads_protobuf_versions_as_registered() {
         assert_eq!(got.definition, v["definition"].as_str().unwrap());
         assert_eq!(got.data_format, v["dataFormat"].as_str().unwrap());
     }
-}
-
-/// The fixture's event with each value's schema version id swapped for moto's.
-fn repointed(event: &Value, ids: &HashMap<String, String>) -> Value {
-    let mut event = event.clone();
-    for r in event["Records"].as_array_mut().unwrap() {
-        let mut value = STANDARD
-            .decode(r["kinesis"]["data"].as_str().unwrap())
-            .unwrap();
-        if value.len() >= 18 && value[0] == 3 {
-            let id = SchemaId::Glue(value[2..18].try_into().unwrap()).to_string();
-            if let Some(moto_id) = ids.get(&id) {
-                value[2..18].copy_from_slice(&parse_uuid(moto_id).unwrap());
-            }
-        }
-        r["kinesis"]["data"] = STANDARD.encode(&value).into();
-    }
-    event
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
