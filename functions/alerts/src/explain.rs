@@ -102,21 +102,11 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
                 json!({
                     "route": d.route.unwrap_or("default"),
                     "topic_arn": d.topic_arn.unwrap_or(&c.topic_arn),
-                    "format": format_name(d.format),
+                    "format": d.format.as_str(),
                 })
             })
             .collect();
         Value::Array(to)
-    }
-}
-
-fn format_name(f: crate::render::MessageFormat) -> &'static str {
-    use crate::render::MessageFormat;
-    match f {
-        MessageFormat::Text => "text",
-        MessageFormat::Json => "json",
-        MessageFormat::Chatbot => "chatbot",
-        MessageFormat::PagerDuty => "pagerduty",
     }
 }
 

@@ -28,6 +28,18 @@ pub enum MessageFormat {
     PagerDuty,
 }
 
+impl MessageFormat {
+    /// The name `FromStr` reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageFormat::Text => "text",
+            MessageFormat::Json => "json",
+            MessageFormat::Chatbot => "chatbot",
+            MessageFormat::PagerDuty => "pagerduty",
+        }
+    }
+}
+
 impl FromStr for MessageFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -63,6 +63,14 @@ impl FollowUpSetting {
         }
     }
 
+    /// The configuration, when follow-ups are on.
+    pub fn config(&self) -> Option<&FollowUpConfig> {
+        match self {
+            FollowUpSetting::On(c) => Some(c),
+            FollowUpSetting::Off | FollowUpSetting::Unusable(_) => None,
+        }
+    }
+
     /// Why there are no follow-ups, when there are none.
     pub fn off_reason(&self) -> Option<String> {
         match self {

@@ -3,8 +3,8 @@
 
 use lambda_runtime::Error;
 use partitions::{
-    AthenaRunner, DataBucket, EventBridgeEvents, FollowUpSetting, GlueCatalog, InvocationContext,
-    PartitionsConfig, PartitionsService, PollPolicy, Registry, SchedulerFollowUps,
+    AthenaRunner, DataBucket, EventBridgeEvents, GlueCatalog, InvocationContext, PartitionsConfig,
+    PartitionsService, PollPolicy, Registry, SchedulerFollowUps,
 };
 use serde_json::Value;
 use streamops_shared::aws::{self, LazyClient};
@@ -40,10 +40,7 @@ async fn main() -> Result<(), Error> {
         // Only a maintain run that leaves a query running asks for a follow-up schedule.
         follow_ups: SchedulerFollowUps::new(
             LazyClient::new(&sdk, aws_sdk_scheduler::Client::new),
-            match &config.follow_up {
-                FollowUpSetting::On(c) => Some(c.clone()),
-                FollowUpSetting::Off | FollowUpSetting::Unusable(_) => None,
-            },
+            config.follow_up.config().cloned(),
         ),
         config,
     };

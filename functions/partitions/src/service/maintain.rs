@@ -256,7 +256,7 @@ where
         now: DateTime<Utc>,
         bound_at: DateTime<Utc>,
     ) -> (FollowUp, Option<DateTime<Utc>>) {
-        let FollowUpSetting::On(config) = &self.config.follow_up else {
+        let Some(config) = self.config.follow_up.config() else {
             let reason = self.config.follow_up.off_reason().unwrap_or_default();
             return (FollowUp::Off { reason }, None);
         };

@@ -12,8 +12,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use chrono::Utc;
 use partitions::{
-    AthenaRunner, DataBucket, EventBridgeEvents, FollowUpSetting, GlueCatalog, InvocationContext,
-    PartitionsConfig, PartitionsService, PollPolicy, Registry, SchedulerFollowUps,
+    AthenaRunner, DataBucket, EventBridgeEvents, GlueCatalog, InvocationContext, PartitionsConfig,
+    PartitionsService, PollPolicy, Registry, SchedulerFollowUps,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -224,10 +224,7 @@ pub async fn harness_with(
         },
         follow_ups: SchedulerFollowUps::new(
             aws_sdk_scheduler::Client::new(&sdk).into(),
-            match &config.follow_up {
-                FollowUpSetting::On(c) => Some(c.clone()),
-                _ => None,
-            },
+            config.follow_up.config().cloned(),
         ),
         config,
     };
