@@ -24,13 +24,6 @@ fn refused(name: &str, why: impl std::fmt::Display) -> AwsCallError {
     }
 }
 
-fn name_of(input: &Value) -> &str {
-    input
-        .get("table")
-        .and_then(Value::as_str)
-        .unwrap_or("follow-up")
-}
-
 /// Creates follow-up schedules in the default schedule group.
 #[derive(Clone)]
 pub struct SchedulerFollowUps {
@@ -46,26 +39,27 @@ impl SchedulerFollowUps {
     ) -> Self {
         Self { client, config }
     }
+}
 
-    fn target(&self, config: &FollowUpConfig, input: &Value) -> Result<Target, AwsCallError> {
-        let retry = RetryPolicy::builder()
-            // A look that is missed is repeated by the next run; a short retry covers throttling.
-            .maximum_retry_attempts(3)
-            .maximum_event_age_in_seconds(900)
-            .build();
-        let dead_letters = config
-            .dead_letter_arn
-            .as_ref()
-            .map(|arn| DeadLetterConfig::builder().arn(arn).build());
-        Target::builder()
-            .arn(&config.target_arn)
-            .role_arn(&config.role_arn)
-            .input(input.to_string())
-            .retry_policy(retry)
-            .set_dead_letter_config(dead_letters)
-            .build()
-            .map_err(|e| refused(name_of(input), e))
-    }
+/// The schedule `name`'s target: the function, with the follow-up command.
+fn target(name: &str, config: &FollowUpConfig, input: &Value) -> Result<Target, AwsCallError> {
+    let retry = RetryPolicy::builder()
+        // A look that is missed is repeated by the next run; a short retry covers throttling.
+        .maximum_retry_attempts(3)
+        .maximum_event_age_in_seconds(900)
+        .build();
+    let dead_letters = config
+        .dead_letter_arn
+        .as_ref()
+        .map(|arn| DeadLetterConfig::builder().arn(arn).build());
+    Target::builder()
+        .arn(&config.target_arn)
+        .role_arn(&config.role_arn)
+        .input(input.to_string())
+        .retry_policy(retry)
+        .set_dead_letter_config(dead_letters)
+        .build()
+        .map_err(|e| refused(name, e))
 }
 
 impl FollowUpScheduler for SchedulerFollowUps {
@@ -93,7 +87,7 @@ impl FollowUpScheduler for SchedulerFollowUps {
             .description(
                 "streamops partitions: a look at an Iceberg maintenance query left running",
             )
-            .target(self.target(config, input)?)
+            .target(target(name, config, input)?)
             .send()
             .await;
         match result {
