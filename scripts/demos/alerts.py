@@ -86,6 +86,22 @@ def storm(stack) -> None:
                 ui.detail(f"ops: inhibitions: rule {i['rule']} muted {i['muted_count']} alarm(s) while {i['source_fingerprint'][:12]}... fires", 6)
     messages = stack.drain(queue, expect_at_least=1)
     ui.ok(f"{len(messages)} notification for 21 events: " + "; ".join(m.get("Subject", "") for m in messages))
+    # What a 21st symptom would do, and why, without sending or recording anything.
+    symptom = copy.deepcopy(alarm)
+    symptom["id"] = str(uuid.uuid4())
+    symptom["detail"]["alarmName"] = "streamops-storm-lag-20"
+    ok, why = cli.ops(stack, "alerts", "explain", "-", stdin=json.dumps(symptom),
+                      label="ops: explain what a 21st lag alarm would do (events/alerts/ops-explain.json; nothing is sent or recorded)")
+    for a in (why.get("alerts", []) if ok and isinstance(why, dict) else []):
+        muted = a.get("muted_by") or {}
+        ui.detail(f"would {a['would']}" + (f" ({a['reason']})" if a.get("reason") else "")
+                  + (f", muted by {muted.get('rule') or muted.get('silence') or muted.get('mute_window')}" if muted else ""), 6)
+    muted = ok and isinstance(why, dict) and why["alerts"][0]["would"] == "suppress"
+    sent = stack.drain(queue)
+    if muted and not sent:
+        ui.ok("explain named the inhibition rule that mutes it, and nothing was sent")
+    else:
+        ui.warn(f"explain should say the symptom is muted and send nothing: {why}; sent {len(sent)}")
 
 
 def run(stack) -> None:
