@@ -69,4 +69,15 @@ fn the_iceberg_fixtures_are_the_maintenance_commands_of_the_templates_iceberg_ta
         }
         other => panic!("{other:?}"),
     }
+    // What a follow-up schedule sends (docs/partitions.md#follow-ups).
+    match check_command(&event_file("ops-maintain-follow-up.json"), &tables) {
+        Some(Ok(CheckedCommand::Maintain(plan))) => {
+            assert!(!plan.dry_run && plan.tables.len() == 1);
+            assert_eq!(
+                plan.follow_up.as_deref(),
+                Some("8f2c1e4a-7b6d-4c3e-9a1f-0d2e3c4b5a69")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
