@@ -5,11 +5,13 @@
 //! them up and gives them its subject rules, formats, dedup and silences. Duplicates, OK
 //! transitions, suppressed transitions, rescale progress and shrink plans are audit-only.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::audit::{AuditEntry, Outcome, Progress};
-use crate::policy::{FlinkRescaleMode, ScalingDecision, SkipReason};
+use crate::policy::{FlinkRescaleMode, ScalingDecision, SkipReason, TargetKind, TargetPolicy};
 
 /// The event's `source`.
 pub const SOURCE: &str = "streamops.scaler";
@@ -85,6 +87,60 @@ pub struct DecisionEvent {
     pub phase: Option<&'static str>,
     #[serde(serialize_with = "rfc3339")]
     pub at: DateTime<Utc>,
+    /// What the target acts on, by the labels the alerts function gives alarms (`stream`,
+    /// `cluster_id`, `pipeline`, `job_name`): how an alarm on one of them is tied to this action.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub about: BTreeMap<&'static str, String>,
+    /// For a started action: when the scaler expects it to have settled (the end of its own
+    /// cooldown for that direction, the time it gives a change before judging the target again).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "optional_rfc3339"
+    )]
+    pub settles_by: Option<DateTime<Utc>>,
+}
+
+/// The labels naming what a target of `kind` acts on.
+pub fn about(kind: &TargetKind) -> BTreeMap<&'static str, String> {
+    let mut labels = BTreeMap::new();
+    let mut add = |name: &'static str, value: Option<&String>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            labels.insert(name, v.clone());
+        }
+    };
+    match kind {
+        TargetKind::KinesisStream { stream } => add("stream", Some(stream)),
+        TargetKind::EmrInstanceGroup { cluster_id, .. }
+        | TargetKind::EmrInstanceFleet { cluster_id, .. } => add("cluster_id", Some(cluster_id)),
+        TargetKind::FlinkJob {
+            job_name,
+            pipeline,
+            source_stream,
+            emr_step,
+            ..
+        } => {
+            add("job_name", Some(job_name));
+            add("pipeline", pipeline.as_ref());
+            add("stream", source_stream.as_ref());
+            add("cluster_id", emr_step.as_ref().map(|s| &s.cluster_id));
+        }
+    }
+    labels
+}
+
+impl DecisionEvent {
+    /// Adds what `policy`'s target acts on and, for a started action, when it should settle.
+    pub fn with_target(mut self, policy: &TargetPolicy) -> Self {
+        self.about = about(&policy.kind);
+        if self.outcome == Notice::Scaled {
+            let cooldown = match (self.from, self.to) {
+                (Some(from), Some(to)) if to < from => policy.scale_in_cooldown_seconds,
+                _ => policy.scale_out_cooldown_seconds,
+            };
+            self.settles_by = Some(self.at + Duration::seconds(cooldown.max(0)));
+        }
+        self
+    }
 }
 
 /// What the notification of `entry` says, or `None` when it is not worth one.
@@ -129,6 +185,8 @@ pub fn event(entry: &AuditEntry, decision_id: String, function: &str) -> Option<
         savepoint: None,
         phase: None,
         at: entry.at,
+        about: BTreeMap::new(),
+        settles_by: None,
     };
     match &entry.outcome {
         Outcome::Decision(d) => describe_decision(&mut e, d),
@@ -201,6 +259,16 @@ fn describe_progress(e: &mut DecisionEvent, p: &Progress) {
         | Progress::RescaleInProgress { .. }
         | Progress::Paused { .. }
         | Progress::Resumed { .. } => {}
+    }
+}
+
+fn optional_rfc3339<S: serde::Serializer>(
+    t: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
     }
 }
 
@@ -318,6 +386,54 @@ mod tests {
         assert_eq!(outcome(&paused), None);
     }
 
+    #[test]
+    fn what_a_target_acts_on_and_when_its_action_settles() {
+        let flink: TargetPolicy = serde_json::from_value(serde_json::json!({
+            "id": "job", "kind": "flink_job", "rest_url": "http://127.0.0.1:8081",
+            "job_name": "clickstream-enrich", "mode": "adaptive", "pipeline": "clickstream",
+            "source_stream": "streamops-raw", "min": 1, "max": 8,
+            "scale_out_cooldown_seconds": 120, "scale_in_cooldown_seconds": 900
+        }))
+        .unwrap();
+        let about = about(&flink.kind);
+        let labels: Vec<(&str, &str)> = about
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("job_name", "clickstream-enrich"),
+                ("pipeline", "clickstream"),
+                ("stream", "streamops-raw")
+            ]
+        );
+        let act = |from, to| {
+            let d = ScalingDecision::Act {
+                target: "job".into(),
+                from,
+                to,
+                reason: "r".into(),
+            };
+            event(&AuditEntry::decision(d, at(), None), "id".into(), "f")
+                .unwrap()
+                .with_target(&flink)
+        };
+        // A scale-in settles by the scale-in cooldown, a scale-out by the scale-out one.
+        assert_eq!(act(4, 2).settles_by, Some(at() + Duration::seconds(900)));
+        assert_eq!(act(2, 4).settles_by, Some(at() + Duration::seconds(120)));
+        // Only a started action settles: a blocked one names its target, nothing more.
+        let blocked = ScalingDecision::Skip {
+            target: "job".into(),
+            reason: SkipReason::Cooldown,
+            detail: "d".into(),
+        };
+        let e = event(&AuditEntry::decision(blocked, at(), None), "id".into(), "f")
+            .unwrap()
+            .with_target(&flink);
+        assert_eq!((e.settles_by, e.about.len()), (None, 3));
+    }
+
     /// The alerts function's fixture is what the scaler sends: its detail is this event's.
     #[test]
     fn the_alerts_fixture_is_the_event_the_scaler_puts() {
@@ -329,7 +445,14 @@ mod tests {
         };
         let entry = AuditEntry::decision(act, at(), Some("streamops-raw-iterator-age"));
         let id = crate::audit::decision_id("raw-stream", at(), 0);
-        let e = event(&entry, id, "streamops-scaler").unwrap();
+        let policy: TargetPolicy = serde_json::from_value(serde_json::json!({
+            "id": "raw-stream", "kind": "kinesis_stream", "stream": "streamops-raw",
+            "min": 1, "max": 8, "scale_out_cooldown_seconds": 300
+        }))
+        .unwrap();
+        let e = event(&entry, id, "streamops-scaler")
+            .unwrap()
+            .with_target(&policy);
         let fixture = streamops_test_support::fixture("alerts/scaler-decision-scaled.json");
         assert_eq!(fixture["source"], SOURCE);
         assert_eq!(fixture["detail-type"], DETAIL_TYPE);

@@ -63,9 +63,12 @@ impl<P: Ports> ScalerService<P> {
 
     /// The audit trail is the record; a notification that cannot be sent is logged and counted.
     async fn publish(&self, entry: &AuditEntry, id: String, metrics: &mut Metrics) {
-        let Some(event) = notify::event(entry, id, &self.config.function_name) else {
+        let Some(mut event) = notify::event(entry, id, &self.config.function_name) else {
             return;
         };
+        if let Some(policy) = self.config.policies.target(entry.target()) {
+            event = event.with_target(policy);
+        }
         if let Err(e) = self.ports.notifier().publish(&event).await {
             metrics.count("AlertPublishErrors", 1);
             tracing::error!(error = %e, "could not publish the scaling decision");
