@@ -50,6 +50,21 @@ pub mod lineage_attr {
     pub const RESTORE_MODE: &str = "restore_mode";
 }
 
+/// Attributes of a latest pointer (`JOB#<job>` or `PIPELINE#<p>` / `LATEST`), which the
+/// checkpoints function writes and the alerts function reads to name a pipeline's latest
+/// restorable point.
+pub mod pointer_attr {
+    pub const LOCATION: &str = "location";
+    pub const KIND: &str = "kind";
+    pub const JOB_ID: &str = "job_id";
+    pub const POINT_SK: &str = "point_sk";
+    pub const COMPLETED_AT: &str = "completed_at";
+    pub const CHECKPOINT_ID: &str = "checkpoint_id";
+}
+
+/// The attribute of a point saying whether it still restores (`restorable`, `pruned`, ...).
+pub const POINT_STATUS: &str = "status";
+
 pub fn job_pk(job: &str) -> String {
     format!("JOB#{job}")
 }

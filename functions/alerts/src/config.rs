@@ -49,6 +49,13 @@ pub struct AlertsConfig {
     /// `ALERTS_PAGERDUTY_ROUTING_KEY`: the integration key `pagerduty` messages carry
     /// (required when the default format or a route's is `pagerduty`).
     pub pagerduty_routing_key: String,
+    /// `ALERTS_HOLD_DURING_SCALING` (off | warning | error | critical, default off): problems
+    /// of that severity or less urgent, on a resource the scaler is acting on, wait until the
+    /// action should have settled and are sent only if still firing then (see `context.rs`).
+    pub hold_during_scaling: Option<Severity>,
+    /// `ALERTS_CHECKPOINTS_TABLE` (optional): the checkpoints book, read to name a pipeline's
+    /// latest restorable point in alerts that follow a checkpoint failure.
+    pub checkpoints_table: Option<String>,
 }
 
 impl AlertsConfig {
@@ -98,7 +105,11 @@ impl AlertsConfig {
             MUTE_WINDOWS_EXPECTED,
             parse_windows,
         );
-        let (group, group_queue_url) = read_group(&mut r);
+        let (group, mut group_queue_url) = read_group(&mut r);
+        let hold_during_scaling = read_hold(&mut r, &mut group_queue_url);
+        let checkpoints_table = r
+            .optional("ALERTS_CHECKPOINTS_TABLE")
+            .filter(|t| !t.trim().is_empty());
         let (routes, pagerduty_routing_key) = read_routes(&mut r, format);
         let state_ttl = Duration::from_secs(ttl_days * 86_400);
         if state_ttl <= dedup_window {
@@ -123,8 +134,36 @@ impl AlertsConfig {
             group_queue_url,
             routes,
             pagerduty_routing_key,
+            hold_during_scaling,
+            checkpoints_table,
         })
     }
+}
+
+/// `ALERTS_HOLD_DURING_SCALING`; a hold's re-check is a delayed message on the group queue,
+/// so a hold needs `ALERTS_GROUP_QUEUE_URL` whether or not grouping is on.
+fn read_hold(r: &mut EnvReader, queue_url: &mut Option<String>) -> Option<Severity> {
+    let value = r.optional("ALERTS_HOLD_DURING_SCALING").unwrap_or_default();
+    let hold = match crate::context::parse_hold(&value) {
+        Ok(h) => h,
+        Err(_) => {
+            r.invalid(
+                "ALERTS_HOLD_DURING_SCALING",
+                "off, warning, error or critical",
+                &value,
+                None,
+            );
+            None
+        }
+    };
+    if hold.is_some() && queue_url.is_none() {
+        let url = r.required(
+            "ALERTS_GROUP_QUEUE_URL",
+            "the URL of the SQS queue of delayed re-checks (ALERTS_HOLD_DURING_SCALING is on)",
+        );
+        *queue_url = Some(url).filter(|u| !u.is_empty());
+    }
+    hold
 }
 
 /// `ALERTS_ROUTES` and the PagerDuty routing key, which the `pagerduty` format needs.

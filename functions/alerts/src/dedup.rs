@@ -65,6 +65,9 @@ pub enum SuppressReason {
     /// A mute window matching the alert is in effect (see `mute.rs`); its metric and log
     /// reason is `mute_window:<name>`.
     MuteWindow,
+    /// A problem on a resource the scaler is acting on, held until the action should have
+    /// settled (`ALERTS_HOLD_DURING_SCALING`); a re-check then sends it if it still fires.
+    HeldWhileScaling,
 }
 
 impl SuppressReason {
@@ -79,6 +82,7 @@ impl SuppressReason {
             SuppressReason::ActionsSuppressed => "actions-suppressed",
             SuppressReason::Inhibited => "inhibited",
             SuppressReason::MuteWindow => "mute-window",
+            SuppressReason::HeldWhileScaling => "held-while-scaling",
         }
     }
 
@@ -94,6 +98,7 @@ impl SuppressReason {
                 | SuppressReason::ActionsSuppressed
                 | SuppressReason::Inhibited
                 | SuppressReason::MuteWindow
+                | SuppressReason::HeldWhileScaling
         )
     }
 }

@@ -14,7 +14,7 @@ use crate::render::render_routed;
 use crate::route::destinations;
 use crate::service::AlertsService;
 
-impl<S, P: Publisher, Q> AlertsService<S, P, Q> {
+impl<S, P: Publisher, Q, B> AlertsService<S, P, Q, B> {
     /// Publishes `alert` to each of its routes; the message ids, comma-separated.
     pub(crate) async fn publish_routed(&self, alert: &Alert) -> Result<String, AwsCallError> {
         let c = &self.config;

@@ -11,11 +11,13 @@ use crate::group::{group_key, is_full};
 use crate::model::Alert;
 use crate::normalize::normalize;
 use crate::outcome::{AlertsError, InvocationContext, Mute};
-use crate::ports::{FlushQueue, GroupStore, Publisher, StateStore};
+use crate::ports::{ActivityStore, FlushQueue, GroupStore, Publisher, RestorePoints, StateStore};
 use crate::route::destinations;
 use crate::service::AlertsService;
 
-impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P, Q> {
+impl<S: StateStore + GroupStore + ActivityStore, P: Publisher, Q: FlushQueue, B: RestorePoints>
+    AlertsService<S, P, Q, B>
+{
     pub(crate) async fn explain(
         &self,
         event: &Value,
@@ -126,5 +128,6 @@ fn mute_json(m: &Mute) -> Value {
         Mute::Silence(id) => json!({"silence": id}),
         Mute::Inhibitor(i) => json!({"inhibited_by": i.source_fingerprint, "rule": i.rule}),
         Mute::Window(w) => json!({"mute_window": w.name, "until": w.ends}),
+        Mute::Held(a) => json!({"held_for": a.key, "until": a.settles_by, "what": a.what}),
     }
 }

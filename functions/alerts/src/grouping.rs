@@ -11,13 +11,13 @@ use streamops_shared::{AwsCallError, Metrics};
 
 use crate::group::Member;
 use crate::group::{
-    FlushRecord, FlushRequest, FlushStep, GroupConfig, Sending, add_member, claim_flush,
-    claimed_members, group_key, is_full, mark_flushed,
+    FlushRecord, FlushRequest, FlushStep, GroupConfig, QueuedWork, Sending, add_member,
+    claim_flush, claimed_members, group_key, is_full, mark_flushed,
 };
 use crate::group_render::MutedLists;
 use crate::model::Alert;
 use crate::outcome::{AlertsError, InvocationContext};
-use crate::ports::{FlushQueue, GroupStore, Publisher, StateStore};
+use crate::ports::{ActivityStore, FlushQueue, GroupStore, Publisher, RestorePoints, StateStore};
 use crate::service::AlertsService;
 
 /// How often a group's read-decide-write is retried when another writer moved its version.
@@ -39,11 +39,12 @@ pub enum FlushOutcome {
     Nothing,
 }
 
-impl<S, P, Q> AlertsService<S, P, Q>
+impl<S, P, Q, B> AlertsService<S, P, Q, B>
 where
-    S: StateStore + GroupStore,
+    S: StateStore + GroupStore + ActivityStore,
     P: Publisher,
     Q: FlushQueue,
+    B: RestorePoints,
 {
     /// `alert` joins its group; the first member of a round (or of a later batch) queues the
     /// flush. Returns the group key, or `None` when the group is full ([`is_full`]): the alert
@@ -91,26 +92,32 @@ where
         ctx: &InvocationContext,
         metrics: &mut Metrics,
     ) -> Value {
-        let mut flushes = Vec::new();
-        let mut failures = Vec::new();
+        let (mut flushes, mut rechecks, mut failures) = (Vec::new(), Vec::new(), Vec::new());
         for record in records {
             let result = match &record.request {
-                Ok(request) => self.flush(request, ctx, metrics).await,
+                Ok(QueuedWork::Flush(r)) => self.flush(r, ctx, metrics).await.map(|outcome| {
+                    flushes.push(json!({"group": r.group, "flush": r.flush, "outcome": outcome}))
+                }),
+                Ok(QueuedWork::Recheck(held)) => Box::pin(self.recheck(held, ctx, metrics))
+                    .await
+                    .map(|outcome| {
+                        rechecks.push(
+                            json!({"fingerprint": held.alert.fingerprint, "outcome": outcome}),
+                        )
+                    }),
                 Err(problem) => Err(AlertsError::BadCommand(format!("flush message: {problem}"))),
             };
-            match (result, &record.request) {
-                (Ok(outcome), Ok(r)) => {
-                    flushes.push(json!({"group": r.group, "flush": r.flush, "outcome": outcome}))
-                }
-                (Err(e), _) => {
-                    tracing::error!(message_id = %record.message_id, error = %e, "group flush failed");
-                    metrics.count("GroupFlushesFailed", 1);
-                    failures.push(json!({"itemIdentifier": record.message_id}));
-                }
-                (Ok(_), Err(_)) => {} // never: a bad request is an error above
+            if let Err(e) = result {
+                tracing::error!(message_id = %record.message_id, error = %e, "queued work failed");
+                metrics.count("GroupFlushesFailed", 1);
+                failures.push(json!({"itemIdentifier": record.message_id}));
             }
         }
-        json!({"flushes": flushes, "batchItemFailures": failures})
+        let mut out = json!({"flushes": flushes, "batchItemFailures": failures});
+        if !rechecks.is_empty() {
+            out["rechecks"] = json!(rechecks);
+        }
+        out
     }
 
     /// Flush `request.flush` of its group: claim, publish, mark.

@@ -6,7 +6,10 @@
 //! traits; their AWS adapters are [`store`] (DynamoDB) and [`publisher`] (SNS). [`service`]
 //! runs the dedup and publish protocol per invocation over any adapters.
 
+mod awareness;
+pub mod book;
 pub mod config;
+pub mod context;
 pub mod dedup;
 mod delivery;
 mod explain;

@@ -1,3 +1,4 @@
+use alerts::book::BookReader;
 use alerts::config::AlertsConfig;
 use alerts::publisher::AlertPublisher;
 use alerts::queue::SqsFlushQueue;
@@ -18,11 +19,12 @@ async fn main() -> Result<(), Error> {
     let service = AlertsService {
         store: AlertStore::new(aws::dynamodb_client(&sdk), &config.table_name),
         publisher: AlertPublisher::new(aws_sdk_sns::Client::new(&sdk), &config.topic_arn),
-        // Only grouping sends to it (built on first use); without ALERTS_GROUP_BY the URL is unused.
+        // Only grouping and holds send to it (built on first use); without them the URL is unused.
         queue: SqsFlushQueue::new(
             LazyClient::new(&sdk, aws_sdk_sqs::Client::new),
             config.group_queue_url.clone().unwrap_or_default(),
         ),
+        book: BookReader::new(aws::dynamodb_client(&sdk), config.checkpoints_table.clone()),
         config,
     };
     let service = &service;

@@ -9,6 +9,7 @@ use streamops_shared::{AwsCallError, ErrorClass};
 use crate::dedup::SuppressReason;
 use streamops_shared::window::ActiveWindow;
 
+use crate::context::Activity;
 use crate::inhibit::Inhibitor;
 use crate::model::{Alert, Severity};
 
@@ -101,6 +102,11 @@ pub struct AlertOutcome {
     /// The group key it joined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Held while the scaler acts (`ALERTS_HOLD_DURING_SCALING`): the activity, and until when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_for: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<DateTime<Utc>>,
 }
 
 /// What muted an alert besides its own history: an operator's silence, a firing source or a
@@ -110,6 +116,8 @@ pub(crate) enum Mute {
     Silence(String),
     Inhibitor(Inhibitor),
     Window(ActiveWindow),
+    /// Held until the scaling activity should have settled.
+    Held(Activity),
 }
 
 impl AlertOutcome {
@@ -134,6 +142,10 @@ impl AlertOutcome {
             Some(Mute::Window(w)) => {
                 out.mute_window = Some(w.name.clone());
                 out.mute_window_ends = Some(w.ends);
+            }
+            Some(Mute::Held(a)) => {
+                out.held_for = Some(a.key.clone());
+                out.held_until = a.settles_by;
             }
             None => {}
         }
@@ -160,6 +172,8 @@ impl AlertOutcome {
             mute_window: None,
             mute_window_ends: None,
             group: None,
+            held_for: None,
+            held_until: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The outside systems the service talks to, one small trait each: the state store (dedup
-//! records, publish claims, silences, firing inhibition sources) and the publisher. [`crate::store::AlertStore`]
+//! records, publish claims, silences, firing inhibition sources, groups, the suite's
+//! activities), the publisher, the flush queue and the checkpoints book (read only). [`crate::store::AlertStore`]
 //! (DynamoDB) and [`crate::publisher::AlertPublisher`] (SNS) are the production adapters; the
 //! tests' in-memory fakes (`tests/support`) script their faults.
 //!
@@ -8,9 +9,12 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 
+pub use crate::book::RestorePoint;
+pub use crate::context::{Activity, HeldAlert};
 pub use crate::dedup::{Claim, StoredState};
 pub use crate::group::{FlushRequest, Group};
 pub use crate::inhibit::{Inhibitor, MutedTarget};
@@ -135,4 +139,40 @@ pub trait FlushQueue {
         &self,
         request: &FlushRequest,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// Queues the re-check of a held alert, delayed by its `delay_seconds`.
+    fn schedule_recheck(
+        &self,
+        held: &HeldAlert,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// What the suite is doing (see `context.rs`): one activity per key, in the state table.
+///
+/// Contract: [`ActivityStore::begin_activity`] stores the activity unless one under its key
+/// began later (a reordered, older start changes nothing); [`ActivityStore::end_activity`]
+/// removes it only if it began at or before `at` (an end never removes a later start).
+pub trait ActivityStore {
+    fn begin_activity(
+        &self,
+        activity: &Activity,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    fn end_activity(
+        &self,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
+    /// Every stored activity, in effect or not (they are few: one per target and pipeline).
+    fn list_activities(&self) -> impl Future<Output = Result<Vec<Activity>, AwsCallError>> + Send;
+}
+
+/// The checkpoints book, read only: a pipeline's latest restorable point.
+pub trait RestorePoints {
+    /// `Ok(None)`: the book has no point for the pipeline, or no book is configured.
+    fn latest_point(
+        &self,
+        pipeline: &str,
+    ) -> impl Future<Output = Result<Option<RestorePoint>, AwsCallError>> + Send;
 }

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use streamops_shared::dynamo::WriteOutcome;
 use streamops_shared::{AwsCallError, Metrics};
 
+use crate::book::BookReader;
 use crate::config::AlertsConfig;
 use crate::dedup::{
     Decision, StoredState, SuppressReason, decide, judged_against, next_state, repeat_moves_record,
@@ -26,7 +27,7 @@ use crate::model::Alert;
 use crate::mute::{muted_key, reason_label};
 use crate::normalize::normalize;
 use crate::ops::{AlertsCommand, parse_command};
-use crate::ports::{FlushQueue, GroupStore, Publisher, StateStore};
+use crate::ports::{ActivityStore, FlushQueue, GroupStore, Publisher, RestorePoints, StateStore};
 use crate::publisher::AlertPublisher;
 use crate::queue::SqsFlushQueue;
 use crate::silence::Silence;
@@ -39,12 +40,14 @@ pub use crate::outcome::{AlertOutcome, AlertsError, InvocationContext, Verdict};
 const MAX_VERSION_CONFLICTS: usize = 5;
 
 /// The service over its ports; the defaults are the AWS adapters `main.rs` builds.
-pub struct AlertsService<S = AlertStore, P = AlertPublisher, Q = SqsFlushQueue> {
+pub struct AlertsService<S = AlertStore, P = AlertPublisher, Q = SqsFlushQueue, B = BookReader> {
     pub config: AlertsConfig,
     pub store: S,
     pub publisher: P,
-    /// The groups' delayed flushes (used only with `ALERTS_GROUP_BY`).
+    /// The groups' delayed flushes and the held alerts' re-checks.
     pub queue: Q,
+    /// The checkpoints book, read to name a pipeline's latest restorable point.
+    pub book: B,
 }
 
 /// How a claimed alert went out: its own message, or into its group (the key).
@@ -56,20 +59,29 @@ enum Delivery {
 /// The record an alert was judged against, and the stored version its write is conditioned
 /// on (they differ when the stored record holds an abandoned claim).
 #[derive(Clone, Copy)]
-struct Basis<'a> {
-    prev: Option<&'a StoredState>,
-    expected: Option<u64>,
+pub(crate) struct Basis<'a> {
+    pub prev: Option<&'a StoredState>,
+    pub expected: Option<u64>,
+}
+
+/// Whether the judgement may hold an alert while the scaler acts: not the re-check of one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HoldCheck {
+    Apply,
+    Skip,
 }
 
 /// One pass of the read-decide-write cycle.
-enum Step {
+pub(crate) enum Step {
     /// Boxed: an outcome is large beside the other variant, and settles once per alert.
     Settled(Box<AlertOutcome>),
     /// The record's version moved between our read and our write: read again.
     VersionMoved,
 }
 
-impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P, Q> {
+impl<S: StateStore + GroupStore + ActivityStore, P: Publisher, Q: FlushQueue, B: RestorePoints>
+    AlertsService<S, P, Q, B>
+{
     pub async fn handle(
         &self,
         payload: Value,
@@ -102,7 +114,15 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
         let mut outcomes = Vec::with_capacity(alerts.len());
         let mut first_error = None;
         for alert in &alerts {
-            match self.process(alert, ctx, metrics).await {
+            // A suite event's activity first: its own alert may be muted, the activity counts.
+            let noted = self
+                .note_activity(alert, suite_detail(&payload, alert))
+                .await;
+            let processed = match noted {
+                Ok(()) => self.process(alert, ctx, metrics).await,
+                Err(e) => Err(e.into()),
+            };
+            match processed {
                 Ok(outcome) => outcomes.push(outcome),
                 Err(e) => {
                     // Keep going: the others are recorded and will dedup on the retry.
@@ -143,6 +163,9 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
                     ));
                 }
                 Decision::Suppress(reason) => {
+                    if let Some(Mute::Held(activity)) = &mute {
+                        self.hold(alert, activity, ctx.now).await?;
+                    }
                     let prev = Basis {
                         prev: prev.as_ref(),
                         expected,
@@ -155,7 +178,8 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
                         prev: prev.as_ref(),
                         expected,
                     };
-                    self.publish(alert, prev, ctx, metrics).await?
+                    let annotated = self.annotated(alert, ctx.now, metrics).await;
+                    self.publish(&annotated, prev, ctx, metrics).await?
                 }
             };
             if let Step::Settled(outcome) = step {
@@ -170,8 +194,7 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
         ))
     }
 
-    /// The dedup decision, then the minimum severity, the silences and the inhibitions (on
-    /// `Publish` only); with the silence or the firing source that muted it.
+    /// The dedup decision, then (on `Publish` only) [`Self::mutes`].
     pub(crate) async fn judge(
         &self,
         prev: Option<&StoredState>,
@@ -183,6 +206,18 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
         if decision != Decision::Publish {
             return Ok((decision, None));
         }
+        self.mutes(prev, alert, now, HoldCheck::Apply).await
+    }
+
+    /// The minimum severity, the silences, the mute windows, the inhibitions and (with
+    /// `HoldCheck::Apply`) the hold while the scaler acts; with what muted it.
+    pub(crate) async fn mutes(
+        &self,
+        prev: Option<&StoredState>,
+        alert: &Alert,
+        now: DateTime<Utc>,
+        hold: HoldCheck,
+    ) -> Result<(Decision, Option<Mute>), AwsCallError> {
         if !alert.severity.passes(self.config.min_severity) {
             return Ok((
                 Decision::Suppress(SuppressReason::BelowMinimumSeverity),
@@ -206,13 +241,21 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
                 Some(Mute::Window(w)),
             ));
         }
-        Ok(match self.firing_source(alert, now).await? {
-            Some(i) => (
+        if let Some(i) = self.firing_source(alert, now).await? {
+            return Ok((
                 Decision::Suppress(SuppressReason::Inhibited),
                 Some(Mute::Inhibitor(i)),
-            ),
-            None => (Decision::Publish, None),
-        })
+            ));
+        }
+        if hold == HoldCheck::Apply
+            && let Some(activity) = self.hold_for(alert, now).await
+        {
+            return Ok((
+                Decision::Suppress(SuppressReason::HeldWhileScaling),
+                Some(Mute::Held(activity)),
+            ));
+        }
+        Ok((Decision::Publish, None))
     }
 
     /// Stores `alert` as a firing source of every rule it is a source of (idempotent).
@@ -252,7 +295,7 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
 
     /// Records the state when the reason asks for it (or a repeat is newer than the record),
     /// counts and logs the suppression.
-    async fn suppress(
+    pub(crate) async fn suppress(
         &self,
         alert: &Alert,
         basis: Basis<'_>,
@@ -308,6 +351,10 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
                 self.list_muted_under(&muted_key(&w.name), &muted, ctx)
                     .await;
             }
+            Some(Mute::Held(a)) => {
+                tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
+                    reason = %label, held_for = %a.key, until = ?a.settles_by, "alert held while the scaler acts");
+            }
             Some(Mute::Silence(id)) => {
                 tracing::info!(fingerprint = %alert.fingerprint, resource = %alert.resource, state = %alert.state,
                     reason = %label, silence = %id, "alert suppressed");
@@ -348,7 +395,7 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
     }
 
     /// Claims the record, publishes, releases the claim; rolls the claim back if SNS fails.
-    async fn publish(
+    pub(crate) async fn publish(
         &self,
         alert: &Alert,
         basis: Basis<'_>,
@@ -488,6 +535,15 @@ impl<S: StateStore + GroupStore, P: Publisher, Q: FlushQueue> AlertsService<S, P
         }
         Ok(())
     }
+}
+
+/// The detail of the EventBridge event `alert` came from, when it is one of the suite's own
+/// (the activities are read from it).
+fn suite_detail<'a>(payload: &'a Value, alert: &Alert) -> Option<&'a Value> {
+    let source = payload.get("source").and_then(Value::as_str)?;
+    (source == alert.source && source.starts_with("streamops."))
+        .then(|| payload.get("detail"))
+        .flatten()
 }
 
 /// Whether the alert's state is recorded under this decision (and so a source it is fires).

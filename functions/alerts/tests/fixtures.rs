@@ -199,7 +199,9 @@ fn every_corpus_file_has_its_expected_outcome() {
             Outcome::GroupFlush(n) => {
                 let records =
                     parse_flush_event(value).unwrap_or_else(|| panic!("{file}: not a flush event"));
-                let request = records[0].request.as_ref().unwrap();
+                let Ok(alerts::group::QueuedWork::Flush(request)) = &records[0].request else {
+                    panic!("{file}: not a group flush");
+                };
                 assert_eq!(request.flush, *n, "{file}");
                 continue;
             }

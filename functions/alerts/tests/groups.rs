@@ -392,6 +392,7 @@ async fn grouping_off_is_one_message_per_alert_as_before() {
         store: f.store.clone(),
         publisher: f.topic.clone(),
         queue: f.queue.clone(),
+        book: f.book.clone(),
     };
     let mut metrics = Metrics::with_sink("streamops", "alerts", |_| {});
     for i in 0..3 {

@@ -300,6 +300,7 @@ async fn failed_publish_rolls_back_so_the_retry_publishes() {
         store: h.service.store.clone(),
         publisher: AlertPublisher::new(dead_sns, h.service.config.topic_arn.clone()),
         queue: h.service.queue.clone(),
+        book: h.service.book.clone(),
     };
     let alarm = fixture("alerts/alarm-iterator-age-alarm.json");
     let now = at("2026-11-23T10:00:20Z");

@@ -8,7 +8,7 @@ mod support;
 use support::{queue, topic_with_subscriber};
 
 use alerts::config::AlertsConfig;
-use alerts::group::{FlushRequest, parse_flush_event};
+use alerts::group::{QueuedWork, parse_flush_event};
 use alerts::ports::{FlushQueue, GroupStore};
 use alerts::publisher::AlertPublisher;
 use alerts::queue::SqsFlushQueue;
@@ -95,7 +95,9 @@ async fn group_items_are_version_conditioned_and_flush_messages_read_back() {
     q.schedule(&request.unwrap()).await.unwrap();
     let event = receive_as_event(&sdk, &url).await;
     let records = parse_flush_event(&event).unwrap();
-    let got: &FlushRequest = records[0].request.as_ref().unwrap();
+    let Ok(QueuedWork::Flush(got)) = &records[0].request else {
+        panic!("not a flush: {:?}", records[0].request.as_ref().err());
+    };
     assert_eq!((got.group.as_str(), got.flush), (group.key.as_str(), 1));
 }
 
@@ -126,6 +128,7 @@ async fn a_storm_through_the_handler_is_one_sns_message() {
         store: AlertStore::new(aws_sdk_dynamodb::Client::new(&sdk), "alerts-state"),
         publisher: AlertPublisher::new(sns.clone(), topic.clone()),
         queue: SqsFlushQueue::new(sqs.clone(), flushes.clone()),
+        book: alerts::book::BookReader::new(aws_sdk_dynamodb::Client::new(&sdk), None),
         config,
     };
     let mut metrics = Metrics::with_sink("streamops", "alerts", |_| {});

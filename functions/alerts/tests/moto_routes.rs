@@ -61,6 +61,7 @@ async fn routes_reach_their_own_topics_in_their_formats_and_the_rest_the_default
         store: AlertStore::new(aws_sdk_dynamodb::Client::new(&sdk), "alerts-state"),
         publisher: AlertPublisher::new(aws_sdk_sns::Client::new(&sdk), default_topic.clone()),
         queue: alerts::queue::SqsFlushQueue::new(aws_sdk_sqs::Client::new(&sdk), "grouping-off"),
+        book: alerts::book::BookReader::new(aws_sdk_dynamodb::Client::new(&sdk), None),
         config: config(&default_topic, &vars),
     };
     let handle = |payload: Value, now: DateTime<Utc>| {

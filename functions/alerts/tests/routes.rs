@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
 use streamops_test_support::fixture;
-use support::{FakePublisher, FakeQueue, FakeStore, Fault, flush_event};
+use support::{FakeBook, FakePublisher, FakeQueue, FakeStore, Fault, flush_event};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:alerts";
 const PAGER: &str = "arn:aws:sns:us-east-1:123456789012:pager";
@@ -33,7 +33,7 @@ fn routes() -> String {
 fn service(
     extra: &[(&str, &str)],
 ) -> (
-    AlertsService<FakeStore, FakePublisher, FakeQueue>,
+    AlertsService<FakeStore, FakePublisher, FakeQueue, FakeBook>,
     FakePublisher,
     FakeQueue,
 ) {
@@ -59,6 +59,7 @@ fn service(
         store: FakeStore::default(),
         publisher: topic.clone(),
         queue: queue.clone(),
+        book: FakeBook::default(),
     };
     (s, topic, queue)
 }
@@ -76,7 +77,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 async fn handle(
-    s: &AlertsService<FakeStore, FakePublisher, FakeQueue>,
+    s: &AlertsService<FakeStore, FakePublisher, FakeQueue, FakeBook>,
     v: &Value,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {

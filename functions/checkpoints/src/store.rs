@@ -8,7 +8,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::DateTime;
 use streamops_shared::AwsCallError;
-use streamops_shared::book_keys::{self, LATEST, PIPELINE, PK, lineage_attr as attr};
+use streamops_shared::book_keys::{
+    self, LATEST, PIPELINE, PK, lineage_attr as attr, pointer_attr as ptr,
+};
 use streamops_shared::dynamo::{self, Item, WriteOutcome, get_bool, get_n, get_s, n, s};
 
 use crate::book::{CheckpointRecord, JobLineage, PointId, PointStatus, RestoreMode, Scope};
@@ -60,7 +62,7 @@ impl Book {
             .update_expression(set)
             .condition_expression(condition);
         if set.contains("#st") || condition.contains("#st") {
-            request = request.expression_attribute_names("#st", "status");
+            request = request.expression_attribute_names("#st", book_keys::POINT_STATUS);
         }
         for (name, value) in values {
             request = request.expression_attribute_values(name, value);
@@ -159,13 +161,13 @@ impl BookStore for Book {
             // Listed by the pipelines index (`health`).
             item.insert(book_keys::REGISTRY.into(), s(book_keys::PIPELINE_REGISTRY));
         }
-        item.insert("location".into(), s(r.location.clone()));
-        item.insert("kind".into(), s(r.kind.as_str()));
-        item.insert("job_id".into(), s(r.job_id.clone()));
-        item.insert("point_sk".into(), s(r.id().sk));
-        item.insert("completed_at".into(), s(r.completed_at.to_rfc3339()));
+        item.insert(ptr::LOCATION.into(), s(r.location.clone()));
+        item.insert(ptr::KIND.into(), s(r.kind.as_str()));
+        item.insert(ptr::JOB_ID.into(), s(r.job_id.clone()));
+        item.insert(ptr::POINT_SK.into(), s(r.id().sk));
+        item.insert(ptr::COMPLETED_AT.into(), s(r.completed_at.to_rfc3339()));
         if let Some(id) = r.checkpoint_id {
-            item.insert("checkpoint_id".into(), n(id));
+            item.insert(ptr::CHECKPOINT_ID.into(), n(id));
         }
         dynamo::put_if_newer(&self.client, &self.table, PK, item, "order", r.order()).await
     }
@@ -175,10 +177,10 @@ impl BookStore for Book {
         let item = dynamo::get_item(&self.client, &self.table, key).await?;
         Ok(item.and_then(|i| {
             Some(LatestPointer {
-                location: get_s(&i, "location")?.to_string(),
+                location: get_s(&i, ptr::LOCATION)?.to_string(),
                 point: PointId {
-                    job_id: get_s(&i, "job_id")?.to_string(),
-                    sk: get_s(&i, "point_sk")?.to_string(),
+                    job_id: get_s(&i, ptr::JOB_ID)?.to_string(),
+                    sk: get_s(&i, ptr::POINT_SK)?.to_string(),
                 },
             })
         }))
@@ -370,7 +372,7 @@ fn point_attributes(r: &CheckpointRecord) -> Item {
     if let Some(etag) = &r.etag {
         item.insert("etag".into(), s(etag.clone()));
     }
-    item.insert("status".into(), s(r.status.as_str()));
+    item.insert(book_keys::POINT_STATUS.into(), s(r.status.as_str()));
     item.insert("pinned".into(), AttributeValue::Bool(r.pinned));
     if let Some(d) = &r.detail {
         item.insert("detail".into(), s(d.clone()));
@@ -399,7 +401,7 @@ fn record_from_item(i: &Item) -> Option<CheckpointRecord> {
             .ok()?
             .to_utc(),
         etag: get_s(i, "etag").map(str::to_string),
-        status: get_s(i, "status")?.parse().ok()?,
+        status: get_s(i, book_keys::POINT_STATUS)?.parse().ok()?,
         pinned: get_bool(i, "pinned").unwrap_or(false),
         detail: get_s(i, "detail").map(str::to_string),
         trigger: trigger_from_item(i),

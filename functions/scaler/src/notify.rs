@@ -396,10 +396,7 @@ mod tests {
         }))
         .unwrap();
         let about = about(&flink.kind);
-        let labels: Vec<(&str, &str)> = about
-            .iter()
-            .map(|(k, v)| (*k, v.as_str()))
-            .collect();
+        let labels: Vec<(&str, &str)> = about.iter().map(|(k, v)| (*k, v.as_str())).collect();
         assert_eq!(
             labels,
             [

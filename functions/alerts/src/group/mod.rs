@@ -401,10 +401,18 @@ fn end_flush(mut group: Group, flush: u64, now_ms: i64, round_over: bool) -> Gro
     group
 }
 
+/// What a message on the flush queue asks for: a group's flush, or the re-check of an alert
+/// held while the scaler acted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueuedWork {
+    Flush(FlushRequest),
+    Recheck(crate::context::HeldAlert),
+}
+
 /// One SQS record of a flush event: its message id and what its body asks for.
 pub struct FlushRecord {
     pub message_id: String,
-    pub request: Result<FlushRequest, String>,
+    pub request: Result<QueuedWork, String>,
 }
 
 /// The records of an SQS event from the flush queue (`eventSource` `aws:sqs` on every record),
@@ -415,11 +423,20 @@ pub fn parse_flush_event(payload: &Value) -> Option<Vec<FlushRecord>> {
     if records.is_empty() || !records.iter().all(sqs) {
         return None;
     }
-    let read = |r: &Value| -> Result<FlushRequest, String> {
+    let read = |r: &Value| -> Result<QueuedWork, String> {
         let body = r.get("body").and_then(Value::as_str).ok_or("no body")?;
         let v: Value = serde_json::from_str(body).map_err(|e| format!("body: {e}"))?;
-        let flush = v.get("group_flush").ok_or("body: no group_flush")?;
-        serde_json::from_value(flush.clone()).map_err(|e| format!("body.group_flush: {e}"))
+        if let Some(held) = v.get("held_recheck") {
+            return serde_json::from_value(held.clone())
+                .map(QueuedWork::Recheck)
+                .map_err(|e| format!("body.held_recheck: {e}"));
+        }
+        let flush = v
+            .get("group_flush")
+            .ok_or("body: neither group_flush nor held_recheck")?;
+        serde_json::from_value(flush.clone())
+            .map(QueuedWork::Flush)
+            .map_err(|e| format!("body.group_flush: {e}"))
     };
     Some(
         records

@@ -35,8 +35,27 @@ pub(super) fn from_alarm(t: &AlarmTransition) -> BTreeMap<String, String> {
     if let Some(c) = cluster {
         labels.insert(CLUSTER_ID.into(), c);
     }
+    for (label, names) in DIMENSION_LABELS {
+        let value = t.metrics.iter().find_map(|m| {
+            m.dimensions
+                .iter()
+                .find(|(k, v)| names.contains(&k.as_str()) && !v.is_empty())
+                .map(|(_, v)| v.clone())
+        });
+        if let Some(v) = value {
+            labels.insert((*label).into(), v);
+        }
+    }
     labels
 }
+
+/// Further labels read from an alarm's dimensions, as the scaler names what it acts on: a
+/// Kinesis stream (`StreamName`), a Flink pipeline and job (the reporter's dimensions).
+const DIMENSION_LABELS: &[(&str, &[&str])] = &[
+    ("stream", &["StreamName"]),
+    ("pipeline", &["pipeline", "Pipeline"]),
+    ("job_name", &["JobName", "job_name"]),
+];
 
 /// Adds what every alert gets after normalization: an EMR alert's cluster (its resource is the
 /// cluster id, or `cluster/...`), then the operator's labels for the longest matching

@@ -23,13 +23,13 @@ use streamops_shared::text::clean_inline;
 use crate::model::{Alert, AlertKind, Severity, fingerprint};
 
 mod alarm;
-mod checkpoints;
+pub(crate) mod checkpoints;
 mod emr;
 pub mod labels;
 mod lambda;
 mod partitions;
 mod savepoint;
-mod scaler;
+pub(crate) mod scaler;
 #[cfg(test)]
 mod test_util;
 

@@ -6,6 +6,8 @@
 //! redelivery. Severity from the outcome: a failed or stranded rescale is critical, a blocked,
 //! deferred or ineffective scale-up a warning, a done one info.
 
+use std::collections::BTreeMap;
+
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -46,6 +48,9 @@ struct Decision {
     phase: Option<String>,
     #[serde(default)]
     at: Option<DateTime<Utc>>,
+    /// What the target acts on (`stream`, `cluster_id`, `pipeline`, `job_name`): its labels.
+    #[serde(default)]
+    about: BTreeMap<String, String>,
 }
 
 pub(super) fn from_scaler(
@@ -86,7 +91,12 @@ pub(super) fn from_scaler(
         event_id: d.decision_id.clone(),
         details: details(&d),
         suppressed_by: None,
-        labels: Default::default(),
+        labels: d
+            .about
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (clean_inline(k).into_owned(), clean_inline(v).into_owned()))
+            .collect(),
         resource: target,
     })
 }

@@ -10,9 +10,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use streamops_shared::{EnvReader, Metrics};
 
-use crate::support::{FakePublisher, FakeQueue, FakeStore};
+use crate::support::{FakeBook, FakePublisher, FakeQueue, FakeStore};
 
-fn service() -> AlertsService<FakeStore, FakePublisher, FakeQueue> {
+fn service() -> AlertsService<FakeStore, FakePublisher, FakeQueue, FakeBook> {
     let vars = [
         (
             "ALERTS_TOPIC_ARN",
@@ -29,6 +29,7 @@ fn service() -> AlertsService<FakeStore, FakePublisher, FakeQueue> {
         store: FakeStore::default(),
         publisher: FakePublisher::default(),
         queue: FakeQueue::default(),
+        book: FakeBook::default(),
     }
 }
 
@@ -37,7 +38,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn handle(
-    svc: &AlertsService<FakeStore, FakePublisher, FakeQueue>,
+    svc: &AlertsService<FakeStore, FakePublisher, FakeQueue, FakeBook>,
     payload: Value,
     now: DateTime<Utc>,
 ) -> Result<Value, AlertsError> {

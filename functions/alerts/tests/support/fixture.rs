@@ -10,13 +10,14 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use streamops_shared::{EnvReader, Metrics};
 
-use super::{FakePublisher, FakeQueue, FakeStore};
+use super::{FakeBook, FakePublisher, FakeQueue, FakeStore};
 
 pub struct Fixture {
-    pub service: AlertsService<FakeStore, FakePublisher, FakeQueue>,
+    pub service: AlertsService<FakeStore, FakePublisher, FakeQueue, FakeBook>,
     pub store: FakeStore,
     pub topic: FakePublisher,
     pub queue: FakeQueue,
+    pub book: FakeBook,
     /// Every EMF line the invocations flushed.
     pub metrics: Arc<Mutex<Vec<String>>>,
 }
@@ -49,17 +50,20 @@ pub fn at(s: &str) -> DateTime<Utc> {
 
 impl Fixture {
     pub fn new(config: AlertsConfig) -> Self {
-        let (store, topic, queue) = Default::default();
+        let (store, topic, queue, book): (FakeStore, FakePublisher, FakeQueue, FakeBook) =
+            Default::default();
         Fixture {
             service: AlertsService {
                 config,
                 store: Clone::clone(&store),
                 publisher: Clone::clone(&topic),
                 queue: Clone::clone(&queue),
+                book: Clone::clone(&book),
             },
             store,
             topic,
             queue,
+            book,
             metrics: Default::default(),
         }
     }

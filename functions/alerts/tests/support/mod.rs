@@ -21,8 +21,11 @@ use tokio::sync::Notify;
 pub use streamops_test_support::faults::{Fault, Interleave, Script};
 
 mod fixture;
+mod suite;
 #[allow(unused_imports)] // each test binary uses part of the support
 pub use fixture::{Fixture, at, config, ctx};
+#[allow(unused_imports)] // each test binary uses part of the support
+pub use suite::{FakeBook, recheck_event};
 #[cfg(feature = "integration")]
 pub mod moto_harness;
 mod moto_topic;
@@ -45,6 +48,9 @@ pub enum StoreOp {
     LoadGroup,
     WriteGroup,
     ListGroups,
+    BeginActivity,
+    EndActivity,
+    ListActivities,
 }
 
 impl StoreOp {
@@ -65,6 +71,9 @@ impl StoreOp {
             StoreOp::ListMuted => "Query (muted)",
             StoreOp::LoadGroup => "GetItem (group)",
             StoreOp::WriteGroup => "PutItem (group, if version)",
+            StoreOp::BeginActivity => "PutItem (if newer)",
+            StoreOp::EndActivity => "DeleteItem (activity)",
+            StoreOp::ListActivities => "Query (activities)",
         }
     }
 }
@@ -96,6 +105,8 @@ pub struct StoreState {
     /// Source fingerprint to its muted targets, by target fingerprint.
     muted: BTreeMap<String, BTreeMap<String, MutedTarget>>,
     groups: HashMap<String, Group>,
+    /// The suite's activities by key (see `suite.rs`).
+    activities: BTreeMap<String, alerts::context::Activity>,
     gates: HashMap<StoreOp, Gate>,
 }
 
@@ -349,6 +360,8 @@ impl GroupStore for FakeStore {
 #[derive(Clone, Default)]
 pub struct FakeQueue {
     sent: Arc<Mutex<Vec<FlushRequest>>>,
+    /// The re-checks of held alerts queued, in order (see `suite.rs`).
+    rechecks: Arc<Mutex<Vec<alerts::context::HeldAlert>>>,
     pub script: Script,
 }
 
@@ -367,6 +380,15 @@ impl FlushQueue for FakeQueue {
     async fn schedule(&self, request: &FlushRequest) -> Result<(), AwsCallError> {
         self.script.call("SendMessage", || {
             lock(&self.sent).push(request.clone());
+        })
+    }
+
+    async fn schedule_recheck(
+        &self,
+        held: &alerts::context::HeldAlert,
+    ) -> Result<(), AwsCallError> {
+        self.script.call("SendMessage", || {
+            lock(&self.rechecks).push(held.clone());
         })
     }
 }

@@ -13,6 +13,9 @@ use alerts::store::AlertStore;
 
 use super::{config, ctx, topic_with_subscriber};
 
+/// The checkpoints book the harness's service reads (empty unless a test writes it).
+pub const BOOK_TABLE: &str = "checkpoints-book";
+
 pub struct Harness {
     _moto: MotoServer,
     pub sdk: SdkConfig,
@@ -30,13 +33,15 @@ pub async fn harness_with(extra: &[(&str, &str)]) -> Harness {
     let sdk = moto.sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     create_table(&sdk, "alerts-state", Some("sk")).await;
+    create_table(&sdk, BOOK_TABLE, Some("sk")).await;
     let (topic, queue_url) = topic_with_subscriber(&sdk).await;
     let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut vars = vec![("ALERTS_DEDUP_WINDOW_SECONDS", "3600")];
     vars.extend_from_slice(extra);
     let service = AlertsService {
-        store: AlertStore::new(ddb, "alerts-state"),
+        store: AlertStore::new(ddb.clone(), "alerts-state"),
+        book: alerts::book::BookReader::new(ddb, Some(BOOK_TABLE.into())),
         publisher: AlertPublisher::new(sns, topic.clone()),
         // Grouping is off here (moto_groups.rs has it on): nothing is sent to it.
         queue: alerts::queue::SqsFlushQueue::new(sqs.clone(), "grouping-off"),
