@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use streamops_shared::{AwsCallError, Metrics};
 
-use crate::context::{Activity, ActivityChange, ActivityKind, HeldAlert, change_of, holding};
+use crate::context::{Activity, ActivityKind, HeldAlert, change_of, holding};
 use crate::dedup::{Decision, judged_against};
 use crate::model::Alert;
 use crate::outcome::{AlertOutcome, AlertsError, InvocationContext};
@@ -50,12 +50,9 @@ where
         alert: &Alert,
         detail: Option<&Value>,
     ) -> Result<(), AwsCallError> {
-        let Some(change) = change_of(alert, detail.unwrap_or(&Value::Null)) else {
-            return Ok(());
-        };
-        match change {
-            ActivityChange::Begin(a) => self.store.begin_activity(&a).await,
-            ActivityChange::End { key, at } => self.store.end_activity(&key, at).await,
+        match change_of(alert, detail.unwrap_or(&Value::Null)) {
+            Some(activity) => self.store.record_activity(&activity).await,
+            None => Ok(()),
         }
     }
 

@@ -49,19 +49,12 @@ pub struct Activity {
     /// Scaling: when the scaler expects the action to have settled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settles_by: Option<DateTime<Utc>>,
-    /// The event that started it.
+    /// The event that started (or ended) it.
     pub event_id: String,
-}
-
-/// What a suite event says about an activity.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ActivityChange {
-    Begin(Activity),
-    /// The activity under this key ended at this time (an older start is ended, a newer kept).
-    End {
-        key: String,
-        at: DateTime<Utc>,
-    },
+    /// An end, kept under the key as a marker (`since` is when it ended), so that a start
+    /// older than it, delivered late, does not begin the activity again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ended: bool,
 }
 
 impl Activity {
@@ -76,7 +69,7 @@ impl Activity {
 
     /// Whether it is going on at `now`.
     pub fn in_effect(&self, now: DateTime<Utc>) -> bool {
-        self.since <= now + Duration::seconds(60) && now < self.expires_at()
+        !self.ended && self.since <= now + Duration::seconds(60) && now < self.expires_at()
     }
 
     /// Whether `alert` is about something this activity concerns: not the activity's own
@@ -123,21 +116,34 @@ pub fn is_checkpoint_metric(alert: &Alert) -> bool {
         .is_some_and(|m| m.to_ascii_lowercase().contains("checkpoint"))
 }
 
-/// What a normalized suite event says about an activity, if anything.
-pub fn change_of(alert: &Alert, detail: &serde_json::Value) -> Option<ActivityChange> {
+/// The marker of an activity's end at the alert's time (see [`Activity::ended`]).
+fn ended(key: String, kind: ActivityKind, alert: &Alert) -> Activity {
+    Activity {
+        key,
+        kind,
+        subject: alert.resource.clone(),
+        labels: BTreeMap::new(),
+        what: "ended".into(),
+        since: alert.time,
+        settles_by: None,
+        event_id: alert.event_id.clone(),
+        ended: true,
+    }
+}
+
+/// What a normalized suite event says about an activity, if anything: a start, or the
+/// marker of an end. The store keeps, per key, the one with the latest `since`.
+pub fn change_of(alert: &Alert, detail: &serde_json::Value) -> Option<Activity> {
     if alert.source == scaler::SOURCE {
         return scaling_change(alert, detail);
     }
     if alert.source == checkpoints::SOURCE && alert.kind == AlertKind::CheckpointHealth {
         let key = format!("checkpoints/{}", alert.resource);
         if alert.severity == Severity::Resolved {
-            return Some(ActivityChange::End {
-                key,
-                at: alert.time,
-            });
+            return Some(ended(key, ActivityKind::CheckpointFailure, alert));
         }
         let labels = BTreeMap::from([("pipeline".to_string(), alert.resource.clone())]);
-        return Some(ActivityChange::Begin(Activity {
+        return Some(Activity {
             key,
             kind: ActivityKind::CheckpointFailure,
             subject: alert.resource.clone(),
@@ -150,7 +156,8 @@ pub fn change_of(alert: &Alert, detail: &serde_json::Value) -> Option<ActivityCh
             since: alert.time,
             settles_by: None,
             event_id: alert.event_id.clone(),
-        }));
+            ended: false,
+        });
     }
     None
 }
@@ -169,7 +176,7 @@ struct ScalingDetail {
     settles_by: Option<DateTime<Utc>>,
 }
 
-fn scaling_change(alert: &Alert, detail: &serde_json::Value) -> Option<ActivityChange> {
+fn scaling_change(alert: &Alert, detail: &serde_json::Value) -> Option<Activity> {
     let d: ScalingDetail = serde_json::from_value(detail.clone()).ok()?;
     let key = format!("scaling/{}", alert.resource);
     match d.outcome.as_str() {
@@ -183,7 +190,7 @@ fn scaling_change(alert: &Alert, detail: &serde_json::Value) -> Option<ActivityC
                 .into_iter()
                 .filter(|(k, v)| TYING_LABELS.contains(&k.as_str()) && !v.is_empty())
                 .collect();
-            Some(ActivityChange::Begin(Activity {
+            Some(Activity {
                 key,
                 kind: ActivityKind::Scaling,
                 subject: alert.resource.clone(),
@@ -192,12 +199,10 @@ fn scaling_change(alert: &Alert, detail: &serde_json::Value) -> Option<ActivityC
                 since: alert.time,
                 settles_by: d.settles_by,
                 event_id: alert.event_id.clone(),
-            }))
+                ended: false,
+            })
         }
-        "rescaled" | "failed" | "stranded" => Some(ActivityChange::End {
-            key,
-            at: alert.time,
-        }),
+        "rescaled" | "failed" | "stranded" => Some(ended(key, ActivityKind::Scaling, alert)),
         _ => None,
     }
 }

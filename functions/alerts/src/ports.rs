@@ -9,7 +9,6 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 
@@ -147,24 +146,19 @@ pub trait FlushQueue {
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
 
-/// What the suite is doing (see `context.rs`): one activity per key, in the state table.
+/// What the suite is doing (see `context.rs`): one activity (or end marker) per key, in the
+/// state table.
 ///
-/// Contract: [`ActivityStore::begin_activity`] stores the activity unless one under its key
-/// began later (a reordered, older start changes nothing); [`ActivityStore::end_activity`]
-/// removes it only if it began at or before `at` (an end never removes a later start).
+/// Contract: [`ActivityStore::record_activity`] stores it unless the one under its key has a
+/// later or equal `since` (a reordered, older start or end changes nothing; a redelivery is a
+/// no-op).
 pub trait ActivityStore {
-    fn begin_activity(
+    fn record_activity(
         &self,
         activity: &Activity,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 
-    fn end_activity(
-        &self,
-        key: &str,
-        at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
-
-    /// Every stored activity, in effect or not (they are few: one per target and pipeline).
+    /// Every stored activity and end marker (they are few: one per target and pipeline).
     fn list_activities(&self) -> impl Future<Output = Result<Vec<Activity>, AwsCallError>> + Send;
 }
 

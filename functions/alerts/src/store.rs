@@ -9,13 +9,12 @@
 //! - `pk = "group#<group key>"`, `sk = "group"`: one alert group (`body`: its JSON, with
 //!   `version` beside it for the conditional writes);
 //! - `pk = "activities"`, `sk = <activity key>`: what the suite is doing (`body`: its JSON,
-//!   `since_ms` beside it, so an older start or end never replaces a newer start).
+//!   `since_ms` beside it, so an older start or end never replaces a newer one).
 //!
 //! Every item carries the `expires_at` TTL attribute.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Utc};
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::{
     self, Item, TTL_ATTRIBUTE, VERSION_ATTRIBUTE, WriteOutcome, get_bool, get_n, get_s, n, s,
@@ -491,49 +490,20 @@ const ACTIVITIES_PK: &str = "activities";
 const SINCE_MS: &str = "since_ms";
 
 impl ActivityStore for AlertStore {
-    async fn begin_activity(&self, activity: &Activity) -> Result<(), AwsCallError> {
+    async fn record_activity(&self, activity: &Activity) -> Result<(), AwsCallError> {
         let body = serde_json::to_string(activity).expect("an activity serializes");
         let mut item = Item::new();
         item.insert("pk".into(), s(ACTIVITIES_PK));
         item.insert("sk".into(), s(&activity.key));
         item.insert("body".into(), s(body));
-        // Kept a day past its end, for people reading the table.
+        // Kept a day past its end, for people reading the table (and the end's marker).
         let expires_at = activity.expires_at().timestamp() + 86_400;
         item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
         let since = activity.since.timestamp_millis();
-        // A newer start under the key stays: the write is conditioned on `since_ms`.
+        // A later start or end under the key stays: the write is conditioned on `since_ms`.
         dynamo::put_if_newer(&self.client, &self.table, "pk", item, SINCE_MS, since)
             .await
             .map(|_| ())
-    }
-
-    async fn end_activity(&self, key: &str, at: DateTime<Utc>) -> Result<(), AwsCallError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(ACTIVITIES_PK))
-            .key("sk", s(key))
-            .condition_expression("#since <= :at")
-            .expression_attribute_names("#since", SINCE_MS)
-            .expression_attribute_values(":at", n(at.timestamp_millis()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // No such activity, or one that began after this end: nothing to end.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(AwsCallError::from_sdk(
-                "DeleteItem (activity)",
-                format!("table {}", self.table),
-                &e,
-            )),
-        }
     }
 
     async fn list_activities(&self) -> Result<Vec<Activity>, AwsCallError> {

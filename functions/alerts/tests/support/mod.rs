@@ -48,8 +48,7 @@ pub enum StoreOp {
     LoadGroup,
     WriteGroup,
     ListGroups,
-    BeginActivity,
-    EndActivity,
+    RecordActivity,
     ListActivities,
 }
 
@@ -71,8 +70,7 @@ impl StoreOp {
             StoreOp::ListMuted => "Query (muted)",
             StoreOp::LoadGroup => "GetItem (group)",
             StoreOp::WriteGroup => "PutItem (group, if version)",
-            StoreOp::BeginActivity => "PutItem (if newer)",
-            StoreOp::EndActivity => "DeleteItem (activity)",
+            StoreOp::RecordActivity => "PutItem (if newer)",
             StoreOp::ListActivities => "Query (activities)",
         }
     }

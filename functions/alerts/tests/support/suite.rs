@@ -7,30 +7,20 @@ use std::sync::{Arc, Mutex};
 use alerts::book::RestorePoint;
 use alerts::context::{Activity, HeldAlert};
 use alerts::ports::{ActivityStore, RestorePoints};
-use chrono::{DateTime, Utc};
 use streamops_shared::AwsCallError;
 use streamops_test_support::faults::{Script, lock};
 
 use super::{FakeQueue, FakeStore, StoreOp};
 
 impl ActivityStore for FakeStore {
-    async fn begin_activity(&self, activity: &Activity) -> Result<(), AwsCallError> {
-        self.call(StoreOp::BeginActivity, |s| {
-            let newer = s
+    async fn record_activity(&self, activity: &Activity) -> Result<(), AwsCallError> {
+        self.call(StoreOp::RecordActivity, |s| {
+            let later = s
                 .activities
                 .get(&activity.key)
                 .is_some_and(|a| a.since >= activity.since);
-            if !newer {
+            if !later {
                 s.activities.insert(activity.key.clone(), activity.clone());
-            }
-        })
-        .await
-    }
-
-    async fn end_activity(&self, key: &str, at: DateTime<Utc>) -> Result<(), AwsCallError> {
-        self.call(StoreOp::EndActivity, |s| {
-            if s.activities.get(key).is_some_and(|a| a.since <= at) {
-                s.activities.remove(key);
             }
         })
         .await
@@ -45,9 +35,14 @@ impl ActivityStore for FakeStore {
 }
 
 impl FakeStore {
-    /// The activities stored, by key.
+    /// The activities stored (not the end markers), by key.
     pub fn activities(&self) -> Vec<Activity> {
-        lock(&self.inner).activities.values().cloned().collect()
+        let s = lock(&self.inner);
+        s.activities
+            .values()
+            .filter(|a| !a.ended)
+            .cloned()
+            .collect()
     }
 }
 
