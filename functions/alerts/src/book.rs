@@ -3,48 +3,13 @@
 //! follows a checkpoint failure names the point a recovery would start from.
 
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use chrono::DateTime;
 use streamops_shared::AwsCallError;
 use streamops_shared::book_keys::{self, LATEST, POINT_STATUS, pointer_attr as ptr};
 use streamops_shared::dynamo::{self, get_n, get_s};
 
+use crate::context::RestorePoint;
 use crate::ports::RestorePoints;
-
-/// A pipeline's latest restorable point, as the book's pointer names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RestorePoint {
-    pub location: String,
-    /// `checkpoint` or `savepoint`.
-    pub kind: String,
-    pub job_id: String,
-    pub checkpoint_id: Option<u64>,
-    pub completed_at: Option<DateTime<Utc>>,
-    /// The point's own status (`restorable`, or what became of it since the pointer moved).
-    pub status: Option<String>,
-}
-
-impl RestorePoint {
-    /// The line added to an alert.
-    pub fn annotation(&self) -> String {
-        let what = match self.checkpoint_id {
-            Some(id) => format!("{} {id}", self.kind),
-            None => self.kind.clone(),
-        };
-        let when = self
-            .completed_at
-            .map(|t| format!(", completed {}", t.format("%Y-%m-%dT%H:%M:%SZ")))
-            .unwrap_or_default();
-        let status = match self.status.as_deref() {
-            Some("restorable") | None => String::new(),
-            Some(other) => format!(" (marked {other}: `checkpoints latest` names a verified one)"),
-        };
-        format!(
-            "{} ({what} of job {}{when}){status}",
-            self.location, self.job_id
-        )
-    }
-}
 
 /// The book in DynamoDB; with no table configured it answers that it knows no point.
 #[derive(Clone)]

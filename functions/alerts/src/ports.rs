@@ -12,8 +12,7 @@ use std::future::Future;
 use streamops_shared::AwsCallError;
 use streamops_shared::dynamo::WriteOutcome;
 
-pub use crate::book::RestorePoint;
-pub use crate::context::{Activity, HeldAlert};
+pub use crate::context::{Activity, HeldAlert, RestorePoint};
 pub use crate::dedup::{Claim, StoredState};
 pub use crate::group::{FlushRequest, Group};
 pub use crate::inhibit::{Inhibitor, MutedTarget};

@@ -6,7 +6,7 @@
 
 mod support;
 
-use alerts::book::RestorePoint;
+use alerts::context::RestorePoint;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use streamops_test_support::fixture;

@@ -8,7 +8,8 @@ mod support;
 use support::at;
 use support::moto_harness::{BOOK_TABLE, harness, harness_with};
 
-use alerts::book::{BookReader, RestorePoint};
+use alerts::book::BookReader;
+use alerts::context::RestorePoint;
 use alerts::context::change_of;
 use alerts::normalize::normalize;
 use alerts::ports::{ActivityStore, RestorePoints};

@@ -406,7 +406,8 @@ fn end_flush(mut group: Group, flush: u64, now_ms: i64, round_over: bool) -> Gro
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueuedWork {
     Flush(FlushRequest),
-    Recheck(crate::context::HeldAlert),
+    /// Boxed: a held alert is large beside a flush request.
+    Recheck(Box<crate::context::HeldAlert>),
 }
 
 /// One SQS record of a flush event: its message id and what its body asks for.
@@ -428,7 +429,7 @@ pub fn parse_flush_event(payload: &Value) -> Option<Vec<FlushRecord>> {
         let v: Value = serde_json::from_str(body).map_err(|e| format!("body: {e}"))?;
         if let Some(held) = v.get("held_recheck") {
             return serde_json::from_value(held.clone())
-                .map(QueuedWork::Recheck)
+                .map(|held| QueuedWork::Recheck(Box::new(held)))
                 .map_err(|e| format!("body.held_recheck: {e}"));
         }
         let flush = v

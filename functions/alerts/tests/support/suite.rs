@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use alerts::book::RestorePoint;
+use alerts::context::RestorePoint;
 use alerts::context::{Activity, HeldAlert};
 use alerts::ports::{ActivityStore, RestorePoints};
 use streamops_shared::AwsCallError;
