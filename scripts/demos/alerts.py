@@ -1,6 +1,7 @@
 """Demo of the alerts function: alarm, EMR and failure events in, SNS alerts out, with dedup,
 resolved notices, silences and a test alert, as a subscriber (an SQS queue) receives them; then an
-alert storm (a cluster failure and 20 symptoms) collapsing into one notification."""
+alert storm (a cluster failure and 20 symptoms) collapsing into one notification; and an alarm
+on the stream the scaler is resizing, which names the resize."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import copy
 import json
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from . import cli, ui
@@ -104,6 +105,38 @@ def storm(stack) -> None:
         ui.warn(f"explain should say the symptom is muted and send nothing: {why}; sent {len(sent)}")
 
 
+def awareness(stack) -> None:
+    """Suite awareness: the scaler starts resizing the raw stream, and an alarm on that stream
+    then says so, with when the resize should settle (docs/alerts.md#suite-awareness)."""
+    queue = stack.subscribe_queue("AlertsTopic", "streamops-demo-awareness-subscriber")
+    stream = stack.cfn.physical_name("RawStream")
+    now = datetime.now(timezone.utc)
+    at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ui.step(f"The scaler starts resizing {stream} (its decision event), then a lag alarm on the stream fires")
+    decision = copy.deepcopy(load("scaler-decision-scaled.json"))
+    decision["id"] = str(uuid.uuid4())
+    decision["detail"].update({"decision_id": f"raw-stream/{at}/demo", "at": at,
+                               "about": {"stream": stream},
+                               "settles_by": (now.replace(microsecond=0) + timedelta(minutes=5)).isoformat()})
+    ok, resp = stack.invoke("alerts", decision)
+    if not ok:
+        ui.warn(f"invocation failed: {resp}")
+        return
+    stack.drain(queue)  # the decision's own info alert
+    alarm = copy.deepcopy(load("alarm-iterator-age-alarm.json"))
+    alarm["id"] = str(uuid.uuid4())
+    alarm["detail"]["alarmName"] = "streamops-demo-lag-during-resize"
+    alarm["detail"]["state"]["timestamp"] = now.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    alarm["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = {"StreamName": stream}
+    show(*stack.invoke("alerts", alarm))
+    messages = stack.drain(queue, expect_at_least=1)
+    lines = [line.strip() for m in messages for line in m.get("Message", "").splitlines() if line.strip().startswith("scaler:")]
+    if lines:
+        ui.ok(f"the alarm says what the scaler is doing: {lines[0]}")
+    else:
+        ui.warn(f"the alarm should name the resize in progress; received {[m.get('Subject') for m in messages]}")
+
+
 def run(stack) -> None:
     queue = stack.subscribe_queue("AlertsTopic", "streamops-demo-alerts-subscriber")
     ui.detail(f"An SQS queue subscribes to {stack.cfn.ref('AlertsTopic')} and shows what subscribers receive.", 2)
@@ -137,3 +170,4 @@ def run(stack) -> None:
     ui.ok(f"{len(messages)} messages delivered for 14 invocations: the redelivery, the SNS duplicate, the initial OK and the silenced alarm sent nothing")
 
     storm(stack)
+    awareness(stack)
