@@ -169,5 +169,6 @@ def run(stack) -> None:
         ui.detail("\n".join(body[:14] + ([f"... ({len(body) - 14} more lines)"] if len(body) > 14 else [])), 6)
     ui.ok(f"{len(messages)} messages delivered for 14 invocations: the redelivery, the SNS duplicate, the initial OK and the silenced alarm sent nothing")
 
-    storm(stack)
+    # Before the storm, whose firing root cause would mute the lag alarm.
     awareness(stack)
+    storm(stack)
