@@ -218,6 +218,7 @@ fn every_command_of_every_function_is_covered() {
         "alerts inhibitions",
         "alerts mute-windows",
         "alerts groups",
+        "alerts activities",
         "alerts explain ../events/alerts/alarm-iterator-age-alarm.json",
         "checkpoints latest --pipeline clickstream-sessionizer --prefer savepoint",
         "checkpoints list --pipeline clickstream-sessionizer --limit 10",
@@ -420,6 +421,10 @@ fn the_newer_read_only_commands_send_their_example_events() {
     assert_eq!(
         request("alerts groups").payload,
         fixture("alerts/ops-groups.json")
+    );
+    assert_eq!(
+        request("alerts activities").payload,
+        fixture("alerts/ops-activities.json")
     );
     assert_eq!(
         request("enrich columns").payload,

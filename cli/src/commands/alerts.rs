@@ -35,6 +35,13 @@ pub enum AlertsCmd {
     MuteWindows,
     /// The groups (with grouping on) and their members, pending ones, and the next flush.
     Groups,
+    /// What the suite is doing that alerts know of (resizes in progress, checkpoint failures)
+    /// and whether problems on them are held.
+    Activities {
+        /// Also activities that ended or lapsed but are still in the table.
+        #[arg(long)]
+        include_ended: bool,
+    },
     /// What an event (a JSON file, `-` for standard input) would do and why: published to
     /// which routes, suppressed (redelivery, repeat, silence, mute window, inhibition) or
     /// grouped; nothing is done.
@@ -113,6 +120,16 @@ impl AlertsCmd {
             ),
             AlertsCmd::MuteWindows => (payload("mute-windows", []), Effect::Read),
             AlertsCmd::Groups => (payload("groups", []), Effect::Read),
+            AlertsCmd::Activities { include_ended } => (
+                payload(
+                    "activities",
+                    [(
+                        "include_ended",
+                        Some(json!(include_ended)).filter(|_| *include_ended),
+                    )],
+                ),
+                Effect::Read,
+            ),
             AlertsCmd::Explain { file } => (
                 payload("explain", [("event", Some(json_file(file)?))]),
                 Effect::Read,

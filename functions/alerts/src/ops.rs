@@ -10,7 +10,9 @@ use streamops_shared::Metrics;
 use crate::config::AlertsConfig;
 use crate::model::{Alert, AlertKind, Severity, fingerprint};
 use crate::outcome::{AlertsError, InvocationContext};
-use crate::ports::{GroupStore, Publisher, StateStore};
+use chrono::{DateTime, Utc};
+
+use crate::ports::{ActivityStore, GroupStore, Publisher, StateStore};
 use crate::render::render_routed;
 use crate::silence::{CreateSilenceRequest, create_silence};
 
@@ -28,6 +30,8 @@ pub enum AlertsCommand {
     MuteWindows(MuteWindowsRequest),
     /// The groups (with `ALERTS_GROUP_BY`) and their members, and when each flushes next.
     Groups(GroupsRequest),
+    /// What the suite is doing that alerts know of (resizes, checkpoint failures) and the hold.
+    Activities(ActivitiesRequest),
     /// What the function would do with an event and why (dedup, silences, mute windows,
     /// inhibition, routes or group), without doing it (`crate::explain`).
     Explain(ExplainRequest),
@@ -36,6 +40,14 @@ pub enum AlertsCommand {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupsRequest {}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivitiesRequest {
+    /// Also activities that ended or lapsed but are still in the table.
+    #[serde(default)]
+    pub include_ended: bool,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,7 +92,7 @@ pub struct RemoveSilenceRequest {
     pub id: String,
 }
 
-pub const COMMANDS: &str = "send-test-alert, create-silence, list-silences, remove-silence, inhibitions, mute-windows, groups, explain";
+pub const COMMANDS: &str = "send-test-alert, create-silence, list-silences, remove-silence, inhibitions, mute-windows, groups, activities, explain";
 
 /// `None` when the payload is not a command; `Some(Err)` with a clear message when it is one but
 /// does not parse.
@@ -92,7 +104,7 @@ pub fn parse_command(payload: &Value) -> Option<Result<AlertsCommand, String>> {
 /// silences); the silence commands read and write the state store.
 pub(crate) async fn run(
     config: &AlertsConfig,
-    store: &(impl StateStore + GroupStore),
+    store: &(impl StateStore + GroupStore + ActivityStore),
     publisher: &impl Publisher,
     command: AlertsCommand,
     ctx: &InvocationContext,
@@ -152,6 +164,9 @@ pub(crate) async fn run(
             "explain is answered by the service, not the ops runner".into(),
         )),
         AlertsCommand::Groups(GroupsRequest {}) => groups(store).await,
+        AlertsCommand::Activities(req) => {
+            activities(config, store, req.include_ended, ctx.now).await
+        }
         AlertsCommand::MuteWindows(MuteWindowsRequest {}) => Ok(json!({
             "command": "mute-windows",
             "mute_windows": mute_windows(config, store, ctx.now).await?,
@@ -274,6 +289,31 @@ fn test_alert(
     }
 }
 
+/// The suite's activities, newest first, each with whether it is in effect now; and the hold.
+async fn activities(
+    config: &AlertsConfig,
+    store: &impl ActivityStore,
+    include_ended: bool,
+    now: DateTime<Utc>,
+) -> Result<Value, AlertsError> {
+    let mut all = store.list_activities().await?;
+    all.sort_by_key(|a| std::cmp::Reverse(a.since));
+    let listed: Vec<Value> = all
+        .iter()
+        .filter(|a| include_ended || a.in_effect(now))
+        .map(|a| {
+            json!({"key": a.key, "kind": a.kind, "subject": a.subject, "labels": a.labels,
+                "what": a.what, "since": a.since, "settles_by": a.settles_by,
+                "in_effect": a.in_effect(now), "ended": a.ended})
+        })
+        .collect();
+    let hold = config
+        .hold_during_scaling
+        .map(|s| s.as_str())
+        .unwrap_or("off");
+    Ok(json!({"command": "activities", "hold_during_scaling": hold, "activities": listed}))
+}
+
 /// The most groups one `groups` answer lists (each is one read).
 const MAX_GROUPS_LISTED: usize = 100;
 
@@ -316,6 +356,8 @@ mod tests {
             ("remove-silence", "RemoveSilence"),
             ("inhibitions", "Inhibitions"),
             ("mute-windows", "MuteWindows"),
+            ("groups", "Groups"),
+            ("activities", "Activities"),
         ] {
             let v = streamops_test_support::fixture(&format!("alerts/ops-{file}.json"));
             let cmd = parse_command(&v).unwrap().unwrap();

@@ -324,3 +324,39 @@ async fn an_unreadable_book_or_activity_list_costs_the_annotation_not_the_alert(
     );
     assert_eq!(f.counted("AlertsAnnotationFailures", "alerts"), 2);
 }
+
+#[tokio::test]
+async fn activities_lists_what_is_going_on_and_the_hold() {
+    let f = fakes(&[
+        ("ALERTS_HOLD_DURING_SCALING", "warning"),
+        ("ALERTS_GROUP_QUEUE_URL", "http://127.0.0.1/q"),
+    ]);
+    handle(
+        &f,
+        &decision("scaled", "d1", "2026-11-23T10:00:00Z"),
+        at("2026-11-23T10:00:01Z"),
+    )
+    .await;
+    let command = fixture("alerts/ops-activities.json");
+    let now = handle(&f, &command, at("2026-11-23T10:01:00Z")).await;
+    assert_eq!(now["hold_during_scaling"], "warning");
+    let keys: Vec<&str> = now["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["scaling/raw-stream"]);
+    assert_eq!(now["activities"][0]["labels"]["stream"], "streamops-raw");
+    assert_eq!(now["activities"][0]["settles_by"], "2026-11-23T10:05:00Z");
+    // Past the resize's settle time and grace, only with include_ended.
+    let later = handle(&f, &command, at("2026-11-23T10:20:00Z")).await;
+    assert_eq!(later["activities"].as_array().unwrap().len(), 0);
+    let all = handle(
+        &f,
+        &json!({"command": "activities", "include_ended": true}),
+        at("2026-11-23T10:20:00Z"),
+    )
+    .await;
+    assert_eq!(all["activities"][0]["in_effect"], false);
+}

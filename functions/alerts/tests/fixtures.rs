@@ -145,6 +145,7 @@ static CORPUS: &[(&str, Outcome)] = &[
     ("ops-send-test-alert.json", Outcome::Command),
     ("ops-explain.json", Outcome::Command),
     ("ops-groups.json", Outcome::Command),
+    ("ops-activities.json", Outcome::Command),
     ("sqs-group-flush.json", Outcome::GroupFlush(1)),
     ("partitions-maintenance-failed.json", alert(Generic, Error, "OPTIMIZE FAILED", ICEBERG, "optimize of the iceberg table", PUBLISH)),
     ("partitions-maintenance-stopped.json", alert(Generic, Warning, "VACUUM STOPPED", ICEBERG, "vacuum of the iceberg table", PUBLISH)),
