@@ -10,23 +10,12 @@ use alerts::context::RestorePoint;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use streamops_test_support::fixture;
-use support::{Fault, Fixture, StoreOp, at, config, recheck_event};
+use support::{Fault, Fixture, StoreOp, at, config, recheck_event, scaler_decision as decision};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:streamops-alerts";
 
 fn fakes(extra: &[(&str, &str)]) -> Fixture {
     Fixture::new(config(TOPIC, extra))
-}
-
-/// The scaler's "scaled" decision (raw-stream 2 -> 4 on stream `streamops-raw`, 10:00,
-/// settling by 10:05), with `outcome` and `id` set.
-fn decision(outcome: &str, id: &str, time: &str) -> Value {
-    let mut e = fixture("alerts/scaler-decision-scaled.json");
-    e["id"] = json!(id);
-    e["detail"]["decision_id"] = json!(id);
-    e["detail"]["outcome"] = json!(outcome);
-    e["detail"]["at"] = json!(time);
-    e
 }
 
 /// An iterator-age alarm on `stream` in `state` at `time` (its own event id).
@@ -39,6 +28,18 @@ fn lag(stream: &str, state: &str, time: &str, id: &str) -> Value {
     e["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] =
         json!({ "StreamName": stream });
     e
+}
+
+/// Fakes holding problems up to `hold` while the scaler resizes, the resize of
+/// [`decision`] begun at 10:00 (settling by 10:05).
+async fn resizing(hold: &str) -> Fixture {
+    let f = fakes(&[
+        ("ALERTS_HOLD_DURING_SCALING", hold),
+        ("ALERTS_GROUP_QUEUE_URL", "http://127.0.0.1/q"),
+    ]);
+    let scaled = decision("scaled", "d1", "2026-11-23T10:00:00Z");
+    handle(&f, &scaled, at("2026-11-23T10:00:01Z")).await;
+    f
 }
 
 fn bodies(f: &Fixture) -> Vec<String> {
@@ -103,16 +104,7 @@ async fn an_alarm_on_the_stream_being_resized_names_the_resize_until_it_ends() {
 
 #[tokio::test]
 async fn a_held_alarm_is_sent_once_after_the_resize_settles_if_it_still_fires() {
-    let f = fakes(&[
-        ("ALERTS_HOLD_DURING_SCALING", "critical"),
-        ("ALERTS_GROUP_QUEUE_URL", "http://127.0.0.1/q"),
-    ]);
-    handle(
-        &f,
-        &decision("scaled", "d1", "2026-11-23T10:00:00Z"),
-        at("2026-11-23T10:00:01Z"),
-    )
-    .await;
+    let f = resizing("critical").await;
     let sent_before = f.topic.delivered().len();
     let alarm = lag("streamops-raw", "ALARM", "2026-11-23T10:01:00Z", "a1");
     let out = handle(&f, &alarm, at("2026-11-23T10:01:01Z")).await;
@@ -158,16 +150,7 @@ async fn a_held_alarm_is_sent_once_after_the_resize_settles_if_it_still_fires() 
 
 #[tokio::test]
 async fn a_held_alarm_that_recovers_while_the_resize_settles_is_never_sent() {
-    let f = fakes(&[
-        ("ALERTS_HOLD_DURING_SCALING", "critical"),
-        ("ALERTS_GROUP_QUEUE_URL", "http://127.0.0.1/q"),
-    ]);
-    handle(
-        &f,
-        &decision("scaled", "d1", "2026-11-23T10:00:00Z"),
-        at("2026-11-23T10:00:01Z"),
-    )
-    .await;
+    let f = resizing("critical").await;
     let sent_before = f.topic.delivered().len();
     handle(
         &f,
@@ -194,16 +177,7 @@ async fn a_held_alarm_that_recovers_while_the_resize_settles_is_never_sent() {
 
 #[tokio::test]
 async fn a_queue_that_refuses_the_recheck_fails_the_alert_and_its_retry_holds_it() {
-    let f = fakes(&[
-        ("ALERTS_HOLD_DURING_SCALING", "critical"),
-        ("ALERTS_GROUP_QUEUE_URL", "http://127.0.0.1/q"),
-    ]);
-    handle(
-        &f,
-        &decision("scaled", "d1", "2026-11-23T10:00:00Z"),
-        at("2026-11-23T10:00:01Z"),
-    )
-    .await;
+    let f = resizing("critical").await;
     f.queue.script.fail_next("SendMessage", Fault::Throttled);
     let alarm = lag("streamops-raw", "ALARM", "2026-11-23T10:01:00Z", "a1");
     assert!(
@@ -238,19 +212,22 @@ fn point() -> RestorePoint {
     }
 }
 
-#[tokio::test]
-async fn an_alarm_after_a_checkpoint_failure_names_the_books_latest_restorable_point() {
+/// Fakes whose stack's alarms are on pipeline `clicks`, its book's point set, and its
+/// checkpoints failing since 09:00.
+async fn failing_pipeline() -> Fixture {
     let f = fakes(&[(
         "ALERTS_RESOURCE_LABELS",
         r#"{"streamops-": {"pipeline": "clicks"}}"#,
     )]);
     f.book.set_latest("clicks", point());
-    handle(
-        &f,
-        &fixture("alerts/checkpoint-health-failing.json"),
-        at("2026-11-27T09:00:01Z"),
-    )
-    .await;
+    let failing = fixture("alerts/checkpoint-health-failing.json");
+    handle(&f, &failing, at("2026-11-27T09:00:01Z")).await;
+    f
+}
+
+#[tokio::test]
+async fn an_alarm_after_a_checkpoint_failure_names_the_books_latest_restorable_point() {
+    let f = failing_pipeline().await;
     let alarm = lag("streamops-raw", "ALARM", "2026-11-27T09:02:00Z", "a1");
     handle(&f, &alarm, at("2026-11-27T09:02:01Z")).await;
     let body = bodies(&f).pop().unwrap();
@@ -280,17 +257,7 @@ async fn an_alarm_after_a_checkpoint_failure_names_the_books_latest_restorable_p
 
 #[tokio::test]
 async fn an_unreadable_book_or_activity_list_costs_the_annotation_not_the_alert() {
-    let f = fakes(&[(
-        "ALERTS_RESOURCE_LABELS",
-        r#"{"streamops-": {"pipeline": "clicks"}}"#,
-    )]);
-    f.book.set_latest("clicks", point());
-    handle(
-        &f,
-        &fixture("alerts/checkpoint-health-failing.json"),
-        at("2026-11-27T09:00:01Z"),
-    )
-    .await;
+    let f = failing_pipeline().await;
     f.book
         .script
         .fail_next("GetItem (book)", Fault::ServerError);
@@ -327,16 +294,7 @@ async fn an_unreadable_book_or_activity_list_costs_the_annotation_not_the_alert(
 
 #[tokio::test]
 async fn activities_lists_what_is_going_on_and_the_hold() {
-    let f = fakes(&[
-        ("ALERTS_HOLD_DURING_SCALING", "warning"),
-        ("ALERTS_GROUP_QUEUE_URL", "http://127.0.0.1/q"),
-    ]);
-    handle(
-        &f,
-        &decision("scaled", "d1", "2026-11-23T10:00:00Z"),
-        at("2026-11-23T10:00:01Z"),
-    )
-    .await;
+    let f = resizing("warning").await;
     let command = fixture("alerts/ops-activities.json");
     let now = handle(&f, &command, at("2026-11-23T10:01:00Z")).await;
     assert_eq!(now["hold_during_scaling"], "warning");

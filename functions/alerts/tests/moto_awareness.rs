@@ -5,8 +5,8 @@
 
 mod support;
 
-use support::at;
 use support::moto_harness::{BOOK_TABLE, harness, harness_with};
+use support::{at, scaler_decision};
 
 use alerts::book::BookReader;
 use alerts::context::RestorePoint;
@@ -78,15 +78,6 @@ async fn the_book_reader_names_the_latest_point_and_what_became_of_it() {
     assert_eq!(none.latest_point("clicks").await.unwrap(), None);
 }
 
-fn scaler_event(outcome: &str, id: &str, time: &str) -> Value {
-    let mut e = fixture("alerts/scaler-decision-scaled.json");
-    e["id"] = json!(id);
-    e["detail"]["decision_id"] = json!(id);
-    e["detail"]["outcome"] = json!(outcome);
-    e["detail"]["at"] = json!(time);
-    e
-}
-
 fn activity_of(event: &Value) -> alerts::context::Activity {
     let alert = normalize(event, at("2026-11-23T10:00:00Z"), &Default::default()).remove(0);
     change_of(&alert, &event["detail"]).unwrap()
@@ -96,14 +87,14 @@ fn activity_of(event: &Value) -> alerts::context::Activity {
 async fn the_state_table_keeps_the_latest_start_or_end_of_each_activity() {
     let h = harness().await;
     let store = &h.service.store;
-    let start = activity_of(&scaler_event("scaled", "d1", "2026-11-23T10:00:00Z"));
+    let start = activity_of(&scaler_decision("scaled", "d1", "2026-11-23T10:00:00Z"));
     store.record_activity(&start).await.unwrap();
     store.record_activity(&start).await.unwrap(); // a redelivery
     assert_eq!(store.list_activities().await.unwrap(), vec![start.clone()]);
-    let older = activity_of(&scaler_event("scaled", "d0", "2026-11-23T09:58:00Z"));
+    let older = activity_of(&scaler_decision("scaled", "d0", "2026-11-23T09:58:00Z"));
     store.record_activity(&older).await.unwrap();
     assert_eq!(store.list_activities().await.unwrap(), vec![start.clone()]);
-    let end = activity_of(&scaler_event("rescaled", "d2", "2026-11-23T10:03:00Z"));
+    let end = activity_of(&scaler_decision("rescaled", "d2", "2026-11-23T10:03:00Z"));
     store.record_activity(&end).await.unwrap();
     store.record_activity(&start).await.unwrap(); // the start, late
     let stored = store.list_activities().await.unwrap();
@@ -119,7 +110,7 @@ async fn an_alarm_on_a_resized_stream_after_a_checkpoint_failure_says_both_throu
     )])
     .await;
     book_a_point(&h.sdk, "clicks", "restorable").await;
-    let mut scaled = scaler_event("scaled", "d1", "2026-11-27T09:00:00Z");
+    let mut scaled = scaler_decision("scaled", "d1", "2026-11-27T09:00:00Z");
     scaled["detail"]["settles_by"] = json!("2026-11-27T09:05:00Z");
     h.handle(scaled, at("2026-11-27T09:00:01Z")).await.unwrap();
     h.handle(

@@ -17,7 +17,7 @@ pub const CLUSTER_ID: &str = "cluster_id";
 /// `ClusterId` (CloudWatch agent and custom reporters).
 const CLUSTER_DIMENSIONS: &[&str] = &["JobFlowId", "ClusterId"];
 
-/// Labels of an alarm: its first metric's namespace and name, and the cluster a dimension names.
+/// Labels of an alarm: its first metric's namespace and name, and what its dimensions name.
 pub(super) fn from_alarm(t: &AlarmTransition) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
     if let Some(m) = t.metrics.iter().find(|m| m.namespace.is_some()) {
@@ -25,15 +25,6 @@ pub(super) fn from_alarm(t: &AlarmTransition) -> BTreeMap<String, String> {
         if let Some(name) = &m.name {
             labels.insert("metric".into(), name.clone());
         }
-    }
-    let cluster = t.metrics.iter().find_map(|m| {
-        m.dimensions
-            .iter()
-            .find(|(k, v)| CLUSTER_DIMENSIONS.contains(&k.as_str()) && !v.is_empty())
-            .map(|(_, v)| v.clone())
-    });
-    if let Some(c) = cluster {
-        labels.insert(CLUSTER_ID.into(), c);
     }
     for (label, names) in DIMENSION_LABELS {
         let value = t.metrics.iter().find_map(|m| {
@@ -49,9 +40,11 @@ pub(super) fn from_alarm(t: &AlarmTransition) -> BTreeMap<String, String> {
     labels
 }
 
-/// Further labels read from an alarm's dimensions, as the scaler names what it acts on: a
-/// Kinesis stream (`StreamName`), a Flink pipeline and job (the reporter's dimensions).
+/// Labels read from an alarm's dimensions (the first metric naming one wins): its EMR
+/// cluster, and as the scaler names what it acts on, a Kinesis stream (`StreamName`), a Flink
+/// pipeline and job (the reporter's dimensions).
 const DIMENSION_LABELS: &[(&str, &[&str])] = &[
+    (CLUSTER_ID, CLUSTER_DIMENSIONS),
     ("stream", &["StreamName"]),
     ("pipeline", &["pipeline", "Pipeline"]),
     ("job_name", &["JobName", "job_name"]),

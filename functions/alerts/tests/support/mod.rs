@@ -25,7 +25,7 @@ mod suite;
 #[allow(unused_imports)] // each test binary uses part of the support
 pub use fixture::{Fixture, at, config, ctx};
 #[allow(unused_imports)] // each test binary uses part of the support
-pub use suite::{FakeBook, recheck_event};
+pub use suite::{FakeBook, recheck_event, scaler_decision};
 #[cfg(feature = "integration")]
 pub mod moto_harness;
 mod moto_topic;

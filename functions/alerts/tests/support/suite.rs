@@ -53,6 +53,18 @@ impl FakeQueue {
     }
 }
 
+/// The scaler's "scaled" decision of `events/alerts/scaler-decision-scaled.json` (raw-stream
+/// 2 -> 4 on stream `streamops-raw`, settling by 2026-11-23T10:05), with `outcome`, its id
+/// (event and decision) and its time set.
+pub fn scaler_decision(outcome: &str, id: &str, time: &str) -> serde_json::Value {
+    let mut e = streamops_test_support::fixture("alerts/scaler-decision-scaled.json");
+    e["id"] = serde_json::json!(id);
+    e["detail"]["decision_id"] = serde_json::json!(id);
+    e["detail"]["outcome"] = serde_json::json!(outcome);
+    e["detail"]["at"] = serde_json::json!(time);
+    e
+}
+
 /// The SQS event the queue's mapping would deliver for a re-check.
 pub fn recheck_event(held: &HeldAlert, message_id: &str) -> serde_json::Value {
     serde_json::json!({"Records": [{
