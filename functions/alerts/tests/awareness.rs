@@ -318,3 +318,24 @@ async fn activities_lists_what_is_going_on_and_the_hold() {
     .await;
     assert_eq!(all["activities"][0]["in_effect"], false);
 }
+
+#[tokio::test]
+async fn explain_says_an_alarm_would_be_held_and_holds_nothing() {
+    let f = resizing("critical").await;
+    let alarm = lag("streamops-raw", "ALARM", "2026-11-23T10:01:00Z", "a1");
+    let why = handle(
+        &f,
+        &json!({"command": "explain", "event": alarm}),
+        at("2026-11-23T10:01:01Z"),
+    )
+    .await;
+    let a = &why["alerts"][0];
+    assert_eq!(
+        (a["would"].as_str(), a["reason"].as_str()),
+        (Some("suppress"), Some("held-while-scaling")),
+        "{why}"
+    );
+    assert_eq!(a["muted_by"]["held_for"], "scaling/raw-stream");
+    assert_eq!(a["muted_by"]["until"], "2026-11-23T10:05:00Z");
+    assert!(f.queue.drain_rechecks().is_empty(), "explain queued a re-check");
+}
