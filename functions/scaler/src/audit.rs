@@ -61,6 +61,10 @@ pub enum Progress {
         savepoint: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         parallelism: Option<u32>,
+        /// How long a savepoint rescale stopped the job (stop to the new job running), as
+        /// measured and remembered for `measured_restart`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        restart_seconds: Option<f64>,
     },
     /// A savepoint rescale carries on in a later invocation.
     RescaleInProgress {
@@ -211,6 +215,7 @@ mod tests {
             mode: FlinkRescaleMode::Adaptive,
             savepoint: None,
             parallelism: None,
+            restart_seconds: None,
         };
         assert_eq!(
             AuditEntry::progress(adaptive, at()).to_json(),

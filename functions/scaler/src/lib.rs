@@ -5,8 +5,9 @@
 //! The service (`service`, ops commands in `commands`) is generic over the outside systems'
 //! ports (`ports`), implemented with the AWS SDK and HTTP in `adapters`. What it decides is
 //! pure: the policies and the decision (`policy`), the Flink rescale state machine
-//! (`rescale`), the classification of what the services report (`observe`), sizing
-//! (`sizing`), the audit entries (`audit`) and the notifications (`notify`).
+//! (`rescale`) and the restart times measured from it (`restart`), the classification of what
+//! the services report (`observe`), sizing (`sizing`), the audit entries (`audit`) and the
+//! notifications (`notify`).
 
 pub mod adapters;
 mod alarm;
@@ -22,6 +23,7 @@ pub mod ops;
 pub mod policy;
 pub mod ports;
 pub mod rescale;
+pub mod restart;
 pub mod service;
 mod sizing;
 mod targets;

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::restart::MeasuredRestart;
+
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Proportional {
@@ -13,9 +15,14 @@ pub struct Proportional {
     /// Time in which a backlog should be drained.
     #[serde(default = "default_catch_up")]
     pub catch_up_seconds: f64,
-    /// How long a rescale stops processing (savepoint and restart), to be caught up as well.
+    /// How long a rescale stops processing (savepoint and restart), to be caught up as well;
+    /// with `measured_restart`, only until the scaler has measured one of its rescales.
     #[serde(default = "default_restart")]
     pub restart_seconds: f64,
+    /// Size with the median of the target's measured restarts instead (`restart`), at most
+    /// `max_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_restart: Option<MeasuredRestart>,
 }
 
 fn default_utilisation() -> f64 {
@@ -46,7 +53,10 @@ impl Proportional {
                 "proportional catch_up_seconds must be >= 1 and restart_seconds >= 0".into(),
             );
         }
-        Ok(())
+        match self.measured_restart {
+            Some(m) => m.validate(self.restart_seconds),
+            None => Ok(()),
+        }
     }
 }
 
@@ -228,6 +238,7 @@ mod tests {
             target_utilisation: 0.5,
             catch_up_seconds: 100.0,
             restart_seconds: 10.0,
+            measured_restart: None,
         }
     }
 

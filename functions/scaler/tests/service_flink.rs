@@ -296,3 +296,27 @@ async fn an_adaptive_job_rescales_in_place() {
     let out = run(&svc, lag("2026-11-23T10:05:00.000+0000"), 5).await;
     assert_eq!(said(&out), ["skip owned_elsewhere"]);
 }
+
+#[tokio::test]
+async fn a_finished_savepoint_rescale_remembers_how_long_it_stopped_the_job() {
+    let (w, svc) = world(savepoint_job(json!({})));
+    w.flink.data().savepoint.in_progress_polls = 10_000;
+    let out = svc
+        .handle(
+            lag("2026-11-23T10:00:00.000+0000"),
+            t(0),
+            until(1),
+            &mut metrics(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(said(&out), ["act", "rescale_in_progress"]);
+    w.flink.data().savepoint.in_progress_polls = 0;
+    let done = run(&svc, tick(), 6).await;
+    assert_eq!(said(&done), ["rescaled"]);
+    let seconds = done["decisions"][0]["restart_seconds"].as_f64().unwrap();
+    assert!((360.0..370.0).contains(&seconds), "{done}");
+    let kept = w.store.state_of("flink-job").memo.restarts;
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].from, kept[0].to, kept[0].seconds), (1, 2, seconds));
+}

@@ -12,7 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::config::{Direction, Sizing, TargetKind, TargetPolicy};
 use super::decision::{Observed, ScalingDecision, SkipReason};
 use super::state::{PendingScaleIn, ScaleUpRecord, TargetState};
-use crate::sizing::{Alignment, LoadSample, SizeWindow, align, proportional_size};
+use crate::restart::{RestartSample, RestartTime, restart_time};
+use crate::sizing::{Alignment, LoadSample, Proportional, SizeWindow, align, proportional_size};
 
 /// Kinesis allows 10 `UpdateShardCount` calls per stream in a rolling 24 hours.
 pub const KINESIS_CALLS_PER_DAY: usize = 10;
@@ -96,10 +97,11 @@ struct Ready {
     hdfs_percent: Option<f64>,
 }
 
-/// The sizing's recommendation.
+/// The sizing's recommendation, and for proportional sizing the restart time it used.
 struct Recommendation {
     sizing: Sizing,
     recommended: u32,
+    restart: Option<RestartTime>,
 }
 
 /// The size the stages arrive at, and what limited it.
@@ -159,7 +161,7 @@ fn stages(
 ) -> Stage<ScalingDecision> {
     excluded_period(ask)?;
     let ready = gate(ask, state, observed)?;
-    let rec = recommend(ask, &ready)?;
+    let rec = recommend(ask, state, &ready)?;
     let mut plan = Plan {
         to: rec.recommended,
         limits: Vec::new(),
@@ -267,12 +269,14 @@ fn cooldown(ask: &Ask, state: &TargetState) -> Stage<()> {
 }
 
 /// The size the policy's sizing recommends; ends the decision when there is no basis for one
-/// (`no_data`, deferred) or no change is needed (`sufficient`).
-fn recommend(ask: &Ask, ready: &Ready) -> Stage<Recommendation> {
-    let sizing = match ask.direction {
+/// (`no_data`, deferred) or no change is needed (`sufficient`). Proportional sizing uses the
+/// restart time measured from the target's rescales when its policy asks for it.
+fn recommend(ask: &Ask, state: &TargetState, ready: &Ready) -> Stage<Recommendation> {
+    let (sizing, restart) = match ask.direction {
         Direction::Out => ask.policy.scale_out,
         Direction::In => ask.policy.scale_in,
-    };
+    }
+    .with_restart(&state.memo.restarts);
     let Some(recommended) = next_size(ready.current, ask.direction, sizing, ask.load) else {
         return Err(ask.defer(
             SkipReason::NoData,
@@ -284,19 +288,38 @@ fn recommend(ask: &Ask, ready: &Ready) -> Stage<Recommendation> {
         Direction::In => recommended >= ready.current,
     };
     if sufficient {
+        let with = restart.map(|r| format!("; {}", r.describe()));
         return Err(ask.skip(
             SkipReason::Sufficient,
             format!(
-                "the measured load needs {recommended}, the target has {}: no scale-{}",
+                "the measured load needs {recommended}, the target has {}: no scale-{}{}",
                 ready.current,
-                ask.direction.word()
+                ask.direction.word(),
+                with.unwrap_or_default()
             ),
         ));
     }
     Ok(Recommendation {
         sizing,
         recommended,
+        restart,
     })
+}
+
+impl Sizing {
+    /// Proportional sizing with the restart time it is to use (configured, or measured from
+    /// `restarts`); other sizings as they are.
+    fn with_restart(self, restarts: &[RestartSample]) -> (Sizing, Option<RestartTime>) {
+        let Sizing::Proportional(p) = self else {
+            return (self, None);
+        };
+        let restart = restart_time(p.restart_seconds, p.measured_restart, restarts);
+        let sized = Proportional {
+            restart_seconds: restart.seconds,
+            ..p
+        };
+        (Sizing::Proportional(sized), Some(restart))
+    }
 }
 
 /// On the way down: not while draining a backlog, never below 40% of the current size in one
@@ -519,6 +542,9 @@ fn act(
             load.backlog_records,
             rec.recommended
         ));
+        if let Some(restart) = rec.restart {
+            reason.push_str(&format!("; {}", restart.describe()));
+        }
     }
     if !plan.limits.is_empty() {
         reason.push_str(&format!(" (limited by {})", plan.limits.join(", ")));
@@ -808,6 +834,108 @@ mod tests {
             now(),
         );
         assert_eq!(skipped(&d), Some(SkipReason::Sufficient));
+    }
+
+    /// The proportional job in savepoint mode, its restart measured (at most 300 s; 10 s
+    /// configured until a rescale is measured).
+    fn measured() -> (TargetPolicy, LoadSample, Observed) {
+        let (mut p, load, observed) = proportional();
+        p.kind = serde_json::from_value(serde_json::json!({"kind": "flink_job",
+            "rest_url": "http://127.0.0.1:8081", "job_name": "j", "mode": "savepoint", "jar_id": "jar"}))
+        .unwrap();
+        let Sizing::Proportional(prop) = &mut p.scale_out else {
+            unreachable!()
+        };
+        prop.measured_restart = Some(crate::restart::MeasuredRestart { max_seconds: 300.0 });
+        (p, load, observed)
+    }
+
+    fn restarts(seconds: &[f64]) -> TargetState {
+        let mut st = TargetState::default();
+        for s in seconds {
+            crate::restart::remember(
+                &mut st.memo.restarts,
+                RestartSample {
+                    stopped_at: now() - Duration::hours(1),
+                    seconds: *s,
+                    from: 2,
+                    to: 4,
+                },
+            );
+        }
+        st
+    }
+
+    fn reason(d: &ScalingDecision) -> &str {
+        match d {
+            ScalingDecision::Act { reason, .. } => reason,
+            ScalingDecision::Skip { detail, .. } | ScalingDecision::Defer { detail, .. } => detail,
+        }
+    }
+
+    #[test]
+    fn proportional_sizing_uses_the_median_measured_restart_within_its_maximum() {
+        let (p, load, observed) = measured();
+        let at = |st: &mut TargetState| {
+            decide(&p, st, &observed, Direction::Out, Some(&load), "lag", now())
+        };
+        // No measurement: the configured 10 s (500 + 100 + 2000 = 2600: 11, aligned to 16).
+        let fallback = at(&mut TargetState::default());
+        assert_eq!(act(&fallback), Some((4, 16)));
+        assert!(
+            reason(&fallback).contains("restart 10 s (configured: no rescale measured yet)"),
+            "{fallback:?}"
+        );
+        // Measured 200, 250 and 5000 s: the median 250 s. 500 + 2500 + 2000 = 5000: 20 -> 32.
+        let d = at(&mut restarts(&[200.0, 5000.0, 250.0]));
+        assert_eq!(act(&d), Some((4, 32)), "{d:?}");
+        assert!(
+            reason(&d).contains("20 needed; restart 250 s (median of 3 measured rescales)"),
+            "{d:?}"
+        );
+        // Measured far above the maximum: 300 s. 500 + 3000 + 2000 = 5500: 22 -> 32.
+        let d = at(&mut restarts(&[900.0]));
+        assert!(
+            reason(&d)
+                .contains("22 needed; restart 300 s (median 900 s of 1 measured rescale, capped"),
+            "{d:?}"
+        );
+        // The restart used is said when no change is needed too.
+        let calm = LoadSample {
+            processing_rate: 10_000.0,
+            backlog_records: 0.0,
+            ..load
+        };
+        let d = decide(
+            &p,
+            &mut restarts(&[30.0]),
+            &observed,
+            Direction::Out,
+            Some(&calm),
+            "x",
+            now(),
+        );
+        assert_eq!(skipped(&d), Some(SkipReason::Sufficient));
+        assert!(
+            reason(&d).ends_with("no scale-out; restart 30 s (median of 1 measured rescale)"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn without_measured_restart_the_configured_value_stays_whatever_was_measured() {
+        let (p, load, observed) = proportional();
+        let d = decide(
+            &p,
+            &mut restarts(&[250.0]),
+            &observed,
+            Direction::Out,
+            Some(&load),
+            "lag",
+            now(),
+        );
+        assert_eq!(act(&d), Some((4, 16)));
+        assert!(reason(&d).contains("restart 10 s (configured)"), "{d:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the scaler remembers about a target between invocations: when and how it last acted,
 //! the scale-in waiting out its delay, what a scale-up was expected to achieve, the open
-//! decision the schedule re-evaluates, and a Flink rescale in progress.
+//! decision the schedule re-evaluates, a Flink rescale in progress and how long the last ones
+//! stopped the job.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::config::Direction;
 use crate::metric::MetricCheck;
 use crate::rescale::FlinkRescale;
+use crate::restart::RestartSample;
 
 /// A scale-in recommendation waiting out `scale_in_delay_seconds`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -58,6 +60,10 @@ pub struct Memo {
     /// A Flink rescale in progress (its phase survives the invocation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rescale: Option<FlinkRescale>,
+    /// The latest savepoint rescales' measured restarts (stop to running), oldest first, for
+    /// proportional sizing's `measured_restart`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<RestartSample>,
 }
 
 /// What the scaler remembers about a target.

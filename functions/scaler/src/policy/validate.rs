@@ -45,6 +45,7 @@ fn validate_target(t: &TargetPolicy) -> Result<(), String> {
         validate_sizing(what, s, t.load.is_some())?;
     }
     validate_kind(&t.kind)?;
+    measured_restart_needs_savepoints(t)?;
     let mut names = BTreeSet::new();
     if let Some(p) = t.excluded_periods.iter().find(|p| !names.insert(p.name())) {
         return Err(format!(
@@ -88,6 +89,29 @@ fn validate_sizing(what: &str, s: Sizing, has_load: bool) -> Result<(), String> 
         }
         _ => Ok(()),
     }
+}
+
+/// Only a savepoint rescale stops the job and is measured: on another target a
+/// `measured_restart` would never have a measurement and silently stay the fallback.
+fn measured_restart_needs_savepoints(t: &TargetPolicy) -> Result<(), String> {
+    let measured = [t.scale_out, t.scale_in]
+        .iter()
+        .any(|s| matches!(s, Sizing::Proportional(p) if p.measured_restart.is_some()));
+    let savepoints = matches!(
+        t.kind,
+        TargetKind::FlinkJob {
+            mode: FlinkRescaleMode::Savepoint,
+            ..
+        }
+    );
+    if measured && !savepoints {
+        return Err(
+            "proportional measured_restart needs a flink_job in savepoint mode \
+             (only its rescales stop and restart the job, and are measured)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 fn validate_kind(kind: &TargetKind) -> Result<(), String> {

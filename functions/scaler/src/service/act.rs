@@ -79,6 +79,7 @@ impl<P: Ports> ScalerService<P> {
                     mode: FlinkRescaleMode::Adaptive,
                     savepoint: None,
                     parallelism: None,
+                    restart_seconds: None,
                 },
                 Err(e) => change.failed(e),
             };

@@ -13,6 +13,7 @@ use crate::flink::savepoint::{Resubmit, Through, advance};
 use crate::policy::{FlinkRescaleMode, TargetKind, TargetPolicy, TargetState};
 use crate::ports::{CheckpointsBook, Ports, StateStore};
 use crate::rescale::{FlinkRescale, StepOutcome};
+use crate::restart::{self, RestartSample};
 
 impl<P: Ports> ScalerService<P> {
     /// Carries a target's Flink rescale on under its lease; `None` when another invocation
@@ -76,7 +77,14 @@ impl<P: Ports> ScalerService<P> {
         let outcome = advance(&via, &resubmit, &mut rescale, until, clock).await;
         let at = clock();
         let progress = self
-            .settle(policy, state, &rescale, outcome, pipeline.as_deref(), now)
+            .settle(
+                policy,
+                state,
+                &rescale,
+                outcome,
+                pipeline.as_deref(),
+                (now, at),
+            )
             .await?;
         if !self.save(&policy.id, state, now).await? {
             tracing::warn!(target = %policy.id, "rescale progress not saved: the target changed meanwhile");
@@ -85,7 +93,9 @@ impl<P: Ports> ScalerService<P> {
     }
 
     /// What the machine's stop means: the rescale kept (waiting, overdue, stranded) or ended
-    /// (failed: back at the old size; done: the new job registered in the checkpoints book).
+    /// (failed: back at the old size; done: the new job registered in the checkpoints book and
+    /// the restart, from the stop to `at` when it was seen running, remembered). `now` is the
+    /// invocation's time.
     async fn settle(
         &self,
         policy: &TargetPolicy,
@@ -93,7 +103,7 @@ impl<P: Ports> ScalerService<P> {
         rescale: &FlinkRescale,
         outcome: StepOutcome,
         pipeline: Option<&str>,
-        now: DateTime<Utc>,
+        (now, at): (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<Progress, ScalerError> {
         let (target, from, to) = (policy.id.clone(), rescale.from, rescale.to);
         let phase = rescale.phase.clone();
@@ -149,6 +159,7 @@ impl<P: Ports> ScalerService<P> {
             } => {
                 state.memo.rescale = None;
                 self.register(pipeline, &job_id, &savepoint, now).await?;
+                let restart_seconds = remember_restart(state, rescale, at);
                 Progress::Rescaled {
                     target,
                     from,
@@ -157,6 +168,7 @@ impl<P: Ports> ScalerService<P> {
                     mode: FlinkRescaleMode::Savepoint,
                     savepoint: Some(savepoint),
                     parallelism: Some(parallelism),
+                    restart_seconds,
                 }
             }
         })
@@ -179,4 +191,22 @@ impl<P: Ports> ScalerService<P> {
         tracing::info!(pipeline = %pipeline, job = %job_id, savepoint = %savepoint, "resubmitted job registered in the checkpoints book");
         Ok(())
     }
+}
+
+/// The restart a finished rescale measured (from the stop, chosen and saved just before it
+/// was sent, to `at`, when the new job was seen running), kept with the target for
+/// `measured_restart`; `None` when the clocks disagree (a negative duration).
+fn remember_restart(
+    state: &mut TargetState,
+    rescale: &FlinkRescale,
+    at: DateTime<Utc>,
+) -> Option<f64> {
+    let seconds = (at - rescale.started_at).num_milliseconds() as f64 / 1000.0;
+    let sample = RestartSample {
+        stopped_at: rescale.started_at,
+        seconds,
+        from: rescale.from,
+        to: rescale.to,
+    };
+    restart::remember(&mut state.memo.restarts, sample).then_some(seconds)
 }
