@@ -337,5 +337,8 @@ async fn explain_says_an_alarm_would_be_held_and_holds_nothing() {
     );
     assert_eq!(a["muted_by"]["held_for"], "scaling/raw-stream");
     assert_eq!(a["muted_by"]["until"], "2026-11-23T10:05:00Z");
-    assert!(f.queue.drain_rechecks().is_empty(), "explain queued a re-check");
+    assert!(
+        f.queue.drain_rechecks().is_empty(),
+        "explain queued a re-check"
+    );
 }

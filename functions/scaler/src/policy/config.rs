@@ -376,6 +376,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn measured_restart_is_refused_where_no_rescale_is_measured() {
+        let policy = |kind: &str| {
+            format!(
+                r#"{{"targets": [{{"id": "t", {kind}, "min": 1, "max": 8,
+                    "load": {{"input_rate": {{"namespace": "n", "name": "in"}}, "processing_rate": {{"namespace": "n", "name": "out"}}}},
+                    "scale_out": {{"proportional": {{"target_utilisation": 0.7, "catch_up_seconds": 600,
+                        "restart_seconds": 120, "measured_restart": {{"max_seconds": 600}}}}}}}}], "rules": []}}"#
+            )
+        };
+        let flink = |mode: &str| {
+            format!(
+                r#""kind": "flink_job", "rest_url": "http://127.0.0.1:8081", "job_name": "j", "mode": "{mode}", "jar_id": "jar""#
+            )
+        };
+        let ok = Policies::parse(&policy(&flink("savepoint")));
+        assert!(ok.is_ok(), "{ok:?}");
+        for kind in [
+            flink("adaptive"),
+            r#""kind": "kinesis_stream", "stream": "s""#.to_string(),
+        ] {
+            let e = Policies::parse(&policy(&kind)).unwrap_err();
+            assert!(
+                e.contains("measured_restart needs a flink_job in savepoint mode"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn alarm_rules_order_layers_by_direction() {
         let p = Policies::parse(
             r#"{"targets": [
