@@ -4,7 +4,9 @@
 //! [`render`] (SNS subject, body, attributes), `silence`, [`ops`] (commands: parsing, and
 //! carrying them out through the ports). [`ports`]: the state store and the publisher, as
 //! traits; their AWS adapters are [`store`] (DynamoDB) and [`publisher`] (SNS). [`service`]
-//! runs the dedup and publish protocol per invocation over any adapters.
+//! runs the dedup and publish protocol per invocation over any adapters; `context` (pure) and
+//! `awareness` know what the rest of the suite is doing (a resize, a checkpoint failure), and
+//! [`book`] reads the checkpoints book.
 
 mod awareness;
 pub mod book;

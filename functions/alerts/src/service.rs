@@ -1,6 +1,7 @@
 //! The handler: route a payload to an ops command or to normalization, run the dedup protocol
 //! for each alert, publish, and report what happened. Generic over its [`ports`](crate::ports):
-//! the state store and the publisher.
+//! the state store, the publisher, the flush queue and the checkpoints book. Suite awareness
+//! (activities, annotation, the hold) is in `awareness.rs`, grouping in `grouping.rs`.
 //!
 //! Publish protocol for one alert (Powertools' idempotency design, keyed on the fingerprint):
 //! read the record, decide (pure), write the new record with a claim conditioned on the version
