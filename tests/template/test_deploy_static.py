@@ -318,8 +318,8 @@ SCALER_OPTIONS = {
 }
 
 
-# Code calls enrich makes only with an option (the Glue registry for ENRICH_VALUE_FORMAT=avro-glue
-# or protobuf-glue).
+# Code calls enrich makes only with an option (the Glue registry for ENRICH_VALUE_FORMAT=avro-glue,
+# protobuf-glue or jsonschema-glue).
 ENRICH_OPTIONS = {"glue:GetSchemaVersion": "ReadsGlueSchemaRegistry"}
 
 

@@ -41,6 +41,10 @@ pub enum PoisonReason {
     /// the configured reader schema by Avro's resolution rules. Protobuf: the message index
     /// names no message of the schema.
     SchemaMismatch,
+    /// A JSON Schema format: the body is JSON, but its writer's JSON Schema rejects it. The
+    /// message names the schema id, the first failing JSON pointer and what the schema wants
+    /// there (never the value).
+    SchemaViolation,
 }
 
 impl PoisonReason {
@@ -64,6 +68,7 @@ impl PoisonReason {
             PoisonReason::UndecodableAvro => "undecodable_avro",
             PoisonReason::UndecodableProtobuf => "undecodable_protobuf",
             PoisonReason::SchemaMismatch => "schema_mismatch",
+            PoisonReason::SchemaViolation => "schema_violation",
         }
     }
 }

@@ -257,7 +257,7 @@ fn protobuf_decoded(records: &[enrich::input::InputRecord], format: ValueFormat)
             Ok(Some(f)) => match judge(answer(f.schema), SchemaKind::Protobuf) {
                 Known::Proto(schema) => decode_protobuf(f.schema, &schema, framing, &f.body),
                 Known::Unusable(why) => unknown_schema(f.schema, &why),
-                Known::Schema(_) => panic!("an Avro schema judged as Protobuf"),
+                Known::Schema(_) | Known::Json(_) => panic!("another kind judged as Protobuf"),
             },
         })
         .collect()

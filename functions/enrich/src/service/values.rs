@@ -15,8 +15,8 @@ use crate::ports::SchemaRegistry;
 use crate::values::cache::{Known, SchemaCache, judge};
 use crate::values::wire::Framed;
 use crate::values::{
-    Decoded, SchemaId, SchemaKind, ValueFormat, decode, decode_fixed_protobuf, decode_protobuf,
-    frame, unknown_schema,
+    Decoded, SchemaId, SchemaKind, ValueFormat, decode, decode_fixed_protobuf, decode_json_schema,
+    decode_protobuf, frame, unknown_schema,
 };
 
 impl<W, L, R, Q, S: SchemaRegistry> EnrichService<W, L, R, Q, S> {
@@ -59,8 +59,8 @@ impl<W, L, R, Q, S: SchemaRegistry> EnrichService<W, L, R, Q, S> {
             .collect())
     }
 
-    /// A bare value, with the configured schema (Config refuses `avro` and `protobuf`
-    /// without one; a service built by hand may not have it: read as delivered).
+    /// A bare value, with the configured schema (Config refuses `avro`, `protobuf` and
+    /// `jsonschema` without one; a service built by hand may not have it: read as delivered).
     fn decode_unframed(&self, value: &[u8]) -> Decoded {
         let values = &self.config.values;
         let reader = values.reader_schema.as_deref();
@@ -68,9 +68,15 @@ impl<W, L, R, Q, S: SchemaRegistry> EnrichService<W, L, R, Q, S> {
             values.format.schema_kind(),
             &values.fixed_schema,
             &values.fixed_message,
+            &values.fixed_json_schema,
         ) {
-            (Some(SchemaKind::Avro), Some(writer), _) => decode(None, writer, reader, value),
-            (Some(SchemaKind::Protobuf), _, Some(message)) => decode_fixed_protobuf(message, value),
+            (Some(SchemaKind::Avro), Some(writer), _, _) => decode(None, writer, reader, value),
+            (Some(SchemaKind::Protobuf), _, Some(message), _) => {
+                decode_fixed_protobuf(message, value)
+            }
+            (Some(SchemaKind::JsonSchema), _, _, Some(schema)) => {
+                decode_json_schema(None, schema, value)
+            }
             _ => Decoded::AsDelivered,
         }
     }
@@ -84,6 +90,7 @@ impl<W, L, R, Q, S: SchemaRegistry> EnrichService<W, L, R, Q, S> {
             }
             (Known::Proto(schema), Some(registry)) => decode_protobuf(id, schema, registry, body),
             (Known::Proto(_), None) => unknown_schema(id, "a Protobuf schema with no framing"),
+            (Known::Json(schema), _) => decode_json_schema(Some(id), schema, body),
             (Known::Unusable(why), _) => unknown_schema(id, why),
         }
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 
+use super::jsonschema::JsonSchema;
 use super::protobuf::ProtoSchema;
 use super::{SchemaId, SchemaKind};
 
@@ -24,6 +25,8 @@ pub enum Known {
     Schema(Arc<Schema>),
     /// A compiled Protobuf schema (its descriptors, kept by schema version id).
     Proto(Arc<ProtoSchema>),
+    /// A compiled JSON Schema (its validator, kept by schema id).
+    Json(Arc<JsonSchema>),
     /// Not in the registry, or not a usable schema of the format's kind: why, for the poison
     /// message.
     Unusable(Arc<str>),
@@ -46,6 +49,7 @@ pub fn judge(answer: Option<RegistrySchema>, kind: SchemaKind) -> Known {
     let expected = match kind {
         SchemaKind::Avro => "AVRO",
         SchemaKind::Protobuf => "PROTOBUF",
+        SchemaKind::JsonSchema => "JSON",
     };
     if !s.data_format.eq_ignore_ascii_case(expected) {
         let why = format!(
@@ -61,6 +65,9 @@ pub fn judge(answer: Option<RegistrySchema>, kind: SchemaKind) -> Known {
         SchemaKind::Protobuf => ProtoSchema::parse(&s.definition)
             .map(|schema| Known::Proto(Arc::new(schema)))
             .map_err(|e| format!("definition is not a usable .proto schema: {e}")),
+        SchemaKind::JsonSchema => {
+            JsonSchema::compile(&s.definition).map(|schema| Known::Json(Arc::new(schema)))
+        }
     };
     parsed.unwrap_or_else(|why| Known::Unusable(why.into()))
 }
@@ -85,7 +92,7 @@ impl SchemaCache {
     pub fn get(&self, id: &SchemaId, now: Instant) -> Option<&Known> {
         let (known, at) = self.entries.get(id)?;
         let ttl = match known {
-            Known::Schema(_) | Known::Proto(_) => self.ttl,
+            Known::Schema(_) | Known::Proto(_) | Known::Json(_) => self.ttl,
             Known::Unusable(_) => self.ttl.min(NEGATIVE_TTL),
         };
         (now.saturating_duration_since(*at) < ttl).then_some(known)
@@ -136,7 +143,7 @@ mod tests {
         ));
         let why = |k: Known| match k {
             Known::Unusable(w) => w.to_string(),
-            Known::Schema(_) | Known::Proto(_) => panic!("a schema"),
+            Known::Schema(_) | Known::Proto(_) | Known::Json(_) => panic!("a schema"),
         };
         assert_eq!(
             why(judge(None, SchemaKind::Avro)),
@@ -162,6 +169,22 @@ mod tests {
             definition: "message {".into(),
         });
         assert!(why(judge(broken, SchemaKind::Protobuf)).contains("not a usable .proto"));
+        // The JSON Schema formats take Glue's and Confluent's `JSON` schemas, compiled.
+        let json = |definition: &str| {
+            Some(RegistrySchema {
+                data_format: "JSON".into(),
+                definition: definition.into(),
+            })
+        };
+        assert!(matches!(
+            judge(json(r#"{"type":"object"}"#), SchemaKind::JsonSchema),
+            Known::Json(_)
+        ));
+        assert!(why(judge(avro(AVRO), SchemaKind::JsonSchema)).contains("decodes JSON"));
+        assert!(
+            why(judge(json(r#"{"type":7}"#), SchemaKind::JsonSchema))
+                .contains("not a valid JSON Schema")
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `ENRICH_VALUE_FORMAT` and the Avro and Protobuf schema files, read at cold start; every
+//! `ENRICH_VALUE_FORMAT` and the Avro, Protobuf and JSON Schema files, read at cold start; every
 //! problem is reported naming its variable.
 
 use std::sync::Arc;
@@ -6,11 +6,12 @@ use std::sync::Arc;
 use apache_avro::Schema;
 use streamops_shared::EnvReader;
 
+use super::jsonschema::JsonSchema;
 use super::protobuf::{FixedMessage, ProtoSchema};
 use super::{Registry, ValueConfig, ValueFormat};
 
-const FORMATS: &str =
-    "json, avro-glue, avro-confluent, avro, protobuf-glue, protobuf-confluent or protobuf";
+const FORMATS: &str = "json, avro-glue, avro-confluent, avro, protobuf-glue, protobuf-confluent, \
+     protobuf, jsonschema-glue, jsonschema-confluent or jsonschema";
 
 /// The value configuration; problems are noted on `r` (and the default returned).
 pub fn read_value_config(
@@ -26,6 +27,9 @@ pub fn read_value_config(
         Some("protobuf-glue") => ValueFormat::ProtobufGlue,
         Some("protobuf-confluent") => ValueFormat::ProtobufConfluent,
         Some("protobuf") => ValueFormat::Protobuf,
+        Some("jsonschema-glue") => ValueFormat::JsonSchemaGlue,
+        Some("jsonschema-confluent") => ValueFormat::JsonSchemaConfluent,
+        Some("jsonschema") => ValueFormat::JsonSchema,
         Some(other) => {
             r.invalid("ENRICH_VALUE_FORMAT", FORMATS, other, None);
             ValueFormat::Json
@@ -41,12 +45,14 @@ pub fn read_value_config(
     }
     let reader_schema = schema_file(r, "ENRICH_AVRO_READER_SCHEMA_PATH", read_file);
     let fixed_message = fixed_message(r, format, read_file);
+    let fixed_json_schema = json_schema_file(r, format, read_file);
     let registry_url = registry_url(r, format);
     ValueConfig {
         format,
         fixed_schema,
         reader_schema,
         fixed_message,
+        fixed_json_schema,
         cache_ttl: r.seconds_or("ENRICH_SCHEMA_CACHE_SECONDS", defaults.cache_ttl),
         cache_max_entries: r.parsed_or(
             "ENRICH_SCHEMA_CACHE_MAX_ENTRIES",
@@ -95,6 +101,37 @@ fn fixed_message(
         Ok(message) => Some(std::sync::Arc::new(message)),
         Err(e) => {
             r.invalid(MESSAGE, "a message type of the schema", &name, Some(e));
+            None
+        }
+    }
+}
+
+/// `ENRICH_JSON_SCHEMA_PATH`: the JSON Schema of `jsonschema` values, required for it, read
+/// (and compiled) whenever set.
+fn json_schema_file(
+    r: &mut EnvReader,
+    format: ValueFormat,
+    read_file: &impl Fn(&str) -> Result<String, String>,
+) -> Option<Arc<JsonSchema>> {
+    const NAME: &str = "ENRICH_JSON_SCHEMA_PATH";
+    let path = if format == ValueFormat::JsonSchema {
+        r.required(
+            NAME,
+            "a JSON Schema file (ENRICH_VALUE_FORMAT=jsonschema needs one)",
+        )
+    } else {
+        r.optional(NAME)?
+    };
+    if path.is_empty() {
+        return None;
+    }
+    let compiled = read_file(&path)
+        .map_err(|e| format!("cannot read {path}: {e}"))
+        .and_then(|text| JsonSchema::compile(&text).map_err(|e| format!("{path}: {e}")));
+    match compiled {
+        Ok(schema) => Some(Arc::new(schema)),
+        Err(e) => {
+            r.invalid(NAME, "a JSON Schema file", &path, Some(e));
             None
         }
     }
@@ -154,6 +191,8 @@ mod tests {
             "bad.avsc" => Ok("{\"type\":\"record\"}".to_string()),
             "m.proto" => Ok(PROTO.to_string()),
             "bad.proto" => Ok("message {".to_string()),
+            "click.schema.json" => Ok(r#"{"type":"object","required":["a"]}"#.to_string()),
+            "bad.schema.json" => Ok(r#"{"type":"object","required":"a"}"#.to_string()),
             other => Err(format!("{other}: no such file")),
         };
         let config = read_value_config(&mut r, &files);
@@ -201,8 +240,64 @@ mod tests {
     }
 
     #[test]
+    fn the_json_schema_formats_read_their_schema_file_or_registry() {
+        let c = read(&[
+            ("ENRICH_VALUE_FORMAT", "jsonschema"),
+            ("ENRICH_JSON_SCHEMA_PATH", "click.schema.json"),
+        ])
+        .unwrap();
+        assert_eq!(c.format, ValueFormat::JsonSchema);
+        let schema = c.fixed_json_schema.unwrap();
+        assert!(schema.check(br#"{"a":1}"#).is_ok() && schema.check(b"{}").is_err());
+        let c = read(&[("ENRICH_VALUE_FORMAT", "jsonschema-glue")]).unwrap();
+        assert_eq!(c.format, ValueFormat::JsonSchemaGlue);
+        assert!(c.fixed_json_schema.is_none());
+        let c = read(&[
+            ("ENRICH_VALUE_FORMAT", "jsonschema-confluent"),
+            ("ENRICH_SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081"),
+        ]);
+        assert_eq!(c.unwrap().format, ValueFormat::JsonSchemaConfluent);
+    }
+
+    #[test]
+    fn an_unknown_format_lists_the_accepted_ones() {
+        let err = read(&[("ENRICH_VALUE_FORMAT", "jsonschema-avro")]).unwrap_err();
+        for format in [
+            "json,",
+            "avro-glue",
+            "protobuf",
+            "jsonschema-glue",
+            "jsonschema-confluent",
+        ] {
+            assert!(err.contains(format), "{err}");
+        }
+    }
+
+    #[test]
     fn problems_name_their_variable() {
-        let cases: [(&[(&str, &str)], &str); 10] = [
+        let cases: [(&[(&str, &str)], &str); 14] = [
+            (
+                &[("ENRICH_VALUE_FORMAT", "jsonschema")],
+                "ENRICH_JSON_SCHEMA_PATH",
+            ),
+            (
+                &[
+                    ("ENRICH_VALUE_FORMAT", "jsonschema"),
+                    ("ENRICH_JSON_SCHEMA_PATH", "missing.schema.json"),
+                ],
+                "ENRICH_JSON_SCHEMA_PATH",
+            ),
+            (
+                &[
+                    ("ENRICH_VALUE_FORMAT", "jsonschema"),
+                    ("ENRICH_JSON_SCHEMA_PATH", "bad.schema.json"),
+                ],
+                "not a valid JSON Schema",
+            ),
+            (
+                &[("ENRICH_VALUE_FORMAT", "jsonschema-confluent")],
+                "ENRICH_SCHEMA_REGISTRY_URL",
+            ),
             (&[("ENRICH_VALUE_FORMAT", "thrift")], "ENRICH_VALUE_FORMAT"),
             (
                 &[("ENRICH_VALUE_FORMAT", "protobuf")],

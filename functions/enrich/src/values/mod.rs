@@ -2,7 +2,9 @@
 //! and enriches. `json` (the default) is the value as delivered; the Avro and Protobuf formats
 //! decode a body written with a schema from the AWS Glue Schema Registry (`avro-glue`,
 //! `protobuf-glue`), a Confluent Schema Registry (`avro-confluent`, `protobuf-confluent`) or
-//! shipped in configuration (`avro`, `protobuf`). Pure: the service resolves schema ids
+//! shipped in configuration (`avro`, `protobuf`); the JSON Schema formats (`jsonschema-glue`,
+//! `jsonschema-confluent`, `jsonschema`) strip the same headers and validate the JSON body
+//! against its writer's JSON Schema. Pure: the service resolves schema ids
 //! through the registry port ([`crate::ports::SchemaRegistry`]) and the cache ([`cache`]) and
 //! hands the schemas in.
 //!
@@ -10,6 +12,7 @@
 //! - `avro.rs`: an Avro body to JSON text (`direct.rs`: the fast path, straight from the bytes);
 //! - `protobuf.rs`: .proto schemas, the message a body names, a message to JSON text
 //!   (`protodirect.rs`: the fast path, straight from the bytes);
+//! - `jsonschema.rs`: a JSON body checked against a compiled JSON Schema;
 //! - `cache.rs`: schemas kept across invocations, negative results too;
 //! - `config.rs`: `ENRICH_VALUE_FORMAT` and the schema files.
 
@@ -21,6 +24,7 @@ pub mod avro;
 pub mod cache;
 mod config;
 mod direct;
+pub mod jsonschema;
 pub mod protobuf;
 mod protodirect;
 pub mod wire;
@@ -54,6 +58,14 @@ pub enum ValueFormat {
     /// A bare Protobuf message of type `ENRICH_PROTOBUF_MESSAGE` in the .proto file
     /// `ENRICH_PROTOBUF_SCHEMA_PATH`.
     Protobuf,
+    /// Glue Schema Registry framed JSON (Glue's DataFormat `JSON`): the header, then the JSON
+    /// document, validated against the writer's JSON Schema.
+    JsonSchemaGlue,
+    /// Confluent wire-format JSON (schemaType `JSON`): the header, then the JSON document,
+    /// validated against the writer's JSON Schema.
+    JsonSchemaConfluent,
+    /// Unframed JSON validated against the JSON Schema in `ENRICH_JSON_SCHEMA_PATH`.
+    JsonSchema,
 }
 
 /// The registry a format's headers name schemas in.
@@ -68,6 +80,7 @@ pub enum Registry {
 pub enum SchemaKind {
     Avro,
     Protobuf,
+    JsonSchema,
 }
 
 impl ValueFormat {
@@ -80,17 +93,25 @@ impl ValueFormat {
             ValueFormat::ProtobufGlue => "protobuf-glue",
             ValueFormat::ProtobufConfluent => "protobuf-confluent",
             ValueFormat::Protobuf => "protobuf",
+            ValueFormat::JsonSchemaGlue => "jsonschema-glue",
+            ValueFormat::JsonSchemaConfluent => "jsonschema-confluent",
+            ValueFormat::JsonSchema => "jsonschema",
         }
     }
 
     /// The registry the values' headers name their schemas in; `None`: no header.
     pub fn registry(self) -> Option<Registry> {
         match self {
-            ValueFormat::AvroGlue | ValueFormat::ProtobufGlue => Some(Registry::Glue),
-            ValueFormat::AvroConfluent | ValueFormat::ProtobufConfluent => {
-                Some(Registry::Confluent)
+            ValueFormat::AvroGlue | ValueFormat::ProtobufGlue | ValueFormat::JsonSchemaGlue => {
+                Some(Registry::Glue)
             }
-            ValueFormat::Json | ValueFormat::Avro | ValueFormat::Protobuf => None,
+            ValueFormat::AvroConfluent
+            | ValueFormat::ProtobufConfluent
+            | ValueFormat::JsonSchemaConfluent => Some(Registry::Confluent),
+            ValueFormat::Json
+            | ValueFormat::Avro
+            | ValueFormat::Protobuf
+            | ValueFormat::JsonSchema => None,
         }
     }
 
@@ -104,6 +125,9 @@ impl ValueFormat {
             ValueFormat::ProtobufGlue | ValueFormat::ProtobufConfluent | ValueFormat::Protobuf => {
                 Some(SchemaKind::Protobuf)
             }
+            ValueFormat::JsonSchemaGlue
+            | ValueFormat::JsonSchemaConfluent
+            | ValueFormat::JsonSchema => Some(SchemaKind::JsonSchema),
         }
     }
 }
@@ -121,6 +145,8 @@ pub struct ValueConfig {
     /// `ENRICH_PROTOBUF_SCHEMA_PATH` and `ENRICH_PROTOBUF_MESSAGE`: the message type of
     /// `protobuf` values.
     pub fixed_message: Option<Arc<protobuf::FixedMessage>>,
+    /// `ENRICH_JSON_SCHEMA_PATH`: the JSON Schema of `jsonschema` values, compiled.
+    pub fixed_json_schema: Option<Arc<jsonschema::JsonSchema>>,
     /// `ENRICH_SCHEMA_CACHE_SECONDS` (default 300) and `ENRICH_SCHEMA_CACHE_MAX_ENTRIES`
     /// (default 1000): registry answers kept across invocations.
     pub cache_ttl: std::time::Duration,
@@ -138,6 +164,7 @@ impl Default for ValueConfig {
             fixed_schema: None,
             reader_schema: None,
             fixed_message: None,
+            fixed_json_schema: None,
             cache_ttl: std::time::Duration::from_secs(300),
             cache_max_entries: 1000,
             registry_url: None,
@@ -227,6 +254,28 @@ fn protobuf_outcome(
         }
         Err(protobuf::ProtoError::Mismatch(m)) => {
             Decoded::Poison(Poison::new(PoisonReason::SchemaMismatch, named(m)))
+        }
+    }
+}
+
+/// A JSON body checked against its writer's JSON Schema (`schema` names it in poison
+/// messages; `None`: the configured schema): passed through as the document when valid.
+pub fn decode_json_schema(
+    schema: Option<SchemaId>,
+    json_schema: &jsonschema::JsonSchema,
+    body: &[u8],
+) -> Decoded {
+    let named = |message: String| match schema {
+        Some(id) => format!("schema {id}: {message}"),
+        None => format!("configured JSON Schema: {message}"),
+    };
+    match json_schema.check(body) {
+        Ok(()) => Decoded::Json(body.to_vec()),
+        Err(jsonschema::JsonSchemaError::NotJson(m)) => {
+            Decoded::Poison(Poison::new(PoisonReason::InvalidJson, named(m)))
+        }
+        Err(jsonschema::JsonSchemaError::Violation(m)) => {
+            Decoded::Poison(Poison::new(PoisonReason::SchemaViolation, named(m)))
         }
     }
 }

@@ -405,6 +405,14 @@ impl FakeRegistry {
         }
     }
 
+    /// A registry holding exactly `schemas`.
+    pub fn with_schemas(schemas: HashMap<SchemaId, RegistrySchema>) -> Self {
+        Self {
+            schemas: Arc::new(schemas),
+            ..Default::default()
+        }
+    }
+
     pub fn unreachable(&self, calls: usize) {
         *lock(&self.fail_next) = calls;
     }

@@ -12,7 +12,8 @@ use enrich::input::InputRecord;
 use enrich::values::cache::{Known, SchemaCache};
 use enrich::values::wire::Framed;
 use enrich::values::{
-    Decoded, Registry, SchemaId, ValueFormat, decode, decode_protobuf, frame, unknown_schema,
+    Decoded, Registry, SchemaId, ValueFormat, decode, decode_json_schema, decode_protobuf, frame,
+    unknown_schema,
 };
 
 use super::{Args, Format, generated_event_with, record};
@@ -79,6 +80,7 @@ pub(super) fn decode_batch(
             Ok(Some(Framed { schema, body })) => match &schemas[&schema] {
                 Known::Schema(writer) => decode(Some(schema), writer, None, &body),
                 Known::Proto(p) => decode_protobuf(schema, p, Registry::Glue, &body),
+                Known::Json(j) => decode_json_schema(Some(schema), j, &body),
                 Known::Unusable(why) => unknown_schema(schema, why),
             },
         })
