@@ -48,8 +48,8 @@ async fn a_savepoint_rescale_stops_submits_confirms_and_registers_the_new_job() 
     assert_eq!(w.store.state_of("flink-job").memo.rescale, None);
 }
 
-#[tokio::test]
-async fn a_slow_savepoint_is_reported_once_and_the_tick_finishes_the_rescale() {
+/// A savepoint rescale of the lagging job started at t(0), its savepoint still in progress.
+async fn rescale_waiting_on_its_savepoint() -> (World, scaler::service::ScalerService<FakePorts>) {
     let (w, svc) = world(savepoint_job(json!({})));
     w.flink.data().savepoint.in_progress_polls = 10_000;
     let out = svc
@@ -62,6 +62,12 @@ async fn a_slow_savepoint_is_reported_once_and_the_tick_finishes_the_rescale() {
         .await
         .unwrap();
     assert_eq!(said(&out), ["act", "rescale_in_progress"]);
+    (w, svc)
+}
+
+#[tokio::test]
+async fn a_slow_savepoint_is_reported_once_and_the_tick_finishes_the_rescale() {
+    let (w, svc) = rescale_waiting_on_its_savepoint().await;
     // Two minutes on, past the 60 s timeout: reported once, still watched.
     let overdue = svc
         .handle(tick(), t(2), until(1), &mut metrics())
@@ -299,18 +305,7 @@ async fn an_adaptive_job_rescales_in_place() {
 
 #[tokio::test]
 async fn a_finished_savepoint_rescale_remembers_how_long_it_stopped_the_job() {
-    let (w, svc) = world(savepoint_job(json!({})));
-    w.flink.data().savepoint.in_progress_polls = 10_000;
-    let out = svc
-        .handle(
-            lag("2026-11-23T10:00:00.000+0000"),
-            t(0),
-            until(1),
-            &mut metrics(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(said(&out), ["act", "rescale_in_progress"]);
+    let (w, svc) = rescale_waiting_on_its_savepoint().await;
     w.flink.data().savepoint.in_progress_polls = 0;
     let done = run(&svc, tick(), 6).await;
     assert_eq!(said(&done), ["rescaled"]);
