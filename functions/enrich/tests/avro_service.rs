@@ -100,12 +100,7 @@ async fn schemas_and_unknown_ids_are_cached_across_invocations() {
     let after_first = f.registry.calls().len();
     // A new batch naming the same schemas: no more registry calls, the unknown id included
     // (a negative entry).
-    let mut next = event.clone();
-    for r in next["Records"].as_array_mut().unwrap() {
-        let seq = format!("{}7", r["kinesis"]["sequenceNumber"].as_str().unwrap());
-        r["eventID"] = format!("shardId-000000000003:{seq}").into();
-        r["kinesis"]["sequenceNumber"] = seq.into();
-    }
+    let next = as_new_records(&event, "shardId-000000000003");
     f.handle(&next).await.unwrap();
     assert_eq!(f.registry.calls().len(), after_first);
     let unknown = f

@@ -263,12 +263,7 @@ async fn a_schema_of_another_kind_is_an_unknown_schema_and_compiled_schemas_are_
         "{m}"
     );
     // The next invocation names the same ids: no registry call (a negative entry included).
-    let mut next = first.clone();
-    for r in next["Records"].as_array_mut().unwrap() {
-        let seq = format!("{}7", r["kinesis"]["sequenceNumber"].as_str().unwrap());
-        r["eventID"] = format!("shardId-000000000003:{seq}").into();
-        r["kinesis"]["sequenceNumber"] = seq.into();
-    }
+    let next = as_new_records(&first, "shardId-000000000003");
     f.handle(&next).await.unwrap();
     assert_eq!(f.registry.calls().len(), 2);
 }

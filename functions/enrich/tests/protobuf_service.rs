@@ -96,12 +96,7 @@ async fn compiled_schemas_and_unknown_ids_are_cached_across_invocations() {
     let event = fixture("enrich/kinesis-protobuf-glue.json");
     f.handle(&event).await.unwrap();
     let after_first = f.registry.calls().len();
-    let mut next = event.clone();
-    for r in next["Records"].as_array_mut().unwrap() {
-        let seq = format!("{}7", r["kinesis"]["sequenceNumber"].as_str().unwrap());
-        r["eventID"] = format!("shardId-000000000004:{seq}").into();
-        r["kinesis"]["sequenceNumber"] = seq.into();
-    }
+    let next = as_new_records(&event, "shardId-000000000004");
     f.handle(&next).await.unwrap();
     assert_eq!(f.registry.calls().len(), after_first);
     let unknown = f

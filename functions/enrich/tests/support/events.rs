@@ -71,3 +71,16 @@ pub fn relaxed_spec() -> EnrichmentSpec {
     )
     .unwrap()
 }
+
+#[allow(dead_code)] // the fake-backed format tests use it, the moto binary does not
+/// `event`'s Kinesis records as a later batch of new records on `shard`: each sequence number
+/// extended (the ledger sees records it has not met), the data the same.
+pub fn as_new_records(event: &Value, shard: &str) -> Value {
+    let mut next = event.clone();
+    for r in next["Records"].as_array_mut().unwrap() {
+        let seq = format!("{}7", r["kinesis"]["sequenceNumber"].as_str().unwrap());
+        r["eventID"] = format!("{shard}:{seq}").into();
+        r["kinesis"]["sequenceNumber"] = seq.into();
+    }
+    next
+}
